@@ -1,0 +1,3 @@
+from comm_node_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""status and whoami: what an agent says about itself and what it may know of its peers."""
+
+from __future__ import annotations
+
+import os
+
+from comm_node_tui.commands.context import print_json, workspace, workspace_and_domain
+from comm_node_tui.errors import UsageError
+from comm_node_tui.protocol.status import MAX_PROGRESS_CHARS, STATES, read_status, update_status
+
+
+def status_set(args) -> int:
+    _ws, dom = workspace_and_domain(args)
+    if args.state not in STATES:
+        raise UsageError(f"STATE must be one of {', '.join(STATES)} (got '{args.state}')")
+    progress = args.progress
+    if progress is not None and len(progress) > MAX_PROGRESS_CHARS:
+        progress = progress[: MAX_PROGRESS_CHARS - 1] + "…"
+    os.makedirs(dom.paths.dir, mode=0o700, exist_ok=True)
+    status = update_status(
+        dom.paths.status,
+        dom.name,
+        state=args.state,
+        task=args.task,
+        progress=progress,
+        updated_by="cli",
+    )
+    if args.json:
+        print_json(status)
+    else:
+        print(
+            f"{dom.name}: {status['state']}"
+            + (f" on {status['task']}" if status.get("task") else "")
+        )
+    return 0
+
+
+def status_show(args) -> int:
+    """Every agent's status as its status.json says (the engine adds staleness later)."""
+    ws = workspace(args)
+    agents = []
+    for dom in ws.domains.values():
+        try:
+            st = read_status(dom.paths.status)
+            problem = None
+        except (ValueError, OSError) as exc:
+            st, problem = {}, str(exc)
+        agents.append(
+            {
+                "name": dom.name,
+                "state": st.get("state", "unknown"),
+                "task": st.get("task"),
+                "progress": st.get("progress"),
+                "last_heartbeat": st.get("last_heartbeat"),
+                "problem": problem,
+            }
+        )
+    if args.json:
+        print_json({"project": ws.project, "agents": agents})
+        return 0
+    for a in agents:
+        extra = f" on {a['task']}" if a["task"] else ""
+        note = f"  ({a['problem']})" if a["problem"] else ""
+        print(f"{a['name']:<16} {a['state']:<9}{extra}  {a['last_heartbeat'] or '-'}{note}")
+    return 0
+
+
+def whoami(args) -> int:
+    ws, dom = workspace_and_domain(args)
+    try:
+        from comm_node_tui.protocol.fileio import read_json_bounded
+
+        budget = read_json_bounded(dom.paths.budget, 64 * 1024)
+    except (OSError, ValueError):
+        budget = None
+    try:
+        unread = sum(
+            1 for n in os.listdir(dom.paths.inbox) if n.endswith(".md") and not n.startswith(".")
+        )
+    except OSError:
+        unread = 0
+    info = {
+        "workspace": ws.root,
+        "project": ws.project,
+        "domain": dom.name,
+        "path": dom.path,
+        "role": dom.role,
+        "scope": dom.scope,
+        "exports": dom.exports,
+        "imports": dom.imports,
+        "peers": [
+            {"name": p.name, "role": p.role, "exports": p.exports}
+            for p in ws.domains.values()
+            if p.name != dom.name
+        ],
+        "budget": budget,
+        "unread": unread,
+        "state_dir": dom.paths.dir,
+    }
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"{dom.name} in {ws.project} ({ws.root})")
+    if dom.role:
+        print(f"role:   {dom.role}")
+    print(f"path:   {dom.path}")
+    print(f"scope:  {', '.join(dom.scope)}")
+    if budget:
+        left = budget.get("remaining_tokens")
+        print(f"budget: {'unlimited' if left is None else f'{left} tokens left'}")
+    print(f"unread: {unread}")
+    peers = ", ".join(p["name"] for p in info["peers"]) or "none"
+    print(f"peers:  {peers}")
+    return 0

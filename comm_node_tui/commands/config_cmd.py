@@ -1,0 +1,47 @@
+"""config check / show."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from comm_node_tui.commands.context import print_json
+from comm_node_tui.errors import ConfigError
+from comm_node_tui.workspace.discovery import find_root, load_workspace
+
+
+def check(args) -> int:
+    root = find_root(getattr(args, "workspace", None))
+    from comm_node_tui.workspace.config import check_paths, load_config
+
+    path = os.path.join(root, "comm-node.toml")
+    try:
+        config = load_config(path)
+        problems = check_paths(config, root, "comm-node.toml")
+    except ConfigError as exc:
+        config, problems = None, exc.problems
+    if args.json:
+        print_json({"ok": not problems, "file": path, "problems": problems})
+    elif problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+    else:
+        print(f"{path}: ok ({len(config.domains)} domains)")
+    return 1 if problems else 0
+
+
+def show(args) -> int:
+    ws = load_workspace(find_root(getattr(args, "workspace", None)))
+    if args.json:
+        print_json(
+            {
+                "root": ws.root,
+                "config": ws.config,
+                "domains": [d.to_json() for d in ws.domains.values()],
+            }
+        )
+        return 0
+    from comm_node_tui.workspace.config import WorkspaceConfig, dump_config
+
+    sys.stdout.write(dump_config(WorkspaceConfig.model_validate(ws.config)))
+    return 0

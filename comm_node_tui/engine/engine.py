@@ -1,0 +1,303 @@
+"""The comm node: one per workspace. Watches every outbox and status file and routes.
+
+asyncio outside, plain synchronous work inside: a watch batch is handled in one go (local
+file IO is fast), then budgets are flushed once per batch. A periodic rescan covers anything
+the OS watcher missed (inotify overflow, a directory created after start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections import deque
+from collections.abc import Callable
+
+from comm_node_tui.engine.budgets import Budgets
+from comm_node_tui.engine.ledger import Ledger
+from comm_node_tui.engine.pidlock import EngineLock
+from comm_node_tui.engine.router import Router
+from comm_node_tui.protocol.events import Event, EventLog
+from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
+from comm_node_tui.protocol.messages import now_iso
+from comm_node_tui.protocol.status import read_status
+from comm_node_tui.workspace.model import Workspace
+
+RECENT_EVENTS = 500
+
+
+class Engine:
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        debounce_ms: int = 30,
+        step_ms: int = 5,
+        rescan_s: float = 2.0,
+        event_log_bytes: int | None = None,
+    ) -> None:
+        self.ws = ws
+        self.debounce_ms = debounce_ms
+        self.step_ms = step_ms
+        self.rescan_s = rescan_s
+        ensure_dir(ws.paths.state)
+        kwargs = {"max_bytes": event_log_bytes} if event_log_bytes else {}
+        self.log = EventLog(ws.paths.events, **kwargs)
+        self.lock = EngineLock(ws.paths.engine_lock)
+        self.ledger = Ledger(ws.paths.ledger)
+        self.budgets = Budgets(ws, self.ledger)
+        self.router = Router(ws, self.ledger, self.budgets, self.emit)
+        self.agents: dict[str, dict] = {}
+        self.recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._status_bad: set[str] = set()
+        self._config_stamp: tuple | None = None
+        self.started = False
+
+    # ---- events -------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def emit(self, event: Event) -> None:
+        try:
+            self.log.append(event)
+        except OSError:
+            pass  # a full disk must not stop routing; the event still reaches subscribers
+        self.recent.append(event)
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a subscriber's bug must never stop the engine
+                pass
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Take the workspace, recover, route what waited while no engine ran."""
+        self.lock.acquire()
+        self.ledger.load()
+        for dom in self.ws.domains.values():
+            if not os.path.isdir(dom.path):
+                self.emit(
+                    Event(
+                        "domain.missing",
+                        f"{dom.name}: {dom.path} does not exist",
+                        agent=dom.name,
+                        level="error",
+                    )
+                )
+                continue
+            try:
+                dom.paths.ensure()
+            except OSError as exc:
+                self.emit(
+                    Event("domain.unwritable", f"{dom.name}: {exc}", agent=dom.name, level="error")
+                )
+        self.write_registries()
+        self.emit(
+            Event(
+                "engine.started",
+                f"engine up for {self.ws.project} "
+                f"({len(self.ws.domains)} domains, pid {os.getpid()})",
+                data={"pid": os.getpid(), "domains": sorted(self.ws.domains)},
+            )
+        )
+        self.scan()
+        # Everything waiting has been routed: the journal can shrink to its totals.
+        with contextlib.suppress(OSError):
+            self.ledger.compact(keep_ids=set())
+        self.budgets.flush(everything=True)
+        self._config_stamp = self._stamp_config()
+        self.started = True
+
+    def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        self.emit(
+            Event(
+                "engine.stopped",
+                f"engine down (routed {self.router.routed}, bounced {self.router.bounced})",
+            )
+        )
+        self.ledger.close()
+        self.lock.release()
+
+    # ---- work ---------------------------------------------------------------------------
+    def scan(self) -> int:
+        """Route every outbox and refresh every status; the number of messages handled."""
+        handled = 0
+        for dom in self.ws.domains.values():
+            handled += self.router.scan_outbox(dom)
+            self.refresh_status(dom.name)
+        self.budgets.flush()
+        return handled
+
+    def refresh_status(self, name: str) -> None:
+        dom = self.ws.domains.get(name)
+        if dom is None:
+            return
+        try:
+            status = read_status(dom.paths.status)
+        except (ValueError, OSError) as exc:
+            if name not in self._status_bad:
+                self._status_bad.add(name)
+                self.emit(Event("status.invalid", str(exc), agent=name, level="warn"))
+            return
+        self._status_bad.discard(name)
+        if not status:
+            return
+        before = self.agents.get(name, {})
+        self.agents[name] = status
+        state, task = status.get("state"), status.get("task")
+        if state != before.get("state") or task != before.get("task"):
+            self.emit(
+                Event(
+                    "agent.state",
+                    f"{name}: {state}" + (f" on {task}" if task else ""),
+                    agent=name,
+                    data={"state": state, "task": task, "progress": status.get("progress")},
+                )
+            )
+
+    def write_registries(self) -> None:
+        """registry.json in every domain: its peers, their roles and what they export."""
+        for dom in self.ws.domains.values():
+            peers = [
+                {"name": p.name, "role": p.role, "exports": p.exports, "path": p.path}
+                for p in self.ws.domains.values()
+                if p.name != dom.name
+            ]
+            reg = {
+                "project": self.ws.project,
+                "domain": dom.name,
+                "role": dom.role,
+                "scope": dom.scope,
+                "imports": dom.imports,
+                "peers": peers,
+                "operator": "operator",
+                "updated": now_iso(),
+            }
+            with contextlib.suppress(OSError):
+                atomic_write(dom.paths.registry, json.dumps(reg, indent=1) + "\n")
+
+    def _stamp_config(self) -> tuple | None:
+        try:
+            st = os.stat(self.ws.paths.config)
+            return (st.st_size, st.st_mtime_ns, st.st_ino)
+        except OSError:
+            return None
+
+    def reload_config(self) -> None:
+        """Pick up an edited comm-node.toml; a broken one is reported and the old one kept."""
+        stamp = self._stamp_config()
+        if stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        from comm_node_tui.errors import CommNodeError
+        from comm_node_tui.workspace.discovery import load_workspace
+
+        try:
+            ws = load_workspace(self.ws.root)
+        except CommNodeError as exc:
+            self.emit(
+                Event("config.invalid", f"{exc}; keeping the previous configuration", level="error")
+            )
+            return
+        self.ws = ws
+        self.router.ws = ws
+        self.budgets.ws = ws
+        for dom in ws.domains.values():
+            if os.path.isdir(dom.path):
+                with contextlib.suppress(OSError):
+                    dom.paths.ensure()
+        self.write_registries()
+        self.budgets.flush(everything=True)
+        self.emit(
+            Event(
+                "config.reloaded",
+                f"{len(ws.domains)} domains",
+                data={"domains": sorted(ws.domains)},
+            )
+        )
+
+    def _watch_paths(self) -> list[str]:
+        paths = [self.ws.root]
+        for dom in self.ws.domains.values():
+            for p in (dom.paths.outbox, dom.paths.dir):
+                if os.path.isdir(p):
+                    paths.append(p)
+        return list(dict.fromkeys(paths))
+
+    def handle_changes(self, changes: set[tuple[object, str]]) -> None:
+        outboxes: set[str] = set()
+        statuses: set[str] = set()
+        config = False
+        by_outbox = {d.paths.outbox: d.name for d in self.ws.domains.values()}
+        by_status = {d.paths.status: d.name for d in self.ws.domains.values()}
+        for _change, path in changes:
+            parent = os.path.dirname(path)
+            if parent in by_outbox:
+                outboxes.add(by_outbox[parent])
+            elif path in by_status:
+                statuses.add(by_status[path])
+            elif path == self.ws.paths.config:
+                config = True
+        if config:
+            self.reload_config()
+        for name in sorted(outboxes):
+            dom = self.ws.domains.get(name)
+            if dom is not None:
+                self.router.scan_outbox(dom)
+        for name in sorted(statuses):
+            self.refresh_status(name)
+        self.budgets.flush()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Start, then route until `stop` is set (or the task is cancelled)."""
+        from watchfiles import awatch
+
+        stop = stop or asyncio.Event()
+        if not self.started:
+            self.start()
+        rescan = asyncio.create_task(self._rescan_loop(stop))
+        try:
+            while not stop.is_set():
+                paths = self._watch_paths()
+                watched = set(paths)
+                async for changes in awatch(
+                    *paths,
+                    debounce=self.debounce_ms,
+                    step=self.step_ms,
+                    stop_event=stop,
+                    recursive=False,
+                    watch_filter=None,
+                    ignore_permission_denied=True,
+                ):
+                    try:
+                        self.handle_changes(changes)
+                    except Exception as exc:  # one bad batch must not stop the engine
+                        self.emit(
+                            Event("engine.fault", f"{type(exc).__name__}: {exc}", level="error")
+                        )
+                    if set(self._watch_paths()) != watched:
+                        break  # a domain appeared or a directory was created: re-arm
+        finally:
+            rescan.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rescan
+            self.stop()
+
+    async def _rescan_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self.rescan_s)
+            try:
+                self.reload_config()
+                self.scan()
+            except Exception as exc:  # keep routing; report the fault once per pass
+                self.emit(
+                    Event(
+                        "engine.fault", f"rescan failed: {type(exc).__name__}: {exc}", level="error"
+                    )
+                )

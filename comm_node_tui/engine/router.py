@@ -1,0 +1,411 @@
+"""The router: validates each outbox message, debits budgets, delivers copies, bounces the rest.
+
+Order of a message's life, chosen so a SIGKILL at any point loses and doubles nothing:
+  1. decide (validate, cost, budget) and append the decision to the ledger (commit point);
+  2. deliver a copy to each recipient, named by the message id (skipped if already there);
+  3. move the original from the outbox into the archive;
+  4. append the event.
+On restart a message still in an outbox whose id is in the ledger replays its decision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable
+
+from comm_node_tui.engine.budgets import Budgets
+from comm_node_tui.engine.ledger import Ledger
+from comm_node_tui.protocol.events import Event
+from comm_node_tui.protocol.fileio import (
+    FileTooLarge,
+    NotARegularFile,
+    atomic_write,
+    ensure_dir,
+    read_bounded,
+)
+from comm_node_tui.protocol.messages import (
+    MessageFormatError,
+    estimate_tokens,
+    now_iso,
+    render,
+    split,
+)
+from comm_node_tui.workspace.model import Domain, Workspace
+
+OPERATOR = "operator"
+SETTLE_S = 1.0  # a file that fails to parse this soon after its last write may still be written
+BOUNCE_QUOTE_CHARS = 600
+
+
+class Router:
+    def __init__(
+        self,
+        ws: Workspace,
+        ledger: Ledger,
+        budgets: Budgets,
+        emit: Callable[[Event], None],
+    ) -> None:
+        self.ws = ws
+        self.ledger = ledger
+        self.budgets = budgets
+        self.emit = emit
+        self.routed = 0
+        self.bounced = 0
+        self.deferred: set[str] = set()
+        from comm_node_tui.protocol.models import OutboxMessage
+
+        self._model = OutboxMessage
+
+    # ---- scanning ---------------------------------------------------------------------
+    def scan_outbox(self, dom: Domain) -> int:
+        """Route everything waiting in one domain's outbox, oldest name first."""
+        try:
+            names = sorted(os.listdir(dom.paths.outbox))
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        except PermissionError:
+            self.emit(
+                Event(
+                    "outbox.unreadable",
+                    f"{dom.paths.outbox}: permission denied",
+                    agent=dom.name,
+                    level="error",
+                )
+            )
+            return 0
+        handled = 0
+        for name in names:
+            if name.startswith("."):
+                continue  # temp files of atomic writes
+            if self.process(dom, os.path.join(dom.paths.outbox, name)):
+                handled += 1
+        return handled
+
+    # ---- one message ------------------------------------------------------------------
+    def process(self, dom: Domain, path: str) -> bool:
+        """Route or bounce one outbox entry; False when it is gone or should be retried."""
+        name = os.path.basename(path)
+        limit = int(self.ws.router.get("max_message_bytes", 64 * 1024))
+        try:
+            raw = read_bounded(path, limit)
+        except FileNotFoundError:
+            return False
+        except NotARegularFile as exc:
+            kind = str(exc).rsplit(" is ", 1)[-1].split(",")[0]
+            why = f"outbox entry '{name}' is {kind}; comm-node does not follow it"
+            self._reject(dom, path, why, key=self._stat_key(dom, path))
+            return True
+        except FileTooLarge as exc:
+            self._reject(
+                dom,
+                path,
+                f"message file '{name}' is {exc.size} bytes, over the "
+                f"limit of {exc.limit} bytes ([router] max_message_bytes)",
+                key=self._stat_key(dom, path),
+            )
+            return True
+        except OSError as exc:
+            self.emit(
+                Event("outbox.unreadable", f"{path}: {exc.strerror}", agent=dom.name, level="error")
+            )
+            return False
+        if not name.endswith(".md"):
+            self._reject(
+                dom,
+                path,
+                f"'{name}' is not a message: outbox files end in .md",
+                key=self._content_key(dom, name, raw),
+            )
+            return True
+        try:
+            meta, body = split(raw.decode("utf-8"))
+            msg = self._model.model_validate(meta)
+        except (UnicodeDecodeError, MessageFormatError, ValueError) as exc:
+            if self._may_still_be_written(path):
+                self.deferred.add(path)
+                return False
+            self.deferred.discard(path)
+            from comm_node_tui.protocol.models import first_problem
+
+            if isinstance(exc, UnicodeDecodeError):
+                why = f"not UTF-8 text (byte {exc.start})"
+            elif isinstance(exc, MessageFormatError):
+                why = str(exc)
+            else:
+                why = first_problem(exc)
+            self._reject(
+                dom,
+                path,
+                f"'{name}' has bad front matter: {why}",
+                key=self._content_key(dom, name, raw),
+            )
+            return True
+        self.deferred.discard(path)
+        ident = msg.id or self._derived_id(dom, name, raw, path)
+        decision = self.ledger.decisions.get(ident)
+        if decision is None:
+            if self._already_archived(ident):
+                self._reject(
+                    dom,
+                    path,
+                    f"message id '{ident}' was already used; send it again "
+                    "without an id (comm-node send picks a fresh one)",
+                    key=self._content_key(dom, name, raw),
+                    orig_id=ident,
+                )
+                return True
+            decision = self._decide(dom, msg, ident, body)
+            self.ledger.record(decision)
+            self.budgets.touched(dom.name)
+        if decision["outcome"] == "routed":
+            self._deliver(dom, msg, ident, body, decision)
+            self._archive(path, ident, bounced=False)
+            self.routed += 1
+            self.emit(
+                Event(
+                    "message.routed",
+                    f"{dom.name} -> {', '.join(decision['to'])}: {msg.type}"
+                    + (f" ({msg.task})" if msg.task else ""),
+                    agent=dom.name,
+                    data={
+                        "id": ident,
+                        "from": dom.name,
+                        "to": decision["to"],
+                        "type": msg.type,
+                        "task": msg.task,
+                        "priority": msg.priority,
+                        "tokens": decision["tokens"],
+                        "cost": decision["cost"],
+                        "subject": msg.subject or _subject(body),
+                    },
+                )
+            )
+        else:
+            self._bounce(dom, decision["reason"], ident, body, f"b-{ident}")
+            self._archive(path, ident, bounced=True)
+            self.bounced += 1
+            self.emit(
+                Event(
+                    "message.bounced",
+                    f"{dom.name}: {decision['reason']}",
+                    agent=dom.name,
+                    level="error",
+                    data={"id": ident, "from": dom.name, "reason": decision["reason"]},
+                )
+            )
+        return True
+
+    def _decide(self, dom: Domain, msg, ident: str, body: str) -> dict:
+        base = {"id": ident, "from": dom.name, "ts": now_iso(), "type": msg.type}
+        tokens = estimate_tokens(body)
+
+        def bounce(reason: str) -> dict:
+            return {
+                **base,
+                "outcome": "bounced",
+                "reason": reason,
+                "to": [],
+                "tokens": tokens,
+                "cost": 0,
+            }
+
+        if msg.from_ is not None and msg.from_ != dom.name:
+            return bounce(
+                f"'from: {msg.from_}' does not match the outbox it was found in "
+                f"({dom.name}); a domain sends only as itself"
+            )
+        recipients: list[str] = []
+        for name in msg.to:
+            if name == "*":
+                recipients += [d for d in self.ws.domains if d != dom.name]
+            elif name == OPERATOR or name in self.ws.domains:
+                if name == dom.name:
+                    return bounce("a domain cannot send a message to itself")
+                recipients.append(name)
+            else:
+                known = ", ".join(sorted(self.ws.domains)) or "none"
+                return bounce(f"unknown recipient '{name[:64]}' (known: {known}, operator, *)")
+        recipients = list(dict.fromkeys(recipients))
+        if not recipients:
+            return bounce("no recipient: '*' found no other domain")
+        for name in recipients:
+            if name != OPERATOR and not os.path.isdir(self.ws.domains[name].path):
+                return bounce(f"recipient '{name}' has no directory ({self.ws.domains[name].path})")
+        if msg.token_budget is not None and tokens > msg.token_budget:
+            return bounce(
+                f"the message is about {tokens} tokens, over its own token_budget of "
+                f"{msg.token_budget}; shorten it or raise --budget"
+            )
+        per_recipient = self.ws.router.get("count_broadcast_per_recipient", True)
+        cost = tokens * (len(recipients) if per_recipient else 1)
+        if not self.budgets.allows(dom.name, cost):
+            left = self.budgets.remaining(dom.name)
+            return bounce(
+                f"over budget: the message costs {cost} tokens and {dom.name} has "
+                f"{left} left; ask the operator for more"
+            )
+        return {**base, "outcome": "routed", "to": recipients, "tokens": tokens, "cost": cost}
+
+    # ---- effects (each idempotent) ------------------------------------------------------
+    def _deliver(self, dom: Domain, msg, ident: str, body: str, decision: dict) -> None:
+        meta = {
+            "id": ident,
+            "from": dom.name,
+            "to": decision["to"],
+            "type": msg.type,
+            "task": msg.task,
+            "priority": msg.priority,
+            "token_budget": msg.token_budget,
+            "reply_to": msg.reply_to,
+            "created": msg.created or decision["ts"],
+            "tokens": decision["tokens"],
+            "routed": decision["ts"],
+        }
+        if msg.subject:
+            meta["subject"] = msg.subject
+        meta = {k: v for k, v in meta.items() if v is not None}
+        text = render(meta, body)
+        for name in decision["to"]:
+            if name == OPERATOR:
+                inbox, read_dir = self.ws.paths.operator_inbox, None
+            else:
+                p = self.ws.domains[name].paths
+                inbox, read_dir = p.inbox, p.inbox_read
+            self._put(inbox, read_dir, ident, text)
+
+    def _put(self, inbox: str, read_dir: str | None, ident: str, text: str) -> None:
+        target = os.path.join(inbox, f"{ident}.md")
+        if os.path.exists(target) or (
+            read_dir and os.path.exists(os.path.join(read_dir, f"{ident}.md"))
+        ):
+            return  # delivered before a crash: at-least-once becomes exactly-once here
+        try:
+            atomic_write(target, text)
+        except FileNotFoundError:
+            ensure_dir(inbox)
+            atomic_write(target, text)
+
+    def _bounce(
+        self, dom: Domain, reason: str, orig_id: str | None, body: str, bounce_id: str
+    ) -> None:
+        quoted = body.strip()
+        if len(quoted) > BOUNCE_QUOTE_CHARS:
+            quoted = quoted[:BOUNCE_QUOTE_CHARS] + " [...]"
+        text_body = f"Not delivered: {reason}.\n"
+        if quoted:
+            text_body += (
+                "\nYour message began:\n\n"
+                + "\n".join("> " + line for line in quoted.splitlines())
+                + "\n"
+            )
+        meta = {
+            "id": bounce_id,
+            "from": "comm-node",
+            "to": [dom.name],
+            "type": "bounce",
+            "priority": "high",
+            "reply_to": orig_id,
+            "created": now_iso(),
+            "reason": reason,
+        }
+        meta = {k: v for k, v in meta.items() if v is not None}
+        self._put(dom.paths.inbox, dom.paths.inbox_read, bounce_id, render(meta, text_body))
+
+    def _reject(
+        self, dom: Domain, path: str, reason: str, *, key: str, orig_id: str | None = None
+    ) -> None:
+        """Bounce an entry that never became a message (unreadable, malformed, duplicate)."""
+        bounce_id = f"b-{key}"
+        self._bounce(dom, reason, orig_id, "", bounce_id)
+        self._archive(path, bounce_id, bounced=True)
+        self.bounced += 1
+        self.emit(
+            Event(
+                "message.bounced",
+                f"{dom.name}: {reason}",
+                agent=dom.name,
+                level="error",
+                data={
+                    "id": orig_id,
+                    "from": dom.name,
+                    "reason": reason,
+                    "file": os.path.basename(path),
+                },
+            )
+        )
+
+    def _archive(self, path: str, ident: str, *, bounced: bool) -> None:
+        folder = os.path.join(self.ws.paths.archive, "bounced" if bounced else "routed")
+        target = os.path.join(folder, f"{ident}.md")
+        try:
+            self._move(path, target)
+        except FileNotFoundError:
+            ensure_dir(folder)
+            try:
+                self._move(path, target)
+            except FileNotFoundError:
+                pass  # already archived before a crash
+
+    @staticmethod
+    def _move(src: str, dst: str) -> None:
+        if os.path.isdir(src) and not os.path.islink(src):
+            if os.path.exists(dst):
+                dst += f".{os.urandom(3).hex()}"
+            shutil.move(src, dst)
+            return
+        try:
+            os.replace(src, dst)
+        except OSError as exc:
+            if exc.errno != 18:  # EXDEV: the domain lives on another filesystem
+                raise
+            shutil.copy2(src, dst, follow_symlinks=False)
+            os.unlink(src)
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _already_archived(self, ident: str) -> bool:
+        return os.path.exists(os.path.join(self.ws.paths.archive, "routed", f"{ident}.md"))
+
+    @staticmethod
+    def _may_still_be_written(path: str) -> bool:
+        try:
+            return time.time() - os.lstat(path).st_mtime < SETTLE_S
+        except OSError:
+            return False
+
+    @staticmethod
+    def _derived_id(dom: Domain, name: str, raw: bytes, path: str) -> str:
+        """A stable id for a hand-written message without one.
+
+        The same file (name, bytes, mtime) always gets the same id, so a restart replays
+        it; the same text written again later is a new file and a new message.
+        """
+        try:
+            mtime = str(os.lstat(path).st_mtime_ns).encode()
+        except OSError:
+            mtime = b""
+        digest = hashlib.sha256(b"\0".join((dom.name.encode(), name.encode(), mtime, raw)))
+        return f"m-{dom.name}-{digest.hexdigest()[:16]}"
+
+    @staticmethod
+    def _content_key(dom: Domain, name: str, raw: bytes) -> str:
+        digest = hashlib.sha256(dom.name.encode() + b"\0" + name.encode() + b"\0" + raw)
+        return digest.hexdigest()[:20]
+
+    @staticmethod
+    def _stat_key(dom: Domain, path: str) -> str:
+        try:
+            st = os.lstat(path)
+            token = f"{dom.name}\0{path}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
+        except OSError:
+            token = f"{dom.name}\0{path}"
+        return hashlib.sha256(token.encode()).hexdigest()[:20]
+
+
+def _subject(body: str) -> str:
+    for line in body.splitlines():
+        if line.strip():
+            return line.strip()[:120]
+    return ""

@@ -1,0 +1,226 @@
+"""The event log: append-only JSONL, size-rotated, with a tail reader that reads backwards.
+
+One line per event: {"ts", "type", "level", "agent", "msg", "data"}. `type` is dotted
+(`message.routed`, `message.bounced`, `agent.state`, ...); `agent` names the domain the event
+is about, or is null. Stdlib only: any comm-node process may append (single O_APPEND writes
+do not interleave), and `comm-node log` reads it without the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+
+from comm_node_tui.protocol.fileio import FILE_MODE
+
+LEVELS = ("debug", "info", "warn", "error")
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+DEFAULT_KEEP = 5
+MAX_LINE = 64 * 1024
+
+
+class Event:
+    """One event. Plain and slotted: the engine writes thousands a second."""
+
+    __slots__ = ("agent", "data", "level", "msg", "ts", "type")
+
+    def __init__(
+        self,
+        type: str,
+        msg: str = "",
+        *,
+        agent: str | None = None,
+        level: str = "info",
+        data: dict | None = None,
+        ts: str | None = None,
+    ) -> None:
+        from comm_node_tui.protocol.messages import now_iso
+
+        if level not in LEVELS:
+            raise ValueError(f"level: {level!r} is not one of {', '.join(LEVELS)}")
+        self.type = type
+        self.msg = msg
+        self.agent = agent
+        self.level = level
+        self.data = data or {}
+        self.ts = ts or now_iso()
+
+    def to_json(self) -> dict:
+        return {
+            "ts": self.ts,
+            "type": self.type,
+            "level": self.level,
+            "agent": self.agent,
+            "msg": self.msg,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> Event:
+        """Strict enough to trust what comes back: ValueError on a malformed record."""
+        if not isinstance(obj, dict):
+            raise ValueError("event is not an object")
+        ts, typ = obj.get("ts"), obj.get("type")
+        if not isinstance(ts, str) or not isinstance(typ, str):
+            raise ValueError("event needs text fields ts and type")
+        agent = obj.get("agent")
+        data = obj.get("data") or {}
+        level = obj.get("level", "info")
+        if agent is not None and not isinstance(agent, str):
+            raise ValueError("agent must be text or null")
+        if not isinstance(data, dict):
+            raise ValueError("data must be an object")
+        return cls(
+            typ,
+            str(obj.get("msg", "")),
+            agent=agent,
+            level=level if level in LEVELS else "info",
+            data=data,
+            ts=ts,
+        )
+
+    def __repr__(self) -> str:
+        return f"Event({self.type!r}, {self.msg!r}, agent={self.agent!r})"
+
+
+class EventLog:
+    """Appends events to `path` and rotates it at `max_bytes` (path.1 ... path.KEEP)."""
+
+    def __init__(
+        self, path: str, *, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self._size: int | None = None
+
+    def append(self, event: Event) -> None:
+        line = json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
+        data = line.encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+        try:
+            os.write(fd, data)
+            if self._size is None:
+                self._size = os.fstat(fd).st_size
+            else:
+                self._size += len(data)
+        finally:
+            os.close(fd)
+        if self._size >= self.max_bytes:
+            self.rotate()
+
+    def rotate(self) -> None:
+        for i in range(self.keep - 1, 0, -1):
+            src = rotated_name(self.path, i)
+            if os.path.exists(src):
+                os.replace(src, rotated_name(self.path, i + 1))
+        if os.path.exists(self.path):
+            os.replace(self.path, rotated_name(self.path, 1))
+        self._size = 0
+
+
+def rotated_name(path: str, i: int) -> str:
+    base, ext = os.path.splitext(path)
+    return f"{base}.{i}{ext}"
+
+
+def log_files(path: str, keep: int = DEFAULT_KEEP * 4) -> list[str]:
+    """The log's files, oldest first."""
+    files = [rotated_name(path, i) for i in range(keep, 0, -1)]
+    files.append(path)
+    return [f for f in files if os.path.isfile(f)]
+
+
+def _parse_line(line: bytes) -> Event | None:
+    try:
+        return Event.from_json(json.loads(line))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None  # a torn last line or garbage: skipped, never fatal
+
+
+def _lines_backwards(path: str, block: int = 64 * 1024) -> Iterator[bytes]:
+    """Complete lines of a file, last first, reading fixed blocks from the end."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        pos = fh.tell()
+        rest = b""
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            fh.seek(pos)
+            chunk = fh.read(step) + rest
+            lines = chunk.split(b"\n")
+            rest = lines[0]
+            for line in reversed(lines[1:]):
+                if line.strip() and len(line) <= MAX_LINE:
+                    yield line
+            if len(rest) > MAX_LINE:  # an absurd line: drop it rather than grow forever
+                rest = b""
+        if rest.strip():
+            yield rest
+
+
+def tail(path: str, n: int = 50, where: Callable[[Event], bool] | None = None) -> list[Event]:
+    """The last `n` events matching `where`, oldest first, across rotated files."""
+    found: list[Event] = []
+    for file in reversed(log_files(path)):
+        for line in _lines_backwards(file):
+            ev = _parse_line(line)
+            if ev is not None and (where is None or where(ev)):
+                found.append(ev)
+                if len(found) >= n:
+                    return found[::-1]
+    return found[::-1]
+
+
+def follow(
+    path: str,
+    where: Callable[[Event], bool] | None = None,
+    *,
+    from_end: bool = True,
+    poll_s: float = 0.1,
+    stop: Callable[[], bool] | None = None,
+) -> Iterator[Event]:
+    """Events appended to `path` (after what it holds now, when `from_end`).
+
+    Polls the file: cheap for one reader, and it survives rotation (a new inode or a
+    shorter file means the writer rotated, so reading restarts at the new file's start).
+    """
+    offset = os.path.getsize(path) if from_end and os.path.exists(path) else 0
+    fh = None
+    ino = None
+    buf = b""
+    while stop is None or not stop():
+        if fh is None:
+            try:
+                fh = open(path, "rb")  # noqa: SIM115 - kept open across iterations
+            except FileNotFoundError:
+                offset = 0
+                time.sleep(poll_s)
+                continue
+            ino = os.fstat(fh.fileno()).st_ino
+            fh.seek(offset)
+            offset = 0
+        chunk = fh.read()
+        if chunk:
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                ev = _parse_line(line) if line.strip() else None
+                if ev is not None and (where is None or where(ev)):
+                    yield ev
+            continue
+        try:
+            st = os.stat(path)
+            if st.st_ino != ino or st.st_size < fh.tell():
+                fh.close()
+                fh = None
+                buf = b""
+                continue
+        except FileNotFoundError:
+            pass
+        time.sleep(poll_s)
+    if fh is not None:
+        fh.close()

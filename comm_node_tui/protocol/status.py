@@ -1,0 +1,49 @@
+"""status.json: the agent side's account of itself (written by the CLI and, later, hooks).
+
+The engine only reads it. Writers merge into what is there, so the hook's session id and the
+agent's own progress text do not erase each other.
+"""
+
+from __future__ import annotations
+
+import json
+
+from comm_node_tui.protocol.fileio import atomic_write, read_bounded
+from comm_node_tui.protocol.messages import now_iso
+
+STATES = ("starting", "busy", "idle", "waiting", "blocked", "done", "error", "ended")
+MAX_STATUS_BYTES = 64 * 1024
+MAX_PROGRESS_CHARS = 500
+
+
+def read_status(path: str) -> dict:
+    """The status as a dict; {} when missing; ValueError (naming the file) when garbage."""
+    try:
+        raw = read_bounded(path, MAX_STATUS_BYTES)
+    except FileNotFoundError:
+        return {}
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: must hold a JSON object")
+    return data
+
+
+def update_status(path: str, domain: str, **fields: object) -> dict:
+    """Merge `fields` (None values are left out) into status.json and refresh the heartbeat."""
+    try:
+        current = read_status(path)
+    except (ValueError, OSError):
+        current = {}  # a garbage status is replaced, not fatal to the agent
+    state = fields.get("state")
+    if state is not None and state not in STATES:
+        raise ValueError(f"state: {state!r} is not one of {', '.join(STATES)}")
+    for key, value in fields.items():
+        if value is not None:
+            current[key] = value
+    current["domain"] = domain
+    current["last_heartbeat"] = now_iso()
+    atomic_write(path, json.dumps(current, ensure_ascii=False, indent=1) + "\n")
+    return current

@@ -1,0 +1,230 @@
+"""comm-node.toml: typed, strictly validated, read with tomllib and written with tomli-w.
+
+Errors come back as one line per problem that names the file, the key path and what is
+wrong, e.g. `comm-node.toml: domains[1] (web).name: 'Web' must match [a-z0-9][a-z0-9-]*`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from comm_node_tui.errors import ConfigError
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+RESERVED_NAMES = {"operator", "all", "engine", "comm-node"}
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ProjectConfig(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class AgentsConfig(_Strict):
+    """Defaults for every domain."""
+
+    command: str = "claude"
+    model: str | None = None
+    budget_tokens: Annotated[int, Field(ge=0)] = 200_000
+    heartbeat_stale_s: Annotated[float, Field(gt=0)] = 60
+    heartbeat_lost_s: Annotated[float, Field(gt=0)] = 120
+
+    @model_validator(mode="after")
+    def _lost_after_stale(self) -> AgentsConfig:
+        if self.heartbeat_lost_s <= self.heartbeat_stale_s:
+            raise ValueError(
+                f"heartbeat_lost_s ({self.heartbeat_lost_s:g}) must be greater than "
+                f"heartbeat_stale_s ({self.heartbeat_stale_s:g})"
+            )
+        return self
+
+
+class TmuxConfig(_Strict):
+    socket: str = ""  # "" = the user's default server; a name = a private socket (-L name)
+    session: str = ""  # "" = "cn-<project name>"
+    layout: Literal["windows", "tiled"] = "windows"
+
+    @field_validator("socket", "session")
+    @classmethod
+    def _no_tmux_specials(cls, v: str) -> str:
+        # tmux rewrites '.' and ':' in names and treats them as target separators.
+        bad = [c for c in v if c in ".:/ \t\n" or not c.isprintable()]
+        if bad:
+            raise ValueError(f"{v!r} contains {bad[0]!r}; use letters, digits, '-' and '_'")
+        return v
+
+
+class TasksConfig(_Strict):
+    source: Literal["beads", "native", "none"] = "none"
+    path: str = ""  # default: .beads/issues.jsonl for beads, tasks.toml for native
+
+
+class RouterConfig(_Strict):
+    """Limits the router enforces on every message."""
+
+    max_message_bytes: Annotated[int, Field(ge=256, le=16 * 1024 * 1024)] = 64 * 1024
+    count_broadcast_per_recipient: bool = True
+
+
+class DomainConfig(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+    path: Annotated[str, Field(min_length=1)]
+    role: str = ""
+    scope: list[str] = Field(default_factory=lambda: ["**"])
+    exports: list[str] = Field(default_factory=list)
+    imports: dict[str, list[str]] = Field(default_factory=dict)
+    allowed_imports: list[str] = Field(default_factory=list)
+    forbidden_imports: list[str] = Field(default_factory=list)
+    command: str | None = None
+    model: str | None = None
+    budget_tokens: Annotated[int, Field(ge=0)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v in RESERVED_NAMES:
+            raise ValueError(f"'{v}' is reserved; choose another name")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path_text(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("contains a NUL character")
+        return v
+
+
+class WorkspaceConfig(_Strict):
+    project: ProjectConfig
+    agents: AgentsConfig = Field(default_factory=AgentsConfig)
+    tmux: TmuxConfig = Field(default_factory=TmuxConfig)
+    tasks: TasksConfig = Field(default_factory=TasksConfig)
+    router: RouterConfig = Field(default_factory=RouterConfig)
+    domains: list[DomainConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> WorkspaceConfig:
+        seen: set[str] = set()
+        for d in self.domains:
+            if d.name in seen:
+                raise ValueError(f"domain '{d.name}' is defined twice")
+            seen.add(d.name)
+        for d in self.domains:
+            for peer in d.imports:
+                if peer not in seen:
+                    raise ValueError(
+                        f"domain '{d.name}' imports from unknown domain '{peer}' "
+                        f"(known: {', '.join(sorted(seen)) or 'none'})"
+                    )
+                if peer == d.name:
+                    raise ValueError(f"domain '{d.name}' imports from itself")
+        return self
+
+    def session_name(self) -> str:
+        return self.tmux.session or f"cn-{self.project.name}"
+
+
+def _loc(loc: tuple[Any, ...], data: Any) -> str:
+    """('domains', 1, 'name') -> 'domains[1] (web).name'."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            try:
+                node = node[part]
+            except (IndexError, KeyError, TypeError):
+                node = None
+            if isinstance(node, dict) and isinstance(node.get("name"), str):
+                out += f" ({node['name']})"
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def format_validation_error(file_label: str, exc: ValidationError, data: Any) -> list[str]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if p not in ("function-after",))
+        where = _loc(loc, data)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            msg = "unknown key"
+        elif kind == "missing":
+            msg = "required key is missing"
+        elif kind == "string_pattern_mismatch":
+            msg = f"{err.get('input')!r} must match [a-z0-9][a-z0-9-]*"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if "input" in err and kind not in ("value_error", "assertion_error"):
+                shown = repr(err["input"])
+                msg += f" (got {shown[:60]})"
+        problems.append(f"{file_label}: {where}: {msg}" if where else f"{file_label}: {msg}")
+    return problems
+
+
+def parse_config(text: str, file_label: str = "comm-node.toml") -> WorkspaceConfig:
+    """Validate config text; ConfigError with one line per problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file_label, [f"{file_label}: invalid TOML: {exc}"]) from None
+    try:
+        return WorkspaceConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(file_label, format_validation_error(file_label, exc, data)) from None
+
+
+def load_config(path: str) -> WorkspaceConfig:
+    from comm_node_tui.protocol.fileio import FileTooLarge, NotARegularFile, read_bounded
+
+    label = os.path.basename(path)
+    try:
+        raw = read_bounded(path, MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        raise ConfigError(path, [f"{path}: not found"]) from None
+    except (FileTooLarge, NotARegularFile) as exc:
+        raise ConfigError(path, [str(exc)]) from None
+    except OSError as exc:
+        raise ConfigError(path, [f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"{label}: not UTF-8 text (byte {exc.start})"]) from None
+    return parse_config(text, label)
+
+
+def dump_config(config: WorkspaceConfig) -> str:
+    """TOML text for a config; loading it again gives an equal model."""
+    import tomli_w
+
+    data = config.model_dump(mode="json", exclude_none=True)
+    return tomli_w.dumps(data)
+
+
+def save_config(path: str, config: WorkspaceConfig) -> None:
+    from comm_node_tui.protocol.fileio import atomic_write
+
+    atomic_write(path, dump_config(config), mode=0o644)
+
+
+def check_paths(config: WorkspaceConfig, root: str, file_label: str) -> list[str]:
+    """Problems with domain paths on disk (kept out of the model so it stays pure)."""
+    problems = []
+    for i, d in enumerate(config.domains):
+        path = d.path if os.path.isabs(d.path) else os.path.join(root, d.path)
+        if not os.path.exists(path):
+            problems.append(f"{file_label}: domains[{i}] ({d.name}).path: {path} does not exist")
+        elif not os.path.isdir(path):
+            problems.append(
+                f"{file_label}: domains[{i}] ({d.name}).path: {path} is not a directory"
+            )
+    return problems

@@ -1,0 +1,107 @@
+"""Find the workspace and the current domain; load the config fast.
+
+The agent CLI runs on every agent action, so this path avoids pydantic when it can: a
+validated config is cached as JSON in `<workspace>/.comm-node/config.cache.json`, keyed by the
+TOML file's size and modification time, and only a changed TOML is validated again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from comm_node_tui.errors import CommNodeError
+from comm_node_tui.protocol.paths import CONFIG_NAME, WorkspacePaths
+from comm_node_tui.workspace.model import Domain, Workspace
+
+CACHE_VERSION = 1
+
+
+def find_root(explicit: str | None = None, cwd: str | None = None) -> str:
+    """--workspace DIR, else $COMM_NODE_WORKSPACE, else walk up from the current directory."""
+    for source, value in (("--workspace", explicit), ("COMM_NODE_WORKSPACE", None)):
+        if source == "COMM_NODE_WORKSPACE":
+            value = os.environ.get("COMM_NODE_WORKSPACE") or None
+        if value:
+            root = os.path.abspath(value)
+            if not os.path.isfile(os.path.join(root, CONFIG_NAME)):
+                raise CommNodeError(f"{source}: {root} has no {CONFIG_NAME}")
+            return root
+    here = os.path.abspath(cwd or os.getcwd())
+    while True:
+        if os.path.isfile(os.path.join(here, CONFIG_NAME)):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            raise CommNodeError(
+                f"no {CONFIG_NAME} in this directory or any parent: run `comm-node init` "
+                "to start a workspace, or pass --workspace DIR"
+            )
+        here = parent
+
+
+def _stamp(path: str) -> list[int]:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def load_workspace(root: str, *, use_cache: bool = True) -> Workspace:
+    """The workspace at `root`, validated; ConfigError when comm-node.toml is invalid."""
+    paths = WorkspacePaths(os.path.abspath(root))
+    try:
+        stamp = _stamp(paths.config)
+    except FileNotFoundError:
+        raise CommNodeError(f"{paths.config}: not found") from None
+    if use_cache:
+        try:
+            with open(paths.config_cache, encoding="utf-8") as fh:
+                cached = json.load(fh)
+            if cached.get("version") == CACHE_VERSION and cached.get("stamp") == stamp:
+                return Workspace(paths.root, cached["config"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    from comm_node_tui.workspace.config import load_config
+
+    config = load_config(paths.config).model_dump(mode="json")
+    if use_cache:
+        _write_cache(paths, stamp, config)
+    return Workspace(paths.root, config)
+
+
+def _write_cache(paths: WorkspacePaths, stamp: list[int], config: dict) -> None:
+    from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
+
+    try:
+        ensure_dir(paths.state)
+        atomic_write(
+            paths.config_cache,
+            json.dumps({"version": CACHE_VERSION, "stamp": stamp, "config": config}),
+        )
+    except OSError:
+        pass  # a read-only workspace still works, only slower
+
+
+def resolve_domain(ws: Workspace, explicit: str | None = None, cwd: str | None = None) -> Domain:
+    """--domain, else $COMM_NODE_DOMAIN, else the domain whose path holds the current dir."""
+    if explicit:
+        return ws.domain(explicit)
+    env = os.environ.get("COMM_NODE_DOMAIN")
+    if env:
+        if env not in ws.domains:
+            known = ", ".join(sorted(ws.domains)) or "none"
+            raise CommNodeError(f"COMM_NODE_DOMAIN: unknown domain '{env}' (known: {known})")
+        return ws.domains[env]
+    here = cwd or os.getcwd()
+    hits = ws.domain_of_path(here)
+    if not hits:
+        raise CommNodeError(
+            f"{here} is in no domain of {ws.project}: cd into a domain, or pass --domain NAME"
+        )
+    deepest = [d for d in hits if d.path == hits[0].path]
+    if len(deepest) > 1:
+        names = ", ".join(d.name for d in deepest)
+        raise CommNodeError(
+            f"{here} belongs to several domains ({names}): pass --domain NAME "
+            "or set COMM_NODE_DOMAIN"
+        )
+    return hits[0]

@@ -1,0 +1,102 @@
+"""The resolved workspace as plain data: what every command and the engine work with.
+
+Built from a validated config. Kept free of pydantic so the agent CLI can build it from the
+JSON cache without importing the validation layer.
+"""
+
+from __future__ import annotations
+
+import os
+
+from comm_node_tui.errors import CommNodeError
+from comm_node_tui.protocol.paths import DomainPaths, WorkspacePaths
+
+
+def _abs(root: str, path: str) -> str:
+    return os.path.realpath(path if os.path.isabs(path) else os.path.join(root, path))
+
+
+class Domain:
+    __slots__ = (
+        "allowed_imports",
+        "budget_tokens",
+        "command",
+        "exports",
+        "forbidden_imports",
+        "imports",
+        "model",
+        "name",
+        "path",
+        "paths",
+        "role",
+        "scope",
+    )
+
+    def __init__(self, data: dict, root: str, agents: dict, shared: bool) -> None:
+        self.name: str = data["name"]
+        self.path: str = _abs(root, data["path"])
+        self.paths = DomainPaths(self.name, self.path, shared)
+        self.role: str = data.get("role", "")
+        self.scope: list[str] = list(data.get("scope", ["**"]))
+        self.exports: list[str] = list(data.get("exports", []))
+        self.imports: dict[str, list[str]] = dict(data.get("imports", {}))
+        self.allowed_imports: list[str] = list(data.get("allowed_imports", []))
+        self.forbidden_imports: list[str] = list(data.get("forbidden_imports", []))
+        self.command: str = data.get("command") or agents.get("command", "claude")
+        self.model: str | None = data.get("model") or agents.get("model")
+        budget = data.get("budget_tokens")
+        self.budget_tokens: int = int(agents.get("budget_tokens", 0) if budget is None else budget)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "role": self.role,
+            "scope": self.scope,
+            "exports": self.exports,
+            "imports": self.imports,
+            "command": self.command,
+            "model": self.model,
+            "budget_tokens": self.budget_tokens,
+        }
+
+
+class Workspace:
+    __slots__ = ("config", "domains", "paths", "project", "root")
+
+    def __init__(self, root: str, config: dict) -> None:
+        self.root = os.path.realpath(root)
+        self.paths = WorkspacePaths(self.root)
+        self.config = config
+        self.project: str = config["project"]["name"]
+        agents = config.get("agents", {})
+        raw_paths = [_abs(root, d["path"]) for d in config.get("domains", [])]
+        self.domains: dict[str, Domain] = {}
+        for d, p in zip(config.get("domains", []), raw_paths, strict=True):
+            self.domains[d["name"]] = Domain(d, self.root, agents, raw_paths.count(p) > 1)
+
+    @property
+    def agents(self) -> dict:
+        return self.config.get("agents", {})
+
+    @property
+    def router(self) -> dict:
+        return self.config.get("router", {})
+
+    def domain(self, name: str) -> Domain:
+        try:
+            return self.domains[name]
+        except KeyError:
+            known = ", ".join(sorted(self.domains)) or "none"
+            raise CommNodeError(f"unknown domain '{name}' (known: {known})") from None
+
+    def domain_of_path(self, path: str) -> list[Domain]:
+        """Domains whose directory contains `path`, deepest first."""
+        real = os.path.realpath(path)
+        hits = [
+            d
+            for d in self.domains.values()
+            if real == d.path or real.startswith(d.path.rstrip(os.sep) + os.sep)
+        ]
+        hits.sort(key=lambda d: len(d.path), reverse=True)
+        return hits

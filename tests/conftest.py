@@ -1,0 +1,102 @@
+"""Shared fixtures: real workspaces in temporary directories and the real `comm-node` CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from comm_node_tui.engine.engine import Engine
+from comm_node_tui.workspace.discovery import load_workspace
+
+DEFAULT_DOMAINS = ("backend", "frontend", "docs")
+
+
+def write_workspace(
+    root: Path,
+    domains=DEFAULT_DOMAINS,
+    extra: str = "",
+    budget: int = 0,
+    domain_extra: dict[str, str] | None = None,
+) -> Path:
+    """A workspace with one directory per domain; budget 0 = unlimited."""
+    root.mkdir(parents=True, exist_ok=True)
+    parts = [f'[project]\nname = "test-proj"\n\n[agents]\nbudget_tokens = {budget}\n', extra]
+    for name in domains:
+        (root / name).mkdir(exist_ok=True)
+        more = (domain_extra or {}).get(name, "")
+        parts.append(
+            f'\n[[domains]]\nname = "{name}"\npath = "{name}"\nrole = "the {name} role"\n{more}\n'
+        )
+    (root / "comm-node.toml").write_text("\n".join(parts))
+    return root
+
+
+@pytest.fixture
+def ws_root(tmp_path: Path) -> Path:
+    return write_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def make_ws(tmp_path: Path) -> Callable[..., Path]:
+    counter = iter(range(1000))
+
+    def make(**kwargs) -> Path:
+        return write_workspace(tmp_path / f"ws{next(counter)}", **kwargs)
+
+    return make
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str,
+    cwd: Path | str,
+    input: str | None = None,
+    env: dict | None = None,
+    timeout: float = 30,
+) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, as an agent runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env if env is not None else cli_env(),
+    )
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    return run_cli
+
+
+@pytest.fixture
+def engine_for():
+    """An in-process engine on a workspace, started (no watcher) and stopped after the test."""
+    engines: list[Engine] = []
+
+    def make(root: Path, **kwargs) -> Engine:
+        eng = Engine(load_workspace(str(root)), **kwargs)
+        eng.start()
+        engines.append(eng)
+        return eng
+
+    yield make
+    for eng in engines:
+        eng.stop()
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
