@@ -47,6 +47,8 @@ def send(args) -> int:
     text = _text(args.text)
     if not text.strip():
         raise UsageError("the message is empty")
+    if not text.endswith("\n"):
+        text += "\n"  # as the file (and so the recipient) will have it
     try:
         recipients = to_list(args.to)
     except MessageFormatError as exc:

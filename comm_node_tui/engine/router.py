@@ -10,6 +10,7 @@ On restart a message still in an outbox whose id is in the ledger replays its de
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -145,18 +146,23 @@ class Router:
             return True
         self.deferred.discard(path)
         ident = msg.id or self._derived_id(dom, name, raw, path)
+        archived = self._archived_copy(ident)
+        if archived is not None:
+            if archived == raw:  # a move into the archive was cut short: finish it
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                return True
+            self._reject(
+                dom,
+                path,
+                f"message id '{ident}' was already used; send it again "
+                "without an id (comm-node send picks a fresh one)",
+                key=self._content_key(dom, name, raw),
+                orig_id=ident,
+            )
+            return True
         decision = self.ledger.decisions.get(ident)
         if decision is None:
-            if self._already_archived(ident):
-                self._reject(
-                    dom,
-                    path,
-                    f"message id '{ident}' was already used; send it again "
-                    "without an id (comm-node send picks a fresh one)",
-                    key=self._content_key(dom, name, raw),
-                    orig_id=ident,
-                )
-                return True
             decision = self._decide(dom, msg, ident, body)
             self.ledger.record(decision)
             self.budgets.touched(dom.name)
@@ -365,8 +371,14 @@ class Router:
             os.unlink(src)
 
     # ---- helpers ------------------------------------------------------------------------
-    def _already_archived(self, ident: str) -> bool:
-        return os.path.exists(os.path.join(self.ws.paths.archive, "routed", f"{ident}.md"))
+    def _archived_copy(self, ident: str) -> bytes | None:
+        """The archived bytes of a routed message with this id, or None."""
+        try:
+            return read_bounded(
+                os.path.join(self.ws.paths.archive, "routed", f"{ident}.md"), 16 * 1024 * 1024
+            )
+        except (OSError, FileTooLarge, NotARegularFile):
+            return None
 
     @staticmethod
     def _may_still_be_written(path: str) -> bool:

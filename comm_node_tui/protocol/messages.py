@@ -36,7 +36,11 @@ def new_message_id(ts: float | None = None) -> str:
 
 
 def estimate_tokens(text: str) -> int:
-    """About four characters a token, the usual rule of thumb for English and code."""
+    """About four characters a token, the usual rule of thumb for English and code.
+
+    Trailing newlines are not counted, so the sender's estimate and the router's agree.
+    """
+    text = text.rstrip("\n")
     return max(1, -(-len(text) // CHARS_PER_TOKEN)) if text else 0
 
 
