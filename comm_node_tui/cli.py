@@ -1,15 +1,36 @@
-"""The `comm-node` command. Agents run it on every action, so it imports only what the
-chosen subcommand needs: argparse and the standard library up front, handlers lazily."""
+"""The `comm-node` command.
+
+Agents run it on every action, so start-up is kept lean: only the standard library up front,
+only the parser of the subcommand named on the command line is built, and each handler
+module is imported when its command runs (bench/send_startup.py measures this).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 
 from comm_node_tui.errors import EXIT_USAGE, CommNodeError
 
+DESCRIPTION = "comm-node: the control room for many Claude Code agents on one project."
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # An explicit width keeps argparse from importing shutil to ask the terminal (~3 ms).
+    try:
+        width = int(os.environ.get("COLUMNS", "")) - 2
+    except ValueError:
+        width = 98
+    return argparse.HelpFormatter(prog, width=max(40, min(width, 118)))
+
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one line, not usage + error
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
@@ -32,22 +53,12 @@ def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="comm-node",
-        description="comm-node: the control room for many Claude Code agents on one project.",
-    )
-    _common(parser, top=True)
-    parser.add_argument("--version", action="store_true", help="print the version")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+def _json(p: argparse.ArgumentParser, help: str = "machine-readable output (docs/cli.md)") -> None:
+    p.add_argument("--json", action="store_true", help=help)
 
-    def cmd(name: str, help: str, handler: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        _common(p)
-        p.set_defaults(handler=handler)
-        return p
 
-    p = cmd("send", "send a message through comm-node", "messaging:send")
+def _send(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="messaging:send")
     p.add_argument(
         "--to", required=True, help="recipients: a,b or * (every other domain) or operator"
     )
@@ -61,21 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, metavar="N", help="the most tokens this message may cost")
     p.add_argument("--reply-to", metavar="ID", help="the id of the message this answers")
     p.add_argument("--subject", help="a one-line subject (default: the first line)")
-    p.add_argument("--json", action="store_true", help="print the queued message as JSON")
+    _json(p, "print the queued message as JSON")
     p.add_argument("text", metavar="TEXT", help="the message; - reads standard input")
 
-    p = cmd("inbox", "list the messages delivered to this domain", "messaging:inbox")
+
+def _inbox(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="messaging:inbox")
     p.add_argument("--unread", action="store_true", help="only unread messages")
-    p.add_argument("--json", action="store_true", help="a JSON array (see docs/protocol.md)")
+    _json(p, "a JSON array of messages (docs/protocol.md)")
 
-    p = cmd("read", "print a message and mark it read", "messaging:read")
+
+def _read(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="messaging:read")
     p.add_argument("id", metavar="ID", help="message id (a unique prefix is enough)")
-    p.add_argument("--json", action="store_true", help="print the message as JSON")
+    _json(p, "print the message as JSON")
 
-    p = cmd("status", "this agent's status", "agent:status_show")
-    p.add_argument("--json", action="store_true")
-    status_sub = p.add_subparsers(dest="status_command", metavar="ACTION", parser_class=_Parser)
-    ps = status_sub.add_parser("set", help="set state, task and progress; refresh the heartbeat")
+
+def _status(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="agent:status_show")
+    _json(p)
+    sub = p.add_subparsers(dest="status_command", metavar="ACTION", parser_class=_Parser)
+    ps = sub.add_parser("set", help="set state, task and progress; refresh the heartbeat")
     _common(ps)
     ps.set_defaults(handler="agent:status_set")
     ps.add_argument(
@@ -83,23 +100,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ps.add_argument("--task", help="the task being worked on")
     ps.add_argument("--progress", help="a short progress note")
-    ps.add_argument("--json", action="store_true")
+    _json(ps)
 
-    p = cmd("whoami", "who this agent is: domain, role, scope, peers, budget", "agent:whoami")
-    p.add_argument("--json", action="store_true")
 
-    p = cmd("config", "check the workspace configuration", "config_cmd:config")
-    config_sub = p.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
-    pc = config_sub.add_parser("check", help="validate comm-node.toml; exit 1 on problems")
-    _common(pc)
-    pc.set_defaults(handler="config_cmd:check")
-    pc.add_argument("--json", action="store_true")
-    pc = config_sub.add_parser("show", help="print the resolved configuration")
-    _common(pc)
-    pc.set_defaults(handler="config_cmd:show")
-    pc.add_argument("--json", action="store_true")
+def _whoami(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="agent:whoami")
+    _json(p)
 
-    p = cmd("log", "print the event log", "log_cmd:log")
+
+def _config(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(
+        dest="config_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    for name, help, handler in (
+        ("check", "validate comm-node.toml; exit 1 on problems", "config_cmd:check"),
+        ("show", "print the resolved configuration", "config_cmd:show"),
+    ):
+        pc = sub.add_parser(name, help=help, description=help)
+        _common(pc)
+        pc.set_defaults(handler=handler)
+        _json(pc)
+
+
+def _log(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="log_cmd:log")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     p.add_argument(
         "--type",
@@ -122,16 +146,57 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="how many past events (default 50; 0 = none)",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _json(p, "one JSON object per line")
 
-    p = cmd("serve", "run the engine headless (one per workspace)", "serve:serve")
+
+def _serve(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="serve:serve")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print events")
+
+
+# name -> (one-line help, builder). Order is the order of `comm-node --help`.
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "send": ("send a message through comm-node", _send),
+    "inbox": ("list the messages delivered to this domain", _inbox),
+    "read": ("print a message and mark it read", _read),
+    "status": ("agents' status; `status set` sets this agent's", _status),
+    "whoami": ("who this agent is: domain, role, scope, peers, budget", _whoami),
+    "config": ("check or show the workspace configuration", _config),
+    "log": ("print the event log", _log),
+    "serve": ("run the engine headless (one per workspace)", _serve),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand's (what one invocation needs)."""
+    parser = _Parser(prog="comm-node", description=DESCRIPTION)
+    _common(parser, top=True)
+    parser.add_argument("--version", action="store_true", help="print the version")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (help, build) in COMMANDS.items():
+        if only is None or name == only:
+            p = sub.add_parser(name, help=help, description=help)
+            _common(p)
+            build(p)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The subcommand named in argv, skipping the global options and their values."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--workspace", "-w", "--domain", "-d"):
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command_in(argv)).parse_args(argv)
     if args.version:
         from comm_node_tui import __version__
 
@@ -139,13 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     handler = getattr(args, "handler", None)
     if handler is None:
-        if args.command == "status":
-            handler = "agent:status_show"
-        elif args.command:
-            parser.parse_args([args.command, "--help"])
-        else:
-            parser.print_help()
-            return 0
+        build_parser().print_help()
+        return 0
     module_name, func_name = handler.split(":")
     try:
         import importlib

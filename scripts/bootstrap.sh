@@ -13,3 +13,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$venv/bin/python" -m pip install --quiet -e "$here[test]"
     echo "$want" > "$stamp"
 fi
+# Bytecode for the agent CLI's fast start, even where PYTHONDONTWRITEBYTECODE is set
+# (Python still reads .pyc files it did not write itself).
+"$venv/bin/python" -m compileall -q "$here/comm_node_tui" >/dev/null || true
