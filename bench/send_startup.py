@@ -35,8 +35,7 @@ def main() -> None:
     # the numbers are what an installed comm-node costs.
     import compileall
 
-    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "comm_node_tui"),
-                           quiet=1)
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "comm_node_tui"), quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         make_workspace(Path(tmp), 3)
         cwd = os.path.join(tmp, "d00")
