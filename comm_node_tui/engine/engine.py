@@ -122,6 +122,7 @@ class Engine:
             )
         )
         self.ledger.close()
+        self.log.close()
         self.lock.release()
 
     # ---- work ---------------------------------------------------------------------------
