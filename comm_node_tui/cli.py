@@ -154,13 +154,160 @@ def _serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="do not print events")
 
 
+def _actions(p: argparse.ArgumentParser, table: list[tuple]) -> None:
+    """Sub-actions: (name, help, handler, builder or None)."""
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    for name, help, handler, build in table:
+        pa = sub.add_parser(name, help=help, description=help)
+        _common(pa)
+        pa.set_defaults(handler=handler)
+        if build:
+            build(pa)
+
+
+def _lock(p: argparse.ArgumentParser) -> None:
+    def acquire(pa):
+        pa.add_argument(
+            "patterns",
+            nargs="+",
+            metavar="PATTERN",
+            help="gitignore-style globs relative to the domain's directory",
+        )
+        pa.add_argument("--shared", action="store_true", help="a shared (read) lock")
+        pa.add_argument("--ttl", type=float, metavar="SECONDS", help="default 900")
+        pa.add_argument("--reason", default="", help="why (shown to whoever conflicts)")
+        _json(pa)
+
+    def release(pa):
+        pa.add_argument("patterns", nargs="*", metavar="PATTERN")
+        pa.add_argument("--all", action="store_true", help="release every lock this domain holds")
+        _json(pa)
+
+    def renew(pa):
+        pa.add_argument("patterns", nargs="*", metavar="PATTERN", help="default: all of mine")
+        pa.add_argument("--ttl", type=float, metavar="SECONDS", help="default 900")
+        _json(pa)
+
+    _actions(
+        p,
+        [
+            (
+                "acquire",
+                "take advisory locks (all or none); exit 3 conflict, 4 outside scope",
+                "coord_cmd:lock_acquire",
+                acquire,
+            ),
+            ("release", "release locks", "coord_cmd:lock_release", release),
+            ("renew", "extend locks", "coord_cmd:lock_renew", renew),
+            ("list", "every lock held in the workspace", "coord_cmd:lock_list", _json),
+        ],
+    )
+
+
+def _task(p: argparse.ArgumentParser) -> None:
+    def ready(pa):
+        pa.add_argument("--all", action="store_true", help="every domain's ready tasks")
+        _json(pa)
+
+    def one(pa):
+        pa.add_argument("id", metavar="ID")
+        _json(pa)
+
+    def done(pa):
+        one(pa)
+        pa.add_argument(
+            "--artifact",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="publish this file as an artifact (repeatable)",
+        )
+
+    def fail(pa):
+        one(pa)
+        pa.add_argument("--reason", required=True)
+
+    _actions(
+        p,
+        [
+            ("ready", "what's next: ready tasks for this domain", "coord_cmd:task_ready", ready),
+            ("list", "every task with its status", "coord_cmd:task_list", _json),
+            ("show", "one task, what blocks it and what it unblocks", "coord_cmd:task_show", one),
+            (
+                "claim",
+                "claim a ready task (exit 3 if someone else has it)",
+                "coord_cmd:task_claim",
+                one,
+            ),
+            ("done", "close a task you claimed", "coord_cmd:task_done", done),
+            ("fail", "give a task up as failed (it becomes blocked)", "coord_cmd:task_fail", fail),
+        ],
+    )
+
+
+def _budget(p: argparse.ArgumentParser) -> None:
+    def request(pa):
+        pa.add_argument("tokens", type=int, metavar="N")
+        pa.add_argument("--reason", required=True)
+        _json(pa)
+
+    def grant(pa):
+        pa.add_argument("target", metavar="DOMAIN")
+        pa.add_argument("tokens", type=int, metavar="N")
+        pa.add_argument("--reason", default="")
+        _json(pa)
+
+    _actions(
+        p,
+        [
+            (
+                "show",
+                "budgets: base, granted, spent, left, efficiency",
+                "coord_cmd:budget_show",
+                _json,
+            ),
+            (
+                "request",
+                "ask for more tokens (the [budgets] policy decides)",
+                "coord_cmd:budget_request",
+                request,
+            ),
+            ("grant", "the operator grants tokens to a domain", "coord_cmd:budget_grant", grant),
+        ],
+    )
+
+
+def _artifact(p: argparse.ArgumentParser) -> None:
+    def publish(pa):
+        pa.add_argument("file", metavar="FILE")
+        pa.add_argument("--name", help="the artifact's name (default: the file's name)")
+        _json(pa)
+
+    _actions(
+        p,
+        [
+            (
+                "publish",
+                "publish a file as an artifact of this domain",
+                "coord_cmd:artifact_publish",
+                publish,
+            ),
+            ("list", "every published artifact", "coord_cmd:artifact_list", _json),
+        ],
+    )
+
+
 # name -> (one-line help, builder). Order is the order of `comm-node --help`.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "send": ("send a message through comm-node", _send),
     "inbox": ("list the messages delivered to this domain", _inbox),
     "read": ("print a message and mark it read", _read),
-    "status": ("agents' status; `status set` sets this agent's", _status),
+    "status": ("the world: agents, heartbeats, tasks, locks; `status set` sets mine", _status),
     "whoami": ("who this agent is: domain, role, scope, peers, budget", _whoami),
+    "lock": ("advisory file locks: acquire, release, renew, list", _lock),
+    "task": ("the task DAG: ready, list, show, claim, done, fail", _task),
+    "budget": ("communication budgets: show, request, grant", _budget),
+    "artifact": ("artifacts: publish, list", _artifact),
     "config": ("check or show the workspace configuration", _config),
     "log": ("print the event log", _log),
     "serve": ("run the engine headless (one per workspace)", _serve),

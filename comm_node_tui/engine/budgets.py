@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from comm_node_tui.engine.ledger import Ledger
 from comm_node_tui.protocol.fileio import atomic_write
@@ -17,10 +18,26 @@ class Budgets:
         self.ws = ws
         self.ledger = ledger
         self._dirty: set[str] = set()
+        self._grants: dict[str, int] = {}
+        self._grants_stamp: object = None
+
+    def granted(self, domain: str) -> int:
+        """Tokens granted on top of the base budget (re-read when the grants file changes)."""
+        path = os.path.join(self.ws.paths.state, GRANTS_FILE)
+        try:
+            st = os.stat(path)
+            stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        except OSError:
+            stamp = None
+        if stamp != self._grants_stamp:
+            self._grants_stamp = stamp
+            self._grants = grant_totals(self.ws)
+            self._dirty.update(self._grants)
+        return self._grants.get(domain, 0)
 
     def limit(self, domain: str) -> int:
         base = self.ws.domains[domain].budget_tokens
-        return base + self.ledger.granted.get(domain, 0) if base else 0
+        return base + self.granted(domain) if base else 0
 
     def spent(self, domain: str) -> int:
         return self.ledger.spent.get(domain, 0)
@@ -42,7 +59,11 @@ class Budgets:
         return {
             "domain": domain,
             "budget_tokens": self.limit(domain),
+            "base_tokens": self.ws.domains[domain].budget_tokens,
+            "granted_tokens": self.granted(domain),
             "spent_tokens": self.spent(domain),
+            "messages_sent": self.ledger.sent.get(domain, 0),
+            "answers_received": self.ledger.answered.get(domain, 0),
             "remaining_tokens": left,
             "unlimited": left is None,
             "updated": now_iso(),
@@ -60,3 +81,24 @@ class Budgets:
                 atomic_write(dom.paths.budget, json.dumps(self.snapshot(name), indent=1) + "\n")
             except OSError:
                 pass  # the domain directory vanished; the watchdog reports that
+
+
+GRANTS_FILE = "budget-grants.json"
+
+
+def grant_totals(ws: Workspace) -> dict[str, int]:
+    """Granted tokens per domain from `.comm-node/budget-grants.json`."""
+    from comm_node_tui.protocol.fileio import read_json_bounded
+
+    try:
+        data = read_json_bounded(os.path.join(ws.paths.state, GRANTS_FILE), 16 * 1024 * 1024)
+    except (OSError, ValueError):
+        return {}
+    totals: dict[str, int] = {}
+    for g in data.get("grants", []) if isinstance(data, dict) else []:
+        if isinstance(g, dict) and isinstance(g.get("domain"), str):
+            try:
+                totals[g["domain"]] = totals.get(g["domain"], 0) + int(g.get("tokens", 0))
+            except (TypeError, ValueError):
+                continue
+    return totals

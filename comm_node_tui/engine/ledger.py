@@ -19,13 +19,15 @@ class Ledger:
         self.path = path
         self.decisions: dict[str, dict] = {}
         self.spent: dict[str, int] = {}
-        self.granted: dict[str, int] = {}
+        self.sent: dict[str, int] = {}  # messages routed, per sender
+        self.answered: dict[str, int] = {}  # replies received to a domain's messages
         self._fd: int | None = None
 
     def load(self) -> None:
         self.decisions.clear()
         self.spent.clear()
-        self.granted.clear()
+        self.sent.clear()
+        self.answered.clear()
         try:
             fh = open(self.path, "rb")  # noqa: SIM115
         except FileNotFoundError:
@@ -42,12 +44,12 @@ class Ledger:
     def _apply(self, rec: dict) -> None:
         if "carry" in rec:
             dom = str(rec["carry"])
-            self.spent[dom] = self.spent.get(dom, 0) + int(rec.get("spent", 0))
-            self.granted[dom] = self.granted.get(dom, 0) + int(rec.get("granted", 0))
-            return
-        if "grant" in rec:
-            dom = str(rec["grant"])
-            self.granted[dom] = self.granted.get(dom, 0) + int(rec.get("tokens", 0))
+            for field, table in (
+                ("spent", self.spent),
+                ("sent", self.sent),
+                ("answered", self.answered),
+            ):
+                table[dom] = table.get(dom, 0) + int(rec.get(field, 0))
             return
         ident = rec.get("id")
         if not isinstance(ident, str) or ident in self.decisions:
@@ -56,6 +58,11 @@ class Ledger:
         sender = rec.get("from")
         if isinstance(sender, str):
             self.spent[sender] = self.spent.get(sender, 0) + int(rec.get("cost", 0))
+            if rec.get("outcome") == "routed":
+                self.sent[sender] = self.sent.get(sender, 0) + 1
+        answers = rec.get("answers")
+        if isinstance(answers, str):
+            self.answered[answers] = self.answered.get(answers, 0) + 1
 
     def record(self, rec: dict) -> None:
         line = (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
@@ -68,17 +75,20 @@ class Ledger:
 
     def compact(self, keep_ids: set[str]) -> None:
         """Rewrite as one carry line per domain plus the decisions still in flight."""
-        decided_spent: dict[str, int] = {}
-        for ident in keep_ids:
-            rec = self.decisions.get(ident)
-            if rec and isinstance(rec.get("from"), str):
-                decided_spent[rec["from"]] = decided_spent.get(rec["from"], 0) + int(
-                    rec.get("cost", 0)
-                )
-        lines = []
-        for dom in sorted(set(self.spent) | set(self.granted)):
-            carry = self.spent.get(dom, 0) - decided_spent.get(dom, 0)
-            lines.append({"carry": dom, "spent": carry, "granted": self.granted.get(dom, 0)})
+        kept = Ledger(self.path)
+        for ident in sorted(keep_ids):
+            if ident in self.decisions:
+                kept._apply(self.decisions[ident])
+        lines: list[dict] = []
+        for dom in sorted(set(self.spent) | set(self.sent) | set(self.answered)):
+            lines.append(
+                {
+                    "carry": dom,
+                    "spent": self.spent.get(dom, 0) - kept.spent.get(dom, 0),
+                    "sent": self.sent.get(dom, 0) - kept.sent.get(dom, 0),
+                    "answered": self.answered.get(dom, 0) - kept.answered.get(dom, 0),
+                }
+            )
         lines += [self.decisions[i] for i in sorted(keep_ids) if i in self.decisions]
         self.close()
         atomic_write(self.path, "".join(json.dumps(x, separators=(",", ":")) + "\n" for x in lines))

@@ -253,7 +253,11 @@ class Router:
                 f"over budget: the message costs {cost} tokens and {dom.name} has "
                 f"{left} left; ask the operator for more"
             )
-        return {**base, "outcome": "routed", "to": recipients, "tokens": tokens, "cost": cost}
+        routed = {**base, "outcome": "routed", "to": recipients, "tokens": tokens, "cost": cost}
+        original = self.ledger.decisions.get(msg.reply_to) if msg.reply_to else None
+        if original and original.get("from") not in (None, dom.name):
+            routed["answers"] = original["from"]  # counts towards the asker's efficiency
+        return routed
 
     # ---- effects (each idempotent) ------------------------------------------------------
     def _deliver(self, dom: Domain, msg, ident: str, body: str, decision: dict) -> None:

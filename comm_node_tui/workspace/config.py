@@ -73,6 +73,15 @@ class RouterConfig(_Strict):
     count_broadcast_per_recipient: bool = True
 
 
+class BudgetsConfig(_Strict):
+    """The policy for `comm-node budget request`: auto-grant while a domain is efficient."""
+
+    auto_grant: bool = True
+    max_auto_grant_tokens: Annotated[int, Field(ge=0)] = 50_000  # per request
+    max_auto_total_ratio: Annotated[float, Field(ge=0)] = 1.0  # of the base budget, in all
+    min_efficiency: Annotated[float, Field(ge=0)] = 2.0  # delivered + answered per 1k tokens
+
+
 class DomainConfig(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
     path: Annotated[str, Field(min_length=1)]
@@ -107,6 +116,7 @@ class WorkspaceConfig(_Strict):
     tmux: TmuxConfig = Field(default_factory=TmuxConfig)
     tasks: TasksConfig = Field(default_factory=TasksConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
+    budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     domains: list[DomainConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

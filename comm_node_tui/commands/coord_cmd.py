@@ -1,0 +1,258 @@
+"""lock, task, budget and artifact commands: decided at once, engine running or not."""
+
+from __future__ import annotations
+
+from comm_node_tui.commands.context import print_json, workspace, workspace_and_domain
+from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.errors import UsageError
+
+
+def _coord(args, need_domain: bool = True):
+    if need_domain:
+        ws, dom = workspace_and_domain(args)
+    else:
+        ws, dom = workspace(args), None
+    return Coordinator(ws), dom
+
+
+def _lock_json(lock) -> dict:
+    d = lock.to_json()
+    return {
+        k: d[k]
+        for k in ("pattern", "holder", "exclusive", "expires_at", "reason", "acquired_at", "path")
+    }
+
+
+# ---- locks -------------------------------------------------------------------------------
+def lock_acquire(args) -> int:
+    coord, dom = _coord(args)
+    try:
+        locks = coord.acquire(
+            dom, args.patterns, exclusive=not args.shared, ttl=args.ttl, reason=args.reason
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print_json([_lock_json(lk) for lk in locks])
+    else:
+        for lk in locks:
+            print(f"granted '{lk.pattern}' to {lk.holder} until {_lock_json(lk)['expires_at']}")
+    return 0
+
+
+def lock_release(args) -> int:
+    coord, dom = _coord(args)
+    if not args.all and not args.patterns:
+        raise UsageError("name the patterns to release, or --all")
+    released = coord.release(dom.name, None if args.all else args.patterns)
+    if args.json:
+        print_json([_lock_json(lk) for lk in released])
+    else:
+        print(f"released {len(released)} lock(s)")
+    return 0
+
+
+def lock_renew(args) -> int:
+    coord, dom = _coord(args)
+    try:
+        renewed = coord.renew(dom.name, args.patterns or None, args.ttl)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print_json([_lock_json(lk) for lk in renewed])
+    else:
+        print(f"renewed {len(renewed)} lock(s)")
+    return 0
+
+
+def lock_list(args) -> int:
+    coord, _dom = _coord(args, need_domain=False)
+    locks = coord.locks()
+    if args.json:
+        print_json([_lock_json(lk) for lk in locks])
+        return 0
+    if not locks:
+        print("no locks held")
+    for lk in locks:
+        kind = "excl" if lk.exclusive else "shared"
+        reason = f"  ({lk.reason})" if lk.reason else ""
+        print(
+            f"{lk.holder:<14} {kind:<6} {lk.pattern}  until {_lock_json(lk)['expires_at']}{reason}"
+        )
+    return 0
+
+
+# ---- tasks -------------------------------------------------------------------------------
+def _task_row(t, ready) -> dict:
+    d = t.to_json()
+    d["ready"] = t.id in ready.ready
+    return d
+
+
+def _problems(problems: list[str]) -> None:
+    import sys
+
+    for p in problems[:5]:
+        print(f"comm-node: warning: {p}", file=sys.stderr)
+    if len(problems) > 5:
+        print(
+            f"comm-node: warning: and {len(problems) - 5} more problems in the task source",
+            file=sys.stderr,
+        )
+
+
+def task_ready(args) -> int:
+    if args.all:
+        coord, dom = _coord(args, need_domain=False)
+    else:
+        coord, dom = _coord(args)
+    tasks, ready, problems = coord.load_tasks()
+    _problems(problems)
+    rows = [
+        _task_row(tasks[tid], ready)
+        for tid in ready.ready
+        if args.all or tasks[tid].domain in (None, dom.name)
+    ]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("nothing is ready" + ("" if args.all else f" for {dom.name}"))
+    for r in rows:
+        print(f"{r['id']:<14} P{r['priority']}  {r['domain'] or '-':<12} {r['title']}")
+    return 0
+
+
+def task_list(args) -> int:
+    coord, _dom = _coord(args, need_domain=False)
+    tasks, ready, problems = coord.load_tasks()
+    _problems(problems)
+    rows = [_task_row(t, ready) for t in sorted(tasks.values(), key=lambda t: t.id)]
+    if args.json:
+        print_json(rows)
+        return 0
+    c = ready.counts()
+    for r in rows:
+        mark = "ready" if r["ready"] else r["status"]
+        print(f"{r['id']:<14} {mark:<12} {r['domain'] or '-':<12} {r['title']}")
+    print(
+        f"{len(rows)} tasks: {c['ready']} ready, {c['in_progress']} in progress, "
+        f"{c['blocked']} blocked, {c['done']} done"
+    )
+    return 0
+
+
+def task_show(args) -> int:
+    coord, _dom = _coord(args, need_domain=False)
+    tasks, ready, problems = coord.load_tasks()
+    _problems(problems)
+    t = tasks.get(args.id)
+    if t is None:
+        from comm_node_tui.errors import CommNodeError
+
+        raise CommNodeError(f"no task '{args.id}'")
+    row = _task_row(t, ready)
+    row["blocked_by"] = ready.why_not_ready(t.id)
+    row["unblocks"] = ready.unblocks(t.id)
+    row["description"] = t.description
+    if args.json:
+        print_json(row)
+        return 0
+    print(f"{t.id}: {t.title}")
+    print(
+        f"status: {'ready' if row['ready'] else t.status}   domain: {t.domain or '-'}   "
+        f"priority: P{t.priority}   assignee: {t.assignee or '-'}"
+    )
+    for why in row["blocked_by"]:
+        print(f"  not ready: {why}")
+    if row["unblocks"]:
+        print(f"  unblocks: {', '.join(row['unblocks'])}")
+    return 0
+
+
+def task_claim(args) -> int:
+    coord, dom = _coord(args)
+    row = coord.claim(dom, args.id)
+    print_json(row) if args.json else print(f"{dom.name} claimed {args.id}: {row['title']}")
+    return 0
+
+
+def task_done(args) -> int:
+    coord, dom = _coord(args)
+    row = coord.done(dom, args.id, args.artifact)
+    print_json(row) if args.json else print(f"{args.id} done")
+    return 0
+
+
+def task_fail(args) -> int:
+    coord, dom = _coord(args)
+    row = coord.fail(dom, args.id, args.reason)
+    print_json(row) if args.json else print(f"{args.id} failed: {args.reason}")
+    return 0
+
+
+# ---- budgets -----------------------------------------------------------------------------
+def budget_show(args) -> int:
+    from comm_node_tui.engine.coordination import budget_view
+
+    coord, _dom = _coord(args, need_domain=False)
+    rows = budget_view(coord.ws)
+    if args.json:
+        print_json(rows)
+        return 0
+    for b in rows:
+        left = "unlimited" if b["unlimited"] else f"{b['remaining_tokens']} left"
+        eff = "-" if b["efficiency"] is None else b["efficiency"]
+        print(
+            f"{b['domain']:<14} {left:<16} spent {b['spent_tokens']:<8} "
+            f"granted {b['granted_tokens']:<8} efficiency {eff}"
+        )
+    return 0
+
+
+def budget_request(args) -> int:
+    from comm_node_tui.engine.coordination import request_budget
+
+    coord, dom = _coord(args)
+    out = request_budget(coord, dom, args.tokens, args.reason)
+    print_json(out) if args.json else print(f"granted {args.tokens} tokens to {dom.name}")
+    return 0
+
+
+def budget_grant(args) -> int:
+    from comm_node_tui.engine.coordination import grant_budget
+
+    coord, _dom = _coord(args, need_domain=False)
+    out = grant_budget(coord, args.target, args.tokens, args.reason)
+    print_json(out) if args.json else print(f"granted {args.tokens} tokens to {args.target}")
+    return 0
+
+
+# ---- artifacts ---------------------------------------------------------------------------
+def artifact_publish(args) -> int:
+    coord, dom = _coord(args)
+    out = coord.publish(dom, args.file, args.name)
+    print_json(out) if args.json else print(
+        f"published {out['name']} ({out['size']} bytes, sha256 {out['sha256'][:12]})"
+    )
+    return 0
+
+
+def artifact_list(args) -> int:
+    coord, _dom = _coord(args, need_domain=False)
+    rows = [
+        {"name": name, "domain": d.name, **entry}
+        for d in coord.ws.domains.values()
+        for name, entry in coord.manifest(d).items()
+    ]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no artifacts published")
+    for r in rows:
+        print(
+            f"{r['domain']:<14} {r['name']:<30} {r.get('size', '?')} bytes  "
+            f"{str(r.get('sha256', ''))[:12]}  {r.get('published', '')}"
+        )
+    return 0

@@ -1,0 +1,403 @@
+"""The task DAG: Beads exports or native tasks.toml, with Beads' own readiness rules.
+
+Beads' rules (internal/storage/issueops/blocked_state.go and ready_work.go, early 2026):
+- only `blocks`, `conditional-blocks`, `parent-child` and `waits-for` edges matter;
+- an issue that is not closed/pinned is blocked when a blocks/conditional-blocks target
+  exists and is not closed or pinned; or its parent is blocked (transitively); or a
+  waits-for gate still has a child that is not closed/pinned (with gate metadata
+  `any-children`, one closed child is enough); edges to absent ids never block;
+- ready = status open, not pinned, not ephemeral, not blocked, defer_until empty or past
+  (and no ancestor deferred into the future), issue_type not in EXCLUDED_TYPES.
+comm-node adds: a task that names required artifacts is not ready until they are published,
+and claims/closes made through comm-node (the overlay) take precedence over the source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict, deque
+from datetime import UTC, datetime
+
+BLOCKING = ("blocks", "conditional-blocks")
+EXCLUDED_TYPES = frozenset({"merge-request", "gate", "molecule", "message", "agent", "role", "rig"})
+DONE = frozenset({"closed", "pinned"})
+MAX_SOURCE_BYTES = 256 * 1024 * 1024
+
+
+class Task:
+    __slots__ = (
+        "assignee",
+        "defer_until",
+        "deps",
+        "description",
+        "domain",
+        "ephemeral",
+        "id",
+        "issue_type",
+        "labels",
+        "parent",
+        "pinned",
+        "priority",
+        "required_artifacts",
+        "status",
+        "title",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        title: str = "",
+        status: str = "open",
+        priority: int = 2,
+        issue_type: str = "task",
+    ) -> None:
+        self.id = id
+        self.title = title
+        self.status = status
+        self.priority = priority
+        self.issue_type = issue_type
+        self.domain: str | None = None
+        self.assignee: str | None = None
+        self.labels: list[str] = []
+        self.deps: list[tuple[str, str, dict]] = []  # (type, target id, metadata)
+        self.parent: str | None = None
+        self.pinned = False
+        self.ephemeral = False
+        self.defer_until: str | None = None
+        self.required_artifacts: list[str] = []
+        self.description = ""
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "domain": self.domain,
+            "priority": self.priority,
+            "status": self.status,
+            "type": self.issue_type,
+            "assignee": self.assignee,
+            "parent": self.parent,
+            "labels": self.labels,
+            "depends_on": [{"id": t, "type": k} for k, t, _m in self.deps],
+            "required_artifacts": self.required_artifacts,
+        }
+
+
+class SourceProblem(Exception):
+    pass
+
+
+# ---- loading -----------------------------------------------------------------------------
+def _text(v: object, default: str = "") -> str:
+    return v if isinstance(v, str) else default
+
+
+def _priority(v: object) -> int:
+    if isinstance(v, bool):
+        return 2
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and v.strip().upper().lstrip("P").isdigit():
+        return int(v.strip().upper().lstrip("P"))
+    return 2
+
+
+def task_from_beads(rec: dict, domains: set[str]) -> Task:
+    tid = rec.get("id")
+    if not isinstance(tid, str) or not tid:
+        raise ValueError("record has no text id")
+    t = Task(
+        tid,
+        _text(rec.get("title")),
+        _text(rec.get("status"), "open") or "open",
+        _priority(rec.get("priority")),
+        _text(rec.get("issue_type"), "task") or "task",
+    )
+    t.description = _text(rec.get("description"))
+    t.assignee = _text(rec.get("assignee")) or None
+    labels = rec.get("labels")
+    t.labels = [x for x in labels if isinstance(x, str)] if isinstance(labels, list) else []
+    t.pinned = rec.get("pinned") is True or t.status == "pinned"
+    t.ephemeral = rec.get("ephemeral") is True
+    t.defer_until = _text(rec.get("defer_until")) or None
+    deps = rec.get("dependencies")
+    for d in deps if isinstance(deps, list) else []:
+        if not isinstance(d, dict):
+            continue
+        target, kind = d.get("depends_on_id"), d.get("type")
+        if not isinstance(target, str) or not isinstance(kind, str):
+            continue
+        if d.get("issue_id") not in (None, tid):
+            continue  # an edge stored on the wrong record: not this issue's dependency
+        meta = d.get("metadata")
+        if isinstance(meta, str):
+            try:
+                meta = json.loads(meta) if meta.strip() else {}
+            except ValueError:
+                meta = {}
+        t.deps.append((kind, target, meta if isinstance(meta, dict) else {}))
+        if kind == "parent-child":
+            t.parent = target
+    if t.parent is None and isinstance(rec.get("parent"), str) and rec["parent"]:
+        t.parent = rec["parent"]
+        t.deps.append(("parent-child", t.parent, {}))
+    meta = rec.get("metadata")
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            meta = None
+    if isinstance(meta, dict) and isinstance(meta.get("required_artifacts"), list):
+        t.required_artifacts = [a for a in meta["required_artifacts"] if isinstance(a, str)]
+    t.domain = _domain_of(t, domains)
+    return t
+
+
+def _domain_of(t: Task, domains: set[str]) -> str | None:
+    for label in t.labels:
+        if label.startswith("domain:"):
+            return label.split(":", 1)[1] or None
+    if t.assignee and t.assignee in domains:
+        return t.assignee
+    return t.domain
+
+
+def load_beads_jsonl(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str]]:
+    """Tasks from a Beads export; bad lines are reported (file:line), never fatal."""
+    tasks: dict[str, Task] = {}
+    problems: list[str] = []
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise SourceProblem(f"{path}: cannot read ({exc.strerror})") from None
+    if size > MAX_SOURCE_BYTES:
+        raise SourceProblem(f"{path}: {size} bytes is over the limit of {MAX_SOURCE_BYTES}")
+    name = os.path.basename(path)
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+                if not isinstance(rec, dict):
+                    raise ValueError("not an object")
+                t = task_from_beads(rec, domains)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                problems.append(f"{name}:{n}: skipped ({str(exc)[:80]})")
+                continue
+            if t.id in tasks:
+                problems.append(f"{name}:{n}: duplicate id '{t.id}' (the later line wins)")
+            tasks[t.id] = t
+    return tasks, problems
+
+
+def load_native(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str]]:
+    """Tasks from tasks.toml: [[tasks]] id, title, domain, priority, depends_on,
+    required_artifacts, status."""
+    import tomllib
+
+    from comm_node_tui.protocol.fileio import read_bounded
+
+    name = os.path.basename(path)
+    try:
+        data = tomllib.loads(read_bounded(path, 16 * 1024 * 1024).decode("utf-8"))
+    except FileNotFoundError:
+        raise SourceProblem(f"{path}: not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SourceProblem(f"{name}: invalid TOML: {exc}") from None
+    except Exception as exc:
+        raise SourceProblem(f"{name}: {exc}") from None
+    tasks: dict[str, Task] = {}
+    problems: list[str] = []
+    entries = data.get("tasks", [])
+    if not isinstance(entries, list):
+        raise SourceProblem(f"{name}: tasks: must be an array of tables ([[tasks]])")
+    known = {
+        "id",
+        "title",
+        "domain",
+        "priority",
+        "depends_on",
+        "required_artifacts",
+        "status",
+        "description",
+        "parent",
+        "type",
+    }
+    for i, e in enumerate(entries):
+        where = f"{name}: tasks[{i}]"
+        if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not e["id"]:
+            problems.append(f"{where}.id: required text is missing; task skipped")
+            continue
+        extra = sorted(set(e) - known)
+        if extra:
+            problems.append(f"{where} ({e['id']}).{extra[0]}: unknown key")
+        t = Task(
+            e["id"],
+            _text(e.get("title")),
+            _text(e.get("status"), "open") or "open",
+            _priority(e.get("priority", 2)),
+            _text(e.get("type"), "task") or "task",
+        )
+        t.description = _text(e.get("description"))
+        dom = e.get("domain")
+        if isinstance(dom, str) and dom:
+            if dom not in domains:
+                problems.append(f"{where} ({t.id}).domain: unknown domain '{dom}'")
+            t.domain = dom
+        deps = e.get("depends_on", [])
+        for d in deps if isinstance(deps, list) else [deps]:
+            if isinstance(d, str) and d:
+                t.deps.append(("blocks", d, {}))
+        if isinstance(e.get("parent"), str):
+            t.parent = e["parent"]
+            t.deps.append(("parent-child", t.parent, {}))
+        arts = e.get("required_artifacts", [])
+        t.required_artifacts = (
+            [a for a in arts if isinstance(a, str)] if isinstance(arts, list) else []
+        )
+        if t.id in tasks:
+            problems.append(f"{where}.id: duplicate id '{t.id}' (the later one wins)")
+        tasks[t.id] = t
+    return tasks, problems
+
+
+# ---- readiness ---------------------------------------------------------------------------
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+class Readiness:
+    """Which tasks are blocked (and why) and which are ready."""
+
+    def __init__(
+        self, tasks: dict[str, Task], published: set[str] | None = None, now: datetime | None = None
+    ) -> None:
+        self.tasks = tasks
+        self.published = published or set()
+        self.now = now or datetime.now(UTC)
+        self.children: dict[str, list[str]] = defaultdict(list)
+        self.dependents: dict[str, list[str]] = defaultdict(list)
+        for t in tasks.values():
+            for kind, target, _m in t.deps:
+                if kind == "parent-child":
+                    self.children[target].append(t.id)
+                self.dependents[target].append(t.id)
+        self.reasons: dict[str, list[str]] = {}
+        self._compute_blocked()
+        self.ready: list[str] = sorted(
+            (tid for tid in tasks if self._ready(tasks[tid])),
+            key=lambda i: (tasks[i].priority, i),
+        )
+
+    def _open_children(self, gate: str) -> list[str]:
+        return [c for c in self.children.get(gate, ()) if self.tasks[c].status not in DONE]
+
+    def _compute_blocked(self) -> None:
+        direct: dict[str, list[str]] = {}
+        for t in self.tasks.values():
+            if t.status in DONE:
+                continue
+            why = []
+            for kind, target, meta in t.deps:
+                dep = self.tasks.get(target)
+                if dep is None:
+                    continue  # dangling edges never block
+                if kind in BLOCKING and dep.status not in DONE:
+                    why.append(f"blocked by {target} ({dep.status})")
+                elif kind == "waits-for":
+                    open_children = self._open_children(target)
+                    if not open_children:
+                        continue
+                    if meta.get("gate") == "any-children" and any(
+                        self.tasks[c].status == "closed" for c in self.children.get(target, ())
+                    ):
+                        continue
+                    why.append(f"waits for {target} ({len(open_children)} open children)")
+            if why:
+                direct[t.id] = why
+        self.reasons = dict(direct)
+        # Blocked parents block their (not closed/pinned) descendants, transitively.
+        queue = deque(direct)
+        while queue:
+            pid = queue.popleft()
+            for child in self.children.get(pid, ()):
+                if self.tasks[child].status in DONE:
+                    continue
+                if child not in self.reasons:
+                    self.reasons[child] = [f"parent {pid} is blocked"]
+                    queue.append(child)
+                elif not any(r.startswith("parent ") for r in self.reasons[child]):
+                    self.reasons[child].append(f"parent {pid} is blocked")
+
+    def blocked(self, tid: str) -> bool:
+        return tid in self.reasons
+
+    def _deferred(self, t: Task) -> bool:
+        seen = set()
+        node: Task | None = t
+        while node is not None and node.id not in seen:
+            seen.add(node.id)
+            when = _parse_time(node.defer_until)
+            if when is not None and when > self.now:
+                return True
+            node = self.tasks.get(node.parent) if node.parent else None
+        return False
+
+    def missing_artifacts(self, t: Task) -> list[str]:
+        return [
+            a
+            for a in t.required_artifacts
+            if a not in self.published and a.split(":", 1)[-1] not in self.published
+        ]
+
+    def _ready(self, t: Task) -> bool:
+        return (
+            t.status == "open"
+            and not t.pinned
+            and not t.ephemeral
+            and t.id not in self.reasons
+            and t.issue_type not in EXCLUDED_TYPES
+            and not self._deferred(t)
+            and not self.missing_artifacts(t)
+        )
+
+    def why_not_ready(self, tid: str) -> list[str]:
+        t = self.tasks[tid]
+        why = list(self.reasons.get(tid, []))
+        if t.status != "open":
+            why.insert(0, f"status is {t.status}")
+        if t.pinned:
+            why.append("pinned")
+        if t.ephemeral:
+            why.append("ephemeral")
+        if t.issue_type in EXCLUDED_TYPES:
+            why.append(f"type {t.issue_type} is never ready work")
+        if self._deferred(t):
+            why.append("deferred")
+        why += [f"needs artifact {a}" for a in self.missing_artifacts(t)]
+        return why
+
+    def unblocks(self, tid: str) -> list[str]:
+        """Tasks that depend on `tid` (blocks, waits-for on its parent, children)."""
+        return sorted(set(self.dependents.get(tid, ())))
+
+    def counts(self) -> dict[str, int]:
+        c = {"ready": len(self.ready), "in_progress": 0, "blocked": 0, "done": 0, "open": 0}
+        for t in self.tasks.values():
+            if t.status in DONE:
+                c["done"] += 1
+            elif t.status == "in_progress":
+                c["in_progress"] += 1
+            elif t.id in self.reasons or t.status == "blocked":
+                c["blocked"] += 1
+            else:
+                c["open"] += 1
+        return c
