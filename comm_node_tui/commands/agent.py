@@ -6,7 +6,7 @@ import os
 
 from comm_node_tui.commands.context import print_json, workspace, workspace_and_domain
 from comm_node_tui.errors import UsageError
-from comm_node_tui.protocol.status import MAX_PROGRESS_CHARS, STATES, read_status, update_status
+from comm_node_tui.protocol.status import MAX_PROGRESS_CHARS, STATES, update_status
 
 
 def status_set(args) -> int:
@@ -36,32 +36,26 @@ def status_set(args) -> int:
 
 
 def status_show(args) -> int:
-    """Every agent's status as its status.json says (the engine adds staleness later)."""
+    """The world: agents with heartbeat age, stale/lost, tasks, locks, budgets."""
+    from comm_node_tui.engine.coordination import Coordinator
+    from comm_node_tui.engine.world import snapshot
+
     ws = workspace(args)
-    agents = []
-    for dom in ws.domains.values():
-        try:
-            st = read_status(dom.paths.status)
-            problem = None
-        except (ValueError, OSError) as exc:
-            st, problem = {}, str(exc)
-        agents.append(
-            {
-                "name": dom.name,
-                "state": st.get("state", "unknown"),
-                "task": st.get("task"),
-                "progress": st.get("progress"),
-                "last_heartbeat": st.get("last_heartbeat"),
-                "problem": problem,
-            }
-        )
+    world = snapshot(ws, Coordinator(ws))
     if args.json:
-        print_json({"project": ws.project, "agents": agents})
+        print_json(world)
         return 0
-    for a in agents:
+    for a in world["agents"]:
         extra = f" on {a['task']}" if a["task"] else ""
+        health = " LOST" if a["lost"] else " stale" if a["stale"] else ""
+        age = "-" if a["heartbeat_age_s"] is None else f"{a['heartbeat_age_s']:.0f}s ago"
         note = f"  ({a['problem']})" if a["problem"] else ""
-        print(f"{a['name']:<16} {a['state']:<9}{extra}  {a['last_heartbeat'] or '-'}{note}")
+        print(f"{a['name']:<16} {a['state']:<9}{health}{extra}  heartbeat {age}{note}")
+    c = world["tasks"]["counts"]
+    print(
+        f"tasks: {c['ready']} ready, {c['in_progress']} in progress, {c['blocked']} blocked, "
+        f"{c['done']} done; locks: {len(world['locks'])}"
+    )
     return 0
 
 

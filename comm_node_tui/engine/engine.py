@@ -15,9 +15,11 @@ from collections import deque
 from collections.abc import Callable
 
 from comm_node_tui.engine.budgets import Budgets
+from comm_node_tui.engine.coordination import Coordinator
 from comm_node_tui.engine.ledger import Ledger
 from comm_node_tui.engine.pidlock import EngineLock
 from comm_node_tui.engine.router import Router
+from comm_node_tui.engine.watchdog import Watchdog
 from comm_node_tui.protocol.events import Event, EventLog
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 from comm_node_tui.protocol.messages import now_iso
@@ -48,6 +50,13 @@ class Engine:
         self.ledger = Ledger(ws.paths.ledger)
         self.budgets = Budgets(ws, self.ledger)
         self.router = Router(ws, self.ledger, self.budgets, self.emit)
+        self.coord = Coordinator(ws)
+        self.coord.emit = self.emit  # coordination events reach subscribers too
+        self.watchdog = Watchdog(self)
+        self.tick_s = 1.0
+        self._tasks_stamp: object = None
+        self._ready: set[str] = set()
+        self._announced: dict[str, str] = {}
         self.agents: dict[str, dict] = {}
         self.recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self._subscribers: list[Callable[[Event], None]] = []
@@ -109,6 +118,8 @@ class Engine:
             self.ledger.compact(keep_ids=set())
         self.budgets.flush(everything=True)
         self._config_stamp = self._stamp_config()
+        self._load_announced()
+        self.tick()
         self.started = True
 
     def stop(self) -> None:
@@ -209,6 +220,7 @@ class Engine:
         self.ws = ws
         self.router.ws = ws
         self.budgets.ws = ws
+        self.coord.ws = ws
         for dom in ws.domains.values():
             if os.path.isdir(dom.path):
                 with contextlib.suppress(OSError):
@@ -226,7 +238,7 @@ class Engine:
     def _watch_paths(self) -> list[str]:
         paths = [self.ws.root]
         for dom in self.ws.domains.values():
-            for p in (dom.paths.outbox, dom.paths.dir):
+            for p in (dom.paths.outbox, dom.paths.dir, dom.paths.artifacts):
                 if os.path.isdir(p):
                     paths.append(p)
         return list(dict.fromkeys(paths))
@@ -235,6 +247,8 @@ class Engine:
         outboxes: set[str] = set()
         statuses: set[str] = set()
         config = False
+        artifacts = False
+        by_artifacts = {d.paths.artifacts for d in self.ws.domains.values()}
         by_outbox = {d.paths.outbox: d.name for d in self.ws.domains.values()}
         by_status = {d.paths.status: d.name for d in self.ws.domains.values()}
         for _change, path in changes:
@@ -245,6 +259,8 @@ class Engine:
                 statuses.add(by_status[path])
             elif path == self.ws.paths.config:
                 config = True
+            elif parent in by_artifacts:
+                artifacts = True
         if config:
             self.reload_config()
         for name in sorted(outboxes):
@@ -253,6 +269,9 @@ class Engine:
                 self.router.scan_outbox(dom)
         for name in sorted(statuses):
             self.refresh_status(name)
+        if artifacts:
+            self.announce_artifacts()
+            self.refresh_tasks()
         self.budgets.flush()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -291,14 +310,142 @@ class Engine:
             self.stop()
 
     async def _rescan_loop(self, stop: asyncio.Event) -> None:
+        last_scan = 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
-            await asyncio.sleep(self.rescan_s)
+            await asyncio.sleep(self.tick_s)
             try:
-                self.reload_config()
-                self.scan()
+                if loop.time() - last_scan >= self.rescan_s:
+                    last_scan = loop.time()
+                    self.reload_config()
+                    self.scan()
+                self.tick()
             except Exception as exc:  # keep routing; report the fault once per pass
                 self.emit(
                     Event(
-                        "engine.fault", f"rescan failed: {type(exc).__name__}: {exc}", level="error"
+                        "engine.fault",
+                        f"timer pass failed: {type(exc).__name__}: {exc}",
+                        level="error",
                     )
                 )
+
+    # ---- timers: locks, heartbeats, tasks, artifacts --------------------------------------
+    def tick(self) -> None:
+        """Expire locks, check heartbeats, notice task and artifact changes."""
+        self.coord.expire_locks()
+        self.watchdog.check()
+        self.announce_artifacts()
+        self.refresh_tasks()
+
+    def _tasks_inputs_stamp(self) -> tuple:
+        from comm_node_tui.engine.coordination import MANIFEST, OVERLAY_FILE
+
+        paths = [self.coord.task_source()[1], os.path.join(self.ws.paths.state, OVERLAY_FILE)]
+        paths += [os.path.join(d.paths.artifacts, MANIFEST) for d in self.ws.domains.values()]
+        out = []
+        for p in paths:
+            try:
+                st = os.stat(p)
+                out.append((p, st.st_size, st.st_mtime_ns))
+            except OSError:
+                out.append((p, None, None))
+        return tuple(out)
+
+    def refresh_tasks(self) -> None:
+        """Recompute readiness when the source, the overlay or an artifact changed."""
+        stamp = self._tasks_inputs_stamp()
+        if stamp == self._tasks_stamp:
+            return
+        first = self._tasks_stamp is None
+        self._tasks_stamp = stamp
+        tasks, ready, problems = self.coord.load_tasks()
+        now_ready = set(ready.ready)
+        if not first:
+            for tid in sorted(now_ready - self._ready):
+                t = tasks[tid]
+                self.emit(
+                    Event(
+                        "task.ready",
+                        f"{tid} is ready: {t.title}",
+                        agent=t.domain,
+                        data={"task": tid},
+                    )
+                )
+        self._ready = now_ready
+        counts = ready.counts()
+        self.emit(
+            Event(
+                "tasks.loaded" if first else "tasks.changed",
+                f"{len(tasks)} tasks: {counts['ready']} ready, {counts['in_progress']} "
+                f"in progress, {counts['blocked']} blocked, {counts['done']} done",
+                data={"counts": counts, "problems": problems[:20]},
+                level="warn" if problems else "info",
+            )
+        )
+
+    def _load_announced(self) -> None:
+        try:
+            data = self.coord.store.read("announced.json", {})
+        except ValueError:
+            data = {}
+        self._announced = data if isinstance(data, dict) else {}
+
+    def announce_artifacts(self) -> None:
+        """Tell every importer of a newly published artifact (type artifact_ready)."""
+        from comm_node_tui.protocol.messages import render
+
+        changed = False
+        for dom in self.ws.domains.values():
+            for name, entry in self.coord.manifest(dom).items():
+                key = f"{dom.name}:{name}"
+                sha = str(entry.get("sha256", ""))
+                if self._announced.get(key) == sha:
+                    continue
+                self._announced[key] = sha
+                changed = True
+                importers = [
+                    d
+                    for d in self.ws.domains.values()
+                    if any(x in ("*", name) for x in d.imports.get(dom.name, []))
+                ]
+                # The id is the content: a restart or a re-publish of the same bytes does not
+                # announce twice.
+                ident = f"a-{dom.name}-{sha[:16]}"
+                body = (
+                    f"{dom.name} published {name} ({entry.get('size', '?')} bytes, "
+                    f"sha256 {sha[:12]}).\nRead it at: "
+                    f"{os.path.join(dom.paths.artifacts, name)}\n"
+                )
+                for imp in importers:
+                    meta = {
+                        "id": ident,
+                        "from": "comm-node",
+                        "to": [imp.name],
+                        "type": "artifact_ready",
+                        "priority": "normal",
+                        "created": now_iso(),
+                        "artifact": name,
+                        "publisher": dom.name,
+                        "sha256": sha,
+                    }
+                    self.router.deliver_copy(
+                        imp.paths.inbox, imp.paths.inbox_read, ident, render(meta, body)
+                    )
+                to = [d.name for d in importers]
+                self.emit(
+                    Event(
+                        "artifact.announced",
+                        f"{key} to {', '.join(to) or 'no one'}",
+                        agent=dom.name,
+                        data={"name": name, "sha256": sha, "to": to},
+                    )
+                )
+        if changed:
+            with contextlib.suppress(OSError):
+                self.coord.store.write("announced.json", self._announced)
+
+    def snapshot(self) -> dict:
+        """The WorldState as plain data (what the control room renders)."""
+        from comm_node_tui.engine.world import snapshot
+
+        return snapshot(self.ws, self.coord, statuses=dict(self.agents))

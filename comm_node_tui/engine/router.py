@@ -284,9 +284,9 @@ class Router:
             else:
                 p = self.ws.domains[name].paths
                 inbox, read_dir = p.inbox, p.inbox_read
-            self._put(inbox, read_dir, ident, text)
+            self.deliver_copy(inbox, read_dir, ident, text)
 
-    def _put(self, inbox: str, read_dir: str | None, ident: str, text: str) -> None:
+    def deliver_copy(self, inbox: str, read_dir: str | None, ident: str, text: str) -> None:
         target = os.path.join(inbox, f"{ident}.md")
         if os.path.exists(target) or (
             read_dir and os.path.exists(os.path.join(read_dir, f"{ident}.md"))
@@ -322,7 +322,7 @@ class Router:
             "reason": reason,
         }
         meta = {k: v for k, v in meta.items() if v is not None}
-        self._put(dom.paths.inbox, dom.paths.inbox_read, bounce_id, render(meta, text_body))
+        self.deliver_copy(dom.paths.inbox, dom.paths.inbox_read, bounce_id, render(meta, text_body))
 
     def _reject(
         self, dom: Domain, path: str, reason: str, *, key: str, orig_id: str | None = None

@@ -10,7 +10,9 @@ segment, and err towards "overlap" when two segments both hold several wildcards
 
 A pattern is relative to its domain's directory. Gitignore rules apply: a pattern with no
 slash (except a trailing one) matches at any depth; a leading slash anchors it; a pattern
-that names a directory covers everything below it.
+that names a directory covers everything below it. One departure, for overlap and
+containment only: a last segment with an extension (`a.ts`, `*.py`) is taken to name files,
+unless the pattern ends in `/` or such a directory exists.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ class Glob:
         self.pattern = pattern
         base_segs = tuple(s for s in os.path.realpath(base).split("/") if s)
         self.base_len = len(base_segs)
-        self.segs = base_segs + normalize(pattern)
+        segs = normalize(pattern)
+        if segs[-1] == "**" and len(segs) > 1 and _looks_like_file(segs[-2], pattern):
+            candidate = os.path.join(base, *segs[:-1])
+            if "**" not in segs[:-1] and not os.path.isdir(candidate):
+                segs = segs[:-1]
+        self.segs = base_segs + segs
 
     @property
     def literal_prefix(self) -> tuple[str, ...]:
@@ -77,6 +84,19 @@ def normalize(pattern: str) -> tuple[str, ...]:
     if out[-1] != "**":
         out.append("**")
     return tuple(out)
+
+
+def _looks_like_file(last: str, pattern: str) -> bool:
+    """A last segment with an extension (`a.ts`, `*.py`) names files, so nothing lies below it.
+
+    Gitignore lets any name be a directory; locks would then see `src/x.py` overlap
+    `src/**/test_*.py` (as if x.py were a directory). A trailing slash, or an existing
+    directory of that name, keeps the directory reading.
+    """
+    if pattern.rstrip().endswith("/") or last == "**":
+        return False
+    stem = last.lstrip(".")
+    return "." in stem
 
 
 def validate_pattern(pattern: str) -> str | None:

@@ -1,0 +1,90 @@
+"""The one WorldState: agents, tasks, locks, budgets, artifacts, as plain data.
+
+The engine keeps it current and hands snapshots to subscribers (the control room renders
+exactly this); `comm-node status --json` builds the same shape from the files, so scripts
+get it whether or not an engine runs.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from comm_node_tui.protocol.status import read_status
+from comm_node_tui.workspace.model import Workspace
+
+
+def heartbeat_age(status: dict, now: float | None = None) -> float | None:
+    """Seconds since the last heartbeat, or None when there is none (or it is unreadable)."""
+    text = status.get("last_heartbeat")
+    if not isinstance(text, str):
+        return None
+    try:
+        then = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+    return max(0.0, (time.time() if now is None else now) - then)
+
+
+def agent_view(
+    ws: Workspace, name: str, status: dict, now: float | None = None, problem: str | None = None
+) -> dict:
+    agents = ws.agents
+    stale_s = float(agents.get("heartbeat_stale_s", 60))
+    lost_s = float(agents.get("heartbeat_lost_s", 120))
+    age = heartbeat_age(status, now)
+    lost = age is not None and age > lost_s
+    stale = age is not None and age > stale_s
+    state = status.get("state", "unknown") if status else "unknown"
+    return {
+        "name": name,
+        "state": state,
+        "task": status.get("task"),
+        "progress": status.get("progress"),
+        "last_heartbeat": status.get("last_heartbeat"),
+        "heartbeat_age_s": None if age is None else round(age, 1),
+        "stale": stale,
+        "lost": lost,
+        "role": ws.domains[name].role if name in ws.domains else "",
+        "problem": problem,
+    }
+
+
+def snapshot(ws: Workspace, coord, statuses: dict[str, dict] | None = None) -> dict:
+    """Everything the control room shows, read fresh from the files where not given."""
+    from comm_node_tui.engine.coordination import budget_view
+
+    now = time.time()
+    agents = []
+    for name, dom in ws.domains.items():
+        problem = None
+        if statuses is not None and name in statuses:
+            st = statuses[name]
+        else:
+            try:
+                st = read_status(dom.paths.status)
+            except (ValueError, OSError) as exc:
+                st, problem = {}, str(exc)
+        agents.append(agent_view(ws, name, st, now, problem))
+    tasks, ready, problems = coord.load_tasks()
+    locks = [lk.to_json() for lk in coord.locks()]
+    return {
+        "project": ws.project,
+        "workspace": ws.root,
+        "agents": agents,
+        "tasks": {
+            "counts": ready.counts(),
+            "ready": [tasks[t].to_json() for t in ready.ready],
+            "problems": problems,
+        },
+        "locks": [
+            {k: lk[k] for k in ("pattern", "holder", "exclusive", "expires_at", "reason")}
+            for lk in locks
+        ],
+        "budgets": budget_view(ws),
+        "artifacts": [
+            {"domain": d.name, "name": n, **e}
+            for d in ws.domains.values()
+            for n, e in coord.manifest(d).items()
+        ],
+    }
