@@ -23,10 +23,14 @@ def write_workspace(
     extra: str = "",
     budget: int = 0,
     domain_extra: dict[str, str] | None = None,
+    agents: str = "",
 ) -> Path:
     """A workspace with one directory per domain; budget 0 = unlimited."""
     root.mkdir(parents=True, exist_ok=True)
-    parts = [f'[project]\nname = "test-proj"\n\n[agents]\nbudget_tokens = {budget}\n', extra]
+    parts = [
+        f'[project]\nname = "test-proj"\n\n[agents]\nbudget_tokens = {budget}\n{agents}\n',
+        extra,
+    ]
     for name in domains:
         (root / name).mkdir(exist_ok=True)
         more = (domain_extra or {}).get(name, "")

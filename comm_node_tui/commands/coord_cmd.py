@@ -170,10 +170,24 @@ def task_show(args) -> int:
     return 0
 
 
+def _overlay_note(coord) -> None:
+    """Say where a Beads claim/close went when comm-node could not hand it to `bd`."""
+    import shutil
+    import sys
+
+    if coord.task_source()[0] == "beads" and shutil.which("bd") is None:
+        print(
+            "comm-node: note: bd is not installed, so this is recorded in comm-node's "
+            "overlay (.comm-node/tasks.json), not in .beads/",
+            file=sys.stderr,
+        )
+
+
 def task_claim(args) -> int:
     coord, dom = _coord(args)
     row = coord.claim(dom, args.id)
     print_json(row) if args.json else print(f"{dom.name} claimed {args.id}: {row['title']}")
+    _overlay_note(coord)
     return 0
 
 
@@ -181,6 +195,7 @@ def task_done(args) -> int:
     coord, dom = _coord(args)
     row = coord.done(dom, args.id, args.artifact)
     print_json(row) if args.json else print(f"{args.id} done")
+    _overlay_note(coord)
     return 0
 
 

@@ -1,0 +1,119 @@
+"""The engine's timers on real files: heartbeats, lost agents, artifacts, live tasks."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from comm_node_tui.protocol.messages import now_iso
+from comm_node_tui.protocol.status import update_status
+from tests.conftest import write_workspace
+
+HEARTBEATS = "[agents]\nheartbeat_stale_s = 0.3\nheartbeat_lost_s = 0.6\n"
+
+
+def make(tmp_path, extra=""):
+    root = write_workspace(
+        tmp_path / "ws",
+        extra='[tasks]\nsource = "native"\n' + extra,
+        domain_extra={
+            "frontend": 'imports = { backend = ["api.yaml"] }',
+            "docs": 'imports = { backend = ["*"] }',
+        },
+    )
+    (root / "tasks.toml").write_text(
+        '[[tasks]]\nid = "T1"\ntitle = "contract"\ndomain = "backend"\n'
+        '[[tasks]]\nid = "T2"\ntitle = "screens"\ndomain = "frontend"\n'
+        'required_artifacts = ["backend:api.yaml"]\n'
+    )
+    return root
+
+
+def types(eng) -> list[str]:
+    return [e.type for e in eng.recent]
+
+
+def test_lost_agent_releases_locks_and_tasks_then_recovers(tmp_path, engine_for):
+    root = write_workspace(tmp_path / "ws", extra='[tasks]\nsource = "native"\n', agents=HEARTBEATS)
+    (root / "tasks.toml").write_text('[[tasks]]\nid = "T1"\ntitle = "x"\ndomain = "backend"\n')
+    eng = engine_for(root)
+    be = eng.ws.domains["backend"]
+    update_status(be.paths.status, "backend", state="busy")
+    eng.refresh_status("backend")
+    eng.coord.acquire(be, ["src/**"])
+    eng.coord.claim(be, "T1")
+    eng.tick()
+    assert "agent.stale" not in types(eng)
+    time.sleep(0.4)
+    eng.tick()
+    assert types(eng)[-1] == "agent.stale"
+    time.sleep(0.3)
+    eng.tick()
+    assert "agent.lost" in types(eng)
+    lost = next(e for e in eng.recent if e.type == "agent.lost")
+    assert lost.level == "error" and lost.data["alert"] is True
+    assert eng.coord.locks() == []
+    tasks, ready, _ = eng.coord.load_tasks()
+    assert tasks["T1"].status == "open" and ready.ready == ["T1"]
+    assert "task.released" in types(eng) and "lock.released" in types(eng)
+    update_status(be.paths.status, "backend", state="idle")
+    eng.refresh_status("backend")
+    eng.tick()
+    assert types(eng)[-1] == "agent.recovered"
+    eng.tick()
+    assert types(eng).count("agent.lost") == 1  # one event per transition
+
+
+def test_artifact_announced_to_importers_and_unblocks_task(tmp_path, engine_for):
+    root = make(tmp_path)
+    eng = engine_for(root)
+    _tasks, ready, _ = eng.coord.load_tasks()
+    assert ready.ready == ["T1"]
+    (root / "backend" / "api.yaml").write_text("openapi: 3.1.0\n")
+    eng.coord.publish(eng.ws.domains["backend"], str(root / "backend" / "api.yaml"), None)
+    eng.tick()
+    fe = list((root / "frontend" / ".comm-node" / "inbox").glob("a-backend-*.md"))
+    docs = list((root / "docs" / ".comm-node" / "inbox").glob("a-backend-*.md"))
+    assert len(fe) == 1 and len(docs) == 1  # imports by name and by "*"
+    text = fe[0].read_text()
+    assert 'type: "artifact_ready"' in text and "api.yaml" in text
+    assert list((root / "backend" / ".comm-node" / "inbox").glob("*.md")) == []
+    ready_events = [e for e in eng.recent if e.type == "task.ready"]
+    assert [e.data["task"] for e in ready_events] == ["T2"]
+    # Restart: nothing announced twice.
+    eng.stop()
+    again = engine_for(root)
+    again.tick()
+    assert "artifact.announced" not in [e.type for e in again.recent]
+    assert len(list((root / "frontend" / ".comm-node" / "inbox").glob("*.md"))) == 1
+
+
+def test_task_source_edit_is_picked_up_live(tmp_path, engine_for):
+    root = make(tmp_path)
+    eng = engine_for(root)
+    src = root / "tasks.toml"
+    src.write_text(src.read_text() + '[[tasks]]\nid = "T9"\ntitle = "new"\ndomain = "docs"\n')
+    os.utime(src, (time.time() + 1, time.time() + 1))
+    eng.tick()
+    assert [e.data["task"] for e in eng.recent if e.type == "task.ready"] == ["T9"]
+    assert "tasks.changed" in types(eng)
+
+
+def test_status_json_has_agents_with_heartbeat_health(tmp_path, cli):
+    root = make(tmp_path, agents=HEARTBEATS)
+    cli("status", "set", "busy", "--task", "T1", cwd=root / "backend")
+    st = root / "docs" / ".comm-node" / "status.json"
+    st.parent.mkdir(parents=True)
+    st.write_text(json.dumps({"state": "idle", "last_heartbeat": now_iso(time.time() - 5)}))
+    res = cli("status", "--json", cwd=root)
+    assert res.returncode == 0, res.stderr
+    world = json.loads(res.stdout)
+    agents = {a["name"]: a for a in world["agents"]}
+    for a in agents.values():
+        assert {"name", "state", "task", "last_heartbeat", "stale", "lost"} <= set(a)
+    assert agents["backend"]["state"] == "busy" and agents["backend"]["lost"] is False
+    assert agents["docs"]["lost"] is True and agents["docs"]["stale"] is True
+    assert agents["frontend"]["state"] == "unknown" and agents["frontend"]["lost"] is False
+    assert world["tasks"]["counts"]["ready"] == 1
+    assert {"locks", "budgets", "artifacts"} <= set(world)
