@@ -10,13 +10,14 @@ from comm_node_tui.protocol.messages import now_iso
 from comm_node_tui.protocol.status import update_status
 from tests.conftest import write_workspace
 
-HEARTBEATS = "[agents]\nheartbeat_stale_s = 0.3\nheartbeat_lost_s = 0.6\n"
+HEARTBEATS = "heartbeat_stale_s = 0.3\nheartbeat_lost_s = 0.6\n"
 
 
-def make(tmp_path, extra=""):
+def make(tmp_path, agents=""):
     root = write_workspace(
         tmp_path / "ws",
-        extra='[tasks]\nsource = "native"\n' + extra,
+        extra='[tasks]\nsource = "native"\n',
+        agents=agents,
         domain_extra={
             "frontend": 'imports = { backend = ["api.yaml"] }',
             "docs": 'imports = { backend = ["*"] }',
