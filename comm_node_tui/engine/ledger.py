@@ -13,6 +13,8 @@ import os
 
 from comm_node_tui.protocol.fileio import FILE_MODE, atomic_write
 
+KEEP_SENDERS = 50_000
+
 
 class Ledger:
     def __init__(self, path: str) -> None:
@@ -21,6 +23,7 @@ class Ledger:
         self.spent: dict[str, int] = {}
         self.sent: dict[str, int] = {}  # messages routed, per sender
         self.answered: dict[str, int] = {}  # replies received to a domain's messages
+        self.senders: dict[str, str] = {}  # message id -> sender, kept across compaction
         self._fd: int | None = None
 
     def load(self) -> None:
@@ -28,6 +31,7 @@ class Ledger:
         self.spent.clear()
         self.sent.clear()
         self.answered.clear()
+        self.senders.clear()
         try:
             fh = open(self.path, "rb")  # noqa: SIM115
         except FileNotFoundError:
@@ -51,11 +55,16 @@ class Ledger:
             ):
                 table[dom] = table.get(dom, 0) + int(rec.get(field, 0))
             return
+        if "sender_of" in rec:
+            self.senders[str(rec["sender_of"])] = str(rec.get("from"))
+            return
         ident = rec.get("id")
         if not isinstance(ident, str) or ident in self.decisions:
             return
         self.decisions[ident] = rec
         sender = rec.get("from")
+        if isinstance(sender, str) and rec.get("outcome") == "routed":
+            self.senders[ident] = sender
         if isinstance(sender, str):
             self.spent[sender] = self.spent.get(sender, 0) + int(rec.get("cost", 0))
             if rec.get("outcome") == "routed":
@@ -89,6 +98,10 @@ class Ledger:
                     "answered": self.answered.get(dom, 0) - kept.answered.get(dom, 0),
                 }
             )
+        # Who sent the most recent messages, so a reply after a restart still credits the
+        # asker (bounded: replies to very old messages stop counting).
+        recent = list(self.senders.items())[-KEEP_SENDERS:]
+        lines += [{"sender_of": i, "from": f} for i, f in recent if i not in keep_ids]
         lines += [self.decisions[i] for i in sorted(keep_ids) if i in self.decisions]
         self.close()
         atomic_write(self.path, "".join(json.dumps(x, separators=(",", ":")) + "\n" for x in lines))

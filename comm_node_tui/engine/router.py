@@ -254,9 +254,9 @@ class Router:
                 f"{left} left; ask the operator for more"
             )
         routed = {**base, "outcome": "routed", "to": recipients, "tokens": tokens, "cost": cost}
-        original = self.ledger.decisions.get(msg.reply_to) if msg.reply_to else None
-        if original and original.get("from") not in (None, dom.name):
-            routed["answers"] = original["from"]  # counts towards the asker's efficiency
+        asker = self.ledger.senders.get(msg.reply_to) if msg.reply_to else None
+        if asker and asker != dom.name:
+            routed["answers"] = asker  # counts towards the asker's efficiency
         return routed
 
     # ---- effects (each idempotent) ------------------------------------------------------

@@ -66,7 +66,10 @@ class CoordStore:
 
     def write(self, name: str, data: object) -> None:
         atomic_write(
-            os.path.join(self.dir, name), json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+            # Compact on purpose: with `indent`, json falls back to its pure-Python encoder,
+            # which made a 1,000-lock snapshot cost 15 ms.
+            os.path.join(self.dir, name),
+            json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n",
         )
 
     def mtime(self, name: str) -> float | None:

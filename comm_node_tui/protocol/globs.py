@@ -31,7 +31,7 @@ class Glob:
 
     def __init__(self, base: str, pattern: str) -> None:
         self.pattern = pattern
-        base_segs = tuple(s for s in os.path.realpath(base).split("/") if s)
+        base_segs = _base_segs(base)
         self.base_len = len(base_segs)
         segs = normalize(pattern)
         if segs[-1] == "**" and len(segs) > 1 and _looks_like_file(segs[-2], pattern):
@@ -63,6 +63,11 @@ class Glob:
 
     def covers(self, other: Glob) -> bool:
         return _covers(self.segs, self.base_len, other.segs, other.base_len)
+
+
+@lru_cache(maxsize=1024)
+def _base_segs(base: str) -> tuple[str, ...]:
+    return tuple(s for s in os.path.realpath(base).split("/") if s)
 
 
 def normalize(pattern: str) -> tuple[str, ...]:
