@@ -297,6 +297,46 @@ def _artifact(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _pane_cmd(handler: str, *extra: str) -> Callable[[argparse.ArgumentParser], None]:
+    def build(p: argparse.ArgumentParser) -> None:
+        p.set_defaults(handler=f"panes_cmd:{handler}")
+        p.add_argument("domain_name", metavar="DOMAIN")
+        if "text" in extra:
+            p.add_argument("text", metavar="TEXT", help="typed literally; - reads stdin")
+        if "grace" in extra:
+            p.add_argument(
+                "--grace",
+                type=float,
+                default=3.0,
+                metavar="S",
+                help="seconds between TERM and KILL (default 3)",
+            )
+        if "peek" in extra:
+            p.add_argument(
+                "-n",
+                "--lines",
+                type=int,
+                default=0,
+                metavar="N",
+                help="history lines above the screen",
+            )
+            p.add_argument("--ansi", action="store_true", help="keep colours")
+        _json(p)
+
+    return build
+
+
+def _up(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="panes_cmd:up")
+    p.add_argument("domains", nargs="*", metavar="DOMAIN", help="default: every domain")
+    _json(p)
+
+
+def _down(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="panes_cmd:down")
+    _json(p)
+
+
 # name -> (one-line help, builder). Order is the order of `comm-node --help`.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "send": ("send a message through comm-node", _send),
@@ -308,6 +348,14 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "task": ("the task DAG: ready, list, show, claim, done, fail", _task),
     "budget": ("communication budgets: show, request, grant", _budget),
     "artifact": ("artifacts: publish, list", _artifact),
+    "up": ("start (or adopt) the agents' tmux session", _up),
+    "down": ("stop every agent and end the tmux session", _down),
+    "attach": ("go to an agent's pane", _pane_cmd("attach")),
+    "inject": ("type a message into an agent's pane and submit it", _pane_cmd("inject", "text")),
+    "interrupt": ("interrupt an agent (Escape)", _pane_cmd("interrupt")),
+    "kill": ("kill an agent's process tree and its pane", _pane_cmd("kill", "grace")),
+    "restart": ("restart an agent in its pane", _pane_cmd("restart")),
+    "peek": ("print an agent's screen", _pane_cmd("peek", "peek")),
     "config": ("check or show the workspace configuration", _config),
     "log": ("print the event log", _log),
     "serve": ("run the engine headless (one per workspace)", _serve),

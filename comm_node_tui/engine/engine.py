@@ -57,6 +57,11 @@ class Engine:
         self._tasks_stamp: object = None
         self._ready: set[str] = set()
         self._announced: dict[str, str] = {}
+        self.panes: dict[str, dict] = {}  # tmux view per domain: pane, pid, dead, state
+        self.pane_poll_s = 2.0
+        self._pane_tracker: dict[str, object] = {}
+        self._pane_manager = None
+        self._tmux_problem: str | None = None
         self.agents: dict[str, dict] = {}
         self.recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self._subscribers: list[Callable[[Event], None]] = []
@@ -282,6 +287,7 @@ class Engine:
         if not self.started:
             self.start()
         rescan = asyncio.create_task(self._rescan_loop(stop))
+        pane_poll = asyncio.create_task(self._pane_loop(stop))
         try:
             while not stop.is_set():
                 paths = self._watch_paths()
@@ -304,9 +310,10 @@ class Engine:
                     if set(self._watch_paths()) != watched:
                         break  # a domain appeared or a directory was created: re-arm
         finally:
-            rescan.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await rescan
+            for task in (rescan, pane_poll):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             self.stop()
 
     async def _rescan_loop(self, stop: asyncio.Event) -> None:
@@ -444,8 +451,79 @@ class Engine:
             with contextlib.suppress(OSError):
                 self.coord.store.write("announced.json", self._announced)
 
+    # ---- tmux: the screen as a fallback for agent state -----------------------------------
+    async def _pane_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self.pane_poll_s)
+            try:
+                states = await asyncio.to_thread(self._read_panes)
+            except Exception as exc:
+                self.emit(
+                    Event("engine.fault", f"pane poll: {type(exc).__name__}: {exc}", level="error")
+                )
+                continue
+            if states is not None:
+                self.apply_pane_states(states)
+
+    def _read_panes(self) -> dict[str, dict] | None:
+        """Blocking tmux reads (run in a thread); None when there is no session to read."""
+        from comm_node_tui.adapters.tmux import TmuxError
+
+        try:
+            if self._pane_manager is None:
+                from comm_node_tui.panes.manager import AgentPanes
+
+                self._pane_manager = AgentPanes(self.ws, self.coord)
+            if not self._pane_manager.tmux.has_session():
+                return None
+            states = self._pane_manager.states()
+        except TmuxError as exc:
+            if str(exc) != self._tmux_problem:
+                self._tmux_problem = str(exc)
+                self.emit(Event("tmux.unavailable", str(exc), level="warn"))
+            return None
+        if self._tmux_problem is not None:
+            self._tmux_problem = None
+            self.emit(Event("tmux.available", "tmux answers again"))
+        return states
+
+    def apply_pane_states(self, states: dict[str, dict]) -> None:
+        """Debounce the screen states and log what changed (a dead pane is an alert)."""
+        from comm_node_tui.adapters.claude_screen import ScreenState
+
+        for name, info in states.items():
+            if name not in self.ws.domains:
+                continue
+            tracker = self._pane_tracker.setdefault(name, ScreenState())
+            state = tracker.update(info.get("screen", ""), dead=info["dead"])
+            before = self.panes.get(name, {})
+            self.panes[name] = {k: v for k, v in info.items() if k != "screen"}
+            self.panes[name]["screen_state"] = state
+            if state == before.get("screen_state"):
+                continue
+            if state == "dead":
+                self.emit(
+                    Event(
+                        "agent.dead",
+                        f"{name}: its process exited (status "
+                        f"{info.get('exit_status')}); `comm-node restart {name}`",
+                        agent=name,
+                        level="error",
+                        data={"exit_status": info.get("exit_status"), "alert": True},
+                    )
+                )
+            elif state != "unknown" or before:
+                self.emit(
+                    Event(
+                        "agent.screen",
+                        f"{name}: {state} (from the screen)",
+                        agent=name,
+                        data={"state": state},
+                    )
+                )
+
     def snapshot(self) -> dict:
         """The WorldState as plain data (what the control room renders)."""
         from comm_node_tui.engine.world import snapshot
 
-        return snapshot(self.ws, self.coord, statuses=dict(self.agents))
+        return snapshot(self.ws, self.coord, statuses=dict(self.agents), panes=dict(self.panes))

@@ -50,7 +50,12 @@ def agent_view(
     }
 
 
-def snapshot(ws: Workspace, coord, statuses: dict[str, dict] | None = None) -> dict:
+def snapshot(
+    ws: Workspace,
+    coord,
+    statuses: dict[str, dict] | None = None,
+    panes: dict[str, dict] | None = None,
+) -> dict:
     """Everything the control room shows, read fresh from the files where not given."""
     from comm_node_tui.engine.coordination import budget_view
 
@@ -65,7 +70,15 @@ def snapshot(ws: Workspace, coord, statuses: dict[str, dict] | None = None) -> d
                 st = read_status(dom.paths.status)
             except (ValueError, OSError) as exc:
                 st, problem = {}, str(exc)
-        agents.append(agent_view(ws, name, st, now, problem))
+        view = agent_view(ws, name, st, now, problem)
+        pane = (panes or {}).get(name)
+        if pane is not None:
+            view["pane"] = pane
+            # The screen is the fallback: used when hooks and the CLI said nothing, and
+            # always when the process is gone.
+            if pane.get("screen_state") == "dead" or view["state"] == "unknown":
+                view["state"] = pane.get("screen_state", view["state"])
+        agents.append(view)
     tasks, ready, problems = coord.load_tasks()
     locks = [lk.to_json() for lk in coord.locks()]
     return {

@@ -1,0 +1,193 @@
+"""tmux behind one small class: libtmux for sessions, windows and panes, every call bounded.
+
+libtmux runs the tmux client without a timeout, so its `tmux_bin` is a generated two-line
+wrapper that runs tmux under coreutils `timeout`: a hung server costs at most TIMEOUT_S, and
+the caller gets a TmuxError instead of a frozen control room. Panes are found by a pane user
+option (`@cn_domain`), not by window names, so both layouts work and renames do not matter.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from comm_node_tui.errors import CommNodeError
+
+TIMEOUT_S = 10
+MIN_VERSION = (3, 0)
+DOMAIN_OPTION = "@cn_domain"
+PANE_FORMAT = (
+    "#{pane_id}\t#{" + DOMAIN_OPTION + "}\t#{pane_dead}\t#{pane_dead_status}\t"
+    "#{pane_pid}\t#{window_name}\t#{pane_current_command}\t#{window_activity}"
+)
+_DEAD_SERVER = re.compile(
+    r"no server running|server exited|error connecting to|"
+    r"lost server|No such file or directory"
+)
+
+
+class TmuxError(CommNodeError):
+    """tmux is missing, too old, timed out, or its server died: one line for the operator."""
+
+
+def tmux_binary() -> str:
+    path = shutil.which("tmux")
+    if path is None:
+        raise TmuxError(
+            "tmux is not installed: install it (apt-get install tmux, "
+            "brew install tmux) and try again"
+        )
+    return path
+
+
+def tmux_version(binary: str | None = None) -> tuple[int, int]:
+    binary = binary or tmux_binary()
+    try:
+        out = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TmuxError(f"cannot run {binary} -V: {exc}") from None
+    m = re.search(r"(\d+)\.(\d+)", out.stdout)
+    if not m:
+        if "master" in out.stdout or "next" in out.stdout:
+            return (99, 0)
+        raise TmuxError(f"cannot tell the tmux version from {out.stdout.strip()!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _wrapper(binary: str) -> str:
+    """A tmux that gives up after TIMEOUT_S (where coreutils `timeout` exists)."""
+    timeout = shutil.which("timeout")
+    if timeout is None:
+        return binary
+    folder = os.path.join(tempfile.gettempdir(), f"comm-node-{os.getuid()}")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    path = os.path.join(folder, f"tmux-{TIMEOUT_S}s")
+    text = f'#!/bin/sh\nexec {timeout} -k 2 {TIMEOUT_S} {binary} "$@"\n'
+    try:
+        with open(path, encoding="utf-8") as fh:
+            if fh.read() == text:
+                return path
+    except OSError:
+        pass
+    tmp = f"{path}.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o700)
+    os.replace(tmp, path)
+    return path
+
+
+class Pane:
+    __slots__ = ("activity", "command", "dead", "dead_status", "domain", "id", "pid", "window")
+
+    def __init__(self, line: str) -> None:
+        parts = (line.split("\t") + [""] * 8)[:8]
+        self.id, self.domain = parts[0], parts[1]
+        self.dead = parts[2] == "1"
+        self.dead_status = int(parts[3]) if parts[3].lstrip("-").isdigit() else None
+        self.pid = int(parts[4]) if parts[4].isdigit() else None
+        self.window, self.command = parts[5], parts[6]
+        self.activity = int(parts[7]) if parts[7].isdigit() else 0
+
+
+class Tmux:
+    """One tmux server (socket) and one session on it."""
+
+    def __init__(self, socket: str | None, session: str) -> None:
+        import libtmux
+
+        self.binary = tmux_binary()
+        version = tmux_version(self.binary)
+        if version < MIN_VERSION:
+            raise TmuxError(
+                f"tmux {version[0]}.{version[1]} is too old: comm-node needs "
+                f"{MIN_VERSION[0]}.{MIN_VERSION[1]} or newer"
+            )
+        self.socket = socket or None
+        self.session = session
+        self.server = libtmux.Server(socket_name=self.socket, tmux_bin=_wrapper(self.binary))
+
+    @property
+    def where(self) -> str:
+        return f"socket '{self.socket}'" if self.socket else "the default tmux server"
+
+    def cmd(self, *args: str, check: bool = True) -> list[str]:
+        """Run one tmux command; its stdout lines; TmuxError on failure."""
+        try:
+            res = self.server.cmd(*[str(a) for a in args])
+        except Exception as exc:  # libtmux raises for a missing binary and odd failures
+            raise TmuxError(f"tmux {args[0]}: {exc}") from None
+        if getattr(res, "returncode", 0) in (124, 137):
+            raise TmuxError(
+                f"tmux {args[0]} did not answer within {TIMEOUT_S} s "
+                f"({self.where}); is the tmux server hung?"
+            )
+        if check and res.stderr:
+            err = " ".join(res.stderr)
+            if _DEAD_SERVER.search(err):
+                raise TmuxError(
+                    f"the tmux server ({self.where}) is not running: start the "
+                    "agents with `comm-node up`"
+                )
+            raise TmuxError(f"tmux {args[0]}: {err}")
+        return res.stdout
+
+    def run_stdin(self, args: list[str], data: bytes) -> None:
+        """A tmux command that reads standard input (load-buffer), with a timeout."""
+        full = [self.binary] + (["-L", self.socket] if self.socket else []) + args
+        try:
+            res = subprocess.run(full, input=data, capture_output=True, timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise TmuxError(f"tmux {args[0]} did not answer within {TIMEOUT_S} s") from None
+        if res.returncode != 0:
+            err = res.stderr.decode(errors="replace").strip()
+            raise TmuxError(f"tmux {args[0]}: {err or 'failed'}")
+
+    # ---- queries ------------------------------------------------------------------------
+    def has_session(self) -> bool:
+        try:
+            self.cmd("has-session", "-t", f"={self.session}")
+            return True
+        except TmuxError as exc:
+            if (
+                "not running" in str(exc)
+                or "can't find session" in str(exc)
+                or "no such session" in str(exc)
+            ):
+                return False
+            raise
+
+    def require_session(self) -> None:
+        """TmuxError saying whether the server or just the session is missing."""
+        try:
+            self.cmd("has-session", "-t", f"={self.session}")
+        except TmuxError as exc:
+            if "not running" in str(exc):
+                raise
+            raise TmuxError(
+                f"there is no tmux session {self.session} on {self.where}: "
+                "start the agents with `comm-node up`"
+            ) from None
+
+    def panes(self) -> dict[str, Pane]:
+        """The session's agent panes by domain (the last one wins if doubled)."""
+        if not self.has_session():
+            return {}
+        out = {}
+        for line in self.cmd("list-panes", "-s", "-t", f"={self.session}", "-F", PANE_FORMAT):
+            pane = Pane(line)
+            if pane.domain:
+                out[pane.domain] = pane
+        return out
+
+    def capture(self, pane_id: str, lines: int = 0, ansi: bool = False) -> str:
+        """The pane's screen (and `lines` of history above it)."""
+        args = ["capture-pane", "-p", "-t", pane_id]
+        if ansi:
+            args.append("-e")
+        if lines:
+            args += ["-S", f"-{lines}"]
+        return "\n".join(self.cmd(*args))

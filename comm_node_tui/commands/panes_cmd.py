@@ -1,0 +1,104 @@
+"""up, down, attach, inject, interrupt, kill, restart, peek: the operator's hand on panes."""
+
+from __future__ import annotations
+
+import sys
+
+from comm_node_tui.commands.context import print_json, workspace
+from comm_node_tui.errors import CommNodeError, UsageError
+
+
+def _panes(args):
+    from comm_node_tui.panes.manager import AgentPanes
+
+    return AgentPanes(workspace(args))
+
+
+def up(args) -> int:
+    ap = _panes(args)
+    out = ap.up(args.domains or None)
+    if args.json:
+        print_json(out)
+    else:
+        for row in out:
+            print(f"{row['domain']:<14} {row['action']:<10} pane {row['pane']} pid {row['pid']}")
+        where = f"-L {ap.tmux.socket} " if ap.tmux.socket else ""
+        print(
+            f"session {ap.session}: `tmux {where}attach -t {ap.session}` or "
+            "`comm-node attach DOMAIN`"
+        )
+    return 0
+
+
+def down(args) -> int:
+    out = _panes(args).down()
+    print_json(out) if args.json else print(
+        f"session {out['session']} ended; stopped {', '.join(out['killed']) or 'no agents'}"
+    )
+    return 0
+
+
+def attach(args) -> int:
+    _panes(args).attach(args.domain_name)
+    return 0
+
+
+def inject(args) -> int:
+    text = args.text
+    if text == "-":
+        data = sys.stdin.buffer.read(1024 * 1024 + 1)
+        if len(data) > 1024 * 1024:
+            raise CommNodeError("standard input is over 1 MiB")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CommNodeError(f"standard input is not UTF-8 (byte {exc.start})") from None
+        text = text[:-1] if text.endswith("\n") else text
+    if not text:
+        raise UsageError("nothing to inject")
+    out = _panes(args).inject(args.domain_name, text)
+    if args.json:
+        print_json(out)
+    elif out["confirmed"]:
+        print(f"injected into {args.domain_name} ({out['method']}, {out['attempts']} Enter)")
+    else:
+        print(
+            f"typed into {args.domain_name}, but the submission was not confirmed "
+            "(`comm-node peek` shows the pane)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def interrupt(args) -> int:
+    _panes(args).interrupt(args.domain_name)
+    print(f"interrupted {args.domain_name}")
+    return 0
+
+
+def kill(args) -> int:
+    out = _panes(args).kill(args.domain_name, grace_s=args.grace)
+    print_json(out) if args.json else print(
+        f"killed {args.domain_name} ({len(out['pids'])} processes, "
+        f"{len(out['killed'])} needed SIGKILL)"
+    )
+    return 0
+
+
+def restart(args) -> int:
+    out = _panes(args).restart(args.domain_name)
+    print_json(out) if args.json else print(
+        f"{args.domain_name}: {out['action']} in pane {out['pane']} (pid {out['pid']})"
+    )
+    return 0
+
+
+def peek(args) -> int:
+    text = _panes(args).peek(args.domain_name, lines=args.lines, ansi=args.ansi)
+    if not args.ansi:
+        from comm_node_tui.adapters.claude_screen import clean
+
+        text = clean(text)
+    sys.stdout.write(text + "\n")
+    return 0

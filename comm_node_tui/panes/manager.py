@@ -1,0 +1,355 @@
+"""One tmux pane per domain agent: up, down, attach, inject, interrupt, kill, restart, peek.
+
+The session is `[tmux] session` on the server `[tmux] socket` (overridden by
+$COMM_NODE_TMUX_SOCKET). Window 0 shows the event log; each agent gets a window named after
+its domain (layout "windows") or a pane of one tiled window (layout "tiled"). Panes keep
+their dead process visible (remain-on-exit) so an agent that exits is reported, not gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+
+from comm_node_tui.adapters.tmux import DOMAIN_OPTION, Pane, Tmux, TmuxError
+from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.errors import CommNodeError
+from comm_node_tui.protocol.events import Event
+from comm_node_tui.workspace.model import Domain, Workspace
+
+HISTORY_LIMIT = 50_000
+DEFAULT_SIZE = (200, 50)
+LOG_WINDOW = "comm-node"
+TILED_WINDOW = "agents"
+
+
+def socket_for(ws: Workspace) -> str | None:
+    env = os.environ.get("COMM_NODE_TMUX_SOCKET")
+    if env is not None:
+        return env or None
+    return ws.config.get("tmux", {}).get("socket") or None
+
+
+def session_for(ws: Workspace) -> str:
+    return ws.config.get("tmux", {}).get("session") or f"cn-{ws.project}"
+
+
+def pane_size() -> tuple[int, int]:
+    """The real terminal's size when there is one, else 200x50."""
+    for fd in (1, 0, 2):
+        if os.isatty(fd):
+            try:
+                size = os.get_terminal_size(fd)
+                return max(size.columns, 80), max(size.lines, 24)
+            except OSError:
+                continue
+    return DEFAULT_SIZE
+
+
+def agent_command(dom: Domain) -> str:
+    cmd = dom.command
+    words = shlex.split(cmd) if cmd else []
+    if dom.model and words and os.path.basename(words[0]) == "claude" and "--model" not in words:
+        cmd += f" --model {shlex.quote(dom.model)}"
+    return cmd
+
+
+class AgentPanes:
+    def __init__(self, ws: Workspace, coord: Coordinator | None = None) -> None:
+        self.ws = ws
+        self.coord = coord or Coordinator(ws)
+        self.tmux = Tmux(socket_for(ws), session_for(ws))
+
+    @property
+    def session(self) -> str:
+        return self.tmux.session
+
+    def emit(self, event: Event) -> None:
+        self.coord.emit(event)
+
+    def _env(self, dom: Domain) -> list[str]:
+        args = []
+        for key, value in (("COMM_NODE_WORKSPACE", self.ws.root), ("COMM_NODE_DOMAIN", dom.name)):
+            args += ["-e", f"{key}={value}"]
+        return args
+
+    def pane(self, name: str, *, alive: bool = True) -> Pane:
+        dom = self.ws.domain(name)
+        self.tmux.require_session()
+        pane = self.tmux.panes().get(dom.name)
+        if pane is None:
+            raise CommNodeError(
+                f"{name} has no pane in tmux session {self.session} "
+                f"({self.tmux.where}): start it with `comm-node up {name}`"
+            )
+        if alive and pane.dead:
+            raise CommNodeError(
+                f"{name}'s agent has exited (status {pane.dead_status}): `comm-node restart {name}`"
+            )
+        return pane
+
+    # ---- up / down ----------------------------------------------------------------------
+    def up(self, names: list[str] | None = None) -> list[dict]:
+        doms = [self.ws.domain(n) for n in names] if names else list(self.ws.domains.values())
+        layout = self.ws.config.get("tmux", {}).get("layout", "windows")
+        s = self.session
+        if not self.tmux.has_session():
+            width, height = pane_size()
+            log_cmd = shlex.join(
+                [sys.executable, "-m", "comm_node_tui", "log", "--follow", "-w", self.ws.root]
+            )
+            self.tmux.cmd(
+                "new-session",
+                "-d",
+                "-s",
+                s,
+                "-n",
+                LOG_WINDOW,
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                "-c",
+                self.ws.root,
+                log_cmd,
+            )
+            # Only panes created after this get the longer history: agents come next.
+            self.tmux.cmd("set-option", "-t", f"={s}:", "history-limit", str(HISTORY_LIMIT))
+            self.emit(
+                Event(
+                    "tmux.session",
+                    f"session {s} created ({self.tmux.where}, {width}x{height})",
+                    data={"session": s},
+                )
+            )
+        panes = self.tmux.panes()
+        out = []
+        for dom in doms:
+            if not os.path.isdir(dom.path):
+                raise CommNodeError(f"{dom.name}: {dom.path} does not exist")
+            existing = panes.get(dom.name)
+            if existing is not None and not existing.dead:
+                out.append(
+                    {
+                        "domain": dom.name,
+                        "pane": existing.id,
+                        "pid": existing.pid,
+                        "action": "adopted",
+                    }
+                )
+                continue
+            if existing is not None:
+                self._respawn(existing, dom)
+                pane = self.tmux.panes()[dom.name]
+                action = "respawned"
+            else:
+                pane = self._create(dom, layout)
+                action = "started"
+            out.append({"domain": dom.name, "pane": pane.id, "pid": pane.pid, "action": action})
+            self.emit(
+                Event(
+                    "agent.started",
+                    f"{dom.name}: {action} in pane {pane.id} "
+                    f"(pid {pane.pid}): {agent_command(dom)}",
+                    agent=dom.name,
+                    data={"pane": pane.id, "pid": pane.pid, "action": action},
+                )
+            )
+        return out
+
+    def _create(self, dom: Domain, layout: str) -> Pane:
+        s = self.session
+        cmd = agent_command(dom)
+        if layout == "tiled":
+            windows = self.tmux.cmd("list-windows", "-t", f"={s}", "-F", "#{window_name}")
+            if TILED_WINDOW in windows:
+                pane_id = self.tmux.cmd(
+                    "split-window",
+                    "-d",
+                    "-P",
+                    "-F",
+                    "#{pane_id}",
+                    "-t",
+                    f"={s}:={TILED_WINDOW}",
+                    "-c",
+                    dom.path,
+                    *self._env(dom),
+                    cmd,
+                )[0]
+                self.tmux.cmd("select-layout", "-t", f"={s}:={TILED_WINDOW}", "tiled")
+            else:
+                pane_id = self._new_window(TILED_WINDOW, dom, cmd)
+        else:
+            pane_id = self._new_window(dom.name, dom, cmd)
+        self.tmux.cmd("set-option", "-p", "-t", pane_id, DOMAIN_OPTION, dom.name)
+        self.tmux.cmd("set-option", "-p", "-t", pane_id, "remain-on-exit", "on")
+        return self.tmux.panes()[dom.name]
+
+    def _new_window(self, window: str, dom: Domain, cmd: str) -> str:
+        s = self.session
+        pane_id = self.tmux.cmd(
+            "new-window",
+            "-d",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "-t",
+            f"={s}:",
+            "-n",
+            window,
+            "-c",
+            dom.path,
+            *self._env(dom),
+            cmd,
+        )[0]
+        for opt in ("automatic-rename", "allow-rename"):
+            self.tmux.cmd("set-option", "-w", "-t", pane_id, opt, "off")
+        return pane_id
+
+    def _respawn(self, pane: Pane, dom: Domain) -> None:
+        self.tmux.cmd(
+            "respawn-pane", "-k", "-t", pane.id, "-c", dom.path, *self._env(dom), agent_command(dom)
+        )
+
+    def down(self) -> dict:
+        """Kill every agent's process tree, then the session."""
+        if not self.tmux.has_session():
+            return {"session": self.session, "killed": []}
+        killed = []
+        for name, pane in self.tmux.panes().items():
+            if pane.pid and not pane.dead:
+                from comm_node_tui.panes.processes import kill_tree
+
+                kill_tree(pane.pid)
+                killed.append(name)
+        self.tmux.cmd("kill-session", "-t", f"={self.session}")
+        self.emit(
+            Event(
+                "tmux.down",
+                f"session {self.session} ended ({len(killed)} agents stopped)",
+                data={"killed": killed},
+            )
+        )
+        return {"session": self.session, "killed": killed}
+
+    # ---- the hand of god ----------------------------------------------------------------
+    def attach(self, name: str) -> None:
+        """Switch to (inside tmux) or attach to (outside) the agent's pane. Replaces the
+        process outside tmux."""
+        pane = self.pane(name, alive=False)
+        target = f"={self.session}:{pane.window}"
+        inside = os.environ.get("TMUX")
+        same_server = inside and (
+            self.tmux.socket is None or inside.split(",")[0].endswith("/" + self.tmux.socket)
+        )
+        if same_server:
+            self.tmux.cmd("switch-client", "-t", target)
+            self.tmux.cmd("select-pane", "-t", pane.id)
+            return
+        argv = [self.tmux.binary] + (["-L", self.tmux.socket] if self.tmux.socket else [])
+        self.tmux.cmd("select-window", "-t", target)
+        self.tmux.cmd("select-pane", "-t", pane.id)
+        if inside:  # a different server: tmux refuses to nest unless TMUX is unset
+            os.environ.pop("TMUX", None)
+        os.execvp(argv[0], [*argv, "attach-session", "-t", f"={self.session}"])
+
+    def inject(self, name: str, text: str) -> dict:
+        from comm_node_tui.panes.inject import inject
+
+        pane = self.pane(name)
+        result = inject(self.tmux, pane.id, text)
+        level = "info" if result["confirmed"] else "warn"
+        self.emit(
+            Event(
+                "agent.injected",
+                f"{name}: {len(text)} chars by {result['method']}"
+                + ("" if result["confirmed"] else " (submission not confirmed)"),
+                agent=name,
+                level=level,
+                data={**result, "chars": len(text)},
+            )
+        )
+        return result
+
+    def interrupt(self, name: str) -> None:
+        pane = self.pane(name)
+        self.tmux.cmd("send-keys", "-t", pane.id, "Escape")  # one Escape: two opens history
+        self.emit(Event("agent.interrupted", f"{name}: Escape sent", agent=name))
+
+    def kill(self, name: str, grace_s: float = 3.0) -> dict:
+        from comm_node_tui.panes.processes import kill_tree
+
+        pane = self.pane(name, alive=False)
+        result = {"pids": [], "killed": [], "left": []}
+        if pane.pid and not pane.dead:
+            result = kill_tree(pane.pid, grace_s)
+        layout_window = pane.window == TILED_WINDOW
+        self.tmux.cmd("kill-pane" if layout_window else "kill-window", "-t", pane.id)
+        released = self.coord.release(name, None, why="released: agent killed")
+        self.coord.unclaim_holder(name, "was killed")
+        self.emit(
+            Event(
+                "agent.killed",
+                f"{name}: killed (pids {result['pids']}; "
+                f"{len(result['killed'])} needed SIGKILL; {len(released)} locks "
+                "released)",
+                agent=name,
+                level="warn",
+                data=result,
+            )
+        )
+        return result
+
+    def restart(self, name: str) -> dict:
+        from comm_node_tui.panes.processes import kill_tree
+
+        dom = self.ws.domain(name)
+        panes = self.tmux.panes() if self.tmux.has_session() else {}
+        pane = panes.get(name)
+        if pane is None:
+            return self.up([name])[0]
+        old = pane.pid
+        if pane.pid and not pane.dead:
+            kill_tree(pane.pid)
+        self._respawn(pane, dom)
+        new = self.tmux.panes()[name]
+        self.emit(
+            Event(
+                "agent.restarted",
+                f"{name}: restarted (pid {old} -> {new.pid})",
+                agent=name,
+                data={"old_pid": old, "pid": new.pid},
+            )
+        )
+        return {"domain": name, "pane": new.id, "pid": new.pid, "action": "restarted"}
+
+    def peek(self, name: str, lines: int = 0, ansi: bool = False) -> str:
+        pane = self.pane(name, alive=False)
+        return self.tmux.capture(pane.id, lines=lines, ansi=ansi)
+
+    def states(self) -> dict[str, dict]:
+        """Per domain: pane id, pid, dead, and the screen's state (for the engine)."""
+        from comm_node_tui.adapters.claude_screen import classify
+
+        out = {}
+        for name, pane in self.tmux.panes().items():
+            screen = "" if pane.dead else self.tmux.capture(pane.id)
+            out[name] = {
+                "pane": pane.id,
+                "pid": pane.pid,
+                "dead": pane.dead,
+                "exit_status": pane.dead_status,
+                "activity": pane.activity,
+                "screen_state": "dead" if pane.dead else classify(screen),
+                "screen": screen,
+            }
+        return out
+
+
+def tmux_ready() -> bool:
+    return shutil.which("tmux") is not None
+
+
+__all__ = ["AgentPanes", "TmuxError", "session_for", "socket_for"]

@@ -1,0 +1,264 @@
+"""Agent panes in a real tmux server on a private socket, with a fake Claude-like agent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from comm_node_tui.adapters.tmux import TmuxError
+from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.panes.manager import AgentPanes
+from comm_node_tui.panes.processes import alive
+from comm_node_tui.workspace.discovery import load_workspace
+from tests.conftest import cli_env
+
+AGENT = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
+
+
+def wait_for(pred, timeout=15.0, every=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def records(root: Path, name: str) -> list[dict]:
+    path = root / f"{name}.log"
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def submits(root: Path, name: str) -> list[str]:
+    return [r["text"] for r in records(root, name) if r["event"] == "submit"]
+
+
+@pytest.fixture
+def socket_name(monkeypatch):
+    name = f"cn-test-{os.getpid()}-{os.urandom(3).hex()}"
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", name)
+    yield name
+    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True, timeout=10)
+
+
+def make_ws(root: Path, layout: str = "windows", stubborn: bool = False) -> Path:
+    root.mkdir(parents=True)
+    parts = [f'[project]\nname = "tmuxtest"\n[tmux]\nlayout = "{layout}"\n']
+    for name in ("alpha", "beta"):
+        (root / name).mkdir()
+        extra = " --ignore-signals" if stubborn and name == "beta" else ""
+        parts.append(
+            f'[[domains]]\nname = "{name}"\npath = "{name}"\n'
+            f'command = "{AGENT} --log {root / name}.log{extra}"\n'
+        )
+    (root / "comm-node.toml").write_text("\n".join(parts))
+    return root
+
+
+@pytest.fixture
+def panes(tmp_path, socket_name):
+    root = make_ws(tmp_path / "ws", stubborn=True)
+    ap = AgentPanes(load_workspace(str(root)))
+    ap.up()
+    for name in ("alpha", "beta"):
+        wait_for(lambda n=name: "❯" in ap.peek(n))
+    return ap, root
+
+
+def tmux(socket: str, *args: str) -> str:
+    return subprocess.run(
+        ["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=10
+    ).stdout.strip()
+
+
+def test_up_creates_session_windows_env_history_and_adopts(panes, socket_name):
+    ap, root = panes
+    windows = tmux(socket_name, "list-windows", "-t", "=cn-tmuxtest", "-F", "#{window_name}")
+    assert windows.split() == ["comm-node", "alpha", "beta"]
+    start = records(root, "alpha")[0]
+    assert start["domain"] == "alpha" and start["workspace"] == str(root)
+    assert start["cwd"] == str(root / "alpha")
+    info = tmux(
+        socket_name,
+        "display",
+        "-p",
+        "-t",
+        "=cn-tmuxtest:=alpha",
+        "#{history_limit} #{window_width}x#{window_height} #{remain-on-exit}",
+    )
+    assert info == "50000 200x50 on"
+    again = ap.up()
+    assert [r["action"] for r in again] == ["adopted", "adopted"]
+    assert len([r for r in records(root, "alpha") if r["event"] == "start"]) == 1
+
+
+def test_tiled_layout(tmp_path, socket_name):
+    root = make_ws(tmp_path / "ws", layout="tiled")
+    ap = AgentPanes(load_workspace(str(root)))
+    ap.up()
+    windows = tmux(
+        socket_name, "list-windows", "-t", "=cn-tmuxtest", "-F", "#{window_name}:#{window_panes}"
+    )
+    assert windows.split() == ["comm-node:1", "agents:2"]
+    assert set(ap.tmux.panes()) == {"alpha", "beta"}
+
+
+TEXTS = [
+    "one line",
+    "first line\nsecond line\n\nfourth after a blank",
+    "x" * 10_000,
+    "-leading dash",
+    "ends with a semicolon;",
+    "#{pane_id} #(echo hi) $(whoami)",
+    "Enter",
+    "C-c",
+    "unicode: naïve café ✓ 日本語 🚀",
+    "tabs\tbetween\twords",
+    "; ;",
+]
+
+
+def test_injection_arrives_exactly(panes):
+    ap, root = panes
+    for text in TEXTS:
+        result = ap.inject("alpha", text)
+        assert result["confirmed"], (text[:40], result)
+        wait_for(lambda t=text: submits(root, "alpha")[-1:] == [t], timeout=10)
+    assert submits(root, "alpha") == TEXTS
+    log = (root / ".comm-node" / "events.jsonl").read_text()
+    assert log.count('"agent.injected"') == len(TEXTS)
+
+
+def test_cli_inject_from_stdin_and_peek(panes, socket_name):
+    _ap, root = panes
+    env = cli_env(COMM_NODE_TMUX_SOCKET=socket_name)
+    res = subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", "inject", "beta", "-"],
+        input="from stdin\nsecond\n",
+        text=True,
+        capture_output=True,
+        cwd=root,
+        env=env,
+        timeout=30,
+    )
+    assert res.returncode == 0, res.stderr
+    wait_for(lambda: submits(root, "beta") == ["from stdin\nsecond"])
+    res = subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", "peek", "beta"],
+        text=True,
+        capture_output=True,
+        cwd=root,
+        env=env,
+        timeout=30,
+    )
+    assert res.returncode == 0 and "fake-claude · beta" in res.stdout
+    assert "\x1b" not in res.stdout
+
+
+def test_interrupt_stops_a_busy_agent(panes):
+    ap, root = panes
+    ap.inject("alpha", "!busy 30")
+    wait_for(lambda: "esc to interrupt" in ap.peek("alpha"))
+    ap.interrupt("alpha")
+    wait_for(lambda: any(r["event"] == "interrupt" for r in records(root, "alpha")))
+    wait_for(lambda: "esc to interrupt" not in ap.peek("alpha"))
+
+
+def test_kill_reaps_a_process_that_ignores_hup_and_term(panes):
+    ap, _root = panes
+    ws = ap.ws
+    Coordinator(ws).acquire(ws.domains["beta"], ["src/**"])
+    pid = ap.tmux.panes()["beta"].pid
+    result = ap.kill("beta", grace_s=0.5)
+    assert pid in result["killed"]  # TERM was ignored: it took KILL
+    assert not alive(pid)
+    assert "beta" not in ap.tmux.panes()
+    assert Coordinator(ws).locks() == []
+    with pytest.raises(Exception, match="comm-node up beta"):
+        ap.inject("beta", "hello")
+
+
+def test_restart_gives_a_new_process(panes):
+    ap, root = panes
+    old = ap.tmux.panes()["alpha"].pid
+    out = ap.restart("alpha")
+    assert out["pid"] != old and not alive(old)
+    wait_for(lambda: len([r for r in records(root, "alpha") if r["event"] == "start"]) == 2)
+    ap.inject("alpha", "after restart")
+    wait_for(lambda: submits(root, "alpha")[-1:] == ["after restart"])
+
+
+def test_an_exited_agent_stays_visible_and_is_reported_dead(panes, engine_for):
+    ap, root = panes
+    ap.inject("alpha", "!exit 3")
+    # tmux sees the pty close before it reaps the exit status: wait for both.
+    wait_for(lambda: ap.tmux.panes()["alpha"].dead_status is not None)
+    pane = ap.tmux.panes()["alpha"]
+    assert pane.dead
+    assert pane.dead_status == 3
+    with pytest.raises(Exception, match=r"has exited \(status 3"):
+        ap.inject("alpha", "x")
+    eng = engine_for(root)
+    states = eng._read_panes()
+    eng.apply_pane_states(states)
+    dead = [e for e in eng.recent if e.type == "agent.dead"]
+    assert len(dead) == 1 and dead[0].agent == "alpha" and dead[0].level == "error"
+    alpha = next(a for a in eng.snapshot()["agents"] if a["name"] == "alpha")
+    assert alpha["state"] == "dead" and alpha["pane"]["exit_status"] == 3
+    ap.restart("alpha")
+    wait_for(lambda: not ap.tmux.panes()["alpha"].dead)
+
+
+def test_a_killed_tmux_server_is_a_clear_error(panes, socket_name, engine_for):
+    ap, root = panes
+    tmux(socket_name, "kill-server")
+    with pytest.raises(TmuxError, match="not running"):
+        ap.peek("alpha")
+    res = subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", "peek", "alpha"],
+        text=True,
+        capture_output=True,
+        cwd=root,
+        timeout=30,
+        env=cli_env(COMM_NODE_TMUX_SOCKET=socket_name),
+    )
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.count("\n") == 1
+    eng = engine_for(root)
+    assert eng._read_panes() is None  # reported, not raised
+    # and `up` brings it back
+    ap.up()
+    wait_for(lambda: "❯" in ap.peek("alpha"))
+
+
+def test_missing_tmux_is_a_clear_error(tmp_path):
+    root = make_ws(tmp_path / "ws")
+    env = cli_env(PATH="/nonexistent")
+    res = subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", "up"],
+        text=True,
+        capture_output=True,
+        cwd=root,
+        env=env,
+        timeout=30,
+    )
+    assert res.returncode == 1
+    assert "tmux is not installed" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_down_stops_everything(panes, socket_name):
+    ap, _root = panes
+    pids = [p.pid for p in ap.tmux.panes().values()]
+    out = ap.down()
+    assert sorted(out["killed"]) == ["alpha", "beta"]
+    assert not any(alive(p) for p in pids)
+    assert not ap.tmux.has_session()
