@@ -200,8 +200,17 @@ def test_restart_gives_a_new_process(panes):
 def test_an_exited_agent_stays_visible_and_is_reported_dead(panes, engine_for):
     ap, root = panes
     ap.inject("alpha", "!exit 3")
-    # tmux sees the pty close before it reaps the exit status: wait for both.
-    wait_for(lambda: ap.tmux.panes()["alpha"].dead_status is not None)
+    # tmux sees the pty close before it reaps the exit status (and under load may not
+    # reap at all: the adapter then reads the zombie's status from /proc).
+    try:
+        wait_for(lambda: ap.tmux.panes()["alpha"].dead_status is not None)
+    except AssertionError:
+        p = ap.tmux.panes()["alpha"]
+        stat = Path(f"/proc/{p.pid}/stat")
+        raise AssertionError(
+            f"dead={p.dead} status={p.dead_status} proc="
+            f"{stat.read_text() if stat.exists() else 'gone'}"
+        ) from None
     pane = ap.tmux.panes()["alpha"]
     assert pane.dead
     assert pane.dead_status == 3
@@ -262,3 +271,40 @@ def test_down_stops_everything(panes, socket_name):
     assert sorted(out["killed"]) == ["alpha", "beta"]
     assert not any(alive(p) for p in pids)
     assert not ap.tmux.has_session()
+
+
+def test_states_capture_only_panes_with_new_activity(panes):
+    ap, _root = panes
+    time.sleep(2.2)  # let the start-up drawing age past tmux's one-second resolution
+    ap.states()
+    first = ap.captures
+    time.sleep(2.2)
+    states = ap.states()
+    assert ap.captures == first  # nothing happened: nothing captured
+    assert states["alpha"]["screen_state"] == "idle"
+    ap.inject("alpha", "!busy 5")
+    wait_for(lambda: ap.states()["alpha"]["screen_state"] == "busy")
+    assert ap.captures > first
+
+
+def test_attach_from_a_real_terminal(panes, socket_name, tmp_path):
+    """`comm-node attach` run in a terminal (a pane of another tmux server) attaches to the
+    agents' session at that agent's window."""
+    _ap, root = panes
+    outer = socket_name + "-outer"
+    cmd = (
+        f"cd {root} && env -u TMUX COMM_NODE_TMUX_SOCKET={socket_name} "
+        f"{sys.executable} -m comm_node_tui attach beta"
+    )
+    subprocess.run(
+        ["tmux", "-L", outer, "new-session", "-d", "-s", "term", "-x", "120", "-y", "40", cmd],
+        check=True,
+        timeout=10,
+    )
+    try:
+        clients = wait_for(
+            lambda: tmux(socket_name, "list-clients", "-F", "#{client_session}:#{window_name}")
+        )
+        assert clients == "cn-tmuxtest:beta"
+    finally:
+        subprocess.run(["tmux", "-L", outer, "kill-server"], capture_output=True, timeout=10)

@@ -91,6 +91,25 @@ class Pane:
         self.pid = int(parts[4]) if parts[4].isdigit() else None
         self.window, self.command = parts[5], parts[6]
         self.activity = int(parts[7]) if parts[7].isdigit() else 0
+        if self.dead and self.dead_status is None and self.pid:
+            self.dead_status = _zombie_status(self.pid)
+
+
+def _zombie_status(pid: int) -> int | None:
+    """The exit status of a pane process tmux has not reaped yet (seen under load: tmux
+    marks the pane dead on pty EOF, and the SIGCHLD reaping can lag or be missed).
+    Linux keeps it in the zombie's /proc/PID/stat (field 52, waitpid form)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().decode(errors="replace").rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "Z" or len(fields) < 50:
+        return None
+    code = int(fields[-1]) if fields[-1].isdigit() else None
+    if code is None or code & 0x7F:  # killed by a signal: no exit status
+        return None
+    return code >> 8
 
 
 class Tmux:

@@ -39,6 +39,7 @@ class FakeAgent:
         self.pasted_len: int | None = None
         self.ctrl_c = 0.0
         self.out = sys.stdout
+        self._last_frame = ""
 
     # ---- recording ----------------------------------------------------------------------
     def record(self, **fields: object) -> None:
@@ -75,7 +76,11 @@ class FakeAgent:
             shown = f"[Pasted text #{self.pastes} +{extra} lines]"
         box = "─" * 60
         lines += [box, f"❯ {shown}" if self.state != "waiting" else "", box, "  ? for shortcuts"]
-        self.out.write("\x1b[H\x1b[2J" + "\r\n".join(lines))
+        frame = "\r\n".join(lines)
+        if frame == self._last_frame:
+            return  # an idle Claude Code does not redraw either
+        self._last_frame = frame
+        self.out.write("\x1b[H\x1b[2J" + frame)
         self.out.flush()
 
     # ---- input --------------------------------------------------------------------------

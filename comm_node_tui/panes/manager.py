@@ -61,6 +61,8 @@ class AgentPanes:
         self.ws = ws
         self.coord = coord or Coordinator(ws)
         self.tmux = Tmux(socket_for(ws), session_for(ws))
+        self._screens: dict[str, tuple[int, float, str]] = {}
+        self.captures = 0
 
     @property
     def session(self) -> str:
@@ -330,12 +332,26 @@ class AgentPanes:
         return self.tmux.capture(pane.id, lines=lines, ansi=ansi)
 
     def states(self) -> dict[str, dict]:
-        """Per domain: pane id, pid, dead, and the screen's state (for the engine)."""
+        """Per domain: pane id, pid, dead, and the screen's state (for the engine).
+
+        A pane is captured again only when tmux saw activity in it since the last capture
+        (`window_activity`, whole seconds: a capture in the same second is not trusted).
+        """
+        import time
+
         from comm_node_tui.adapters.claude_screen import classify
 
         out = {}
         for name, pane in self.tmux.panes().items():
-            screen = "" if pane.dead else self.tmux.capture(pane.id)
+            cached = self._screens.get(pane.id)
+            if pane.dead:
+                screen = ""
+            elif cached and cached[0] == pane.activity and cached[1] > pane.activity + 1:
+                screen = cached[2]
+            else:
+                screen = self.tmux.capture(pane.id)
+                self._screens[pane.id] = (pane.activity, time.time(), screen)
+                self.captures += 1
             out[name] = {
                 "pane": pane.id,
                 "pid": pane.pid,
