@@ -326,6 +326,43 @@ def _pane_cmd(handler: str, *extra: str) -> Callable[[argparse.ArgumentParser], 
     return build
 
 
+def _hook(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="hook_cmd:hook")
+
+
+def _hooks(p: argparse.ArgumentParser) -> None:
+    def target(pa):
+        pa.add_argument("--all", action="store_true", help="every domain (default: this one)")
+        _json(pa)
+
+    _actions(
+        p,
+        [
+            (
+                "install",
+                "merge comm-node's hooks into .claude/settings.json",
+                "hook_cmd:install",
+                target,
+            ),
+            (
+                "uninstall",
+                "remove comm-node's hooks (and only those)",
+                "hook_cmd:uninstall",
+                target,
+            ),
+        ],
+    )
+
+
+def _usage(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="usage_cmd:usage")
+    _json(
+        p,
+        'JSON: {"domains": {NAME: {"input", "output", "cache_write", "cache_read", '
+        '"total", "cost_usd", "tokens_per_min"}}}',
+    )
+
+
 def _up(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="panes_cmd:up")
     p.add_argument("domains", nargs="*", metavar="DOMAIN", help="default: every domain")
@@ -348,6 +385,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "task": ("the task DAG: ready, list, show, claim, done, fail", _task),
     "budget": ("communication budgets: show, request, grant", _budget),
     "artifact": ("artifacts: publish, list", _artifact),
+    "hook": ("(run by Claude Code hooks) report state, guard edits, deliver mail", _hook),
+    "hooks": ("install or uninstall comm-node's Claude Code hooks", _hooks),
+    "usage": ("real token use and cost per domain, from Claude Code transcripts", _usage),
     "up": ("start (or adopt) the agents' tmux session", _up),
     "down": ("stop every agent and end the tmux session", _down),
     "attach": ("go to an agent's pane", _pane_cmd("attach")),

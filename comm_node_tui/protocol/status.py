@@ -45,5 +45,12 @@ def update_status(path: str, domain: str, **fields: object) -> dict:
             current[key] = value
     current["domain"] = domain
     current["last_heartbeat"] = now_iso()
-    atomic_write(path, json.dumps(current, ensure_ascii=False, indent=1) + "\n")
+    data = json.dumps(current, ensure_ascii=False, indent=1) + "\n"
+    try:
+        atomic_write(path, data)
+    except FileNotFoundError:  # the first write, before any engine made the folder
+        import os
+
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        atomic_write(path, data)
     return current

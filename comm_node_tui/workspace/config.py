@@ -35,6 +35,10 @@ class AgentsConfig(_Strict):
     budget_tokens: Annotated[int, Field(ge=0)] = 200_000
     heartbeat_stale_s: Annotated[float, Field(gt=0)] = 60
     heartbeat_lost_s: Annotated[float, Field(gt=0)] = 120
+    work_budget_tokens: Annotated[int, Field(ge=0)] = 0  # model tokens per domain; 0 = none
+    on_budget_exhausted: Literal["alert", "pause"] = "alert"
+    auto_lock_on_edit: bool = False  # the edit guard locks a file on its first edit
+    nudge_idle_agents: bool = True  # type "you have N new messages" into idle agents' panes
 
     @model_validator(mode="after")
     def _lost_after_stale(self) -> AgentsConfig:
@@ -94,6 +98,7 @@ class DomainConfig(_Strict):
     command: str | None = None
     model: str | None = None
     budget_tokens: Annotated[int, Field(ge=0)] | None = None
+    work_budget_tokens: Annotated[int, Field(ge=0)] | None = None
 
     @field_validator("name")
     @classmethod
@@ -110,6 +115,15 @@ class DomainConfig(_Strict):
         return v
 
 
+class PriceConfig(_Strict):
+    """USD per million tokens for models whose id starts with the table's key."""
+
+    input: Annotated[float, Field(ge=0)]
+    output: Annotated[float, Field(ge=0)]
+    cache_write: Annotated[float, Field(ge=0)] | None = None  # default 1.25 x input (5 min)
+    cache_read: Annotated[float, Field(ge=0)] | None = None  # default 0.1 x input
+
+
 class WorkspaceConfig(_Strict):
     project: ProjectConfig
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
@@ -117,6 +131,7 @@ class WorkspaceConfig(_Strict):
     tasks: TasksConfig = Field(default_factory=TasksConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
     domains: list[DomainConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from comm_node_tui.errors import CommNodeError
 from comm_node_tui.protocol.paths import CONFIG_NAME, WorkspacePaths
 from comm_node_tui.workspace.model import Domain, Workspace
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def find_root(explicit: str | None = None, cwd: str | None = None) -> str:
@@ -63,9 +63,20 @@ def load_workspace(root: str, *, use_cache: bool = True) -> Workspace:
     from comm_node_tui.workspace.config import load_config
 
     config = load_config(paths.config).model_dump(mode="json")
+    _add_scope_regexes(paths.root, config)
     if use_cache:
         _write_cache(paths, stamp, config)
     return Workspace(paths.root, config)
+
+
+def _add_scope_regexes(root: str, config: dict) -> None:
+    """Compile each domain's scope globs once (pathspec) and keep the regexes as text, so the
+    edit guard on the hook path matches paths with `re` alone."""
+    from comm_node_tui.protocol.globs import Glob
+
+    for d in config.get("domains", []):
+        base = d["path"] if os.path.isabs(d["path"]) else os.path.join(root, d["path"])
+        d["scope_regex"] = [Glob(base, s).regex() for s in d.get("scope", ["**"])]
 
 
 def _write_cache(paths: WorkspacePaths, stamp: list[int], config: dict) -> None:

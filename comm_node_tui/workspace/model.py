@@ -30,6 +30,8 @@ class Domain:
         "paths",
         "role",
         "scope",
+        "scope_regex",
+        "work_budget_tokens",
     )
 
     def __init__(self, data: dict, root: str, agents: dict, shared: bool) -> None:
@@ -38,6 +40,7 @@ class Domain:
         self.paths = DomainPaths(self.name, self.path, shared)
         self.role: str = data.get("role", "")
         self.scope: list[str] = list(data.get("scope", ["**"]))
+        self.scope_regex: list[str] = list(data.get("scope_regex", []))
         self.exports: list[str] = list(data.get("exports", []))
         self.imports: dict[str, list[str]] = dict(data.get("imports", {}))
         self.allowed_imports: list[str] = list(data.get("allowed_imports", []))
@@ -46,6 +49,10 @@ class Domain:
         self.model: str | None = data.get("model") or agents.get("model")
         budget = data.get("budget_tokens")
         self.budget_tokens: int = int(agents.get("budget_tokens", 0) if budget is None else budget)
+        work = data.get("work_budget_tokens")
+        self.work_budget_tokens: int = int(
+            agents.get("work_budget_tokens", 0) if work is None else work
+        )
 
     def to_json(self) -> dict:
         return {

@@ -1,0 +1,50 @@
+"""hook (the hot path: delegates at once) and hooks install / uninstall."""
+
+from __future__ import annotations
+
+
+def hook(args) -> int:
+    from comm_node_tui.hooks.handler import main
+
+    return main(args)
+
+
+def _domains(args):
+    from comm_node_tui.commands.context import workspace, workspace_and_domain
+
+    if args.all:
+        ws = workspace(args)
+        return ws, list(ws.domains.values())
+    ws, dom = workspace_and_domain(args)
+    return ws, [dom]
+
+
+def install(args) -> int:
+    from comm_node_tui.commands.context import print_json
+    from comm_node_tui.hooks.settings import install_hooks
+
+    _ws, doms = _domains(args)
+    out = [install_hooks(d) for d in doms]
+    if args.json:
+        print_json(out)
+    else:
+        for r in out:
+            print(
+                f"{r['domain']}: {r['added']} hooks added, {r['kept']} of yours kept "
+                f"({r['path']})" + (f"; backup {r['backup']}" if r["backup"] else "")
+            )
+    return 0
+
+
+def uninstall(args) -> int:
+    from comm_node_tui.commands.context import print_json
+    from comm_node_tui.hooks.settings import uninstall_hooks
+
+    _ws, doms = _domains(args)
+    out = [uninstall_hooks(d) for d in doms]
+    if args.json:
+        print_json(out)
+    else:
+        for r in out:
+            print(f"{r['domain']}: {r['removed']} comm-node hooks removed ({r['path']})")
+    return 0

@@ -1,0 +1,252 @@
+"""`comm-node hook`: the one command every Claude Code hook runs.
+
+Reads the hook's JSON on stdin, finds the workspace and domain (the pane's environment, else
+`cwd`), updates status.json, guards edits, brings mail to the agent's attention and keeps it
+working while urgent mail is unread. It never fails the agent because of comm-node: any
+internal error is logged and the hook exits 0. Imports are kept to the standard library and
+comm-node's lean modules (bench/hook_startup.py measures the cost).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+MAX_PAYLOAD = 1024 * 1024
+STOP_BLOCK_LIMIT = 3
+ANNOUNCED_KEEP = 200
+
+STATE_FOR = {
+    "SessionStart": "idle",
+    "UserPromptSubmit": "busy",
+    "PreToolUse": "busy",
+    "PostToolUse": "busy",
+    "SubagentStop": "busy",
+    "PreCompact": "busy",
+    "Stop": "idle",
+    "SessionEnd": "ended",
+}
+
+
+def _context(payload: dict):
+    """(workspace, domain) or (None, None) when this session is not a comm-node agent."""
+    from comm_node_tui.errors import CommNodeError
+    from comm_node_tui.workspace.discovery import find_root, load_workspace, resolve_domain
+
+    cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else os.getcwd()
+    try:
+        ws = load_workspace(find_root(cwd=cwd))
+        dom = resolve_domain(ws, None, cwd=cwd)
+    except CommNodeError:
+        return None, None
+    return ws, dom
+
+
+def _state(event: str, payload: dict) -> str | None:
+    if event == "Notification":
+        kind = str(payload.get("notification_type") or "")
+        msg = str(payload.get("message") or "").lower()
+        if kind == "permission_prompt" or "permission" in msg:
+            return "waiting"
+        if kind == "idle_prompt" or "waiting for your input" in msg:
+            return "idle"
+        return None
+    return STATE_FOR.get(event)
+
+
+def _emit(ws, ev) -> None:
+    from comm_node_tui.protocol.events import EventLog
+
+    log = EventLog(ws.paths.events, max_bytes=1 << 62)
+    try:
+        log.append(ev)
+    except OSError:
+        pass
+    finally:
+        log.close()
+
+
+def _output(event: str, **fields) -> dict:
+    return {"hookSpecificOutput": {"hookEventName": event, **fields}}
+
+
+def _work_exhausted(dom) -> bool:
+    try:
+        with open(dom.paths.budget, encoding="utf-8") as fh:
+            work = json.load(fh).get("work") or {}
+        return bool(work.get("exhausted")) and work.get("policy") == "pause"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def handle(payload: dict) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) for one hook call."""
+    event = payload.get("hook_event_name")
+    if not isinstance(event, str):
+        return 0, "", ""
+    ws, dom = _context(payload)
+    if dom is None:
+        return 0, "", ""
+    from comm_node_tui.protocol.status import read_status, update_status
+
+    try:
+        current = read_status(dom.paths.status)
+    except (ValueError, OSError):
+        current = {}
+    fields: dict = {"hook_event": event, "updated_by": "hook"}
+    for key in ("session_id", "transcript_path"):
+        if isinstance(payload.get(key), str):
+            fields[key] = payload[key]
+    state = _state(event, payload)
+    if state:
+        fields["state"] = state
+    if event == "PreToolUse":
+        fields["tool"] = payload.get("tool_name")
+    elif event in ("PostToolUse", "Stop", "SessionEnd", "UserPromptSubmit"):
+        fields["tool"] = ""
+    out: dict | None = None
+    code, err = 0, ""
+    paused = _work_exhausted(dom)
+
+    if event == "PreToolUse":
+        tool = payload.get("tool_name")
+        reason = None
+        if paused:
+            reason = (
+                "comm-node paused this agent: its work budget is spent. Stop here and "
+                "wait for the operator."
+            )
+        elif tool in ("Edit", "Write", "MultiEdit", "NotebookEdit"):
+            reason = _guard(ws, dom, payload)
+        if reason:
+            out = _output("PreToolUse", permissionDecision="deny", permissionDecisionReason=reason)
+            from comm_node_tui.protocol.events import Event
+
+            _emit(
+                ws,
+                Event(
+                    "edit.denied" if not paused else "tool.denied",
+                    f"{dom.name}: {tool} denied: {reason}",
+                    agent=dom.name,
+                    level="warn",
+                    data={"tool": tool, "reason": reason},
+                ),
+            )
+    elif event == "UserPromptSubmit" and paused:
+        out = {
+            "decision": "block",
+            "reason": "comm-node: the work budget of this domain is "
+            "spent; the operator has paused it.",
+        }
+    if event in ("UserPromptSubmit", "PostToolUse") and out is None:
+        extra = _mail_context(dom, current, fields)
+        if extra:
+            out = _output(event, additionalContext=extra)
+    if event == "Stop":
+        out = _stop(dom, payload, current, fields, paused)
+    try:
+        update_status(dom.paths.status, dom.name, **fields)
+    except Exception as exc:  # the decision above still reaches Claude Code
+        _report(exc)
+    return code, (json.dumps(out) if out else ""), err
+
+
+def _guard(ws, dom, payload: dict) -> str | None:
+    from comm_node_tui.hooks.guard import check, target_path
+
+    tool_input = payload.get("tool_input")
+    if not isinstance(tool_input, dict):
+        return None
+    cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else dom.path
+    path = target_path(tool_input, cwd)
+    if path is None:
+        return None
+    reason = check(ws, dom, path)
+    if reason is None and ws.agents.get("auto_lock_on_edit"):
+        _auto_lock(ws, dom, path)
+    return reason
+
+
+def _auto_lock(ws, dom, path: str) -> None:
+    """Lock the file on its first edit (slow path: only when not yet held)."""
+    from comm_node_tui.engine.coordination import Coordinator
+    from comm_node_tui.errors import CommNodeError
+
+    rel = os.path.relpath(path, dom.path)
+    try:
+        coord = Coordinator(ws)
+        if not any(lk.holder == dom.name and lk.pattern == "/" + rel for lk in coord.locks()):
+            coord.acquire(dom, ["/" + rel], reason="auto-lock on edit")
+    except (CommNodeError, ValueError, OSError):
+        pass  # the guard already allowed the edit; a lock race is not the agent's problem
+
+
+def _mail_context(dom, current: dict, fields: dict) -> str | None:
+    from comm_node_tui.hooks.mail import IMPORTANT, summary, unread
+
+    announced = (
+        current.get("mail_announced") if isinstance(current.get("mail_announced"), list) else []
+    )
+    new = [m for m in unread(dom.paths) if m["priority"] in IMPORTANT and m["id"] not in announced]
+    if not new:
+        return None
+    fields["mail_announced"] = (announced + [m["id"] for m in new])[-ANNOUNCED_KEEP:]
+    return summary(new)
+
+
+def _stop(dom, payload: dict, current: dict, fields: dict, paused: bool) -> dict | None:
+    from comm_node_tui.hooks.mail import unread
+
+    blocks = int(current.get("stop_blocks") or 0)
+    urgent = [m for m in unread(dom.paths) if m["priority"] == "urgent"]
+    if paused or not urgent:
+        fields["stop_blocks"] = 0
+        return None
+    if payload.get("stop_hook_active") and blocks >= STOP_BLOCK_LIMIT:
+        fields["stop_blocks"] = 0  # give up: the agent would loop forever otherwise
+        return None
+    fields["stop_blocks"] = blocks + 1
+    fields["state"] = "busy"
+    ids = ", ".join(m["id"] for m in urgent[:5])
+    return {
+        "decision": "block",
+        "reason": f"comm-node: {len(urgent)} urgent unread message(s) ({ids}). Read them "
+        "with `comm-node inbox` / `comm-node read ID` and act on them before "
+        "you stop.",
+    }
+
+
+def main(args=None) -> int:
+    try:
+        raw = sys.stdin.buffer.read(MAX_PAYLOAD + 1)
+        if len(raw) > MAX_PAYLOAD:
+            return 0
+        payload = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        if not isinstance(payload, dict):
+            return 0
+        code, out, err = handle(payload)
+    except Exception as exc:  # never fail the agent because of comm-node
+        _report(exc)
+        return 0
+    if out:
+        sys.stdout.write(out + "\n")
+    if err:
+        sys.stderr.write(err + "\n")
+    return code
+
+
+def _report(exc: Exception) -> None:
+    try:
+        from comm_node_tui.protocol.events import Event
+        from comm_node_tui.workspace.discovery import find_root
+        from comm_node_tui.workspace.model import Workspace
+
+        root = find_root()
+        ws = Workspace.__new__(Workspace)
+        from comm_node_tui.protocol.paths import WorkspacePaths
+
+        ws.paths = WorkspacePaths(root)
+        _emit(ws, Event("hook.error", f"{type(exc).__name__}: {exc}", level="error"))
+    except Exception:
+        pass
