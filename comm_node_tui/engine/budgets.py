@@ -19,6 +19,7 @@ class Budgets:
         self.ledger = ledger
         self._dirty: set[str] = set()
         self._grants: dict[str, int] = {}
+        self.work: dict[str, dict] = {}  # model-token use against work budgets (engine)
         self._grants_stamp: object = None
 
     def granted(self, domain: str) -> int:
@@ -66,6 +67,7 @@ class Budgets:
             "answers_received": self.ledger.answered.get(domain, 0),
             "remaining_tokens": left,
             "unlimited": left is None,
+            "work": self.work.get(domain),
             "updated": now_iso(),
         }
 

@@ -62,6 +62,14 @@ class Engine:
         self._pane_tracker: dict[str, object] = {}
         self._pane_manager = None
         self._tmux_problem: str | None = None
+        self.usage = None  # UsageTracker, made on first use
+        self.usage_poll_s = 5.0
+        self._usage_at = 0.0
+        self._exhausted: set[str] = set()
+        self._nudged: dict[str, float] = {}  # when each agent was last nudged (monotonic)
+        self._nudge_pending: set[str] = set()
+        self.nudge_every_s = 30.0
+        self._side = None  # one worker thread for tmux side effects (nudges, pauses)
         self.agents: dict[str, dict] = {}
         self.recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self._subscribers: list[Callable[[Event], None]] = []
@@ -138,6 +146,9 @@ class Engine:
             )
         )
         self.ledger.close()
+        if self._side is not None:
+            self._side.shutdown(wait=True)
+            self._side = None
         self.log.close()
         self.lock.release()
 
@@ -338,11 +349,138 @@ class Engine:
 
     # ---- timers: locks, heartbeats, tasks, artifacts --------------------------------------
     def tick(self) -> None:
-        """Expire locks, check heartbeats, notice task and artifact changes."""
+        """Expire locks, check heartbeats, notice task, artifact and usage changes."""
         self.coord.expire_locks()
         self.watchdog.check()
         self.announce_artifacts()
         self.refresh_tasks()
+        self.refresh_usage()
+        self.nudge_idle()
+
+    # ---- real token use and work budgets --------------------------------------------------
+    def refresh_usage(self, force: bool = False) -> dict | None:
+        import time as _time
+
+        from comm_node_tui.usage.transcripts import UsageTracker
+
+        if not force and _time.monotonic() - self._usage_at < self.usage_poll_s:
+            return None
+        self._usage_at = _time.monotonic()
+        if self.usage is None:
+            self.usage = UsageTracker(self.ws)
+        extra = [
+            s.get("transcript_path")
+            for s in self.agents.values()
+            if isinstance(s.get("transcript_path"), str)
+        ]
+        self.usage.poll(extra)
+        summary = self.usage.summary()
+        with contextlib.suppress(OSError):
+            self.coord.store.write("usage.json", {"updated": now_iso(), **summary})
+        policy = self.ws.agents.get("on_budget_exhausted", "alert")
+        for name, d in summary["domains"].items():
+            limit = d.get("work_budget_tokens")
+            if not limit or name not in self.ws.domains:
+                continue
+            exhausted = d["total"] >= limit
+            self.budgets.work[name] = {
+                "limit": limit,
+                "used": d["total"],
+                "exhausted": exhausted,
+                "policy": policy,
+                "tokens_per_min": d["tokens_per_min"],
+                "minutes_left": d["minutes_left"],
+            }
+            self.budgets.touched(name)
+            if exhausted and name not in self._exhausted:
+                self._exhausted.add(name)
+                self.emit(
+                    Event(
+                        "budget.work_exhausted",
+                        f"{name}: used {d['total']} of its "
+                        f"{limit} work tokens" + ("; pausing it" if policy == "pause" else ""),
+                        agent=name,
+                        level="error",
+                        data={"used": d["total"], "limit": limit, "alert": True, "policy": policy},
+                    )
+                )
+                if policy == "pause":
+                    self._side_effect(self._pause, name)
+            elif not exhausted:
+                self._exhausted.discard(name)
+        self.budgets.flush()
+        return summary
+
+    def _side_effect(self, fn, *args) -> None:
+        """Run a blocking tmux action off the event loop, one at a time, errors as events."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._side is None:
+            self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cn-tmux")
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception as exc:
+                self.emit(Event("tmux.action_failed", f"{fn.__name__} {args}: {exc}", level="warn"))
+
+        self._side.submit(run)
+
+    def _panes(self):
+        if self._pane_manager is None:
+            from comm_node_tui.panes.manager import AgentPanes
+
+            self._pane_manager = AgentPanes(self.ws, self.coord)
+        return self._pane_manager
+
+    def _pause(self, name: str) -> None:
+        self._panes().interrupt(name)
+
+    # ---- nudging idle agents about new mail -----------------------------------------------
+    def _agent_idle(self, name: str) -> bool:
+        state = (self.agents.get(name) or {}).get("state")
+        if state in ("idle", "done"):
+            return True
+        pane = self.panes.get(name) or {}
+        return state in (None, "unknown") and pane.get("screen_state") == "idle"
+
+    def nudge_idle(self) -> None:
+        """Type "You have N new messages" into agents that got mail, once they are idle
+        (at most once every nudge_every_s per agent)."""
+        import time as _time
+
+        self._nudge_pending |= self.router.delivered_to
+        self.router.delivered_to.clear()
+        if not self.ws.agents.get("nudge_idle_agents", True):
+            self._nudge_pending.clear()
+            return
+        now = _time.monotonic()
+        for name in sorted(self._nudge_pending):
+            dom = self.ws.domains.get(name)
+            if dom is None:
+                self._nudge_pending.discard(name)
+                continue
+            if (
+                not self._agent_idle(name)
+                or now - self._nudged.get(name, -1e9) < self.nudge_every_s
+            ):
+                continue
+            try:
+                n = sum(
+                    1
+                    for f in os.listdir(dom.paths.inbox)
+                    if f.endswith(".md") and not f.startswith(".")
+                )
+            except OSError:
+                n = 0
+            self._nudge_pending.discard(name)
+            if n:
+                self._nudged[name] = now
+                text = f"You have {n} new message{'s' if n != 1 else ''}: run `comm-node inbox`"
+                self._side_effect(self._nudge, name, text)
+
+    def _nudge(self, name: str, text: str) -> None:
+        self._panes().inject(name, text)
 
     def _tasks_inputs_stamp(self) -> tuple:
         from comm_node_tui.engine.coordination import MANIFEST, OVERLAY_FILE

@@ -56,6 +56,7 @@ class Router:
         self.routed = 0
         self.bounced = 0
         self.deferred: set[str] = set()
+        self.delivered_to: set[str] = set()  # recipients since the engine last looked
         from comm_node_tui.protocol.models import OutboxMessage
 
         self._model = OutboxMessage
@@ -168,6 +169,7 @@ class Router:
             self.budgets.touched(dom.name)
         if decision["outcome"] == "routed":
             self._deliver(dom, msg, ident, body, decision)
+            self.delivered_to.update(decision["to"])
             self._archive(path, ident, bounced=False)
             self.routed += 1
             self.emit(
