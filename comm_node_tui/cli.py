@@ -407,6 +407,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="comm-node", description=DESCRIPTION)
     _common(parser, top=True)
     parser.add_argument("--version", action="store_true", help="print the version")
+    parser.add_argument(
+        "--layout",
+        default="default",
+        help="control room layout: default, wall, compact (layouts/*.tcss)",
+    )
+    parser.add_argument(
+        "--theme", default="elder", help="control room theme (themes/*.toml or a Textual theme)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help, build) in COMMANDS.items():
         if only is None or name == only:
@@ -422,11 +430,20 @@ def _command_in(argv: list[str]) -> str | None:
     for arg in argv:
         if skip:
             skip = False
-        elif arg in ("--workspace", "-w", "--domain", "-d"):
+        elif arg in ("--workspace", "-w", "--domain", "-d", "--layout", "--theme"):
             skip = True
         elif not arg.startswith("-"):
             return arg if arg in COMMANDS else None
     return None
+
+
+def _option_values(argv: list[str]) -> set[str]:
+    """The values given to the top-level options (so `--layout wall` is not a command)."""
+    out = set()
+    for i, a in enumerate(argv[:-1]):
+        if a in ("--workspace", "-w", "--domain", "-d", "--layout", "--theme"):
+            out.add(argv[i + 1])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -439,8 +456,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     handler = getattr(args, "handler", None)
     if handler is None:
-        build_parser().print_help()
-        return 0
+        if args.command is None and not argv:
+            handler = "tui_cmd:control_room"  # `comm-node` alone opens the control room
+        elif args.command is None and all(
+            a.startswith("-") or a in _option_values(argv) for a in argv
+        ):
+            handler = "tui_cmd:control_room"
+        else:
+            build_parser().print_help()
+            return 0
     module_name, func_name = handler.split(":")
     try:
         import importlib

@@ -305,6 +305,10 @@ class Coordinator:
         entry["updated"] = now_iso()
 
     def claim(self, dom: Domain, tid: str) -> dict:
+        if os.path.exists(os.path.join(self.ws.paths.state, "paused.json")):
+            raise ConflictError(
+                "comm-node is paused by the operator: no new claims; wait for the resume"
+            )
         with self.store.locked():
             tasks, ready, _problems = self.load_tasks()
             t = tasks.get(tid)

@@ -63,6 +63,8 @@ class Engine:
         self._pane_manager = None
         self._tmux_problem: str | None = None
         self.usage = None  # UsageTracker, made on first use
+        self.usage_summary: dict | None = None
+        self.tasks_view: tuple | None = None  # (tasks, Readiness, problems), on change only
         self.usage_poll_s = 5.0
         self._usage_at = 0.0
         self._exhausted: set[str] = set()
@@ -375,6 +377,7 @@ class Engine:
         ]
         self.usage.poll(extra)
         summary = self.usage.summary()
+        self.usage_summary = summary
         with contextlib.suppress(OSError):
             self.coord.store.write("usage.json", {"updated": now_iso(), **summary})
         policy = self.ws.agents.get("on_budget_exhausted", "alert")
@@ -504,6 +507,7 @@ class Engine:
         first = self._tasks_stamp is None
         self._tasks_stamp = stamp
         tasks, ready, problems = self.coord.load_tasks()
+        self.tasks_view = (tasks, ready, problems)
         now_ready = set(ready.ready)
         if not first:
             for tid in sorted(now_ready - self._ready):
@@ -664,4 +668,12 @@ class Engine:
         """The WorldState as plain data (what the control room renders)."""
         from comm_node_tui.engine.world import snapshot
 
-        return snapshot(self.ws, self.coord, statuses=dict(self.agents), panes=dict(self.panes))
+        return snapshot(
+            self.ws,
+            self.coord,
+            statuses=dict(self.agents),
+            panes=dict(self.panes),
+            tasks_view=self.tasks_view,
+            budgets=self.budgets,
+            usage=self.usage_summary,
+        )

@@ -55,11 +55,15 @@ def snapshot(
     coord,
     statuses: dict[str, dict] | None = None,
     panes: dict[str, dict] | None = None,
+    tasks_view: tuple | None = None,
+    budgets=None,
+    usage: dict | None = None,
+    now: float | None = None,
 ) -> dict:
     """Everything the control room shows, read fresh from the files where not given."""
     from comm_node_tui.engine.coordination import budget_view
 
-    now = time.time()
+    now = time.time() if now is None else now
     agents = []
     for name, dom in ws.domains.items():
         problem = None
@@ -79,7 +83,7 @@ def snapshot(
             if pane.get("screen_state") == "dead" or view["state"] == "unknown":
                 view["state"] = pane.get("screen_state", view["state"])
         agents.append(view)
-    tasks, ready, problems = coord.load_tasks()
+    tasks, ready, problems = tasks_view or coord.load_tasks()
     locks = [lk.to_json() for lk in coord.locks()]
     return {
         "project": ws.project,
@@ -94,7 +98,21 @@ def snapshot(
             {k: lk[k] for k in ("pattern", "holder", "exclusive", "expires_at", "reason")}
             for lk in locks
         ],
-        "budgets": budget_view(ws),
+        "budgets": [budgets.snapshot(n) for n in ws.domains] if budgets else budget_view(ws),
+        "usage": usage,
+        "task_graph": {
+            t.id: {
+                "title": t.title,
+                "status": t.status,
+                "domain": t.domain,
+                "assignee": t.assignee,
+                "priority": t.priority,
+                "parent": t.parent,
+                "deps": [x for k, x, _m in t.deps if k != "parent-child"],
+            }
+            for t in tasks.values()
+        },
+        "blocked": dict(ready.reasons),
         "artifacts": [
             {"domain": d.name, "name": n, **e}
             for d in ws.domains.values()

@@ -1,0 +1,96 @@
+"""The operator's actions: one table feeds the key bindings, the Footer, the help screen and
+the command palette, so they cannot disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    keys: str
+    action: str
+    description: str
+    help: str
+    footer: bool = True
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action(
+        "attach",
+        "enter",
+        "attach",
+        "Attach",
+        "Go to the selected agent's tmux pane (the control room comes back when you detach)",
+    ),
+    Action(
+        "inject",
+        "i",
+        "inject",
+        "Inject",
+        "Type a message into the agent's pane and its inbox (multi-line editor)",
+    ),
+    Action("interrupt", "e", "interrupt", "Interrupt", "Send Escape to the selected agent"),
+    Action("kill", "x", "kill", "Kill", "Kill the agent's process tree and pane (asks first)"),
+    Action("restart", "r", "restart", "Restart", "Restart the selected agent in its pane"),
+    Action(
+        "pause",
+        "p",
+        "pause",
+        "Pause all",
+        "Emergency stop: interrupt every agent and refuse new claims; again to resume",
+    ),
+    Action(
+        "budget", "b", "grant_budget", "Budget", "Grant communication budget to the selected agent"
+    ),
+    Action("task", "t", "assign_task", "Task", "Assign or reassign a task to the selected agent"),
+    Action("lock", "l", "release_lock", "Unlock", "Release a lock", footer=False),
+    Action(
+        "artifact",
+        "a",
+        "publish_artifact",
+        "Artifact",
+        "Publish a file as an artifact of the selected domain",
+        footer=False,
+    ),
+    Action("filter", "slash", "filter_events", "Filter", "Filter the events panel"),
+    Action(
+        "open", "o", "open_event", "Open", "Read the selected event's message in full", footer=False
+    ),
+    Action("help", "question_mark,f1", "help", "Help", "Keys and what they do"),
+    Action("quit", "q", "quit", "Quit", "Leave the control room (agents keep running)"),
+)
+
+PANEL_KEYS = ("agents", "tasks", "locks", "burn", "events", "preview")
+
+
+def bindings() -> list[Binding]:
+    out = [
+        Binding(a.keys, a.action, a.description, show=a.footer, tooltip=a.help, id=a.id)
+        for a in ACTIONS
+    ]
+    for i, panel in enumerate(PANEL_KEYS, 1):
+        out.append(
+            Binding(
+                str(i),
+                f"focus_panel('{panel}')",
+                f"Panel {i}",
+                show=False,
+                tooltip=f"Focus the {panel} panel",
+                id=f"panel-{panel}",
+            )
+        )
+    out.append(
+        Binding(
+            "tab",
+            "cycle_panel",
+            "Next panel",
+            show=False,
+            tooltip="Focus the next panel",
+            id="cycle",
+        )
+    )
+    return out

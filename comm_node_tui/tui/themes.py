@@ -1,0 +1,55 @@
+"""Themes from themes/*.toml and layouts from layouts/*.tcss, found next to the package."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from textual.theme import Theme
+
+_PKG = Path(__file__).resolve().parent.parent
+THEME_KEYS = (
+    "primary",
+    "secondary",
+    "warning",
+    "error",
+    "success",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+)
+
+
+def _folder(name: str) -> Path:
+    for candidate in (_PKG / name, _PKG.parent / name):  # installed wheel, then the repo
+        if candidate.is_dir():
+            return candidate
+    return _PKG.parent / name
+
+
+def layouts() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(_folder("layouts").glob("*.tcss"))}
+
+
+def load_themes() -> tuple[list[Theme], list[str]]:
+    """The themes in themes/*.toml, and one line per file that could not be loaded."""
+    themes, problems = [], []
+    for path in sorted(_folder("themes").glob("*.toml")):
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            colours = {k: data[k] for k in THEME_KEYS if isinstance(data.get(k), str)}
+            variables = data.get("variables", {})
+            themes.append(
+                Theme(
+                    name=str(data.get("name", path.stem)),
+                    dark=bool(data.get("dark", True)),
+                    variables={str(k): str(v) for k, v in variables.items()},
+                    **colours,
+                )
+            )
+        except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError, KeyError) as exc:
+            problems.append(f"{path.name}: {exc}")
+    return themes, problems

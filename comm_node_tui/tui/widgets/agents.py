@@ -1,0 +1,95 @@
+"""The agents panel: state, task, heartbeat, budget, burn and git, one row per agent."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from comm_node_tui.tui.text import safe
+
+GLYPHS = {
+    "busy": ("●", "bold green"),
+    "idle": ("○", ""),
+    "waiting": ("?", "bold yellow"),
+    "blocked": ("■", "bold red"),
+    "stale": ("◐", "yellow"),
+    "lost": ("✕", "bold red"),
+    "dead": ("✝", "bold red"),
+    "ended": ("–", "dim"),
+    "done": ("✓", "green"),
+    "starting": ("…", ""),
+    "error": ("!", "bold red"),
+    "unknown": ("·", "dim"),
+}
+COLUMNS = ("Agent", "State", "Task", "Progress", "Beat", "Budget", "Tok/min", "Git")
+
+
+def shown_state(agent: dict) -> str:
+    state = agent.get("state") or "unknown"
+    if state in ("dead", "ended"):
+        return state
+    if agent.get("lost"):
+        return "lost"
+    if agent.get("stale"):
+        return "stale"
+    return state if state in GLYPHS else "unknown"
+
+
+def bar(remaining: int | None, limit: int | None, width: int = 6) -> Text:
+    if not limit:
+        return Text("∞", style="dim")
+    frac = max(0.0, min(1.0, (remaining or 0) / limit))
+    full = round(frac * width)
+    style = "green" if frac > 0.3 else "yellow" if frac > 0.1 else "bold red"
+    return Text("▮" * full + "▯" * (width - full) + f" {frac:4.0%}", style=style)
+
+
+class AgentsPanel(DataTable):
+    DEFAULT_CSS = "AgentsPanel { height: 1fr; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.border_title = "1 Agents"
+        self.alerts: set[str] = set()
+
+    def on_mount(self) -> None:
+        for c in COLUMNS:
+            self.add_column(c, key=c)
+
+    @property
+    def selected(self) -> str | None:
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return row_key.value
+
+    def show(
+        self, world: dict, git: dict[str, str], budgets: dict[str, dict], burn: dict[str, float]
+    ) -> None:
+        for a in world.get("agents", []):
+            name = a["name"]
+            state = shown_state(a)
+            glyph, style = GLYPHS.get(state, GLYPHS["unknown"])
+            age = a.get("heartbeat_age_s")
+            b = budgets.get(name, {})
+            cells = (
+                safe(
+                    ("! " if name in self.alerts else "") + name,
+                    32,
+                    "bold reverse red" if name in self.alerts else "bold",
+                ),
+                Text(f"{glyph} {state}", style=style),
+                safe(a.get("task") or "", 24),
+                safe(a.get("progress") or "", 60),
+                Text(
+                    "-" if age is None else f"{age:.0f}s", style="yellow" if a.get("stale") else ""
+                ),
+                bar(b.get("remaining_tokens"), b.get("budget_tokens")),
+                Text(f"{burn.get(name, 0):.0f}"),
+                safe(git.get(name, ""), 30),
+            )
+            if name in self.rows:
+                for col, value in zip(COLUMNS, cells, strict=True):
+                    self.update_cell(name, col, value)
+            else:
+                self.add_row(*cells, key=name)

@@ -1,0 +1,111 @@
+"""Events and messages: a live, filterable log; a message event opens in full."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input
+
+from comm_node_tui.protocol.events import Event
+from comm_node_tui.tui.text import safe
+
+LEVEL_STYLE = {"error": "bold red", "warn": "yellow", "info": "", "debug": "dim"}
+KEEP = 5000
+
+
+class EventsPanel(Vertical):
+    DEFAULT_CSS = """
+    EventsPanel { height: 1fr; }
+    EventsPanel > Input { display: none; height: 3; }
+    EventsPanel > Input.filtering { display: block; }
+    EventsPanel > DataTable { height: 1fr; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "5 Events"
+        self.events: deque[Event] = deque(maxlen=KEEP)
+        self.filter = ""
+        self._n = 0
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: text, type or agent (Esc closes)", id="event-filter")
+        yield DataTable(cursor_type="row", id="event-table")
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#event-table", DataTable)
+
+    def on_mount(self) -> None:
+        for c in ("Time", "Type", "Agent", "What"):
+            self.table.add_column(c, key=c)
+
+    def matches(self, ev: Event) -> bool:
+        if not self.filter:
+            return True
+        f = self.filter.lower()
+        return f in ev.type.lower() or f in (ev.agent or "").lower() or f in ev.msg.lower()
+
+    def _row(self, ev: Event) -> None:
+        self._n += 1
+        style = LEVEL_STYLE.get(ev.level, "")
+        self.table.add_row(
+            Text(ev.ts[11:19]),
+            Text(ev.type, style=style),
+            safe(ev.agent or "", 20),
+            safe(ev.msg, 300, style),
+            key=str(self._n),
+        )
+        if self.table.row_count > KEEP:
+            first = next(iter(self.table.rows))
+            self.table.remove_row(first)
+
+    def add(self, ev: Event) -> None:
+        self.events.append(ev)
+        if self.matches(ev):
+            at_end = self.table.cursor_row >= self.table.row_count - 1
+            self._row(ev)
+            if at_end:
+                self.table.move_cursor(row=self.table.row_count - 1)
+
+    def add_many(self, events: list[Event]) -> None:
+        for ev in events:
+            self.events.append(ev)
+        self.refilter()
+
+    def refilter(self) -> None:
+        self.table.clear()
+        for ev in self.events:
+            if self.matches(ev):
+                self._row(ev)
+        if self.table.row_count:
+            self.table.move_cursor(row=self.table.row_count - 1)
+
+    def open_filter(self) -> None:
+        box = self.query_one(Input)
+        box.add_class("filtering")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.filter = event.value.strip()
+        self.refilter()
+
+    def on_key(self, event) -> None:
+        if event.key == "escape" and self.query_one(Input).has_focus:
+            box = self.query_one(Input)
+            box.remove_class("filtering")
+            self.table.focus()
+            event.stop()
+
+    @property
+    def selected(self) -> Event | None:
+        row = self.table.cursor_row
+        shown = [ev for ev in self.events if self.matches(ev)]
+        if not shown or row < 0:
+            return None
+        offset = len(shown) - self.table.row_count
+        idx = row + max(offset, 0)
+        return shown[idx] if idx < len(shown) else None
