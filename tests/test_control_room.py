@@ -1,0 +1,304 @@
+"""The control room driven with the Pilot: keys pressed, then the engine, the files and the
+tmux panes checked. A real workspace, real files, a real private tmux server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.panes.manager import AgentPanes
+from comm_node_tui.protocol.status import update_status
+from comm_node_tui.tui.app import ControlRoom
+from comm_node_tui.workspace.discovery import load_workspace
+from tests.conftest import cli_env
+
+AGENT = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
+
+
+def records(root: Path, name: str) -> list[dict]:
+    p = root / f"{name}.log"
+    return [json.loads(x) for x in p.read_text().splitlines()] if p.exists() else []
+
+
+async def until(pilot, pred, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def room(tmp_path, monkeypatch):
+    socket = f"cn-test-{os.getpid()}-{os.urandom(3).hex()}"
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", socket)
+    root = tmp_path / "ws"
+    parts = [
+        '[project]\nname = "room"\n[agents]\nbudget_tokens = 1000\n[tasks]\nsource = "native"\n'
+    ]
+    for name in ("alpha", "beta"):
+        (root / name / "src").mkdir(parents=True)
+        parts.append(
+            f'[[domains]]\nname = "{name}"\npath = "{name}"\nscope = ["src/**"]\n'
+            f'command = "{AGENT} --log {root}/{name}.log"\n'
+        )
+    (root / "comm-node.toml").write_text("\n".join(parts))
+    (root / "tasks.toml").write_text(
+        '[[tasks]]\nid = "T1"\ntitle = "first"\n'
+        '[[tasks]]\nid = "T2"\ntitle = "second"\n'
+        'depends_on = ["T1"]\n'
+    )
+    ap = AgentPanes(load_workspace(str(root)))
+    ap.up()
+    deadline = time.monotonic() + 15
+    while not all("❯" in ap.peek(n) for n in ("alpha", "beta")):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    yield root, ap
+    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+async def start(pilot) -> ControlRoom:
+    app = pilot.app
+    await until(pilot, lambda: app.query_one("#agents").row_count == 2)
+    return app
+
+
+async def test_inject_interrupt_restart_kill_from_the_keyboard(room):
+    root, ap = room
+    app = ControlRoom(load_workspace(str(root)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await start(pilot)
+        await pilot.press("1", "i")
+        await until(pilot, lambda: type(app.screen).__name__ == "InjectScreen")
+        app.screen.query_one("TextArea").text = "please review\nthe contract;"
+        await pilot.press("ctrl+s")
+        await until(
+            pilot,
+            lambda: any(
+                r.get("text") == "please review\nthe contract;" for r in records(root, "alpha")
+            ),
+        )
+        inbox = list((root / "alpha" / ".comm-node" / "inbox").glob("*.md"))
+        assert len(inbox) == 1 and "please review" in inbox[0].read_text()
+        assert 'from: "operator"' in inbox[0].read_text()
+        # interrupt
+        app.query_one("#agents").focus()
+        await pilot.press("e")
+        await until(
+            pilot, lambda: "agent.interrupted" in (root / ".comm-node" / "events.jsonl").read_text()
+        )
+        # restart: a new process
+        old = ap.tmux.panes()["alpha"].pid
+        await pilot.press("r")
+        await until(pilot, lambda: ap.tmux.panes()["alpha"].pid != old)
+        # kill asks first; n keeps it, x then y kills
+        await pilot.press("x")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert "alpha" in ap.tmux.panes()
+        await pilot.press("x")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await until(pilot, lambda: "alpha" not in ap.tmux.panes())
+    log = (root / ".comm-node" / "events.jsonl").read_text()
+    for t in (
+        "operator.message",
+        "agent.injected",
+        "agent.interrupted",
+        "agent.restarted",
+        "agent.killed",
+    ):
+        assert t in log, t
+
+
+async def test_pause_budget_task_lock_and_artifact(room):
+    root, _ap = room
+    ws = load_workspace(str(root))
+    Coordinator(ws).acquire(ws.domains["beta"], ["src/**"], reason="refactor")
+    (root / "alpha" / "src" / "api.yaml").write_text("openapi: 3.1.0\n")
+    app = ControlRoom(ws)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await start(pilot)
+        await pilot.press("1")
+        # pause all: flag + every agent interrupted; claims refused
+        await pilot.press("p")
+        await until(pilot, lambda: (root / ".comm-node" / "paused.json").exists())
+        res = subprocess.run(
+            [sys.executable, "-m", "comm_node_tui", "task", "claim", "T1", "-d", "alpha"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            timeout=30,
+        )
+        assert res.returncode == 3 and "paused" in res.stderr
+        await until(pilot, lambda: "PAUSED" in app.sub_title)
+        await pilot.press("p")
+        await until(pilot, lambda: not (root / ".comm-node" / "paused.json").exists())
+        # grant budget to the selected agent (alpha)
+        await pilot.press("b")
+        await until(pilot, lambda: type(app.screen).__name__ == "PromptScreen")
+        await pilot.press(*"5000", "enter")
+        grants = root / ".comm-node" / "budget-grants.json"
+        await until(pilot, grants.exists)
+        g = json.loads(grants.read_text())["grants"][0]
+        assert (g["domain"], g["tokens"], g["by"]) == ("alpha", 5000, "operator")
+        # assign the ready task T1 to alpha
+        await pilot.press("t")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
+        await pilot.press("enter")
+        await until(pilot, lambda: (root / ".comm-node" / "tasks.json").exists())
+        over = json.loads((root / ".comm-node" / "tasks.json").read_text())["tasks"]["T1"]
+        assert over["assignee"] == "alpha" and over["assigned_by"] == "operator"
+        # release beta's lock from the locks panel
+        await pilot.press("3")
+        await until(pilot, lambda: app.query_one("#locks").row_count == 1)
+        await pilot.press("l")
+        await until(pilot, lambda: Coordinator(ws).locks() == [])
+        # publish an artifact for alpha
+        await pilot.press("1", "a")
+        await until(pilot, lambda: type(app.screen).__name__ == "PromptScreen")
+        for ch in "src/api.yaml":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: (root / "alpha" / ".comm-node" / "artifacts" / "api.yaml").exists()
+        )
+
+
+async def test_filter_open_message_help_and_palette(room):
+    root, _ap = room
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "comm_node_tui",
+            "send",
+            "--to",
+            "beta",
+            "the full text of a message",
+        ],
+        cwd=root / "alpha",
+        env=cli_env(),
+        check=True,
+        timeout=30,
+    )
+    app = ControlRoom(load_workspace(str(root)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await start(pilot)
+        events = app.query_one("#events")
+        await until(pilot, lambda: any(e.type == "message.routed" for e in events.events))
+        await pilot.press("slash")
+        for ch in "routed":
+            await pilot.press(ch)
+        await until(pilot, lambda: events.table.row_count == 1)
+        await pilot.press("escape")
+        await pilot.press("o")
+        await until(pilot, lambda: type(app.screen).__name__ == "MessageScreen")
+        assert "the full text of a message" in app.screen.text
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        await pilot.press("escape")
+        # every action of the table is in the palette, the help and the bindings
+        from comm_node_tui.tui.actions import ACTIONS
+
+        ids = {b.id for b in app.BINDINGS}
+        assert {a.id for a in ACTIONS} <= ids
+        assert all(b.tooltip and b.description for b in app.BINDINGS)
+
+
+async def test_alerts_for_a_lost_agent_and_waiting_for_permission(room):
+    root, _ap = room
+    text = (
+        (root / "comm-node.toml")
+        .read_text()
+        .replace(
+            "budget_tokens = 1000\n",
+            "budget_tokens = 1000\nheartbeat_stale_s = 0.2\nheartbeat_lost_s = 0.4\n",
+        )
+    )
+    (root / "comm-node.toml").write_text(text)
+    ws = load_workspace(str(root))
+    update_status(ws.domains["beta"].paths.status, "beta", state="busy")
+    app = ControlRoom(ws)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await start(pilot)
+        await until(pilot, lambda: "beta" in app.query_one("#agents").alerts, timeout=20)
+        assert any("lost" in str(n.message) for n in app._notifications)
+        # seen: selecting the row clears the mark
+        await pilot.press("1", "down")
+        await until(pilot, lambda: "beta" not in app.query_one("#agents").alerts)
+
+
+async def test_viewer_when_serve_holds_the_workspace(room):
+    root, _ap = room
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "comm_node_tui", "serve", "-q", "-w", str(root)],
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while (
+            not (root / ".comm-node" / "events.jsonl").exists()
+            or "engine.started" not in (root / ".comm-node" / "events.jsonl").read_text()
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        app = ControlRoom(load_workspace(str(root)))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await start(pilot)
+            await until(pilot, lambda: f"viewer of pid {proc.pid}" in app.sub_title)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "comm_node_tui",
+                    "send",
+                    "--to",
+                    "beta",
+                    "seen by the viewer",
+                ],
+                cwd=root / "alpha",
+                env=cli_env(),
+                check=True,
+                timeout=30,
+            )
+            events = app.query_one("#events")
+            await until(pilot, lambda: any(e.type == "message.routed" for e in events.events))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_hostile_agent_text_is_shown_as_text(room):
+    root, _ap = room
+    ws = load_workspace(str(root))
+    hostile = "[bold red]x[/] \x1b[31mred\x1b[0m " + "界🚀" * 20 + "y" * 5000
+    update_status(
+        ws.domains["alpha"].paths.status,
+        "alpha",
+        state="busy",
+        task="[link=x]t[/]",
+        progress=hostile,
+    )
+    app = ControlRoom(ws)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await start(pilot)
+        table = app.query_one("#agents")
+        await until(pilot, lambda: "[bold red]" in str(table.get_cell("alpha", "Progress")))
+        cell = table.get_cell("alpha", "Progress")
+        assert "\x1b" not in str(cell) and len(str(cell)) <= 60
+        assert str(table.get_cell("alpha", "Task")) == "[link=x]t[/]"
