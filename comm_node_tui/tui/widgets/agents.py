@@ -22,6 +22,8 @@ GLYPHS = {
     "unknown": ("·", "dim"),
 }
 COLUMNS = ("Agent", "State", "Task", "Progress", "Beat", "Budget", "Tok/min", "Git")
+# Fixed widths: the table does not jump as values change, and renders the same every time.
+WIDTHS = (14, 11, 10, 26, 5, 12, 7, 22)
 
 
 def shown_state(agent: dict) -> str:
@@ -51,10 +53,9 @@ class AgentsPanel(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.border_title = "1 Agents"
         self.alerts: set[str] = set()
-
-    def on_mount(self) -> None:
-        for c in COLUMNS:
-            self.add_column(c, key=c)
+        # Columns now, not in on_mount: the first world update may arrive before it runs.
+        for c, w in zip(COLUMNS, WIDTHS, strict=True):
+            self.add_column(c, key=c, width=w)
 
     @property
     def selected(self) -> str | None:
@@ -79,14 +80,14 @@ class AgentsPanel(DataTable):
                     "bold reverse red" if name in self.alerts else "bold",
                 ),
                 Text(f"{glyph} {state}", style=style),
-                safe(a.get("task") or "", 24),
-                safe(a.get("progress") or "", 60),
+                safe(a.get("task") or "", 10),
+                safe(a.get("progress") or "", 26),
                 Text(
                     "-" if age is None else f"{age:.0f}s", style="yellow" if a.get("stale") else ""
                 ),
                 bar(b.get("remaining_tokens"), b.get("budget_tokens")),
                 Text(f"{burn.get(name, 0):.0f}"),
-                safe(git.get(name, ""), 30),
+                safe(git.get(name, ""), 22),
             )
             if name in self.rows:
                 for col, value in zip(COLUMNS, cells, strict=True):

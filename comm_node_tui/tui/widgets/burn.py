@@ -68,13 +68,17 @@ class BurnPanel(VerticalScroll):
         now = time.time() if now is None else now
         usage = (world.get("usage") or {}).get("domains", {})
         budgets = {b["domain"]: b for b in world.get("budgets", [])}
+        missing = [
+            a["name"] for a in world.get("agents", []) if not self.query(f"#burn-{a['name']}")
+        ]
+        if missing:
+            # New rows compose on the next refresh: fill them then, not on the next update.
+            self.mount_all([BurnRow(name) for name in missing])
+            self.call_after_refresh(self.show, world, now)
+            return
         for a in world.get("agents", []):
             name = a["name"]
-            rows = self.query(f"#burn-{name}")
-            if not rows:
-                self.mount(BurnRow(name))
-                continue
-            row = rows.first()
+            row = self.query_one(f"#burn-{name}", BurnRow)
             row.query_one(Sparkline).data = self.series(name, now)
             d = usage.get(name, {})
             b = budgets.get(name, {})

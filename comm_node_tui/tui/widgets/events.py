@@ -33,15 +33,14 @@ class EventsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: text, type or agent (Esc closes)", id="event-filter")
-        yield DataTable(cursor_type="row", id="event-table")
+        table = DataTable(cursor_type="row", id="event-table")
+        for c, w in (("Time", 8), ("Type", 18), ("Agent", 10), ("What", 120)):
+            table.add_column(c, key=c, width=w)
+        yield table
 
     @property
     def table(self) -> DataTable:
         return self.query_one("#event-table", DataTable)
-
-    def on_mount(self) -> None:
-        for c in ("Time", "Type", "Agent", "What"):
-            self.table.add_column(c, key=c)
 
     def matches(self, ev: Event) -> bool:
         if not self.filter:

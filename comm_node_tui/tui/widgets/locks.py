@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 from comm_node_tui.tui.text import safe
 
 COLUMNS = ("Pattern", "Holder", "Kind", "Expires in", "Conflict")
+WIDTHS = (24, 12, 6, 10, 12)
 
 
 class LocksPanel(DataTable):
@@ -20,10 +21,8 @@ class LocksPanel(DataTable):
         self.border_title = "3 Locks"
         self.conflicts: dict[str, str] = {}  # "holder:pattern" -> who was refused
         self.locks: list[dict] = []
-
-    def on_mount(self) -> None:
-        for c in COLUMNS:
-            self.add_column(c, key=c)
+        for c, w in zip(COLUMNS, WIDTHS, strict=True):
+            self.add_column(c, key=c, width=w)
 
     def show(self, world: dict, now: float) -> None:
         locks = world.get("locks", [])
