@@ -302,3 +302,26 @@ async def test_hostile_agent_text_is_shown_as_text(room):
         cell = table.get_cell("alpha", "Progress")
         assert "\x1b" not in str(cell) and len(str(cell)) <= 26
         assert str(table.get_cell("alpha", "Task")) == "[b]T2[/]"
+
+
+async def test_keymap_rebinds_and_git_column(room):
+    root, _ap = room
+    import git
+
+    repo = git.Repo.init(root / "alpha")
+    (root / "alpha" / "README.md").write_text("x\n")
+    repo.index.add(["README.md"])
+    repo.index.commit("first")
+    (root / "alpha" / "dirty.txt").write_text("y\n")
+    toml = root / "comm-node.toml"
+    toml.write_text(toml.read_text() + '\n[keymap]\ninterrupt = "z"\n')
+    app = ControlRoom(load_workspace(str(root)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await start(pilot)
+        table = app.query_one("#agents")
+        branch = repo.active_branch.name
+        await until(pilot, lambda: str(table.get_cell("alpha", "Git")) == f"{branch}*")
+        await pilot.press("1", "z")
+        await until(
+            pilot, lambda: "agent.interrupted" in (root / ".comm-node" / "events.jsonl").read_text()
+        )

@@ -114,6 +114,18 @@ class ControlRoom(App):
             self.notify(p, severity="error")
         if self.layout_problem:
             self.notify(self.layout_problem, severity="error")
+        keymap = self.ws.config.get("keymap") or {}
+        known = {b.id for b in self.BINDINGS}
+        unknown = sorted(set(keymap) - known)
+        if unknown:
+            self.notify(
+                f"[keymap] {', '.join(unknown)}: no such binding id (see the help)",
+                severity="error",
+                markup=False,
+            )
+        self.keymap_ids = {k: v for k, v in keymap.items() if k in known}
+        if self.keymap_ids:
+            self.set_keymap(self.keymap_ids)
         self.sub_title = self.ws.project
         self.query_one(AgentsPanel).focus()
         if self.start_engine:

@@ -132,6 +132,7 @@ class WorkspaceConfig(_Strict):
     router: RouterConfig = Field(default_factory=RouterConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    keymap: dict[str, str] = Field(default_factory=dict)  # binding id -> keys, e.g. kill = "k"
     domains: list[DomainConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
