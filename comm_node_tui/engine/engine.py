@@ -75,6 +75,9 @@ class Engine:
         self.agents: dict[str, dict] = {}
         self.recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self._subscribers: list[Callable[[Event], None]] = []
+        self._change_listeners: list[Callable[[], None]] = []
+        self.tasks_version = 0
+        self._graph_cache: tuple[int, dict] | None = None
         self._status_bad: set[str] = set()
         self._config_stamp: tuple | None = None
         self.started = False
@@ -83,6 +86,17 @@ class Engine:
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Called (from the engine's thread) whenever the world changed, event or not."""
+        self._change_listeners.append(callback)
+
+    def changed(self) -> None:
+        for callback in list(self._change_listeners):
+            try:
+                callback()
+            except Exception:
+                pass
 
     def emit(self, event: Event) -> None:
         try:
@@ -180,6 +194,8 @@ class Engine:
             return
         before = self.agents.get(name, {})
         self.agents[name] = status
+        if status != before:
+            self.changed()  # progress text and heartbeats are not events, but they show
         state, task = status.get("state"), status.get("task")
         if state != before.get("state") or task != before.get("task"):
             self.emit(
@@ -508,6 +524,7 @@ class Engine:
         self._tasks_stamp = stamp
         tasks, ready, problems = self.coord.load_tasks()
         self.tasks_view = (tasks, ready, problems)
+        self.tasks_version += 1
         now_ready = set(ready.ready)
         if not first:
             for tid in sorted(now_ready - self._ready):
@@ -595,8 +612,10 @@ class Engine:
 
     # ---- tmux: the screen as a fallback for agent state -----------------------------------
     async def _pane_loop(self, stop: asyncio.Event) -> None:
+        idle_rounds = 0
         while not stop.is_set():
-            await asyncio.sleep(self.pane_poll_s)
+            # No tmux session: look again only every fifth round (each look spawns tmux).
+            await asyncio.sleep(self.pane_poll_s * (5 if idle_rounds else 1))
             try:
                 states = await asyncio.to_thread(self._read_panes)
             except Exception as exc:
@@ -604,6 +623,7 @@ class Engine:
                     Event("engine.fault", f"pane poll: {type(exc).__name__}: {exc}", level="error")
                 )
                 continue
+            idle_rounds = 0 if states is not None else 1
             if states is not None:
                 self.apply_pane_states(states)
 
@@ -641,6 +661,8 @@ class Engine:
             before = self.panes.get(name, {})
             self.panes[name] = {k: v for k, v in info.items() if k != "screen"}
             self.panes[name]["screen_state"] = state
+            if self.panes[name] != before:
+                self.changed()
             if state == before.get("screen_state"):
                 continue
             if state == "dead":
@@ -665,10 +687,14 @@ class Engine:
                 )
 
     def snapshot(self) -> dict:
-        """The WorldState as plain data (what the control room renders)."""
+        """The WorldState as plain data (what the control room renders). The task graph is
+        rebuilt only when the tasks changed (tasks_version)."""
         from comm_node_tui.engine.world import snapshot
 
-        return snapshot(
+        graph = None
+        if self._graph_cache is not None and self._graph_cache[0] == self.tasks_version:
+            graph = self._graph_cache[1]
+        world = snapshot(
             self.ws,
             self.coord,
             statuses=dict(self.agents),
@@ -676,4 +702,8 @@ class Engine:
             tasks_view=self.tasks_view,
             budgets=self.budgets,
             usage=self.usage_summary,
+            tasks_version=self.tasks_version,
+            graph=graph,
         )
+        self._graph_cache = (self.tasks_version, world["task_graph"])
+        return world

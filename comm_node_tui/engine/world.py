@@ -59,6 +59,8 @@ def snapshot(
     budgets=None,
     usage: dict | None = None,
     now: float | None = None,
+    tasks_version: int | None = None,
+    graph: dict | None = None,
 ) -> dict:
     """Everything the control room shows, read fresh from the files where not given."""
     from comm_node_tui.engine.coordination import budget_view
@@ -100,7 +102,10 @@ def snapshot(
         ],
         "budgets": [budgets.snapshot(n) for n in ws.domains] if budgets else budget_view(ws),
         "usage": usage,
-        "task_graph": {
+        "tasks_version": tasks_version,
+        "task_graph": graph
+        if graph is not None
+        else {
             t.id: {
                 "title": t.title,
                 "status": t.status,

@@ -81,7 +81,10 @@ class ControlRoom(App):
         self.wanted_theme = theme
         self.clock = clock
         self.start_engine = start_engine
-        self.bridge = EngineBridge(ws, self._from_engine, clock=clock)
+        self.bridge = EngineBridge(
+            ws, self._from_engine, clock=clock, on_change=lambda: self.post_message(WorldChanged())
+        )
+        self._panes = None
         self.world: dict = {}
         self.git: dict[str, str] = {}
         self._git_at = 0.0
@@ -132,7 +135,8 @@ class ControlRoom(App):
             self.start_bridge()
         else:  # read-only from the files (tests, and a look without taking the workspace)
             self._loaded(self.bridge.recent_events(500))
-        self.set_interval(2.0, self.request_refresh)  # heartbeat ages move with time
+        # Heartbeat ages move with time even when nothing happens; changes come by message.
+        self.set_interval(5.0, self.request_refresh)
         self.set_interval(1.0, self.poll_preview)
 
     @work(thread=True, group="engine", exclusive=True)
@@ -169,6 +173,7 @@ class ControlRoom(App):
         if severity or waiting:
             if ev.agent:
                 self.query_one(AgentsPanel).alerts.add(ev.agent)
+                self.request_refresh()  # show the mark now, not at the next timed refresh
             self.notify(ev.msg[:200], title=ev.type, severity=severity or "warning", markup=False)
 
     def on_world_changed(self, _message: WorldChanged) -> None:
@@ -177,7 +182,7 @@ class ControlRoom(App):
     def request_refresh(self) -> None:
         if not self._refresh_pending:
             self._refresh_pending = True
-            self.set_timer(0.05, self.refresh_world)
+            self.set_timer(0.02, self.refresh_world)  # long enough to gather a burst
 
     @work(thread=True, group="world", exclusive=True)
     def refresh_world(self) -> None:
@@ -192,7 +197,8 @@ class ControlRoom(App):
         if time.monotonic() - self._git_at > GIT_EVERY_S:
             self._git_at = time.monotonic()
             self.git = git_summary(self.ws)
-        self.post_message(WorldUpdated(world))
+        # call_from_thread runs it on the UI loop at once (a posted message waited ~50 ms).
+        self.call_from_thread(self.on_world_updated, WorldUpdated(world))
 
     def on_world_updated(self, message: WorldUpdated) -> None:
         world = self.world = message.world
@@ -216,20 +222,26 @@ class ControlRoom(App):
         return self.query_one(AgentsPanel).selected
 
     def poll_preview(self) -> None:
-        if (
-            self.selected_agent
-            and self.query_one(PreviewPanel).display
-            and not self.screen.is_modal
-        ):
-            self.read_pane(self.selected_agent)
+        """Capture the selected pane only when tmux saw activity in it (checked here, before
+        any worker starts, so an idle room costs nothing)."""
+        name = self.selected_agent
+        if not name or not self.query_one(PreviewPanel).display or self.screen.is_modal:
+            return
+        info = self.world_panes().get(name, {})
+        key = (name, info.get("activity"), info.get("pane"))
+        if key == self._preview_key and (info or self.bridge.engine is not None):
+            return
+        self.read_pane(name)
 
     @work(thread=True, group="preview", exclusive=True)
     def read_pane(self, domain: str) -> None:
         panes = self.world_panes()
         info = panes.get(domain, {}) if panes else {}
         key = (domain, info.get("activity"), info.get("pane"))
-        if key == self._preview_key and info:
-            return  # no activity since the last read: nothing to capture
+        if key == self._preview_key and (info or self.bridge.engine is not None):
+            # No activity since the last read (or no pane at all): nothing to capture. The
+            # engine's pane poll tells when that changes.
+            return
         try:
             text = self._agent_panes().peek(domain)
         except Exception as exc:
@@ -267,9 +279,12 @@ class ControlRoom(App):
 
     # ---- helpers ------------------------------------------------------------------------
     def _agent_panes(self):
+        """One tmux client for the room (making one asks tmux for its version)."""
         from comm_node_tui.panes.manager import AgentPanes
 
-        return AgentPanes(self.ws, self.bridge.coord)
+        if self._panes is None:
+            self._panes = AgentPanes(self.ws, self.bridge.coord)
+        return self._panes
 
     def _need_agent(self) -> str | None:
         name = self.selected_agent

@@ -14,9 +14,16 @@ from comm_node_tui.workspace.model import Workspace
 
 
 class EngineBridge:
-    def __init__(self, ws: Workspace, on_event: Callable[[Event], None], clock=None) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        on_event: Callable[[Event], None],
+        clock=None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.ws = ws
         self.clock = clock
+        self.on_change = on_change
         self.on_event = on_event
         self.engine = None
         self.viewer_of: str | None = None  # the pid of the engine we only watch
@@ -41,6 +48,8 @@ class EngineBridge:
                 self.engine = eng
                 self.coord = eng.coord
                 eng.subscribe(self.on_event)
+                if self.on_change is not None:
+                    eng.on_change(self.on_change)
                 self._thread = threading.Thread(target=self._run, name="cn-engine", daemon=True)
                 self._thread.start()
                 return

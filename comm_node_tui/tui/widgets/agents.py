@@ -53,6 +53,7 @@ class AgentsPanel(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.border_title = "1 Agents"
         self.alerts: set[str] = set()
+        self._shown: dict[str, tuple] = {}  # what each row shows, to touch only changes
         # Columns now, not in on_mount: the first world update may arrive before it runs.
         for c, w in zip(COLUMNS, WIDTHS, strict=True):
             self.add_column(c, key=c, width=w)
@@ -89,8 +90,14 @@ class AgentsPanel(DataTable):
                 Text(f"{burn.get(name, 0):.0f}"),
                 safe(git.get(name, ""), 22),
             )
-            if name in self.rows:
-                for col, value in zip(COLUMNS, cells, strict=True):
-                    self.update_cell(name, col, value)
+            plain_cells = tuple((c.plain, str(c.style)) for c in cells)
+            before = self._shown.get(name)
+            if before == plain_cells:
+                continue
+            self._shown[name] = plain_cells
+            if name in self.rows and before is not None:
+                for col, value, old, new in zip(COLUMNS, cells, before, plain_cells, strict=True):
+                    if old != new:
+                        self.update_cell(name, col, value)
             else:
                 self.add_row(*cells, key=name)

@@ -25,6 +25,7 @@ class BurnRow(Horizontal):
     def __init__(self, name: str) -> None:
         super().__init__(id=f"burn-{name}")
         self.agent = name
+        self.numbers = ""
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.agent[:13], style="bold"), classes="burn-name")
@@ -79,7 +80,10 @@ class BurnPanel(VerticalScroll):
         for a in world.get("agents", []):
             name = a["name"]
             row = self.query_one(f"#burn-{name}", BurnRow)
-            row.query_one(Sparkline).data = self.series(name, now)
+            series = self.series(name, now)
+            spark = row.query_one(Sparkline)
+            if spark.data != series:
+                spark.data = series
             d = usage.get(name, {})
             b = budgets.get(name, {})
             left = b.get("remaining_tokens")
@@ -88,4 +92,6 @@ class BurnPanel(VerticalScroll):
             text += f" · {'∞' if left is None else f'{left:,}'} msg"
             if eta is not None:
                 text += f" · {eta:.0f}m left"
-            row.query_one(".burn-numbers", Static).update(Text(text))
+            if row.numbers != text:
+                row.numbers = text
+                row.query_one(".burn-numbers", Static).update(Text(text))
