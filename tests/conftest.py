@@ -56,8 +56,23 @@ def make_ws(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+PRIVATE_SOCKET = f"cn-test-default-{os.getpid()}"
+
+
+@pytest.fixture(autouse=True)
+def private_tmux(monkeypatch):
+    """Every test talks to a private tmux server, never the user's default one (tests that
+    start agents set their own socket on top of this)."""
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", PRIVATE_SOCKET)
+    yield
+    subprocess.run(["tmux", "-L", PRIVATE_SOCKET, "kill-server"], capture_output=True, timeout=10)
+
+
 def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for a comm-node subprocess: no workspace or domain leaking in from
+    the test run, but the private tmux socket kept."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["COMM_NODE_TMUX_SOCKET"] = os.environ.get("COMM_NODE_TMUX_SOCKET", PRIVATE_SOCKET)
     env.update(extra)
     return env
 

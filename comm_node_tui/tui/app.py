@@ -562,7 +562,7 @@ def find_message_text(ws: Workspace, ident: str) -> str | None:
     for p in places:
         try:
             return read_bounded(p, 1024 * 1024).decode("utf-8", "replace")
-        except (OSError, Exception):
+        except Exception:  # missing, unreadable, not a regular file: try the next place
             continue
     return None
 

@@ -61,6 +61,20 @@ class Response:
         return self.input + self.output + self.cache_write + self.cache_read
 
 
+def _empty_totals() -> dict:
+    return {
+        "input": 0,
+        "output": 0,
+        "cache_write": 0,
+        "cache_read": 0,
+        "total": 0,
+        "cost_usd": 0.0,
+        "tokens_per_min": 0.0,
+        "responses": 0,
+        "models": {},
+    }
+
+
 def _int(v: object) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0
 
@@ -214,34 +228,11 @@ class UsageTracker:
         out: dict[str, dict] = {}
         unpriced: set[str] = set()
         for name in self.ws.domains:
-            out[name] = {
-                "input": 0,
-                "output": 0,
-                "cache_write": 0,
-                "cache_read": 0,
-                "total": 0,
-                "cost_usd": 0.0,
-                "tokens_per_min": 0.0,
-                "responses": 0,
-                "models": {},
-            }
+            out[name] = _empty_totals()
         window_tokens: dict[str, int] = {}
         window_first: dict[str, float] = {}
         for r in self.responses.values():
-            d = out.setdefault(
-                r.domain,
-                {
-                    "input": 0,
-                    "output": 0,
-                    "cache_write": 0,
-                    "cache_read": 0,
-                    "total": 0,
-                    "cost_usd": 0.0,
-                    "tokens_per_min": 0.0,
-                    "responses": 0,
-                    "models": {},
-                },
-            )
+            d = out.setdefault(r.domain, _empty_totals())  # a domain removed from the config
             d["input"] += r.input
             d["output"] += r.output
             d["cache_write"] += r.cache_write
