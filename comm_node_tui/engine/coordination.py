@@ -255,8 +255,31 @@ class Coordinator:
         )
         return source, os.path.join(self.ws.root, path) if path else ""
 
+    def _tasks_stamp(self) -> tuple:
+        paths = [self.task_source()[1], os.path.join(self.ws.paths.state, OVERLAY_FILE)]
+        paths += [os.path.join(d.paths.artifacts, MANIFEST) for d in self.ws.domains.values()]
+        out = []
+        for p in paths:
+            try:
+                st = os.stat(p)
+                out.append((st.st_size, st.st_mtime_ns, st.st_ino))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
     def load_tasks(self):
-        """(tasks, Readiness, problems): the source, the overlay and published artifacts."""
+        """(tasks, Readiness, problems), cached until the source, the overlay or a manifest
+        changes (a viewer re-reads the world every few seconds)."""
+        stamp = self._tasks_stamp()
+        cached = getattr(self, "_tasks_cache", None)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        result = self._load_tasks()
+        self._tasks_cache = (stamp, result)
+        return result
+
+    def _load_tasks(self):
+        """Read the source, apply the overlay and the published artifacts."""
         from comm_node_tui.engine.tasks import (
             Readiness,
             SourceProblem,

@@ -37,6 +37,19 @@ def shown_state(agent: dict) -> str:
     return state if state in GLYPHS else "unknown"
 
 
+def age_text(age: float | None) -> str:
+    """A heartbeat age at a grain that changes rarely: the room repaints 50 rows for it."""
+    if age is None:
+        return "-"
+    if age < 10:
+        return "now"
+    if age < 60:
+        return f"{int(age // 10) * 10}s"
+    if age < 3600:
+        return f"{int(age // 60)}m"
+    return f"{int(age // 3600)}h"
+
+
 def bar(remaining: int | None, limit: int | None, width: int = 6) -> Text:
     if not limit:
         return Text("∞", style="dim")
@@ -83,9 +96,7 @@ class AgentsPanel(DataTable):
                 Text(f"{glyph} {state}", style=style),
                 safe(a.get("task") or "", 10),
                 safe(a.get("progress") or "", 26),
-                Text(
-                    "-" if age is None else f"{age:.0f}s", style="yellow" if a.get("stale") else ""
-                ),
+                Text(age_text(age), style="yellow" if a.get("stale") else ""),
                 bar(b.get("remaining_tokens"), b.get("budget_tokens")),
                 Text(f"{burn.get(name, 0):.0f}"),
                 safe(git.get(name, ""), 22),
