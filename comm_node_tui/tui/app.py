@@ -214,7 +214,9 @@ class ControlRoom(App):
 
         paused = is_paused(self.bridge.coord)
         mode = f"viewer of pid {self.bridge.viewer_of}" if self.bridge.viewer_of else "engine"
-        self.sub_title = f"{self.ws.project} · {mode}" + (" · PAUSED" if paused else "")
+        sub_title = f"{self.ws.project} · {mode}" + (" · PAUSED" if paused else "")
+        if sub_title != self.sub_title:
+            self.sub_title = sub_title
 
     # ---- the preview --------------------------------------------------------------------
     @property

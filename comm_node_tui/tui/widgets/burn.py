@@ -26,6 +26,7 @@ class BurnRow(Horizontal):
         super().__init__(id=f"burn-{name}")
         self.agent = name
         self.numbers = ""
+        self.series: list[float] = []
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.agent[:13], style="bold"), classes="burn-name")
@@ -40,6 +41,7 @@ class BurnPanel(VerticalScroll):
         super().__init__(**kwargs)
         self.border_title = "4 Token burn"
         self.samples: dict[str, deque] = {}
+        self.rows: dict[str, BurnRow] = {}
 
     def record(self, usage: dict | None, now: float | None = None) -> dict[str, float]:
         """Remember totals over time; tokens per minute per agent (latest)."""
@@ -69,21 +71,21 @@ class BurnPanel(VerticalScroll):
         now = time.time() if now is None else now
         usage = (world.get("usage") or {}).get("domains", {})
         budgets = {b["domain"]: b for b in world.get("budgets", [])}
-        missing = [
-            a["name"] for a in world.get("agents", []) if not self.query(f"#burn-{a['name']}")
-        ]
+        missing = [a["name"] for a in world.get("agents", []) if a["name"] not in self.rows]
         if missing:
             # New rows compose on the next refresh: fill them then, not on the next update.
-            self.mount_all([BurnRow(name) for name in missing])
+            new = [BurnRow(name) for name in missing]
+            self.rows.update((r.agent, r) for r in new)
+            self.mount_all(new)
             self.call_after_refresh(self.show, world, now)
             return
         for a in world.get("agents", []):
             name = a["name"]
-            row = self.query_one(f"#burn-{name}", BurnRow)
+            row = self.rows[name]  # kept, not queried: a DOM query per agent per refresh
             series = self.series(name, now)
-            spark = row.query_one(Sparkline)
-            if spark.data != series:
-                spark.data = series
+            if row.series != series:
+                row.series = series
+                row.query_one(Sparkline).data = series
             d = usage.get(name, {})
             b = budgets.get(name, {})
             left = b.get("remaining_tokens")

@@ -61,6 +61,7 @@ class TasksPanel(Vertical):
         self.blocked: dict[str, list[str]] = {}
         self.ready: set[str] = set()
         self._signature: object = None
+        self._counts = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="task-counts")
@@ -76,12 +77,13 @@ class TasksPanel(Vertical):
     def show(self, world: dict) -> None:
         tasks = world.get("tasks", {})
         c = tasks.get("counts", {})
-        self.query_one("#task-counts", Static).update(
-            Text(
-                f"ready {c.get('ready', 0)} · in progress {c.get('in_progress', 0)} · "
-                f"blocked {c.get('blocked', 0)} · done {c.get('done', 0)}"
-            )
+        counts = (
+            f"ready {c.get('ready', 0)} · in progress {c.get('in_progress', 0)} · "
+            f"blocked {c.get('blocked', 0)} · done {c.get('done', 0)}"
         )
+        if counts != self._counts:
+            self._counts = counts
+            self.query_one("#task-counts", Static).update(Text(counts))
         graph = world.get("task_graph", {})
         self.blocked = world.get("blocked", {})
         self.ready = {t["id"] for t in tasks.get("ready", [])}
