@@ -325,3 +325,56 @@ async def test_keymap_rebinds_and_git_column(room):
         await until(
             pilot, lambda: "agent.interrupted" in (root / ".comm-node" / "events.jsonl").read_text()
         )
+
+
+def test_enter_attaches_and_the_room_comes_back_after_detach(room):
+    """The room in a real terminal (a pane of a second tmux server): Enter suspends it and
+    attaches to the agent's pane; detaching brings the room back."""
+    root, _ap = room
+    socket = os.environ["COMM_NODE_TMUX_SOCKET"]
+    outer = socket + "-outer"
+
+    def outer_screen() -> str:
+        return subprocess.run(
+            ["tmux", "-L", outer, "capture-pane", "-p", "-t", "term"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+
+    cmd = (
+        f"cd {root} && env -u TMUX COMM_NODE_TMUX_SOCKET={socket} {sys.executable} -m comm_node_tui"
+    )
+    subprocess.run(
+        ["tmux", "-L", outer, "new-session", "-d", "-s", "term", "-x", "160", "-y", "48", cmd],
+        check=True,
+        timeout=10,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "1 Agents" not in outer_screen():
+            assert time.monotonic() < deadline, outer_screen()
+            time.sleep(0.1)
+        time.sleep(1.0)
+        subprocess.run(["tmux", "-L", outer, "send-keys", "-t", "term", "Enter"], timeout=10)
+
+        def clients() -> str:
+            return subprocess.run(
+                ["tmux", "-L", socket, "list-clients", "-F", "#{client_session}:#{window_name}"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+
+        deadline = time.monotonic() + 20
+        while clients() != "cn-room:alpha":
+            assert time.monotonic() < deadline, clients()
+            time.sleep(0.1)
+        # detach the inner client (its prefix, then d); the room must come back
+        subprocess.run(["tmux", "-L", outer, "send-keys", "-t", "term", "C-b", "d"], timeout=10)
+        deadline = time.monotonic() + 20
+        while clients() or "1 Agents" not in outer_screen():
+            assert time.monotonic() < deadline, outer_screen()
+            time.sleep(0.1)
+    finally:
+        subprocess.run(["tmux", "-L", outer, "kill-server"], capture_output=True, timeout=10)
