@@ -506,8 +506,12 @@ class ControlRoom(App):
 
     def action_open_event(self) -> None:
         ev = self.query_one(EventsPanel).selected
-        if ev is None:
-            return
+        if ev is not None:
+            self.open_event(ev)
+
+    @work(thread=True, group="open", exclusive=True)
+    def open_event(self, ev: Event) -> None:
+        """Read the event's message from the archive or an inbox (IO: in a worker)."""
         ident = ev.data.get("id") if isinstance(ev.data, dict) else None
         text = find_message_text(self.ws, ident) if ident else None
         body = (
@@ -518,7 +522,7 @@ class ControlRoom(App):
                 + "\n".join(f"{k}: {v}" for k, v in (ev.data or {}).items())
             )
         )
-        self.push_screen(MessageScreen(f"{ev.type} {ident or ''}", body))
+        self.call_from_thread(self.push_screen, MessageScreen(f"{ev.type} {ident or ''}", body))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
