@@ -117,5 +117,18 @@ def engine_for():
         eng.stop()
 
 
+def wait_for(predicate, timeout: float = 20.0, every: float = 0.02):
+    """Poll until `predicate()` is truthy (and return it); AssertionError on timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")

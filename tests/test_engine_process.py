@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from comm_node_tui.protocol.messages import render, split
-from tests.conftest import cli_env, write_workspace
+from tests.conftest import cli_env, wait_for, write_workspace
 
 
 def start_serve(root: Path) -> subprocess.Popen:
@@ -23,16 +23,6 @@ def start_serve(root: Path) -> subprocess.Popen:
         text=True,
         env=cli_env(),
     )
-
-
-def wait_for(predicate, timeout: float = 20.0, every: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
 
 
 def engine_ready(root: Path) -> bool:

@@ -16,19 +16,9 @@ from comm_node_tui.engine.coordination import Coordinator
 from comm_node_tui.panes.manager import AgentPanes
 from comm_node_tui.panes.processes import alive
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import cli_env
+from tests.conftest import cli_env, wait_for
 
 AGENT = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
-
-
-def wait_for(pred, timeout=15.0, every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("timed out")
 
 
 def records(root: Path, name: str) -> list[dict]:

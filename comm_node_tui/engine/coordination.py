@@ -255,7 +255,8 @@ class Coordinator:
         )
         return source, os.path.join(self.ws.root, path) if path else ""
 
-    def _tasks_stamp(self) -> tuple:
+    def tasks_stamp(self) -> tuple:
+        """Size, mtime and inode of every input of the task view (source, overlay, manifests)."""
         paths = [self.task_source()[1], os.path.join(self.ws.paths.state, OVERLAY_FILE)]
         paths += [os.path.join(d.paths.artifacts, MANIFEST) for d in self.ws.domains.values()]
         out = []
@@ -270,7 +271,7 @@ class Coordinator:
     def load_tasks(self):
         """(tasks, Readiness, problems), cached until the source, the overlay or a manifest
         changes (a viewer re-reads the world every few seconds)."""
-        stamp = self._tasks_stamp()
+        stamp = self.tasks_stamp()
         cached = getattr(self, "_tasks_cache", None)
         if cached is not None and cached[0] == stamp:
             return cached[1]

@@ -501,23 +501,9 @@ class Engine:
     def _nudge(self, name: str, text: str) -> None:
         self._panes().inject(name, text)
 
-    def _tasks_inputs_stamp(self) -> tuple:
-        from comm_node_tui.engine.coordination import MANIFEST, OVERLAY_FILE
-
-        paths = [self.coord.task_source()[1], os.path.join(self.ws.paths.state, OVERLAY_FILE)]
-        paths += [os.path.join(d.paths.artifacts, MANIFEST) for d in self.ws.domains.values()]
-        out = []
-        for p in paths:
-            try:
-                st = os.stat(p)
-                out.append((p, st.st_size, st.st_mtime_ns))
-            except OSError:
-                out.append((p, None, None))
-        return tuple(out)
-
     def refresh_tasks(self) -> None:
         """Recompute readiness when the source, the overlay or an artifact changed."""
-        stamp = self._tasks_inputs_stamp()
+        stamp = self.coord.tasks_stamp()
         if stamp == self._tasks_stamp:
             return
         first = self._tasks_stamp is None
