@@ -314,7 +314,7 @@ class Coordinator:
                 t.assignee = over["assignee"]
         return tasks, Readiness(tasks, self.published_names()), problems
 
-    def _overlay(self) -> dict:
+    def overlay(self) -> dict:
         try:
             data = self.store.read(OVERLAY_FILE, {})
         except ValueError:
@@ -323,7 +323,7 @@ class Coordinator:
             data = {"version": 1, "tasks": {}}
         return data
 
-    def _set_task(self, overlay: dict, tid: str, **fields: object) -> None:
+    def set_task(self, overlay: dict, tid: str, **fields: object) -> None:
         entry = overlay["tasks"].setdefault(tid, {})
         entry.update({k: v for k, v in fields.items()})
         entry["updated"] = now_iso()
@@ -347,8 +347,8 @@ class Coordinator:
                 raise ConflictError(f"task {tid} is not ready: {why}")
             if t.domain and t.domain != dom.name:
                 raise BoundaryError(f"task {tid} belongs to domain {t.domain}")
-            overlay = self._overlay()
-            self._set_task(
+            overlay = self.overlay()
+            self.set_task(
                 overlay, tid, status="in_progress", assignee=dom.name, claimed_at=now_iso()
             )
             self.store.write(OVERLAY_FILE, overlay)
@@ -380,8 +380,8 @@ class Coordinator:
             self.publish(dom, path, None)
         with self.store.locked():
             t = self._own_task(dom, tid)
-            overlay = self._overlay()
-            self._set_task(
+            overlay = self.overlay()
+            self.set_task(
                 overlay,
                 tid,
                 status="closed",
@@ -403,8 +403,8 @@ class Coordinator:
     def fail(self, dom: Domain, tid: str, reason: str) -> dict:
         with self.store.locked():
             t = self._own_task(dom, tid)
-            overlay = self._overlay()
-            self._set_task(
+            overlay = self.overlay()
+            self.set_task(
                 overlay,
                 tid,
                 status="blocked",
@@ -428,14 +428,14 @@ class Coordinator:
     def unclaim_holder(self, dom_name: str, why: str) -> list[str]:
         """Put every task `dom_name` has claimed back to open (the watchdog's hand)."""
         with self.store.locked():
-            overlay = self._overlay()
+            overlay = self.overlay()
             back = [
                 tid
                 for tid, e in overlay["tasks"].items()
                 if e.get("status") == "in_progress" and e.get("assignee") == dom_name
             ]
             for tid in back:
-                self._set_task(overlay, tid, status="open", assignee=None, released=why)
+                self.set_task(overlay, tid, status="open", assignee=None, released=why)
             if back:
                 self.store.write(OVERLAY_FILE, overlay)
         for tid in back:

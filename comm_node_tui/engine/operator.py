@@ -84,8 +84,8 @@ def assign_task(coord: Coordinator, tid: str, domain: str) -> dict:
         if t.status in ("closed", "pinned"):
             raise ConflictError(f"task {tid} is {t.status}")
         previous = t.assignee if t.status == "in_progress" else None
-        overlay = coord._overlay()
-        coord._set_task(
+        overlay = coord.overlay()
+        coord.set_task(
             overlay,
             tid,
             status="in_progress",

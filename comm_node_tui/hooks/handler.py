@@ -56,9 +56,13 @@ def _state(event: str, payload: dict) -> str | None:
 
 
 def _emit(ws, ev) -> None:
+    _append_event(ws.paths.events, ev)
+
+
+def _append_event(path: str, ev) -> None:
     from comm_node_tui.protocol.events import EventLog
 
-    log = EventLog(ws.paths.events, max_bytes=1 << 62)
+    log = EventLog(path, max_bytes=1 << 62)  # append only: the engine rotates
     try:
         log.append(ev)
     except OSError:
@@ -237,16 +241,13 @@ def main(args=None) -> int:
 
 
 def _report(exc: Exception) -> None:
+    """Log an internal error as `hook.error`, if there is a workspace to log it in."""
     try:
         from comm_node_tui.protocol.events import Event
-        from comm_node_tui.workspace.discovery import find_root
-        from comm_node_tui.workspace.model import Workspace
-
-        root = find_root()
-        ws = Workspace.__new__(Workspace)
         from comm_node_tui.protocol.paths import WorkspacePaths
+        from comm_node_tui.workspace.discovery import find_root
 
-        ws.paths = WorkspacePaths(root)
-        _emit(ws, Event("hook.error", f"{type(exc).__name__}: {exc}", level="error"))
+        path = WorkspacePaths(find_root()).events
+        _append_event(path, Event("hook.error", f"{type(exc).__name__}: {exc}", level="error"))
     except Exception:
         pass
