@@ -333,6 +333,12 @@ def _hook(p: argparse.ArgumentParser) -> None:
 def _hooks(p: argparse.ArgumentParser) -> None:
     def target(pa):
         pa.add_argument("--all", action="store_true", help="every domain (default: this one)")
+        pa.add_argument(
+            "--git",
+            action="store_true",
+            help="the git pre-commit boundary guard instead, in every domain's repository "
+            "(or --domain's)",
+        )
         _json(pa)
 
     _actions(
@@ -352,6 +358,21 @@ def _hooks(p: argparse.ArgumentParser) -> None:
             ),
         ],
     )
+
+
+def _check(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="boundary_cmd:check")
+    p.add_argument(
+        "--staged", action="store_true", help="only what the next commit holds (the index)"
+    )
+    p.add_argument("--repo", metavar="DIR", help="only the domains in this git repository")
+    p.add_argument("--hook", action="store_true", help=argparse.SUPPRESS)  # the git hook's mode
+    _json(p, "JSON: violations, unparsed files, cross-domain edges (docs/boundaries.md)")
+
+
+def _graph(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="boundary_cmd:graph")
+    p.add_argument("--format", choices=["dot", "mermaid"], default="dot", help="default dot")
 
 
 def _usage(p: argparse.ArgumentParser) -> None:
@@ -386,7 +407,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "budget": ("communication budgets: show, request, grant", _budget),
     "artifact": ("artifacts: publish, list", _artifact),
     "hook": ("(run by Claude Code hooks) report state, guard edits, deliver mail", _hook),
-    "hooks": ("install or uninstall comm-node's Claude Code hooks", _hooks),
+    "hooks": (
+        "install or uninstall comm-node's Claude Code hooks (--git: the commit guard)",
+        _hooks,
+    ),
+    "check": ("boundaries: changes outside scopes, imports that break the rules", _check),
+    "graph": ("the domain dependency graph (dot or mermaid), violations in red", _graph),
     "usage": ("real token use and cost per domain, from Claude Code transcripts", _usage),
     "up": ("start (or adopt) the agents' tmux session", _up),
     "down": ("stop every agent and end the tmux session", _down),

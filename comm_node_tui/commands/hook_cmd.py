@@ -20,6 +20,10 @@ def _domains(args):
 
 
 def install(args) -> int:
+    if args.git:
+        from comm_node_tui.commands.boundary_cmd import git_hooks
+
+        return git_hooks(args, install=True)
     from comm_node_tui.commands.context import print_json
     from comm_node_tui.hooks.settings import install_hooks
 
@@ -37,6 +41,10 @@ def install(args) -> int:
 
 
 def uninstall(args) -> int:
+    if args.git:
+        from comm_node_tui.commands.boundary_cmd import git_hooks
+
+        return git_hooks(args, install=False)
     from comm_node_tui.commands.context import print_json
     from comm_node_tui.hooks.settings import uninstall_hooks
 

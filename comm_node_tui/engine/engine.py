@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -80,6 +81,8 @@ class Engine:
         self._graph_cache: tuple[int, dict] | None = None
         self._status_bad: set[str] = set()
         self._config_stamp: tuple | None = None
+        self.boundaries: dict | None = None  # the last boundary check, as plain data
+        self._boundary_cache = None
         self.started = False
 
     # ---- events -------------------------------------------------------------------------
@@ -317,6 +320,7 @@ class Engine:
             self.start()
         rescan = asyncio.create_task(self._rescan_loop(stop))
         pane_poll = asyncio.create_task(self._pane_loop(stop))
+        bounds = asyncio.create_task(self._boundary_loop(stop))
         try:
             while not stop.is_set():
                 paths = self._watch_paths()
@@ -339,7 +343,7 @@ class Engine:
                     if set(self._watch_paths()) != watched:
                         break  # a domain appeared or a directory was created: re-arm
         finally:
-            for task in (rescan, pane_poll):
+            for task in (rescan, pane_poll, bounds):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -377,13 +381,12 @@ class Engine:
 
     # ---- real token use and work budgets --------------------------------------------------
     def refresh_usage(self, force: bool = False) -> dict | None:
-        import time as _time
 
         from comm_node_tui.usage.transcripts import UsageTracker
 
-        if not force and _time.monotonic() - self._usage_at < self.usage_poll_s:
+        if not force and time.monotonic() - self._usage_at < self.usage_poll_s:
             return None
-        self._usage_at = _time.monotonic()
+        self._usage_at = time.monotonic()
         if self.usage is None:
             self.usage = UsageTracker(self.ws)
         extra = [
@@ -466,14 +469,13 @@ class Engine:
     def nudge_idle(self) -> None:
         """Type "You have N new messages" into agents that got mail, once they are idle
         (at most once every nudge_every_s per agent)."""
-        import time as _time
 
         self._nudge_pending |= self.router.delivered_to
         self.router.delivered_to.clear()
         if not self.ws.agents.get("nudge_idle_agents", True):
             self._nudge_pending.clear()
             return
-        now = _time.monotonic()
+        now = time.monotonic()
         for name in sorted(self._nudge_pending):
             dom = self.ws.domains.get(name)
             if dom is None:
@@ -596,6 +598,71 @@ class Engine:
             with contextlib.suppress(OSError):
                 self.coord.store.write("announced.json", self._announced)
 
+    # ---- boundaries: the check in the background -----------------------------------------
+    async def _boundary_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            every = float(self.ws.config.get("boundaries", {}).get("check_interval_s", 30.0))
+            if every <= 0:
+                await asyncio.sleep(5.0)  # off; look again in case the config changes
+                continue
+            try:
+                await asyncio.to_thread(self.check_boundaries)
+            except Exception as exc:
+                self.emit(
+                    Event(
+                        "engine.fault",
+                        f"boundary check: {type(exc).__name__}: {exc}",
+                        level="error",
+                    )
+                )
+            await asyncio.sleep(every)
+
+    def check_boundaries(self) -> dict:
+        """Run the boundary check; log violations that are new and those that went away.
+        Blocking (git, file reads): the loop runs it in a thread."""
+        from comm_node_tui.boundaries.check import ImportCache, run_check
+        from comm_node_tui.boundaries.gitfiles import GitError
+
+        if self._boundary_cache is None:
+            self._boundary_cache = ImportCache()
+        try:
+            report = run_check(self.ws, cache=self._boundary_cache)
+        except GitError as exc:
+            self.emit(Event("boundary.unavailable", str(exc), level="warn"))
+            return self.boundaries or {}
+        before = {tuple(v["key"]) for v in (self.boundaries or {}).get("violations", [])}
+        now = {v.key for v in report.violations}
+        first = self.boundaries is None
+        new = [v for v in report.violations if v.key not in before]
+        for v in new[:20]:
+            self.emit(
+                Event(
+                    "boundary.violation",
+                    v.describe(),
+                    agent=v.domain,
+                    level="warn",
+                    data={**v.to_json(), "alert": True},
+                )
+            )
+        if len(new) > 20:
+            self.emit(
+                Event("boundary.violation", f"and {len(new) - 20} more violations", level="warn")
+            )
+        for key in before - now:
+            kind, domain, file, imp, _target = key
+            what = f"{imp} in {file}" if kind == "import" else f"change to {file}"
+            self.emit(Event("boundary.resolved", f"{domain}: {what}: resolved", agent=domain))
+        data = report.to_json()
+        for v, out in zip(report.violations, data["violations"], strict=True):
+            out["key"] = list(v.key)
+        data["checked_at"] = time.time()
+        self.boundaries = data
+        with contextlib.suppress(OSError):
+            self.coord.store.write("boundaries.json", data)  # for viewers of this engine
+        if new or (before - now) or first:
+            self.changed()
+        return data
+
     # ---- tmux: the screen as a fallback for agent state -----------------------------------
     async def _pane_loop(self, stop: asyncio.Event) -> None:
         idle_rounds = 0
@@ -690,6 +757,7 @@ class Engine:
             usage=self.usage_summary,
             tasks_version=self.tasks_version,
             graph=graph,
+            boundaries=self.boundaries,
         )
         self._graph_cache = (self.tasks_version, world["task_graph"])
         return world

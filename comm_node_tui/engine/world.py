@@ -61,6 +61,7 @@ def snapshot(
     now: float | None = None,
     tasks_version: int | None = None,
     graph: dict | None = None,
+    boundaries: dict | None = None,
 ) -> dict:
     """Everything the control room shows, read fresh from the files where not given."""
     from comm_node_tui.engine.coordination import budget_view
@@ -123,4 +124,14 @@ def snapshot(
             for d in ws.domains.values()
             for n, e in coord.manifest(d).items()
         ],
+        # the engine's last boundary check (a viewer reads the engine's copy on disk)
+        "boundaries": boundaries if boundaries is not None else _stored_boundaries(coord),
     }
+
+
+def _stored_boundaries(coord) -> dict | None:
+    try:
+        data = coord.store.read("boundaries.json", None)
+    except (OSError, ValueError):
+        return None  # unreadable: shown as "not checked yet", never a failed snapshot
+    return data if isinstance(data, dict) else None

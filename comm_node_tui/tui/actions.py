@@ -56,6 +56,14 @@ ACTIONS: tuple[Action, ...] = (
         "Publish a file as an artifact of the selected domain",
         footer=False,
     ),
+    Action(
+        "boundaries",
+        "v",
+        "show_boundaries",
+        "Bounds",
+        "Boundary violations: changes outside scopes, imports that break the rules",
+        footer=False,
+    ),
     Action("filter", "slash", "filter_events", "Filter", "Filter the events panel"),
     Action(
         "open", "o", "open_event", "Open", "Read the selected event's message in full", footer=False

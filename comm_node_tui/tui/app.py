@@ -49,6 +49,8 @@ ALERTS = {
     "budget.work_exhausted": "error",
     "lock.refused": "warning",
     "agent.stale": "warning",
+    "boundary.violation": "warning",
+    "boundary.commit_blocked": "warning",
 }
 WAITING_EVENTS = ("agent.state", "agent.screen")
 GIT_EVERY_S = 10.0
@@ -523,6 +525,11 @@ class ControlRoom(App):
             )
         )
         self.call_from_thread(self.push_screen, MessageScreen(f"{ev.type} {ident or ''}", body))
+
+    def action_show_boundaries(self) -> None:
+        from comm_node_tui.tui.screens.boundaries import BoundariesScreen
+
+        self.push_screen(BoundariesScreen(self.world.get("boundaries")))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

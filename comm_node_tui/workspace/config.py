@@ -77,6 +77,12 @@ class RouterConfig(_Strict):
     count_broadcast_per_recipient: bool = True
 
 
+class BoundariesConfig(_Strict):
+    """The engine's own boundary check (the same as `comm-node check`)."""
+
+    check_interval_s: Annotated[float, Field(ge=0)] = 30.0  # 0 = only `comm-node check`
+
+
 class BudgetsConfig(_Strict):
     """The policy for `comm-node budget request`: auto-grant while a domain is efficient."""
 
@@ -107,6 +113,17 @@ class DomainConfig(_Strict):
             raise ValueError(f"'{v}' is reserved; choose another name")
         return v
 
+    @field_validator("scope", "exports")
+    @classmethod
+    def _globs(cls, v: list[str]) -> list[str]:
+        from comm_node_tui.protocol.globs import validate_pattern
+
+        for pattern in v:
+            why = validate_pattern(pattern)
+            if why:
+                raise ValueError(f"{pattern!r}: {why}")
+        return v
+
     @field_validator("path")
     @classmethod
     def _path_text(cls, v: str) -> str:
@@ -131,6 +148,7 @@ class WorkspaceConfig(_Strict):
     tasks: TasksConfig = Field(default_factory=TasksConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    boundaries: BoundariesConfig = Field(default_factory=BoundariesConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     keymap: dict[str, str] = Field(default_factory=dict)  # binding id -> keys, e.g. kill = "k"
     domains: list[DomainConfig] = Field(default_factory=list)
@@ -151,10 +169,36 @@ class WorkspaceConfig(_Strict):
                     )
                 if peer == d.name:
                     raise ValueError(f"domain '{d.name}' imports from itself")
+            for key in ("allowed_imports", "forbidden_imports"):
+                for entry in getattr(d, key):
+                    why = _import_rule_problem(entry, seen)
+                    if why:
+                        raise ValueError(f"domain '{d.name}' {key}: {why}")
         return self
 
     def session_name(self) -> str:
         return self.tmux.session or f"cn-{self.project.name}"
+
+
+def _import_rule_problem(entry: str, domains: set[str]) -> str | None:
+    """An allowed/forbidden_imports entry is NAME, NAME:GLOB or a workspace GLOB
+    (docs/boundaries.md); a bare word that is no domain is a typo, not a glob."""
+    from comm_node_tui.protocol.globs import validate_pattern
+
+    name, sep, glob = entry.partition(":")
+    if sep:
+        if name not in domains:
+            return f"{entry!r}: unknown domain '{name}' (known: {', '.join(sorted(domains))})"
+        return f"{entry!r}: {why}" if glob and (why := validate_pattern(glob)) else None
+    if entry in domains:
+        return None
+    if not any(c in entry for c in "/*?["):
+        return (
+            f"{entry!r} is not a domain (known: {', '.join(sorted(domains))}); "
+            f"write a path glob with a '/' or a wildcard, e.g. '{entry}/**'"
+        )
+    why = validate_pattern(entry)
+    return f"{entry!r}: {why}" if why else None
 
 
 def _loc(loc: tuple[Any, ...], data: Any) -> str:
