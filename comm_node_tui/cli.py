@@ -375,6 +375,30 @@ def _graph(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["dot", "mermaid"], default="dot", help="default dot")
 
 
+def _init(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="kickoff_cmd:init")
+    p.add_argument(
+        "--from",
+        dest="plan",
+        metavar="PLAN.toml",
+        help="no questions: the plan (comm-node.toml shape, docs/kickoff.md)",
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="apply without asking")
+    _json(p, "with --from and without --yes: the changes it would make, as JSON")
+
+
+def _kickoff(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="kickoff_cmd:kickoff")
+    p.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S", help="per agent (default 60)"
+    )
+    p.add_argument("--retries", type=int, default=1, metavar="N", help="restarts of a silent agent")
+    p.add_argument(
+        "--no-prompt", action="store_true", help="send START messages but type no first prompt"
+    )
+    _json(p)
+
+
 def _usage(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="usage_cmd:usage")
     _json(
@@ -424,6 +448,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "peek": ("print an agent's screen", _pane_cmd("peek", "peek")),
     "config": ("check or show the workspace configuration", _config),
     "log": ("print the event log", _log),
+    "init": ("lay out a workspace: the wizard, or --from PLAN.toml --yes", _init),
+    "kickoff": ("the kickoff meeting: start every agent, wait for each, send START", _kickoff),
     "serve": ("run the engine headless (one per workspace)", _serve),
 }
 

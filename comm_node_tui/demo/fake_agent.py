@@ -26,7 +26,9 @@ PASTE_START, PASTE_END = b"\x1b[200~", b"\x1b[201~"
 
 
 class FakeAgent:
-    def __init__(self, name: str, log: str | None, busy_s: float) -> None:
+    def __init__(self, name: str, log: str | None, busy_s: float, hooks: bool = False) -> None:
+        self.hooks = hooks
+        self.session = f"fake-{os.getpid()}-{int(time.time())}"
         self.name = name
         self.log_path = log
         self.busy_s = busy_s
@@ -47,6 +49,30 @@ class FakeAgent:
             return
         with open(self.log_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"t": time.time(), **fields}, ensure_ascii=False) + "\n")
+
+    def hook(self, event: str, **fields: object) -> None:
+        """Call `comm-node hook` with the JSON Claude Code sends (with --hooks)."""
+        if not self.hooks:
+            return
+        import subprocess
+
+        payload = {
+            "session_id": self.session,
+            "transcript_path": "",
+            "cwd": os.getcwd(),
+            "hook_event_name": event,
+            **fields,
+        }
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "comm_node_tui", "hook"],
+                input=json.dumps(payload),
+                text=True,
+                capture_output=True,
+                timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            pass  # like Claude Code: a failing hook does not stop the agent
 
     # ---- screen -------------------------------------------------------------------------
     def draw(self) -> None:
@@ -92,6 +118,7 @@ class FakeAgent:
             self.answer(text.strip())
             return
         self.record(event="submit", text=text)
+        self.hook("UserPromptSubmit", prompt=text)
         self.history.append(text)
         cmd = text.strip()
         if cmd.startswith("!exit"):
@@ -202,6 +229,7 @@ class FakeAgent:
             domain=os.environ.get("COMM_NODE_DOMAIN"),
             workspace=os.environ.get("COMM_NODE_WORKSPACE"),
         )
+        self.hook("SessionStart", source="startup")
         try:
             self.draw()
             while True:
@@ -219,6 +247,7 @@ class FakeAgent:
                 if self.state == "busy" and time.time() >= self.busy_until:
                     self.state = "idle"
                     self.record(event="idle")
+                    self.hook("Stop", stop_hook_active=False)
                 self.draw()
         finally:
             self.out.write("\x1b[?2004l")
@@ -236,12 +265,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="ignore SIGHUP, SIGTERM and SIGINT (to test kill)",
     )
+    p.add_argument(
+        "--hooks", action="store_true", help="call `comm-node hook` as Claude Code's hooks do"
+    )
     args = p.parse_args(argv)
     if args.ignore_signals:
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
     try:
-        return FakeAgent(args.name, args.log, args.busy).run()
+        return FakeAgent(args.name, args.log, args.busy, args.hooks).run()
     except SystemExit as exc:
         return int(exc.code or 0)
 

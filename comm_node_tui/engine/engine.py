@@ -212,24 +212,15 @@ class Engine:
 
     def write_registries(self) -> None:
         """registry.json in every domain: its peers, their roles and what they export."""
+        from comm_node_tui.workspace.registry import registry_for
+
         for dom in self.ws.domains.values():
-            peers = [
-                {"name": p.name, "role": p.role, "exports": p.exports, "path": p.path}
-                for p in self.ws.domains.values()
-                if p.name != dom.name
-            ]
-            reg = {
-                "project": self.ws.project,
-                "domain": dom.name,
-                "role": dom.role,
-                "scope": dom.scope,
-                "imports": dom.imports,
-                "peers": peers,
-                "operator": "operator",
-                "updated": now_iso(),
-            }
+            text = json.dumps(registry_for(self.ws, dom), indent=1) + "\n"
+            with contextlib.suppress(OSError), open(dom.paths.registry, encoding="utf-8") as fh:
+                if fh.read() == text:
+                    continue  # unchanged: leave the file (and its mtime) alone
             with contextlib.suppress(OSError):
-                atomic_write(dom.paths.registry, json.dumps(reg, indent=1) + "\n")
+                atomic_write(dom.paths.registry, text)
 
     def _stamp_config(self) -> tuple | None:
         try:

@@ -114,10 +114,10 @@ def _write(path: str, data: dict, before: str | None) -> str | None:
     return backup
 
 
-def install_hooks(dom: Domain) -> dict:
-    path = settings_path(dom)
+def merged_settings(path: str) -> tuple[dict, dict, int]:
+    """(the settings now, the settings with comm-node's hooks merged in, the user's hooks
+    kept): what `install_hooks` would write, for previews."""
     data = _load(path)
-    before = json.dumps(data, indent=2, ensure_ascii=False) + "\n" if os.path.exists(path) else None
     hooks, _removed, kept = _without_ours(data.get("hooks", {}))
     command = {"type": "command", "command": hook_command(), "timeout": TIMEOUT_S}
     for event in EVENTS:
@@ -125,7 +125,17 @@ def install_hooks(dom: Domain) -> dict:
             {"matcher": "*", "hooks": [command]} if event in TOOL_EVENTS else {"hooks": [command]}
         )
         hooks.setdefault(event, []).append(group)
-    new = {**data, "hooks": hooks}
+    return data, {**data, "hooks": hooks}, kept
+
+
+def settings_text(data: dict) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def install_hooks(dom: Domain) -> dict:
+    path = settings_path(dom)
+    data, new, kept = merged_settings(path)
+    before = settings_text(data) if os.path.exists(path) else None
     changed = new != data
     backup = _write(path, new, before) if changed else None
     return {

@@ -1,0 +1,343 @@
+"""What `comm-node init` writes, computed first (so it can be shown and asked about) and
+then applied: comm-node.toml, native tasks, and per domain its `.comm-node/` folders,
+registry.json, PROTOCOL.md, a role section in CLAUDE.md, comm-node's Claude Code hooks, and
+`.comm-node/` in .gitignore. Nothing of the user's is replaced: CLAUDE.md is merged between
+marked lines, settings.json keeps the user's hooks, .gitignore only gains lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from comm_node_tui.workspace.model import Domain, Workspace
+
+BEGIN = "<!-- comm-node:begin {name} (written by `comm-node init`; edit outside these lines) -->"
+END = "<!-- comm-node:end {name} -->"
+HEADER = "# comm-node workspace, written by `comm-node init` (docs/configuration.md)\n\n"
+IGNORE_LINES = (".comm-node/", ".claude/settings.json.bak-*")
+AGENT_COMMANDS = (
+    "whoami",
+    "task",
+    "lock",
+    "send",
+    "inbox",
+    "read",
+    "status",
+    "artifact",
+    "budget",
+    "check",
+)
+
+
+@dataclass
+class Change:
+    path: str
+    action: str  # create | update | unchanged | mkdir
+    what: str
+    domain: str | None = None
+    new: str | None = None  # None for directories
+    old: str | None = None
+
+
+@dataclass
+class DomainCreation:
+    """How to make a domain directory that does not exist yet."""
+
+    how: str = "dir"  # dir | git (a new repository) | worktree (of a monorepo, new branch)
+    repo: str = ""  # worktree: the repository (default: the one holding the workspace)
+    branch: str = ""  # worktree: the new branch (default: comm-node/<domain>)
+
+
+@dataclass
+class Plan:
+    root: str
+    config_text: str
+    ws: Workspace
+    tasks_text: str | None = None
+    creations: dict[str, DomainCreation] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[Change]:
+        return [c for c in self.changes if c.action != "unchanged"]
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def config_text(config) -> str:
+    """Only what differs from the defaults: a short file the operator can read."""
+    import tomli_w
+
+    data = config.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    data["project"] = {"name": config.project.name, **data.get("project", {})}
+    data["domains"] = [
+        {"name": d.name, "path": d.path, **dd}
+        for d, dd in zip(
+            config.domains, data.get("domains", [{}] * len(config.domains)), strict=True
+        )
+    ]
+    return HEADER + tomli_w.dumps(data)
+
+
+def tasks_text(tasks: list[dict]) -> str:
+    """Native tasks.toml: [[tasks]] with id, title, domain, depends_on, requires."""
+    import tomli_w
+
+    clean = []
+    for t in tasks:
+        clean.append({k: v for k, v in t.items() if v not in (None, "", [])})
+    return "# native tasks, written by `comm-node init`\n\n" + tomli_w.dumps({"tasks": clean})
+
+
+def protocol_md(ws: Workspace, dom: Domain) -> str:
+    """How to talk to comm-node, generated from the real CLI parser (so it never lies)."""
+    from comm_node_tui.cli import COMMANDS, build_parser
+
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # the same text whatever the terminal
+    try:
+        lines = [
+            f"# How {dom.name} talks to comm-node",
+            "",
+            f"You are the `{dom.name}` agent of {ws.project}. Agents never talk to each "
+            "other directly: every message, lock, task and artifact goes through the "
+            "`comm-node` command, which routes, budgets and logs it. Run it from your "
+            "directory; it knows who you are from `$COMM_NODE_DOMAIN`.",
+            "",
+            "Exit codes: 0 ok, 1 error, 2 usage, 3 conflict (someone else holds it), "
+            "4 outside your boundary. Add `--json` for machine-readable output.",
+            "",
+        ]
+        for name in AGENT_COMMANDS:
+            parser = build_parser(name)
+            sub = _subparsers(parser).choices[name]
+            lines += [f"## comm-node {name}", "", COMMANDS[name][0], ""]
+            actions = _subparsers(sub)
+            if actions is None:
+                lines += ["```", sub.format_usage().strip(), "```", ""]
+                continue
+            for action_name, p in actions.choices.items():
+                helps = {a.dest: a.help for a in actions._choices_actions}
+                lines += [f"- `{action_name}`: {helps.get(action_name, '')}"]
+                lines += ["  ```", "  " + p.format_usage().strip(), "  ```"]
+            lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+    finally:
+        if saved is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved
+
+
+def _subparsers(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return None
+
+
+def role_section(ws: Workspace, dom: Domain) -> str:
+    peers = [p for p in ws.domains.values() if p.name != dom.name]
+    rel = os.path.relpath(dom.paths.dir, dom.path)
+    lines = [
+        BEGIN.format(name=dom.name),
+        f"## comm-node: you are the `{dom.name}` agent of {ws.project}",
+        "",
+        f"**Role**: {dom.role or '(none given)'}",
+        "",
+        f"**Your files** (globs relative to this directory): {', '.join(dom.scope)}. "
+        "Edits outside them are refused; ask their owner with `comm-node send`.",
+    ]
+    if dom.exports:
+        lines.append(f"**You export** (publish them as artifacts): {', '.join(dom.exports)}")
+    for peer, files in dom.imports.items():
+        lines.append(f"**You import** from {peer}: {', '.join(files)}")
+    lines += ["", "**Peers** (reach them only through comm-node):"]
+    for p in peers:
+        exports = f" (exports: {', '.join(p.exports)})" if p.exports else ""
+        lines.append(f"- `{p.name}`: {p.role or 'no role given'}{exports}")
+    lines.append("- `operator`: the human running comm-node")
+    lines += [
+        "",
+        f"The protocol, generated from the CLI: `{rel}/PROTOCOL.md`. Who you are: "
+        "`comm-node whoami`.",
+        "",
+        "**What's next?** Loop until nothing is ready:",
+        "1. `comm-node task ready`, then `comm-node task claim ID` (exit 3: someone has it; "
+        "take the next).",
+        "2. `comm-node lock acquire 'GLOB'` for the files you will edit.",
+        '3. Work. `comm-node status set busy --task ID --progress "..."` as you go.',
+        "4. `comm-node artifact publish FILE` for what peers import.",
+        "5. `comm-node task done ID`, then `comm-node lock release --all`.",
+        "6. `comm-node inbox`: read and answer (`comm-node send --to PEER --reply-to ID`).",
+        "7. Again from 1. When nothing is ready: `comm-node status set idle` and wait for mail.",
+        END.format(name=dom.name),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def merge_claude_md(existing: str | None, section: str, name: str) -> str:
+    """The user's CLAUDE.md with our section replaced between its markers, or appended."""
+    if not existing:
+        return section
+    begin_prefix = BEGIN.format(name=name).split(" (")[0]
+    end = END.format(name=name)
+    start = existing.find(begin_prefix)
+    if start >= 0:
+        stop = existing.find(end, start)
+        if stop >= 0:
+            stop += len(end)
+            if existing[stop : stop + 1] == "\n":
+                stop += 1
+            return existing[:start] + section + existing[stop:]
+    sep = "" if existing.endswith("\n\n") else ("\n" if existing.endswith("\n") else "\n\n")
+    return existing + sep + section
+
+
+def _gitignore_targets(plan: Plan) -> list[str]:
+    from comm_node_tui.boundaries.gitfiles import repo_top
+
+    out: list[str] = []
+    top = repo_top(plan.root) if os.path.isdir(plan.root) else None
+    if top:
+        out.append(top)
+    for d in plan.ws.domains.values():
+        if os.path.isdir(d.path):
+            t = repo_top(d.path)
+            out.append(t or d.path)
+        else:
+            how = plan.creations.get(d.name, DomainCreation()).how
+            # a new repository or worktree is its own working tree (what repo_top will say
+            # on the next run); a plain directory belongs to the workspace's repository
+            out.append(d.path if how in ("git", "worktree") else (top or d.path))
+    return list(dict.fromkeys(out))
+
+
+def build_plan(
+    root: str,
+    config,
+    tasks: list[dict] | None = None,
+    creations: dict[str, DomainCreation] | None = None,
+) -> Plan:
+    """Every change `apply` would make, without making any."""
+    from comm_node_tui.hooks.settings import merged_settings, settings_text
+    from comm_node_tui.workspace.discovery import _add_scope_regexes
+    from comm_node_tui.workspace.registry import registry_for
+
+    root = os.path.realpath(root)
+    data = config.model_dump(mode="json")
+    _add_scope_regexes(root, data)
+    ws = Workspace(root, data)
+    plan = Plan(root, config_text(config), ws, creations=dict(creations or {}))
+    changes = plan.changes
+
+    def file(path: str, new: str, what: str, domain: str | None = None) -> None:
+        old = _read(path)
+        action = "create" if old is None else ("unchanged" if old == new else "update")
+        changes.append(Change(path, action, what, domain, new, old))
+
+    file(os.path.join(root, "comm-node.toml"), plan.config_text, "the workspace configuration")
+    if tasks is not None:
+        plan.tasks_text = tasks_text(tasks)
+        file(os.path.join(root, config.tasks.path or "tasks.toml"), plan.tasks_text, "native tasks")
+    for d in ws.domains.values():
+        if not os.path.isdir(d.path):
+            how = plan.creations.setdefault(d.name, DomainCreation())
+            what = {
+                "dir": "a new directory",
+                "git": "a new git repository",
+                "worktree": f"a git worktree on branch {how.branch or 'comm-node/' + d.name}",
+            }[how.how]
+            changes.append(Change(d.path, "mkdir", what, d.name))
+        for sub in (d.paths.inbox, d.paths.outbox, d.paths.artifacts):
+            if not os.path.isdir(sub):
+                changes.append(Change(sub, "mkdir", "protocol folder", d.name))
+        file(
+            d.paths.registry,
+            json.dumps(registry_for(ws, d), indent=1) + "\n",
+            "registry: peers, roles, exports",
+            d.name,
+        )
+        file(
+            os.path.join(d.paths.dir, "PROTOCOL.md"),
+            protocol_md(ws, d),
+            "how to talk to comm-node",
+            d.name,
+        )
+        claude = os.path.join(d.path, "CLAUDE.md")
+        file(
+            claude,
+            merge_claude_md(_read(claude), role_section(ws, d), d.name),
+            "role section in CLAUDE.md",
+            d.name,
+        )
+        settings = os.path.join(d.path, ".claude", "settings.json")
+        if not any(c.path == settings for c in changes):
+            _now, merged, _kept = merged_settings(settings)
+            file(settings, settings_text(merged), "comm-node's Claude Code hooks", d.name)
+    for target in _gitignore_targets(plan):
+        path = os.path.join(target, ".gitignore")
+        old = _read(path) or ""
+        have = {ln.strip() for ln in old.splitlines()}
+        missing = [ln for ln in IGNORE_LINES if ln not in have]
+        new = (
+            old
+            + ("" if not old or old.endswith("\n") else "\n")
+            + "".join(f"{ln}\n" for ln in missing)
+        )
+        file(path, new, "comm-node runtime files ignored by git")
+    return plan
+
+
+def _create_domain(path: str, name: str, how: DomainCreation, root: str) -> None:
+    import git
+
+    if how.how == "git":
+        os.makedirs(path, exist_ok=True)
+        git.Repo.init(path)
+    elif how.how == "worktree":
+        repo_dir = how.repo or root
+        repo = git.Repo(repo_dir, search_parent_directories=True)
+        repo.git.worktree("add", "-b", how.branch or f"comm-node/{name}", path)
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def apply(plan: Plan) -> list[Change]:
+    """Make the changes (domain directories first); the ones made."""
+    from comm_node_tui.protocol.fileio import atomic_write
+
+    done: list[Change] = []
+    for c in plan.changes:
+        if c.action == "mkdir" and c.domain and c.path == plan.ws.domains[c.domain].path:
+            _create_domain(c.path, c.domain, plan.creations[c.domain], plan.root)
+            done.append(c)
+    settings_done: set[str] = set()
+    for c in plan.changes:
+        if c.action == "unchanged" or c in done:
+            continue
+        if c.action == "mkdir":
+            os.makedirs(c.path, mode=0o700, exist_ok=True)
+        elif c.path.endswith(os.path.join(".claude", "settings.json")):
+            if c.path in settings_done:
+                continue
+            from comm_node_tui.hooks.settings import install_hooks
+
+            install_hooks(plan.ws.domains[c.domain])  # keeps a backup of the user's file
+            settings_done.add(c.path)
+        else:
+            os.makedirs(os.path.dirname(c.path), exist_ok=True)
+            private = f"{os.sep}.comm-node{os.sep}" in c.path
+            atomic_write(c.path, c.new or "", mode=0o600 if private else 0o644)
+        done.append(c)
+    return done

@@ -1,0 +1,240 @@
+"""The kickoff: `comm-node init --from PLAN.toml --yes` on real directories and git, merges
+into the user's CLAUDE.md and .claude/settings.json, idempotent re-runs, and the meeting with
+fake agents in a private tmux server (one never registers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import git
+import pytest
+
+from comm_node_tui.workspace.discovery import load_workspace
+from tests.conftest import dedent, run_cli
+
+PLAN = dedent(
+    """
+    [project]
+    name = "shop"
+
+    [[domains]]
+    name = "api"
+    path = "api"
+    role = "The REST API"
+    scope = ["src/**"]
+    exports = ["openapi.yaml"]
+
+    [[domains]]
+    name = "web"
+    path = "web"
+    role = "The storefront"
+    create = "git"
+    imports = { api = ["openapi.yaml"] }
+
+    [[domains]]
+    name = "admin"
+    path = "admin"
+    create = "worktree"
+    branch = "admin-work"
+
+    [[task]]
+    id = "T1"
+    title = "Write the API contract"
+    domain = "api"
+
+    [[task]]
+    id = "T2"
+    title = "Build the product page"
+    domain = "web"
+    depends_on = ["T1"]
+    """
+)
+
+USER_HOOK = {
+    "hooks": {
+        "PreToolUse": [
+            {"matcher": "Bash", "hooks": [{"type": "command", "command": "my-audit.sh"}]}
+        ]
+    },
+    "permissions": {"allow": ["Bash(ls:*)"]},
+}
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    (root / "api").mkdir(parents=True)
+    (root / "README.md").write_text("shop\n")
+    repo = git.Repo.init(root)
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "T")
+        cw.set_value("user", "email", "t@example.com")
+    repo.git.add(A=True)
+    repo.index.commit("initial")
+    (root / "api" / "CLAUDE.md").write_text("# API notes\n\nNever touch prod.\n")
+    (root / "api" / ".claude").mkdir()
+    (root / "api" / ".claude" / "settings.json").write_text(json.dumps(USER_HOOK))
+    (root / "PLAN.toml").write_text(PLAN)
+    return root
+
+
+def test_init_from_plan_writes_everything_and_merges(shop: Path) -> None:
+    r = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=shop)
+    assert r.returncode == 0, r.stderr
+    ws = load_workspace(str(shop))
+    assert sorted(ws.domains) == ["admin", "api", "web"]
+    assert ws.domains["api"].scope == ["src/**"]
+    assert ws.domains["web"].imports == {"api": ["openapi.yaml"]}
+    # new domains: a fresh git repository, and a worktree of the workspace's repository
+    assert git.Repo(shop / "web").git_dir == str(shop / "web" / ".git")
+    wt = git.Repo(shop / "admin")
+    assert wt.active_branch.name == "admin-work" and (shop / "admin" / "README.md").exists()
+    # the user's CLAUDE.md is kept, our section follows it between markers
+    claude = (shop / "api" / "CLAUDE.md").read_text()
+    assert claude.startswith("# API notes\n\nNever touch prod.\n")
+    assert "<!-- comm-node:begin api" in claude and "<!-- comm-node:end api -->" in claude
+    assert "`web`: The storefront" in claude and "comm-node task ready" in claude
+    # settings.json keeps the user's hook and permissions, and gains ours
+    settings = json.loads((shop / "api" / ".claude" / "settings.json").read_text())
+    assert settings["permissions"] == USER_HOOK["permissions"]
+    pre = settings["hooks"]["PreToolUse"]
+    assert pre[0] == USER_HOOK["hooks"]["PreToolUse"][0]
+    assert any(
+        "comm_node_tui hook" in h["command"] or "comm-node hook" in h["command"]
+        for g in pre[1:]
+        for h in g["hooks"]
+    )
+    assert "SessionStart" in settings["hooks"]
+    # registry and PROTOCOL.md, generated from the real CLI
+    reg = json.loads((shop / "web" / ".comm-node" / "registry.json").read_text())
+    assert {p["name"] for p in reg["peers"]} == {"api", "admin"}
+    proto = (shop / "web" / ".comm-node" / "PROTOCOL.md").read_text()
+    assert "usage: comm-node task claim" in proto and "usage: comm-node send" in proto
+    # runtime files ignored by git: the workspace's repository and web's own
+    for d in (shop, shop / "web"):
+        assert ".comm-node/" in (d / ".gitignore").read_text().splitlines()
+    # native tasks, readable by the task commands
+    r = run_cli("task", "list", "--json", cwd=shop)
+    tasks = {t["id"]: t for t in json.loads(r.stdout)}
+    assert sorted(tasks) == ["T1", "T2"]
+    assert [d["id"] for d in tasks["T2"]["depends_on"]] == ["T1"]
+    ready = run_cli("task", "ready", "--all", "--json", cwd=shop)
+    assert [t["id"] for t in json.loads(ready.stdout)] == ["T1"]
+
+
+def test_init_is_idempotent_and_asks_before_changing(shop: Path) -> None:
+    assert run_cli("init", "--from", "PLAN.toml", "--yes", cwd=shop).returncode == 0
+    before = {p: p.read_bytes() for p in shop.rglob("*") if p.is_file() and ".git" not in p.parts}
+    r = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=shop)
+    assert r.returncode == 0 and "up to date" in r.stdout
+    after = {p: p.read_bytes() for p in shop.rglob("*") if p.is_file() and ".git" not in p.parts}
+    assert after == before
+    # a change in the plan is shown, and without --yes nothing is touched
+    (shop / "PLAN.toml").write_text(PLAN.replace("The storefront", "The shop front"))
+    r = run_cli("init", "--from", "PLAN.toml", cwd=shop, input="")
+    assert r.returncode == 2 and "--yes" in r.stderr
+    r = run_cli("init", "--from", "PLAN.toml", "--json", cwd=shop)
+    changed = {
+        os.path.relpath(c["path"], shop) for c in json.loads(r.stdout) if c["action"] != "unchanged"
+    }
+    assert "comm-node.toml" in changed and "web/CLAUDE.md" in changed
+    assert "web/.claude/settings.json" not in changed
+    assert (shop / "web" / "CLAUDE.md").read_text().count("The storefront") == 1
+    # the user's edit outside our markers survives a re-run that rewrites our section
+    with open(shop / "web" / "CLAUDE.md", "a") as fh:
+        fh.write("\nMy own rule: small commits.\n")
+    assert run_cli("init", "--from", "PLAN.toml", "--yes", cwd=shop).returncode == 0
+    text = (shop / "web" / "CLAUDE.md").read_text()
+    assert "The shop front" in text and "The storefront" not in text
+    assert text.endswith("My own rule: small commits.\n") and text.count("comm-node:begin") == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda p: p + '\n[[domains]]\nname = "api"\npath = "api2"\n',
+            "domain 'api' is defined twice",
+        ),
+        (
+            lambda p: p.replace('path = "web"', 'path = "../../elsewhere"'),
+            "does not exist and is outside the workspace",
+        ),
+        (lambda p: p.replace('scope = ["src/**"]', 'scope = ["../src/**"]'), "'..' is not allowed"),
+        (lambda p: p.replace('depends_on = ["T1"]', 'depends_on = ["T9"]'), "unknown task 'T9'"),
+        (lambda p: p.replace('create = "git"', 'create = "svn"'), "must be dir, git or worktree"),
+        (lambda p: p + "\n[[[", "invalid TOML"),
+    ],
+)
+def test_init_refuses_bad_plans(shop: Path, edit, message: str) -> None:
+    (shop / "PLAN.toml").write_text(edit(PLAN))
+    r = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=shop)
+    assert r.returncode == 1
+    assert message in r.stderr and r.stderr.startswith("comm-node: PLAN.toml")
+    assert "Traceback" not in r.stderr
+    assert not (shop / "comm-node.toml").exists()
+
+
+# ---- the meeting ---------------------------------------------------------------------------
+def test_kickoff_meeting_with_one_agent_that_never_registers(tmp_path: Path, monkeypatch) -> None:
+    socket = f"cn-kick-{os.getpid()}-{os.urandom(3).hex()}"
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", socket)
+    root = tmp_path / "ws"
+    fake = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
+    plan = ['[project]\nname = "meet"\n[tmux]\nlayout = "windows"\n']
+    for name, flags in (("alpha", "--hooks"), ("beta", "--hooks"), ("mute", "")):
+        (root / name).mkdir(parents=True)
+        plan.append(
+            f'[[domains]]\nname = "{name}"\npath = "{name}"\nrole = "the {name} role"\n'
+            f'command = "{fake} {flags} --log {root}/{name}.log"\n'
+        )
+    (root / "PLAN.toml").write_text("\n".join(plan))
+    assert run_cli("init", "--from", "PLAN.toml", "--yes", cwd=root).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["COMM_NODE_TMUX_SOCKET"] = socket
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run(
+            [sys.executable, "-m", "comm_node_tui", "kickoff", "--timeout", "6", "--json"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=env,
+        )
+        elapsed = time.monotonic() - t0
+        assert r.returncode == 1, r.stderr
+        summary = json.loads(r.stdout)
+        assert summary["registered"] == ["alpha", "beta"]
+        assert summary["started"] == ["alpha", "beta"]
+        assert "mute" in summary["failed"] and "no heartbeat" in summary["failed"]["mute"]
+        assert elapsed < 6 * 2 + 20  # one wait, one retry wait, start-up
+        for name in ("alpha", "beta"):
+            inbox = list((root / name / ".comm-node" / "inbox").glob("*.md"))
+            assert len(inbox) == 1
+            text = inbox[0].read_text()
+            assert 'type: "start"' in text and f"You are the {name} agent" in text
+            records = [json.loads(x) for x in (root / f"{name}.log").read_text().splitlines()]
+            submits = [x["text"] for x in records if x.get("event") == "submit"]
+            assert submits and submits[0].startswith(f"comm-node kickoff: you are the {name}")
+        assert not list((root / "mute" / ".comm-node" / "inbox").glob("*.md"))
+        # the mute agent was restarted once (two starts) before it was given up
+        starts = [
+            x
+            for x in map(json.loads, (root / "mute.log").read_text().splitlines())
+            if x.get("event") == "start"
+        ]
+        assert len(starts) == 2
+        log = run_cli("log", "--json", "-t", "kickoff", "-t", "agent.registered", cwd=root, env=env)
+        types = [json.loads(x)["type"] for x in log.stdout.splitlines()]
+        assert types.count("agent.registered") == 2
+        assert {"kickoff.started", "kickoff.retry", "kickoff.unregistered", "kickoff.done"} <= set(
+            types
+        )
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
