@@ -6,7 +6,22 @@ from comm_node_tui.commands.context import workspace
 
 
 def control_room(args) -> int:
-    ws = workspace(args)  # outside a workspace: one line that says how to start one
+    import os
+    import sys
+
+    from comm_node_tui.errors import CommNodeError
+
+    try:
+        ws = workspace(args)
+    except CommNodeError:
+        # Outside a workspace, in a terminal: offer the kickoff wizard instead.
+        if getattr(args, "workspace", None) or not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise
+        if os.path.exists(os.path.join(os.getcwd(), "comm-node.toml")):
+            raise  # a broken workspace: its error, not a wizard
+        from comm_node_tui.kickoff.wizard import run_wizard
+
+        return run_wizard(os.getcwd())
     from comm_node_tui.tui.app import ControlRoom
 
     ControlRoom(ws, layout=args.layout, theme=args.theme).run()

@@ -1,0 +1,210 @@
+"""The init wizard driven with the Pilot, to the end, then the files on disk checked; bad
+input refused on the step where it is typed."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import git
+
+from comm_node_tui.kickoff.wizard import InitWizard
+from comm_node_tui.workspace.discovery import load_workspace
+
+
+async def fill(pilot, **fields: str) -> None:
+    """Type into inputs by id, as a user does (click, then keys)."""
+    for wid, text in fields.items():
+        widget = pilot.app.query_one(f"#{wid}")
+        widget.value = ""
+        widget.focus()
+        await pilot.pause()
+        await pilot.press(*text) if text else None
+
+
+async def click(pilot, wid: str) -> None:
+    await pilot.click(f"#{wid}")
+    # a Button ignores presses during its 0.2 s "active" effect: wait it out
+    await pilot.pause(0.25)
+
+
+def error(app) -> str:
+    return str(app.query_one("#error").render())
+
+
+async def until(pilot, pred, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+async def test_wizard_to_the_end(tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    (root / "api").mkdir(parents=True)
+    (root / "api" / "CLAUDE.md").write_text("# mine\n")
+    git.Repo.init(root / "billing")  # a repository Discover should find
+    app = InitWizard(str(root))
+    async with app.run_test(size=(150, 50)) as pilot:
+        # 1. project: empty is refused on this step
+        await fill(pilot, **{"project-name": ""})
+        await click(pilot, "next")
+        assert "project name: required" in error(app)
+        await fill(pilot, **{"project-name": "shop"})
+        await click(pilot, "next")
+        assert app.query_one("#steps").current == "domains"
+        # 2. domains: Discover finds api and billing; add web as a new git repository
+        await click(pilot, "next")
+        assert "add at least one" in error(app)
+        await click(pilot, "d-discover")
+        assert [d["name"] for d in app.state.domains] == ["api", "billing"]
+        await fill(
+            pilot,
+            **{
+                "d-name": "web",
+                "d-path": "web",
+                "d-role": "The storefront",
+                "d-scope": "src/**, public/**",
+                "d-imports": "api:openapi.yaml",
+            },
+        )
+        app.query_one("#d-create").value = "git"
+        await click(pilot, "d-add")
+        assert error(app) == "", error(app)
+        # bad input is refused here, where it is typed
+        await fill(pilot, **{"d-name": "web", "d-path": "web2"})
+        await click(pilot, "d-add")
+        assert "name: a domain 'web' already exists" in error(app)
+        await fill(pilot, **{"d-name": "far", "d-path": "../../nowhere-at-all"})
+        await click(pilot, "d-add")
+        assert "does not exist and is outside the workspace" in error(app)
+        await fill(pilot, **{"d-name": "bad", "d-path": "bad", "d-scope": "../up/**"})
+        await click(pilot, "d-add")
+        assert "scope: '../up/**': '..' is not allowed" in error(app)
+        await fill(pilot, **{"d-name": "Bad Name", "d-path": "x", "d-scope": ""})
+        await click(pilot, "d-add")
+        assert "must match [a-z0-9][a-z0-9-]*" in error(app)
+        await click(pilot, "next")
+        assert "press Add / update (or Clear form) first" in error(app)
+        await click(pilot, "d-clear")
+        # edit api's role by selecting its row
+        table = app.query_one("#domain-table")
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("#d-name").value == "api"
+        await fill(
+            pilot, **{"d-role": "The REST API", "d-exports": "openapi.yaml", "d-scope": "src/**"}
+        )
+        await click(pilot, "d-add")
+        assert [d["name"] for d in app.state.domains] == ["api", "billing", "web"]
+        await click(pilot, "next")
+        assert app.query_one("#steps").current == "tasks", error(app)
+        # 3. tasks: native; an unknown dependency is refused
+        app.query_one("#t-source").value = "native"
+        await pilot.pause()
+        await fill(
+            pilot, **{"t-id": "T2", "t-title": "Product page", "t-domain": "web", "t-deps": "T1"}
+        )
+        await click(pilot, "t-add")
+        assert "unknown task 'T1'" in error(app)
+        await fill(
+            pilot, **{"t-id": "T1", "t-title": "API contract", "t-domain": "api", "t-deps": ""}
+        )
+        await click(pilot, "t-add")
+        await fill(
+            pilot, **{"t-id": "T2", "t-title": "Product page", "t-domain": "nope", "t-deps": "T1"}
+        )
+        await click(pilot, "t-add")
+        assert "unknown domain 'nope'" in error(app)
+        await fill(pilot, **{"t-domain": "web"})
+        await click(pilot, "t-add")
+        assert [t["id"] for t in app.state.tasks] == ["T1", "T2"]
+        await click(pilot, "next")
+        # 4. review: the TOML and every file, nothing written yet
+        assert app.query_one("#steps").current == "review"
+        toml = app.query_one("#review-toml").text
+        assert 'name = "shop"' in toml and 'name = "web"' in toml
+        files = app.query_one("#review-files")
+        listed = {str(files.get_row_at(i)[1]) for i in range(files.row_count)}
+        assert {
+            "comm-node.toml",
+            "tasks.toml",
+            "api/CLAUDE.md",
+            "web/.claude/settings.json",
+            "billing/.comm-node/PROTOCOL.md",
+            "web",
+        } <= listed
+        assert not (root / "comm-node.toml").exists()
+        await click(pilot, "next")  # "Write files"
+        await until(pilot, lambda: app.written)
+        assert app.query_one("#steps").current == "meeting"
+        await click(pilot, "m-finish")
+    # the files on disk
+    ws = load_workspace(str(root))
+    assert sorted(ws.domains) == ["api", "billing", "web"]
+    assert ws.domains["api"].role == "The REST API" and ws.domains["api"].exports == [
+        "openapi.yaml"
+    ]
+    assert ws.domains["web"].scope == ["src/**", "public/**"]
+    assert (root / "web" / ".git").is_dir()
+    assert (root / "api" / "CLAUDE.md").read_text().startswith("# mine\n")
+    assert "you are the `web` agent of shop" in (root / "web" / "CLAUDE.md").read_text()
+    assert json.loads((root / "billing" / ".claude" / "settings.json").read_text())["hooks"]
+    assert "T2" in (root / "tasks.toml").read_text()
+
+
+async def test_wizard_on_an_existing_workspace_shows_changes_first(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    (root / "a").mkdir(parents=True)
+    (root / "comm-node.toml").write_text(
+        '[project]\nname = "old"\n[agents]\nbudget_tokens = 777\n'
+        '[[domains]]\nname = "a"\npath = "a"\nrole = "first"\n'
+    )
+    app = InitWizard(str(root))
+    async with app.run_test(size=(150, 50)) as pilot:
+        assert app.query_one("#project-name").value == "old"
+        assert "already has a comm-node.toml" in str(app.query_one(".hint").render())
+        await click(pilot, "next")
+        await click(pilot, "next")
+        await click(pilot, "next")
+        files = app.query_one("#review-files")
+        actions = {
+            str(files.get_row_at(i)[1]): str(files.get_row_at(i)[0]) for i in range(files.row_count)
+        }
+        assert actions["comm-node.toml"] == "update"  # our header; values kept
+        assert "budget_tokens = 777" in app.query_one("#review-toml").text
+        assert (root / "comm-node.toml").read_text().startswith("[project]")
+        await pilot.press("ctrl+q")
+    assert (root / "comm-node.toml").read_text().startswith("[project]")  # untouched
+
+
+async def test_wizard_meeting_step_starts_agents(tmp_path: Path, monkeypatch) -> None:
+    import subprocess
+
+    socket = f"cn-wiz-{os.getpid()}-{os.urandom(3).hex()}"
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", socket)
+    root = tmp_path / "ws"
+    fake = f"{sys.executable} -m comm_node_tui.demo.fake_agent --hooks"
+    (root / "one").mkdir(parents=True)
+    (root / "comm-node.toml").write_text(
+        f'[project]\nname = "wiz"\n[agents]\ncommand = "{fake}"\n'
+        '[[domains]]\nname = "one"\npath = "one"\n'
+    )
+    app = InitWizard(str(root), meeting_timeout_s=15)
+    try:
+        async with app.run_test(size=(150, 50)) as pilot:
+            for _ in range(3):
+                await click(pilot, "next")
+            await click(pilot, "next")
+            await until(pilot, lambda: app.written)
+            await click(pilot, "m-start")
+            await until(pilot, lambda: app.result is not None, timeout=40)
+            assert app.result["started"] == ["one"]
+            assert "registered 1/1" in str(app.query_one("#meeting-count").render())
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
