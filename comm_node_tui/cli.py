@@ -399,6 +399,26 @@ def _kickoff(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _demo(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="demo_cmd:demo")
+    p.add_argument("--dir", metavar="DIR", help="where (default: a new temporary directory)")
+    p.add_argument("--speed", type=float, default=1.0, metavar="X", help="scale every delay")
+    p.add_argument("--seed", type=int, default=1, metavar="N", help="randomness (default 1)")
+    p.add_argument(
+        "--headless", action="store_true", help="no control room: run the plan, print a summary"
+    )
+    p.add_argument("--stalls", type=int, default=1, metavar="N", help="agents that stall")
+    p.add_argument("--crashes", type=int, default=1, metavar="N", help="agents that crash")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        metavar="S",
+        help="headless: give up after S seconds at speed 1 (default 900)",
+    )
+    _json(p, "headless: the summary as JSON")
+
+
 def _usage(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="usage_cmd:usage")
     _json(
@@ -448,6 +468,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "peek": ("print an agent's screen", _pane_cmd("peek", "peek")),
     "config": ("check or show the workspace configuration", _config),
     "log": ("print the event log", _log),
+    "demo": ("simulated agents in real tmux and the control room: no API key needed", _demo),
     "init": ("lay out a workspace: the wizard, or --from PLAN.toml --yes", _init),
     "kickoff": ("the kickoff meeting: start every agent, wait for each, send START", _kickoff),
     "serve": ("run the engine headless (one per workspace)", _serve),

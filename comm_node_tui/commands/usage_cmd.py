@@ -8,14 +8,15 @@ import os
 from comm_node_tui.commands.context import print_json, workspace
 
 
-def _transcripts_from_status(ws) -> list[str]:
-    paths = []
+def _transcripts_from_status(ws) -> dict[str, str]:
+    """{transcript: domain} for the transcripts the domains' hooks reported."""
+    paths = {}
     for dom in ws.domains.values():
         try:
             with open(dom.paths.status, encoding="utf-8") as fh:
                 p = json.load(fh).get("transcript_path")
             if isinstance(p, str) and os.path.isfile(p):
-                paths.append(p)
+                paths[p] = dom.name
         except (OSError, ValueError, AttributeError):
             continue
     return paths

@@ -380,11 +380,11 @@ class Engine:
         self._usage_at = time.monotonic()
         if self.usage is None:
             self.usage = UsageTracker(self.ws)
-        extra = [
-            s.get("transcript_path")
-            for s in self.agents.values()
-            if isinstance(s.get("transcript_path"), str)
-        ]
+        extra = {
+            s["transcript_path"]: name
+            for name, s in self.agents.items()
+            if isinstance(s.get("transcript_path"), str) and s["transcript_path"]
+        }
         self.usage.poll(extra)
         summary = self.usage.summary()
         self.usage_summary = summary

@@ -89,13 +89,16 @@ def _ts(text: object) -> float:
 
 
 class _File:
-    __slots__ = ("domain", "ino", "offset", "size")
+    __slots__ = ("domain", "ino", "offset", "owner", "size")
 
     def __init__(self) -> None:
         self.offset = 0
         self.ino: int | None = None
         self.size = 0
         self.domain: str | None = None
+        # the domain whose hook reported this transcript: it wins over the cwd, which
+        # cannot tell apart domains that share a directory
+        self.owner: str | None = None
 
 
 class UsageTracker:
@@ -141,9 +144,14 @@ class UsageTracker:
         return hits[0].name if hits else None
 
     # ---- reading ------------------------------------------------------------------------
-    def poll(self, extra: list[str] | None = None) -> int:
-        """Read what is new in every transcript; the number of responses counted or updated."""
+    def poll(self, extra: list[str] | dict[str, str] | None = None) -> int:
+        """Read what is new in every transcript; the number of responses counted or updated.
+        `extra`: more transcripts, or {path: domain} for those a domain's hook reported."""
         changed = 0
+        if isinstance(extra, dict):
+            for path, owner in extra.items():
+                self.files.setdefault(path, _File()).owner = owner
+            extra = list(extra)
         for path in self.discover(extra):
             changed += self._read(path)
         return changed
@@ -207,7 +215,7 @@ class UsageTracker:
         model = msg.get("model") if isinstance(msg.get("model"), str) else "unknown"
         if model == "<synthetic>":
             return 0
-        domain = self.domain_of(rec.get("cwd")) or state.domain
+        domain = state.owner or self.domain_of(rec.get("cwd")) or state.domain
         if domain is None:
             return 0
         state.domain = state.domain or domain

@@ -1,0 +1,244 @@
+"""`comm-node demo`: a workspace of five simulated agents in real tmux, on a private tmux
+socket, with the real engine, the real kickoff and the real control room.
+
+The driver also stands in for a patient operator: an agent that dies is restarted after a
+grace period (at once when headless; after 20 s with the control room open, so the operator
+can do it first with `r`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections import Counter
+
+from comm_node_tui.demo import plan as demo_plan
+from comm_node_tui.protocol.events import Event
+
+
+def create(directory: str | None, speed: float, seed: int, stalls: int, crashes: int) -> str:
+    """Lay the demo workspace out through the real `init` path; its root."""
+    from comm_node_tui.kickoff.plan import load_plan
+    from comm_node_tui.kickoff.scaffold import apply, build_plan
+    from comm_node_tui.protocol.fileio import atomic_write
+
+    root = os.path.realpath(directory or tempfile.mkdtemp(prefix="comm-node-demo-"))
+    os.makedirs(root, exist_ok=True)
+    if os.path.exists(os.path.join(root, "comm-node.toml")):
+        from comm_node_tui.errors import CommNodeError
+
+        raise CommNodeError(
+            f"{root} already holds a workspace; the demo needs a new or empty directory"
+        )
+    socket = os.environ.get("COMM_NODE_TMUX_SOCKET") or f"cn-demo-{os.getpid()}"
+    demo_plan.write_files(root)
+    plan_path = os.path.join(root, "PLAN.toml")
+    with open(plan_path, "w", encoding="utf-8") as fh:
+        fh.write(demo_plan.plan_toml(speed, seed, socket))
+    config, tasks, creations = load_plan(plan_path)
+    apply(build_plan(root, config, tasks, creations))
+    state = os.path.join(root, ".comm-node", "state")
+    os.makedirs(state, mode=0o700, exist_ok=True)
+    atomic_write(
+        os.path.join(state, "demo.json"),
+        json.dumps(demo_plan.demo_settings(speed, seed, stalls, crashes), indent=1),
+    )
+    return root
+
+
+def _progress(counts: dict) -> tuple[int, int]:
+    """(done, total) from the world's task counts ("ready" is a subset of "open")."""
+    total = sum(counts.get(k, 0) for k in ("open", "in_progress", "blocked", "done"))
+    return counts.get("done", 0), total
+
+
+class Driver:
+    """Engine + kickoff + the operator's stand-in, for both modes."""
+
+    def __init__(self, root: str, speed: float, restart_after_s: float) -> None:
+        from comm_node_tui.workspace.discovery import load_workspace
+
+        self.root = root
+        self.speed = speed
+        self.ws = load_workspace(root)
+        # every tmux call of this process (and of the agents it starts) goes to the
+        # demo's private server, never the user's
+        os.environ["COMM_NODE_TMUX_SOCKET"] = self.ws.config["tmux"]["socket"]
+        self.restart_after_s = restart_after_s
+        self.started = time.monotonic()
+        self.meeting: dict | None = None
+        self.stop = threading.Event()
+        self.restarts: Counter = Counter()
+        self._dead_since: dict[str, float] = {}
+        self._restarted_at: dict[str, float] = {}
+        self.panes = None
+
+    def kickoff(self, coord) -> dict:
+        from comm_node_tui.kickoff.meeting import Meeting
+        from comm_node_tui.panes.manager import AgentPanes
+
+        self.panes = AgentPanes(self.ws, coord)
+        self.meeting = Meeting(self.ws, panes=self.panes, coord=coord, timeout_s=30).run()
+        return self.meeting
+
+    def tend(self, engine, coord) -> None:
+        """Restart agents that died (after the grace period)."""
+        now = time.monotonic()
+        for name, info in list(engine.panes.items()):
+            if not info.get("dead"):
+                self._dead_since.pop(name, None)
+                continue
+            if now - self._restarted_at.get(name, -1e9) < 3 * engine.pane_poll_s:
+                continue  # restarted; the engine's view of the pane has not caught up yet
+            since = self._dead_since.setdefault(name, now)
+            if now - since < self.restart_after_s or self.restarts[name] >= 5:
+                continue
+            coord.emit(
+                Event(
+                    "demo.restart",
+                    f"the demo restarts {name} (it died {now - since:.0f} s ago)",
+                    agent=name,
+                    level="warn",
+                )
+            )
+            try:
+                self.panes.restart(name)
+                self.restarts[name] += 1
+                self._restarted_at[name] = now
+            except Exception as exc:
+                coord.emit(Event("demo.restart_failed", f"{name}: {exc}", level="error"))
+            self._dead_since.pop(name, None)
+
+    def plan_done(self, engine) -> bool:
+        done, total = _progress(engine.snapshot()["tasks"]["counts"])
+        return total > 0 and done == total
+
+    def summary(self, engine) -> dict:
+        from comm_node_tui.protocol.events import log_files
+
+        world = engine.snapshot()
+        usage = engine.refresh_usage(force=True) or {"domains": {}}
+        kinds: Counter = Counter()
+        for path in reversed(log_files(self.ws.paths.events)):
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    for line in fh:
+                        try:
+                            kinds[json.loads(line).get("type")] += 1
+                        except ValueError:
+                            continue
+            except OSError:
+                continue
+        tokens = {
+            k: sum(int(d.get(k, 0)) for d in usage["domains"].values())
+            for k in ("input", "output", "cache_write", "cache_read", "total")
+        }
+        counts = world["tasks"]["counts"]
+        done, total = _progress(counts)
+        return {
+            "workspace": self.root,
+            "tasks": counts,
+            "tasks_done": done,
+            "tasks_total": total,
+            "messages_routed": engine.router.routed,
+            "messages_bounced": engine.router.bounced,
+            "locks_granted": kinds["lock.granted"],
+            "locks_refused": kinds["lock.refused"],
+            "stalls_detected": kinds["agent.stale"],
+            "recoveries": kinds["agent.recovered"],
+            "agents_restarted": sum(self.restarts.values()),
+            "tokens": tokens,
+            "seconds": round(time.monotonic() - self.started, 1),
+            "kickoff": self.meeting,
+        }
+
+    def teardown(self) -> None:
+        from comm_node_tui.panes.manager import AgentPanes
+
+        try:
+            AgentPanes(self.ws).down()
+        except Exception:
+            pass
+        import subprocess
+
+        subprocess.run(
+            ["tmux", "-L", self.ws.config["tmux"]["socket"], "kill-server"],
+            capture_output=True,
+            timeout=10,
+        )
+
+
+def run_headless(root: str, speed: float, timeout_s: float) -> tuple[int, dict]:
+    from comm_node_tui.tui.bridge import EngineBridge
+
+    driver = Driver(root, speed, restart_after_s=1.0 / speed)
+    bridge = EngineBridge(driver.ws, lambda _ev: None)
+    bridge.start()
+    engine = bridge.engine
+    if engine is None:
+        from comm_node_tui.errors import CommNodeError
+
+        raise CommNodeError(f"another engine holds {root} (pid {bridge.viewer_of})")
+    try:
+        driver.kickoff(engine.coord)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            driver.tend(engine, engine.coord)
+            if driver.plan_done(engine):
+                break
+            time.sleep(0.5)
+        time.sleep(min(3.0, 6.0 / speed))  # last answers and lock releases land
+        engine.scan()
+        summary = driver.summary(engine)
+        ok = summary["tasks_total"] > 0 and summary["tasks_done"] == summary["tasks_total"]
+        summary["ok"] = ok
+        return (0 if ok else 1), summary
+    finally:
+        driver.teardown()
+        bridge.stop()
+
+
+def run_ui(root: str, speed: float, layout: str, theme: str) -> dict:
+    from comm_node_tui.tui.app import ControlRoom
+
+    driver = Driver(root, speed, restart_after_s=20.0)
+    app = ControlRoom(driver.ws, layout=layout, theme=theme)
+
+    def background() -> None:
+        # wait for the room's engine, then hold the meeting and tend the agents
+        while app.bridge.engine is None and not driver.stop.is_set():
+            time.sleep(0.1)
+        engine = app.bridge.engine
+        if engine is None:
+            return
+        try:
+            driver.kickoff(engine.coord)
+            announced = False
+            while not driver.stop.is_set():
+                driver.tend(engine, engine.coord)
+                if not announced and driver.plan_done(engine):
+                    announced = True
+                    s = driver.summary(engine)
+                    engine.emit(
+                        Event(
+                            "demo.done",
+                            f"the plan is done: {s['tasks_total']} tasks in {s['seconds']} s, "
+                            f"{s['messages_routed']} messages routed; q leaves the demo",
+                        )
+                    )
+                driver.stop.wait(0.5)
+        except Exception as exc:
+            engine.emit(Event("demo.fault", f"{type(exc).__name__}: {exc}", level="error"))
+
+    thread = threading.Thread(target=background, name="cn-demo", daemon=True)
+    thread.start()
+    try:
+        app.run()
+    finally:
+        driver.stop.set()
+        thread.join(timeout=10)
+        driver.teardown()
+    return {"workspace": root}

@@ -1,0 +1,542 @@
+"""The demo's simulated agent: looks like Claude Code from the outside, follows the protocol
+from the inside, with no model and no network.
+
+Outside: Claude-like screens (a spinner line with "esc to interrupt" while busy, the `❯`
+prompt when idle, now and then a permission question that waits for input), typed input
+that is visibly answered, `comm-node hook` called with the JSON Claude Code sends, and a
+transcript in Claude Code's JSONL shape (several lines per response, a placeholder
+`output_tokens: 1` on the early ones) so token burn flows through the real path.
+
+Inside: the loop every agent is told to follow (CLAUDE.md): `task ready` -> claim -> lock
+-> work -> publish -> done -> inbox -> again, with questions to peers and answers to theirs,
+all through the real `comm-node` CLI. Seeded; `--speed` scales every delay. The demo's
+`.comm-node/state/demo.json` names the tasks on which an agent stalls (stops heartbeating
+for a while) or crashes (exits), once each, so the watchdog, the alerts and a restart show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zlib
+
+from comm_node_tui.demo.fake_agent import SPINNER, FakeAgent
+
+MODEL = "claude-sonnet-4-5-20250929"
+
+
+class SimAgent(FakeAgent):
+    def __init__(self, name: str, speed: float, seed: int) -> None:
+        super().__init__(name, None, 0.0, hooks=True)
+        self.speed = max(0.05, speed)
+        self.rng = random.Random(seed * 1_000_003 + zlib.crc32(name.encode()))
+        self.root = os.environ.get("COMM_NODE_WORKSPACE", os.getcwd())
+        self.cwd = os.getcwd()
+        self.session = str(uuid.uuid4())
+        self.activity: list[str] = []
+        self.status_line = ""
+        self.kickoff = threading.Event()
+        self.answer_event = threading.Event()
+        self.allowed = True
+        self.interrupted = False
+        self.lock = threading.Lock()
+        self.responses = 0
+        self.parent_uuid: str | None = None
+        state_dir = os.path.join(self.root, ".comm-node", "state")
+        self.demo = _read_json(os.path.join(state_dir, "demo.json")) or {}
+        self.private = self._private_dir()
+        os.makedirs(self.private, exist_ok=True)
+        self.transcript = os.path.join(self.private, "transcript.jsonl")
+        self.usage_path = os.path.join(self.private, "sim-usage.json")
+        self.log_path = os.path.join(self.private, "sim-log.jsonl")
+        self.marks_path = os.path.join(self.private, "sim-marks.json")
+        self.marks = _read_json(self.marks_path) or {}
+        self.totals = _read_json(self.usage_path) or {
+            "input": 0,
+            "output": 0,
+            "cache_write": 0,
+            "cache_read": 0,
+            "responses": 0,
+        }
+        hb = self.demo.get("heartbeat_stale_s", 10)
+        self.heartbeat_every = max(0.3, hb / 3)
+
+    def _private_dir(self) -> str:
+        # the domain's own protocol folder (shared directories have one per domain)
+        shared = os.path.join(self.cwd, ".comm-node", self.name)
+        if os.path.isdir(shared):
+            return shared
+        return os.path.join(self.cwd, ".comm-node")
+
+    # ---- helpers ----------------------------------------------------------------------------
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds / self.speed)
+
+    def say(self, line: str) -> None:
+        with self.lock:
+            self.activity.append(line)
+            del self.activity[:-14]
+
+    def cli(self, *args: str, stdin: str | None = None) -> tuple[int, object]:
+        """The real `comm-node` CLI; (exit code, parsed JSON or text)."""
+        try:
+            r = subprocess.run(
+                [sys.executable, "-m", "comm_node_tui", *args],
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                cwd=self.cwd,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return 1, str(exc)
+        out = r.stdout
+        if "--json" in args:
+            try:
+                return r.returncode, json.loads(out) if out.strip() else None
+            except ValueError:
+                return r.returncode, out
+        return r.returncode, (out + r.stderr).strip()
+
+    def hook(self, event: str, **fields: object) -> None:
+        fields.setdefault("transcript_path", self.transcript)
+        super().hook(event, **fields)
+
+    def note(self, **fields: object) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"t": time.time(), **fields}) + "\n")
+
+    def mark(self, key: str) -> bool:
+        """True the first time `key` is marked (kept across restarts)."""
+        if self.marks.get(key):
+            return False
+        self.marks[key] = True
+        _write_json(self.marks_path, self.marks)
+        return True
+
+    # ---- the transcript ---------------------------------------------------------------------
+    def respond(self, text: str, tool: dict | None = None) -> None:
+        """One assistant response: two or three lines sharing a message id, the early ones
+        with Claude Code's placeholder output count, the last one with the real usage."""
+        self.responses += 1
+        msg_id = f"msg_sim_{self.name}_{self.session[:8]}_{self.responses}"
+        req_id = f"req_sim_{uuid.uuid4().hex[:20]}"
+        usage = {
+            "input_tokens": self.rng.randint(1, 40),
+            "cache_creation_input_tokens": self.rng.randint(200, 4000),
+            "cache_read_input_tokens": self.rng.randint(8000, 40000),
+            "output_tokens": self.rng.randint(60, 900),
+        }
+        parts = [{"type": "text", "text": text}]
+        if tool:
+            parts.append({"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", **tool})
+        lines = []
+        for part in [*parts, None]:
+            final = part is None
+            u = dict(usage) if final else {**usage, "output_tokens": 1}
+            content = parts if final else [part]
+            rec = {
+                "parentUuid": self.parent_uuid,
+                "isSidechain": False,
+                "userType": "external",
+                "cwd": self.cwd,
+                "sessionId": self.session,
+                "version": "2.1.14",
+                "gitBranch": "",
+                "message": {
+                    "model": MODEL,
+                    "id": msg_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "content": content,
+                    "stop_reason": "end_turn" if final else None,
+                    "stop_sequence": None,
+                    "usage": {**u, "service_tier": "standard"},
+                },
+                "requestId": req_id,
+                "type": "assistant",
+                "uuid": str(uuid.uuid4()),
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+                + f".{int(time.time() * 1000) % 1000:03d}Z",
+            }
+            self.parent_uuid = rec["uuid"]
+            lines.append(json.dumps(rec))
+        with open(self.transcript, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+        t = self.totals
+        t["input"] += usage["input_tokens"]
+        t["output"] += usage["output_tokens"]
+        t["cache_write"] += usage["cache_creation_input_tokens"]
+        t["cache_read"] += usage["cache_read_input_tokens"]
+        t["responses"] += 1
+        _write_json(self.usage_path, t)
+
+    # ---- the screen -------------------------------------------------------------------------
+    def draw(self) -> None:
+        with self.lock:
+            activity = list(self.activity)
+        lines = [f" sim-claude · {self.name}", ""]
+        lines += [f"⏺ {a[:90]}" for a in activity]
+        lines.append("")
+        if self.state == "busy":
+            secs = int(time.time() - self.busy_started)
+            spin = SPINNER[int(time.time() * 4) % len(SPINNER)]
+            tokens = 40 * (secs + 1)
+            lines.append(
+                f"{spin} {self.status_line or 'Working'}… ({secs}s · ↓ {tokens} tokens · "
+                "esc to interrupt)"
+            )
+        elif self.state == "waiting":
+            lines += [
+                "Bash command",
+                "",
+                "Do you want to proceed?",
+                "❯ 1. Yes",
+                "  2. No, and tell Claude what to do differently (esc)",
+            ]
+        box = "─" * 60
+        lines += [box, f"❯ {self.input}" if self.state != "waiting" else "", box]
+        lines.append("  ? for shortcuts")
+        frame = "\r\n".join(lines)
+        if frame == self._last_frame:
+            return
+        self._last_frame = frame
+        self.out.write("\x1b[H\x1b[2J" + frame)
+        self.out.flush()
+
+    # ---- input ------------------------------------------------------------------------------
+    def submit(self) -> None:
+        text = self.input
+        self.input = ""
+        self.pasted_len = None
+        if self.state == "waiting":
+            self.allowed = text.strip() in ("1", "y", "yes")
+            self.answer_event.set()
+            return
+        if not text.strip():
+            return
+        self.note(event="submit", text=text)
+        self.hook("UserPromptSubmit", prompt=text)
+        first = text.splitlines()[0][:70]
+        self.say(f"> {first}")
+        if "kickoff" in text and not self.kickoff.is_set():
+            self.say("Reading my START message and the protocol.")
+            self.kickoff.set()
+        else:
+            # an operator's message: it is in the inbox too; answer on the screen now
+            self.say("Noted; I will take that into account (it is in my inbox too).")
+            self.respond(f"Acknowledged: {first}")
+
+    def interrupt(self) -> None:
+        if self.state == "busy":
+            self.interrupted = True
+            self.say("Interrupted by user")
+            self.note(event="interrupt")
+        elif self.state == "waiting":
+            self.allowed = False
+            self.answer_event.set()
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def busy(self, line: str) -> None:
+        if self.state != "busy":
+            self.busy_started = time.time()
+        self.state = "busy"
+        self.status_line = line
+
+    def idle(self) -> None:
+        self.state = "idle"
+        self.status_line = ""
+
+    def brain(self) -> None:
+        try:
+            self._brain()
+        except Exception as exc:  # shown, like a tool error, and the agent idles
+            self.say(f"Error: {type(exc).__name__}: {exc}")
+            self.note(event="error", error=repr(exc))
+            self.idle()
+
+    def _brain(self) -> None:
+        self.hook("SessionStart", source="startup")
+        restarted = self.marks.get("kicked_off", False)
+        if not restarted:
+            self.say("Waiting for the kickoff…")
+            while not self.kickoff.wait(self.heartbeat_every / self.speed):
+                self.cli("status", "set", "starting")  # registered and alive
+            self.mark("kicked_off")
+        else:
+            self.say("Restarted: picking up where I left off.")
+        self.cli("lock", "release", "--all")
+        last_beat = 0.0
+        said_done = False
+        while True:
+            self.handle_mail()
+            task = self.resume() or self.next_task()
+            if task is not None:
+                said_done = False
+                self.work(task)
+                continue
+            self.idle()
+            if time.monotonic() - last_beat > self.heartbeat_every / self.speed:
+                last_beat = time.monotonic()
+                state = "done" if self.plan_done() else "idle"
+                self.cli("status", "set", state)
+                if state == "done" and not said_done:
+                    said_done = True
+                    self.say("Everything in the plan is done. Waiting for mail.")
+                    self.hook("Stop", stop_hook_active=False)
+            self.wait(1.0)
+
+    def plan_done(self) -> bool:
+        code, tasks = self.cli("task", "list", "--json")
+        return (
+            code == 0
+            and isinstance(tasks, list)
+            and all(t.get("status") == "closed" for t in tasks)
+        )
+
+    def resume(self) -> dict | None:
+        code, tasks = self.cli("task", "list", "--json")
+        if code != 0 or not isinstance(tasks, list):
+            return None
+        for t in tasks:
+            if t.get("status") == "in_progress" and t.get("assignee") == self.name:
+                return t
+        return None
+
+    def next_task(self) -> dict | None:
+        code, ready = self.cli("task", "ready", "--json")
+        if code != 0 or not isinstance(ready, list):
+            return None
+        for t in ready:
+            code, _ = self.cli("task", "claim", t["id"], "--json")
+            if code == 0:
+                self.say(f"Claimed {t['id']}: {t.get('title', '')}")
+                return t
+            if code == 3:
+                continue  # someone else has it
+        return None
+
+    def handle_mail(self) -> None:
+        code, msgs = self.cli("inbox", "--unread", "--json")
+        if code != 0 or not isinstance(msgs, list):
+            return
+        for m in msgs:
+            self.cli("read", m["id"], "--json")  # marks it read
+            self.note(event="received", id=m["id"], sender=m.get("from"), type=m.get("type"))
+            body = (m.get("body") or "").strip().splitlines()
+            first = body[0][:60] if body else ""
+            self.say(f"Mail from {m.get('from')}: {first}")
+            if m.get("type") == "question" and m.get("from") not in (None, "operator"):
+                self.respond(f"Answering {m['from']}")
+                answer = self.rng.choice(
+                    [
+                        "Yes: it is in the contract I published.",
+                        "No, not yet; it lands with my next task.",
+                        "Use the field names of the published artifact.",
+                    ]
+                )
+                self.send(m["from"], f"Re: {first}\n\n{answer}", "answer", reply_to=m["id"])
+
+    def send(self, to: str, text: str, kind: str, reply_to: str | None = None) -> None:
+        args = ["send", "--to", to, "--type", kind, "--json", "-"]
+        if reply_to:
+            args[1:1] = ["--reply-to", reply_to]
+        code, out = self.cli(*args, stdin=text)
+        if code == 0 and isinstance(out, dict):
+            self.note(event="sent", id=out.get("id"), to=out.get("to"), type=kind)
+            self.say(f"Sent a {kind} to {to}")
+        else:
+            self.note(event="send_failed", to=to, code=code, out=str(out)[:200])
+            self.say(f"Could not message {to} (exit {code})")
+
+    def task_details(self, tid: str) -> dict:
+        code, info = self.cli("task", "show", tid, "--json")
+        if code != 0 or not isinstance(info, dict):
+            return {}
+        return info.get("task", info)
+
+    def work(self, task: dict) -> None:
+        tid = task["id"]
+        info = self.task_details(tid)
+        desc = info.get("description") or task.get("description") or ""
+        produces = _field(desc, "produces")
+        touches = _field(desc, "touches")
+        title = info.get("title") or task.get("title") or tid
+        self.busy(f"Working on {tid}")
+        self.cli("status", "set", "busy", "--task", tid, "--progress", "starting")
+        patterns = [f"src/{tid}/**", *touches]
+        tries = 0
+        while True:
+            code, out = self.cli("lock", "acquire", *patterns, "--reason", title, "--json")
+            if code == 0:
+                self.say(f"Locked {', '.join(patterns)}")
+                break
+            tries += 1
+            text = str(out)
+            holder = text.split(" conflicts with ", 1)[-1].split(" holds ", 1)[0].strip()
+            if tries == 1:
+                self.say(f"Lock refused: {holder or 'someone'} holds {', '.join(touches)}")
+                if holder in self.demo.get("domains", []):
+                    self.send(
+                        holder,
+                        f"I need {', '.join(touches)} for {tid}; please release it when done.",
+                        "request",
+                    )
+            self.busy(f"Waiting for a lock on {', '.join(touches) or patterns[0]}")
+            self.cli("status", "set", "blocked", "--task", tid, "--progress", "waiting for a lock")
+            self.wait(3.0)
+            if tries > 30:
+                patterns = [f"src/{tid}/**"]  # give up the shared file; do the rest
+        steps = self.rng.randint(2, 4)
+        question_at = self.rng.randrange(steps) if self.rng.random() < 0.45 else -1
+        for i in range(steps):
+            if self.interrupted:
+                self.interrupted = False
+                self.idle()
+                self.wait(1.0)
+                self.busy(f"Working on {tid}")
+            if tid in self.demo.get("crash", []) and i == 1 and self.mark(f"crash:{tid}"):
+                self.say(f"Fatal: the simulated agent crashes on {tid}")
+                self.note(event="crash", task=tid)
+                self.out.flush()
+                os._exit(1)
+            if tid in self.demo.get("stall", []) and i == 1 and self.mark(f"stall:{tid}"):
+                self.note(event="stall", task=tid)
+                self.busy(f"Running a long command for {tid}")
+                time.sleep(float(self.demo.get("stall_s", 20)))  # no heartbeat meanwhile
+                self.note(event="unstall", task=tid)
+            if self.rng.random() < float(self.demo.get("permission_rate", 0.15)):
+                self.ask_permission(tid)
+            path = os.path.join(self.cwd, "src", tid, f"part{i + 1}.txt")
+            tool = {"name": "Edit", "input": {"file_path": path}}
+            self.hook("PreToolUse", tool_name="Edit", tool_input={"file_path": path})
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(f"{title}: part {i + 1} of {steps}\n")
+            for shared in touches:
+                target = os.path.join(self.cwd, shared)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "a", encoding="utf-8") as fh:
+                    fh.write(f"{tid} ({self.name}) step {i + 1}\n")
+            self.hook("PostToolUse", tool_name="Edit", tool_input={"file_path": path})
+            self.respond(f"{title}: step {i + 1} of {steps} done.", tool)
+            self.cli("status", "set", "busy", "--task", tid, "--progress", f"step {i + 1}/{steps}")
+            self.say(f"{tid}: step {i + 1}/{steps}")
+            if i == question_at:
+                peers = [p for p in self.demo.get("domains", []) if p != self.name]
+                if peers:
+                    peer = self.rng.choice(peers)
+                    self.send(
+                        peer, f"Question about {tid}: does this match what you expect?", "question"
+                    )
+            self.wait(self.rng.uniform(1.5, 3.5))
+            self.handle_mail()
+        args = ["task", "done", tid, "--json"]
+        for name in produces:
+            out_path = os.path.join(self.cwd, "src", tid, name)
+            with open(out_path, "w", encoding="utf-8") as fh:
+                fh.write(f"# {name}\n\nPublished by {self.name} for {tid}.\n")
+            args += ["--artifact", out_path]
+        code, out = self.cli(*args)
+        self.say(
+            f"Closed {tid}" + (f", published {', '.join(produces)}" if produces else "")
+            if code == 0
+            else f"Could not close {tid}: {out}"
+        )
+        self.cli("lock", "release", "--all")
+        self.hook("Stop", stop_hook_active=False)
+        self.idle()
+
+    def ask_permission(self, tid: str) -> None:
+        self.state = "waiting"
+        self.answer_event.clear()
+        self.hook(
+            "Notification",
+            message="Claude needs your permission to use Bash",
+            notification_type="permission_prompt",
+        )
+        self.note(event="permission", task=tid)
+        answered = self.answer_event.wait(float(self.demo.get("permission_wait_s", 4)) / self.speed)
+        allowed = self.allowed if answered else True  # nobody answered: the demo goes on
+        self.say(
+            "Permission "
+            + ("granted" if allowed else "denied")
+            + ("" if answered else " (auto, nobody answered)")
+        )
+        self.allowed = True
+        self.busy(f"Working on {tid}")
+
+    def run(self) -> int:
+        threading.Thread(target=self.brain, name="sim-brain", daemon=True).start()
+        import select
+        import termios
+        import tty
+
+        fd = sys.stdin.fileno()
+        old = termios.tcgetattr(fd) if os.isatty(fd) else None
+        if old is not None:
+            tty.setraw(fd)
+        self.out.write("\x1b[?2004h")
+        self.note(event="start", pid=os.getpid(), session=self.session)
+        try:
+            self.draw()
+            while True:
+                ready, _, _ = select.select([fd], [], [], 0.25)
+                if ready:
+                    data = os.read(fd, 65536)
+                    if not data:
+                        return 0
+                    self.feed(data, fd)
+                self.draw()
+        finally:
+            self.out.write("\x1b[?2004l")
+            if old is not None:
+                termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+
+def _field(desc: str, key: str) -> list[str]:
+    """`produces: a.yaml, b.md` from a task description."""
+    for line in desc.splitlines():
+        k, sep, v = line.partition(":")
+        if sep and k.strip().lower() == key:
+            return [x.strip() for x in v.split(",") if x.strip()]
+    return []
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: str, data: dict) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="sim-agent")
+    p.add_argument("--name", default=os.environ.get("COMM_NODE_DOMAIN", "agent"))
+    p.add_argument("--speed", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args(argv)
+    try:
+        return SimAgent(args.name, args.speed, args.seed).run()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
