@@ -148,9 +148,14 @@ async def test_demo_control_room_has_data_in_every_panel(tmp_path: Path, monkeyp
                     and app.query_one("#event-table").row_count > 10
                 )
 
+            seen_kickoff = set()
             while not panels_full():
                 assert time.monotonic() < deadline, app.world.get("tasks", {}).get("counts")
-                await pilot.pause(0.2)
+                if "kickoff: registered" in app.sub_title:
+                    seen_kickoff.add(app.sub_title.rsplit("registered ", 1)[1])
+                await pilot.pause(0.1)
+            # the header counted the agents registering during the kickoff meeting
+            assert seen_kickoff and app.kickoff is None
             # tasks: the tree holds the whole plan; locks: rows; burn: every agent
             tree = app.query_one("#task-tree")
             nodes = list(_walk(tree.root))

@@ -93,6 +93,7 @@ class ControlRoom(App):
         self._refresh_pending = False
         self._preview_key: tuple | None = None
         self.keymap_ids: dict[str, str] = {}
+        self.kickoff: set[str] | None = None  # agents registered while a kickoff runs
 
     # ---- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -166,6 +167,18 @@ class ControlRoom(App):
     def on_engine_event(self, message: EngineEvent) -> None:
         ev = message.event
         self.query_one(EventsPanel).add(ev)
+        if ev.type == "kickoff.started":
+            self.kickoff = set()
+        elif ev.type == "agent.registered" and self.kickoff is not None and ev.agent:
+            self.kickoff.add(ev.agent)
+        elif ev.type == "kickoff.done":
+            self.kickoff = None
+            self.notify(
+                ev.msg,
+                title="kickoff",
+                markup=False,
+                severity="warning" if ev.level == "warn" else "information",
+            )
         severity = ALERTS.get(ev.type)
         waiting = ev.type in WAITING_EVENTS and ev.data.get("state") == "waiting"
         if ev.type == "lock.refused" and ev.data.get("holder"):
@@ -217,6 +230,8 @@ class ControlRoom(App):
         paused = is_paused(self.bridge.coord)
         mode = f"viewer of pid {self.bridge.viewer_of}" if self.bridge.viewer_of else "engine"
         sub_title = f"{self.ws.project} · {mode}" + (" · PAUSED" if paused else "")
+        if self.kickoff is not None:
+            sub_title += f" · kickoff: registered {len(self.kickoff)}/{len(self.ws.domains)}"
         if sub_title != self.sub_title:
             self.sub_title = sub_title
 
