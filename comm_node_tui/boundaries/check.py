@@ -107,7 +107,7 @@ def _manifests(dirs: list[str]) -> tuple[dict[str, str], dict[str, str]]:
                     name = json.loads(fh.read(1 << 20)).get("name")
                 if isinstance(name, str) and name:
                     packages.setdefault(name, d)
-            except (OSError, ValueError, AttributeError):
+            except (RecursionError, OSError, ValueError, AttributeError):
                 pass
         cargo = os.path.join(d, "Cargo.toml")
         if os.path.isfile(cargo):

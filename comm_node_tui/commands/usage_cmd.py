@@ -17,7 +17,7 @@ def _transcripts_from_status(ws) -> dict[str, str]:
                 p = json.load(fh).get("transcript_path")
             if isinstance(p, str) and os.path.isfile(p):
                 paths[p] = dom.name
-        except (OSError, ValueError, AttributeError):
+        except (RecursionError, OSError, ValueError, AttributeError):
             continue
     return paths
 

@@ -80,6 +80,7 @@ class Engine:
         self.tasks_version = 0
         self._graph_cache: tuple[int, dict] | None = None
         self._status_bad: set[str] = set()
+        self._heartbeat_problems: dict[str, str | None] = {}
         self._config_stamp: tuple | None = None
         self.boundaries: dict | None = None  # the last boundary check, as plain data
         self._boundary_cache = None
@@ -195,6 +196,12 @@ class Engine:
         self._status_bad.discard(name)
         if not status:
             return
+        from comm_node_tui.protocol.status import sane_heartbeat
+
+        problem = sane_heartbeat(status, dom.paths.status)
+        if problem and problem != self._heartbeat_problems.get(name):
+            self.emit(Event("status.invalid", problem, agent=name, level="warn"))
+        self._heartbeat_problems[name] = problem
         before = self.agents.get(name, {})
         self.agents[name] = status
         if status != before:

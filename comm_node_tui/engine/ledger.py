@@ -40,7 +40,7 @@ class Ledger:
             for line in fh:
                 try:
                     rec = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue  # a torn last line from a crash
                 if isinstance(rec, dict):
                     self._apply(rec)

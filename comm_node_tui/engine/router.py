@@ -363,7 +363,14 @@ class Router:
 
     @staticmethod
     def _move(src: str, dst: str) -> None:
-        if os.path.isdir(src) and not os.path.islink(src):
+        if os.path.islink(src):
+            # Keep the evidence, not the link: an archived symlink would still point at
+            # whatever it named (another inbox, /etc/passwd) for anyone who opens it.
+            target = os.readlink(src)
+            atomic_write(dst, f"(an outbox entry that was a symlink to {target!r})\n")
+            os.unlink(src)
+            return
+        if os.path.isdir(src):
             if os.path.exists(dst):
                 dst += f".{os.urandom(3).hex()}"
             shutil.move(src, dst)

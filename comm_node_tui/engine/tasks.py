@@ -134,7 +134,7 @@ def task_from_beads(rec: dict, domains: set[str]) -> Task:
         if isinstance(meta, str):
             try:
                 meta = json.loads(meta) if meta.strip() else {}
-            except ValueError:
+            except (ValueError, RecursionError):
                 meta = {}
         t.deps.append((kind, target, meta if isinstance(meta, dict) else {}))
         if kind == "parent-child":
@@ -146,7 +146,7 @@ def task_from_beads(rec: dict, domains: set[str]) -> Task:
     if isinstance(meta, str):
         try:
             meta = json.loads(meta)
-        except ValueError:
+        except (ValueError, RecursionError):
             meta = None
     if isinstance(meta, dict) and isinstance(meta.get("required_artifacts"), list):
         t.required_artifacts = [a for a in meta["required_artifacts"] if isinstance(a, str)]
@@ -174,17 +174,24 @@ def load_beads_jsonl(path: str, domains: set[str]) -> tuple[dict[str, Task], lis
     if size > MAX_SOURCE_BYTES:
         raise SourceProblem(f"{path}: {size} bytes is over the limit of {MAX_SOURCE_BYTES}")
     name = os.path.basename(path)
-    with open(path, "rb") as fh:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise SourceProblem(f"{path}: cannot read ({exc.strerror})") from None
+    with fh:
         for n, raw in enumerate(fh, 1):
             if not raw.strip():
                 continue
             try:
-                rec = json.loads(raw)
+                rec = json.loads(raw.decode("utf-8"))
                 if not isinstance(rec, dict):
                     raise ValueError("not an object")
                 t = task_from_beads(rec, domains)
             except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-                problems.append(f"{name}:{n}: skipped ({str(exc)[:80]})")
+                why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)[:80]
+                if isinstance(exc, RecursionError):
+                    why = "nested too deeply"
+                problems.append(f"{name}:{n}: skipped ({why})")
                 continue
             if t.id in tasks:
                 problems.append(f"{name}:{n}: duplicate id '{t.id}' (the later line wins)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from comm_node_tui.protocol.status import read_status
+from comm_node_tui.protocol.status import read_status, sane_heartbeat
 from comm_node_tui.workspace.model import Workspace
 
 
@@ -75,6 +75,7 @@ def snapshot(
         else:
             try:
                 st = read_status(dom.paths.status)
+                problem = sane_heartbeat(st, dom.paths.status)
             except (ValueError, OSError) as exc:
                 st, problem = {}, str(exc)
         view = agent_view(ws, name, st, now, problem)

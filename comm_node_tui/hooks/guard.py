@@ -47,7 +47,7 @@ def lock_holder(ws: Workspace, dom: Domain, path: str) -> dict | None:
     try:
         with open(os.path.join(ws.paths.state, "locks.json"), encoding="utf-8") as fh:
             data = json.load(fh)
-    except (OSError, ValueError):
+    except (RecursionError, OSError, ValueError):
         return None
     now = time.time()
     key = _key(path)

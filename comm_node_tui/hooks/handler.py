@@ -80,7 +80,7 @@ def _work_exhausted(dom) -> bool:
         with open(dom.paths.budget, encoding="utf-8") as fh:
             work = json.load(fh).get("work") or {}
         return bool(work.get("exhausted")) and work.get("policy") == "pause"
-    except (OSError, ValueError, AttributeError):
+    except (RecursionError, OSError, ValueError, AttributeError):
         return False
 
 

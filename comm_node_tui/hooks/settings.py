@@ -64,7 +64,7 @@ def _load(path: str) -> dict:
         return {}
     try:
         data = json.loads(text) if text.strip() else {}
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise CommNodeError(
             f"{path}: not valid JSON ({exc}); fix it first, comm-node will not overwrite it"
         ) from None

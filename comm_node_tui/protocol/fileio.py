@@ -14,14 +14,16 @@ FILE_MODE = 0o600  # state is readable only by the user who runs comm-node
 DIR_MODE = 0o700
 
 
-class FileTooLarge(Exception):
+# Both are ValueErrors: bad input, caught wherever garbage content is (a status.json that is
+# 50 MB, or a directory, is as unusable as one that is not JSON).
+class FileTooLarge(ValueError):
     def __init__(self, path: str, size: int, limit: int) -> None:
         super().__init__(f"{path}: {size} bytes is over the limit of {limit} bytes")
         self.size = size
         self.limit = limit
 
 
-class NotARegularFile(Exception):
+class NotARegularFile(ValueError):
     def __init__(self, path: str, what: str) -> None:
         super().__init__(f"{path}: is {what}, not a regular file")
 
@@ -124,7 +126,7 @@ def read_json_bounded(path: str, limit: int = 1 << 20):
     raw = read_bounded(path, limit)
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 

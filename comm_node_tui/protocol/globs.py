@@ -117,6 +117,10 @@ def validate_pattern(pattern: str) -> str | None:
         return "'..' is not allowed: patterns stay inside the domain"
     if len(pattern) > 1000:
         return "pattern is over 1000 characters"
+    try:
+        glob_regex((), pattern)
+    except Exception as exc:  # what pathspec cannot compile (a trailing '\\', ...)
+        return f"not a valid glob ({str(exc).split(':')[0]})"
     return None
 
 

@@ -117,7 +117,7 @@ def _parse_head(head: str) -> dict:
                 raise ValueError(line)
             meta[key] = json.loads(value)
         return meta
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     return _parse_head_yaml(head)
 
@@ -127,6 +127,11 @@ def _parse_head_yaml(head: str) -> dict:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        # Anchors and aliases are refused before anything is built: a few hundred bytes of
+        # nested aliases ("billion laughs") expand to gigabytes. Front matter never needs them.
+        for event in yaml.parse(head, Loader=loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise MessageFormatError("front matter: YAML anchors and aliases are not allowed")
         meta = yaml.load(head, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

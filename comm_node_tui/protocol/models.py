@@ -13,6 +13,7 @@ from comm_node_tui.protocol.messages import is_valid_id
 
 TYPE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 ENGINE_TYPES = {"bounce", "nudge"}
+MAX_CLOCK_SKEW_S = 300
 
 
 class OutboxMessage(BaseModel):
@@ -57,6 +58,28 @@ class OutboxMessage(BaseModel):
     def _id_shape(cls, v: str | None) -> str | None:
         if v is not None and not is_valid_id(v):
             raise ValueError("must be letters, digits, '.', '_' or '-' (at most 100)")
+        return v
+
+    @field_validator("created")
+    @classmethod
+    def _plausible_time(cls, v: str | None) -> str | None:
+        # Agents' `comm-node send` stamps the time; a hand-written one must be a real time
+        # that is not ahead of the clock (inboxes sort by it) nor absurdly old.
+        if v is None:
+            return v
+        from datetime import UTC, datetime
+
+        try:
+            when = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{v!r} is not an ISO 8601 time") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        now = datetime.now(UTC)
+        if (when - now).total_seconds() > MAX_CLOCK_SKEW_S:
+            raise ValueError(f"{v} is in the future")
+        if when.year < 2000:
+            raise ValueError(f"{v} is implausibly old")
         return v
 
     @field_validator("type")

@@ -31,6 +31,36 @@ def read_status(path: str) -> dict:
     return data
 
 
+MAX_CLOCK_SKEW_S = 60
+
+
+def sane_heartbeat(status: dict, path: str) -> str | None:
+    """A heartbeat that cannot be read or lies in the future would keep a dead agent
+    "alive" forever: replace it (in `status`) with the time the file was last written, and
+    say why; None when it was fine."""
+    import os
+    import time
+    from datetime import datetime
+
+    text = status.get("last_heartbeat")
+    if text is None:
+        return None
+    try:
+        then = datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except (ValueError, TypeError, OverflowError):
+        problem = f"{path}: last_heartbeat {str(text)[:40]!r} is not a time"
+    else:
+        if then - time.time() <= MAX_CLOCK_SKEW_S:
+            return None
+        problem = f"{path}: last_heartbeat {str(text)[:40]} is in the future"
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        mtime = 0.0
+    status["last_heartbeat"] = now_iso(mtime)
+    return problem + "; using the time the file was written"
+
+
 def update_status(path: str, domain: str, **fields: object) -> dict:
     """Merge `fields` (None values are left out) into status.json and refresh the heartbeat."""
     try:

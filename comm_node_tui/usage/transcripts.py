@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 from collections import deque
 from datetime import datetime
@@ -137,6 +138,16 @@ class UsageTracker:
                 continue
         return sorted(found)
 
+    def acceptable(self, path: object) -> bool:
+        """A transcript path an agent reported (through its hooks) is read only when it is a
+        `.jsonl` file under Claude Code's home or the workspace's directories: a hook payload
+        must not make comm-node read /etc/passwd, or block on a FIFO."""
+        if not isinstance(path, str) or not path.endswith(".jsonl") or "\x00" in path:
+            return False
+        real = os.path.realpath(path)
+        roots = [self.home, self.ws.root, *(d.path for d in self.ws.domains.values())]
+        return any(real.startswith(os.path.realpath(r).rstrip(os.sep) + os.sep) for r in roots if r)
+
     def domain_of(self, cwd: object) -> str | None:
         if not isinstance(cwd, str):
             return None
@@ -149,9 +160,12 @@ class UsageTracker:
         `extra`: more transcripts, or {path: domain} for those a domain's hook reported."""
         changed = 0
         if isinstance(extra, dict):
+            extra = {p: o for p, o in extra.items() if self.acceptable(p)}
             for path, owner in extra.items():
                 self.files.setdefault(path, _File()).owner = owner
             extra = list(extra)
+        elif extra:
+            extra = [p for p in extra if self.acceptable(p)]
         for path in self.discover(extra):
             changed += self._read(path)
         return changed
@@ -165,12 +179,18 @@ class UsageTracker:
             return 0
         if state.ino is not None and (st.st_ino != state.ino or st.st_size < state.offset):
             state.offset = 0  # replaced or truncated: read again; keys prevent doubles
+        if not stat.S_ISREG(st.st_mode):
+            return 0  # a directory, FIFO or device is no transcript
         state.ino = st.st_ino
         state.size = st.st_size
         if st.st_size == state.offset:
             return 0
         changed = 0
-        with open(path, "rb") as fh:
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 (closed below; the read loop is long)
+        except OSError:
+            return 0
+        with fh:
             fh.seek(state.offset)
             while True:
                 chunk = fh.read(4 * 1024 * 1024)

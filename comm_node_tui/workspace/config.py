@@ -261,8 +261,13 @@ def load_config(path: str) -> WorkspaceConfig:
         raw = read_bounded(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(path, [f"{path}: not found"]) from None
-    except (FileTooLarge, NotARegularFile) as exc:
-        raise ConfigError(path, [str(exc)]) from None
+    except FileTooLarge as exc:
+        raise ConfigError(
+            path, [f"{label}: {exc.size} bytes is over the limit of {exc.limit} bytes"]
+        ) from None
+    except NotARegularFile as exc:
+        what = str(exc).rsplit(": is ", 1)[-1]
+        raise ConfigError(path, [f"{label}: is {what}"]) from None
     except OSError as exc:
         raise ConfigError(path, [f"{path}: cannot read: {exc.strerror}"]) from None
     try:

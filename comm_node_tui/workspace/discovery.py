@@ -58,7 +58,7 @@ def load_workspace(root: str, *, use_cache: bool = True) -> Workspace:
                 cached = json.load(fh)
             if cached.get("version") == CACHE_VERSION and cached.get("stamp") == stamp:
                 return Workspace(paths.root, cached["config"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (RecursionError, OSError, ValueError, KeyError, TypeError):
             pass
     from comm_node_tui.workspace.config import load_config
 
