@@ -75,7 +75,7 @@ def snapshot(
         else:
             try:
                 st = read_status(dom.paths.status)
-                problem = sane_heartbeat(st, dom.paths.status)
+                problem = sane_heartbeat(st, dom.paths.status, now)
             except (ValueError, OSError) as exc:
                 st, problem = {}, str(exc)
         view = agent_view(ws, name, st, now, problem)

@@ -34,7 +34,7 @@ def read_status(path: str) -> dict:
 MAX_CLOCK_SKEW_S = 60
 
 
-def sane_heartbeat(status: dict, path: str) -> str | None:
+def sane_heartbeat(status: dict, path: str, now: float | None = None) -> str | None:
     """A heartbeat that cannot be read or lies in the future would keep a dead agent
     "alive" forever: replace it (in `status`) with the time the file was last written, and
     say why; None when it was fine."""
@@ -50,7 +50,7 @@ def sane_heartbeat(status: dict, path: str) -> str | None:
     except (ValueError, TypeError, OverflowError):
         problem = f"{path}: last_heartbeat {str(text)[:40]!r} is not a time"
     else:
-        if then - time.time() <= MAX_CLOCK_SKEW_S:
+        if then - (time.time() if now is None else now) <= MAX_CLOCK_SKEW_S:
             return None
         problem = f"{path}: last_heartbeat {str(text)[:40]} is in the future"
     try:
