@@ -45,9 +45,10 @@ def generate(root: Path, n: int) -> None:
         elif d == "web":
             (base / "src").mkdir(parents=True)
             for i in range(per):
-                lines = [
-                    f'import {{ a{j} }} from "./c{j}";' for j in rng.sample(range(per), 3)
-                ] + ['import React from "react";', f"export const a{i} = {i};"]
+                lines = [f'import {{ a{j} }} from "./c{j}";' for j in rng.sample(range(per), 3)] + [
+                    'import React from "react";',
+                    f"export const a{i} = {i};",
+                ]
                 (base / "src" / f"c{i}.ts").write_text("\n".join(lines) + "\n")
         else:
             pkg = base  # the domain's directory is its package: `import api.m3`

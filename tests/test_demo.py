@@ -127,15 +127,20 @@ async def test_demo_control_room_has_data_in_every_panel(tmp_path: Path, monkeyp
     driver = Driver(root, 4.0, restart_after_s=1.0)
     app = ControlRoom(driver.ws)
 
+    failures: list[BaseException] = []
+
     def meeting() -> None:
-        while app.bridge.engine is None:
-            time.sleep(0.05)
-        driver.kickoff(app.bridge.engine.coord)
+        try:
+            while app.bridge.engine is None:
+                time.sleep(0.05)
+            driver.kickoff(app.bridge.engine.coord)
+        except BaseException as exc:  # shown by the test, not lost in a thread
+            failures.append(exc)
 
     try:
         async with app.run_test(size=(180, 56)) as pilot:
             threading.Thread(target=meeting, daemon=True).start()
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
 
             def panels_full() -> bool:
                 w = app.world
@@ -150,7 +155,12 @@ async def test_demo_control_room_has_data_in_every_panel(tmp_path: Path, monkeyp
 
             seen_kickoff = set()
             while not panels_full():
-                assert time.monotonic() < deadline, app.world.get("tasks", {}).get("counts")
+                assert not failures, failures
+                assert time.monotonic() < deadline, (
+                    app.world.get("tasks", {}).get("counts"),
+                    driver.meeting,
+                    [(a["name"], a["state"]) for a in app.world.get("agents", [])],
+                )
                 if "kickoff: registered" in app.sub_title:
                     seen_kickoff.add(app.sub_title.rsplit("registered ", 1)[1])
                 await pilot.pause(0.1)

@@ -81,6 +81,8 @@ class Engine:
         self._graph_cache: tuple[int, dict] | None = None
         self._status_bad: set[str] = set()
         self._heartbeat_problems: dict[str, str | None] = {}
+        self._missing: set[str] = set()  # domains whose directory is gone or unreadable
+        self._session_lost = False
         self._config_stamp: tuple | None = None
         self.boundaries: dict | None = None  # the last boundary check, as plain data
         self._boundary_cache = None
@@ -129,6 +131,7 @@ class Engine:
                         level="error",
                     )
                 )
+                self._missing.add(dom.name)
                 continue
             try:
                 dom.paths.ensure()
@@ -216,6 +219,29 @@ class Engine:
                     data={"state": state, "task": task, "progress": status.get("progress")},
                 )
             )
+
+    def check_domains(self) -> None:
+        """A domain directory that disappears (or stops being a directory) mid-run is an
+        alert; its mail waits in the senders' outboxes until it is back."""
+        for dom in self.ws.domains.values():
+            ok = os.path.isdir(dom.path) and os.access(dom.path, os.R_OK | os.X_OK)
+            if ok and dom.name in self._missing:
+                self._missing.discard(dom.name)
+                self.emit(Event("domain.back", f"{dom.name}: {dom.path} is back", agent=dom.name))
+                with contextlib.suppress(OSError):
+                    dom.paths.ensure()
+            elif not ok and dom.name not in self._missing:
+                self._missing.add(dom.name)
+                what = "is not readable" if os.path.isdir(dom.path) else "is gone"
+                self.emit(
+                    Event(
+                        "domain.missing",
+                        f"{dom.name}: {dom.path} {what}; its mail waits until it is back",
+                        agent=dom.name,
+                        level="error",
+                        data={"alert": True},
+                    )
+                )
 
     def write_registries(self) -> None:
         """registry.json in every domain: its peers, their roles and what they export."""
@@ -370,6 +396,7 @@ class Engine:
     # ---- timers: locks, heartbeats, tasks, artifacts --------------------------------------
     def tick(self) -> None:
         """Expire locks, check heartbeats, notice task, artifact and usage changes."""
+        self.check_domains()
         self.coord.expire_locks()
         self.watchdog.check()
         self.announce_artifacts()
@@ -676,7 +703,34 @@ class Engine:
                 continue
             idle_rounds = 0 if states is not None else 1
             if states is not None:
+                if self._session_lost:
+                    self._session_lost = False
+                    self.emit(Event("tmux.session_back", "the agents' tmux session is back"))
                 self.apply_pane_states(states)
+            else:
+                self.session_gone()
+
+    def session_gone(self) -> None:
+        """The session that held the agents vanished (its tmux server killed, or `down`
+        elsewhere): one alert, and every pane shown as gone until `comm-node up`."""
+        if self._session_lost or not self.panes:
+            return
+        self._session_lost = True
+        session = self.ws.config.get("tmux", {}).get("session") or f"cn-{self.ws.project}"
+        self.emit(
+            Event(
+                "tmux.session_lost",
+                f"the agents' tmux session {session} is gone (server killed?); "
+                "`comm-node up` starts the agents again",
+                level="error",
+                data={"alert": True, "agents": sorted(self.panes)},
+            )
+        )
+        for info in self.panes.values():
+            info["dead"] = True
+            info["screen_state"] = "dead"
+        self._pane_tracker.clear()
+        self.changed()
 
     def _read_panes(self) -> dict[str, dict] | None:
         """Blocking tmux reads (run in a thread); None when there is no session to read."""

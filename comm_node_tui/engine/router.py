@@ -57,6 +57,7 @@ class Router:
         self.bounced = 0
         self.deferred: set[str] = set()
         self.delivered_to: set[str] = set()  # recipients since the engine last looked
+        self.stuck: dict[str, str] = {}  # outbox path -> why it could not be delivered yet
         from comm_node_tui.protocol.models import OutboxMessage
 
         self._model = OutboxMessage
@@ -82,8 +83,27 @@ class Router:
         for name in names:
             if name.startswith("."):
                 continue  # temp files of atomic writes
-            if self.process(dom, os.path.join(dom.paths.outbox, name)):
-                handled += 1
+            path = os.path.join(dom.paths.outbox, name)
+            try:
+                if self.process(dom, path):
+                    handled += 1
+                    self.stuck.pop(path, None)
+            except OSError as exc:
+                # A full disk, a recipient whose directory is gone: this message waits in the
+                # outbox (its decision is in the ledger, so a retry neither re-debits nor
+                # doubles) and the ones behind it still go.
+                why = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+                if self.stuck.get(path) != why:
+                    self.stuck[path] = why
+                    self.emit(
+                        Event(
+                            "message.deferred",
+                            f"{dom.name}: '{name}' waits in the outbox: {why}",
+                            agent=dom.name,
+                            level="error",
+                            data={"file": name, "error": why},
+                        )
+                    )
         return handled
 
     # ---- one message ------------------------------------------------------------------
@@ -284,8 +304,11 @@ class Router:
             if name == OPERATOR:
                 inbox, read_dir = self.ws.paths.operator_inbox, None
             else:
-                p = self.ws.domains[name].paths
-                inbox, read_dir = p.inbox, p.inbox_read
+                recipient = self.ws.domains[name]
+                if not os.path.isdir(recipient.path):
+                    # never re-create a domain directory someone removed: wait for it
+                    raise FileNotFoundError(2, f"{name}'s directory is missing", recipient.path)
+                inbox, read_dir = recipient.paths.inbox, recipient.paths.inbox_read
             self.deliver_copy(inbox, read_dir, ident, text)
 
     def deliver_copy(self, inbox: str, read_dir: str | None, ident: str, text: str) -> None:

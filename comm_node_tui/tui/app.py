@@ -50,6 +50,11 @@ ALERTS = {
     "lock.refused": "warning",
     "agent.stale": "warning",
     "boundary.violation": "warning",
+    "tmux.session_lost": "error",
+    "tmux.unavailable": "warning",
+    "domain.missing": "error",
+    "message.deferred": "warning",
+    "kickoff.unregistered": "error",
     "boundary.commit_blocked": "warning",
 }
 WAITING_EVENTS = ("agent.state", "agent.screen")
