@@ -36,7 +36,7 @@ def agent(root: str, name: str, seconds: float, rate: float, out: str, seed: int
     coord = Coordinator(ws)
     rng = random.Random(seed)
     sent: list[str] = []
-    locks = {"granted": 0, "refused": 0}
+    locks = {"granted": 0, "refused": 0, "expired_before_release": 0}
     held: set[str] = set()
     end = time.time() + seconds
     i = 0
@@ -51,18 +51,21 @@ def agent(root: str, name: str, seconds: float, rate: float, out: str, seed: int
         )
         sent.append(ident)
         update_status(me.paths.status, name, state="busy", progress=f"message {i}")
-        if i % 3 == 0:  # lock churn on patterns that overlap across agents
+        if i % 3 == 0:  # lock churn: take and give back patterns in the agent's directory
             pattern = f"shared{rng.randrange(10)}/**"
-            try:
-                if pattern in held:
+            if pattern in held:
+                held.discard(pattern)
+                try:
                     coord.release(name, [pattern])
-                    held.discard(pattern)
-                else:
+                except CommNodeError:  # its 30 s ran out first: the engine expired it
+                    locks["expired_before_release"] += 1
+            else:
+                try:
                     coord.acquire(me, [pattern], ttl=30)
                     held.add(pattern)
                     locks["granted"] += 1
-            except CommNodeError:
-                locks["refused"] += 1
+                except CommNodeError:
+                    locks["refused"] += 1
         if i % 25 == 0:  # read the mail now and then, as agents do
             for m in list_inbox(me.paths, unread_only=True)[:50]:
                 mark_read(me.paths, m["path"])
@@ -93,9 +96,9 @@ def main() -> None:
         root = Path(tmp) / "ws"
         names = make_workspace(root, n_agents, budget=0)
         (root / "comm-node.toml").write_text(
-            (root / "comm-node.toml").read_text().replace(
-                "[agents]", "[agents]\nheartbeat_stale_s = 600\nheartbeat_lost_s = 1200"
-            )
+            (root / "comm-node.toml")
+            .read_text()
+            .replace("[agents]", "[agents]\nheartbeat_stale_s = 600\nheartbeat_lost_s = 1200")
         )
         for n in names:
             (root / n / ".comm-node" / "outbox").mkdir(parents=True, exist_ok=True)
@@ -134,7 +137,7 @@ def main() -> None:
         engine.send_signal(signal.SIGTERM)
         _out, err = engine.communicate(timeout=60)
         sent: dict[str, int] = {}
-        locks = {"granted": 0, "refused": 0}
+        locks = {"granted": 0, "refused": 0, "expired_before_release": 0}
         for n in names:
             data = json.loads(Path(f"{tmp}/{n}.json").read_text())
             for ident in data["sent"]:

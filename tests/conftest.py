@@ -96,6 +96,18 @@ def run_cli(
     )
 
 
+def start_serve(root: Path | str, **popen) -> subprocess.Popen:
+    """`comm-node serve` on a workspace, in its own process (stderr kept for the test)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "comm_node_tui", "serve", "--workspace", str(root), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        **popen,
+    )
+
+
 @pytest.fixture
 def cli() -> Callable[..., subprocess.CompletedProcess]:
     return run_cli

@@ -97,7 +97,7 @@ def test_headless_demo_completes_the_plan(tmp_path: Path) -> None:
         json.loads((_private(root, n) / "sim-usage.json").read_text())["output"] for n in names
     )
     # the stalled agent: detected, then recovered; the crashed one: dead, then restarted
-    demo = json.loads((root / ".comm-node" / "state" / "demo.json").read_text())
+    demo = json.loads((root / ".comm-node" / "demo.json").read_text())
     from comm_node_tui.demo.plan import domain_of
 
     stalled, crashed = domain_of(demo["stall"][0]), domain_of(demo["crash"][0])

@@ -12,17 +12,7 @@ import time
 from pathlib import Path
 
 from comm_node_tui.protocol.messages import render, split
-from tests.conftest import cli_env, wait_for, write_workspace
-
-
-def start_serve(root: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "comm_node_tui", "serve", "--workspace", str(root), "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
-    )
+from tests.conftest import cli_env, start_serve, wait_for, write_workspace
 
 
 def engine_ready(root: Path) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from comm_node_tui.protocol.mailbox import write_outbox
 from comm_node_tui.protocol.messages import new_message_id, now_iso, split
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import cli_env, run_cli, wait_for, write_workspace
+from tests.conftest import cli_env, run_cli, start_serve, wait_for, write_workspace
 
 WORKER = r"""
 import json, os, random, sys, time
@@ -64,14 +64,7 @@ json.dump({{"sent": sent, "held": sorted(held), "claimed": claimed}},
 
 
 def _serve(root: Path, **popen) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "comm_node_tui", "serve", "--workspace", str(root), "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
-        **popen,
-    )
+    return start_serve(root, **popen)
 
 
 def _stop(proc: subprocess.Popen) -> str:
@@ -257,14 +250,10 @@ def test_a_write_that_fails_loses_and_corrupts_nothing(tmp_path: Path) -> None:
     assert not (inbox / f"{big}.md").exists()
     assert not [p for p in inbox.iterdir() if p.name.startswith(".")]  # no torn temp files
     assert (inbox / f"{first}.md").read_bytes() == before_inbox
-    ledger = root / ".comm-node" / "state" / "ledger.jsonl"
-    if ledger.exists():  # every line still parses
-        for line in ledger.read_text().splitlines():
-            json.loads(line)
-    for p, _data in before.items():
-        if p.name in ("events.jsonl", "ledger.jsonl") or not p.exists():
-            continue
-        if p.suffix == ".json" and p.parent.name == "state":
+    for line in Path(ws.paths.ledger).read_text().splitlines():  # every line still parses
+        json.loads(line)
+    for p in before:
+        if p.exists() and p.suffix == ".json" and p.parent == Path(ws.paths.state):
             json.loads(p.read_text())  # rewritten maybe, never torn
     # the disk has room again: the big message goes through, once
     engine = _serve(root)

@@ -249,3 +249,43 @@ def test_delivered_copy_parses_as_yaml_front_matter(ws_root, engine_for):
     head = text.split("\n---\n")[0][4:]
     assert yaml.safe_load(head)["task"] == "naïve: \u2028 \x1b[31m"
     assert split(text)[1] == "ünïcode\tbody\n"
+
+
+def test_ledger_is_compacted_while_running(make_ws, engine_for, monkeypatch):
+    """A long session keeps memory and the journal bounded; budgets and duplicate-id
+    refusals survive the compaction."""
+    import comm_node_tui.engine.engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "LEDGER_COMPACT_AT", 20)
+    root = make_ws(budget=100_000)
+    eng = engine_for(root)
+    for i in range(60):
+        drop(
+            root,
+            "backend",
+            f"m{i:03d}.md",
+            {"id": f"m-c{i}", "to": ["frontend"], "type": "info"},
+            "z" * 40,
+        )
+        if i % 10 == 9:
+            eng.scan()
+            eng.tick()
+    eng.scan()
+    eng.tick()
+    assert len(eng.ledger.decisions) <= 20
+    ledger = Path(eng.ws.paths.ledger).read_text().splitlines()
+    # totals and who-sent-what (for reply credit), no decisions: they all left their outboxes
+    assert not any('"outcome"' in ln for ln in ledger)
+    assert json.loads(ledger[0]) == {"carry": "backend", "spent": 600, "sent": 60, "answered": 0}
+    assert eng.budgets.spent("backend") == 60 * 10
+    assert len(inbox(root, "frontend")) == 60
+    # an old id reused after its decision was compacted away still bounces
+    drop(root, "backend", "again.md", {"id": "m-c3", "to": ["frontend"], "type": "info"}, "new")
+    eng.scan()
+    assert len(inbox(root, "frontend")) == 60
+    bounces = [m for m in list_inbox(eng.ws.domains["backend"].paths) if m["type"] == "bounce"]
+    assert any("'m-c3' was already used" in m["body"] for m in bounces)
+    # and a restart reads the compacted journal to the same totals
+    eng.stop()
+    eng2 = engine_for(root)
+    assert eng2.budgets.spent("backend") == 60 * 10

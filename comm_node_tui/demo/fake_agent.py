@@ -75,18 +75,26 @@ class FakeAgent:
             pass  # like Claude Code: a failing hook does not stop the agent
 
     # ---- screen -------------------------------------------------------------------------
-    def draw(self) -> None:
+    def transcript_lines(self) -> list[str]:
+        """What the screen shows above the status line (the simulated agent shows more)."""
         lines = [f" fake-claude · {self.name}", ""]
         for h in self.history[-8:]:
             first = h.splitlines()[0] if h else ""
             lines.append(f"> {first[:70]}")
             lines.append("⏺ Done.")
+        return lines
+
+    busy_label = "Thinking"
+
+    def draw(self) -> None:
+        lines = self.transcript_lines()
         lines.append("")
         if self.state == "busy":
             secs = int(time.time() - self.busy_started)
             spin = SPINNER[int(time.time() * 4) % len(SPINNER)]
             lines.append(
-                f"{spin} Thinking… ({secs}s · ↓ {40 * (secs + 1)} tokens · esc to interrupt)"
+                f"{spin} {self.busy_label}… ({secs}s · ↓ {40 * (secs + 1)} tokens · "
+                "esc to interrupt)"
             )
         elif self.state == "waiting":
             lines += [

@@ -40,7 +40,7 @@ def create(directory: str | None, speed: float, seed: int, stalls: int, crashes:
         fh.write(demo_plan.plan_toml(speed, seed, socket))
     config, tasks, creations = load_plan(plan_path)
     apply(build_plan(root, config, tasks, creations))
-    state = os.path.join(root, ".comm-node", "state")
+    state = os.path.join(root, ".comm-node")
     os.makedirs(state, mode=0o700, exist_ok=True)
     atomic_write(
         os.path.join(state, "demo.json"),

@@ -10,7 +10,7 @@ transcript in Claude Code's JSONL shape (several lines per response, a placehold
 Inside: the loop every agent is told to follow (CLAUDE.md): `task ready` -> claim -> lock
 -> work -> publish -> done -> inbox -> again, with questions to peers and answers to theirs,
 all through the real `comm-node` CLI. Seeded; `--speed` scales every delay. The demo's
-`.comm-node/state/demo.json` names the tasks on which an agent stalls (stops heartbeating
+`.comm-node/demo.json` names the tasks on which an agent stalls (stops heartbeating
 for a while) or crashes (exits), once each, so the watchdog, the alerts and a restart show.
 """
 
@@ -27,7 +27,7 @@ import time
 import uuid
 import zlib
 
-from comm_node_tui.demo.fake_agent import SPINNER, FakeAgent
+from comm_node_tui.demo.fake_agent import FakeAgent
 
 MODEL = "claude-sonnet-4-5-20250929"
 
@@ -49,7 +49,7 @@ class SimAgent(FakeAgent):
         self.lock = threading.Lock()
         self.responses = 0
         self.parent_uuid: str | None = None
-        state_dir = os.path.join(self.root, ".comm-node", "state")
+        state_dir = os.path.join(self.root, ".comm-node")
         self.demo = _read_json(os.path.join(state_dir, "demo.json")) or {}
         self.private = self._private_dir()
         os.makedirs(self.private, exist_ok=True)
@@ -179,37 +179,14 @@ class SimAgent(FakeAgent):
         _write_json(self.usage_path, t)
 
     # ---- the screen -------------------------------------------------------------------------
-    def draw(self) -> None:
+    def transcript_lines(self) -> list[str]:
         with self.lock:
             activity = list(self.activity)
-        lines = [f" sim-claude · {self.name}", ""]
-        lines += [f"⏺ {a[:90]}" for a in activity]
-        lines.append("")
-        if self.state == "busy":
-            secs = int(time.time() - self.busy_started)
-            spin = SPINNER[int(time.time() * 4) % len(SPINNER)]
-            tokens = 40 * (secs + 1)
-            lines.append(
-                f"{spin} {self.status_line or 'Working'}… ({secs}s · ↓ {tokens} tokens · "
-                "esc to interrupt)"
-            )
-        elif self.state == "waiting":
-            lines += [
-                "Bash command",
-                "",
-                "Do you want to proceed?",
-                "❯ 1. Yes",
-                "  2. No, and tell Claude what to do differently (esc)",
-            ]
-        box = "─" * 60
-        lines += [box, f"❯ {self.input}" if self.state != "waiting" else "", box]
-        lines.append("  ? for shortcuts")
-        frame = "\r\n".join(lines)
-        if frame == self._last_frame:
-            return
-        self._last_frame = frame
-        self.out.write("\x1b[H\x1b[2J" + frame)
-        self.out.flush()
+        return [f" sim-claude · {self.name}", "", *(f"⏺ {a[:90]}" for a in activity)]
+
+    @property
+    def busy_label(self) -> str:  # the fake agent's spinner, with what this one is doing
+        return self.status_line or "Working"
 
     # ---- input ------------------------------------------------------------------------------
     def submit(self) -> None:

@@ -50,11 +50,26 @@ class Coordinator:
 
     def _load_locks(self) -> LockTable:
         """The lock table with expired locks removed (and logged); call under the flock."""
+        corrupt = False
         try:
             data = self.store.read(LOCKS_FILE, {})
         except ValueError as exc:
-            self.emit(Event("locks.invalid", f"{exc}; starting from no locks", level="error"))
-            data = {}
+            # Set the garbage aside (kept, named in the event) so it is reported once, not on
+            # every one of the many reads a second.
+            path = os.path.join(self.store.dir, LOCKS_FILE)
+            kept = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
+            try:
+                os.replace(path, kept)
+            except OSError:
+                kept = "(could not be moved aside)"
+            self.emit(
+                Event(
+                    "locks.invalid",
+                    f"{exc}; starting from no locks; the old file is {kept}",
+                    level="error",
+                )
+            )
+            data, corrupt = {}, True
         table, problems = LockTable.from_json(data, self._domain_paths())
         for p in problems:
             self.emit(Event("locks.invalid", f"{LOCKS_FILE}: {p}", level="warn"))
@@ -68,7 +83,7 @@ class Coordinator:
                     data={"pattern": lock.pattern},
                 )
             )
-        if expired or problems:
+        if expired or problems or corrupt:
             self.store.write(LOCKS_FILE, table.to_json())
         return table
 

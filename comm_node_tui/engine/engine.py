@@ -28,6 +28,7 @@ from comm_node_tui.protocol.status import read_status
 from comm_node_tui.workspace.model import Workspace
 
 RECENT_EVENTS = 500
+LEDGER_COMPACT_AT = 5_000  # decisions kept in memory before the journal is compacted
 
 
 class Engine:
@@ -220,6 +221,22 @@ class Engine:
                 )
             )
 
+    def compact_ledger(self) -> None:
+        """Shrink the routing journal while running (it is compacted at start too): every
+        decision whose message has left its outbox becomes part of the per-domain totals.
+        Without this, memory and the file grow with every message of a long session."""
+        archive = self.ws.paths.archive
+        in_flight = {
+            ident
+            for ident in self.ledger.decisions
+            if not os.path.exists(os.path.join(archive, "routed", f"{ident}.md"))
+            and not os.path.exists(os.path.join(archive, "bounced", f"{ident}.md"))
+        }
+        try:
+            self.ledger.compact(keep_ids=in_flight)
+        except OSError as exc:
+            self.emit(Event("ledger.compact_failed", str(exc), level="warn"))
+
     def check_domains(self) -> None:
         """A domain directory that disappears (or stops being a directory) mid-run is an
         alert; its mail waits in the senders' outboxes until it is back."""
@@ -397,6 +414,8 @@ class Engine:
     def tick(self) -> None:
         """Expire locks, check heartbeats, notice task, artifact and usage changes."""
         self.check_domains()
+        if len(self.ledger.decisions) > LEDGER_COMPACT_AT:
+            self.compact_ledger()
         self.coord.expire_locks()
         self.watchdog.check()
         self.announce_artifacts()

@@ -13,7 +13,7 @@ import os
 
 from comm_node_tui.protocol.fileio import FILE_MODE, atomic_write
 
-KEEP_SENDERS = 50_000
+KEEP_SENDERS = 20_000
 
 
 class Ledger:
