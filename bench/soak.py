@@ -170,6 +170,9 @@ def main() -> None:
             "engine_rss_mb_start": round(memory[1][1] / 1024, 1) if len(memory) > 1 else None,
             "engine_rss_mb_end": round(memory[-1][1] / 1024, 1),
             "engine_rss_mb_max": round(max(m for _t, m in memory) / 1024, 1),
+            "engine_rss_mb_by_minute": {
+                int(t // 60): round(m / 1024, 1) for t, m in memory if t > 0
+            },
             "p95_latency_ms_by_minute": {
                 m: round(pct(vals, 95) * 1000, 1) for m, vals in sorted(per_minute.items())
             },

@@ -480,15 +480,13 @@ def test_hook_handler_never_raises(hook_ws, payload) -> None:
         json.loads(out)
 
 
-@pytest.fixture(scope="module")
-def hook_ws(tmp_path_factory):
-    root = write_workspace(tmp_path_factory.mktemp("hookws") / "ws")
-    old = os.getcwd()
-    os.chdir(root / "backend")
-    os.environ["COMM_NODE_DOMAIN"] = "backend"
-    yield root
-    os.environ.pop("COMM_NODE_DOMAIN", None)
-    os.chdir(old)
+@pytest.fixture
+def hook_ws(tmp_path, monkeypatch):
+    """A workspace the hook runs in, as from an agent's pane (set once for all examples)."""
+    root = write_workspace(tmp_path / "ws")
+    monkeypatch.chdir(root / "backend")
+    monkeypatch.setenv("COMM_NODE_DOMAIN", "backend")
+    return root
 
 
 @settings(max_examples=200, deadline=None)
