@@ -169,7 +169,14 @@ class ControlRoom(App):
         self.post_message(EngineEvent(event))
         self.post_message(WorldChanged())
 
+    def _panels_gone(self) -> bool:
+        """True while the room is closing: the engine's thread may still post messages after
+        the panels are gone, and those must not fail the shutdown."""
+        return not self.query(EventsPanel)
+
     def on_engine_event(self, message: EngineEvent) -> None:
+        if self._panels_gone():
+            return
         ev = message.event
         self.query_one(EventsPanel).add(ev)
         if ev.type == "kickoff.started":
@@ -221,6 +228,8 @@ class ControlRoom(App):
         self.call_from_thread(self.on_world_updated, WorldUpdated(world))
 
     def on_world_updated(self, message: WorldUpdated) -> None:
+        if self._panels_gone():
+            return
         world = self.world = message.world
         now = self.clock()
         burn = self.query_one(BurnPanel)
@@ -280,6 +289,8 @@ class ControlRoom(App):
     def on_pane_text(self, message: PaneText) -> None:
         from comm_node_tui.adapters.claude_screen import clean
 
+        if self._panels_gone():
+            return
         self.query_one(PreviewPanel).show(message.domain, clean(message.text))
 
     @on(DataTable.RowHighlighted, "#agents")
