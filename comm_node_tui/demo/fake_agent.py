@@ -221,6 +221,23 @@ class FakeAgent:
                 continue
             i += 1
 
+    def on_start(self) -> None:
+        self.record(
+            event="start",
+            pid=os.getpid(),
+            cwd=os.getcwd(),
+            domain=os.environ.get("COMM_NODE_DOMAIN"),
+            workspace=os.environ.get("COMM_NODE_WORKSPACE"),
+        )
+        self.hook("SessionStart", source="startup")
+
+    def on_tick(self) -> None:
+        """Four times a second: a busy spell that ran out ends, as a response does."""
+        if self.state == "busy" and time.time() >= self.busy_until:
+            self.state = "idle"
+            self.record(event="idle")
+            self.hook("Stop", stop_hook_active=False)
+
     def run(self) -> int:
         import termios
         import tty
@@ -230,14 +247,7 @@ class FakeAgent:
         if old is not None:
             tty.setraw(fd)
         self.out.write("\x1b[?2004h")  # bracketed paste, as Claude Code asks for it
-        self.record(
-            event="start",
-            pid=os.getpid(),
-            cwd=os.getcwd(),
-            domain=os.environ.get("COMM_NODE_DOMAIN"),
-            workspace=os.environ.get("COMM_NODE_WORKSPACE"),
-        )
-        self.hook("SessionStart", source="startup")
+        self.on_start()
         try:
             self.draw()
             while True:
@@ -252,10 +262,7 @@ class FakeAgent:
                         if more:
                             data += os.read(fd, 65536)
                     self.feed(data, fd)
-                if self.state == "busy" and time.time() >= self.busy_until:
-                    self.state = "idle"
-                    self.record(event="idle")
-                    self.hook("Stop", stop_hook_active=False)
+                self.on_tick()
                 self.draw()
         finally:
             self.out.write("\x1b[?2004l")

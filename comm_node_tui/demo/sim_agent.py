@@ -450,32 +450,13 @@ class SimAgent(FakeAgent):
         self.allowed = True
         self.busy(f"Working on {tid}")
 
-    def run(self) -> int:
-        threading.Thread(target=self.brain, name="sim-brain", daemon=True).start()
-        import select
-        import termios
-        import tty
-
-        fd = sys.stdin.fileno()
-        old = termios.tcgetattr(fd) if os.isatty(fd) else None
-        if old is not None:
-            tty.setraw(fd)
-        self.out.write("\x1b[?2004h")
+    def on_start(self) -> None:
+        # the brain does the SessionStart hook and everything after; the screen stays here
         self.note(event="start", pid=os.getpid(), session=self.session)
-        try:
-            self.draw()
-            while True:
-                ready, _, _ = select.select([fd], [], [], 0.25)
-                if ready:
-                    data = os.read(fd, 65536)
-                    if not data:
-                        return 0
-                    self.feed(data, fd)
-                self.draw()
-        finally:
-            self.out.write("\x1b[?2004l")
-            if old is not None:
-                termios.tcsetattr(fd, termios.TCSADRAIN, old)
+        threading.Thread(target=self.brain, name="sim-brain", daemon=True).start()
+
+    def on_tick(self) -> None:
+        pass  # busy and idle are the brain's to say
 
 
 def _field(desc: str, key: str) -> list[str]:
