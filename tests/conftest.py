@@ -96,6 +96,26 @@ def run_cli(
     )
 
 
+def queue(dom, to: str | list[str], body: str) -> str:
+    """An agent's message in its outbox, as `comm-node send` writes it; its id."""
+    from comm_node_tui.protocol.mailbox import write_outbox
+    from comm_node_tui.protocol.messages import new_message_id, now_iso
+
+    ident = new_message_id()
+    write_outbox(
+        dom.paths,
+        {
+            "id": ident,
+            "from": dom.name,
+            "to": [to] if isinstance(to, str) else to,
+            "type": "info",
+            "created": now_iso(),
+        },
+        body,
+    )
+    return ident
+
+
 def start_serve(root: Path | str, **popen) -> subprocess.Popen:
     """`comm-node serve` on a workspace, in its own process (stderr kept for the test)."""
     return subprocess.Popen(

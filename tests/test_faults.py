@@ -14,10 +14,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from comm_node_tui.protocol.mailbox import write_outbox
-from comm_node_tui.protocol.messages import new_message_id, now_iso, split
+from comm_node_tui.protocol.messages import split
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import cli_env, run_cli, start_serve, wait_for, write_workspace
+from tests.conftest import cli_env, queue, run_cli, start_serve, wait_for, write_workspace
 
 WORKER = r"""
 import json, os, random, sys, time
@@ -147,13 +146,8 @@ def test_a_domain_directory_removed_mid_run(tmp_path: Path, engine_for) -> None:
     shutil.rmtree(root / "frontend")
     eng.tick()
     assert any(e.type == "domain.missing" and e.agent == "frontend" for e in eng.recent)
-    to_front, to_docs = new_message_id(), new_message_id()
-    for ident, to in ((to_front, "frontend"), (to_docs, "docs")):
-        write_outbox(
-            be.paths,
-            {"id": ident, "from": "backend", "to": [to], "type": "info", "created": now_iso()},
-            f"for {to}",
-        )
+    to_front = queue(be, "frontend", "for frontend")
+    to_docs = queue(be, "docs", "for docs")
     eng.scan()
     # docs got its mail; frontend's comes back to the sender with the reason (nothing lost),
     # and frontend's directory is not re-created behind the operator's back
@@ -166,12 +160,7 @@ def test_a_domain_directory_removed_mid_run(tmp_path: Path, engine_for) -> None:
     (root / "frontend").mkdir()
     eng.tick()
     assert any(e.type == "domain.back" for e in eng.recent)
-    again = new_message_id()
-    write_outbox(
-        be.paths,
-        {"id": again, "from": "backend", "to": ["frontend"], "type": "info", "created": now_iso()},
-        "again",
-    )
+    again = queue(be, "frontend", "again")
     eng.scan()
     inbox = list((root / "frontend" / ".comm-node" / "inbox").glob("*.md"))
     assert [p.name for p in inbox] == [f"{again}.md"]
@@ -189,12 +178,7 @@ def test_a_domain_directory_removed_mid_run(tmp_path: Path, engine_for) -> None:
     finally:
         os.chmod(root / "docs", 0o755)
     # and routing between the others goes on
-    ident = new_message_id()
-    write_outbox(
-        be.paths,
-        {"id": ident, "from": "backend", "to": ["frontend"], "type": "info", "created": now_iso()},
-        "still routing",
-    )
+    ident = queue(be, "frontend", "still routing")
     eng.scan()
     assert (root / "frontend" / ".comm-node" / "inbox" / f"{ident}.md").exists()
 
@@ -213,29 +197,15 @@ def test_a_write_that_fails_loses_and_corrupts_nothing(tmp_path: Path) -> None:
     be = ws.domains["backend"]
     # history that must survive: a delivered message and a ledger
     engine = _serve(root)
-    first = new_message_id()
-    write_outbox(
-        be.paths,
-        {"id": first, "from": "backend", "to": ["frontend"], "type": "info", "created": now_iso()},
-        "first",
-    )
+    first = queue(be, "frontend", "first")
     inbox = root / "frontend" / ".comm-node" / "inbox"
     wait_for(lambda: (inbox / f"{first}.md").exists(), timeout=20)
     _stop(engine)
     before = {p: p.read_bytes() for p in (root / ".comm-node").rglob("*") if p.is_file()}
     before_inbox = (inbox / f"{first}.md").read_bytes()
     # the engine again, now unable to write any file over 64 KB: a 200 KB message fails
-    big, small = new_message_id(), new_message_id()
-    write_outbox(
-        be.paths,
-        {"id": big, "from": "backend", "to": ["frontend"], "type": "info", "created": now_iso()},
-        "x" * 200_000,
-    )
-    write_outbox(
-        be.paths,
-        {"id": small, "from": "backend", "to": ["docs"], "type": "info", "created": now_iso()},
-        "small",
-    )
+    big = queue(be, "frontend", "x" * 200_000)
+    small = queue(be, "docs", "small")
     engine = _serve(root, preexec_fn=_limit_file_size(64 * 1024))
     try:
         wait_for(
@@ -357,21 +327,7 @@ def test_two_control_rooms_on_one_workspace(tmp_path: Path) -> None:
         wait_for(lambda: "viewer of" in screen("two"), timeout=30)
         assert "engine" in screen("one") and "viewer of" not in screen("one")
         ws = load_workspace(str(root))
-        ids = []
-        for i in range(20):
-            ident = new_message_id()
-            ids.append(ident)
-            write_outbox(
-                ws.domains["backend"].paths,
-                {
-                    "id": ident,
-                    "from": "backend",
-                    "to": ["frontend"],
-                    "type": "info",
-                    "created": now_iso(),
-                },
-                f"hello {i}",
-            )
+        ids = [queue(ws.domains["backend"], "frontend", f"hello {i}") for i in range(20)]
         inbox = root / "frontend" / ".comm-node" / "inbox"
         wait_for(lambda: len(list(inbox.glob("*.md"))) == 20, timeout=30)
         # the viewer shows the routing it did not do

@@ -16,10 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comm_node_tui.engine.engine import Engine
-from comm_node_tui.protocol.mailbox import write_outbox
 from comm_node_tui.protocol.messages import new_message_id, now_iso, render
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import run_cli, write_workspace
+from tests.conftest import queue, run_cli, write_workspace
 
 YAML_BOMB = (
     b"---\n"
@@ -91,12 +90,7 @@ def one_line_error(r: subprocess.CompletedProcess, *names: str) -> None:
 def still_routes(eng: Engine, ws) -> None:
     """The engine keeps working after the garbage: a good message goes through."""
     be, fe = ws.domains["backend"], ws.domains["frontend"]
-    ident = new_message_id()
-    write_outbox(
-        be.paths,
-        {"id": ident, "from": "backend", "to": ["frontend"], "type": "info", "created": now_iso()},
-        "still alive",
-    )
+    ident = queue(be, "frontend", "still alive")
     eng.scan()
     assert (Path(fe.paths.inbox) / f"{ident}.md").exists()
 

@@ -180,6 +180,18 @@ def test_init_refuses_bad_plans(shop: Path, edit, message: str) -> None:
     assert not (shop / "comm-node.toml").exists()
 
 
+def test_worktree_outside_git_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "PLAN.toml").write_text(
+        '[project]\nname = "x"\n[[domains]]\nname = "a"\npath = "a"\ncreate = "worktree"\n'
+    )
+    r = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=root)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert 'domains[0] (a).create: "worktree" needs a git repository' in r.stderr
+    assert sorted(p.name for p in root.iterdir()) == ["PLAN.toml"]
+
+
 # ---- the meeting ---------------------------------------------------------------------------
 def test_kickoff_meeting_with_one_agent_that_never_registers(tmp_path: Path, monkeypatch) -> None:
     socket = f"cn-kick-{os.getpid()}-{os.urandom(3).hex()}"

@@ -125,5 +125,14 @@ def check_domain_paths(root: str, config, creations: dict[str, DomainCreation]) 
                 "workspace; create it first"
             )
             continue
-        creations.setdefault(d.name, DomainCreation())
+        how = creations.setdefault(d.name, DomainCreation())
+        if how.how == "worktree":
+            from comm_node_tui.boundaries.gitfiles import repo_top
+
+            repo = how.repo or root
+            if not os.path.isdir(repo) or repo_top(repo) is None:
+                problems.append(
+                    f'domains[{i}] ({d.name}).create: "worktree" needs a git repository '
+                    f'and {repo} is not in one (set `repo`, or use create = "git")'
+                )
     return problems

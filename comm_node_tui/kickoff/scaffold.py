@@ -300,17 +300,33 @@ def build_plan(
 
 
 def _create_domain(path: str, name: str, how: DomainCreation, root: str) -> None:
+    """Make a new domain directory; a one-line CommNodeError naming the domain if git (or
+    the filesystem) refuses."""
     import git
 
-    if how.how == "git":
-        os.makedirs(path, exist_ok=True)
-        git.Repo.init(path)
-    elif how.how == "worktree":
-        repo_dir = how.repo or root
-        repo = git.Repo(repo_dir, search_parent_directories=True)
-        repo.git.worktree("add", "-b", how.branch or f"comm-node/{name}", path)
-    else:
-        os.makedirs(path, exist_ok=True)
+    from comm_node_tui.errors import CommNodeError
+
+    try:
+        if how.how == "git":
+            os.makedirs(path, exist_ok=True)
+            git.Repo.init(path)
+        elif how.how == "worktree":
+            repo_dir = how.repo or root
+            try:
+                repo = git.Repo(repo_dir, search_parent_directories=True)
+            except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+                raise CommNodeError(
+                    f'domain {name}: create = "worktree" needs a git repository, and '
+                    f'{repo_dir} is not in one (set `repo`, or use create = "git")'
+                ) from None
+            repo.git.worktree("add", "-b", how.branch or f"comm-node/{name}", path)
+        else:
+            os.makedirs(path, exist_ok=True)
+    except git.GitCommandError as exc:
+        why = (exc.stderr or str(exc)).strip().splitlines()[-1:] or ["git failed"]
+        raise CommNodeError(f"domain {name}: cannot create {path}: {why[0]}") from None
+    except OSError as exc:
+        raise CommNodeError(f"domain {name}: cannot create {path}: {exc.strerror}") from None
 
 
 def apply(plan: Plan) -> list[Change]:

@@ -80,6 +80,14 @@ def discover(root: str) -> list[dict]:
     return found
 
 
+def _table(wid: str, *columns: tuple[str, int]) -> DataTable:
+    """A row-cursor table with fixed-width columns (added before mounting, as Textual wants)."""
+    table = DataTable(id=wid, cursor_type="row")
+    for label, width in columns:
+        table.add_column(label, width=width)
+    return table
+
+
 @dataclass
 class WizardState:
     root: str
@@ -235,16 +243,14 @@ class InitWizard(App):
                     "subdirectories and git repositories found here.",
                     classes="hint",
                 )
-                table = DataTable(id="domain-table", cursor_type="row")
-                for col, width in (
+                yield _table(
+                    "domain-table",
                     ("Name", 12),
                     ("Path", 20),
                     ("Role", 28),
                     ("Scope", 18),
                     ("Create", 9),
-                ):
-                    table.add_column(col, width=width)
-                yield table
+                )
                 with Vertical(classes="form"):
                     with Horizontal(classes="row"):
                         yield Input(placeholder="name (backend)", id="d-name")
@@ -288,16 +294,14 @@ class InitWizard(App):
                     id="t-source",
                 )
                 yield Input(self.state.beads_path, placeholder="Beads export path", id="t-beads")
-                table = DataTable(id="task-table", cursor_type="row")
-                for col, width in (
+                yield _table(
+                    "task-table",
                     ("Id", 8),
                     ("Title", 34),
                     ("Domain", 12),
                     ("Depends on", 14),
                     ("Artifacts", 18),
-                ):
-                    table.add_column(col, width=width)
-                yield table
+                )
                 with Horizontal(classes="row"):
                     yield Input(placeholder="id (T1)", id="t-id")
                     yield Input(placeholder="title", id="t-title")
@@ -315,7 +319,9 @@ class InitWizard(App):
                 yield Static("", id="review-summary", classes="hint")
                 with Horizontal():
                     yield TextArea("", id="review-toml", read_only=True, language=None)
-                    yield DataTable(id="review-files", cursor_type="row")
+                    yield _table(
+                        "review-files", ("Action", 9), ("File", 44), ("Domain", 10), ("What", 30)
+                    )
             with Vertical(id="meeting", classes="step"):
                 yield Label(STEP_TITLES["meeting"], classes="title")
                 yield Static(
@@ -346,9 +352,6 @@ class InitWizard(App):
         )
 
     def on_mount(self) -> None:
-        rf = self.query_one("#review-files", DataTable)
-        for col, width in (("Action", 9), ("File", 44), ("Domain", 10), ("What", 30)):
-            rf.add_column(col, width=width)
         self._fill_domains()
         self._fill_tasks()
         self._show_step()
