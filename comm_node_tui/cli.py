@@ -303,6 +303,20 @@ def _pane_cmd(handler: str, *extra: str) -> Callable[[argparse.ArgumentParser], 
         p.add_argument("domain_name", metavar="DOMAIN")
         if "text" in extra:
             p.add_argument("text", metavar="TEXT", help="typed literally; - reads stdin")
+            p.add_argument(
+                "--timeout",
+                type=float,
+                default=30.0,
+                metavar="S",
+                help="wait up to S seconds for the agent's free prompt (default 30); a dialog, "
+                "a busy agent or text someone is typing is never typed over",
+            )
+            p.add_argument(
+                "--command",
+                action="store_true",
+                help="let a leading ! or / act (a shell or slash command in Claude Code); "
+                "without it such text is sent as plain text",
+            )
         if "grace" in extra:
             p.add_argument(
                 "--grace",
@@ -463,6 +477,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "attach": ("go to an agent's pane", _pane_cmd("attach")),
     "inject": ("type a message into an agent's pane and submit it", _pane_cmd("inject", "text")),
     "interrupt": ("interrupt an agent (Escape)", _pane_cmd("interrupt")),
+    "approve": ("allow once the tool an agent's permission prompt asks for", _pane_cmd("approve")),
+    "deny": ("refuse the tool an agent's permission prompt asks for", _pane_cmd("deny")),
     "kill": ("kill an agent's process tree and its pane", _pane_cmd("kill", "grace")),
     "restart": ("restart an agent in its pane", _pane_cmd("restart")),
     "peek": ("print an agent's screen", _pane_cmd("peek", "peek")),

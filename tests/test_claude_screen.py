@@ -1,4 +1,5 @@
-"""Claude Code's screen marks, on screens shaped like the real ones (ANSI, NBSP, boxes)."""
+"""Claude Code's screen, read by its input box (fast checks on screens in 2.1.330's shape;
+tests/test_real_claude_tmux.py reads the real CLI's screens)."""
 
 from __future__ import annotations
 
@@ -8,60 +9,128 @@ from comm_node_tui.adapters.claude_screen import (
     ScreenState,
     classify,
     clean,
+    highlighted_choice,
     input_pending,
     prompt_line,
+    read_screen,
 )
 
-BOX = "╭" + "─" * 40 + "╮"
-BOTTOM = "╰" + "─" * 40 + "╯"
+RULE = "─" * 60
+NB = "\u00a0"
 
-IDLE = f"""⏺ I've updated the handler and the tests pass.
 
-{BOX}
-│ ❯\u00a0                                      │
-{BOTTOM}
-  ? for shortcuts"""
+def screen(above: list[str], box: list[str] | None, footer: str = "  ⏸ manual mode on") -> str:
+    """A capture: scrollback lines, then the input box (None: no box), then the footer."""
+    lines = [" ▐▛███▜▌   Claude Code v2.1.330", "", *above]
+    if box is not None:
+        lines += [RULE, f"❯{NB}{box[0]}", *(f"  {b}" for b in box[1:]), RULE, footer]
+    return "\n".join(lines)
 
-BUSY_SPINNER = """⏺ Reading src/api/users.ts
 
-\x1b[38;5;174m✻\x1b[39m Thinking… (12s · ↓ 340 tokens · esc to interrupt)
-
-╭────────────────────────────────────────╮
-│ ❯                                      │
-╰────────────────────────────────────────╯"""
-
-BUSY_OLD = """✶ Compacting conversation… (8s · ctrl+c to interrupt)
-> """
-
-WAITING = """╭────────────────────────────────────────────────────────╮
-│ Bash command                                            │
-│   npm test                                              │
-│ Do you want to proceed?                                 │
-│ ❯ 1. Yes                                                │
-│   2. Yes, and don't ask again for npm test commands     │
-│   3. No, and tell Claude what to do differently (esc)   │
-╰────────────────────────────────────────────────────────╯"""
-
-EDIT = """Do you want to make this edit to users.ts?
-❯ 1. Yes
-  2. Yes, allow all edits during this session (shift+tab)
-  3. No, and tell Claude what to do differently (esc)"""
+IDLE = screen(["❯ hello", "● ECHO: hello", "✻ Crunched for 0s · done 1:50 PM"], [""])
+BUSY = screen(["❯ CN_SLOW 30", "✢ Harmonizing… (4s · ↓ 24 tokens)"], [""], "  ⏸ · esc to interrupt")
+BUSY_LONG = screen(
+    ["❯ CN_SLOW 150", "· Frosting… (2m 12s · ↓ 1.0k tokens)"], ["typed but not sent"]
+)
+BUSY_TIP = screen(
+    ["✶ Pontificating… (2s · ↓ 17 tokens)", "  ⎿  Tip: Run /focus to hide the steps"], [""]
+)
+BACKGROUND = screen(["✻ Waiting for 1 background agent to finish"], [""])
+QUEUED = screen(
+    ["❯ queued while busy", "  ⎿  Queued · ctrl+x ctrl+s to send now", "* Flambéing… (2s)"],
+    ["Press up to edit queued messages"],
+)
+PERMISSION = "\n".join(
+    [
+        "● I will use Bash.",
+        RULE,
+        " Bash command",
+        " touch src/x.txt",
+        " Do you want to proceed?",
+        " ❯ 1. Yes",
+        "   2. Yes, and don't ask again for: touch *",
+        "   3. No",
+        " Esc to cancel · Tab to amend",
+    ]
+)
+TRUST = "\n".join(
+    [
+        RULE,
+        " Accessing workspace:",
+        " /home/dev/ws3",
+        " Quick safety check: Is this a project you created or one you trust?",
+        " ❯ No, exit",
+        "   Yes, I trust this folder",
+        " Enter to confirm · Esc to cancel",
+    ]
+)
+MODEL_SWITCH = "\n".join(
+    [
+        "▔" * 60,
+        "  Switch model?",
+        "  ❯ 1. Yes, switch to Sonnet 5.5",
+        "    2. No, go back",
+        "  Enter to confirm · Esc to cancel",
+    ]
+)
+# The scrollback quotes a dialog and a spinner: the box says idle.
+QUOTING = screen(
+    [
+        "● The docs say: Do you want to proceed?",
+        "  ❯ 1. Yes",
+        "✻ Thinking… (12s · ↓ 3 tokens)",
+        "● done",
+        "✻ Worked for 3s · done 2:00 PM",
+    ],
+    [""],
+)
 
 
 @pytest.mark.parametrize(
-    ("screen", "state"),
+    ("text", "state", "dialog"),
     [
-        (IDLE, "idle"),
-        (BUSY_SPINNER, "busy"),
-        (BUSY_OLD, "busy"),
-        (WAITING, "waiting"),  # has a ❯ too: waiting wins
-        (EDIT, "waiting"),
-        ("$ ls\nfile.txt\n$ ", "unknown"),
-        ("", "unknown"),
+        (IDLE, "idle", None),
+        (BUSY, "busy", None),
+        (BUSY_LONG, "busy", None),  # past a minute, text in the box, no "esc to interrupt"
+        (BUSY_TIP, "busy", None),
+        (BACKGROUND, "busy", None),
+        (QUEUED, "busy", None),
+        (PERMISSION, "waiting", "permission"),
+        (TRUST, "waiting", "trust"),
+        (MODEL_SWITCH, "waiting", "model_switch"),
+        (QUOTING, "idle", None),
+        ("$ ls\nfile.txt\n$ ", "unknown", None),
+        ("", "unknown", None),
     ],
 )
-def test_classify(screen, state):
-    assert classify(screen) == state
+def test_read_screen(text, state, dialog):
+    got = read_screen(text)
+    assert (got.state, got.dialog) == (state, dialog)
+    assert classify("\x1b[1m" + text.replace("❯", "\x1b[38;5;1m❯\x1b[0m")) == state
+
+
+def test_the_input_box_and_what_it_holds():
+    assert read_screen(IDLE).input == ""
+    assert read_screen(BUSY_LONG).input == "typed but not sent"
+    assert read_screen(QUEUED).input == "" and read_screen(QUEUED).queued
+    assert read_screen(PERMISSION).input is None  # a dialog: no box at all
+    multi = screen([], ["line one", "line two", "  indented three"])
+    assert prompt_line(multi) == "line one\nline two\n  indented three"
+
+
+def test_pending_input_ignores_wrapping_and_notices_pastes():
+    long = "word " * 40
+    wrapped = screen([], [long[:50], long[50:120], long[120:]])
+    assert input_pending(wrapped, long)
+    assert not input_pending(IDLE, long)
+    assert input_pending(screen([], ["[Pasted text #1 +30 lines]"]), "anything")
+    assert not input_pending(PERMISSION, "1")
+
+
+def test_highlighted_choice():
+    assert highlighted_choice(PERMISSION) == "1. Yes"
+    assert highlighted_choice(TRUST) == "No, exit"
+    assert highlighted_choice(IDLE) is None
 
 
 def test_clean_strips_ansi_osc_and_nbsp():
@@ -69,20 +138,17 @@ def test_clean_strips_ansi_osc_and_nbsp():
     assert clean(raw) == "red text"
 
 
-def test_prompt_and_pending_input():
-    typed = IDLE.replace("❯\u00a0", "❯ please review the contract")
-    assert prompt_line(typed).startswith("please review the contract")
-    assert input_pending(typed, "please review the contract")
-    assert not input_pending(IDLE, "please review the contract")
-    pasted = IDLE.replace("❯\u00a0", "❯ [Pasted text #1 +12 lines]")
-    assert input_pending(pasted, "anything")
-
-
-def test_idle_is_debounced_after_busy():
+def test_idle_is_debounced_after_busy_and_stillness_is_measured():
     s = ScreenState(idle_s=2.0)
-    assert s.update(BUSY_SPINNER, now=0) == "busy"
+    assert s.update(BUSY, now=0) == "busy"
     assert s.update(IDLE, now=1) == "busy"  # idle for 0 s: not believed yet
     assert s.update(IDLE, now=2.5) == "busy"
     assert s.update(IDLE, now=3.1) == "idle"  # held for 2.1 s
-    assert s.update(WAITING, now=4) == "waiting"
-    assert s.update("", dead=True, now=5) == "dead"
+    assert s.update(PERMISSION, now=4) == "waiting"
+    # A spinner whose clock ticks is not progress: only new text is.
+    s.update(BUSY, now=10)
+    s.update(BUSY.replace("4s", "9s").replace("24", "99"), now=20)
+    assert s.unchanged_for(now=20) == 10
+    s.update(BUSY.replace("Harmonizing", "Reading"), now=21)
+    assert s.unchanged_for(now=21) == 0
+    assert s.update("", dead=True, now=30) == "dead"

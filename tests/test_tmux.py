@@ -13,6 +13,7 @@ import pytest
 
 from comm_node_tui.adapters.tmux import TmuxError
 from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.panes.inject import NotDelivered
 from comm_node_tui.panes.manager import AgentPanes
 from comm_node_tui.panes.processes import alive
 from comm_node_tui.workspace.discovery import load_workspace
@@ -189,7 +190,8 @@ def test_restart_gives_a_new_process(panes):
 
 def test_an_exited_agent_stays_visible_and_is_reported_dead(panes, engine_for):
     ap, root = panes
-    ap.inject("alpha", "!exit 3")
+    with pytest.raises(NotDelivered, match="exited after Enter"):
+        ap.inject("alpha", "!exit 3")
     # tmux sees the pty close before it reaps the exit status (and under load may not
     # reap at all: the adapter then reads the zombie's status from /proc).
     try:

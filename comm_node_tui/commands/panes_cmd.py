@@ -56,18 +56,35 @@ def inject(args) -> int:
         text = text[:-1] if text.endswith("\n") else text
     if not text:
         raise UsageError("nothing to inject")
-    out = _panes(args).inject(args.domain_name, text)
-    if args.json:
-        print_json(out)
-    elif out["confirmed"]:
-        print(f"injected into {args.domain_name} ({out['method']}, {out['attempts']} Enter)")
-    else:
-        print(
-            f"typed into {args.domain_name}, but the submission was not confirmed "
-            "(`comm-node peek` shows the pane)",
-            file=sys.stderr,
+    from comm_node_tui.panes.inject import NotDelivered
+
+    try:
+        out = _panes(args).inject(
+            args.domain_name, text, ready_timeout_s=args.timeout, allow_command=args.command
         )
-        return 1
+    except NotDelivered as exc:
+        if args.json:
+            print_json(
+                {"delivered": False, "reason": exc.reason, "typed": exc.typed, "error": str(exc)}
+            )
+        raise CommNodeError(f"{args.domain_name}: {exc}") from None
+    if args.json:
+        print_json({"delivered": True, **out})
+    else:
+        note = " as plain text (leading ! or /)" if out["protected"] else ""
+        print(f"injected into {args.domain_name}{note} ({out['attempts']} Enter)")
+    return 0
+
+
+def approve(args) -> int:
+    out = _panes(args).answer(args.domain_name, allow=True)
+    print_json(out) if args.json else print(f"{args.domain_name}: approved once")
+    return 0
+
+
+def deny(args) -> int:
+    out = _panes(args).answer(args.domain_name, allow=False)
+    print_json(out) if args.json else print(f"{args.domain_name}: denied")
     return 0
 
 

@@ -85,31 +85,39 @@ class FakeAgent:
         return lines
 
     busy_label = "Thinking"
+    RULE = "─" * 60
 
     def draw(self) -> None:
+        """The screen in Claude Code 2.1.330's shape: the spinner above the input box, the box
+        between two rules with `❯` + NO-BREAK SPACE, the footer below; a dialog replaces the
+        box while permission is asked."""
         lines = self.transcript_lines()
         lines.append("")
-        if self.state == "busy":
-            secs = int(time.time() - self.busy_started)
-            spin = SPINNER[int(time.time() * 4) % len(SPINNER)]
-            lines.append(
-                f"{spin} {self.busy_label}… ({secs}s · ↓ {40 * (secs + 1)} tokens · "
-                "esc to interrupt)"
-            )
-        elif self.state == "waiting":
+        if self.state == "waiting":
             lines += [
-                "Bash command",
+                self.RULE,
+                " Bash command",
                 "",
-                "Do you want to proceed?",
-                "❯ 1. Yes",
-                "  2. No, and tell Claude what to do differently (esc)",
+                " Do you want to proceed?",
+                " ❯ 1. Yes",
+                "   2. Yes, and don't ask again for: npm test",
+                "   3. No",
+                "",
+                " Esc to cancel · Tab to amend",
             ]
-        shown = self.input
-        if self.pasted_len is not None and ("\n" in self.input or len(self.input) > 800):
-            extra = self.input.count("\n")
-            shown = f"[Pasted text #{self.pastes} +{extra} lines]"
-        box = "─" * 60
-        lines += [box, f"❯ {shown}" if self.state != "waiting" else "", box, "  ? for shortcuts"]
+        else:
+            if self.state == "busy":
+                secs = int(time.time() - self.busy_started)
+                spin = SPINNER[int(time.time() * 4) % len(SPINNER)]
+                lines.append(f"{spin} {self.busy_label}… ({secs}s · ↓ {40 * (secs + 1)} tokens)")
+            shown = self.input
+            if self.pasted_len is not None and ("\n" in self.input or len(self.input) > 800):
+                extra = self.input.count("\n")
+                shown = f"[Pasted text #{self.pastes} +{extra} lines]"
+            footer = "  ⏸ manual mode on"
+            if self.state == "busy" and not self.input:
+                footer += " · esc to interrupt"  # Claude Code hides it while the box holds text
+            lines += [self.RULE, f"❯\u00a0{shown}", self.RULE, footer]
         frame = "\r\n".join(lines)
         if frame == self._last_frame:
             return  # an idle Claude Code does not redraw either
@@ -123,12 +131,13 @@ class FakeAgent:
         self.input = ""
         self.pasted_len = None
         if self.state == "waiting":
-            self.answer(text.strip())
+            # As in Claude Code: Enter picks the highlighted choice, "1. Yes".
+            self.answer(text.strip() or "1")
             return
         self.record(event="submit", text=text)
         self.hook("UserPromptSubmit", prompt=text)
         self.history.append(text)
-        cmd = text.strip()
+        cmd = text.strip()  # comm-node sends a leading `!` after a space: plain text
         if cmd.startswith("!exit"):
             parts = cmd.split()
             code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0

@@ -194,7 +194,8 @@ class SimAgent(FakeAgent):
         self.input = ""
         self.pasted_len = None
         if self.state == "waiting":
-            self.allowed = text.strip() in ("1", "y", "yes")
+            # As in Claude Code: Enter picks the highlighted choice, "1. Yes".
+            self.allowed = (text.strip() or "1") in ("1", "y", "yes")
             self.answer_event.set()
             return
         if not text.strip():

@@ -28,7 +28,8 @@ from comm_node_tui.protocol.status import read_status
 from comm_node_tui.workspace.model import Workspace
 
 RECENT_EVENTS = 500
-LEDGER_COMPACT_AT = 5_000  # decisions kept in memory before the journal is compacted
+LEDGER_COMPACT_AT = 5_000
+NUDGE_RETRY_S = 5.0  # a nudge refused (dialog, busy, someone typing) is tried again after  # decisions kept in memory before the journal is compacted
 
 
 class Engine:
@@ -72,6 +73,7 @@ class Engine:
         self._exhausted: set[str] = set()
         self._nudged: dict[str, float] = {}  # when each agent was last nudged (monotonic)
         self._nudge_pending: set[str] = set()
+        self._nudge_retry: deque[str] = deque()  # filled by the side thread
         self.nudge_every_s = 30.0
         self._side = None  # one worker thread for tmux side effects (nudges, pauses)
         self.agents: dict[str, dict] = {}
@@ -516,6 +518,11 @@ class Engine:
 
         self._nudge_pending |= self.router.delivered_to
         self.router.delivered_to.clear()
+        while self._nudge_retry:
+            name = self._nudge_retry.popleft()
+            self._nudge_pending.add(name)
+            # again in NUDGE_RETRY_S, not at once: the prompt was not free
+            self._nudged[name] = time.monotonic() - self.nudge_every_s + NUDGE_RETRY_S
         if not self.ws.agents.get("nudge_idle_agents", True):
             self._nudge_pending.clear()
             return
@@ -545,7 +552,15 @@ class Engine:
                 self._side_effect(self._nudge, name, text)
 
     def _nudge(self, name: str, text: str) -> None:
-        self._panes().inject(name, text)
+        """Runs on the side thread. Never waits for the prompt and never types over a dialog
+        or someone's text: a nudge that cannot go now is tried again a few seconds later."""
+        from comm_node_tui.panes.inject import NotDelivered
+
+        try:
+            self._panes().inject(name, text, ready_timeout_s=0.0, why="nudge")
+        except NotDelivered as exc:
+            if not exc.typed:
+                self._nudge_retry.append(name)  # deque.append: safe across threads
 
     def refresh_tasks(self) -> None:
         """Recompute readiness when the source, the overlay or an artifact changed."""

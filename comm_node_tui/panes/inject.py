@@ -1,66 +1,188 @@
-"""Type a message into an agent's pane and submit it, reliably and literally.
+"""Type a message into an agent's pane and submit it, reliably, literally and never into a
+dialog.
 
-Short single lines go with `send-keys -l`; anything else (several lines, long text, a tab,
-a trailing `;` that tmux would take as a command separator, control characters) goes through
-a uniquely named buffer and a bracketed paste. Enter follows as a separate key after a short
-delay; then the screen is checked and Enter retried with backoff while the text still sits
-in the input box. Text is never interpreted: not as key names, not as tmux formats.
+Real Claude Code (2.1.330) makes typing dangerous in three ways, each observed:
+- Enter pressed while a dialog is open picks its highlighted choice: into a permission
+  dialog that is "1. Yes" (the tool runs, the text is lost); into the trust dialog "No, exit".
+  So text is typed only when the screen shows the input box with the agent at rest, and
+  Enter is pressed only after a fresh capture shows our text in the box and no dialog.
+- A leading `!` runs the rest as a shell command (no permission prompt, no hook) and a
+  leading `/` is a slash command (`/clear`, `/exit`). Unless the operator asks for a
+  command explicitly, such text is sent with a leading space, which Claude Code takes as
+  plain prompt text.
+- Text typed while busy is queued, and a dialog can open at any moment while it works: a
+  delivery waits for the agent to be at rest.
+Text always goes as one bracketed paste from a uniquely named buffer: one event for the
+application (a dialog that opens mid-way cannot take it key by key), never interpreted as
+tmux key names or formats. Text the operator is typing in the box is never touched.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
-from comm_node_tui.adapters.claude_screen import input_pending
+from comm_node_tui.adapters.claude_screen import Screen, input_pending, read_screen
 from comm_node_tui.adapters.tmux import Tmux
+from comm_node_tui.errors import CommNodeError
 
-SHORT = 200
+ENTER_DELAY_S = 0.25  # Claude Code needs the paste processed before Enter (0.2-0.3 s seen)
+REDRAW_S = 0.6  # it redraws about 0.33 s after Enter; wait longer before a retry
+POLL_S = 0.1
+
+
+class NotDelivered(CommNodeError):
+    """The text was not typed (or not submitted): why, in one line; `reason` is a word."""
+
+    def __init__(self, message: str, reason: str, typed: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.typed = typed
+
+
+@dataclass
+class Delivery:
+    method: str
+    attempts: int
+    confirmed: bool
+    waited_s: float
+    protected: bool  # a leading space kept `!` or `/` from acting
+
+    def to_json(self) -> dict:
+        return {
+            "method": self.method,
+            "attempts": self.attempts,
+            "confirmed": self.confirmed,
+            "waited_s": round(self.waited_s, 2),
+            "protected": self.protected,
+        }
+
+
+def protect(text: str) -> tuple[str, bool]:
+    """Text that Claude Code cannot take as a shell or slash command."""
+    if text[:1] in ("!", "/"):
+        return " " + text, True
+    return text, False
 
 
 def method_for(text: str) -> str:
-    if "\n" in text or len(text) > SHORT or text.endswith(";") or not text.isprintable():
-        return "paste"
-    return "keys"
+    """Kept for callers that log it: every text now goes as a bracketed paste."""
+    return "paste"
 
 
 def type_text(tmux: Tmux, pane_id: str, text: str) -> str:
-    """Put `text` in the pane's input, unsubmitted; returns the method used."""
-    method = method_for(text)
-    if method == "keys":
-        tmux.cmd("send-keys", "-t", pane_id, "-l", "--", text)
-        return method
+    """Put `text` in the pane's input, unsubmitted, as one bracketed paste."""
     name = f"cn-{os.getpid()}-{os.urandom(6).hex()}"
     tmux.run_stdin(["load-buffer", "-b", name, "-"], text.encode("utf-8"))
     # -p: bracketed paste (the app sees one paste, newlines included); -r: keep LF as LF;
     # -d: delete the buffer afterwards.
     tmux.cmd("paste-buffer", "-p", "-r", "-d", "-b", name, "-t", pane_id)
-    return method
+    return "paste"
+
+
+def _why_not(screen: Screen) -> tuple[str, str] | None:
+    """(reason, sentence) when text must not be typed now, else None."""
+    if screen.state == "waiting":
+        kind = screen.dialog or "a"
+        return "dialog", f"a {kind} dialog is open (answer it first: `comm-node approve/deny`)"
+    if screen.state == "busy":
+        return "busy", "the agent is busy (its prompt is not free)"
+    if screen.input is None:
+        return "no_prompt", "no Claude Code input box on screen"
+    if screen.input.strip():
+        return "occupied", "its input box holds text comm-node did not type (someone is typing)"
+    return None
+
+
+def wait_until_ready(tmux: Tmux, pane_id: str, timeout_s: float) -> tuple[Screen, float]:
+    """The first screen at rest with an empty input box, within `timeout_s`; NotDelivered
+    naming what stood in the way otherwise."""
+    start = time.monotonic()
+    while True:
+        screen = read_screen(tmux.capture(pane_id))
+        why = _why_not(screen)
+        if why is None:
+            return screen, time.monotonic() - start
+        if time.monotonic() - start >= timeout_s:
+            reason, sentence = why
+            raise NotDelivered(f"not delivered: {sentence}", reason)
+        time.sleep(POLL_S)
 
 
 def inject(
-    tmux: Tmux, pane_id: str, text: str, *, enter_delay: float = 0.2, retries: int = 4
-) -> dict:
-    """Type and submit; {"method", "attempts", "confirmed"}."""
-    method = type_text(tmux, pane_id, text)
-    time.sleep(enter_delay)
-    before = tmux.capture(pane_id)
+    tmux: Tmux,
+    pane_id: str,
+    text: str,
+    *,
+    ready_timeout_s: float = 0.0,
+    allow_command: bool = False,
+    retries: int = 3,
+) -> Delivery:
+    """Wait (up to `ready_timeout_s`) for the prompt, type, check, submit, confirm."""
+    sent, protected = (text, False) if allow_command else protect(text)
+    _screen, waited = wait_until_ready(tmux, pane_id, ready_timeout_s)
+    method = type_text(tmux, pane_id, sent)
+    _wait_for_text(tmux, pane_id, sent)
     attempts = 0
-    wait = 0.15
-    while attempts <= retries:
+    while True:
+        screen_text = tmux.capture(pane_id)
+        pending = input_pending(screen_text, sent)
+        if attempts and not pending:
+            # Gone from the box after our Enter: submitted (a dialog that opens now is the
+            # turn we started asking for a tool, not a place our text went).
+            return Delivery(method, attempts, True, waited, protected)
+        screen = read_screen(screen_text)
+        if screen.state == "waiting":
+            # Never press Enter into a dialog, whatever happened to the text.
+            raise NotDelivered(
+                f"not submitted: a {screen.dialog} dialog opened; Enter was not pressed",
+                "dialog",
+                typed=True,
+            )
+        if attempts and _dead(tmux, pane_id):
+            raise NotDelivered("the agent exited after Enter", "exited", typed=True)
+        if attempts > retries:
+            raise NotDelivered(
+                f"typed, but still in the input box after {attempts} Enter",
+                "unsubmitted",
+                typed=True,
+            )
         tmux.cmd("send-keys", "-t", pane_id, "Enter")
         attempts += 1
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + REDRAW_S * attempts
         while time.monotonic() < deadline:
-            time.sleep(0.03)
-            after = tmux.capture(pane_id)
-            if after != before and not input_pending(after, text):
-                return {"method": method, "attempts": attempts, "confirmed": True}
-        after = tmux.capture(pane_id)
-        if not input_pending(after, text) and after != before:
-            return {"method": method, "attempts": attempts, "confirmed": True}
-        if not input_pending(after, text) and after == before:
-            # Nothing visible changed and nothing is pending: an app that does not echo.
-            return {"method": method, "attempts": attempts, "confirmed": False}
-        wait *= 2
-    return {"method": method, "attempts": attempts, "confirmed": False}
+            time.sleep(POLL_S)
+            if not input_pending(tmux.capture(pane_id), sent):
+                break
+
+
+def _dead(tmux: Tmux, pane_id: str) -> bool:
+    """The pane's process has exited (the pane stays, remain-on-exit, with its last frame)."""
+    out = tmux.cmd("display-message", "-p", "-t", pane_id, "#{pane_dead}")
+    return bool(out) and out[0].strip() == "1"
+
+
+def _wait_for_text(tmux: Tmux, pane_id: str, sent: str, timeout_s: float = 2.0) -> None:
+    """Until the pasted text shows in the input box (Claude Code needs a moment to take a
+    paste before Enter counts; 0.2-0.3 s seen): NotDelivered if it never does."""
+    time.sleep(ENTER_DELAY_S)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        screen_text = tmux.capture(pane_id)
+        if input_pending(screen_text, sent):
+            return
+        screen = read_screen(screen_text)
+        if screen.state == "waiting":
+            raise NotDelivered(
+                f"not submitted: a {screen.dialog} dialog opened while typing",
+                "dialog",
+                typed=True,
+            )
+        if time.monotonic() >= deadline:
+            raise NotDelivered(
+                "not submitted: the text did not appear in the input box",
+                "not_typed",
+                typed=True,
+            )
+        time.sleep(POLL_S)

@@ -257,23 +257,87 @@ class AgentPanes:
             os.environ.pop("TMUX", None)
         os.execvp(argv[0], [*argv, "attach-session", "-t", f"={self.session}"])
 
-    def inject(self, name: str, text: str) -> dict:
-        from comm_node_tui.panes.inject import inject
+    def inject(
+        self,
+        name: str,
+        text: str,
+        *,
+        ready_timeout_s: float = 10.0,
+        allow_command: bool = False,
+        why: str = "operator",
+    ) -> dict:
+        """Type and submit `text`; NotDelivered (logged) when the agent is not at its prompt.
+
+        `why` says who typed (operator, nudge, kickoff): it is in the event."""
+        from comm_node_tui.panes.inject import NotDelivered, inject
 
         pane = self.pane(name)
-        result = inject(self.tmux, pane.id, text)
-        level = "info" if result["confirmed"] else "warn"
+        try:
+            result = inject(
+                self.tmux,
+                pane.id,
+                text,
+                ready_timeout_s=ready_timeout_s,
+                allow_command=allow_command,
+            ).to_json()
+        except NotDelivered as exc:
+            self.emit(
+                Event(
+                    "agent.inject_refused",
+                    f"{name}: {exc}",
+                    agent=name,
+                    level="warn",
+                    data={"reason": exc.reason, "typed": exc.typed, "by": why, "chars": len(text)},
+                )
+            )
+            raise
         self.emit(
             Event(
                 "agent.injected",
-                f"{name}: {len(text)} chars by {result['method']}"
-                + ("" if result["confirmed"] else " (submission not confirmed)"),
+                f"{name}: {len(text)} chars ({why})"
+                + (" as text, not a command" if result["protected"] else ""),
                 agent=name,
-                level=level,
-                data={**result, "chars": len(text)},
+                data={**result, "chars": len(text), "by": why},
             )
         )
         return result
+
+    def answer(self, name: str, allow: bool) -> dict:
+        """Answer the permission dialog on an agent's screen: allow once (its "1. Yes") or
+        deny (Escape). Only a permission dialog: trust and API-key dialogs are the operator's
+        to read and answer in the pane itself."""
+        from comm_node_tui.adapters.claude_screen import highlighted_choice, read_screen
+
+        pane = self.pane(name)
+        raw = self.tmux.capture(pane.id)
+        screen = read_screen(raw)
+        if screen.state != "waiting":
+            raise CommNodeError(f"{name} is not waiting for a permission answer ({screen.state})")
+        if screen.dialog != "permission":
+            raise CommNodeError(
+                f"{name} shows a {screen.dialog} dialog, not a permission prompt: "
+                f"read it and answer in the pane (`comm-node attach {name}`)"
+            )
+        if allow:
+            choice = highlighted_choice(raw) or ""
+            if not choice.startswith("1. Yes"):
+                raise CommNodeError(
+                    f"{name}: the dialog's highlighted choice is {choice!r}, not '1. Yes'; "
+                    f"answer in the pane (`comm-node attach {name}`)"
+                )
+            self.tmux.cmd("send-keys", "-t", pane.id, "Enter")
+        else:
+            self.tmux.cmd("send-keys", "-t", pane.id, "Escape")
+        verb = "approved" if allow else "denied"
+        self.emit(
+            Event(
+                f"agent.{verb}",
+                f"{name}: permission {verb} by the operator",
+                agent=name,
+                data={"dialog": screen.dialog},
+            )
+        )
+        return {"domain": name, "answer": verb}
 
     def interrupt(self, name: str) -> None:
         pane = self.pane(name)
