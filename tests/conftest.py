@@ -164,3 +164,7 @@ def wait_for(predicate, timeout: float = 20.0, every: float = 0.02):
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
+
+
+# The real Claude Code CLI against the scripted model (tests/realclaude.py).
+from tests.realclaude import model, real_ws  # noqa: E402, F401

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 
 from comm_node_tui.protocol.messages import now_iso
+from comm_node_tui.protocol.procs import start_time
 from comm_node_tui.protocol.status import update_status
-from tests.conftest import write_workspace
+from tests.conftest import wait_for, write_workspace
 
 HEARTBEATS = "heartbeat_stale_s = 0.3\nheartbeat_lost_s = 0.6\n"
 
@@ -35,35 +37,103 @@ def types(eng) -> list[str]:
     return [e.type for e in eng.recent]
 
 
-def test_lost_agent_releases_locks_and_tasks_then_recovers(tmp_path, engine_for):
+def _agent_with_work(tmp_path, engine_for, **status):
     root = write_workspace(tmp_path / "ws", extra='[tasks]\nsource = "native"\n', agents=HEARTBEATS)
     (root / "tasks.toml").write_text('[[tasks]]\nid = "T1"\ntitle = "x"\ndomain = "backend"\n')
     eng = engine_for(root)
     be = eng.ws.domains["backend"]
-    update_status(be.paths.status, "backend", state="busy")
+    update_status(be.paths.status, "backend", state="busy", **status)
     eng.refresh_status("backend")
     eng.coord.acquire(be, ["src/**"])
     eng.coord.claim(be, "T1")
+    return eng
+
+
+def test_silence_never_releases_anything(tmp_path, engine_for):
+    """Claude Code sends no hook while idle or while one long reply streams: an agent that
+    comm-node cannot see and that says nothing is an alert, never "lost"."""
+    eng = _agent_with_work(tmp_path, engine_for)
     eng.tick()
     assert "agent.stale" not in types(eng)
-    time.sleep(0.4)
+    wait_for(lambda: (eng.tick(), "agent.stale" in types(eng))[1], timeout=5)
+    stale = next(e for e in eng.recent if e.type == "agent.stale")
+    assert stale.level == "warn"
+    time.sleep(0.7)  # well past heartbeat_lost_s (0.6 s): still nothing released
     eng.tick()
-    assert types(eng)[-1] == "agent.stale"
-    time.sleep(0.3)
+    assert "agent.lost" not in types(eng)
+    assert [lk.holder for lk in eng.coord.locks()] == ["backend"]
+    tasks, _ready, _ = eng.coord.load_tasks()
+    assert tasks["T1"].assignee == "backend"
+
+
+def test_an_agent_whose_process_is_alive_is_never_lost(tmp_path, engine_for):
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        eng = _agent_with_work(
+            tmp_path, engine_for, agent_pid=proc.pid, agent_start=start_time(proc.pid)
+        )
+        time.sleep(0.8)  # silent well past both thresholds, and busy
+        eng.tick()
+        assert not {"agent.stale", "agent.lost", "agent.dead"} & set(types(eng))
+        agent = next(a for a in eng.snapshot()["agents"] if a["name"] == "backend")
+        assert agent["health"] == "ok" and agent["lost"] is False
+        assert [lk.holder for lk in eng.coord.locks()] == ["backend"]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_gone_agent_is_lost_after_the_grace_and_released(tmp_path, engine_for):
+    proc = subprocess.Popen(["sleep", "60"])
+    eng = _agent_with_work(
+        tmp_path, engine_for, agent_pid=proc.pid, agent_start=start_time(proc.pid)
+    )
     eng.tick()
-    assert "agent.lost" in types(eng)
+    proc.kill()
+    proc.wait()
+    eng.tick()
+    assert "agent.dead" in types(eng)  # gone: reported at once, locks kept for a restart
+    assert [lk.holder for lk in eng.coord.locks()] == ["backend"]
+    wait_for(lambda: (eng.tick(), "agent.lost" in types(eng))[1], timeout=5)
     lost = next(e for e in eng.recent if e.type == "agent.lost")
     assert lost.level == "error" and lost.data["alert"] is True
     assert eng.coord.locks() == []
     tasks, ready, _ = eng.coord.load_tasks()
     assert tasks["T1"].status == "open" and ready.ready == ["T1"]
     assert "task.released" in types(eng) and "lock.released" in types(eng)
-    update_status(be.paths.status, "backend", state="idle")
-    eng.refresh_status("backend")
-    eng.tick()
-    assert types(eng)[-1] == "agent.recovered"
     eng.tick()
     assert types(eng).count("agent.lost") == 1  # one event per transition
+    # A new agent process reports: it is alive again.
+    again = subprocess.Popen(["sleep", "60"])
+    try:
+        be = eng.ws.domains["backend"]
+        update_status(
+            be.paths.status,
+            "backend",
+            state="idle",
+            agent_pid=again.pid,
+            agent_start=start_time(again.pid),
+        )
+        eng.refresh_status("backend")
+        eng.tick()
+        assert types(eng)[-1] == "agent.recovered"
+    finally:
+        again.kill()
+        again.wait()
+
+
+def test_a_recycled_pid_is_not_the_agent(tmp_path, engine_for):
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        # Same pid, another start time: another process, so the agent is gone.
+        eng = _agent_with_work(
+            tmp_path, engine_for, agent_pid=proc.pid, agent_start=start_time(proc.pid) - 1
+        )
+        eng.tick()
+        assert "agent.dead" in types(eng)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_artifact_announced_to_importers_and_unblocks_task(tmp_path, engine_for):
@@ -114,7 +184,8 @@ def test_status_json_has_agents_with_heartbeat_health(tmp_path, cli):
     for a in agents.values():
         assert {"name", "state", "task", "last_heartbeat", "stale", "lost"} <= set(a)
     assert agents["backend"]["state"] == "busy" and agents["backend"]["lost"] is False
-    assert agents["docs"]["lost"] is True and agents["docs"]["stale"] is True
+    # docs is idle and silent: healthy (silence is never "lost")
+    assert agents["docs"]["lost"] is False and agents["docs"]["health"] == "ok"
     assert agents["frontend"]["state"] == "unknown" and agents["frontend"]["lost"] is False
     assert world["tasks"]["counts"]["ready"] == 1
     assert {"locks", "budgets", "artifacts"} <= set(world)

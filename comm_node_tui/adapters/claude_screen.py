@@ -151,6 +151,12 @@ def highlighted_choice(screen: str) -> str | None:
     return picked[-1] if picked else None
 
 
+def _visible(text: str) -> str:
+    import unicodedata
+
+    return "".join(c for c in "".join(text.split()) if unicodedata.category(c) != "Cf")
+
+
 def classify(screen: str) -> str:
     """busy | waiting | idle | unknown, from one capture."""
     return read_screen(screen).state
@@ -168,9 +174,10 @@ def input_pending(screen: str, text: str) -> bool:
         return False
     if PASTED.search(box):
         return True
-    # Whitespace is ignored: the box wraps long lines and indents continuation lines.
-    want = "".join(text.split())[-20:]
-    have = "".join(box.split())
+    # Whitespace is ignored (the box wraps long lines and indents continuation lines), and
+    # so are invisible format characters (a terminal shows them as blanks or not at all).
+    want = _visible(text)[-20:]
+    have = _visible(box)
     return bool(want) and have.endswith(want)
 
 

@@ -28,8 +28,8 @@ from comm_node_tui.protocol.status import read_status
 from comm_node_tui.workspace.model import Workspace
 
 RECENT_EVENTS = 500
-LEDGER_COMPACT_AT = 5_000
-NUDGE_RETRY_S = 5.0  # a nudge refused (dialog, busy, someone typing) is tried again after  # decisions kept in memory before the journal is compacted
+LEDGER_COMPACT_AT = 5_000  # decisions kept in memory before the journal is compacted
+NUDGE_RETRY_S = 5.0  # a nudge refused (dialog, busy, someone typing) is tried again after
 
 
 class Engine:
@@ -506,11 +506,16 @@ class Engine:
 
     # ---- nudging idle agents about new mail -----------------------------------------------
     def _agent_idle(self, name: str) -> bool:
-        state = (self.agents.get(name) or {}).get("state")
-        if state in ("idle", "done"):
-            return True
-        pane = self.panes.get(name) or {}
-        return state in (None, "unknown") and pane.get("screen_state") == "idle"
+        """At rest at its prompt: the screen says so (it is what a nudge is typed into)."""
+        from comm_node_tui.engine.agent_state import shown_state
+        from comm_node_tui.engine.world import heartbeat_age
+
+        status = self.agents.get(name) or {}
+        pane = self.panes.get(name)
+        if pane is None or pane.get("screen_state") != "idle":
+            return False
+        state = shown_state(status, pane, heartbeat_age(status), time.time())
+        return state in ("idle", "done", "blocked")
 
     def nudge_idle(self) -> None:
         """Type "You have N new messages" into agents that got mail, once they are idle
@@ -764,6 +769,7 @@ class Engine:
             info["dead"] = True
             info["screen_state"] = "dead"
         self._pane_tracker.clear()
+        self.publish_agents()
         self.changed()
 
     def _read_panes(self) -> dict[str, dict] | None:
@@ -792,6 +798,12 @@ class Engine:
         """Debounce the screen states and log what changed (a dead pane is an alert)."""
         from comm_node_tui.adapters.claude_screen import ScreenState
 
+        # A pane that vanished from a live session (killed by hand, its window closed) is
+        # as gone as a dead one.
+        for name in list(self.panes):
+            if name not in states and not self.panes[name].get("dead"):
+                states[name] = {**self.panes[name], "dead": True, "screen": ""}
+        changed = False
         for name, info in states.items():
             if name not in self.ws.domains:
                 continue
@@ -800,7 +812,16 @@ class Engine:
             before = self.panes.get(name, {})
             self.panes[name] = {k: v for k, v in info.items() if k != "screen"}
             self.panes[name]["screen_state"] = state
+            self.panes[name]["dialog"] = tracker.screen.dialog
+            # When the screen began to say what it says (the hooks give way to it after a
+            # few seconds of contradiction: engine/agent_state.py).
+            self.panes[name]["screen_since"] = (
+                before.get("screen_since", time.time())
+                if state == before.get("screen_state")
+                else time.time()
+            )
             if self.panes[name] != before:
+                changed = True
                 self.changed()
             if state == before.get("screen_state"):
                 continue
@@ -824,6 +845,24 @@ class Engine:
                         data={"state": state},
                     )
                 )
+        if changed:
+            self.publish_agents()
+
+    def publish_agents(self) -> None:
+        """The engine's view of every pane and every agent's health, for `comm-node status`
+        and viewers (what the room shows, without a second reading of the screens)."""
+        data = {
+            "updated": time.time(),
+            "panes": self.panes,
+            "health": {k: str(v) for k, v in self.watchdog.health.items()},
+        }
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            self.coord.store.write("agents.json", data)
+
+    def screen_still_s(self, name: str) -> float | None:
+        """How long an agent's screen has shown nothing new (digits aside); None: no pane."""
+        tracker = self._pane_tracker.get(name)
+        return None if tracker is None else tracker.unchanged_for()
 
     def snapshot(self) -> dict:
         """The WorldState as plain data (what the control room renders). The task graph is
@@ -844,6 +883,7 @@ class Engine:
             tasks_version=self.tasks_version,
             graph=graph,
             boundaries=self.boundaries,
+            health=dict(self.watchdog.health),
         )
         self._graph_cache = (self.tasks_version, world["task_graph"])
         return world

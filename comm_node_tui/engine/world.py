@@ -27,27 +27,65 @@ def heartbeat_age(status: dict, now: float | None = None) -> float | None:
 
 
 def agent_view(
-    ws: Workspace, name: str, status: dict, now: float | None = None, problem: str | None = None
+    ws: Workspace,
+    name: str,
+    status: dict,
+    now: float | None = None,
+    problem: str | None = None,
+    pane: dict | None = None,
+    health: str | None = None,
 ) -> dict:
-    agents = ws.agents
-    stale_s = float(agents.get("heartbeat_stale_s", 60))
-    lost_s = float(agents.get("heartbeat_lost_s", 120))
+    """One agent as shown: the state reconciled from hooks and screen, and its health (the
+    engine's judgement, or, with no engine, what can be seen right now)."""
+    from comm_node_tui.engine.agent_state import Health, judge, process_gone, shown_state
+
+    now = time.time() if now is None else now
     age = heartbeat_age(status, now)
-    lost = age is not None and age > lost_s
-    stale = age is not None and age > stale_s
-    state = status.get("state", "unknown") if status else "unknown"
-    return {
+    state = shown_state(status, pane, age, now)
+    if health is None:
+        gone = process_gone(status, pane)
+        health = judge(
+            status,
+            pane,
+            shown=state,
+            hook_age_s=age,
+            still_s=None,
+            gone_for_s=0.0 if gone else None,
+            agents=ws.agents,
+        )
+    health = str(health)
+    view = {
         "name": name,
         "state": state,
+        "hook_state": status.get("state") if status else None,
         "task": status.get("task"),
         "progress": status.get("progress"),
         "last_heartbeat": status.get("last_heartbeat"),
         "heartbeat_age_s": None if age is None else round(age, 1),
-        "stale": stale,
-        "lost": lost,
+        "health": health,
+        "stale": health in (Health.STUCK, Health.SILENT),
+        "lost": health == Health.LOST,
         "role": ws.domains[name].role if name in ws.domains else "",
         "problem": problem,
     }
+    if pane is not None:
+        view["pane"] = pane
+        view["dialog"] = pane.get("dialog")
+    return view
+
+
+def engine_view(coord) -> dict | None:
+    """The running engine's panes and health (.comm-node/state/agents.json), or None when no
+    engine holds the workspace: `comm-node status` then shows what the room shows."""
+    from comm_node_tui.engine.pidlock import holder_pid
+
+    if holder_pid(coord.ws.paths.engine_lock) is None:
+        return None
+    try:
+        data = coord.store.read("agents.json", None)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def snapshot(
@@ -62,11 +100,16 @@ def snapshot(
     tasks_version: int | None = None,
     graph: dict | None = None,
     boundaries: dict | None = None,
+    health: dict | None = None,
 ) -> dict:
     """Everything the control room shows, read fresh from the files where not given."""
     from comm_node_tui.engine.coordination import budget_view
 
     now = time.time() if now is None else now
+    if panes is None and health is None:
+        seen = engine_view(coord) or {}
+        panes = seen.get("panes") if isinstance(seen.get("panes"), dict) else None
+        health = seen.get("health") if isinstance(seen.get("health"), dict) else None
     agents = []
     for name, dom in ws.domains.items():
         problem = None
@@ -78,14 +121,9 @@ def snapshot(
                 problem = sane_heartbeat(st, dom.paths.status, now)
             except (ValueError, OSError) as exc:
                 st, problem = {}, str(exc)
-        view = agent_view(ws, name, st, now, problem)
         pane = (panes or {}).get(name)
-        if pane is not None:
-            view["pane"] = pane
-            # The screen is the fallback: used when hooks and the CLI said nothing, and
-            # always when the process is gone.
-            if pane.get("screen_state") == "dead" or view["state"] == "unknown":
-                view["state"] = pane.get("screen_state", view["state"])
+        pane = pane if isinstance(pane, dict) else None
+        view = agent_view(ws, name, st, now, problem, pane, (health or {}).get(name))
         agents.append(view)
     tasks, ready, problems = tasks_view or coord.load_tasks()
     locks = [lk.to_json() for lk in coord.locks()]

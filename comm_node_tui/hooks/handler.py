@@ -17,14 +17,20 @@ MAX_PAYLOAD = 1024 * 1024
 STOP_BLOCK_LIMIT = 3
 ANNOUNCED_KEEP = 200
 
+# What each hook event says about the agent (real Claude Code 2.1.330, docs/claude-code.md).
+# SubagentStop says nothing: a background sub-agent may finish while its parent sits idle.
+# Escape, "No" on a permission prompt and most API errors end a turn with no Stop at all:
+# the engine lets the screen correct the state (engine/agent_state.py).
 STATE_FOR = {
     "SessionStart": "idle",
     "UserPromptSubmit": "busy",
     "PreToolUse": "busy",
+    "PermissionRequest": "waiting",  # fires as the dialog appears (~0.5 s after PreToolUse)
     "PostToolUse": "busy",
-    "SubagentStop": "busy",
+    "PostToolUseFailure": "busy",
     "PreCompact": "busy",
     "Stop": "idle",
+    "StopFailure": "idle",  # an API error ended the turn
     "SessionEnd": "ended",
 }
 
@@ -102,12 +108,24 @@ def handle(payload: dict) -> tuple[int, str, str]:
     for key in ("session_id", "transcript_path"):
         if isinstance(payload.get(key), str):
             fields[key] = payload[key]
+    if event == "SubagentStop" and isinstance(payload.get("agent_transcript_path"), str):
+        fields["subagent_transcript_path"] = payload["agent_transcript_path"]
+    owner = _owner(dom, current)
+    if owner:
+        fields["agent_pid"], fields["agent_start"] = owner
     state = _state(event, payload)
     if state:
         fields["state"] = state
-    if event == "PreToolUse":
+    if event in ("PreToolUse", "PermissionRequest"):
         fields["tool"] = payload.get("tool_name")
-    elif event in ("PostToolUse", "Stop", "SessionEnd", "UserPromptSubmit"):
+    elif event in (
+        "PostToolUse",
+        "PostToolUseFailure",
+        "Stop",
+        "StopFailure",
+        "SessionEnd",
+        "UserPromptSubmit",
+    ):
         fields["tool"] = ""
     out: dict | None = None
     code, err = 0, ""
@@ -143,17 +161,60 @@ def handle(payload: dict) -> tuple[int, str, str]:
             "reason": "comm-node: the work budget of this domain is "
             "spent; the operator has paused it.",
         }
-    if event in ("UserPromptSubmit", "PostToolUse") and out is None:
+    if event in ("UserPromptSubmit", "PostToolUse") and out is None and owner is not False:
         extra = _mail_context(dom, current, fields)
         if extra:
             out = _output(event, additionalContext=extra)
-    if event == "Stop":
+    if event == "Stop" and owner is not False:
         out = _stop(dom, payload, current, fields, paused)
+    if owner is False:
+        # Another `claude` run in this folder (a `claude -p`, the agent's own sub-process):
+        # the guard above still applies to it, but the domain's state is its agent's.
+        if event == "SessionStart":
+            _note_other_session(ws, dom, payload)
+        return code, (json.dumps(out) if out else ""), err
     try:
         update_status(dom.paths.status, dom.name, **fields)
     except Exception as exc:  # the decision above still reaches Claude Code
         _report(exc)
     return code, (json.dumps(out) if out else ""), err
+
+
+def _owner(dom, current: dict):
+    """(pid, start) of this hook's Claude Code process when it is the domain's agent; False
+    when another live process is; None when that cannot be told (no /proc, not under claude).
+
+    The agent is the process that reported first and is still alive; a claude started by
+    comm-node in the domain's pane ($COMM_NODE_DOMAIN, not under another claude) takes over."""
+    from comm_node_tui.protocol.procs import agent_process, is_alive, under_agent
+
+    me = agent_process()
+    if me is None:
+        return None
+    pid, start = current.get("agent_pid"), current.get("agent_start")
+    if not isinstance(pid, int) or (pid, start) == me:
+        return me
+    if not is_alive(pid, start if isinstance(start, int) else None):
+        return me
+    if os.environ.get("COMM_NODE_DOMAIN") == dom.name and not under_agent(me[0]):
+        return me
+    return False
+
+
+def _note_other_session(ws, dom, payload: dict) -> None:
+    from comm_node_tui.protocol.events import Event
+
+    session = str(payload.get("session_id") or "?")[:40]
+    _emit(
+        ws,
+        Event(
+            "agent.other_session",
+            f"{dom.name}: another Claude Code session ({session}) started in its folder; "
+            "the domain's state stays with its agent",
+            agent=dom.name,
+            data={"session_id": session},
+        ),
+    )
 
 
 def _guard(ws, dom, payload: dict) -> str | None:

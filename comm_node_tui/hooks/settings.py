@@ -22,15 +22,22 @@ EVENTS = (
     "SessionStart",
     "UserPromptSubmit",
     "PreToolUse",
+    "PermissionRequest",
     "PostToolUse",
+    "PostToolUseFailure",
     "Notification",
     "Stop",
+    "StopFailure",
     "SubagentStop",
     "PreCompact",
     "SessionEnd",
 )
-TOOL_EVENTS = ("PreToolUse", "PostToolUse")
+TOOL_EVENTS = ("PreToolUse", "PermissionRequest", "PostToolUse", "PostToolUseFailure")
 TIMEOUT_S = 10
+# The agent's own `comm-node send/lock/task ...` calls must never stop at "This command
+# requires approval" (default permission mode): allowed in the domain's settings. Both
+# spellings, the prefix rule and the wildcard one Claude Code 2.1.330 offers itself.
+ALLOW_RULES = ("Bash(comm-node:*)", "Bash(comm-node *)")
 
 
 def hook_command() -> str:
@@ -125,7 +132,16 @@ def merged_settings(path: str) -> tuple[dict, dict, int]:
             {"matcher": "*", "hooks": [command]} if event in TOOL_EVENTS else {"hooks": [command]}
         )
         hooks.setdefault(event, []).append(group)
-    return data, {**data, "hooks": hooks}, kept
+    new = {**data, "hooks": hooks}
+    perms = data.get("permissions")
+    if perms is None or isinstance(perms, dict):
+        perms = dict(perms or {})
+        allow = perms.get("allow")
+        allow = list(allow) if isinstance(allow, list) else []
+        allow += [rule for rule in ALLOW_RULES if rule not in allow]
+        perms["allow"] = allow
+        new["permissions"] = perms
+    return data, new, kept
 
 
 def settings_text(data: dict) -> str:
@@ -155,9 +171,18 @@ def uninstall_hooks(dom: Domain) -> dict:
     data = _load(path)
     before = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     hooks, removed, _kept = _without_ours(data.get("hooks", {}))
+    new = dict(data)
+    perms = data.get("permissions")
+    if isinstance(perms, dict) and isinstance(perms.get("allow"), list):
+        allow = [r for r in perms["allow"] if r not in ALLOW_RULES]
+        removed += len(perms["allow"]) - len(allow)
+        new["permissions"] = {**perms, "allow": allow}
+        if not allow:
+            del new["permissions"]["allow"]
+        if not new["permissions"]:
+            del new["permissions"]
     if not removed:
         return {"domain": dom.name, "path": path, "removed": 0, "backup": None}
-    new = dict(data)
     if hooks:
         new["hooks"] = hooks
     else:

@@ -8,8 +8,11 @@ Real Claude Code (2.1.330) makes typing dangerous in three ways, each observed:
   Enter is pressed only after a fresh capture shows our text in the box and no dialog.
 - A leading `!` runs the rest as a shell command (no permission prompt, no hook) and a
   leading `/` is a slash command (`/clear`, `/exit`). Unless the operator asks for a
-  command explicitly, such text is sent with a leading space, which Claude Code takes as
-  plain prompt text.
+  command explicitly, a leading `!` is sent after a space (Claude Code then takes the line
+  as prompt text and drops the space: the model reads exactly what was meant). No prefix
+  protects a `/`: Claude Code strips leading blanks and zero-width characters and still runs
+  the slash command (a leading space and a U+200B both ran `/clear`), so such text is
+  refused with one line unless the operator asks for the command.
 - Text typed while busy is queued, and a dialog can open at any moment while it works: a
   delivery waits for the agent to be at rest.
 Text always goes as one bracketed paste from a uniquely named buffer: one event for the
@@ -60,9 +63,17 @@ class Delivery:
 
 
 def protect(text: str) -> tuple[str, bool]:
-    """Text that Claude Code cannot take as a shell or slash command."""
-    if text[:1] in ("!", "/"):
-        return " " + text, True
+    """Text that Claude Code cannot take as a shell or slash command; NotDelivered for text
+    that cannot be made so (a leading `/`)."""
+    first = text.lstrip()[:1]
+    if first == "/":
+        raise NotDelivered(
+            "not delivered: text starting with / runs as a Claude Code slash command; "
+            "reword it, or pass --command to run the command",
+            "slash_command",
+        )
+    if first == "!":
+        return " " + text.lstrip(), True
     return text, False
 
 

@@ -56,6 +56,14 @@ def agent_command(dom: Domain) -> str:
     return cmd
 
 
+def pane_command(dom: Domain, cli_dir: str) -> str:
+    """The agent's command as the pane runs it (`sh -c`): with comm-node's own folder first
+    on PATH, so the agent's `comm-node ...` calls find the comm-node that started it even
+    when that one is not on the user's PATH (a venv). Set in the command because tmux
+    (3.3) ignores `-e PATH=...` for new panes."""
+    return f'PATH={shlex.quote(cli_dir)}:"$PATH"; export PATH; {agent_command(dom)}'
+
+
 class AgentPanes:
     def __init__(self, ws: Workspace, coord: Coordinator | None = None) -> None:
         self.ws = ws
@@ -72,10 +80,34 @@ class AgentPanes:
         self.coord.emit(event)
 
     def _env(self, dom: Domain) -> list[str]:
+        env = {
+            "COMM_NODE_WORKSPACE": self.ws.root,
+            "COMM_NODE_DOMAIN": dom.name,
+        }
         args = []
-        for key, value in (("COMM_NODE_WORKSPACE", self.ws.root), ("COMM_NODE_DOMAIN", dom.name)):
+        for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         return args
+
+    def cli_dir(self) -> str:
+        """A folder holding only a `comm-node` that runs this installation (nothing else of
+        its environment, so the agent's `python` stays the project's own)."""
+        from comm_node_tui.hooks.settings import hook_command
+        from comm_node_tui.protocol.fileio import atomic_write
+
+        folder = os.path.join(self.ws.paths.state, "bin")
+        command = hook_command().rsplit(" hook", 1)[0]
+        text = f'#!/bin/sh\nexec {command} "$@"\n'
+        path = os.path.join(folder, "comm-node")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                if fh.read() == text:
+                    return folder
+        except OSError:
+            pass
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        atomic_write(path, text, mode=0o755)
+        return folder
 
     def pane(self, name: str, *, alive: bool = True) -> Pane:
         dom = self.ws.domain(name)
@@ -163,7 +195,7 @@ class AgentPanes:
 
     def _create(self, dom: Domain, layout: str) -> Pane:
         s = self.session
-        cmd = agent_command(dom)
+        cmd = pane_command(dom, self.cli_dir())
         if layout == "tiled":
             windows = self.tmux.cmd("list-windows", "-t", f"={s}", "-F", "#{window_name}")
             if TILED_WINDOW in windows:
@@ -212,7 +244,14 @@ class AgentPanes:
 
     def _respawn(self, pane: Pane, dom: Domain) -> None:
         self.tmux.cmd(
-            "respawn-pane", "-k", "-t", pane.id, "-c", dom.path, *self._env(dom), agent_command(dom)
+            "respawn-pane",
+            "-k",
+            "-t",
+            pane.id,
+            "-c",
+            dom.path,
+            *self._env(dom),
+            pane_command(dom, self.cli_dir()),
         )
 
     def down(self) -> dict:

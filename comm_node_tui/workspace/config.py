@@ -34,7 +34,11 @@ class AgentsConfig(_Strict):
     model: str | None = None
     budget_tokens: Annotated[int, Field(ge=0)] = 200_000
     heartbeat_stale_s: Annotated[float, Field(gt=0)] = 60
+    # how long an agent must be gone (its process or pane) before its locks and claims go
+    # back; silence alone never releases anything (docs/claude-code.md)
     heartbeat_lost_s: Annotated[float, Field(gt=0)] = 120
+    # busy, no hook and an unchanging screen for this long: an alert, nothing released
+    stuck_after_s: Annotated[float, Field(gt=0)] = 600
     work_budget_tokens: Annotated[int, Field(ge=0)] = 0  # model tokens per domain; 0 = none
     on_budget_exhausted: Literal["alert", "pause"] = "alert"
     auto_lock_on_edit: bool = False  # the edit guard locks a file on its first edit

@@ -1,0 +1,93 @@
+"""What an agent is doing, and whether it is alive: hooks, the screen and its process,
+reconciled. The rules (docs/claude-code.md, "State and liveness"):
+
+- Silence is healthy. Claude Code sends no hook while it sits idle at its prompt or streams
+  one long reply, for hours if need be. Silence never makes an agent "lost".
+- Lost means gone: its pane is dead or gone, or its recorded Claude Code process (pid and
+  start time, written by the hook) no longer exists, for longer than `heartbeat_lost_s`
+  (time for a restart). Only then are its locks and task claims released.
+- Stuck: alive, busy, no hook and a screen that has not changed (digits aside: a spinner's
+  clock is not progress) for `stuck_after_s`. An alert; nothing is released.
+- Silent: an agent comm-node cannot see (no pane, no recorded process) that has said
+  nothing for `heartbeat_stale_s` while busy. An alert; nothing is released.
+- The screen corrects the hooks. Escape, "No" on a permission prompt and API errors end a
+  turn without a Stop hook; when the screen has contradicted the hooks' last word for
+  CONTRADICTION_S, the screen wins. A dialog on screen is "waiting" at once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from comm_node_tui.protocol.procs import is_alive
+
+CONTRADICTION_S = 3.0
+# States the agent declares itself (`comm-node status set`): kept while its screen is at rest.
+DECLARED = ("done", "blocked", "error")
+
+
+class Health(StrEnum):
+    OK = "ok"
+    SILENT = "silent"  # cannot be seen, and says nothing while busy
+    STUCK = "stuck"  # busy, no hook, a screen that does not move
+    GONE = "gone"  # its process or pane is gone (locks kept for a restart, for a while)
+    LOST = "lost"  # gone for longer than heartbeat_lost_s: locks and claims released
+
+
+def shown_state(status: dict, pane: dict | None, hook_age_s: float | None, now: float) -> str:
+    """The one state the room and `comm-node status` show."""
+    hook = (status or {}).get("state") or "unknown"
+    if pane is None:
+        return hook
+    screen = pane.get("screen_state") or "unknown"
+    if screen == "dead" or pane.get("dead"):
+        return "dead"
+    if screen == "waiting":
+        return "waiting"  # a dialog is on screen: certain, and it needs someone
+    if screen not in ("idle", "busy"):
+        return hook  # the screen cannot tell: the hooks' word stands
+    if screen == hook or hook in ("unknown", "starting"):
+        return screen
+    if hook in DECLARED and screen == "idle":
+        return hook
+    since = now - float(pane.get("screen_since") or now)
+    if hook_age_s is None or (hook_age_s >= CONTRADICTION_S and since >= CONTRADICTION_S):
+        return screen
+    return hook
+
+
+def process_gone(status: dict, pane: dict | None) -> bool | None:
+    """True when the agent's pane or process is gone, False when it is there, None when
+    there is nothing to look at."""
+    if pane is not None:
+        return bool(pane.get("dead")) or pane.get("screen_state") == "dead"
+    pid, start = (status or {}).get("agent_pid"), (status or {}).get("agent_start")
+    if isinstance(pid, int):
+        alive = is_alive(pid, start if isinstance(start, int) else None)
+        return None if alive is None else not alive
+    return None
+
+
+def judge(
+    status: dict,
+    pane: dict | None,
+    *,
+    shown: str,
+    hook_age_s: float | None,
+    still_s: float | None,
+    gone_for_s: float | None,
+    agents: dict,
+) -> Health:
+    """The agent's health now; `gone_for_s`: how long it has been gone (None: not gone)."""
+    if gone_for_s is not None:
+        lost_s = float(agents.get("heartbeat_lost_s", 120))
+        return Health.LOST if gone_for_s >= lost_s else Health.GONE
+    if shown != "busy" or hook_age_s is None:
+        return Health.OK
+    visible = pane is not None or process_gone(status, None) is False
+    if visible:
+        stuck_s = float(agents.get("stuck_after_s", 600))
+        screen_still = pane is None or (still_s is not None and still_s >= stuck_s)
+        return Health.STUCK if hook_age_s >= stuck_s and screen_still else Health.OK
+    stale_s = float(agents.get("heartbeat_stale_s", 60))
+    return Health.SILENT if hook_age_s >= stale_s else Health.OK
