@@ -453,6 +453,38 @@ def _down(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _model(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(
+        dest="model_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    help = "serve the scripted model until Ctrl-C; print what to export (docs/model.md)"
+    ps = sub.add_parser("serve", help=help, description=help)
+    ps.set_defaults(handler="model_cmd:serve")
+    ps.add_argument("--script", metavar="FILE", help="default: only the built-in CN_* directives")
+    ps.add_argument("--port", type=int, default=0, metavar="N", help="default: any free port")
+    ps.add_argument("--log", metavar="FILE", help="append every request to FILE as JSON lines")
+    ps.add_argument("--home", metavar="DIR", help="prepare DIR as a private HOME for claude")
+    ps.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="with --home: a folder claude may start in without the trust dialog (repeatable)",
+    )
+    ps.add_argument(
+        "--wrapper",
+        metavar="FILE",
+        help="with --home: write an executable that runs claude "
+        "with that environment (for [agents] command)",
+    )
+    ps.add_argument("--claude", default="claude", metavar="BIN", help="what --wrapper runs")
+    ps.add_argument("--quiet", "-q", action="store_true", help="no line per request")
+    help = "validate a script; exit 1 with a one-line error"
+    pc = sub.add_parser("check", help=help, description=help)
+    pc.set_defaults(handler="model_cmd:check")
+    pc.add_argument("script", metavar="FILE")
+
+
 # name -> (one-line help, builder). Order is the order of `comm-node --help`.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "send": ("send a message through comm-node", _send),
@@ -488,6 +520,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "init": ("lay out a workspace: the wizard, or --from PLAN.toml --yes", _init),
     "kickoff": ("the kickoff meeting: start every agent, wait for each, send START", _kickoff),
     "serve": ("run the engine headless (one per workspace)", _serve),
+    "model": ("the scripted model: rehearse with real Claude Code, no tokens spent", _model),
 }
 
 
@@ -540,8 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(_command_in(argv)).parse_args(argv)
     if args.version:
         from comm_node_tui import __version__
+        from comm_node_tui.claude_code import TESTED_VERSION
 
-        print(f"comm-node {__version__}")
+        print(f"comm-node {__version__} (tested with Claude Code {TESTED_VERSION})")
         return 0
     handler = getattr(args, "handler", None)
     if handler is None:

@@ -167,4 +167,4 @@ def dedent(text: str) -> str:
 
 
 # The real Claude Code CLI against the scripted model (tests/realclaude.py).
-from tests.realclaude import model, real_ws  # noqa: E402, F401
+from tests.realclaude import model, pinned_claude, real_ws  # noqa: E402, F401

@@ -33,6 +33,11 @@ def claude_binary() -> str:
     return path
 
 
+@pytest.fixture
+def pinned_claude() -> str:
+    return claude_binary()
+
+
 @pytest.fixture(scope="module")
 def model() -> Iterator[ScriptedModel]:
     with ScriptedModel() as m:

@@ -147,7 +147,7 @@ def test_idle_is_debounced_after_busy_and_stillness_is_measured():
     assert s.update(PERMISSION, now=4) == "waiting"
     # A spinner whose clock ticks is not progress: only new text is.
     s.update(BUSY, now=10)
-    s.update(BUSY.replace("4s", "9s").replace("24", "99"), now=20)
+    s.update(BUSY.replace("4s", "9s").replace("24", "99").replace("✢", "✶"), now=20)
     assert s.unchanged_for(now=20) == 10
     s.update(BUSY.replace("Harmonizing", "Reading"), now=21)
     assert s.unchanged_for(now=21) == 0

@@ -14,6 +14,7 @@ import pytest
 
 from comm_node_tui.engine.coordination import Coordinator
 from comm_node_tui.panes.manager import AgentPanes
+from comm_node_tui.panes.processes import kill_tree
 from comm_node_tui.protocol.status import update_status
 from comm_node_tui.tui.app import ControlRoom
 from comm_node_tui.workspace.discovery import load_workspace
@@ -218,8 +219,8 @@ async def test_filter_open_message_help_and_palette(room):
         assert all(b.tooltip and b.description for b in app.BINDINGS)
 
 
-async def test_alerts_for_a_lost_agent_and_waiting_for_permission(room):
-    root, _ap = room
+async def test_alerts_for_a_gone_then_lost_agent_and_a_busy_one_is_not_lost(room):
+    root, ap = room
     text = (
         (root / "comm-node.toml")
         .read_text()
@@ -230,12 +231,21 @@ async def test_alerts_for_a_lost_agent_and_waiting_for_permission(room):
     )
     (root / "comm-node.toml").write_text(text)
     ws = load_workspace(str(root))
-    update_status(ws.domains["beta"].paths.status, "beta", state="busy")
+    for name in ("alpha", "beta"):
+        update_status(ws.domains[name].paths.status, name, state="busy")
     app = ControlRoom(ws)
     async with app.run_test(size=(160, 48)) as pilot:
         await start(pilot)
+        # beta's process goes away: dead at once, lost after heartbeat_lost_s
+        kill_tree(ap.tmux.panes()["beta"].pid)
         await until(pilot, lambda: "beta" in app.query_one("#agents").alerts, timeout=20)
-        assert any("lost" in str(n.message) for n in app._notifications)
+        await until(
+            pilot, lambda: any("lost" in str(n.message) for n in app._notifications), timeout=20
+        )
+        # alpha says busy and nothing more, for longer than both thresholds: its process
+        # is alive, so it is never lost (Claude Code is silent while it works)
+        alpha = [(e.type, e.msg) for e in app.bridge.engine.recent if e.agent == "alpha"]
+        assert "alpha" not in app.query_one("#agents").alerts, alpha
         # seen: selecting the row clears the mark
         await pilot.press("1", "down")
         await until(pilot, lambda: "beta" not in app.query_one("#agents").alerts)

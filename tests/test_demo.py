@@ -106,7 +106,7 @@ def test_headless_demo_completes_the_plan(tmp_path: Path) -> None:
         for x in run_cli("log", "--json", "-n", "100000", cwd=root, env=env).stdout.splitlines()
     ]
     kinds = [(e["type"], e["agent"]) for e in log]
-    stale_at = kinds.index(("agent.stale", stalled))
+    stale_at = kinds.index(("agent.stuck", stalled))
     assert ("agent.recovered", stalled) in kinds[stale_at:]
     dead_at = kinds.index(("agent.dead", crashed))
     assert ("demo.restart", crashed) in kinds[dead_at:]

@@ -160,17 +160,19 @@ def test_heartbeats_in_the_future_and_far_past(ws_engine) -> None:
     os.utime(fe, (old, old))
     eng.refresh_status("frontend")
     eng.watchdog.check()
-    # a future heartbeat is not believed: the file's age counts, so the agent is lost
+    # a future heartbeat is not believed: the file's age counts, so the (busy, unseen)
+    # agent is reported silent; silence alone never makes it lost
     assert any(e.type == "status.invalid" and "in the future" in e.msg for e in eng.recent)
-    assert any(e.type == "agent.lost" and e.agent == "frontend" for e in eng.recent)
+    assert any(e.type == "agent.stale" and e.agent == "frontend" for e in eng.recent)
     be = root / "backend" / ".comm-node" / "status.json"
     be.write_text(json.dumps({"state": "busy", "last_heartbeat": "1970-01-01T00:00:00Z"}))
     eng.refresh_status("backend")
     eng.watchdog.check()
-    assert any(e.type == "agent.lost" and e.agent == "backend" for e in eng.recent)
+    assert any(e.type == "agent.stale" and e.agent == "backend" for e in eng.recent)
+    assert not any(e.type == "agent.lost" for e in eng.recent)
     r = run_cli("status", "--json", cwd=root)
     front = next(a for a in json.loads(r.stdout)["agents"] if a["name"] == "frontend")
-    assert "in the future" in front["problem"] and front["lost"]
+    assert "in the future" in front["problem"] and front["stale"] and not front["lost"]
 
 
 # ---- messages -----------------------------------------------------------------------------

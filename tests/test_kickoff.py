@@ -101,7 +101,12 @@ def test_init_from_plan_writes_everything_and_merges(shop: Path) -> None:
     assert "`web`: The storefront" in claude and "comm-node task ready" in claude
     # settings.json keeps the user's hook and permissions, and gains ours
     settings = json.loads((shop / "api" / ".claude" / "settings.json").read_text())
-    assert settings["permissions"] == USER_HOOK["permissions"]
+    # (the agent's own `comm-node ...` calls allowed: no permission prompt for them)
+    assert settings["permissions"]["allow"] == [
+        *USER_HOOK["permissions"]["allow"],
+        "Bash(comm-node:*)",
+        "Bash(comm-node *)",
+    ]
     pre = settings["hooks"]["PreToolUse"]
     assert pre[0] == USER_HOOK["hooks"]["PreToolUse"][0]
     assert any(

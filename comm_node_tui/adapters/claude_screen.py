@@ -53,6 +53,7 @@ DIALOG_KINDS = [
 ]
 PASTED = re.compile(r"\[Pasted text #\d+")
 DIGITS = re.compile(r"\d+")
+GLYPHS = re.compile(r"[✻✳✢✶✽·*⏺]")
 QUEUED = re.compile(r"⎿\s+Queued\b|Press up to edit queued messages")
 
 
@@ -199,9 +200,9 @@ class ScreenState:
             self.state, self._idle_since = "dead", None
             self.screen = Screen("unknown")
             return self.state
-        # Digits are ignored: a spinner's clock ticks every second even when Claude Code is
-        # hung; what counts as progress is new text or a new state.
-        fingerprint = DIGITS.sub("#", screen)
+        # Digits and spinner glyphs are ignored: a spinner turns and its clock ticks every
+        # second even when Claude Code is hung; progress is new text or a new state.
+        fingerprint = GLYPHS.sub("*", DIGITS.sub("#", screen))
         if fingerprint != self._text or self.changed_at is None:
             self._text = fingerprint
             self.changed_at = now

@@ -107,6 +107,8 @@ def plan_toml(speed: float, seed: int, socket: str) -> str:
         "budget_tokens = 6000",
         f"heartbeat_stale_s = {stale}",
         f"heartbeat_lost_s = {stale * 6}",
+        # the staged stall shows a busy screen that does not move: stuck after this long
+        f"stuck_after_s = {stale}",
         "work_budget_tokens = 5000000\n",
         "[tmux]",
         f'socket = "{socket}"',
@@ -129,7 +131,7 @@ def demo_settings(speed: float, seed: int, stalls: int, crashes: int) -> dict:
         "seed": seed,
         "stall": rng.sample(STALL_CANDIDATES, min(stalls, len(STALL_CANDIDATES))),
         "crash": rng.sample(CRASH_CANDIDATES, min(crashes, len(CRASH_CANDIDATES))),
-        "stall_s": stale * 2.5,  # past "stale", short of "lost"
+        "stall_s": stale * 2.5,  # past "stuck_after_s": detected, then recovered
         "heartbeat_stale_s": stale,
         "permission_rate": 0.12,
         "permission_wait_s": 4,

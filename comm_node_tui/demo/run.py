@@ -147,7 +147,7 @@ class Driver:
             "messages_bounced": engine.router.bounced,
             "locks_granted": kinds["lock.granted"],
             "locks_refused": kinds["lock.refused"],
-            "stalls_detected": kinds["agent.stale"],
+            "stalls_detected": kinds["agent.stuck"],
             "recoveries": kinds["agent.recovered"],
             "agents_restarted": sum(self.restarts.values()),
             "tokens": tokens,

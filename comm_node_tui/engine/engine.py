@@ -86,6 +86,9 @@ class Engine:
         self._heartbeat_problems: dict[str, str | None] = {}
         self._missing: set[str] = set()  # domains whose directory is gone or unreadable
         self._session_lost = False
+        # False from run() until the screens were read once: until then an agent is not
+        # judged "silent" for want of a pane that simply was not looked at yet.
+        self.panes_polled = True
         self._config_stamp: tuple | None = None
         self.boundaries: dict | None = None  # the last boundary check, as plain data
         self._boundary_cache = None
@@ -361,6 +364,7 @@ class Engine:
         stop = stop or asyncio.Event()
         if not self.started:
             self.start()
+        self.panes_polled = False
         rescan = asyncio.create_task(self._rescan_loop(stop))
         pane_poll = asyncio.create_task(self._pane_loop(stop))
         bounds = asyncio.create_task(self._boundary_loop(stop))
@@ -435,10 +439,13 @@ class Engine:
         self._usage_at = time.monotonic()
         if self.usage is None:
             self.usage = UsageTracker(self.ws)
+        # The hooks name each session's transcript (and a finished sub-agent's): that is
+        # how token use follows an agent whose CLAUDE_CONFIG_DIR is not the room's.
         extra = {
-            s["transcript_path"]: name
+            s[key]: name
             for name, s in self.agents.items()
-            if isinstance(s.get("transcript_path"), str) and s["transcript_path"]
+            for key in ("transcript_path", "subagent_transcript_path")
+            if isinstance(s.get(key), str) and s[key]
         }
         self.usage.poll(extra)
         summary = self.usage.summary()
@@ -741,6 +748,7 @@ class Engine:
                 )
                 continue
             idle_rounds = 0 if states is not None else 1
+            self.panes_polled = True
             if states is not None:
                 if self._session_lost:
                     self._session_lost = False
@@ -798,6 +806,7 @@ class Engine:
         """Debounce the screen states and log what changed (a dead pane is an alert)."""
         from comm_node_tui.adapters.claude_screen import ScreenState
 
+        self.panes_polled = True
         # A pane that vanished from a live session (killed by hand, its window closed) is
         # as gone as a dead one.
         for name in list(self.panes):

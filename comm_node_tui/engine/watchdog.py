@@ -45,6 +45,8 @@ class Watchdog:
                 gone_for_s=None if since is None else now - since,
                 agents=eng.ws.agents,
             )
+            if new == Health.SILENT and not eng.panes_polled:
+                new = Health.OK  # its pane may simply not have been looked at yet
             old = self.health.get(name, Health.OK)
             if new == old:
                 continue
@@ -74,7 +76,7 @@ class Watchdog:
             eng.emit(
                 Event(
                     "agent.lost",
-                    f"{name}: gone for {grace:g} s; releasing its locks and tasks",
+                    f"{name}: lost (gone for {grace:g} s); releasing its locks and tasks",
                     agent=name,
                     level="error",
                     data={"age_s": age_s, "alert": True},

@@ -49,6 +49,7 @@ ALERTS = {
     "budget.work_exhausted": "error",
     "lock.refused": "warning",
     "agent.stale": "warning",
+    "agent.stuck": "warning",
     "boundary.violation": "warning",
     "tmux.session_lost": "error",
     "tmux.unavailable": "warning",

@@ -13,6 +13,9 @@ GLYPHS = {
     "waiting": ("?", "bold yellow"),
     "blocked": ("■", "bold red"),
     "stale": ("◐", "yellow"),
+    "stuck": ("◐", "yellow"),  # busy, no hook, a screen that does not move
+    "silent": ("◌", "yellow"),  # busy and unseen: no pane, no process, no word
+    "gone": ("✝", "bold red"),  # its process is gone (locks kept for a restart, a while)
     "lost": ("✕", "bold red"),
     "dead": ("✝", "bold red"),
     "ended": ("–", "dim"),
@@ -30,6 +33,9 @@ def shown_state(agent: dict) -> str:
     state = agent.get("state") or "unknown"
     if state in ("dead", "ended"):
         return state
+    health = agent.get("health")
+    if health in ("lost", "gone", "stuck", "silent"):
+        return health  # (engine/agent_state.py: silence alone is never shown as trouble)
     if agent.get("lost"):
         return "lost"
     if agent.get("stale"):
