@@ -267,3 +267,35 @@ def test_a_claude_p_run_in_the_folder_does_not_take_over_the_domain(real_ws, eng
     assert after["state"] == "idle"
     log = (rw.root / ".comm-node" / "events.jsonl").read_text()
     assert '"agent.other_session"' in log
+
+
+async def test_the_room_shows_waiting_and_y_approves_the_tool(real_ws):
+    from comm_node_tui.tui.app import ControlRoom
+
+    rw = real_ws(names=("web", "api"))  # api not on the first row (highlighted = seen)
+    ws = load_workspace(str(rw.root))
+    ap = AgentPanes(ws)
+    ap.up(["api"])
+    wait_screen(ap, "api", lambda s: "❯\u00a0" in s)
+    target = rw.dom("api") / "src" / "approved.txt"
+    ap.inject("api", f"CN_BASH touch {target}")
+    wait_screen(ap, "api", lambda s: "Do you want to proceed?" in s)
+    app = ControlRoom(ws)
+    async with app.run_test(size=(160, 48)) as pilot:
+        panel = app.query_one("#agents")
+
+        async def until_true(pred, timeout=20.0):
+            deadline = time.monotonic() + timeout
+            while not pred():
+                assert time.monotonic() < deadline, "timed out"
+                await pilot.pause(0.1)
+
+        await until_true(lambda: panel.row_count == 2)
+        agent = lambda: next(a for a in app.world["agents"] if a["name"] == "api")  # noqa: E731
+        await until_true(lambda: app.world and agent()["state"] == "waiting")
+        assert "api" in panel.alerts  # what needs the human is marked
+        panel.focus()
+        panel.move_cursor(row=[r.value for r in panel.rows].index("api"))
+        await pilot.press("y")
+        await until_true(target.exists)
+    assert '"agent.approved"' in (rw.root / ".comm-node" / "events.jsonl").read_text()

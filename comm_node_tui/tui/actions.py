@@ -34,6 +34,21 @@ ACTIONS: tuple[Action, ...] = (
         "Type a message into the agent's pane and its inbox (multi-line editor)",
     ),
     Action("interrupt", "e", "interrupt", "Interrupt", "Send Escape to the selected agent"),
+    Action(
+        "approve",
+        "y",
+        "approve",
+        "Approve",
+        "Allow once the tool the selected agent's permission prompt asks for",
+    ),
+    Action(
+        "deny",
+        "n",
+        "deny",
+        "Deny",
+        "Refuse the tool the selected agent's permission prompt asks for",
+        footer=False,
+    ),
     Action("kill", "x", "kill", "Kill", "Kill the agent's process tree and pane (asks first)"),
     Action("restart", "r", "restart", "Restart", "Restart the selected agent in its pane"),
     Action(

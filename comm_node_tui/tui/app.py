@@ -94,6 +94,7 @@ class ControlRoom(App):
         )
         self._panes = None
         self.world: dict = {}
+        self._waiting: set[str] = set()  # agents shown waiting in the last world
         self.git: dict[str, str] = {}
         self._git_at = 0.0
         self._refresh_pending = False
@@ -236,7 +237,13 @@ class ControlRoom(App):
         burn = self.query_one(BurnPanel)
         rates = burn.record(world.get("usage"), now)
         budgets = {b["domain"]: b for b in world.get("budgets", [])}
-        self.query_one(AgentsPanel).show(world, self.git, budgets, rates)
+        agents_panel = self.query_one(AgentsPanel)
+        # An agent that comes to need the human (a dialog on its screen: permission, trust,
+        # API key) is marked, whether or not an event said so (the room may start late).
+        waiting = {a["name"] for a in world.get("agents", []) if a.get("state") == "waiting"}
+        agents_panel.alerts |= waiting - self._waiting
+        self._waiting = waiting
+        agents_panel.show(world, self.git, budgets, rates)
         self.query_one(TasksPanel).show(world)
         self.query_one(LocksPanel).show(world, now)
         burn.show(world, now)
@@ -384,6 +391,20 @@ class ControlRoom(App):
         name = self._need_agent()
         if name:
             self.run_action_in_worker(f"interrupt {name}", self._agent_panes().interrupt, name)
+
+    def action_approve(self) -> None:
+        name = self._need_agent()
+        if name:
+            self.run_action_in_worker(
+                f"approve {name}", lambda: self._agent_panes().answer(name, allow=True)["answer"]
+            )
+
+    def action_deny(self) -> None:
+        name = self._need_agent()
+        if name:
+            self.run_action_in_worker(
+                f"deny {name}", lambda: self._agent_panes().answer(name, allow=False)["answer"]
+            )
 
     def action_kill(self) -> None:
         name = self._need_agent()
