@@ -485,6 +485,19 @@ def _model(p: argparse.ArgumentParser) -> None:
     pc.add_argument("script", metavar="FILE")
 
 
+def _trust(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="trust_cmd:trust")
+    p.add_argument("domains", nargs="*", metavar="DOMAIN", help="default: every domain")
+    p.add_argument("--yes", "-y", action="store_true", help="record it without asking")
+    p.add_argument(
+        "--file",
+        metavar="PATH",
+        help="Claude Code's global file (default: $CLAUDE_CONFIG_DIR/.claude.json, "
+        "else ~/.claude.json)",
+    )
+    _json(p)
+
+
 # name -> (one-line help, builder). Order is the order of `comm-node --help`.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "send": ("send a message through comm-node", _send),
@@ -520,6 +533,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "init": ("lay out a workspace: the wizard, or --from PLAN.toml --yes", _init),
     "kickoff": ("the kickoff meeting: start every agent, wait for each, send START", _kickoff),
     "serve": ("run the engine headless (one per workspace)", _serve),
+    "trust": ("tell Claude Code to trust the domain folders (asks first)", _trust),
     "model": ("the scripted model: rehearse with real Claude Code, no tokens spent", _model),
 }
 

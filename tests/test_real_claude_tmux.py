@@ -299,3 +299,28 @@ async def test_the_room_shows_waiting_and_y_approves_the_tool(real_ws):
         await pilot.press("y")
         await until_true(target.exists)
     assert '"agent.approved"' in (rw.root / ".comm-node" / "events.jsonl").read_text()
+
+
+def test_kickoff_reports_the_trust_dialog_and_trust_with_consent_clears_it(real_ws):
+    from comm_node_tui.kickoff.meeting import Meeting
+
+    rw = real_ws(trusted=("web",))
+    ws = load_workspace(str(rw.root))
+    result = Meeting(ws, timeout_s=20, retries=1).run()
+    assert result["registered"] == ["web"]
+    assert "comm-node trust api" in result["failed"]["api"]
+    ap = AgentPanes(ws)
+    assert "trust" in ap.peek("api").lower()  # still asking: nothing was typed into it
+    env = cli_env(COMM_NODE_TMUX_SOCKET=rw.socket, CLAUDE_CONFIG_DIR=rw.env["CLAUDE_CONFIG_DIR"])
+    run = lambda *a, **k: subprocess.run(  # noqa: E731
+        [*_cli(), *a], cwd=rw.root, env=env, capture_output=True, text=True, timeout=30, **k
+    )
+    refused = run("trust", "api")  # no terminal to ask, no --yes: nothing recorded
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    ok = run("trust", "api", "--yes")
+    assert ok.returncode == 0, ok.stderr
+    config = json.loads((rw.home / ".claude" / ".claude.json").read_text())
+    assert config["projects"][str(rw.dom("api"))]["hasTrustDialogAccepted"] is True
+    assert config["hasCompletedOnboarding"] is True  # the rest of the file kept
+    ap.restart("api")
+    wait_screen(ap, "api", lambda s: read_screen(s).state == "idle")

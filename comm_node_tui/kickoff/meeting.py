@@ -46,6 +46,16 @@ def _heartbeat(dom: Domain) -> float | None:
         return None
 
 
+DIALOG_HINT = {
+    "trust": "Claude Code asks whether to trust its folder: `comm-node trust {name}` then "
+    "`comm-node restart {name}`, or answer in its pane (`comm-node attach {name}`)",
+    "api_key": "Claude Code asks whether to use the API key in its environment: answer in its "
+    "pane (`comm-node attach {name}`)",
+    "other": "Claude Code shows a {dialog} dialog: answer it in its pane "
+    "(`comm-node attach {name}`)",
+}
+
+
 class Meeting:
     def __init__(
         self,
@@ -86,6 +96,7 @@ class Meeting:
         """Wait up to the timeout for `names` to register; those that did not."""
         waiting = list(names)
         deadline = time.monotonic() + self.timeout_s
+        next_look = time.monotonic() + 1.0
         while waiting and time.monotonic() < deadline:
             for name in list(waiting):
                 beat = _heartbeat(self.ws.domains[name])
@@ -100,9 +111,31 @@ class Meeting:
                         )
                     )
                     self.progress(f"{name} registered")
+            look = time.monotonic() >= next_look
+            if look:
+                next_look = time.monotonic() + 1.0  # a screen read per agent per second
+            for name in list(waiting) if look else []:
+                dialog = self._dialog(name)
+                if dialog:
+                    # A first-run dialog waits for a person, and a restart would only show it
+                    # again: reported at once, never answered by comm-node.
+                    waiting.remove(name)
+                    self.failed[name] = DIALOG_HINT.get(dialog, DIALOG_HINT["other"]).format(
+                        name=name, dialog=dialog
+                    )
             if waiting:
                 time.sleep(0.1)
         return waiting
+
+    def _dialog(self, name: str) -> str | None:
+        """The dialog an agent's screen shows instead of its prompt, if any."""
+        from comm_node_tui.adapters.claude_screen import read_screen
+
+        try:
+            screen = read_screen(self.panes.peek(name))
+        except Exception:
+            return None
+        return screen.dialog if screen.state == "waiting" else None
 
     def run(self, *, start: bool = True, inject: bool = True) -> dict:
         names = list(self.ws.domains)
@@ -134,6 +167,7 @@ class Meeting:
             self.progress("retrying")
             since = self.clock()
             missing = self._wait(missing, since)
+        missing += [n for n in self.failed if n not in missing and n not in self.registered]
         for name in missing:
             reason = self.failed.get(name) or f"no heartbeat in {self.timeout_s:g} s"
             self.failed[name] = reason

@@ -95,8 +95,13 @@ def type_text(tmux: Tmux, pane_id: str, text: str) -> str:
 def _why_not(screen: Screen) -> tuple[str, str] | None:
     """(reason, sentence) when text must not be typed now, else None."""
     if screen.state == "waiting":
-        kind = screen.dialog or "a"
-        return "dialog", f"a {kind} dialog is open (answer it first: `comm-node approve/deny`)"
+        kind = screen.dialog or "choice"
+        how = (
+            "`comm-node approve` or `deny` answers it"
+            if kind == "permission"
+            else "it is for a person: answer it in the pane (`comm-node attach`)"
+        )
+        return "dialog", f"a {kind} dialog is open; {how}"
     if screen.state == "busy":
         return "busy", "the agent is busy (its prompt is not free)"
     if screen.input is None:
