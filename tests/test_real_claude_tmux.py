@@ -23,14 +23,15 @@ from tests.realclaude import claude_binary, prompts, wait_screen
 FAST = "heartbeat_stale_s = 1\nheartbeat_lost_s = 2\nstuck_after_s = 600\n"
 
 
-def start(rw, engine_for, *names):
-    """Agents up in their panes, an engine on the workspace; both ready."""
+def start(rw, engine_for, *names, ready: bool = True):
+    """Agents up in their panes, an engine on the workspace; both ready (the agents at
+    their prompts, unless `ready` is False)."""
     ws = load_workspace(str(rw.root))
     ap = AgentPanes(ws)
     ap.up(list(names) or None)
     eng = engine_for(rw.root)
     for name in names or rw.names:
-        if name in rw.trusted:
+        if ready and name in rw.trusted:
             wait_screen(ap, name, lambda s: "❯\u00a0" in s)
     return ap, eng
 
@@ -324,3 +325,20 @@ def test_kickoff_reports_the_trust_dialog_and_trust_with_consent_clears_it(real_
     assert config["hasCompletedOnboarding"] is True  # the rest of the file kept
     ap.restart("api")
     wait_screen(ap, "api", lambda s: read_screen(s).state == "idle")
+
+
+def test_the_api_key_dialog_is_waiting_and_left_to_the_operator(real_ws, engine_for):
+    rw = real_ws()
+    config = rw.home / ".claude" / ".claude.json"
+    data = json.loads(config.read_text())
+    data["customApiKeyResponses"]["approved"] = []  # this key was never answered
+    config.write_text(json.dumps(data))
+    ap, eng = start(rw, engine_for, "web", ready=False)
+    wait_screen(ap, "web", lambda s: "Do you want to use this API key?" in s)
+    view = until(eng, "web", lambda a: a["state"] == "waiting")
+    assert view["dialog"] == "api_key"
+    with pytest.raises(NotDelivered):
+        ap.inject("web", "hello", ready_timeout_s=0.5)
+    with pytest.raises(Exception, match="api_key dialog"):
+        ap.answer("web", allow=True)
+    assert "Do you want to use this API key?" in ap.peek("web")

@@ -47,7 +47,9 @@ def status_show(args) -> int:
         return 0
     for a in world["agents"]:
         extra = f" on {a['task']}" if a["task"] else ""
-        health = " LOST" if a["lost"] else " stale" if a["stale"] else ""
+        if a.get("dialog") and a["state"] == "waiting":
+            extra += f" ({a['dialog']} dialog)"
+        health = "" if a.get("health", "ok") == "ok" else f" {a['health'].upper()}"
         age = "-" if a["heartbeat_age_s"] is None else f"{a['heartbeat_age_s']:.0f}s ago"
         note = f"  ({a['problem']})" if a["problem"] else ""
         print(f"{a['name']:<16} {a['state']:<9}{health}{extra}  heartbeat {age}{note}")
