@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -125,14 +127,7 @@ def test_permission_prompt_is_waiting_typing_never_approves_and_approve_does(rea
     refusals = [json.loads(x) for x in log if '"agent.inject_refused"' in x]
     assert refusals and refusals[-1]["data"]["reason"] == "dialog"
     # The operator answers deliberately.
-    res = subprocess.run(
-        [*_cli(), "approve", "api"],
-        cwd=rw.root,
-        env=cli_env(COMM_NODE_TMUX_SOCKET=rw.socket),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    res = cli(rw, "approve", "api")
     assert res.returncode == 0, res.stderr
     wait_for(target.exists, timeout=15)
     until(eng, "api", lambda a: a["state"] == "idle", timeout=15)
@@ -192,10 +187,17 @@ def test_the_trust_dialog_needs_the_operator_and_is_never_answered(real_ws, engi
     assert "trust" in ap.peek("api").lower()
 
 
-def _cli() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "comm_node_tui"]
+def cli(rw, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """The real comm-node CLI in the workspace, on the workspace's tmux server."""
+    return subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", *args],
+        cwd=rw.root,
+        env=cli_env(COMM_NODE_TMUX_SOCKET=rw.socket, **env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_agents_run_comm_node_from_their_pane_without_a_permission_prompt(real_ws, engine_for):
@@ -222,14 +224,7 @@ def test_status_cli_shows_what_the_room_shows(real_ws, engine_for):
     ap.interrupt("api")
     room = until(eng, "api", lambda a: a["state"] == "idle" and a["hook_state"] == "busy")
     eng.publish_agents()
-    res = subprocess.run(
-        [*_cli(), "status", "--json"],
-        cwd=rw.root,
-        env=cli_env(COMM_NODE_TMUX_SOCKET=rw.socket),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    res = cli(rw, "status", "--json")
     assert res.returncode == 0, res.stderr
     cli_view = next(a for a in json.loads(res.stdout)["agents"] if a["name"] == "api")
     assert cli_view["state"] == room["state"] == "idle"
@@ -312,13 +307,10 @@ def test_kickoff_reports_the_trust_dialog_and_trust_with_consent_clears_it(real_
     assert "comm-node trust api" in result["failed"]["api"]
     ap = AgentPanes(ws)
     assert "trust" in ap.peek("api").lower()  # still asking: nothing was typed into it
-    env = cli_env(COMM_NODE_TMUX_SOCKET=rw.socket, CLAUDE_CONFIG_DIR=rw.env["CLAUDE_CONFIG_DIR"])
-    run = lambda *a, **k: subprocess.run(  # noqa: E731
-        [*_cli(), *a], cwd=rw.root, env=env, capture_output=True, text=True, timeout=30, **k
-    )
-    refused = run("trust", "api")  # no terminal to ask, no --yes: nothing recorded
+    config_dir = {"CLAUDE_CONFIG_DIR": rw.env["CLAUDE_CONFIG_DIR"]}
+    refused = cli(rw, "trust", "api", **config_dir)  # no terminal, no --yes: nothing recorded
     assert refused.returncode == 1 and "--yes" in refused.stderr
-    ok = run("trust", "api", "--yes")
+    ok = cli(rw, "trust", "api", "--yes", **config_dir)
     assert ok.returncode == 0, ok.stderr
     config = json.loads((rw.home / ".claude" / ".claude.json").read_text())
     assert config["projects"][str(rw.dom("api"))]["hasTrustDialogAccepted"] is True
@@ -342,3 +334,27 @@ def test_the_api_key_dialog_is_waiting_and_left_to_the_operator(real_ws, engine_
     with pytest.raises(Exception, match="api_key dialog"):
         ap.answer("web", allow=True)
     assert "Do you want to use this API key?" in ap.peek("web")
+
+
+def test_long_and_multi_line_text_arrives_whole(real_ws, engine_for):
+    rw = real_ws()
+    ap, _eng = start(rw, engine_for, "api")
+    lines = [f"line {i}: #{{pane_id}} $HOME C-c Enter ;" for i in range(7)]
+    for text in ("\n".join(lines), "x" * 3000 + " end", "three\nshort\nlines"):
+        before = len(prompts(rw.model))
+        out = ap.inject("api", text)
+        assert out["confirmed"]
+        wait_for(lambda b=before: len(prompts(rw.model)) > b, timeout=30)
+        # The whole text, as Claude Code itself recorded the prompt (the model's log keeps
+        # only the first 500 characters); 5+ lines or a long paste reach the model wrapped
+        # in <pasted_content> tags.
+        status = json.loads((rw.dom("api") / ".comm-node" / "status.json").read_text())
+        transcript = Path(status["transcript_path"])
+        want = [json.dumps(line)[1:-1] for line in text.split("\n")]
+
+        def recorded(t=transcript, w=want) -> bool:
+            body = t.read_text() if t.exists() else ""
+            return all(x in body for x in w)
+
+        wait_for(recorded, timeout=30, every=0.2)
+        wait_screen(ap, "api", lambda s: read_screen(s).state == "idle")

@@ -62,22 +62,11 @@ def _wrapper(binary: str) -> str:
     timeout = shutil.which("timeout")
     if timeout is None:
         return binary
+    from comm_node_tui.protocol.fileio import write_script
+
     folder = os.path.join(tempfile.gettempdir(), f"comm-node-{os.getuid()}")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    path = os.path.join(folder, f"tmux-{TIMEOUT_S}s")
     text = f'#!/bin/sh\nexec {timeout} -k 2 {TIMEOUT_S} {binary} "$@"\n'
-    try:
-        with open(path, encoding="utf-8") as fh:
-            if fh.read() == text:
-                return path
-    except OSError:
-        pass
-    tmp = f"{path}.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o700)
-    os.replace(tmp, path)
-    return path
+    return write_script(os.path.join(folder, f"tmux-{TIMEOUT_S}s"), text)
 
 
 class Pane:

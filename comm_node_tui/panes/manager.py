@@ -93,20 +93,11 @@ class AgentPanes:
         """A folder holding only a `comm-node` that runs this installation (nothing else of
         its environment, so the agent's `python` stays the project's own)."""
         from comm_node_tui.hooks.settings import hook_command
-        from comm_node_tui.protocol.fileio import atomic_write
+        from comm_node_tui.protocol.fileio import write_script
 
         folder = os.path.join(self.ws.paths.state, "bin")
         command = hook_command().rsplit(" hook", 1)[0]
-        text = f'#!/bin/sh\nexec {command} "$@"\n'
-        path = os.path.join(folder, "comm-node")
-        try:
-            with open(path, encoding="utf-8") as fh:
-                if fh.read() == text:
-                    return folder
-        except OSError:
-            pass
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        atomic_write(path, text, mode=0o755)
+        write_script(os.path.join(folder, "comm-node"), f'#!/bin/sh\nexec {command} "$@"\n')
         return folder
 
     def pane(self, name: str, *, alive: bool = True) -> Pane:

@@ -56,6 +56,20 @@ def atomic_write(path: str, data: bytes | str, *, mode: int = FILE_MODE) -> None
         raise
 
 
+def write_script(path: str, text: str) -> str:
+    """An executable file holding `text`, written (atomically) only when it differs: small
+    wrappers that several processes may make at once. Returns `path`."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            if fh.read() == text:
+                return path
+    except OSError:
+        pass
+    os.makedirs(os.path.dirname(path), mode=DIR_MODE, exist_ok=True)
+    atomic_write(path, text, mode=0o700)
+    return path
+
+
 def write_exclusive(path: str, data: bytes | str, *, mode: int = FILE_MODE) -> bool:
     """Atomically create `path` unless it already exists; True when this call created it.
 
