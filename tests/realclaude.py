@@ -120,7 +120,24 @@ def real_ws(tmp_path, model, monkeypatch) -> Iterator[Callable[..., RealWorkspac
 
     yield make
     for rw in made:
-        subprocess.run(["tmux", "-L", rw.socket, "kill-server"], capture_output=True, timeout=10)
+        stop_agents(rw.socket)
+
+
+def stop_agents(socket: str) -> None:
+    """Kill every pane's process tree, then the server: Claude Code ignores the SIGHUP a
+    dying tmux server sends, so killing the server alone would leave it running."""
+    from comm_node_tui.panes.processes import kill_tree
+
+    out = subprocess.run(
+        ["tmux", "-L", socket, "list-panes", "-a", "-F", "#{pane_pid}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
+    for pid in out.split():
+        if pid.isdigit():
+            kill_tree(int(pid), grace_s=2.0)
+    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
 
 
 def wait_screen(panes, name: str, predicate: Callable[[str], bool], timeout: float = 30) -> str:

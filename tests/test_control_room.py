@@ -388,3 +388,21 @@ def test_enter_attaches_and_the_room_comes_back_after_detach(room):
             time.sleep(0.1)
     finally:
         subprocess.run(["tmux", "-L", outer, "kill-server"], capture_output=True, timeout=10)
+
+
+async def test_a_domain_removed_from_the_config_leaves_the_panels(room):
+    root, _ap = room
+    app = ControlRoom(load_workspace(str(root)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await start(pilot)
+        agents, burn = app.query_one("#agents"), app.query_one("BurnPanel")
+        await until(pilot, lambda: set(burn.rows) == {"alpha", "beta"})
+        agents.alerts.add("beta")
+        config = root / "comm-node.toml"
+        text = config.read_text()
+        beta = text.index("[[domains]]", text.index('name = "alpha"'))
+        config.write_text(text[:beta])
+        await until(pilot, lambda: agents.row_count == 1, timeout=20)
+        await until(pilot, lambda: set(burn.rows) == {"alpha"})
+        assert [r.value for r in agents.rows] == ["alpha"] and "beta" not in agents.alerts
+        assert len(burn.query("BurnRow")) == 1

@@ -303,6 +303,8 @@ class ControlRoom(App):
 
     @on(DataTable.RowHighlighted, "#agents")
     def _agent_seen(self, event: DataTable.RowHighlighted) -> None:
+        if self._panels_gone():
+            return  # a highlight that arrives while the room closes (NoMatches otherwise)
         name = event.row_key.value if event.row_key else None
         panel = self.query_one(AgentsPanel)
         if name in panel.alerts:

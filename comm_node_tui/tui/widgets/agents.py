@@ -87,6 +87,13 @@ class AgentsPanel(DataTable):
     def show(
         self, world: dict, git: dict[str, str], budgets: dict[str, dict], burn: dict[str, float]
     ) -> None:
+        # A domain removed from comm-node.toml leaves the table (and its alert with it).
+        present = {a["name"] for a in world.get("agents", [])}
+        for name in [n for n in self._shown if n not in present]:
+            del self._shown[name]
+            self.alerts.discard(name)
+            if name in self.rows:
+                self.remove_row(name)
         for a in world.get("agents", []):
             name = a["name"]
             state = shown_state(a)

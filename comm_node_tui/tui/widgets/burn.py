@@ -71,6 +71,10 @@ class BurnPanel(VerticalScroll):
         now = time.time() if now is None else now
         usage = (world.get("usage") or {}).get("domains", {})
         budgets = {b["domain"]: b for b in world.get("budgets", [])}
+        present = {a["name"] for a in world.get("agents", [])}
+        for name in [n for n in self.rows if n not in present]:
+            self.rows.pop(name).remove()  # a domain removed from comm-node.toml
+            self.samples.pop(name, None)
         missing = [a["name"] for a in world.get("agents", []) if a["name"] not in self.rows]
         if missing:
             # New rows compose on the next refresh: fill them then, not on the next update.
