@@ -84,7 +84,7 @@ def status(root: Path, domain: str) -> dict:
                 "message": "Claude needs your permission to use Bash",
                 "notification_type": "permission_prompt",
             },
-            "waiting",
+            None,  # no tool pending: a late notice (test_a_late_permission_notice...)
         ),
         (
             "Notification",
@@ -107,6 +107,19 @@ def test_each_event_updates_status(ws, event, extra, state):
     assert st.get("state") == state and st["hook_event"] == event
     assert st["session_id"] == "9f1c" and st["transcript_path"].endswith("api.jsonl")
     assert st["last_heartbeat"].endswith("Z")
+
+
+def test_a_late_permission_notice_does_not_bring_waiting_back(ws):
+    """Claude Code's permission_prompt Notification comes seconds after the dialog: a notice
+    about a dialog that was already answered leaves the state alone."""
+    notice = {"message": "Claude needs your permission", "notification_type": "permission_prompt"}
+    hook(ws, base(ws, "api", "PreToolUse", tool_name="Bash", tool_input={}))
+    hook(ws, base(ws, "api", "Notification", **notice))
+    assert status(ws, "api")["state"] == "waiting"  # the dialog is still open
+    hook(ws, base(ws, "api", "PostToolUse", tool_name="Bash", tool_response={}))
+    hook(ws, base(ws, "api", "Stop", stop_hook_active=False))
+    hook(ws, base(ws, "api", "Notification", **notice))
+    assert status(ws, "api")["state"] == "idle"
 
 
 def test_current_tool_is_tracked(ws):
@@ -295,7 +308,9 @@ def test_install_merges_keeps_user_hooks_is_idempotent_and_uninstalls_only_ours(
     # the user's allow rule kept, comm-node's own CLI allowed (no permission prompt)
     assert data["model"] == "opus"
     assert data["permissions"]["allow"] == [
-        "Bash(npm test)", "Bash(comm-node:*)", "Bash(comm-node *)"
+        "Bash(npm test)",
+        "Bash(comm-node:*)",
+        "Bash(comm-node *)",
     ]
     pre = data["hooks"]["PreToolUse"]
     assert pre[0] == user["hooks"]["PreToolUse"][0]

@@ -114,9 +114,10 @@ def test_permission_prompt_is_waiting_typing_never_approves_and_approve_does(rea
     ap.inject("api", f"CN_BASH touch {target}")
     wait_screen(ap, "api", lambda s: "Do you want to proceed?" in s)
     # PermissionRequest fires as the dialog appears: "waiting" from the hook and the screen.
-    view = until(eng, "api", lambda a: a["state"] == "waiting", timeout=10)
+    view = until(
+        eng, "api", lambda a: a["state"] == "waiting" and a["hook_state"] == "waiting", timeout=10
+    )
     assert view["dialog"] == "permission"
-    assert view["hook_state"] == "waiting"
     # Typed text never lands in the dialog (Enter there would pick "1. Yes").
     with pytest.raises(NotDelivered) as refused:
         ap.inject("api", "please also update the docs", ready_timeout_s=1)

@@ -22,6 +22,9 @@ from enum import StrEnum
 from comm_node_tui.protocol.procs import is_alive
 
 CONTRADICTION_S = 3.0
+# A "waiting" from the hooks with no dialog on screen: the dialog closed (answered, refused,
+# interrupted). PermissionRequest fires as the dialog appears, so a short grace is enough.
+WAITING_GONE_S = 1.5
 # States the agent declares itself (`comm-node status set`): kept while its screen is at rest.
 DECLARED = ("done", "blocked", "error")
 
@@ -51,7 +54,8 @@ def shown_state(status: dict, pane: dict | None, hook_age_s: float | None, now: 
     if hook in DECLARED and screen == "idle":
         return hook
     since = now - float(pane.get("screen_since") or now)
-    if hook_age_s is None or (hook_age_s >= CONTRADICTION_S and since >= CONTRADICTION_S):
+    grace = WAITING_GONE_S if hook == "waiting" else CONTRADICTION_S
+    if hook_age_s is None or (hook_age_s >= grace and since >= grace):
         return screen
     return hook
 

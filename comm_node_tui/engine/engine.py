@@ -61,7 +61,9 @@ class Engine:
         self._ready: set[str] = set()
         self._announced: dict[str, str] = {}
         self.panes: dict[str, dict] = {}  # tmux view per domain: pane, pid, dead, state
-        self.pane_poll_s = 2.0
+        # Screens are read every second (only panes tmux saw activity in are captured): the
+        # screen corrects the hooks when a turn ends without one (Escape, "No", errors).
+        self.pane_poll_s = 1.0
         self._pane_tracker: dict[str, object] = {}
         self._pane_manager = None
         self._tmux_problem: str | None = None
@@ -816,7 +818,7 @@ class Engine:
         for name, info in states.items():
             if name not in self.ws.domains:
                 continue
-            tracker = self._pane_tracker.setdefault(name, ScreenState())
+            tracker = self._pane_tracker.setdefault(name, ScreenState(idle_s=1.0))
             state = tracker.update(info.get("screen", ""), dead=info["dead"])
             before = self.panes.get(name, {})
             self.panes[name] = {k: v for k, v in info.items() if k != "screen"}

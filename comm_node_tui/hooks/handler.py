@@ -114,6 +114,14 @@ def handle(payload: dict) -> tuple[int, str, str]:
     if owner:
         fields["agent_pid"], fields["agent_start"] = owner
     state = _state(event, payload)
+    if state == "waiting" and event == "Notification" and current.get("hook_event") not in (
+        "PreToolUse",
+        "PermissionRequest",
+        "Notification",
+    ):
+        # The permission_prompt notice comes seconds after the dialog: when the tool already
+        # ran (or was refused) meanwhile, it describes a dialog that is gone.
+        state = None
     if state:
         fields["state"] = state
     if event in ("PreToolUse", "PermissionRequest"):
