@@ -21,6 +21,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Container
 from textual.widgets import DataTable, Footer, Header
 
+from comm_node_tui.protocol.event_types import ALERTS as EVENT_ALERTS
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.tui.actions import PANEL_KEYS, bindings
 from comm_node_tui.tui.bridge import EngineBridge
@@ -43,21 +44,8 @@ from comm_node_tui.tui.widgets.preview import PreviewPanel
 from comm_node_tui.tui.widgets.tasks import TasksPanel
 from comm_node_tui.workspace.model import Workspace
 
-ALERTS = {
-    "agent.lost": "error",
-    "agent.dead": "error",
-    "budget.work_exhausted": "error",
-    "lock.refused": "warning",
-    "agent.stale": "warning",
-    "agent.stuck": "warning",
-    "boundary.violation": "warning",
-    "tmux.session_lost": "error",
-    "tmux.unavailable": "warning",
-    "domain.missing": "error",
-    "message.deferred": "warning",
-    "kickoff.unregistered": "error",
-    "boundary.commit_blocked": "warning",
-}
+# What raises an alert lives with the event catalogue (protocol/event_types.py).
+ALERTS: dict[str, str] = {str(k): v for k, v in EVENT_ALERTS.items()}
 WAITING_EVENTS = ("agent.state", "agent.screen")
 GIT_EVERY_S = 10.0
 

@@ -1,0 +1,112 @@
+"""Every event type comm-node writes, in one catalogue: what it means and whether the
+control room raises it as an alert (and how loudly). tests/test_event_types.py checks that
+the code writes no type missing here. Stdlib only (the hook and the agent CLI log events).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    # agents: liveness and state (engine/agent_state.py, docs/claude-code.md)
+    AGENT_STATE = "agent.state"  # the hooks or the agent's CLI changed its state or task
+    AGENT_SCREEN = "agent.screen"  # its screen's state changed
+    AGENT_STARTED = "agent.started"
+    AGENT_RESTARTED = "agent.restarted"
+    AGENT_KILLED = "agent.killed"
+    AGENT_DEAD = "agent.dead"  # its pane or process is gone
+    AGENT_LOST = "agent.lost"  # gone for heartbeat_lost_s: locks and claims released
+    AGENT_STUCK = "agent.stuck"  # busy, no hook, a screen that does not move
+    AGENT_STALE = "agent.stale"  # busy, silent, nothing to look at
+    AGENT_RECOVERED = "agent.recovered"
+    AGENT_REGISTERED = "agent.registered"  # kickoff: its first heartbeat
+    AGENT_OTHER_SESSION = "agent.other_session"  # another claude run in its folder
+    AGENT_INJECTED = "agent.injected"
+    AGENT_INJECT_REFUSED = "agent.inject_refused"
+    AGENT_INTERRUPTED = "agent.interrupted"
+    AGENT_APPROVED = "agent.approved"
+    AGENT_DENIED = "agent.denied"
+    # messages
+    MESSAGE_ROUTED = "message.routed"
+    MESSAGE_BOUNCED = "message.bounced"
+    MESSAGE_DEFERRED = "message.deferred"
+    OUTBOX_UNREADABLE = "outbox.unreadable"
+    OPERATOR_MESSAGE = "operator.message"
+    OPERATOR_PAUSE = "operator.pause"
+    OPERATOR_RESUME = "operator.resume"
+    # locks, tasks, budgets, artifacts
+    LOCK_GRANTED = "lock.granted"
+    LOCK_REFUSED = "lock.refused"
+    LOCK_RELEASED = "lock.released"
+    LOCK_RENEWED = "lock.renewed"
+    LOCK_EXPIRED = "lock.expired"
+    LOCKS_INVALID = "locks.invalid"
+    TASK_READY = "task.ready"
+    TASK_CLAIMED = "task.claimed"
+    TASK_ASSIGNED = "task.assigned"
+    TASK_DONE = "task.done"
+    TASK_FAILED = "task.failed"
+    TASK_RELEASED = "task.released"
+    TASKS_LOADED = "tasks.loaded"
+    TASKS_CHANGED = "tasks.changed"
+    BUDGET_GRANTED = "budget.granted"
+    BUDGET_DENIED = "budget.denied"
+    BUDGET_WORK_EXHAUSTED = "budget.work_exhausted"
+    ARTIFACT_PUBLISHED = "artifact.published"
+    ARTIFACT_ANNOUNCED = "artifact.announced"
+    # edits and boundaries
+    EDIT_DENIED = "edit.denied"
+    TOOL_DENIED = "tool.denied"
+    BOUNDARY_VIOLATION = "boundary.violation"
+    BOUNDARY_RESOLVED = "boundary.resolved"
+    BOUNDARY_UNAVAILABLE = "boundary.unavailable"
+    BOUNDARY_CHECK = "boundary.check"
+    BOUNDARY_COMMIT_BLOCKED = "boundary.commit_blocked"
+    BOUNDARY_COMMIT_CHECKED = "boundary.commit_checked"
+    # the workspace, the engine, tmux
+    CONFIG_INVALID = "config.invalid"
+    CONFIG_RELOADED = "config.reloaded"
+    DOMAIN_MISSING = "domain.missing"
+    DOMAIN_BACK = "domain.back"
+    DOMAIN_UNWRITABLE = "domain.unwritable"
+    STATUS_INVALID = "status.invalid"
+    ENGINE_STARTED = "engine.started"
+    ENGINE_STOPPED = "engine.stopped"
+    ENGINE_FAULT = "engine.fault"
+    LEDGER_COMPACT_FAILED = "ledger.compact_failed"
+    HOOK_ERROR = "hook.error"
+    TMUX_SESSION = "tmux.session"
+    TMUX_DOWN = "tmux.down"
+    TMUX_SESSION_LOST = "tmux.session_lost"
+    TMUX_SESSION_BACK = "tmux.session_back"
+    TMUX_UNAVAILABLE = "tmux.unavailable"
+    TMUX_AVAILABLE = "tmux.available"
+    TMUX_ACTION_FAILED = "tmux.action_failed"
+    # the kickoff meeting and the demo
+    KICKOFF_STARTED = "kickoff.started"
+    KICKOFF_RETRY = "kickoff.retry"
+    KICKOFF_UNREGISTERED = "kickoff.unregistered"
+    KICKOFF_DONE = "kickoff.done"
+    DEMO_RESTART = "demo.restart"
+    DEMO_RESTART_FAILED = "demo.restart_failed"
+    DEMO_FAULT = "demo.fault"
+    DEMO_DONE = "demo.done"
+
+
+# What the control room raises as an alert (a mark on the agent's row and a notice), and how.
+ALERTS: dict[EventType, str] = {
+    EventType.AGENT_LOST: "error",
+    EventType.AGENT_DEAD: "error",
+    EventType.AGENT_STUCK: "warning",
+    EventType.AGENT_STALE: "warning",
+    EventType.BUDGET_WORK_EXHAUSTED: "error",
+    EventType.LOCK_REFUSED: "warning",
+    EventType.BOUNDARY_VIOLATION: "warning",
+    EventType.BOUNDARY_COMMIT_BLOCKED: "warning",
+    EventType.TMUX_SESSION_LOST: "error",
+    EventType.TMUX_UNAVAILABLE: "warning",
+    EventType.DOMAIN_MISSING: "error",
+    EventType.MESSAGE_DEFERRED: "warning",
+    EventType.KICKOFF_UNREGISTERED: "error",
+}
