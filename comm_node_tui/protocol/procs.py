@@ -11,7 +11,9 @@ import os
 
 # A hook runs as `sh -c CMD` under the claude process: look a few levels up, no further.
 MAX_DEPTH = 6
-AGENT_NAMES = ("claude",)
+# The native binary runs as `claude` (or `claude.exe`, npm's name for it); an install that
+# goes through Node shows as `node` with claude in its command line.
+AGENT_NAMES = ("claude", "claude.exe")
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -28,6 +30,14 @@ def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm", "rb") as fh:
             return fh.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read(4096).decode("utf-8", "replace")
     except OSError:
         return ""
 
@@ -75,7 +85,9 @@ def agent_process(pid: int | None = None) -> tuple[int, int] | None:
     for _ in range(MAX_DEPTH):
         if current is None or current <= 1:
             return None
-        if _comm(current) in AGENT_NAMES:
+        if _comm(current) in AGENT_NAMES or (
+            _comm(current) == "node" and "claude" in _cmdline(current)
+        ):
             start = start_time(current)
             return (current, start) if start is not None else None
         current = parent(current)
