@@ -91,7 +91,7 @@ class Driver:
             if not info.get("dead"):
                 self._dead_since.pop(name, None)
                 continue
-            if now - self._restarted_at.get(name, -1e9) < 3 * engine.pane_poll_s:
+            if now - self._restarted_at.get(name, -1e9) < max(6.0, 3 * engine.pane_poll_s):
                 continue  # restarted; the engine's view of the pane has not caught up yet
             since = self._dead_since.setdefault(name, now)
             if now - since < self.restart_after_s or self.restarts[name] >= 5:

@@ -21,10 +21,10 @@ from enum import StrEnum
 
 from comm_node_tui.protocol.procs import is_alive
 
-CONTRADICTION_S = 3.0
+CONTRADICTION_S = 1.5
 # A "waiting" from the hooks with no dialog on screen: the dialog closed (answered, refused,
 # interrupted). PermissionRequest fires as the dialog appears, so a short grace is enough.
-WAITING_GONE_S = 1.5
+WAITING_GONE_S = 0.75
 # States the agent declares itself (`comm-node status set`): kept while its screen is at rest.
 DECLARED = ("done", "blocked", "error")
 

@@ -61,9 +61,10 @@ class Engine:
         self._ready: set[str] = set()
         self._announced: dict[str, str] = {}
         self.panes: dict[str, dict] = {}  # tmux view per domain: pane, pid, dead, state
-        # Screens are read every second (only panes tmux saw activity in are captured): the
-        # screen corrects the hooks when a turn ends without one (Escape, "No", errors).
-        self.pane_poll_s = 1.0
+        # Screens are read twice a second (only panes tmux saw activity in are captured): the
+        # screen corrects the hooks when a turn ends without one (Escape, "No", errors), and
+        # the real soak showed the room's state lagging the screen by the poll interval.
+        self.pane_poll_s = 0.5
         self._pane_tracker: dict[str, object] = {}
         self._pane_manager = None
         self._tmux_problem: str | None = None
@@ -818,7 +819,7 @@ class Engine:
         for name, info in states.items():
             if name not in self.ws.domains:
                 continue
-            tracker = self._pane_tracker.setdefault(name, ScreenState(idle_s=1.0))
+            tracker = self._pane_tracker.setdefault(name, ScreenState(idle_s=0.5))
             state = tracker.update(info.get("screen", ""), dead=info["dead"])
             before = self.panes.get(name, {})
             self.panes[name] = {k: v for k, v in info.items() if k != "screen"}
