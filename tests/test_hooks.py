@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.hooks.settings import ALLOW_RULES
 from comm_node_tui.protocol.messages import render
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env
@@ -307,11 +308,9 @@ def test_install_merges_keeps_user_hooks_is_idempotent_and_uninstalls_only_ours(
     data = json.loads(settings.read_text())
     # the user's allow rule kept, comm-node's own CLI allowed (no permission prompt)
     assert data["model"] == "opus"
-    assert data["permissions"]["allow"] == [
-        "Bash(npm test)",
-        "Bash(comm-node:*)",
-        "Bash(comm-node *)",
-    ]
+    assert data["permissions"]["allow"] == ["Bash(npm test)", *ALLOW_RULES]
+    assert "Bash(comm-node send:*)" in ALLOW_RULES
+    assert not any("approve" in r or "kill" in r or "inject" in r for r in ALLOW_RULES)
     pre = data["hooks"]["PreToolUse"]
     assert pre[0] == user["hooks"]["PreToolUse"][0]
     assert pre[1]["matcher"] == "*" and pre[1]["hooks"][0]["command"].endswith(" hook")
@@ -333,7 +332,7 @@ def test_install_merges_keeps_user_hooks_is_idempotent_and_uninstalls_only_ours(
     assert again["added"] == 0 and again["backup"] is None
     assert json.loads(settings.read_text()) == data
     res = json.loads(cli("hooks", "uninstall", "--json", cwd=ws / "api").stdout)[0]
-    assert res["removed"] == 14  # 12 hooks and the 2 allow rules
+    assert res["removed"] == 12 + len(ALLOW_RULES)  # the hooks and the allow rules
     assert json.loads(settings.read_text()) == user
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import git
 import pytest
 
+from comm_node_tui.hooks.settings import ALLOW_RULES
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import dedent, run_cli
 
@@ -102,11 +103,7 @@ def test_init_from_plan_writes_everything_and_merges(shop: Path) -> None:
     # settings.json keeps the user's hook and permissions, and gains ours
     settings = json.loads((shop / "api" / ".claude" / "settings.json").read_text())
     # (the agent's own `comm-node ...` calls allowed: no permission prompt for them)
-    assert settings["permissions"]["allow"] == [
-        *USER_HOOK["permissions"]["allow"],
-        "Bash(comm-node:*)",
-        "Bash(comm-node *)",
-    ]
+    assert settings["permissions"]["allow"] == [*USER_HOOK["permissions"]["allow"], *ALLOW_RULES]
     pre = settings["hooks"]["PreToolUse"]
     assert pre[0] == USER_HOOK["hooks"]["PreToolUse"][0]
     assert any(

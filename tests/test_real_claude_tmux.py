@@ -215,6 +215,13 @@ def test_agents_run_comm_node_from_their_pane_without_a_permission_prompt(real_w
 
     wait_for(arrived, timeout=30, every=0.3)
     assert "Do you want to proceed?" not in ap.peek("api")
+    # Only the agent protocol is allowed: an operator command from an agent still asks (it
+    # could otherwise kill a peer, or approve a peer's tool, unseen).
+    wait_screen(ap, "api", lambda s: read_screen(s).state == "idle")
+    ap.inject("api", "CN_BASH comm-node kill web")
+    wait_screen(ap, "api", lambda s: "Do you want to proceed?" in s)
+    assert not ap.tmux.panes()["web"].dead
+    ap.answer("api", allow=False)
 
 
 def test_status_cli_shows_what_the_room_shows(real_ws, engine_for):

@@ -34,10 +34,29 @@ EVENTS = (
 )
 TOOL_EVENTS = ("PreToolUse", "PermissionRequest", "PostToolUse", "PostToolUseFailure")
 TIMEOUT_S = 10
-# The agent's own `comm-node send/lock/task ...` calls must never stop at "This command
-# requires approval" (default permission mode): allowed in the domain's settings. Both
-# spellings, the prefix rule and the wildcard one Claude Code 2.1.330 offers itself.
-ALLOW_RULES = ("Bash(comm-node:*)", "Bash(comm-node *)")
+# The agent's own protocol calls (`comm-node send/lock/task ...`) must never stop at "This
+# command requires approval" (default permission mode): allowed in the domain's settings.
+# Only those: the operator's commands (approve, deny, inject, kill, restart, trust, budget
+# grant, down ...) still ask, so an agent cannot answer another agent's prompt or stop it
+# unseen. Both spellings, the prefix rule and the wildcard one Claude Code 2.1.330 offers.
+AGENT_COMMANDS = (
+    "send",
+    "inbox",
+    "read",
+    "status",
+    "whoami",
+    "lock",
+    "task",
+    "budget show",
+    "budget request",
+    "artifact",
+    "check",
+)
+ALLOW_RULES = tuple(
+    rule
+    for command in AGENT_COMMANDS
+    for rule in (f"Bash(comm-node {command}:*)", f"Bash(comm-node {command} *)")
+)
 
 
 def hook_command() -> str:
