@@ -16,7 +16,7 @@ import time
 
 from common import machine, median, pct
 
-from comm_node_tui.engine.locks import Lock, LockTable
+from comm_node_tui.coordination.locks import Lock, LockTable
 from comm_node_tui.protocol.globs import Glob
 
 
@@ -57,7 +57,7 @@ def main() -> None:
         if table.count > 1000:
             table.remove(lock)  # keep 1,000 held
     with tempfile.TemporaryDirectory() as tmp:
-        from comm_node_tui.engine.store import CoordStore
+        from comm_node_tui.coordination.store import CoordStore
 
         store = CoordStore(tmp)
         writes = []
@@ -87,7 +87,7 @@ def coordinator_round_trip() -> list[float]:
     """What one `comm-node lock acquire` pays after Python start-up."""
     from pathlib import Path
 
-    from comm_node_tui.engine.coordination import Coordinator
+    from comm_node_tui.coordination.coordinator import Coordinator
     from comm_node_tui.workspace.discovery import load_workspace
 
     with tempfile.TemporaryDirectory() as tmp:

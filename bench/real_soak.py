@@ -5,8 +5,15 @@ messages to peers, locks, task claims, long streams, interrupts, permission prom
 or denied. The real engine runs in this process (as `comm-node serve` runs it), so hooks,
 status, screens, locks, claims and the watchdog work exactly as for a user.
 
-Every second, for every agent, the state the engine shows (`Engine.snapshot()`) is compared
-with the state of the screen read right then (`read_screen`); samples whose screen is
+Each agent, between rests of 1-12 s, picks (weights in MIX): `CN_BASH comm-node send --to
+PEER`, `lock acquire/release 'src/mN/**'`, `task claim/done`, `CN_SLOW 20-90`, `CN_SLOW 40-90`
+interrupted (Escape) after 2-20 s, or `CN_BASH touch src/pN.txt`, whose permission prompt is
+answered 0.5-8 s after the engine shows "waiting" (approve 80 %, deny 20 %). All typing goes
+through `AgentPanes.inject`, which waits for the free prompt; the engine's own nudges ("You
+have N new messages") come on top, as for a user.
+
+Every second, for every agent, the screen is read and, a few milliseconds later, the state
+the engine shows for it (`Engine.snapshot()`, on the engine's loop); samples whose screen is
 "unknown" are not counted. Reported: the % of samples that agree (and every disagreement,
 grouped), agents falsely declared lost/dead/stale/stuck, locks or claims taken from live
 agents, messages sent vs delivered (each exactly once), permission prompts answered,
@@ -106,6 +113,42 @@ def iso_ts(text: str) -> float:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except (ValueError, AttributeError):
         return 0.0
+
+
+def code_stamp() -> dict:
+    """Which comm-node ran: the commit, files changed from it, and the newest mtime under
+    comm_node_tui/. The engine's code is loaded once, at start; hooks and the agents'
+    `comm-node ...` calls load it afresh each time, so an edit during a run reaches them."""
+
+    def git(*args: str) -> str:
+        res = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        return res.stdout.strip()
+
+    newest = max((p.stat().st_mtime for p in (REPO / "comm_node_tui").rglob("*.py")), default=0.0)
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "changed_from_commit": git("status", "--porcelain", "--", "comm_node_tui").splitlines(),
+        "newest_source_mtime": time.strftime("%H:%M:%S", time.localtime(newest)),
+        "newest_source_epoch": newest,
+    }
+
+
+def engine_params(engine) -> dict:
+    """The timings that decide how fast the shown state follows the screen."""
+    from comm_node_tui.adapters import claude_screen
+    from comm_node_tui.engine import agent_state
+
+    trackers = list(engine._pane_tracker.values())
+    return {
+        "pane_poll_s": engine.pane_poll_s,
+        "screen_idle_s": trackers[0].idle_s if trackers else None,
+        **{
+            k.lower(): getattr(agent_state, k)
+            for k in dir(agent_state)
+            if k.endswith("_S") and isinstance(getattr(agent_state, k), int | float)
+        },
+        "screen_module_idle_default_s": claude_screen.ScreenState().idle_s,
+    }
 
 
 # ---- the workspace ------------------------------------------------------------------------
@@ -262,7 +305,7 @@ class Rig:
 class Driver(threading.Thread):
     def __init__(self, rig: Rig, name: str, index: int, deadline: float) -> None:
         super().__init__(name=f"drive-{name}", daemon=True)
-        from comm_node_tui.engine.coordination import Coordinator
+        from comm_node_tui.coordination.coordinator import Coordinator
         from comm_node_tui.panes.manager import AgentPanes
 
         self.rig = rig
@@ -323,15 +366,18 @@ class Driver(threading.Thread):
         'idle', 'waiting' or 'timeout'."""
         rig = self.rig
         end = time.time() + timeout
-        idle_rounds = 0
+        idle_rounds = waiting_rounds = 0
         last_round = -1
         while time.time() < end and not rig.stop_all.is_set():
             rig.wait_rounds(1, 2.0)
             s = rig.sample_of(self.agent)
-            if not s or s["t"] <= after or s["round"] == last_round:
+            # Claude Code redraws about 0.33 s after a key: a screen read within the first
+            # second may still show what was there before it.
+            if not s or s["t"] <= after + 1.0 or s["round"] == last_round:
                 continue
             last_round = s["round"]
-            if s["screen"] == "waiting":
+            waiting_rounds = waiting_rounds + 1 if s["screen"] == "waiting" else 0
+            if waiting_rounds >= 2:
                 return "waiting"
             idle_rounds = idle_rounds + 1 if s["screen"] == "idle" else 0
             if idle_rounds >= 2:
@@ -537,7 +583,9 @@ class Driver(threading.Thread):
                 kind = self.rng.choices(kinds, weights)[0]
                 acts[kind]()
                 self.check_claim()
-                self.rig.set_phase(self.agent, "idle")
+                with self.rig.lock:
+                    last = self.rig.phase.get(self.agent, ("", 0.0))[0]
+                self.rig.set_phase(self.agent, f"idle after {last}")
                 time.sleep(self.rng.uniform(1, 12))  # at rest between turns
         except Exception:
             self.error = traceback.format_exc()
@@ -555,12 +603,20 @@ class Sampler(threading.Thread):
         self.rig = rig
         self.tmux = AgentPanes(rig.ws).tmux
         self.out = out
-        self.samples: list[dict] = []
+        self.n_samples = 0  # the samples go to `out` only: kept in memory they would
+        # grow this process (which holds the engine) by ~2 KB each
         self.memory: list[dict] = []
         self.stop_ev = threading.Event()
         self.error: str | None = None
         self.claude_pids: dict[str, int] = {}
         self.faults = 0
+
+    def engine_view(self, name: str) -> tuple[dict, int | None]:
+        """On the engine's loop: what the room shows for `name` (Engine.snapshot), and the
+        pid of its Claude Code process (from the hooks)."""
+        eng = self.rig.eng.engine
+        view = next((a for a in eng.snapshot()["agents"] if a["name"] == name), {})
+        return view, (eng.agents.get(name) or {}).get("agent_pid")
 
     def memory_point(self, t: float) -> None:
         me = rss_kb(os.getpid())
@@ -569,6 +625,7 @@ class Sampler(threading.Thread):
             {
                 "minute": round((t - self.rig.t0) / 60, 1),
                 "engine_process_rss_mb": round(me / 1024, 1),
+                "python_allocated_blocks": sys.getallocatedblocks(),
                 "claude_rss_mb_median": median([v / 1024 for v in claude.values()]),
                 "claude_rss_mb_max": round(max(claude.values(), default=0) / 1024, 1),
                 "claude_alive": len(claude),
@@ -589,9 +646,6 @@ class Sampler(threading.Thread):
                     time.sleep(delay)
                 next_at += 1.0
                 try:
-                    t_snap = time.time()
-                    agents = {a["name"]: a for a in eng.call(eng.engine.snapshot)["agents"]}
-                    statuses = eng.call(lambda: {k: dict(v) for k, v in eng.engine.agents.items()})
                     panes = self.tmux.panes()
                 except Exception as exc:
                     self.faults += 1
@@ -601,15 +655,25 @@ class Sampler(threading.Thread):
                     continue
                 for name in rig.names:
                     pane = panes.get(name)
-                    view = agents.get(name, {})
-                    pid = (statuses.get(name) or {}).get("agent_pid")
+                    # The screen, then at once what the engine shows for it: one snapshot
+                    # per agent keeps the two readings milliseconds apart (one snapshot per
+                    # round and 8 captures after it put up to 0.8 s between them under load).
+                    try:
+                        raw = self.tmux.capture(pane.id) if pane and not pane.dead else ""
+                        t_screen = time.time()
+                        view, pid = eng.call(lambda n=name: self.engine_view(n))
+                        t_view = time.time()
+                    except Exception as exc:
+                        self.faults += 1
+                        rig.note("sampler", f"{name}: {type(exc).__name__}: {exc}")
+                        if not eng.thread.is_alive():
+                            break
+                        continue
                     if isinstance(pid, int):
                         self.claude_pids.setdefault(name, pid)
                         if pid != self.claude_pids[name]:
                             rig.note(name, f"agent pid changed {self.claude_pids[name]} -> {pid}")
                             self.claude_pids[name] = pid
-                    raw = self.tmux.capture(pane.id) if pane and not pane.dead else ""
-                    t_screen = time.time()
                     scr = read_screen(raw) if raw else None
                     with rig.lock:
                         phase, since = rig.phase.get(name, ("start", rig.t0))
@@ -621,18 +685,26 @@ class Sampler(threading.Thread):
                         "health": view.get("health"),
                         "hook": view.get("hook_state"),
                         "engine_screen": (view.get("pane") or {}).get("screen_state"),
+                        "hook_age_s": view.get("heartbeat_age_s"),
+                        "engine_screen_for_s": round(
+                            t_view - float((view.get("pane") or {}).get("screen_since") or t_view),
+                            1,
+                        ),
                         "screen": scr.state if scr else ("dead" if pane else "gone"),
                         "dialog": scr.dialog if scr else None,
-                        "skew_ms": round((t_screen - t_snap) * 1000),
+                        "skew_ms": round((t_view - t_screen) * 1000),
                         "phase": phase,
                         "phase_s": round(t_screen - since, 1),
                         "pane_dead": bool(pane.dead) if pane else None,
                         "pid_alive": alive(pid) if isinstance(pid, int) else None,
                     }
-                    self.samples.append(s)
+                    self.n_samples += 1
                     fh.write(json.dumps(s) + "\n")
+                    fh.flush()
                     with rig.lock:
                         rig.latest[name] = s
+                if not eng.thread.is_alive():
+                    break
                 with rig.cond:
                     rig.round += 1
                     rig.cond.notify_all()
@@ -693,6 +765,13 @@ def agreement(samples: list[dict]) -> dict:
         "agree": len(counted) - len(bad),
         "agree_pct": round(100 * (len(counted) - len(bad)) / max(1, len(counted)), 2),
         "mismatches": len(bad),
+        "screen_to_engine_reading_ms": {
+            "median": median([s["skew_ms"] for s in samples]),
+            "p95": sorted(s["skew_ms"] for s in samples)[int(0.95 * (len(samples) - 1))]
+            if samples
+            else None,
+            "max": max((s["skew_ms"] for s in samples), default=None),
+        },
         "by_pair": dict(by_pair.most_common()),
         "by_phase": dict(by_phase.most_common(25)),
         "by_hook_and_engine_screen": dict(by_hook.most_common(25)),
@@ -775,17 +854,22 @@ def usage(rig: Rig, config_dir: str) -> dict:
     for d in summary.get("domains", {}).values():
         for k in ("input", "output", "cache_write", "cache_read", "responses", "unlogged"):
             tracked[k] += d.get(k, 0)
-    model_all, model_done = Counter(), Counter()
+    model_all, model_done, model_got = Counter(), Counter(), Counter()
     by_id: dict[str, object] = {}
     for e in rig.model.requests():
         if e.kind not in ("prompt", "tool_result") or not e.usage:
             continue
         by_id[e.message_id] = e
-        for target in (model_all, model_done) if e.completed else (model_all,):
-            target["input"] += e.usage.get("input_tokens", 0)
-            target["output"] += e.usage.get("output_tokens", 0)
-            target["cache_write"] += e.usage.get("cache_creation_input_tokens", 0)
-            target["cache_read"] += e.usage.get("cache_read_input_tokens", 0)
+        # An interrupted stream (Escape) never reached its message_delta: the client got
+        # only message_start's usage, whose output_tokens is the placeholder 1.
+        got = e.usage if e.completed else {**e.usage, "output_tokens": 1}
+        for target, u in ((model_all, e.usage), (model_done, e.usage), (model_got, got)):
+            if target is model_done and not e.completed:
+                continue
+            target["input"] += u.get("input_tokens", 0)
+            target["output"] += u.get("output_tokens", 0)
+            target["cache_write"] += u.get("cache_creation_input_tokens", 0)
+            target["cache_read"] += u.get("cache_read_input_tokens", 0)
             target["responses"] += 1
     # the transcripts, read here: the largest usage per message id
     seen: dict[str, dict] = {}
@@ -835,6 +919,9 @@ def usage(rig: Rig, config_dir: str) -> dict:
         "model_log_completed": {k: model_done[k] for k in keys},
         "tracker_minus_model_all": {k: tracked[k] - model_all[k] for k in keys},
         "equal_to_model_all": all(tracked[k] == model_all[k] for k in keys),
+        "model_log_as_the_client_got_it": {k: model_got[k] for k in keys},
+        "equal_to_what_the_client_got": all(tracked[k] == model_got[k] for k in keys),
+        "interrupted_responses": model_all["responses"] - model_done["responses"],
         "per_response_diffs": dict(diffs),
         "diff_examples": examples,
         "side_requests": sum(1 for e in rig.model.requests() if e.kind == "side"),
@@ -908,12 +995,14 @@ def main() -> int:
     from comm_node_tui.workspace.discovery import load_workspace
 
     claude_binary()  # installs the pinned build first if it is missing
+    code_at_start = code_stamp()
     tmp = Path(tempfile.mkdtemp(prefix="cn-real-soak-"))
     rig = Rig(args, tmp)
     # This process runs the engine and starts the tmux server: nothing of the user's Claude
     # Code, workspace or tmux reaches it (the server passes this environment to the panes).
+    drop = ("ANTHROPIC_", "CLAUDE", "COMM_NODE_", "XDG_CONFIG_", "XDG_DATA_", "XDG_CACHE_")
     for key in list(os.environ):
-        if key.startswith(("ANTHROPIC_", "CLAUDE", "COMM_NODE_", "XDG_", "TMUX")):
+        if key.startswith((*drop, "XDG_STATE_")) or key in ("TMUX", "TMUX_PANE"):
             del os.environ[key]
     os.environ["COMM_NODE_TMUX_SOCKET"] = rig.socket
 
@@ -972,7 +1061,7 @@ def main() -> int:
                 m = sampler.memory[-1] if sampler.memory else {}
                 print(
                     f"  {(time.time() - t_drive) / 60:4.1f} min: {sum(rig.counts.values())} "
-                    f"counts, {len(sampler.samples)} samples, rss {m}",
+                    f"counts, {sampler.n_samples} samples, rss {m}",
                     flush=True,
                 )
         drive_s = time.time() - t_drive
@@ -981,7 +1070,8 @@ def main() -> int:
         sampler.memory_point(time.time())
         sampler.stop_ev.set()
         sampler.join(10)
-        samples = sampler.samples
+        with open(sampler.out) as fh:
+            samples = [json.loads(line) for line in fh]
         events = read_events(rig.ws)
         claude_end = {n: alive(p) for n, p in sampler.claude_pids.items()}
         use = usage(rig, home.config_dir)
@@ -992,6 +1082,12 @@ def main() -> int:
         )
         report = {
             "machine": machine(),
+            "code": {
+                **code_at_start,
+                "engine_params": rig.eng.call(lambda: engine_params(rig.eng.engine)),
+                "changed_during_run": code_stamp()["newest_source_epoch"]
+                > code_at_start["newest_source_epoch"],
+            },
             "date": time.strftime("%Y-%m-%d %H:%M %Z"),
             "claude_code": claude_binary(),
             "minutes": args.minutes,
@@ -1034,6 +1130,9 @@ def main() -> int:
             if rig.ws is not None:
                 AgentPanes(rig.ws).down()
         subprocess.run(["tmux", "-L", rig.socket, "kill-server"], capture_output=True, timeout=10)
+        socket_dir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+        with contextlib.suppress(OSError):
+            (socket_dir / rig.socket).unlink()  # a killed server may leave its socket file
         if rig.eng is not None:
             rig.eng.stop()
         if rig.model is not None:
@@ -1057,6 +1156,10 @@ def print_summary(r: dict) -> None:
     print(
         f"\n== real soak: {r['agents']} agents x {r['minutes']:g} min ({r['machine']}, "
         f"{r['date']})\n"
+        f"code: {r['code']['commit']}"
+        f"{' + uncommitted changes' if r['code']['changed_from_commit'] else ''}; "
+        f"{r['code']['engine_params']}"
+        f"{'; comm_node_tui CHANGED DURING THE RUN' if r['code']['changed_during_run'] else ''}\n"
         f"state shown == screen: {a['agree_pct']} % of {a['counted']} samples "
         f"({a['mismatches']} mismatches in {a['episodes']} episodes; "
         f"{a['screen_unknown_or_absent']} unknown screens not counted)\n"
@@ -1073,7 +1176,9 @@ def print_summary(r: dict) -> None:
         f"{c.get('tasks_claimed', 0)}, done {c.get('tasks_done', 0)}\n"
         f"NotDelivered: {r['not_delivered']}\n"
         f"usage tracker vs model log: {'equal' if u['equal_to_model_all'] else 'differs'} "
-        f"{u['tracker_minus_model_all']}\n"
+        f"{u['tracker_minus_model_all']}; vs what the client got (an interrupted stream "
+        f"stops at output_tokens 1; {u['interrupted_responses']} interrupted): "
+        f"{'equal' if u['equal_to_what_the_client_got'] else 'differs'}\n"
         f"memory: this process {mem[0]['engine_process_rss_mb'] if mem else '?'} -> "
         f"{mem[-1]['engine_process_rss_mb'] if mem else '?'} MB; claude median "
         f"{mem[-1]['claude_rss_mb_median'] if mem else '?'} MB\n"

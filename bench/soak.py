@@ -23,7 +23,7 @@ from common import machine, make_workspace, pct
 
 
 def agent(root: str, name: str, seconds: float, rate: float, out: str, seed: int) -> None:
-    from comm_node_tui.engine.coordination import Coordinator
+    from comm_node_tui.coordination.coordinator import Coordinator
     from comm_node_tui.errors import CommNodeError
     from comm_node_tui.protocol.mailbox import list_inbox, mark_read, write_outbox
     from comm_node_tui.protocol.messages import new_message_id, now_iso

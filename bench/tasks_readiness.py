@@ -14,7 +14,7 @@ from pathlib import Path
 
 from common import machine, median
 
-from comm_node_tui.engine.tasks import Readiness, load_beads_jsonl
+from comm_node_tui.coordination.tasks import Readiness, load_beads_jsonl
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "beads"
 

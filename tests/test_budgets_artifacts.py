@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from comm_node_tui.engine.coordination import artifact_name_problem
+from comm_node_tui.coordination.coordinator import artifact_name_problem
 from comm_node_tui.protocol.messages import render
 from tests.conftest import write_workspace
 
@@ -58,7 +58,7 @@ def test_answers_count_towards_the_askers_efficiency(tmp_path, engine_for):
     root = write_workspace(tmp_path / "ws", budget=100000)
     route(root, engine_for, "backend", "docs", "question?")
     route(root, engine_for, "docs", "backend", "answer!", reply_to="m-backend-0-9")
-    from comm_node_tui.engine.coordination import budget_view
+    from comm_node_tui.coordination.coordinator import budget_view
     from comm_node_tui.workspace.discovery import load_workspace
 
     view = {b["domain"]: b for b in budget_view(load_workspace(str(root)))}

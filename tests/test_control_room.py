@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.panes.manager import AgentPanes
 from comm_node_tui.panes.processes import kill_tree
 from comm_node_tui.protocol.status import update_status

@@ -22,7 +22,7 @@ WORKER = r"""
 import json, os, random, sys, time
 sys.path.insert(0, {repo!r})
 from comm_node_tui.workspace.discovery import load_workspace
-from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.errors import ConflictError, CommNodeError
 from comm_node_tui.protocol.mailbox import write_outbox
 from comm_node_tui.protocol.messages import new_message_id, now_iso

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.hooks.settings import ALLOW_RULES
 from comm_node_tui.protocol.messages import render
 from comm_node_tui.workspace.discovery import load_workspace

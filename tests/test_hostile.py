@@ -500,7 +500,7 @@ def test_config_text_gives_config_errors_only(text) -> None:
 @settings(max_examples=150, deadline=None)
 @given(lines=st.lists(JSONISH.map(json.dumps) | st.text(max_size=80), max_size=8))
 def test_beads_lines_never_raise(tmp_path_factory, lines) -> None:
-    from comm_node_tui.engine.tasks import Readiness, load_beads_jsonl
+    from comm_node_tui.coordination.tasks import Readiness, load_beads_jsonl
 
     p = tmp_path_factory.mktemp("beads") / "issues.jsonl"
     p.write_text("\n".join(lines))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.errors import BoundaryError, ConflictError
 from comm_node_tui.protocol.globs import Glob
 from comm_node_tui.workspace.discovery import load_workspace

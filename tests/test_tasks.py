@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from comm_node_tui.engine.tasks import Readiness, load_beads_jsonl, load_native
+from comm_node_tui.coordination.tasks import Readiness, load_beads_jsonl, load_native
 from tests.conftest import cli_env, write_workspace
 
 FUTURE = (datetime.now(UTC) + timedelta(days=3)).isoformat().replace("+00:00", "Z")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from comm_node_tui.adapters.tmux import TmuxError
-from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.panes.inject import NotDelivered
 from comm_node_tui.panes.manager import AgentPanes
 from comm_node_tui.panes.processes import alive

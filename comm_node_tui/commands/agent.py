@@ -37,7 +37,7 @@ def status_set(args) -> int:
 
 def status_show(args) -> int:
     """The world: agents with heartbeat age, stale/lost, tasks, locks, budgets."""
-    from comm_node_tui.engine.coordination import Coordinator
+    from comm_node_tui.coordination.coordinator import Coordinator
     from comm_node_tui.engine.world import snapshot
 
     ws = workspace(args)

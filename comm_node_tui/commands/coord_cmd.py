@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from comm_node_tui.commands.context import print_json, workspace, workspace_and_domain
-from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.errors import UsageError
 
 
@@ -208,7 +208,7 @@ def task_fail(args) -> int:
 
 # ---- budgets -----------------------------------------------------------------------------
 def budget_show(args) -> int:
-    from comm_node_tui.engine.coordination import budget_view
+    from comm_node_tui.coordination.coordinator import budget_view
 
     coord, _dom = _coord(args, need_domain=False)
     rows = budget_view(coord.ws)
@@ -226,7 +226,7 @@ def budget_show(args) -> int:
 
 
 def budget_request(args) -> int:
-    from comm_node_tui.engine.coordination import request_budget
+    from comm_node_tui.coordination.coordinator import request_budget
 
     coord, dom = _coord(args)
     out = request_budget(coord, dom, args.tokens, args.reason)
@@ -235,7 +235,7 @@ def budget_request(args) -> int:
 
 
 def budget_grant(args) -> int:
-    from comm_node_tui.engine.coordination import grant_budget
+    from comm_node_tui.coordination.coordinator import grant_budget
 
     coord, _dom = _coord(args, need_domain=False)
     out = grant_budget(coord, args.target, args.tokens, args.reason)

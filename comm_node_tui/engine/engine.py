@@ -15,9 +15,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from comm_node_tui.engine.budgets import Budgets
-from comm_node_tui.engine.coordination import Coordinator
-from comm_node_tui.engine.ledger import Ledger
+from comm_node_tui.coordination.budgets import Budgets
+from comm_node_tui.coordination.coordinator import Coordinator
+from comm_node_tui.coordination.ledger import Ledger
 from comm_node_tui.engine.pidlock import EngineLock
 from comm_node_tui.engine.router import Router
 from comm_node_tui.engine.watchdog import Watchdog

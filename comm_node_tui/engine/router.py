@@ -17,8 +17,8 @@ import shutil
 import time
 from collections.abc import Callable
 
-from comm_node_tui.engine.budgets import Budgets
-from comm_node_tui.engine.ledger import Ledger
+from comm_node_tui.coordination.budgets import Budgets
+from comm_node_tui.coordination.ledger import Ledger
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.fileio import (
     FileTooLarge,

@@ -103,7 +103,7 @@ def snapshot(
     health: dict | None = None,
 ) -> dict:
     """Everything the control room shows, read fresh from the files where not given."""
-    from comm_node_tui.engine.coordination import budget_view
+    from comm_node_tui.coordination.coordinator import budget_view
 
     now = time.time() if now is None else now
     if panes is None and health is None:

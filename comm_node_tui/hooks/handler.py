@@ -243,7 +243,7 @@ def _guard(ws, dom, payload: dict) -> str | None:
 
 def _auto_lock(ws, dom, path: str) -> None:
     """Lock the file on its first edit (slow path: only when not yet held)."""
-    from comm_node_tui.engine.coordination import Coordinator
+    from comm_node_tui.coordination.coordinator import Coordinator
     from comm_node_tui.errors import CommNodeError
 
     rel = os.path.relpath(path, dom.path)

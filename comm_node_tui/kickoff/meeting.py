@@ -68,7 +68,7 @@ class Meeting:
         on_progress: Callable[[dict], None] | None = None,
         clock=time.time,
     ) -> None:
-        from comm_node_tui.engine.coordination import Coordinator
+        from comm_node_tui.coordination.coordinator import Coordinator
         from comm_node_tui.panes.manager import AgentPanes
 
         self.ws = ws
@@ -180,7 +180,7 @@ class Meeting:
                     data={"alert": True},
                 )
             )
-        from comm_node_tui.engine.operator import message_to_agent
+        from comm_node_tui.coordination.operator import message_to_agent
 
         started = []
         for name in names:

@@ -14,7 +14,7 @@ import shutil
 import sys
 
 from comm_node_tui.adapters.tmux import DOMAIN_OPTION, Pane, Tmux, TmuxError
-from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.errors import CommNodeError
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.workspace.model import Domain, Workspace

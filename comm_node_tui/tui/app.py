@@ -235,7 +235,7 @@ class ControlRoom(App):
         self.query_one(TasksPanel).show(world)
         self.query_one(LocksPanel).show(world, now)
         burn.show(world, now)
-        from comm_node_tui.engine.operator import is_paused
+        from comm_node_tui.coordination.operator import is_paused
 
         paused = is_paused(self.bridge.coord)
         mode = f"viewer of pid {self.bridge.viewer_of}" if self.bridge.viewer_of else "engine"
@@ -371,7 +371,7 @@ class ControlRoom(App):
         self.push_screen(InjectScreen(name), sent)
 
     def _inject(self, name: str, text: str) -> str:
-        from comm_node_tui.engine.operator import message_to_agent
+        from comm_node_tui.coordination.operator import message_to_agent
 
         ident = message_to_agent(self.bridge.coord, name, text)
         out = self._agent_panes().inject(name, text)
@@ -417,14 +417,14 @@ class ControlRoom(App):
             )
 
     def action_pause(self) -> None:
-        from comm_node_tui.engine.operator import is_paused
+        from comm_node_tui.coordination.operator import is_paused
 
         self.run_action_in_worker(
             "resume" if is_paused(self.bridge.coord) else "pause all", self._toggle_pause
         )
 
     def _toggle_pause(self) -> str:
-        from comm_node_tui.engine.operator import is_paused, set_paused
+        from comm_node_tui.coordination.operator import is_paused, set_paused
 
         coord = self.bridge.coord
         if is_paused(coord):
@@ -455,7 +455,7 @@ class ControlRoom(App):
             except ValueError:
                 self.notify(f"'{value}' is not a number of tokens", severity="error", markup=False)
                 return
-            from comm_node_tui.engine.coordination import grant_budget
+            from comm_node_tui.coordination.coordinator import grant_budget
 
             self.run_action_in_worker(
                 f"grant {tokens} to {name}",
@@ -484,7 +484,7 @@ class ControlRoom(App):
 
         def picked(tid: str | None) -> None:
             if tid:
-                from comm_node_tui.engine.operator import assign_task
+                from comm_node_tui.coordination.operator import assign_task
 
                 self.run_action_in_worker(
                     f"assign {tid} to {name}",

@@ -7,7 +7,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 
-from comm_node_tui.engine.coordination import Coordinator
+from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.engine.pidlock import WorkspaceBusy, holder_pid
 from comm_node_tui.protocol.events import Event, follow, tail
 from comm_node_tui.workspace.model import Workspace

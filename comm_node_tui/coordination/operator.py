@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from comm_node_tui.engine.coordination import OVERLAY_FILE, Coordinator
+from comm_node_tui.coordination.coordinator import OVERLAY_FILE, Coordinator
 from comm_node_tui.errors import CommNodeError, ConflictError
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.fileio import atomic_write

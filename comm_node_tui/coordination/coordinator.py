@@ -10,8 +10,8 @@ import hashlib
 import os
 import time
 
-from comm_node_tui.engine.locks import LOCKS_FILE, Lock, LockTable, check_pattern, ttl_seconds
-from comm_node_tui.engine.store import CoordStore
+from comm_node_tui.coordination.locks import LOCKS_FILE, Lock, LockTable, check_pattern, ttl_seconds
+from comm_node_tui.coordination.store import CoordStore
 from comm_node_tui.errors import BoundaryError, CommNodeError, ConflictError
 from comm_node_tui.protocol.events import Event, EventLog
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir, read_bounded
@@ -296,7 +296,7 @@ class Coordinator:
 
     def _load_tasks(self):
         """Read the source, apply the overlay and the published artifacts."""
-        from comm_node_tui.engine.tasks import (
+        from comm_node_tui.coordination.tasks import (
             Readiness,
             SourceProblem,
             load_beads_jsonl,
@@ -552,8 +552,8 @@ def _json(data: object) -> str:
 # ---- budgets ----------------------------------------------------------------------------
 def budget_view(ws: Workspace) -> list[dict]:
     """Every domain's budget from the ledger and the grants (no engine needed)."""
-    from comm_node_tui.engine.budgets import Budgets
-    from comm_node_tui.engine.ledger import Ledger
+    from comm_node_tui.coordination.budgets import Budgets
+    from comm_node_tui.coordination.ledger import Ledger
 
     ledger = Ledger(ws.paths.ledger)
     ledger.load()
@@ -569,7 +569,7 @@ def budget_view(ws: Workspace) -> list[dict]:
 
 
 def _record_grant(coord: Coordinator, domain: str, tokens: int, by: str, reason: str) -> None:
-    from comm_node_tui.engine.budgets import GRANTS_FILE
+    from comm_node_tui.coordination.budgets import GRANTS_FILE
 
     data = coord.store.read(GRANTS_FILE, {"grants": []})
     if not isinstance(data, dict) or not isinstance(data.get("grants"), list):
@@ -587,7 +587,7 @@ def request_budget(coord: Coordinator, dom: Domain, tokens: int, reason: str) ->
     policy = coord.ws.config.get("budgets", {})
     with coord.store.locked():
         view = {b["domain"]: b for b in budget_view(coord.ws)}[dom.name]
-        from comm_node_tui.engine.budgets import GRANTS_FILE
+        from comm_node_tui.coordination.budgets import GRANTS_FILE
 
         data = coord.store.read(GRANTS_FILE, {"grants": []})
         grants = data.get("grants", []) if isinstance(data, dict) else []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from comm_node_tui.engine.ledger import Ledger
+from comm_node_tui.coordination.ledger import Ledger
 from comm_node_tui.protocol.fileio import atomic_write
 from comm_node_tui.protocol.messages import now_iso
 from comm_node_tui.workspace.model import Workspace
