@@ -152,3 +152,19 @@ def test_idle_is_debounced_after_busy_and_stillness_is_measured():
     s.update(BUSY.replace("Harmonizing", "Reading"), now=21)
     assert s.unchanged_for(now=21) == 0
     assert s.update("", dead=True, now=30) == "dead"
+
+
+def test_the_screen_is_believed_at_once_after_comm_node_acted():
+    from comm_node_tui.engine.agent_state import shown_state
+
+    now = 1000.0
+    hook = {"state": "busy"}
+    pane = {"screen_state": "idle", "screen_since": now - 0.6}
+    # the hooks said busy 5 s ago, the screen says idle for 0.6 s: not yet believed ...
+    assert shown_state(hook, pane, 5.0, now) == "busy"
+    # ... unless comm-node pressed Escape after the hooks' word and before the screen changed
+    assert shown_state(hook, {**pane, "acted": now - 1.0}, 5.0, now) == "idle"
+    # an action older than the hooks' last word changes nothing
+    assert shown_state(hook, {**pane, "acted": now - 9.0}, 5.0, now) == "busy"
+    # nor does one after which the screen has not changed yet
+    assert shown_state(hook, {**pane, "acted": now - 0.2}, 5.0, now) == "busy"

@@ -19,9 +19,13 @@ from comm_node_tui.errors import CommNodeError
 TIMEOUT_S = 10
 MIN_VERSION = (3, 0)
 DOMAIN_OPTION = "@cn_domain"
+# When comm-node last acted on the pane (typed, Enter, Escape, an answer): any process that
+# acts sets it, and the engine reads it with the pane list (engine/agent_state.py).
+ACTED_OPTION = "@cn_acted"
 PANE_FORMAT = (
     "#{pane_id}\t#{" + DOMAIN_OPTION + "}\t#{pane_dead}\t#{pane_dead_status}\t"
-    "#{pane_pid}\t#{window_name}\t#{pane_current_command}\t#{window_activity}"
+    "#{pane_pid}\t#{window_name}\t#{pane_current_command}\t#{window_activity}\t"
+    "#{" + ACTED_OPTION + "}"
 )
 _DEAD_SERVER = re.compile(
     r"no server running|server exited|error connecting to|"
@@ -70,16 +74,30 @@ def _wrapper(binary: str) -> str:
 
 
 class Pane:
-    __slots__ = ("activity", "command", "dead", "dead_status", "domain", "id", "pid", "window")
+    __slots__ = (
+        "acted",
+        "activity",
+        "command",
+        "dead",
+        "dead_status",
+        "domain",
+        "id",
+        "pid",
+        "window",
+    )
 
     def __init__(self, line: str) -> None:
-        parts = (line.split("\t") + [""] * 8)[:8]
+        parts = (line.split("\t") + [""] * 9)[:9]
         self.id, self.domain = parts[0], parts[1]
         self.dead = parts[2] == "1"
         self.dead_status = int(parts[3]) if parts[3].lstrip("-").isdigit() else None
         self.pid = int(parts[4]) if parts[4].isdigit() else None
         self.window, self.command = parts[5], parts[6]
         self.activity = int(parts[7]) if parts[7].isdigit() else 0
+        try:
+            self.acted: float | None = float(parts[8]) if parts[8] else None
+        except ValueError:
+            self.acted = None
         if self.dead and self.dead_status is None and self.pid:
             self.dead_status = _zombie_status(self.pid)
 

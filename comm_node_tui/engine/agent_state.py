@@ -12,7 +12,10 @@ reconciled. The rules (docs/claude-code.md, "State and liveness"):
   nothing for `heartbeat_stale_s` while busy. An alert; nothing is released.
 - The screen corrects the hooks. Escape, "No" on a permission prompt and API errors end a
   turn without a Stop hook; when the screen has contradicted the hooks' last word for
-  CONTRADICTION_S, the screen wins. A dialog on screen is "waiting" at once.
+  CONTRADICTION_S, the screen wins, and at once when comm-node itself acted on the pane
+  (typed, pressed Escape, answered) after that word and the screen changed since (the pane
+  option @cn_acted carries the time across processes). A dialog on screen is "waiting" at
+  once.
 """
 
 from __future__ import annotations
@@ -54,8 +57,16 @@ def shown_state(status: dict, pane: dict | None, hook_age_s: float | None, now: 
     if hook in DECLARED and screen == "idle":
         return hook
     since = now - float(pane.get("screen_since") or now)
+    if hook_age_s is None:
+        return screen
+    acted = pane.get("acted")
+    if isinstance(acted, (int, float)) and now - hook_age_s < acted <= now - since + 0.05:
+        # comm-node acted on the pane after the hooks' last word (Escape, an answer, typed
+        # text), and the screen has shown this state since then: nothing hook-side is
+        # pending that the screen does not already show.
+        return screen
     grace = WAITING_GONE_S if hook == "waiting" else CONTRADICTION_S
-    if hook_age_s is None or (hook_age_s >= grace and since >= grace):
+    if hook_age_s >= grace and since >= grace:
         return screen
     return hook
 

@@ -302,6 +302,7 @@ class AgentPanes:
         from comm_node_tui.panes.inject import NotDelivered, inject
 
         pane = self.pane(name)
+        self._acted(pane.id)
         try:
             result = inject(
                 self.tmux,
@@ -332,6 +333,15 @@ class AgentPanes:
         )
         return result
 
+    def _acted(self, pane_id: str) -> None:
+        """Note on the pane that comm-node just acted on it: the engine then believes the
+        screen at once over older hook words (an Escape or a "No" fires no hook)."""
+        import time
+
+        from comm_node_tui.adapters.tmux import ACTED_OPTION
+
+        self.tmux.cmd("set-option", "-p", "-t", pane_id, ACTED_OPTION, f"{time.time():.3f}")
+
     def answer(self, name: str, allow: bool) -> dict:
         """Answer the permission dialog on an agent's screen: allow once (its "1. Yes") or
         deny (Escape). Only a permission dialog: trust and API-key dialogs are the operator's
@@ -348,6 +358,7 @@ class AgentPanes:
                 f"{name} shows a {screen.dialog} dialog, not a permission prompt: "
                 f"read it and answer in the pane (`comm-node attach {name}`)"
             )
+        self._acted(pane.id)
         if allow:
             choice = highlighted_choice(raw) or ""
             if not choice.startswith("1. Yes"):
@@ -371,6 +382,7 @@ class AgentPanes:
 
     def interrupt(self, name: str) -> None:
         pane = self.pane(name)
+        self._acted(pane.id)
         self.tmux.cmd("send-keys", "-t", pane.id, "Escape")  # one Escape: two opens history
         self.emit(Event("agent.interrupted", f"{name}: Escape sent", agent=name))
 
@@ -452,6 +464,7 @@ class AgentPanes:
                 "dead": pane.dead,
                 "exit_status": pane.dead_status,
                 "activity": pane.activity,
+                "acted": pane.acted,
                 "screen_state": "dead" if pane.dead else classify(screen),
                 "screen": screen,
             }
