@@ -320,11 +320,13 @@ def test_kickoff_reports_the_trust_dialog_and_trust_with_consent_clears_it(real_
     assert refused.returncode == 1 and "--yes" in refused.stderr
     ok = cli(rw, "trust", "api", "--yes", **config_dir)
     assert ok.returncode == 0, ok.stderr
+    # the agent that waited in the dialog was stopped first (it would write its own copy of
+    # the file back on exit), then started again: now at its prompt
+    assert "restarted" in ok.stdout and "api" in ok.stdout
+    wait_screen(ap, "api", lambda s: read_screen(s).state == "idle")
     config = json.loads((rw.home / ".claude" / ".claude.json").read_text())
     assert config["projects"][str(rw.dom("api"))]["hasTrustDialogAccepted"] is True
     assert config["hasCompletedOnboarding"] is True  # the rest of the file kept
-    ap.restart("api")
-    wait_screen(ap, "api", lambda s: read_screen(s).state == "idle")
 
 
 def test_the_api_key_dialog_is_waiting_and_left_to_the_operator(real_ws, engine_for):

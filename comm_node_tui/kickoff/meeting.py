@@ -47,8 +47,8 @@ def _heartbeat(dom: Domain) -> float | None:
 
 
 DIALOG_HINT = {
-    "trust": "Claude Code asks whether to trust its folder: `comm-node trust {name}` then "
-    "`comm-node restart {name}`, or answer in its pane (`comm-node attach {name}`)",
+    "trust": "Claude Code asks whether to trust its folder: `comm-node trust {name}` (it "
+    "restarts the agent), or answer in its pane (`comm-node attach {name}`)",
     "api_key": "Claude Code asks whether to use the API key in its environment: answer in its "
     "pane (`comm-node attach {name}`)",
     "other": "Claude Code shows a {dialog} dialog: answer it in its pane "

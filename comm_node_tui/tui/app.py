@@ -248,7 +248,8 @@ class ControlRoom(App):
     # ---- the preview --------------------------------------------------------------------
     @property
     def selected_agent(self) -> str | None:
-        return self.query_one(AgentsPanel).selected
+        panels = self.query(AgentsPanel)  # none while the room closes (timers still fire)
+        return panels.first().selected if panels else None
 
     def poll_preview(self) -> None:
         """Capture the selected pane only when tmux saw activity in it (checked here, before
