@@ -168,3 +168,14 @@ def test_the_screen_is_believed_at_once_after_comm_node_acted():
     assert shown_state(hook, {**pane, "acted": now - 9.0}, 5.0, now) == "busy"
     # nor does one after which the screen has not changed yet
     assert shown_state(hook, {**pane, "acted": now - 0.2}, 5.0, now) == "busy"
+
+
+def test_the_box_must_hold_exactly_our_text():
+    from comm_node_tui.adapters.claude_screen import input_is
+
+    mine = screen([], ["please review the contract"])
+    merged = screen([], ["CN_BASH lock 'src/**'please review the contract"])
+    assert input_is(mine, "please review the contract")
+    assert not input_is(merged, "please review the contract")  # yet it ends with our text
+    assert input_pending(merged, "please review the contract")
+    assert input_is(screen([], ["[Pasted text #2 +30 lines]"]), "x\n" * 30)

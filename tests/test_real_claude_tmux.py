@@ -368,3 +368,19 @@ def test_long_and_multi_line_text_arrives_whole(real_ws, engine_for):
 
         wait_for(recorded, timeout=30, every=0.2)
         wait_screen(ap, "api", lambda s: read_screen(s).state == "idle")
+
+
+def test_in_a_git_repository_trust_covers_its_top_too(real_ws, engine_for):
+    """Claude Code asks again ("This folder pre-approves N tool permissions") for a trusted
+    domain folder inside an untrusted git repository; `comm-node trust` records both."""
+    rw = real_ws()
+    subprocess.run(["git", "init", "-q", str(rw.root)], check=True, timeout=30)
+    ap, eng = start(rw, engine_for, "api", ready=False)
+    wait_screen(ap, "api", lambda s: "pre-approves" in s)
+    view = until(eng, "api", lambda a: a["state"] == "waiting")
+    assert view["dialog"] == "trust"
+    ok = cli(rw, "trust", "api", "--yes", CLAUDE_CONFIG_DIR=rw.env["CLAUDE_CONFIG_DIR"])
+    assert ok.returncode == 0, ok.stderr
+    config = json.loads((rw.home / ".claude" / ".claude.json").read_text())
+    assert config["projects"][str(rw.root)]["hasTrustDialogAccepted"] is True
+    wait_screen(ap, "api", lambda s: read_screen(s).state == "idle")

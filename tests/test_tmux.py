@@ -300,3 +300,24 @@ def test_attach_from_a_real_terminal(panes, socket_name, tmp_path):
         assert clients == "cn-tmuxtest:beta"
     finally:
         subprocess.run(["tmux", "-L", outer, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_one_delivery_at_a_time_per_agent_and_never_a_merged_prompt(panes):
+    """Two deliveries that both saw an empty box would paste into it together and submit one
+    merged prompt (seen with real Claude Code): a typing lock per agent, across processes,
+    and Enter only when the box holds exactly this text."""
+    from comm_node_tui.panes.manager import typing_lock
+
+    ap, root = panes
+    with typing_lock(ap.ws, "alpha", 1.0):
+        with pytest.raises(NotDelivered) as held:
+            ap.inject("alpha", "second writer", ready_timeout_s=0.3)
+        assert held.value.reason == "busy" and not held.value.typed
+    # someone typed into the box: our paste would join it, so nothing is submitted
+    pane = ap.tmux.panes()["alpha"].id
+    ap.tmux.cmd("send-keys", "-t", pane, "-l", "half-typed by the operator")
+    wait_for(lambda: "half-typed" in ap.peek("alpha"))
+    with pytest.raises(NotDelivered) as occupied:
+        ap.inject("alpha", "from comm-node", ready_timeout_s=0.3)
+    assert occupied.value.reason == "occupied"
+    assert submits(root, "alpha") == []

@@ -52,6 +52,7 @@ DIALOG_KINDS = [
     ),
 ]
 PASTED = re.compile(r"\[Pasted text #\d+")
+PASTED_ONLY = re.compile(r"^\[Pasted text #\d+(?: \+\d+ lines)?\]$")
 DIGITS = re.compile(r"\d+")
 GLYPHS = re.compile(r"[✻✳✢✶✽·*⏺]")
 QUEUED = re.compile(r"⎿\s+Queued\b|Press up to edit queued messages")
@@ -145,6 +146,17 @@ def _box_text(inner: list[str]) -> str:
     return text.rstrip()
 
 
+def input_is(screen: str, text: str) -> bool:
+    """True when the input box holds exactly `text` (whitespace and invisible characters
+    aside), or only Claude Code's placeholder for one paste: nothing anyone else typed."""
+    box = read_screen(screen).input
+    if box is None:
+        return False
+    if PASTED_ONLY.match(box.strip()):
+        return True
+    return _visible(box) == _visible(text)
+
+
 def highlighted_choice(screen: str) -> str | None:
     """The dialog choice the cursor is on ("1. Yes"), or None when no dialog is open."""
     lines = _strip(screen).split("\n")[-30:]
@@ -211,7 +223,13 @@ class ScreenState:
         if seen.state == "idle":
             if self._idle_since is None:
                 self._idle_since = now
-            if now - self._idle_since >= self.idle_s or self.state in ("unknown", "idle"):
+            # From a dialog, idle is believed at once: a dialog does not flicker (seen in the
+            # real soak: "waiting" lingered while idle was being confirmed).
+            if now - self._idle_since >= self.idle_s or self.state in (
+                "unknown",
+                "idle",
+                "waiting",
+            ):
                 self.state = "idle"
         else:
             self._idle_since = None

@@ -48,6 +48,30 @@ def _load(path: str) -> dict:
     return data
 
 
+def git_root(folder: str) -> str | None:
+    """The top of the git repository `folder` is in, if any (a `.git` directory or file)."""
+    current = os.path.realpath(folder)
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def with_git_roots(folders: list[str]) -> list[str]:
+    """The folders and the git repositories they are in: in a repository, Claude Code 2.1.330
+    asks again ("This folder pre-approves N tool permissions ...") unless its top is trusted
+    too, even when the folder itself is."""
+    out = list(folders)
+    for folder in folders:
+        root = git_root(folder)
+        if root and root not in out and os.path.realpath(folder) != root:
+            out.append(root)
+    return out
+
+
 def untrusted(folders: list[str], path: str) -> list[str]:
     """The folders Claude Code would ask about."""
     projects = _load(path).get("projects", {})

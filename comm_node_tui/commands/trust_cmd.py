@@ -10,11 +10,21 @@ from comm_node_tui.errors import CommNodeError
 
 
 def trust(args) -> int:
-    from comm_node_tui.adapters.claude_trust import config_file, record_trust, untrusted
+    from comm_node_tui.adapters.claude_trust import (
+        config_file,
+        git_root,
+        record_trust,
+        untrusted,
+        with_git_roots,
+    )
 
     ws = workspace(args)
     names = args.domains or sorted(ws.domains)
     folders = {ws.domain(n).path: n for n in names}
+    for folder in with_git_roots(list(folders)):
+        if folder not in folders:
+            owners = [n for f, n in folders.items() if git_root(f) == folder]
+            folders[folder] = f"(git repository of {', '.join(owners)})"
     path = args.file or config_file()
     todo = untrusted(list(folders), path)
     if not todo:
@@ -37,22 +47,60 @@ def trust(args) -> int:
     # A Claude Code waiting in the trust dialog keeps its own copy of that file and writes it
     # back when it exits (seen: the trust recorded beside it was lost on restart). So those
     # agents are stopped first, the trust recorded, and then they start again.
-    waiting = _stop_agents_in_dialog(ws, [folders[f] for f in todo])
+    waiting = _stop_agents_in_dialog(ws, names)
     out = record_trust(todo, path)
     if waiting:
-        from comm_node_tui.panes.manager import AgentPanes
-
-        AgentPanes(ws).up(waiting)
         out["restarted"] = waiting
+        # Another Claude Code running on the same config can write its own, older copy of
+        # the file back (seen in tests); agents that come back to the dialog get the trust
+        # again, a few times, before this gives up and says so.
+        for _attempt in range(3):
+            from comm_node_tui.panes.manager import AgentPanes
+
+            AgentPanes(ws).up(waiting)
+            waiting = _back_in_dialog(ws, waiting)
+            if not waiting:
+                break
+            _stop_agents_in_dialog(ws, waiting)
+            record_trust(list(folders), path)
+        if waiting:
+            raise CommNodeError(
+                f"{', '.join(waiting)} still ask to trust their folder: another Claude Code "
+                f"keeps rewriting {path}; stop the agents (`comm-node down`) and run this again"
+            )
     if args.json:
         print_json(out)
     else:
         print(f"trusted {len(out['trusted'])} folder(s) in {path}")
         if out["backup"]:
             print(f"backup: {out['backup']}")
-        if waiting:
-            print(f"restarted (they were waiting in the trust dialog): {', '.join(waiting)}")
+        if out.get("restarted"):
+            names_back = ", ".join(out["restarted"])
+            print(f"restarted (they were waiting in the trust dialog): {names_back}")
     return 0
+
+
+def _back_in_dialog(ws, names: list[str], timeout_s: float = 20.0) -> list[str]:
+    """Of the agents just started, those whose screen shows the trust dialog again (each
+    is watched until it shows its prompt or that dialog)."""
+    import time
+
+    from comm_node_tui.adapters.claude_screen import read_screen
+    from comm_node_tui.panes.manager import AgentPanes
+
+    ap = AgentPanes(ws)
+    pending, again = set(names), []
+    deadline = time.monotonic() + timeout_s
+    while pending and time.monotonic() < deadline:
+        for name in sorted(pending):
+            screen = read_screen(ap.peek(name))
+            if screen.dialog == "trust":
+                again.append(name)
+                pending.discard(name)
+            elif screen.has_prompt:
+                pending.discard(name)
+        time.sleep(0.2)
+    return again
 
 
 def _stop_agents_in_dialog(ws, names: list[str]) -> list[str]:

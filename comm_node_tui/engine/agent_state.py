@@ -52,6 +52,8 @@ def shown_state(status: dict, pane: dict | None, hook_age_s: float | None, now: 
         return "waiting"  # a dialog is on screen: certain, and it needs someone
     if screen not in ("idle", "busy"):
         return hook  # the screen cannot tell: the hooks' word stands
+    if pane.get("screen_raw") == hook:
+        return hook  # the latest capture agrees with the hooks; the debounced state lags
     if screen == hook or hook in ("unknown", "starting"):
         return screen
     if hook in DECLARED and screen == "idle":

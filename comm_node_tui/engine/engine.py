@@ -825,6 +825,7 @@ class Engine:
             self.panes[name] = {k: v for k, v in info.items() if k != "screen"}
             self.panes[name]["screen_state"] = state
             self.panes[name]["dialog"] = tracker.screen.dialog
+            self.panes[name]["screen_raw"] = tracker.screen.state  # the latest capture
             # When the screen began to say what it says (the hooks give way to it after a
             # few seconds of contradiction: engine/agent_state.py).
             self.panes[name]["screen_since"] = (

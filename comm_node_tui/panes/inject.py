@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from comm_node_tui.adapters.claude_screen import Screen, input_pending, read_screen
+from comm_node_tui.adapters.claude_screen import Screen, input_is, input_pending, read_screen
 from comm_node_tui.adapters.tmux import Tmux
 from comm_node_tui.errors import CommNodeError
 
@@ -187,6 +187,15 @@ def _wait_for_text(tmux: Tmux, pane_id: str, sent: str, timeout_s: float = 2.0) 
     while True:
         screen_text = tmux.capture(pane_id)
         if input_pending(screen_text, sent):
+            if not input_is(screen_text, sent):
+                # Someone else's text is in the box with ours (typed meanwhile): Enter would
+                # send both as one prompt. Never press it.
+                raise NotDelivered(
+                    "not submitted: the input box holds more than this text (someone typed "
+                    "meanwhile); Enter was not pressed",
+                    "occupied",
+                    typed=True,
+                )
             return
         screen = read_screen(screen_text)
         if screen.state == "waiting":

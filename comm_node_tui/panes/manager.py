@@ -8,6 +8,7 @@ their dead process visible (remain-on-exit) so an agent that exits is reported, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -302,15 +303,19 @@ class AgentPanes:
         from comm_node_tui.panes.inject import NotDelivered, inject
 
         pane = self.pane(name)
-        self._acted(pane.id)
         try:
-            result = inject(
-                self.tmux,
-                pane.id,
-                text,
-                ready_timeout_s=ready_timeout_s,
-                allow_command=allow_command,
-            ).to_json()
+            # One writer at a time per agent, across processes (the engine's nudges, the
+            # room, `comm-node inject`): two that both saw an empty box would otherwise paste
+            # into it together and submit one merged prompt (seen in the real soak).
+            with typing_lock(self.ws, name, ready_timeout_s):
+                self._acted(pane.id)
+                result = inject(
+                    self.tmux,
+                    pane.id,
+                    text,
+                    ready_timeout_s=ready_timeout_s,
+                    allow_command=allow_command,
+                ).to_json()
         except NotDelivered as exc:
             self.emit(
                 Event(
@@ -469,6 +474,35 @@ class AgentPanes:
                 "screen": screen,
             }
         return out
+
+
+@contextlib.contextmanager
+def typing_lock(ws: Workspace, name: str, timeout_s: float):
+    """Hold the agent's typing lock (a flock on .comm-node/typing/NAME.lock) for a whole
+    delivery; NotDelivered when another delivery still holds it after `timeout_s`."""
+    import fcntl
+    import time
+
+    from comm_node_tui.panes.inject import POLL_S, NotDelivered
+
+    folder = os.path.join(ws.paths.state, "typing")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(folder, f"{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise NotDelivered(
+                        "not delivered: another delivery to this agent is being typed", "busy"
+                    ) from None
+                time.sleep(POLL_S)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def tmux_ready() -> bool:
