@@ -152,7 +152,9 @@ def engine_params(engine) -> dict:
 
 
 # ---- the workspace ------------------------------------------------------------------------
-def write_workspace(tmp: Path, base_url: str, n: int, socket: str) -> tuple[Path, object, list]:
+def write_workspace(
+    tmp: Path, base_url: str, n: int, socket: str, claude: str
+) -> tuple[Path, object, list]:
     """N domains whose agent is the pinned claude in default permission mode, trusted in a
     private config, hooks installed, a native tasks.toml; (root, ClaudeHome, names)."""
     from comm_node_tui.hooks.settings import install_hooks
@@ -176,9 +178,7 @@ def write_workspace(tmp: Path, base_url: str, n: int, socket: str) -> tuple[Path
         for k, v in sorted({**home.env, "TMPDIR": str(tmp / "claude-tmp")}.items())
     )
     wrapper.write_text(
-        "#!/bin/sh\n"
-        + exports
-        + f'exec {shlex.quote(claude_binary())} --permission-mode default "$@"\n'
+        "#!/bin/sh\n" + exports + f'exec {shlex.quote(claude)} --permission-mode default "$@"\n'
     )
     wrapper.chmod(0o755)
     parts = [
@@ -335,7 +335,9 @@ class Driver(threading.Thread):
             with rig.lock:
                 rig.not_delivered[f"{exc.reason}{' (typed)' if exc.typed else ''}"] += 1
             rig.note(self.agent, f"NotDelivered {exc.reason} typed={exc.typed}: {text[:60]}")
-            if exc.typed:
+            if exc.reason == "dialog":
+                self.stray_dialog()
+            elif exc.typed:
                 self.clear_box()
             return False
         except CommNodeError as exc:
@@ -345,6 +347,22 @@ class Driver(threading.Thread):
         rig.inject_s.append(time.monotonic() - start)
         rig.count("injected")
         return True
+
+    def stray_dialog(self) -> None:
+        """A dialog nobody asked for (our text merged with another's and became a command
+        that asks, say): the operator reads it and says no, so the day goes on."""
+        from comm_node_tui.adapters.claude_screen import read_screen
+
+        time.sleep(2.0)
+        try:
+            screen = read_screen(self.panes.peek(self.agent))
+        except Exception:
+            return
+        if screen.state == "waiting" and screen.dialog == "permission":
+            self.rig.count("stray_dialogs_denied")
+            self.rig.note(self.agent, "a permission dialog nobody asked for: denied")
+            self.answer(False, "stray dialog")
+            self.wait_turn_end(time.time(), 30)
 
     def clear_box(self) -> None:
         """Our text left in the box (typed, not submitted): take it out, or the next
@@ -994,7 +1012,7 @@ def main() -> int:
     from comm_node_tui.panes.manager import AgentPanes
     from comm_node_tui.workspace.discovery import load_workspace
 
-    claude_binary()  # installs the pinned build first if it is missing
+    claude = claude_binary()  # installs the pinned build first if it is missing
     code_at_start = code_stamp()
     tmp = Path(tempfile.mkdtemp(prefix="cn-real-soak-"))
     rig = Rig(args, tmp)
@@ -1017,7 +1035,9 @@ def main() -> int:
     try:
         rig.model = ScriptedModel(log_path=tmp / "model.jsonl")
         rig.model.start()
-        root, home, rig.names = write_workspace(tmp, rig.model.base_url, args.agents, rig.socket)
+        root, home, rig.names = write_workspace(
+            tmp, rig.model.base_url, args.agents, rig.socket, claude
+        )
         os.environ["CLAUDE_CONFIG_DIR"] = home.config_dir  # the room's usage reads this one
         rig.ws = load_workspace(str(root))
         print(f"workspace {root}; tmux -L {rig.socket}; model {rig.model.base_url}", flush=True)
@@ -1089,7 +1109,7 @@ def main() -> int:
                 > code_at_start["newest_source_epoch"],
             },
             "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-            "claude_code": claude_binary(),
+            "claude_code": claude,
             "minutes": args.minutes,
             "agents": args.agents,
             "seed": args.seed,
