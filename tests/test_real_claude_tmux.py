@@ -166,8 +166,9 @@ def test_a_leading_bang_is_text_and_a_leading_slash_is_refused(real_ws, engine_f
         ap.inject("api", "/clear the cache next")
     assert refused.value.reason == "slash_command" and not refused.value.typed
     assert read_screen(ap.peek("api")).input == "" and len(prompts(rw.model)) == before
-    # Asked for explicitly, it is a command: /clear ends the conversation (no model call).
-    ap.inject("api", "/clear", allow_command=True)
+    # Asked for explicitly, it is a command: /clear ends the conversation (no model call),
+    # and a leading space does not stop it (so no prefix can make such text safe).
+    ap.inject("api", " /clear", allow_command=True)
     wait_screen(ap, "api", lambda s: f"ECHO: !touch {bang}" not in s)
     assert len(prompts(rw.model)) == before
 
