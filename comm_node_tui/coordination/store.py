@@ -11,12 +11,11 @@ A distributed backend would replace this class with compare-and-set on a key-val
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Iterator
 
-from comm_node_tui.protocol.fileio import atomic_write, ensure_dir, read_bounded
+from comm_node_tui.protocol.fileio import atomic_write, ensure_dir, exclusive_flock, read_bounded
 
 MAX_STATE_BYTES = 64 * 1024 * 1024
 
@@ -29,28 +28,17 @@ class CoordStore:
     @contextlib.contextmanager
     def locked(self, timeout_s: float = 10.0) -> Iterator[CoordStore]:
         """Hold the coordination lock (waits, with a timeout, for the other holder)."""
-        import time
+        from comm_node_tui.errors import CommNodeError
 
         ensure_dir(self.dir)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        from comm_node_tui.errors import CommNodeError
 
-                        raise CommNodeError(
-                            f"{self.lock_path}: still held by another comm-node after "
-                            f"{timeout_s:g} s"
-                        ) from None
-                    time.sleep(0.002)
+        def held() -> CommNodeError:
+            return CommNodeError(
+                f"{self.lock_path}: still held by another comm-node after {timeout_s:g} s"
+            )
+
+        with exclusive_flock(self.lock_path, timeout_s, held):
             yield self
-        finally:
-            os.close(fd)  # closing releases the flock
 
     def read(self, name: str, default: object) -> object:
         """A JSON state file; `default` when missing; ValueError naming the file if garbage."""

@@ -480,29 +480,17 @@ class AgentPanes:
 def typing_lock(ws: Workspace, name: str, timeout_s: float):
     """Hold the agent's typing lock (a flock on .comm-node/typing/NAME.lock) for a whole
     delivery; NotDelivered when another delivery still holds it after `timeout_s`."""
-    import fcntl
-    import time
-
     from comm_node_tui.panes.inject import POLL_S, NotDelivered
+    from comm_node_tui.protocol.fileio import exclusive_flock
 
     folder = os.path.join(ws.paths.state, "typing")
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    fd = os.open(os.path.join(folder, f"{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise NotDelivered(
-                        "not delivered: another delivery to this agent is being typed", "busy"
-                    ) from None
-                time.sleep(POLL_S)
+
+    def held() -> NotDelivered:
+        return NotDelivered("not delivered: another delivery to this agent is being typed", "busy")
+
+    with exclusive_flock(os.path.join(folder, f"{name}.lock"), timeout_s, held, POLL_S):
         yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 def tmux_ready() -> bool:

@@ -8,7 +8,9 @@ Imports only the standard library: the agent CLI and hooks start here.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 
 FILE_MODE = 0o600  # state is readable only by the user who runs comm-node
 DIR_MODE = 0o700
@@ -54,6 +56,32 @@ def atomic_write(path: str, data: bytes | str, *, mode: int = FILE_MODE) -> None
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+@contextlib.contextmanager
+def exclusive_flock(
+    path: str, timeout_s: float, error: Callable[[], Exception], poll_s: float = 0.002
+) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created 0600, never through a link) for the block;
+    waits up to `timeout_s` for another holder, then raises `error()`. Closing the file
+    releases the lock, so a holder killed with SIGKILL leaves nothing behind."""
+    import fcntl
+    import time
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise error() from None
+                time.sleep(poll_s)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_script(path: str, text: str) -> str:
