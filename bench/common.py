@@ -47,3 +47,15 @@ def machine() -> str:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory of a process in KiB (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

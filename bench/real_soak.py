@@ -52,7 +52,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
 
-from common import machine
+from common import machine, rss_kb
 
 REPO = Path(__file__).resolve().parent.parent
 ALIVE_EVENTS = ("agent.lost", "agent.dead", "agent.stale", "agent.stuck")
@@ -70,17 +70,6 @@ QUEUED = re.compile(r"queued (\S+) to (\S+)")
 
 
 # ---- helpers ------------------------------------------------------------------------------
-def rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def alive(pid: int | None) -> bool:
     if not pid:
         return False

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, make_workspace, pct
+from common import machine, make_workspace, pct, rss_kb
 
 
 def agent(root: str, name: str, seconds: float, rate: float, out: str, seed: int) -> None:
@@ -73,17 +73,6 @@ def agent(root: str, name: str, seconds: float, rate: float, out: str, seed: int
     coord.release(name, None)
     with open(out, "w") as fh:
         json.dump({"sent": sent, "locks": locks}, fh)
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def main() -> None:
