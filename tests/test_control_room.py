@@ -411,4 +411,4 @@ async def test_a_domain_removed_from_the_config_leaves_the_panels(room):
         await until(pilot, lambda: agents.row_count == 1, timeout=20)
         await until(pilot, lambda: set(burn.rows) == {"alpha"})
         assert [r.value for r in agents.rows] == ["alpha"] and "beta" not in agents.alerts
-        assert len(burn.query("BurnRow")) == 1
+        await until(pilot, lambda: len(burn.query("BurnRow")) == 1)  # removal is async
