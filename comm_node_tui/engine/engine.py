@@ -92,7 +92,9 @@ class Engine:
         # False from run() until the screens were read once: until then an agent is not
         # judged "silent" for want of a pane that simply was not looked at yet.
         self.panes_polled = True
-        self._config_stamp: tuple | None = None
+        # Taken now, not after start-up: an edit made while the engine starts (after its
+        # "engine.started" event) must still count as a change (a race seen under load).
+        self._config_stamp: tuple | None = self._stamp_config()
         self.boundaries: dict | None = None  # the last boundary check, as plain data
         self._boundary_cache = None
         self.started = False
@@ -162,7 +164,6 @@ class Engine:
         with contextlib.suppress(OSError):
             self.ledger.compact(keep_ids=set())
         self.budgets.flush(everything=True)
-        self._config_stamp = self._stamp_config()
         self._load_announced()
         self.tick()
         self.started = True
