@@ -11,7 +11,6 @@ from comm_node_tui.adapters.claude_screen import (
     clean,
     highlighted_choice,
     input_pending,
-    prompt_line,
     read_screen,
 )
 
@@ -115,7 +114,7 @@ def test_the_input_box_and_what_it_holds():
     assert read_screen(QUEUED).input == "" and read_screen(QUEUED).queued
     assert read_screen(PERMISSION).input is None  # a dialog: no box at all
     multi = screen([], ["line one", "line two", "  indented three"])
-    assert prompt_line(multi) == "line one\nline two\n  indented three"
+    assert read_screen(multi).input == "line one\nline two\n  indented three"
 
 
 def test_pending_input_ignores_wrapping_and_notices_pastes():

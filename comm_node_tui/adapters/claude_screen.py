@@ -175,11 +175,6 @@ def classify(screen: str) -> str:
     return read_screen(screen).state
 
 
-def prompt_line(screen: str) -> str | None:
-    """The text in the input box, or None when no input box is shown."""
-    return read_screen(screen).input
-
-
 def input_pending(screen: str, text: str) -> bool:
     """True while typed text still sits in the input box (it was not submitted)."""
     box = read_screen(screen).input

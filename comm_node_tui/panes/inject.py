@@ -77,11 +77,6 @@ def protect(text: str) -> tuple[str, bool]:
     return text, False
 
 
-def method_for(text: str) -> str:
-    """Kept for callers that log it: every text now goes as a bracketed paste."""
-    return "paste"
-
-
 def type_text(tmux: Tmux, pane_id: str, text: str) -> str:
     """Put `text` in the pane's input, unsubmitted, as one bracketed paste."""
     name = f"cn-{os.getpid()}-{os.urandom(6).hex()}"
@@ -150,12 +145,7 @@ def inject(
             return Delivery(method, attempts, True, waited, protected)
         screen = read_screen(screen_text)
         if screen.state == "waiting":
-            # Never press Enter into a dialog, whatever happened to the text.
-            raise NotDelivered(
-                f"not submitted: a {screen.dialog} dialog opened; Enter was not pressed",
-                "dialog",
-                typed=True,
-            )
+            raise _dialog_opened(screen)  # never press Enter into a dialog
         if attempts and _dead(tmux, pane_id):
             raise NotDelivered("the agent exited after Enter", "exited", typed=True)
         if attempts > retries:
@@ -171,6 +161,14 @@ def inject(
             time.sleep(POLL_S)
             if not input_pending(tmux.capture(pane_id), sent):
                 break
+
+
+def _dialog_opened(screen: Screen) -> NotDelivered:
+    return NotDelivered(
+        f"not submitted: a {screen.dialog} dialog opened; Enter was not pressed",
+        "dialog",
+        typed=True,
+    )
 
 
 def _dead(tmux: Tmux, pane_id: str) -> bool:
@@ -199,11 +197,7 @@ def _wait_for_text(tmux: Tmux, pane_id: str, sent: str, timeout_s: float = 2.0) 
             return
         screen = read_screen(screen_text)
         if screen.state == "waiting":
-            raise NotDelivered(
-                f"not submitted: a {screen.dialog} dialog opened while typing",
-                "dialog",
-                typed=True,
-            )
+            raise _dialog_opened(screen)
         if time.monotonic() >= deadline:
             raise NotDelivered(
                 "not submitted: the text did not appear in the input box",
