@@ -89,7 +89,7 @@ class AgentsPanel(DataTable):
     ) -> None:
         # A domain removed from comm-node.toml leaves the table (and its alert with it).
         present = {a["name"] for a in world.get("agents", [])}
-        for name in [n for n in self._shown if n not in present]:
+        for name in [n for n in self._shown if n not in present and "agents" in world]:
             del self._shown[name]
             self.alerts.discard(name)
             if name in self.rows:

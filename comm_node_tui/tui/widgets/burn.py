@@ -72,7 +72,7 @@ class BurnPanel(VerticalScroll):
         usage = (world.get("usage") or {}).get("domains", {})
         budgets = {b["domain"]: b for b in world.get("budgets", [])}
         present = {a["name"] for a in world.get("agents", [])}
-        for name in [n for n in self.rows if n not in present]:
+        for name in [n for n in self.rows if n not in present and "agents" in world]:
             self.rows.pop(name).remove()  # a domain removed from comm-node.toml
             self.samples.pop(name, None)
         missing = [a["name"] for a in world.get("agents", []) if a["name"] not in self.rows]
@@ -83,9 +83,15 @@ class BurnPanel(VerticalScroll):
             self.mount_all(new)
             self.call_after_refresh(self.show, world, now)
             return
+        deferred = False
         for a in world.get("agents", []):
             name = a["name"]
             row = self.rows[name]  # kept, not queried: a DOM query per agent per refresh
+            if not row.children:
+                # Mounted by an earlier update but not composed yet (an update can arrive
+                # before that refresh): filled in after it.
+                deferred = True
+                continue
             series = self.series(name, now)
             if row.series != series:
                 row.series = series
@@ -101,3 +107,5 @@ class BurnPanel(VerticalScroll):
             if row.numbers != text:
                 row.numbers = text
                 row.query_one(".burn-numbers", Static).update(Text(text))
+        if deferred:
+            self.call_after_refresh(self.show, world, now)
