@@ -208,3 +208,38 @@ async def test_wizard_meeting_step_starts_agents(tmp_path: Path, monkeypatch) ->
             assert "registered 1/1" in str(app.query_one("#meeting-count").render())
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+async def test_keys_after_a_step_change_never_press_a_hidden_button(tmp_path: Path) -> None:
+    """Focus left on the domains step's Remove button, Ctrl+N to the tasks step, Enter: the
+    Enter must not reach the hidden Remove (it silently removed the first domain)."""
+    root = tmp_path / "shop"
+    for name in ("api", "web"):
+        (root / name).mkdir(parents=True)
+    app = InitWizard(str(root))
+    async with app.run_test(size=(150, 50)) as pilot:
+        await fill(pilot, **{"project-name": "shop"})
+        await click(pilot, "next")
+        await click(pilot, "d-discover")
+        assert [d["name"] for d in app.state.domains] == ["api", "web"]
+        app.query_one("#d-remove").focus()
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: app.query_one("#steps").current == "tasks")
+        # what has focus now is on the visible step (or the navigation), never hidden
+        focused = app.focused
+        assert focused is not None and focused.id != "d-remove"
+        assert all(w.display for w in focused.ancestors_with_self if hasattr(w, "display"))
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("ctrl+b")
+        await until(pilot, lambda: app.query_one("#steps").current == "domains")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [d["name"] for d in app.state.domains] == ["api", "web"]
+        # and a hidden step's button, pressed by code, does nothing either
+        app.query_one("#t-remove").press()
+        app.query_one("#m-start").press()
+        await pilot.pause()
+        assert [d["name"] for d in app.state.domains] == ["api", "web"]
+        assert app.query_one("#steps").current == "domains"

@@ -370,6 +370,24 @@ class InitWizard(App):
             self._review()
         if name == "tasks":
             self._task_source_changed()
+        self._focus_step(name)
+
+    def _focus_step(self, name: str) -> None:
+        """Focus the new step's first field (else Next): focus left on a button of the step
+        just hidden would take the next Enter (it silently removed the first domain)."""
+        step = self.query_one(f"#{name}")
+        chain = self.screen.focus_chain
+        first = next((w for w in chain if step in w.ancestors), None)
+        target = first or self.query_one("#next", Button)
+        if target.display and not target.disabled:
+            target.focus()
+        else:
+            self.set_focus(None)
+
+    def _shown(self, event: Button.Pressed) -> bool:
+        """Only a button on the step on screen acts (a hidden one can still get a press)."""
+        step = self.query_one(f"#{STEPS[self.step]}")
+        return step in event.button.ancestors
 
     def error(self, text: str) -> None:
         self.query_one("#error", Label).update(Text(text))
@@ -470,7 +488,9 @@ class InitWizard(App):
         return d
 
     @on(Button.Pressed, "#d-add")
-    def add_domain(self) -> None:
+    def add_domain(self, event: Button.Pressed | None = None) -> None:
+        if event is not None and not self._shown(event):
+            return
         d = self._form_domain()
         if isinstance(d, str):
             self.error(d)
@@ -489,7 +509,9 @@ class InitWizard(App):
         self.error("")
 
     @on(Button.Pressed, "#d-remove")
-    def remove_domain(self) -> None:
+    def remove_domain(self, event: Button.Pressed | None = None) -> None:
+        if event is not None and not self._shown(event):
+            return
         table = self.query_one("#domain-table", DataTable)
         if not self.state.domains:
             return
@@ -500,6 +522,10 @@ class InitWizard(App):
         self._clear_domain_form()
 
     @on(Button.Pressed, "#d-clear")
+    def _clear_pressed(self, event: Button.Pressed) -> None:
+        if self._shown(event):
+            self._clear_domain_form()
+
     def _clear_domain_form(self) -> None:
         for k in (
             "name",
@@ -517,7 +543,9 @@ class InitWizard(App):
         self.editing = None
 
     @on(Button.Pressed, "#d-discover")
-    def discover_domains(self) -> None:
+    def discover_domains(self, event: Button.Pressed | None = None) -> None:
+        if event is not None and not self._shown(event):
+            return
         have = {d["path"] for d in self.state.domains} | {d["name"] for d in self.state.domains}
         added = 0
         for p in discover(self.state.root):
@@ -604,7 +632,9 @@ class InitWizard(App):
             )
 
     @on(Button.Pressed, "#t-add")
-    def add_task(self) -> None:
+    def add_task(self, event: Button.Pressed | None = None) -> None:
+        if event is not None and not self._shown(event):
+            return
         v = {
             k: self.query_one(f"#t-{k}", Input).value.strip()
             for k in ("id", "title", "domain", "deps", "artifacts")
@@ -646,7 +676,9 @@ class InitWizard(App):
         self.error("")
 
     @on(Button.Pressed, "#t-remove")
-    def remove_task(self) -> None:
+    def remove_task(self, event: Button.Pressed | None = None) -> None:
+        if event is not None and not self._shown(event):
+            return
         table = self.query_one("#task-table", DataTable)
         if self.state.tasks:
             tid = self.editing_task or self.state.tasks[table.cursor_row]["id"]
@@ -756,11 +788,15 @@ class InitWizard(App):
 
     # ---- step 5: the meeting --------------------------------------------------------------
     @on(Button.Pressed, "#m-finish")
-    def finish(self) -> None:
+    def finish(self, event: Button.Pressed | None = None) -> None:
+        if event is not None and not self._shown(event):
+            return
         self.exit({"written": self.written, "meeting": self.result})
 
     @on(Button.Pressed, "#m-start")
-    def start_meeting(self) -> None:
+    def start_meeting(self, event: Button.Pressed | None = None) -> None:
+        if event is not None and not self._shown(event):
+            return
         self.query_one("#m-start", Button).disabled = True
         self.run_meeting()
 
