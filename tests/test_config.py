@@ -148,3 +148,23 @@ def test_invalid_config_is_one_line_for_every_command(make_ws, cli):
     res = cli("send", "--to", "docs", "hi", cwd=root / "backend")
     assert res.returncode == 1
     assert res.stderr.count("\n") == 1 and "domains[0] (X).name" in res.stderr
+
+
+def test_config_show_prints_the_validated_file_that_loads_again(tmp_path: Path) -> None:
+    from tests.conftest import run_cli, write_workspace
+
+    root = write_workspace(tmp_path / "ws")
+    r = run_cli("config", "show", cwd=root)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    again = tmp_path / "again.toml"
+    again.write_text(r.stdout)
+    assert load_config(str(again)) == load_config(str(root / "comm-node.toml"))
+
+
+def test_the_room_without_a_terminal_is_one_line_not_a_spinning_process(tmp_path: Path) -> None:
+    from tests.conftest import run_cli, write_workspace
+
+    root = write_workspace(tmp_path / "ws")
+    r = run_cli(cwd=root, input="", timeout=20)  # no terminal: stdin and stdout are pipes
+    assert r.returncode != 0
+    assert "needs a terminal" in r.stderr and len(r.stderr.strip().splitlines()) == 1

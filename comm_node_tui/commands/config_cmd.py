@@ -41,7 +41,9 @@ def show(args) -> int:
             }
         )
         return 0
-    from comm_node_tui.workspace.config import WorkspaceConfig, dump_config
+    from comm_node_tui.workspace.config import dump_config, load_config
 
-    sys.stdout.write(dump_config(WorkspaceConfig.model_validate(ws.config)))
+    # The file as validated (defaults filled in), not the workspace's runtime dict: that one
+    # carries derived keys (scope_regex) the file's schema refuses.
+    sys.stdout.write(dump_config(load_config(os.path.join(ws.root, "comm-node.toml"))))
     return 0

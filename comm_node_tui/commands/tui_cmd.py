@@ -22,6 +22,12 @@ def control_room(args) -> int:
         from comm_node_tui.kickoff.wizard import run_wizard
 
         return run_wizard(os.getcwd())
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # Textual with no terminal reads an endless EOF: 100 % of a core until killed.
+        raise CommNodeError(
+            "the control room needs a terminal (stdin and stdout are not one): run it in a "
+            "terminal, or use `comm-node serve` (the engine alone) or `comm-node status`"
+        )
     from comm_node_tui.tui.app import ControlRoom
 
     ControlRoom(ws, layout=args.layout, theme=args.theme).run()
