@@ -130,35 +130,29 @@ class ControlClient:
         self._alive = False
         self._session_id: bytes | None = None
         self.exit_reason: str | None = None
+        self.pid: int | None = None  # the `tmux -C` client process
 
     # ---- life ---------------------------------------------------------------------------
     def _argv(self, *args: str) -> list[str]:
         return [self.binary] + (["-L", self.socket] if self.socket else []) + list(args)
 
     def _check_session(self) -> None:
-        """Before attaching: the session exists (an attach would start a server on a missing
-        socket) and `destroy-unattached` is off (our detach would destroy the session)."""
+        """The session exists: attaching to a missing one would start a server on a socket
+        that has none (attach-session may start the server)."""
         try:
             res = subprocess.run(
-                self._argv(
-                    "display-message", "-p", "-t", f"={self.session}", "#{destroy-unattached}"
-                ),
+                self._argv("has-session", "-t", f"={self.session}"),
                 capture_output=True,
                 text=True,
                 timeout=TIMEOUT_S,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise TmuxError(f"tmux display-message: {exc}") from None
-        err = res.stderr.strip()
+            raise TmuxError(f"tmux has-session: {exc}") from None
         if res.returncode != 0:
+            err = " ".join(res.stderr.split()) or f"can't find session: {self.session}"
             if _DEAD_SERVER.search(err):
                 raise TmuxError(f"the tmux server ({self.where}) is not running")
-            raise TmuxError(f"tmux: {err or 'cannot find session ' + self.session}")
-        if res.stdout.strip() not in ("0", "off", ""):
-            raise TmuxError(
-                f"session {self.session} has destroy-unattached set: a control client "
-                "detaching would destroy it"
-            )
+            raise TmuxError(f"tmux has-session: {err}")
 
     @property
     def where(self) -> str:
@@ -185,6 +179,7 @@ class ControlClient:
             fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, PIPE_SIZE)
         os.set_blocking(proc.stdin.fileno(), False)
         self._proc = proc
+        self.pid = proc.pid
         self._alive = True
         self._reader = threading.Thread(
             target=self._read_loop, name=f"tmux-control-{self.session}", daemon=True
@@ -386,9 +381,7 @@ class ControlClient:
         if pending is None:
             return
         if error:
-            pending.error = (
-                " ".join(x.strip() for x in _lines(block) if x.strip()) or "failed"
-            )
+            pending.error = " ".join(x.strip() for x in _lines(block) if x.strip()) or "failed"
         else:
             pending.lines = _lines(block)
         pending.done.set()
