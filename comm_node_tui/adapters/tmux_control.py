@@ -233,10 +233,10 @@ class ControlClient:
         pending = _Pending(args)
         deadline = time.monotonic() + timeout
         with self._write_lock:
-            proc = self._proc
-            if proc is None or not self._alive:
-                raise TmuxError(f"tmux {args[0]}: the control client is gone ({self._why()})")
-            with self._cond:
+            with self._cond:  # checked and queued together: _gone() fails all it finds queued
+                proc = self._proc
+                if proc is None or not self._alive:
+                    raise TmuxError(f"tmux {args[0]}: the control client is gone ({self._why()})")
                 self._pending.append(pending)
             try:
                 self._write(proc, data, deadline)
@@ -299,56 +299,60 @@ class ControlClient:
     def _read_loop(self) -> None:
         proc = self._proc
         assert proc is not None and proc.stdout is not None
-        stream = proc.stdout
+        try:
+            self._read(proc.stdout)
+        except (OSError, ValueError):
+            pass  # the pipe was closed under us by close()
+        finally:
+            # Whatever ended the stream, nobody may wait on this client any more.
+            self._gone(self.exit_reason or "tmux client exited")
+        with contextlib.suppress(ChildProcessError, OSError, subprocess.TimeoutExpired):
+            proc.wait(timeout=CLOSE_WAIT_S)  # reaped here too: no zombie without close()
+
+    def _read(self, stream) -> None:
         block: list[bytes] | None = None  # lines of the %begin block being read
         guard = b""
         ours = False
-        try:
-            while True:
-                line = stream.readline(LINE_LIMIT)
-                if not line:
-                    break
-                if not line.endswith(b"\n"):
-                    if block is not None:
-                        # Command output is kept whole (capture lines are a screen wide).
-                        while line and not line.endswith(b"\n"):
-                            more = stream.readline(LINE_LIMIT)
-                            line += more
-                            if not more:
-                                break
-                    else:
-                        # Pane data: look at the head, drop the rest as it comes.
-                        tail = line
-                        while tail and not tail.endswith(b"\n"):
-                            tail = stream.readline(LINE_LIMIT)
+        while True:
+            line = stream.readline(LINE_LIMIT)
+            if not line:
+                return
+            if not line.endswith(b"\n"):
                 if block is not None:
-                    m = _GUARD.match(line)
-                    if m and m.group(1) != b"begin" and m.group(2) == guard:
-                        if ours:
-                            self._answer(block, m.group(1) == b"error")
-                        block = None
-                    elif ours:
-                        block.append(line.rstrip(b"\n"))
-                    continue
-                if line.startswith(b"%output ") or line.startswith(b"%extended-output "):
-                    self._activity(line)
-                elif line.startswith(b"%begin "):
-                    m = _GUARD.match(line)
-                    if m:
-                        block, guard = [], m.group(2)
-                        ours = guard.endswith(b" 1")  # 1: a command from our stdin
-                elif line.startswith(b"%exit"):
-                    self.exit_reason = line[5:].strip().decode(errors="replace") or "detached"
-                    self._gone(self.exit_reason)
-                elif line.startswith(b"%session-changed "):
-                    self._session_changed(line)
-                # %window-close, %unlinked-window-close, %sessions-changed, %layout-change and
-                # the rest: the caller lists panes when it needs to.
-        except (OSError, ValueError):
-            pass  # the pipe was closed under us by close()
-        self._gone(self.exit_reason or "tmux client exited")
-        with contextlib.suppress(ChildProcessError, OSError):
-            proc.wait(timeout=CLOSE_WAIT_S)
+                    # Command output is kept whole (capture lines are a screen wide).
+                    while line and not line.endswith(b"\n"):
+                        more = stream.readline(LINE_LIMIT)
+                        line += more
+                        if not more:
+                            break
+                else:
+                    # Pane data: look at the head, drop the rest as it comes.
+                    tail = line
+                    while tail and not tail.endswith(b"\n"):
+                        tail = stream.readline(LINE_LIMIT)
+            if block is not None:
+                m = _GUARD.match(line)
+                if m and m.group(1) != b"begin" and m.group(2) == guard:
+                    if ours:
+                        self._answer(block, m.group(1) == b"error")
+                    block = None
+                elif ours:
+                    block.append(line.rstrip(b"\n"))
+                continue
+            if line.startswith((b"%output ", b"%extended-output ")):
+                self._activity(line)
+            elif line.startswith(b"%begin "):
+                m = _GUARD.match(line)
+                if m:
+                    block, guard = [], m.group(2)
+                    ours = guard.endswith(b" 1")  # 1: a command from our stdin
+            elif line.startswith(b"%exit"):
+                self.exit_reason = line[5:].strip().decode(errors="replace") or "detached"
+                self._gone(self.exit_reason)
+            elif line.startswith(b"%session-changed "):
+                self._session_changed(line)
+            # %window-close, %unlinked-window-close, %sessions-changed, %layout-change and the
+            # rest: the caller lists panes when it needs to.
 
     def _activity(self, line: bytes) -> None:
         end = line.find(b" ", line.find(b"%", 1))
