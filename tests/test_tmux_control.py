@@ -331,7 +331,8 @@ def test_heavy_output_neither_breaks_the_client_nor_grows_memory(client, socket_
             wakeups += 1
     assert waiter.wait(60) == 0
     assert client.alive and wakeups > 10
-    assert rss_kb() - before < 20_000
+    # tmux sent us ~12 MB of escaped `yes` output: keeping it would show here.
+    assert rss_kb() - before < 4_000
     assert client.command("display-message", "-p", "still here") == ["still here"]
 
 
