@@ -12,8 +12,9 @@ How it attaches, and why (tmux 3.3a source, checked against 3.2 to 3.7):
   explicitly, for tmux versions and options that might not.
 - `-f read-only`: keys and mouse from this client never reach a pane. Control-mode command
   lines are not subject to it (only the command given on the command line and key bindings
-  are checked, server-client.c), so `list-panes` and `capture-pane` still work; the
-  protection against typing is that this class never sends keys.
+  are checked, server-client.c), so `list-panes` and `capture-pane` still work; up to 3.6
+  the protection against typing is that this class never sends keys (3.7 also refuses
+  `send-keys` from a read-only client).
 - tmux writes the client's output straight into our pipe, and when every attached client is
   a control client that is behind (512 bytes unwritten) it stops reading the panes: agents
   block on their terminal until we read. So a thread does nothing but read (a large pipe
