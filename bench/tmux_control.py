@@ -171,7 +171,7 @@ def command_costs(socket: str, n: int) -> dict[str, list[float]]:
         tmux(socket, "kill-pane", "-t", pane)
 
 
-def heavy(socket: str, folder: Path, attached: bool) -> tuple[float, float]:
+def heavy(socket: str, folder: Path, attached: bool) -> tuple[float, float, float]:
     pane = tmux(socket, "new-window", "-d", "-P", "-F", "#{pane_id}", "-t", f"={SESSION}:", "sh")
     ctl = control_client(socket, SESSION) if attached else None
     done = f"done-{time.monotonic_ns()}"
@@ -183,6 +183,8 @@ def heavy(socket: str, folder: Path, attached: bool) -> tuple[float, float]:
 
     drainer = threading.Thread(target=drain)
     drainer.start()
+    server = int(tmux(socket, "display-message", "-p", "#{pid}"))
+    server_cpu = cpu_s(server)
     cpu = time.process_time()
     t0 = time.perf_counter()
     tmux(
@@ -196,12 +198,13 @@ def heavy(socket: str, folder: Path, attached: bool) -> tuple[float, float]:
     subprocess.run(["tmux", "-L", socket, "wait-for", done], check=True, timeout=300)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu
+    server_cpu = cpu_s(server) - server_cpu
     stop.set()
     drainer.join()
     if ctl is not None:
         ctl.close()
     tmux(socket, "kill-pane", "-t", pane)
-    return wall, cpu
+    return wall, cpu, server_cpu
 
 
 def cpu_s(pid: int) -> float:
@@ -275,10 +278,11 @@ def main() -> None:
             for name, values in command_costs(socket, commands).items():
                 print(f"{name}: {ms(values)}")
             for attached in (False, True, False, True):
-                wall, cpu = heavy(socket, folder, attached)
+                wall, cpu, server = heavy(socket, folder, attached)
                 print(
                     f"yes | head -c 5000000, client {'attached' if attached else 'absent'}: "
-                    f"{wall:.2f} s wall, this process {cpu:.2f} s CPU"
+                    f"{wall:.2f} s wall, tmux server {server:.2f} s CPU, "
+                    f"this process {cpu:.2f} s CPU"
                 )
             for attached in (False, True, False, True):
                 server, mine = steady(socket, folder, attached)
