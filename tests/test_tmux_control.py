@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from comm_node_tui.adapters.tmux import PANE_FORMAT, Tmux, TmuxError, tmux_binary
-from comm_node_tui.adapters.tmux_control import ControlClient, control_client, quote
+from comm_node_tui.adapters.tmux_control import ControlClient, command_line, control_client, quote
 
 SESSION = "cn-ctl"
 
@@ -146,6 +146,8 @@ def test_capture_pane_matches_the_subprocess_path(socket_name):
         "$HOME ${HOME} ~ ~root",
         "a;b ; c",
         "{ } %if #comment",
+        "%if",
+        "%output %0 x",
         'back\\slash "double"',
         "two\nlines\r",
         "\x1b[0m\x01\x7f",
@@ -375,8 +377,11 @@ def test_close_detaches_and_leaves_no_process_or_thread(socket_name):
 def test_quote_keeps_simple_words_bare():
     assert quote("list-panes") == "list-panes"
     assert quote("%12") == "%12"
+    assert quote("%if") == "'%if'"
     assert quote("=cn-x:") == "=cn-x:"
     assert quote("") == "''"
     assert quote("it's") == "'it'\\''s'"
     with pytest.raises(ValueError):
         quote("a\0b")
+    with pytest.raises(ValueError):
+        command_line(["X=1", "list-panes"])

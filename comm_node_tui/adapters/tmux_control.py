@@ -58,7 +58,10 @@ PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031
 CLOSE_WAIT_S = 2.0
 
-_SAFE = re.compile(r"[A-Za-z0-9_@%=:.,/+^-]+")
+# Left bare: words the parser takes as they are. A word starting with `%` is a directive
+# (`%if`) unless it is all digits after it (a pane id).
+_SAFE = re.compile(r"%[0-9]+|[A-Za-z0-9_@=:.,/+^-][A-Za-z0-9_@%=:.,/+^-]*")
+_COMMAND = re.compile(r"[a-z][a-z-]*")
 _GUARD = re.compile(rb"%(begin|end|error) (\d+ \d+ \d+)\r?\n?$")
 
 
@@ -89,8 +92,9 @@ def quote(arg: str) -> str:
 
 
 def command_line(args: tuple[str, ...] | list[str]) -> bytes:
-    if not args or not args[0]:
-        raise ValueError("a tmux command needs a name")
+    # A first word with `=` would set an environment variable, one with `%` a directive.
+    if not args or not _COMMAND.fullmatch(str(args[0])):
+        raise ValueError(f"not a tmux command name: {args[0] if args else ''!r}")
     return (" ".join(quote(str(a)) for a in args) + "\n").encode("utf-8")
 
 
