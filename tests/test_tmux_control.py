@@ -385,3 +385,43 @@ def test_quote_keeps_simple_words_bare():
         quote("a\0b")
     with pytest.raises(ValueError):
         command_line(["X=1", "list-panes"])
+
+
+def test_the_quiet_client_takes_no_output_so_a_stopped_comm_node_never_blocks_a_pane(
+    socket_name,
+):
+    """The engine's client is quiet (QUIET_FLAGS: no %output). A comm-node that stops reading
+    (Ctrl-Z, a debugger) then has nothing queued that could make tmux stop reading an agent's
+    pane: here a client attached with those flags is never read while a pane writes 3 MB; the
+    pane finishes, and the client's pipe holds no pane output at all."""
+    from comm_node_tui.adapters.tmux_control import QUIET_FLAGS
+
+    new_session(socket_name)
+    stopped = subprocess.Popen(
+        ["tmux", "-L", socket_name, "-C", "attach-session", "-t", f"={SESSION}", "-f", QUIET_FLAGS],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while "1" not in tmux(socket_name, "list-clients", "-F", "#{client_control_mode}"):
+            assert time.monotonic() < deadline, "the control client never attached"
+            time.sleep(0.02)
+        new_pane(
+            socket_name,
+            "new-window",
+            f"={SESSION}",
+            f"yes | head -c 3000000; tmux -L {socket_name} wait-for -S wrote; sleep 600",
+        )
+        done = subprocess.run(
+            ["timeout", "60", "tmux", "-L", socket_name, "wait-for", "wrote"], capture_output=True
+        )
+        assert done.returncode == 0, "the pane was held up by a client that does not read"
+        assert stopped.stdout is not None
+        os.set_blocking(stopped.stdout.fileno(), False)
+        queued = stopped.stdout.read() or b""
+        assert b"%output" not in queued and b"%extended-output" not in queued
+    finally:
+        stopped.kill()
+        stopped.wait()

@@ -49,6 +49,11 @@ from comm_node_tui.adapters.tmux import (
 
 CONTROL_MIN_VERSION = (3, 2)
 ATTACH_FLAGS = "ignore-size,read-only"
+# Commands only: tmux sends no `%output` at all, so nothing of the panes' output ever waits
+# for us. This is what the engine uses: a comm-node that is stopped (Ctrl-Z, a debugger, a
+# frozen cgroup) must never stop the agents, and with `%output` on it would, once about a
+# megabyte of their output had queued (tests/test_tmux_control.py shows both).
+QUIET_FLAGS = ATTACH_FLAGS + ",no-output"
 # Longest piece of a line read at once. `%output` lines are short in practice (tmux 3.3a
 # sends at most ~8 KB of escaped data per line); past this only their start is looked at.
 LINE_LIMIT = 1 << 16
@@ -121,8 +126,11 @@ class _Pending:
 class ControlClient:
     """One `tmux -C` client attached to one session: pushed activity, cheap commands."""
 
-    def __init__(self, binary: str, socket: str | None, session: str) -> None:
+    def __init__(
+        self, binary: str, socket: str | None, session: str, *, output: bool = True
+    ) -> None:
         self.binary = binary
+        self.output = output  # False: commands only, no pushed activity (QUIET_FLAGS)
         self.socket = socket or None
         self.session = session
         self._proc: subprocess.Popen[bytes] | None = None
@@ -168,7 +176,14 @@ class ControlClient:
         self._check_session()
         try:
             proc = subprocess.Popen(
-                self._argv("-C", "attach-session", "-t", f"={self.session}", "-f", ATTACH_FLAGS),
+                self._argv(
+                    "-C",
+                    "attach-session",
+                    "-t",
+                    f"={self.session}",
+                    "-f",
+                    ATTACH_FLAGS if self.output else QUIET_FLAGS,
+                ),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -424,7 +439,7 @@ class ControlClient:
 
 
 def control_client(
-    socket: str | None, session: str, binary: str | None = None
+    socket: str | None, session: str, binary: str | None = None, *, output: bool = True
 ) -> ControlClient | None:
     """A started control client on the session, or None when this tmux has no usable control
     mode (older than 3.2) or the client cannot attach: the caller keeps polling."""
@@ -432,7 +447,7 @@ def control_client(
         binary = binary or tmux_binary()
         if tmux_version(binary) < CONTROL_MIN_VERSION:
             return None
-        client = ControlClient(binary, socket, session)
+        client = ControlClient(binary, socket, session, output=output)
         client.start()
     except TmuxError:
         return None
