@@ -14,6 +14,10 @@ from collections.abc import Callable
 
 from comm_node_tui.errors import EXIT_USAGE, CommNodeError
 
+TYPE_CHECKING = False  # annotations only: typing costs the agents' CLI import time
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
 DESCRIPTION = "comm-node: the control room for many Claude Code agents on one project."
 
 
@@ -27,11 +31,11 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 
 class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _formatter)
         super().__init__(*args, **kwargs)
 
-    def error(self, message: str) -> None:  # one line, not usage + error
+    def error(self, message: str) -> NoReturn:  # one line, not usage + error
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
@@ -166,7 +170,7 @@ def _actions(p: argparse.ArgumentParser, table: list[tuple]) -> None:
 
 
 def _lock(p: argparse.ArgumentParser) -> None:
-    def acquire(pa):
+    def acquire(pa: argparse.ArgumentParser) -> None:
         pa.add_argument(
             "patterns",
             nargs="+",
@@ -178,12 +182,12 @@ def _lock(p: argparse.ArgumentParser) -> None:
         pa.add_argument("--reason", default="", help="why (shown to whoever conflicts)")
         _json(pa)
 
-    def release(pa):
+    def release(pa: argparse.ArgumentParser) -> None:
         pa.add_argument("patterns", nargs="*", metavar="PATTERN")
         pa.add_argument("--all", action="store_true", help="release every lock this domain holds")
         _json(pa)
 
-    def renew(pa):
+    def renew(pa: argparse.ArgumentParser) -> None:
         pa.add_argument("patterns", nargs="*", metavar="PATTERN", help="default: all of mine")
         pa.add_argument("--ttl", type=float, metavar="SECONDS", help="default 900")
         _json(pa)
@@ -205,15 +209,15 @@ def _lock(p: argparse.ArgumentParser) -> None:
 
 
 def _task(p: argparse.ArgumentParser) -> None:
-    def ready(pa):
+    def ready(pa: argparse.ArgumentParser) -> None:
         pa.add_argument("--all", action="store_true", help="every domain's ready tasks")
         _json(pa)
 
-    def one(pa):
+    def one(pa: argparse.ArgumentParser) -> None:
         pa.add_argument("id", metavar="ID")
         _json(pa)
 
-    def done(pa):
+    def done(pa: argparse.ArgumentParser) -> None:
         one(pa)
         pa.add_argument(
             "--artifact",
@@ -223,7 +227,7 @@ def _task(p: argparse.ArgumentParser) -> None:
             help="publish this file as an artifact (repeatable)",
         )
 
-    def fail(pa):
+    def fail(pa: argparse.ArgumentParser) -> None:
         one(pa)
         pa.add_argument("--reason", required=True)
 
@@ -246,12 +250,12 @@ def _task(p: argparse.ArgumentParser) -> None:
 
 
 def _budget(p: argparse.ArgumentParser) -> None:
-    def request(pa):
+    def request(pa: argparse.ArgumentParser) -> None:
         pa.add_argument("tokens", type=int, metavar="N")
         pa.add_argument("--reason", required=True)
         _json(pa)
 
-    def grant(pa):
+    def grant(pa: argparse.ArgumentParser) -> None:
         pa.add_argument("target", metavar="DOMAIN")
         pa.add_argument("tokens", type=int, metavar="N")
         pa.add_argument("--reason", default="")
@@ -278,7 +282,7 @@ def _budget(p: argparse.ArgumentParser) -> None:
 
 
 def _artifact(p: argparse.ArgumentParser) -> None:
-    def publish(pa):
+    def publish(pa: argparse.ArgumentParser) -> None:
         pa.add_argument("file", metavar="FILE")
         pa.add_argument("--name", help="the artifact's name (default: the file's name)")
         _json(pa)
@@ -345,7 +349,7 @@ def _hook(p: argparse.ArgumentParser) -> None:
 
 
 def _hooks(p: argparse.ArgumentParser) -> None:
-    def target(pa):
+    def target(pa: argparse.ArgumentParser) -> None:
         pa.add_argument("--all", action="store_true", help="every domain (default: this one)")
         pa.add_argument(
             "--git",

@@ -268,7 +268,18 @@ def run_check(
 
 
 def _imports(
-    path, lang, dom, contents, staged, cache, packages, crates, report, roots_of, ws, tops
+    path: str,
+    lang: str,
+    dom: Domain,
+    contents: dict[str, bytes | None],
+    staged: bool,
+    cache: ImportCache | None,
+    packages: dict[str, str],
+    crates: dict[str, str],
+    report: Report,
+    roots_of: dict[str, list[str]],
+    ws: Workspace,
+    tops: dict[str, str | None],
 ) -> list[FoundImport] | None:
     stamp = None
     if staged:

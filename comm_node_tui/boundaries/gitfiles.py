@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from types import ModuleType
+
 SKIP_DIRS = frozenset(
     {".git", ".comm-node", "node_modules", "target", "__pycache__", ".venv", "venv", "dist"}
 )
@@ -14,7 +18,7 @@ class GitError(Exception):
     pass
 
 
-def _git():
+def _git() -> ModuleType:
     import git  # gitpython: imported here, only the check needs it
 
     return git

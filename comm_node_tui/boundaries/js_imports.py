@@ -126,8 +126,10 @@ def find_imports(path: str, source: bytes, packages: dict[str, str]) -> list[Fou
     base_dir = os.path.dirname(path)
     for rx in _PATTERNS:
         for m in rx.finditer(clean):
-            spec = m.group(m.lastindex)
-            start = m.start(m.lastindex)
+            last = m.lastindex
+            assert last is not None  # every pattern ends in the specifier's group, always set
+            spec = m.group(last)
+            start = m.start(last)
             if start in seen:
                 continue
             seen.add(start)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Callable
 from functools import lru_cache
 
 from comm_node_tui.boundaries.found import FoundImport, ParseError
@@ -95,6 +96,7 @@ def find_imports(path: str, source: bytes, roots: list[str]) -> list[FoundImport
                 out.append(FoundImport(node.lineno, f"import {alias.name}", [hit] if hit else []))
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ""
+            look: Callable[[str], str | None]
             if node.level:
                 base = _relative_base(path, node.level)
                 text = "." * node.level + mod

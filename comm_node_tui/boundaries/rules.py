@@ -19,6 +19,9 @@ import re
 from comm_node_tui.protocol.globs import Glob
 from comm_node_tui.workspace.model import Domain, Workspace
 
+# An allowed/forbidden entry as written, and what it matches: a domain name or a glob's regex.
+_Entry = tuple[str, str | re.Pattern[str]]
+
 
 def _key(path: str) -> str:
     return path.lstrip("/")
@@ -33,12 +36,12 @@ class Rules:
         ]
         self._patterns = {d.name: ps for d, ps in self._scopes}
         self._owner: dict[str, str | None] = {}
-        self._entries: dict[str, list[tuple[str, object]]] = {}
+        self._entries: dict[str, list[_Entry]] = {}
         for d in ws.domains.values():
             self._entries[d.name + ":allowed"] = [self._entry(e) for e in d.allowed_imports]
             self._entries[d.name + ":forbidden"] = [self._entry(e) for e in d.forbidden_imports]
 
-    def _entry(self, entry: str) -> tuple[str, object]:
+    def _entry(self, entry: str) -> _Entry:
         name, sep, glob = entry.partition(":")
         if not sep and entry in self.ws.domains:
             return entry, entry
@@ -65,11 +68,11 @@ class Rules:
         key = _key(path)
         return any(p.match(key) for p in self._patterns[dom.name])
 
-    def _match(self, entry: tuple[str, object], path: str, owner: str | None) -> bool:
+    def _match(self, entry: _Entry, path: str, owner: str | None) -> bool:
         what = entry[1]
         if isinstance(what, str):
             return owner == what
-        return bool(what.match(_key(path)))  # type: ignore[union-attr]
+        return bool(what.match(_key(path)))
 
     def judge(self, dom: Domain, target: str) -> tuple[str, str | None] | None:
         """None when `dom` may import `target`, else (the rule broken, the target's owner)."""

@@ -19,6 +19,12 @@ from comm_node_tui.protocol.globs import Glob
 from comm_node_tui.protocol.messages import now_iso
 from comm_node_tui.workspace.model import Domain, Workspace
 
+TYPE_CHECKING = False  # the task graph is imported when tasks are used, not for every lock
+if TYPE_CHECKING:
+    from comm_node_tui.coordination.tasks import Readiness, Task
+
+    TaskView = tuple[dict[str, Task], Readiness, list[str]]  # tasks, readiness, problems
+
 OVERLAY_FILE = "tasks.json"
 GRANTS_FILE = "budget-grants.json"
 MANIFEST = "manifest.json"
@@ -274,7 +280,7 @@ class Coordinator:
         """Size, mtime and inode of every input of the task view (source, overlay, manifests)."""
         paths = [self.task_source()[1], os.path.join(self.ws.paths.state, OVERLAY_FILE)]
         paths += [os.path.join(d.paths.artifacts, MANIFEST) for d in self.ws.domains.values()]
-        out = []
+        out: list[tuple[int, int, int] | None] = []
         for p in paths:
             try:
                 st = os.stat(p)
@@ -283,7 +289,7 @@ class Coordinator:
                 out.append(None)
         return tuple(out)
 
-    def load_tasks(self):
+    def load_tasks(self) -> TaskView:
         """(tasks, Readiness, problems), cached until the source, the overlay or a manifest
         changes (a viewer re-reads the world every few seconds)."""
         stamp = self.tasks_stamp()
@@ -294,7 +300,7 @@ class Coordinator:
         self._tasks_cache = (stamp, result)
         return result
 
-    def _load_tasks(self):
+    def _load_tasks(self) -> TaskView:
         """Read the source, apply the overlay and the published artifacts."""
         from comm_node_tui.coordination.tasks import (
             Readiness,
@@ -306,7 +312,7 @@ class Coordinator:
         source, path = self.task_source()
         domains = set(self.ws.domains)
         problems: list[str] = []
-        tasks: dict = {}
+        tasks: dict[str, Task] = {}
         try:
             if source == "beads":
                 tasks, problems = load_beads_jsonl(path, domains)
@@ -378,7 +384,7 @@ class Coordinator:
         )
         return t.to_json()
 
-    def _own_task(self, dom: Domain, tid: str):
+    def _own_task(self, dom: Domain, tid: str) -> Task:
         tasks, _ready, _p = self.load_tasks()
         t = tasks.get(tid)
         if t is None:
@@ -571,9 +577,10 @@ def budget_view(ws: Workspace) -> list[dict]:
 def _record_grant(coord: Coordinator, domain: str, tokens: int, by: str, reason: str) -> None:
     from comm_node_tui.coordination.budgets import GRANTS_FILE
 
-    data = coord.store.read(GRANTS_FILE, {"grants": []})
-    if not isinstance(data, dict) or not isinstance(data.get("grants"), list):
-        data = {"grants": []}
+    stored = coord.store.read(GRANTS_FILE, {"grants": []})
+    data: dict[str, list[dict]] = {"grants": []}
+    if isinstance(stored, dict) and isinstance(stored.get("grants"), list):
+        data = stored
     data["grants"].append(
         {"domain": domain, "tokens": tokens, "by": by, "reason": reason, "ts": now_iso()}
     )

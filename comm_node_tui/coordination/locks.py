@@ -95,7 +95,9 @@ class LockTable:
         return node
 
     def add(self, lock: Lock) -> None:
-        self._node(lock.glob.literal_prefix, True).locks.append(lock)
+        node = self._node(lock.glob.literal_prefix, True)
+        assert node is not None  # create=True makes the whole path
+        node.locks.append(lock)
         self.count += 1
 
     def remove(self, lock: Lock) -> None:
@@ -118,9 +120,10 @@ class LockTable:
         node = self.root
         yield from node.locks
         for seg in glob.literal_prefix:
-            node = node.children.get(seg)
-            if node is None:
+            nxt = node.children.get(seg)
+            if nxt is None:
                 return
+            node = nxt
             yield from node.locks
         stack = list(node.children.values())
         while stack:

@@ -13,6 +13,15 @@ import json
 import os
 import sys
 
+# Annotations only: the hook imports its modules lazily to start fast.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Literal
+
+    from comm_node_tui.protocol.events import Event
+    from comm_node_tui.workspace.model import Domain, Workspace
+
 MAX_PAYLOAD = 1024 * 1024
 STOP_BLOCK_LIMIT = 3
 ANNOUNCED_KEEP = 200
@@ -35,7 +44,7 @@ STATE_FOR = {
 }
 
 
-def _context(payload: dict):
+def _context(payload: dict) -> tuple[Workspace, Domain] | tuple[None, None]:
     """(workspace, domain) or (None, None) when this session is not a comm-node agent."""
     from comm_node_tui.errors import CommNodeError
     from comm_node_tui.workspace.discovery import find_root, load_workspace, resolve_domain
@@ -61,11 +70,11 @@ def _state(event: str, payload: dict) -> str | None:
     return STATE_FOR.get(event)
 
 
-def _emit(ws, ev) -> None:
+def _emit(ws: Workspace, ev: Event) -> None:
     _append_event(ws.paths.events, ev)
 
 
-def _append_event(path: str, ev) -> None:
+def _append_event(path: str, ev: Event) -> None:
     from comm_node_tui.protocol.events import EventLog
 
     log = EventLog(path, max_bytes=1 << 62)  # append only: the engine rotates
@@ -77,11 +86,11 @@ def _append_event(path: str, ev) -> None:
         log.close()
 
 
-def _output(event: str, **fields) -> dict:
+def _output(event: str, **fields: object) -> dict:
     return {"hookSpecificOutput": {"hookEventName": event, **fields}}
 
 
-def _work_exhausted(dom) -> bool:
+def _work_exhausted(dom: Domain) -> bool:
     try:
         with open(dom.paths.budget, encoding="utf-8") as fh:
             work = json.load(fh).get("work") or {}
@@ -96,7 +105,7 @@ def handle(payload: dict) -> tuple[int, str, str]:
     if not isinstance(event, str):
         return 0, "", ""
     ws, dom = _context(payload)
-    if dom is None:
+    if ws is None or dom is None:
         return 0, "", ""
     from comm_node_tui.protocol.status import read_status, update_status
 
@@ -188,7 +197,7 @@ def handle(payload: dict) -> tuple[int, str, str]:
     return code, (json.dumps(out) if out else ""), err
 
 
-def _owner(dom, current: dict):
+def _owner(dom: Domain, current: dict) -> tuple[int, int] | Literal[False] | None:
     """(pid, start) of this hook's Claude Code process when it is the domain's agent; False
     when another live process is; None when that cannot be told (no /proc, not under claude).
 
@@ -209,7 +218,7 @@ def _owner(dom, current: dict):
     return False
 
 
-def _note_other_session(ws, dom, payload: dict) -> None:
+def _note_other_session(ws: Workspace, dom: Domain, payload: dict) -> None:
     from comm_node_tui.protocol.events import Event
 
     session = str(payload.get("session_id") or "?")[:40]
@@ -225,13 +234,15 @@ def _note_other_session(ws, dom, payload: dict) -> None:
     )
 
 
-def _guard(ws, dom, payload: dict) -> str | None:
+def _guard(ws: Workspace, dom: Domain, payload: dict) -> str | None:
     from comm_node_tui.hooks.guard import check, target_path
 
     tool_input = payload.get("tool_input")
     if not isinstance(tool_input, dict):
         return None
-    cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else dom.path
+    cwd = payload.get("cwd")
+    if not isinstance(cwd, str):
+        cwd = dom.path
     path = target_path(tool_input, cwd)
     if path is None:
         return None
@@ -241,7 +252,7 @@ def _guard(ws, dom, payload: dict) -> str | None:
     return reason
 
 
-def _auto_lock(ws, dom, path: str) -> None:
+def _auto_lock(ws: Workspace, dom: Domain, path: str) -> None:
     """Lock the file on its first edit (slow path: only when not yet held)."""
     from comm_node_tui.coordination.coordinator import Coordinator
     from comm_node_tui.errors import CommNodeError
@@ -255,12 +266,12 @@ def _auto_lock(ws, dom, path: str) -> None:
         pass  # the guard already allowed the edit; a lock race is not the agent's problem
 
 
-def _mail_context(dom, current: dict, fields: dict) -> str | None:
+def _mail_context(dom: Domain, current: dict, fields: dict) -> str | None:
     from comm_node_tui.hooks.mail import IMPORTANT, summary, unread
 
-    announced = (
-        current.get("mail_announced") if isinstance(current.get("mail_announced"), list) else []
-    )
+    announced = current.get("mail_announced")
+    if not isinstance(announced, list):
+        announced = []
     new = [m for m in unread(dom.paths) if m["priority"] in IMPORTANT and m["id"] not in announced]
     if not new:
         return None
@@ -268,7 +279,7 @@ def _mail_context(dom, current: dict, fields: dict) -> str | None:
     return summary(new)
 
 
-def _stop(dom, payload: dict, current: dict, fields: dict, paused: bool) -> dict | None:
+def _stop(dom: Domain, payload: dict, current: dict, fields: dict, paused: bool) -> dict | None:
     from comm_node_tui.hooks.mail import unread
 
     blocks = int(current.get("stop_blocks") or 0)
@@ -290,7 +301,7 @@ def _stop(dom, payload: dict, current: dict, fields: dict, paused: bool) -> dict
     }
 
 
-def main(args=None) -> int:
+def main(args: argparse.Namespace | None = None) -> int:
     try:
         raw = sys.stdin.buffer.read(MAX_PAYLOAD + 1)
         if len(raw) > MAX_PAYLOAD:

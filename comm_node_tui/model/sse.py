@@ -137,6 +137,7 @@ def events(
         PING,
     ]
     for index, c in enumerate(reply.content):
+        block: dict[str, Any]
         if c.tool is None:
             text = c.text or ""
             block = {"type": "text", "text": ""}

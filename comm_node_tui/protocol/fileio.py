@@ -14,6 +14,7 @@ import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 FILE_MODE = 0o600  # state is readable only by the user who runs comm-node
 DIR_MODE = 0o700
@@ -173,7 +174,7 @@ def read_bounded(path: str, limit: int) -> bytes:
         os.close(fd)
 
 
-def read_json_bounded(path: str, limit: int = 1 << 20):
+def read_json_bounded(path: str, limit: int = 1 << 20) -> Any:
     """Parsed JSON from a bounded read; ValueError (with the path) on garbage."""
     import json
 

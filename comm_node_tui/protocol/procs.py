@@ -81,7 +81,7 @@ def is_alive(pid: int, start: int | None = None) -> bool | None:
 def agent_process(pid: int | None = None) -> tuple[int, int] | None:
     """(pid, start time) of the nearest `claude` process above `pid` (default: this one's
     parent), or None when there is none within a few levels (not run by Claude Code)."""
-    current = os.getppid() if pid is None else pid
+    current: int | None = os.getppid() if pid is None else pid
     for _ in range(MAX_DEPTH):
         if current is None or current <= 1:
             return None

@@ -20,6 +20,10 @@ import os
 import re
 import shlex
 
+TYPE_CHECKING = False  # annotations only: typing costs import time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 MAX_NAME = 200
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -64,7 +68,7 @@ def project_dir_name(path: str) -> str:
     return f"{name[:MAX_NAME]}-{_base36(abs(js_string_hash(path)))}"
 
 
-def folder_matcher(domain_path: str):
+def folder_matcher(domain_path: str) -> Callable[[str], bool]:
     """A test for project folder names of sessions run in `domain_path` or below it. A long
     name keeps only its first 200 characters, so below that the folder cannot tell a domain
     from its sub-folders or a sibling sharing the prefix: records' cwd decides later."""
@@ -100,7 +104,9 @@ def split_transcript(path: str) -> tuple[str, str, str, bool] | None:
     return _checked(parts, at - 3, parts[at - 1], sub=True)
 
 
-def _checked(parts: list[str], projects_at: int, session: str, *, sub: bool):
+def _checked(
+    parts: list[str], projects_at: int, session: str, *, sub: bool
+) -> tuple[str, str, str, bool] | None:
     folder = parts[projects_at + 1]
     if not _FOLDER.fullmatch(folder) or not _SEGMENT.fullmatch(session):
         return None

@@ -42,6 +42,10 @@ from comm_node_tui.usage.paths import (
 from comm_node_tui.usage.prices import PriceTable, canonical
 from comm_node_tui.workspace.model import Workspace
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
 __all__ = ["WINDOW_S", "Response", "UsageTracker", "claude_home", "project_dir_name"]
 
 WINDOW_S = 30 * 60
@@ -376,7 +380,7 @@ class UsageTracker:
                 return 0
             return self._read_from(fh, state)
 
-    def _read_from(self, fh, state: _File) -> int:
+    def _read_from(self, fh: BinaryIO, state: _File) -> int:
         changed = 0
         fh.seek(state.offset)
         while True:
@@ -437,10 +441,14 @@ class UsageTracker:
 
     def _line(self, line: bytes, state: _File) -> int:
         rec = self._record(line, "assistant")
-        msg = rec.get("message") if rec else None
+        if not rec:
+            return 0
+        msg = rec.get("message")
         if not isinstance(msg, dict) or not isinstance(msg.get("usage"), dict):
             return 0
-        model = msg.get("model") if isinstance(msg.get("model"), str) else "unknown"
+        model = msg.get("model")
+        if not isinstance(model, str):
+            model = "unknown"
         if model == "<synthetic>":
             return 0
         origin = rec.get("requestSessionId")
@@ -534,7 +542,7 @@ class UsageTracker:
             d["responses"] += 1
             self._in_window(window, r.domain, r.ts, r.total, now)
             s = self.sessions.get(r.session) if r.session else None
-            if s is not None:
+            if s is not None and r.session is not None:  # the second test only narrows
                 session_domain.setdefault(r.session, r.domain)
                 if s.reported is not None and r.ts <= s.reported_at:
                     acc = logged.setdefault((r.session, _model_key(r.model)), [0] * len(_KINDS))
