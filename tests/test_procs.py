@@ -11,7 +11,8 @@ from comm_node_tui.protocol.procs import agent_process, is_alive, start_time
 
 PROBE = (
     "import json; from comm_node_tui.protocol.procs import agent_process, under_agent;"
-    "me = agent_process(); print(json.dumps([me, under_agent(me[0]) if me else None]))"
+    "me = agent_process(); print(json.dumps([me, under_agent(me[0]) if me else None,"
+    " under_agent(2**22 + 12345)]))"
 )
 
 
@@ -27,9 +28,11 @@ def test_a_hook_finds_its_claude_and_a_nested_one_sees_the_outer(tmp_path):
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     out, _ = proc.communicate(timeout=30)
-    (pid, start), nested = json.loads(out)
+    (pid, start), nested, vanished = json.loads(out)
     assert pid == proc.pid  # the `claude` process itself, two levels above the probe
     assert start > 0 and not nested
+    # a process that is gone (no parent to read) is under no agent, even from inside one
+    assert vanished is False
     # a claude run under another claude (an agent's own `claude -p`) knows it
     inner = tmp_path / "inner" / "claude"
     inner.parent.mkdir()
@@ -41,7 +44,7 @@ def test_a_hook_finds_its_claude_and_a_nested_one_sees_the_outer(tmp_path):
         timeout=30,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
-    _me, nested = json.loads(out.stdout)
+    _me, nested, _vanished = json.loads(out.stdout)
     assert nested is True
 
 

@@ -97,4 +97,7 @@ def agent_process(pid: int | None = None) -> tuple[int, int] | None:
 def under_agent(pid: int) -> bool:
     """True when another agent process runs above `pid` (a `claude -p` started by an agent's
     own shell, for example)."""
-    return agent_process(parent(pid)) is not None
+    above = parent(pid)
+    # An unreadable parent (the process just exited) is no agent: agent_process(None) would
+    # look above this hook's own parent instead.
+    return above is not None and agent_process(above) is not None
