@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from comm_node_tui.adapters.claude_screen import (
+from comm_node_tui.adapters.claude.screen import (
     ScreenState,
     classify,
     clean,
@@ -170,7 +170,7 @@ def test_the_screen_is_believed_at_once_after_comm_node_acted():
 
 
 def test_the_box_must_hold_exactly_our_text():
-    from comm_node_tui.adapters.claude_screen import input_is
+    from comm_node_tui.adapters.claude.screen import input_is
 
     mine = screen([], ["please review the contract"])
     merged = screen([], ["CN_BASH lock 'src/**'please review the contract"])

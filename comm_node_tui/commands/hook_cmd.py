@@ -24,8 +24,8 @@ def install(args) -> int:
         from comm_node_tui.commands.boundary_cmd import git_hooks
 
         return git_hooks(args, install=True)
+    from comm_node_tui.adapters.claude.settings import install_hooks
     from comm_node_tui.commands.context import print_json
-    from comm_node_tui.hooks.settings import install_hooks
 
     _ws, doms = _domains(args)
     out = [install_hooks(d) for d in doms]
@@ -45,8 +45,8 @@ def uninstall(args) -> int:
         from comm_node_tui.commands.boundary_cmd import git_hooks
 
         return git_hooks(args, install=False)
+    from comm_node_tui.adapters.claude.settings import uninstall_hooks
     from comm_node_tui.commands.context import print_json
-    from comm_node_tui.hooks.settings import uninstall_hooks
 
     _ws, doms = _domains(args)
     out = [uninstall_hooks(d) for d in doms]

@@ -10,7 +10,7 @@ from comm_node_tui.errors import CommNodeError
 
 
 def trust(args) -> int:
-    from comm_node_tui.adapters.claude_trust import (
+    from comm_node_tui.adapters.claude.trust import (
         config_file,
         git_root,
         record_trust,
@@ -85,7 +85,7 @@ def _back_in_dialog(ws, names: list[str], timeout_s: float = 20.0) -> list[str]:
     is watched until it shows its prompt or that dialog)."""
     import time
 
-    from comm_node_tui.adapters.claude_screen import read_screen
+    from comm_node_tui.adapters.claude.screen import read_screen
     from comm_node_tui.panes.manager import AgentPanes
 
     ap = AgentPanes(ws)
@@ -105,7 +105,7 @@ def _back_in_dialog(ws, names: list[str], timeout_s: float = 20.0) -> list[str]:
 
 def _stop_agents_in_dialog(ws, names: list[str]) -> list[str]:
     """Stop the agents of `names` whose screen shows the trust dialog; their names."""
-    from comm_node_tui.adapters.claude_screen import read_screen
+    from comm_node_tui.adapters.claude.screen import read_screen
     from comm_node_tui.adapters.tmux import TmuxError
     from comm_node_tui.panes.manager import AgentPanes
     from comm_node_tui.panes.processes import kill_tree

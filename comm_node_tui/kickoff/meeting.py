@@ -129,7 +129,7 @@ class Meeting:
 
     def _dialog(self, name: str) -> str | None:
         """The dialog an agent's screen shows instead of its prompt, if any."""
-        from comm_node_tui.adapters.claude_screen import read_screen
+        from comm_node_tui.adapters.claude.screen import read_screen
 
         try:
             screen = read_screen(self.panes.peek(name))

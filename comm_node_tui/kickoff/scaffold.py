@@ -230,7 +230,7 @@ def build_plan(
     creations: dict[str, DomainCreation] | None = None,
 ) -> Plan:
     """Every change `apply` would make, without making any."""
-    from comm_node_tui.hooks.settings import merged_settings, settings_text
+    from comm_node_tui.adapters.claude.settings import merged_settings, settings_text
     from comm_node_tui.workspace.discovery import _add_scope_regexes
     from comm_node_tui.workspace.registry import registry_for
 
@@ -347,7 +347,7 @@ def apply(plan: Plan) -> list[Change]:
         elif c.path.endswith(os.path.join(".claude", "settings.json")):
             if c.path in settings_done:
                 continue
-            from comm_node_tui.hooks.settings import install_hooks
+            from comm_node_tui.adapters.claude.settings import install_hooks
 
             install_hooks(plan.ws.domains[c.domain])  # keeps a backup of the user's file
             settings_done.add(c.path)

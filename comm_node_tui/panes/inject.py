@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from comm_node_tui.adapters.claude_screen import Screen, input_is, input_pending, read_screen
+from comm_node_tui.adapters.claude.screen import Screen, input_is, input_pending, read_screen
 from comm_node_tui.adapters.tmux import Tmux
 from comm_node_tui.errors import CommNodeError
 

@@ -93,7 +93,7 @@ class AgentPanes:
     def cli_dir(self) -> str:
         """A folder holding only a `comm-node` that runs this installation (nothing else of
         its environment, so the agent's `python` stays the project's own)."""
-        from comm_node_tui.hooks.settings import hook_command
+        from comm_node_tui.adapters.claude.settings import hook_command
         from comm_node_tui.protocol.fileio import write_script
 
         folder = os.path.join(self.ws.paths.state, "bin")
@@ -351,7 +351,7 @@ class AgentPanes:
         """Answer the permission dialog on an agent's screen: allow once (its "1. Yes") or
         deny (Escape). Only a permission dialog: trust and API-key dialogs are the operator's
         to read and answer in the pane itself."""
-        from comm_node_tui.adapters.claude_screen import highlighted_choice, read_screen
+        from comm_node_tui.adapters.claude.screen import highlighted_choice, read_screen
 
         pane = self.pane(name)
         raw = self.tmux.capture(pane.id)
@@ -450,7 +450,7 @@ class AgentPanes:
         """
         import time
 
-        from comm_node_tui.adapters.claude_screen import classify
+        from comm_node_tui.adapters.claude.screen import classify
 
         out = {}
         for name, pane in self.tmux.panes().items():
