@@ -19,16 +19,9 @@ tests run the real CLI, see tests/test_real_claude_tmux.py). Observed on 2.1.330
 from __future__ import annotations
 
 import re
-import time
-from dataclasses import dataclass
 
-ANSI = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: titles, hyperlinks
-    r"|\x1b[()*+][0-9A-Za-z]"  # charset designation, e.g. ESC ( B
-    r"|\x1b[@-Z\\-_]"  # other two-byte escapes
-)
-NBSP = "\u00a0"
+from comm_node_tui.adapters.screen import NBSP, Screen, strip_ansi
+
 BOX_PROMPT = "❯" + NBSP
 RULE = re.compile(r"^\s*[─━]{8,}\s*$")
 # The spinner: a glyph, a word with an ellipsis, then the elapsed time.
@@ -58,35 +51,9 @@ GLYPHS = re.compile(r"[✻✳✢✶✽·*⏺]")
 QUEUED = re.compile(r"⎿\s+Queued\b|Press up to edit queued messages")
 
 
-@dataclass(frozen=True)
-class Screen:
-    """One capture, read: the state, the dialog if one is open, the text in the input box."""
-
-    state: str  # busy | idle | waiting | unknown
-    dialog: str | None = None  # permission | trust | api_key | model_switch | rewind | choice
-    input: str | None = None  # the input box's text ("" when empty); None: no box shown
-    queued: bool = False  # input typed while busy waits in Claude Code's queue
-
-    @property
-    def has_prompt(self) -> bool:
-        return self.input is not None
-
-
-def clean(text: str) -> str:
-    """ANSI stripped, non-breaking spaces as spaces, trailing blanks trimmed."""
-    return _strip(text).replace(NBSP, " ")
-
-
-def _strip(text: str) -> str:
-    """ANSI stripped and trailing blanks trimmed, NBSP kept (it marks the input box)."""
-    text = ANSI.sub("", text).replace("\r", "")
-    lines = [line.rstrip(" \t") for line in text.split("\n")]
-    return "\n".join(lines).rstrip("\n")
-
-
 def read_screen(screen: str) -> Screen:
     """Read one capture of a Claude Code pane."""
-    lines = _strip(screen).split("\n")
+    lines = strip_ansi(screen).split("\n")
     rules = [i for i, line in enumerate(lines) if RULE.match(line)]
     box = _input_box(lines, rules)
     if box is not None:
@@ -159,7 +126,7 @@ def input_is(screen: str, text: str) -> bool:
 
 def highlighted_choice(screen: str) -> str | None:
     """The dialog choice the cursor is on ("1. Yes"), or None when no dialog is open."""
-    lines = _strip(screen).split("\n")[-30:]
+    lines = strip_ansi(screen).split("\n")[-30:]
     picked = [ln.strip()[1:].strip() for ln in lines if CHOICE.match(ln)]
     return picked[-1] if picked else None
 
@@ -168,11 +135,6 @@ def _visible(text: str) -> str:
     import unicodedata
 
     return "".join(c for c in "".join(text.split()) if unicodedata.category(c) != "Cf")
-
-
-def classify(screen: str) -> str:
-    """busy | waiting | idle | unknown, from one capture."""
-    return read_screen(screen).state
 
 
 def input_pending(screen: str, text: str) -> bool:
@@ -189,48 +151,7 @@ def input_pending(screen: str, text: str) -> bool:
     return bool(want) and have.endswith(want)
 
 
-class ScreenState:
-    """Debounced screen state: idle is only believed after it held for `idle_s` (a busy
-    agent's screen flickers through idle-looking frames between steps)."""
-
-    def __init__(self, idle_s: float = 2.0) -> None:
-        self.idle_s = idle_s
-        self.state = "unknown"
-        self.screen = Screen("unknown")
-        self._idle_since: float | None = None
-        self._text = ""
-        self.changed_at: float | None = None  # when the capture last differed
-
-    def update(self, screen: str, dead: bool = False, now: float | None = None) -> str:
-        now = time.monotonic() if now is None else now
-        if dead:
-            self.state, self._idle_since = "dead", None
-            self.screen = Screen("unknown")
-            return self.state
-        # Digits and spinner glyphs are ignored: a spinner turns and its clock ticks every
-        # second even when Claude Code is hung; progress is new text or a new state.
-        fingerprint = GLYPHS.sub("*", DIGITS.sub("#", screen))
-        if fingerprint != self._text or self.changed_at is None:
-            self._text = fingerprint
-            self.changed_at = now
-        seen = read_screen(screen)
-        self.screen = seen
-        if seen.state == "idle":
-            if self._idle_since is None:
-                self._idle_since = now
-            # From a dialog, idle is believed at once: a dialog does not flicker (seen in the
-            # real soak: "waiting" lingered while idle was being confirmed).
-            if now - self._idle_since >= self.idle_s or self.state in (
-                "unknown",
-                "idle",
-                "waiting",
-            ):
-                self.state = "idle"
-        else:
-            self._idle_since = None
-            self.state = seen.state
-        return self.state
-
-    def unchanged_for(self, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        return 0.0 if self.changed_at is None else now - self.changed_at
+def progress_key(screen: str) -> str:
+    """The capture with digits and spinner glyphs masked: a spinner turns and its clock
+    ticks every second even when Claude Code is hung, so only other changes are progress."""
+    return GLYPHS.sub("*", DIGITS.sub("#", screen))
