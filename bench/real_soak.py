@@ -124,7 +124,8 @@ def code_stamp() -> dict:
 
 def engine_params(engine) -> dict:
     """The timings that decide how fast the shown state follows the screen."""
-    from comm_node_tui.adapters.claude import screen as claude_screen
+    from comm_node_tui.adapters.claude.cli import ClaudeCode
+    from comm_node_tui.adapters.screen import ScreenState
     from comm_node_tui.engine import agent_state
 
     trackers = list(engine._pane_tracker.values())
@@ -136,7 +137,7 @@ def engine_params(engine) -> dict:
             for k in dir(agent_state)
             if k.endswith("_S") and isinstance(getattr(agent_state, k), int | float)
         },
-        "screen_module_idle_default_s": claude_screen.ScreenState().idle_s,
+        "screen_module_idle_default_s": ScreenState(ClaudeCode()).idle_s,
     }
 
 
