@@ -149,7 +149,7 @@ def _adapter(name: str) -> AgentCli:
 def agent_cli_for(ws: Workspace) -> AgentCli:
     """The agent CLI the workspace's agents run (`[agents] cli`, default claude-code)."""
     name = ws.agents.get("cli") or DEFAULT
-    if name not in CLIS:
+    if not isinstance(name, str) or name not in CLIS:
         raise CommNodeError(
             f"comm-node.toml: agents.cli: unknown agent CLI {name!r} "
             f"(known: {', '.join(sorted(CLIS))})"
