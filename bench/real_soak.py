@@ -124,7 +124,8 @@ def code_stamp() -> dict:
 
 def engine_params(engine) -> dict:
     """The timings that decide how fast the shown state follows the screen."""
-    from comm_node_tui.adapters import claude_screen
+    from comm_node_tui.adapters.claude.cli import ClaudeCode
+    from comm_node_tui.adapters.screen import ScreenState
     from comm_node_tui.engine import agent_state
 
     trackers = list(engine._pane_tracker.values())
@@ -136,7 +137,7 @@ def engine_params(engine) -> dict:
             for k in dir(agent_state)
             if k.endswith("_S") and isinstance(getattr(agent_state, k), int | float)
         },
-        "screen_module_idle_default_s": claude_screen.ScreenState().idle_s,
+        "screen_module_idle_default_s": ScreenState(ClaudeCode()).idle_s,
     }
 
 
@@ -146,7 +147,7 @@ def write_workspace(
 ) -> tuple[Path, object, list]:
     """N domains whose agent is the pinned claude in default permission mode, trusted in a
     private config, hooks installed, a native tasks.toml; (root, ClaudeHome, names)."""
-    from comm_node_tui.hooks.settings import install_hooks
+    from comm_node_tui.adapters.claude.settings import install_hooks
     from comm_node_tui.model import prepare_claude_home
     from comm_node_tui.workspace.discovery import load_workspace
 
@@ -340,7 +341,7 @@ class Driver(threading.Thread):
     def stray_dialog(self) -> None:
         """A dialog nobody asked for (our text merged with another's and became a command
         that asks, say): the operator reads it and says no, so the day goes on."""
-        from comm_node_tui.adapters.claude_screen import read_screen
+        from comm_node_tui.adapters.claude.screen import read_screen
 
         time.sleep(2.0)
         try:
@@ -356,7 +357,7 @@ class Driver(threading.Thread):
     def clear_box(self) -> None:
         """Our text left in the box (typed, not submitted): take it out, or the next
         injection would find the box occupied."""
-        from comm_node_tui.adapters.claude_screen import read_screen
+        from comm_node_tui.adapters.claude.screen import read_screen
 
         time.sleep(1.0)
         try:
@@ -640,7 +641,7 @@ class Sampler(threading.Thread):
         )
 
     def run(self) -> None:
-        from comm_node_tui.adapters.claude_screen import read_screen
+        from comm_node_tui.adapters.claude.screen import read_screen
 
         rig = self.rig
         eng = rig.eng

@@ -72,7 +72,7 @@ def write_real_workspace(
     """Domains whose agent command is the real `claude` in `mode` (2.1.330's default mode
     is "auto"; "default" gives the classic permission prompts), hooks installed, the folders
     in `trusted` (default: all) trusted in the private config."""
-    from comm_node_tui.hooks.settings import install_hooks
+    from comm_node_tui.adapters.claude.settings import install_hooks
     from comm_node_tui.workspace.discovery import load_workspace
 
     root.mkdir(parents=True)

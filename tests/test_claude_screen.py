@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from comm_node_tui.adapters.claude_screen import (
-    ScreenState,
-    classify,
-    clean,
-    highlighted_choice,
-    input_pending,
-    read_screen,
-)
+from comm_node_tui.adapters.claude.cli import ClaudeCode
+from comm_node_tui.adapters.claude.screen import highlighted_choice, input_pending, read_screen
+from comm_node_tui.adapters.screen import ScreenState, clean
 
 RULE = "─" * 60
 NB = "\u00a0"
@@ -105,7 +100,7 @@ QUOTING = screen(
 def test_read_screen(text, state, dialog):
     got = read_screen(text)
     assert (got.state, got.dialog) == (state, dialog)
-    assert classify("\x1b[1m" + text.replace("❯", "\x1b[38;5;1m❯\x1b[0m")) == state
+    assert read_screen("\x1b[1m" + text.replace("❯", "\x1b[38;5;1m❯\x1b[0m")).state == state
 
 
 def test_the_input_box_and_what_it_holds():
@@ -138,7 +133,7 @@ def test_clean_strips_ansi_osc_and_nbsp():
 
 
 def test_idle_is_debounced_after_busy_and_stillness_is_measured():
-    s = ScreenState(idle_s=2.0)
+    s = ScreenState(ClaudeCode(), idle_s=2.0)
     assert s.update(BUSY, now=0) == "busy"
     assert s.update(IDLE, now=1) == "busy"  # idle for 0 s: not believed yet
     assert s.update(IDLE, now=2.5) == "busy"
@@ -170,7 +165,7 @@ def test_the_screen_is_believed_at_once_after_comm_node_acted():
 
 
 def test_the_box_must_hold_exactly_our_text():
-    from comm_node_tui.adapters.claude_screen import input_is
+    from comm_node_tui.adapters.claude.screen import input_is
 
     mine = screen([], ["please review the contract"])
     merged = screen([], ["CN_BASH lock 'src/**'please review the contract"])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from comm_node_tui.adapters.claude.settings import ALLOW_RULES
 from comm_node_tui.coordination.coordinator import Coordinator
-from comm_node_tui.hooks.settings import ALLOW_RULES
 from comm_node_tui.protocol.messages import render
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env

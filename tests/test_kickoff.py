@@ -14,7 +14,7 @@ from pathlib import Path
 import git
 import pytest
 
-from comm_node_tui.hooks.settings import ALLOW_RULES
+from comm_node_tui.adapters.claude.settings import ALLOW_RULES
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import dedent, run_cli
 

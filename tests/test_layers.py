@@ -1,7 +1,7 @@
 """The layers, enforced: each package imports only from its own layer or the ones below, and
 the agents' hot paths (`comm-node hook`, `comm-node send`) load nothing heavy.
 
-protocol <- workspace <- coordination <- (adapters, usage, boundaries, model) <- hooks <-
+protocol <- workspace <- coordination <- usage <- (adapters, boundaries, model) <- hooks <-
 panes <- engine <- kickoff <- tui <- demo <- commands. `cli.py` declares the parser and
 dispatches by name (it imports no command module), so it sits low: the kickoff renders
 PROTOCOL.md from it.
@@ -25,7 +25,10 @@ LAYERS: list[set[str]] = [
     {"protocol"},
     {"workspace"},
     {"coordination"},
-    {"adapters", "usage", "boundaries", "model"},
+    # usage reads Claude Code's transcripts; the Claude adapter hands its tracker out
+    # (AgentCli.usage), so usage sits just below the adapters and never imports them.
+    {"usage"},
+    {"adapters", "boundaries", "model"},
     {"hooks"},
     {"panes"},
     {"engine"},

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from comm_node_tui.adapters.claude_screen import read_screen
+from comm_node_tui.adapters.claude.screen import read_screen
 from comm_node_tui.panes.inject import NotDelivered
 from comm_node_tui.panes.manager import AgentPanes
 from comm_node_tui.workspace.discovery import load_workspace

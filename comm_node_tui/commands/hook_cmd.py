@@ -24,11 +24,12 @@ def install(args) -> int:
         from comm_node_tui.commands.boundary_cmd import git_hooks
 
         return git_hooks(args, install=True)
+    from comm_node_tui.adapters.agent_cli import agent_cli_for
     from comm_node_tui.commands.context import print_json
-    from comm_node_tui.hooks.settings import install_hooks
 
-    _ws, doms = _domains(args)
-    out = [install_hooks(d) for d in doms]
+    ws, doms = _domains(args)
+    cli = agent_cli_for(ws)
+    out = [cli.install_hooks(d) for d in doms]
     if args.json:
         print_json(out)
     else:
@@ -45,11 +46,12 @@ def uninstall(args) -> int:
         from comm_node_tui.commands.boundary_cmd import git_hooks
 
         return git_hooks(args, install=False)
+    from comm_node_tui.adapters.agent_cli import agent_cli_for
     from comm_node_tui.commands.context import print_json
-    from comm_node_tui.hooks.settings import uninstall_hooks
 
-    _ws, doms = _domains(args)
-    out = [uninstall_hooks(d) for d in doms]
+    ws, doms = _domains(args)
+    cli = agent_cli_for(ws)
+    out = [cli.uninstall_hooks(d) for d in doms]
     if args.json:
         print_json(out)
     else:

@@ -114,7 +114,7 @@ def restart(args) -> int:
 def peek(args) -> int:
     text = _panes(args).peek(args.domain_name, lines=args.lines, ansi=args.ansi)
     if not args.ansi:
-        from comm_node_tui.adapters.claude_screen import clean
+        from comm_node_tui.adapters.screen import clean
 
         text = clean(text)
     sys.stdout.write(text + "\n")

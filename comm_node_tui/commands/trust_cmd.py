@@ -1,5 +1,5 @@
-"""`comm-node trust [DOMAIN...]`: record Claude Code's folder trust for domain folders, only
-with the operator's explicit consent (a question, or --yes)."""
+"""`comm-node trust [DOMAIN...]`: record the agent CLI's folder trust (Claude Code's) for
+domain folders, only with the operator's explicit consent (a question, or --yes)."""
 
 from __future__ import annotations
 
@@ -10,23 +10,21 @@ from comm_node_tui.errors import CommNodeError
 
 
 def trust(args) -> int:
-    from comm_node_tui.adapters.claude_trust import (
-        config_file,
-        git_root,
-        record_trust,
-        untrusted,
-        with_git_roots,
-    )
+    from comm_node_tui.adapters.agent_cli import agent_cli_for
 
     ws = workspace(args)
+    cli = agent_cli_for(ws)
+    records = cli.trust
+    if records is None:
+        raise CommNodeError(f"{cli.label} asks no folder trust: nothing to record")
     names = args.domains or sorted(ws.domains)
     folders = {ws.domain(n).path: n for n in names}
-    for folder in with_git_roots(list(folders)):
+    for folder in records.with_git_roots(list(folders)):
         if folder not in folders:
-            owners = [n for f, n in folders.items() if git_root(f) == folder]
+            owners = [n for f, n in folders.items() if records.git_root(f) == folder]
             folders[folder] = f"(git repository of {', '.join(owners)})"
-    path = args.file or config_file()
-    todo = untrusted(list(folders), path)
+    path = args.file or records.config_file()
+    todo = records.untrusted(list(folders), path)
     if not todo:
         print_json({"file": path, "trusted": []}) if args.json else print(
             f"every folder is already trusted in {path}"
@@ -38,7 +36,7 @@ def trust(args) -> int:
                 f"{len(todo)} folder(s) to trust in {path}: pass --yes to record it "
                 "(no terminal to ask)"
             )
-        print(f"Claude Code will run commands and edit files in these folders ({path}):")
+        print(f"{cli.label} will run commands and edit files in these folders ({path}):")
         for folder in todo:
             print(f"  {folders[folder]:<14} {folder}")
         if input("trust them? [y/N] ").strip().lower() not in ("y", "yes"):
@@ -48,7 +46,7 @@ def trust(args) -> int:
     # back when it exits (seen: the trust recorded beside it was lost on restart). So those
     # agents are stopped first, the trust recorded, and then they start again.
     waiting = _stop_agents_in_dialog(ws, names)
-    out = record_trust(todo, path)
+    out = records.record_trust(todo, path)
     if waiting:
         out["restarted"] = waiting
         # Another Claude Code running on the same config can write its own, older copy of
@@ -62,10 +60,10 @@ def trust(args) -> int:
             if not waiting:
                 break
             _stop_agents_in_dialog(ws, waiting)
-            record_trust(list(folders), path)
+            records.record_trust(list(folders), path)
         if waiting:
             raise CommNodeError(
-                f"{', '.join(waiting)} still ask to trust their folder: another Claude Code "
+                f"{', '.join(waiting)} still ask to trust their folder: another {cli.label} "
                 f"keeps rewriting {path}; stop the agents (`comm-node down`) and run this again"
             )
     if args.json:
@@ -85,7 +83,6 @@ def _back_in_dialog(ws, names: list[str], timeout_s: float = 20.0) -> list[str]:
     is watched until it shows its prompt or that dialog)."""
     import time
 
-    from comm_node_tui.adapters.claude_screen import read_screen
     from comm_node_tui.panes.manager import AgentPanes
 
     ap = AgentPanes(ws)
@@ -93,7 +90,7 @@ def _back_in_dialog(ws, names: list[str], timeout_s: float = 20.0) -> list[str]:
     deadline = time.monotonic() + timeout_s
     while pending and time.monotonic() < deadline:
         for name in sorted(pending):
-            screen = read_screen(ap.peek(name))
+            screen = ap.cli.read_screen(ap.peek(name))
             if screen.dialog == "trust":
                 again.append(name)
                 pending.discard(name)
@@ -105,7 +102,6 @@ def _back_in_dialog(ws, names: list[str], timeout_s: float = 20.0) -> list[str]:
 
 def _stop_agents_in_dialog(ws, names: list[str]) -> list[str]:
     """Stop the agents of `names` whose screen shows the trust dialog; their names."""
-    from comm_node_tui.adapters.claude_screen import read_screen
     from comm_node_tui.adapters.tmux import TmuxError
     from comm_node_tui.panes.manager import AgentPanes
     from comm_node_tui.panes.processes import kill_tree
@@ -122,7 +118,7 @@ def _stop_agents_in_dialog(ws, names: list[str]) -> list[str]:
         pane = panes.get(name)
         if pane is None or pane.dead or not pane.pid:
             continue
-        if read_screen(ap.tmux.capture(pane.id)).dialog == "trust":
+        if ap.cli.read_screen(ap.tmux.capture(pane.id)).dialog == "trust":
             kill_tree(pane.pid)
             stopped.append(name)
     return stopped

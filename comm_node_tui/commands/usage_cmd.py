@@ -1,4 +1,4 @@
-"""comm-node usage: real token use and cost per domain from Claude Code transcripts."""
+"""comm-node usage: real token use and cost per domain from the agent CLI's transcripts."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ def _transcripts_from_status(ws) -> dict[str, str]:
 
 
 def usage(args) -> int:
-    from comm_node_tui.usage.transcripts import UsageTracker
+    from comm_node_tui.adapters.agent_cli import agent_cli_for
 
     ws = workspace(args)
-    tracker = UsageTracker(ws)
+    tracker = agent_cli_for(ws).usage(ws)
     tracker.poll(_transcripts_from_status(ws))
     summary = tracker.summary()
     if args.json:

@@ -16,7 +16,8 @@ from comm_node_tui.workspace.model import Domain, Workspace
 
 FIRST_PROMPT = (
     "comm-node kickoff: you are the {name} agent of {project}. Your START message is in your "
-    "inbox: run `comm-node inbox`, then follow the loop in CLAUDE.md (`comm-node task ready`)."
+    "inbox: run `comm-node inbox`, then follow the loop in {instructions} (`comm-node task "
+    "ready`)."
 )
 
 
@@ -46,16 +47,6 @@ def _heartbeat(dom: Domain) -> float | None:
         return None
 
 
-DIALOG_HINT = {
-    "trust": "Claude Code asks whether to trust its folder: `comm-node trust {name}` (it "
-    "restarts the agent), or answer in its pane (`comm-node attach {name}`)",
-    "api_key": "Claude Code asks whether to use the API key in its environment: answer in its "
-    "pane (`comm-node attach {name}`)",
-    "other": "Claude Code shows a {dialog} dialog: answer it in its pane "
-    "(`comm-node attach {name}`)",
-}
-
-
 class Meeting:
     def __init__(
         self,
@@ -68,10 +59,12 @@ class Meeting:
         on_progress: Callable[[dict], None] | None = None,
         clock=time.time,
     ) -> None:
+        from comm_node_tui.adapters.agent_cli import agent_cli_for
         from comm_node_tui.coordination.coordinator import Coordinator
         from comm_node_tui.panes.manager import AgentPanes
 
         self.ws = ws
+        self.cli = agent_cli_for(ws)
         self.coord = coord or Coordinator(ws)
         self.panes = panes or AgentPanes(ws, self.coord)
         self.timeout_s = timeout_s
@@ -120,19 +113,15 @@ class Meeting:
                     # A first-run dialog waits for a person, and a restart would only show it
                     # again: reported at once, never answered by comm-node.
                     waiting.remove(name)
-                    self.failed[name] = DIALOG_HINT.get(dialog, DIALOG_HINT["other"]).format(
-                        name=name, dialog=dialog
-                    )
+                    self.failed[name] = self.cli.dialog_hint(dialog, name)
             if waiting:
                 time.sleep(0.1)
         return waiting
 
     def _dialog(self, name: str) -> str | None:
         """The dialog an agent's screen shows instead of its prompt, if any."""
-        from comm_node_tui.adapters.claude_screen import read_screen
-
         try:
-            screen = read_screen(self.panes.peek(name))
+            screen = self.cli.read_screen(self.panes.peek(name))
         except Exception:
             return None
         return screen.dialog if screen.state == "waiting" else None
@@ -192,7 +181,10 @@ class Meeting:
             )
             if inject:
                 try:
-                    self.panes.inject(name, FIRST_PROMPT.format(name=name, project=self.ws.project))
+                    prompt = FIRST_PROMPT.format(
+                        name=name, project=self.ws.project, instructions=self.cli.instructions_file
+                    )
+                    self.panes.inject(name, prompt)
                 except Exception as exc:
                     self.failed[name] = f"first prompt not delivered: {exc}"
                     continue

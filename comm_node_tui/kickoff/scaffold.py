@@ -1,8 +1,10 @@
 """What `comm-node init` writes, computed first (so it can be shown and asked about) and
 then applied: comm-node.toml, native tasks, and per domain its `.comm-node/` folders,
-registry.json, PROTOCOL.md, a role section in CLAUDE.md, comm-node's Claude Code hooks, and
-`.comm-node/` in .gitignore. Nothing of the user's is replaced: CLAUDE.md is merged between
-marked lines, settings.json keeps the user's hooks, .gitignore only gains lines.
+registry.json, PROTOCOL.md, a role section in the agent CLI's instructions file (CLAUDE.md),
+comm-node's hooks in the CLI's settings, and `.comm-node/` in .gitignore. Nothing of the
+user's is replaced: the instructions file is merged between marked lines, the settings keep
+the user's hooks, .gitignore only gains lines. What is the CLI's comes from its adapter
+(adapters/agent_cli.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from comm_node_tui.workspace.model import Domain, Workspace
 BEGIN = "<!-- comm-node:begin {name} (written by `comm-node init`; edit outside these lines) -->"
 END = "<!-- comm-node:end {name} -->"
 HEADER = "# comm-node workspace, written by `comm-node init` (docs/configuration.md)\n\n"
-IGNORE_LINES = (".comm-node/", ".claude/settings.json.bak-*")
+IGNORE_LINES = (".comm-node/",)  # and the agent CLI's own (its backups)
 AGENT_COMMANDS = (
     "whoami",
     "task",
@@ -186,8 +188,9 @@ def role_section(ws: Workspace, dom: Domain) -> str:
     return "\n".join(lines) + "\n"
 
 
-def merge_claude_md(existing: str | None, section: str, name: str) -> str:
-    """The user's CLAUDE.md with our section replaced between its markers, or appended."""
+def merge_role_section(existing: str | None, section: str, name: str) -> str:
+    """The user's instructions file with our section replaced between its markers, or
+    appended."""
     if not existing:
         return section
     begin_prefix = BEGIN.format(name=name).split(" (")[0]
@@ -230,7 +233,7 @@ def build_plan(
     creations: dict[str, DomainCreation] | None = None,
 ) -> Plan:
     """Every change `apply` would make, without making any."""
-    from comm_node_tui.hooks.settings import merged_settings, settings_text
+    from comm_node_tui.adapters.agent_cli import agent_cli_for
     from comm_node_tui.workspace.discovery import _add_scope_regexes
     from comm_node_tui.workspace.registry import registry_for
 
@@ -238,6 +241,7 @@ def build_plan(
     data = config.model_dump(mode="json")
     _add_scope_regexes(root, data)
     ws = Workspace(root, data)
+    cli = agent_cli_for(ws)
     plan = Plan(root, config_text(config), ws, creations=dict(creations or {}))
     changes = plan.changes
 
@@ -274,22 +278,21 @@ def build_plan(
             "how to talk to comm-node",
             d.name,
         )
-        claude = os.path.join(d.path, "CLAUDE.md")
+        instructions = os.path.join(d.path, cli.instructions_file)
         file(
-            claude,
-            merge_claude_md(_read(claude), role_section(ws, d), d.name),
-            "role section in CLAUDE.md",
+            instructions,
+            merge_role_section(_read(instructions), role_section(ws, d), d.name),
+            f"role section in {cli.instructions_file}",
             d.name,
         )
-        settings = os.path.join(d.path, ".claude", "settings.json")
+        settings = cli.hooks_file(d)
         if not any(c.path == settings for c in changes):
-            _now, merged, _kept = merged_settings(settings)
-            file(settings, settings_text(merged), "comm-node's Claude Code hooks", d.name)
+            file(settings, cli.hooks_preview(d), f"comm-node's {cli.label} hooks", d.name)
     for target in _gitignore_targets(plan):
         path = os.path.join(target, ".gitignore")
         old = _read(path) or ""
         have = {ln.strip() for ln in old.splitlines()}
-        missing = [ln for ln in IGNORE_LINES if ln not in have]
+        missing = [ln for ln in (*IGNORE_LINES, *cli.ignore_lines) if ln not in have]
         new = (
             old
             + ("" if not old or old.endswith("\n") else "\n")
@@ -331,8 +334,12 @@ def _create_domain(path: str, name: str, how: DomainCreation, root: str) -> None
 
 def apply(plan: Plan) -> list[Change]:
     """Make the changes (domain directories first); the ones made."""
+    from comm_node_tui.adapters.agent_cli import agent_cli_for
     from comm_node_tui.protocol.fileio import atomic_write
 
+    cli = agent_cli_for(plan.ws)
+    # written by the CLI's own install (it keeps a backup of the user's file), not as text
+    hooks_files = {cli.hooks_file(d) for d in plan.ws.domains.values()}
     done: list[Change] = []
     for c in plan.changes:
         if c.action == "mkdir" and c.domain and c.path == plan.ws.domains[c.domain].path:
@@ -344,12 +351,10 @@ def apply(plan: Plan) -> list[Change]:
             continue
         if c.action == "mkdir":
             os.makedirs(c.path, mode=0o700, exist_ok=True)
-        elif c.path.endswith(os.path.join(".claude", "settings.json")):
+        elif c.path in hooks_files and c.domain:
             if c.path in settings_done:
                 continue
-            from comm_node_tui.hooks.settings import install_hooks
-
-            install_hooks(plan.ws.domains[c.domain])  # keeps a backup of the user's file
+            cli.install_hooks(plan.ws.domains[c.domain])
             settings_done.add(c.path)
         else:
             os.makedirs(os.path.dirname(c.path), exist_ok=True)

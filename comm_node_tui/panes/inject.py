@@ -1,5 +1,5 @@
 """Type a message into an agent's pane and submit it, reliably, literally and never into a
-dialog.
+dialog. The screen is read, and the text made safe, by the agent CLI (adapters/agent_cli.py).
 
 Real Claude Code (2.1.330) makes typing dangerous in three ways, each observed:
 - Enter pressed while a dialog is open picks its highlighted choice: into a permission
@@ -8,11 +8,8 @@ Real Claude Code (2.1.330) makes typing dangerous in three ways, each observed:
   Enter is pressed only after a fresh capture shows our text in the box and no dialog.
 - A leading `!` runs the rest as a shell command (no permission prompt, no hook) and a
   leading `/` is a slash command (`/clear`, `/exit`). Unless the operator asks for a
-  command explicitly, a leading `!` is sent after a space (Claude Code then takes the line
-  as prompt text and drops the space: the model reads exactly what was meant). No prefix
-  protects a `/`: Claude Code strips leading blanks and zero-width characters and still runs
-  the slash command (a leading space and a U+200B both ran `/clear`), so such text is
-  refused with one line unless the operator asks for the command.
+  command explicitly, the CLI's `prompt_text` decides how such text is typed, or refuses it
+  with one line (adapters/claude/cli.py: a `!` goes after a space; no prefix protects a `/`).
 - Text typed while busy is queued, and a dialog can open at any moment while it works: a
   delivery waits for the agent to be at rest.
 Text always goes as one bracketed paste from a uniquely named buffer: one event for the
@@ -26,7 +23,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from comm_node_tui.adapters.claude_screen import Screen, input_is, input_pending, read_screen
+from comm_node_tui.adapters.agent_cli import AgentCli, Unsafe
+from comm_node_tui.adapters.screen import Screen
 from comm_node_tui.adapters.tmux import Tmux
 from comm_node_tui.errors import CommNodeError
 
@@ -62,19 +60,13 @@ class Delivery:
         }
 
 
-def protect(text: str) -> tuple[str, bool]:
-    """Text that Claude Code cannot take as a shell or slash command; NotDelivered for text
-    that cannot be made so (a leading `/`)."""
-    first = text.lstrip()[:1]
-    if first == "/":
-        raise NotDelivered(
-            "not delivered: text starting with / runs as a Claude Code slash command; "
-            "reword it, or pass --command to run the command",
-            "slash_command",
-        )
-    if first == "!":
-        return " " + text.lstrip(), True
-    return text, False
+def protect(cli: AgentCli, text: str) -> tuple[str, bool]:
+    """Text the CLI cannot take as a shell or slash command; NotDelivered for text that
+    cannot be made so."""
+    try:
+        return cli.prompt_text(text)
+    except Unsafe as exc:
+        raise NotDelivered(f"not delivered: {exc}", exc.reason) from None
 
 
 def type_text(tmux: Tmux, pane_id: str, text: str) -> str:
@@ -87,7 +79,7 @@ def type_text(tmux: Tmux, pane_id: str, text: str) -> str:
     return "paste"
 
 
-def _why_not(screen: Screen) -> tuple[str, str] | None:
+def _why_not(cli: AgentCli, screen: Screen) -> tuple[str, str] | None:
     """(reason, sentence) when text must not be typed now, else None."""
     if screen.state == "waiting":
         kind = screen.dialog or "choice"
@@ -100,19 +92,21 @@ def _why_not(screen: Screen) -> tuple[str, str] | None:
     if screen.state == "busy":
         return "busy", "the agent is busy (its prompt is not free)"
     if screen.input is None:
-        return "no_prompt", "no Claude Code input box on screen"
+        return "no_prompt", f"no {cli.label} input box on screen"
     if screen.input.strip():
         return "occupied", "its input box holds text comm-node did not type (someone is typing)"
     return None
 
 
-def wait_until_ready(tmux: Tmux, pane_id: str, timeout_s: float) -> tuple[Screen, float]:
+def wait_until_ready(
+    cli: AgentCli, tmux: Tmux, pane_id: str, timeout_s: float
+) -> tuple[Screen, float]:
     """The first screen at rest with an empty input box, within `timeout_s`; NotDelivered
     naming what stood in the way otherwise."""
     start = time.monotonic()
     while True:
-        screen = read_screen(tmux.capture(pane_id))
-        why = _why_not(screen)
+        screen = cli.read_screen(tmux.capture(pane_id))
+        why = _why_not(cli, screen)
         if why is None:
             return screen, time.monotonic() - start
         if time.monotonic() - start >= timeout_s:
@@ -126,24 +120,25 @@ def inject(
     pane_id: str,
     text: str,
     *,
+    cli: AgentCli,
     ready_timeout_s: float = 0.0,
     allow_command: bool = False,
     retries: int = 3,
 ) -> Delivery:
     """Wait (up to `ready_timeout_s`) for the prompt, type, check, submit, confirm."""
-    sent, protected = (text, False) if allow_command else protect(text)
-    _screen, waited = wait_until_ready(tmux, pane_id, ready_timeout_s)
+    sent, protected = (text, False) if allow_command else protect(cli, text)
+    _screen, waited = wait_until_ready(cli, tmux, pane_id, ready_timeout_s)
     method = type_text(tmux, pane_id, sent)
-    _wait_for_text(tmux, pane_id, sent)
+    _wait_for_text(cli, tmux, pane_id, sent)
     attempts = 0
     while True:
         screen_text = tmux.capture(pane_id)
-        pending = input_pending(screen_text, sent)
+        pending = cli.input_pending(screen_text, sent)
         if attempts and not pending:
             # Gone from the box after our Enter: submitted (a dialog that opens now is the
             # turn we started asking for a tool, not a place our text went).
             return Delivery(method, attempts, True, waited, protected)
-        screen = read_screen(screen_text)
+        screen = cli.read_screen(screen_text)
         if screen.state == "waiting":
             raise _dialog_opened(screen)  # never press Enter into a dialog
         if attempts and _dead(tmux, pane_id):
@@ -159,7 +154,7 @@ def inject(
         deadline = time.monotonic() + REDRAW_S * attempts
         while time.monotonic() < deadline:
             time.sleep(POLL_S)
-            if not input_pending(tmux.capture(pane_id), sent):
+            if not cli.input_pending(tmux.capture(pane_id), sent):
                 break
 
 
@@ -177,15 +172,17 @@ def _dead(tmux: Tmux, pane_id: str) -> bool:
     return bool(out) and out[0].strip() == "1"
 
 
-def _wait_for_text(tmux: Tmux, pane_id: str, sent: str, timeout_s: float = 2.0) -> None:
+def _wait_for_text(
+    cli: AgentCli, tmux: Tmux, pane_id: str, sent: str, timeout_s: float = 2.0
+) -> None:
     """Until the pasted text shows in the input box (Claude Code needs a moment to take a
     paste before Enter counts; 0.2-0.3 s seen): NotDelivered if it never does."""
     time.sleep(ENTER_DELAY_S)
     deadline = time.monotonic() + timeout_s
     while True:
         screen_text = tmux.capture(pane_id)
-        if input_pending(screen_text, sent):
-            if not input_is(screen_text, sent):
+        if cli.input_pending(screen_text, sent):
+            if not cli.input_is(screen_text, sent):
                 # Someone else's text is in the box with ours (typed meanwhile): Enter would
                 # send both as one prompt. Never press it.
                 raise NotDelivered(
@@ -195,7 +192,7 @@ def _wait_for_text(tmux: Tmux, pane_id: str, sent: str, timeout_s: float = 2.0) 
                     typed=True,
                 )
             return
-        screen = read_screen(screen_text)
+        screen = cli.read_screen(screen_text)
         if screen.state == "waiting":
             raise _dialog_opened(screen)
         if time.monotonic() >= deadline:

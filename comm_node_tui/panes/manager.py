@@ -14,6 +14,7 @@ import shlex
 import shutil
 import sys
 
+from comm_node_tui.adapters.agent_cli import Unsafe, agent_cli_for, comm_node_command
 from comm_node_tui.adapters.tmux import DOMAIN_OPTION, Pane, Tmux, TmuxError
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.errors import CommNodeError
@@ -49,26 +50,19 @@ def pane_size() -> tuple[int, int]:
     return DEFAULT_SIZE
 
 
-def agent_command(dom: Domain) -> str:
-    cmd = dom.command
-    words = shlex.split(cmd) if cmd else []
-    if dom.model and words and os.path.basename(words[0]) == "claude" and "--model" not in words:
-        cmd += f" --model {shlex.quote(dom.model)}"
-    return cmd
-
-
-def pane_command(dom: Domain, cli_dir: str) -> str:
+def pane_command(command: str, cli_dir: str) -> str:
     """The agent's command as the pane runs it (`sh -c`): with comm-node's own folder first
     on PATH, so the agent's `comm-node ...` calls find the comm-node that started it even
     when that one is not on the user's PATH (a venv). Set in the command because tmux
     (3.3) ignores `-e PATH=...` for new panes."""
-    return f'PATH={shlex.quote(cli_dir)}:"$PATH"; export PATH; {agent_command(dom)}'
+    return f'PATH={shlex.quote(cli_dir)}:"$PATH"; export PATH; {command}'
 
 
 class AgentPanes:
     def __init__(self, ws: Workspace, coord: Coordinator | None = None) -> None:
         self.ws = ws
         self.coord = coord or Coordinator(ws)
+        self.cli = agent_cli_for(ws)
         self.tmux = Tmux(socket_for(ws), session_for(ws))
         self._screens: dict[str, tuple[int, float, str]] = {}
         self.captures = 0
@@ -93,11 +87,10 @@ class AgentPanes:
     def cli_dir(self) -> str:
         """A folder holding only a `comm-node` that runs this installation (nothing else of
         its environment, so the agent's `python` stays the project's own)."""
-        from comm_node_tui.hooks.settings import hook_command
         from comm_node_tui.protocol.fileio import write_script
 
         folder = os.path.join(self.ws.paths.state, "bin")
-        command = hook_command().rsplit(" hook", 1)[0]
+        command = comm_node_command()
         write_script(os.path.join(folder, "comm-node"), f'#!/bin/sh\nexec {command} "$@"\n')
         return folder
 
@@ -178,7 +171,7 @@ class AgentPanes:
                 Event(
                     "agent.started",
                     f"{dom.name}: {action} in pane {pane.id} "
-                    f"(pid {pane.pid}): {agent_command(dom)}",
+                    f"(pid {pane.pid}): {self.cli.command(dom)}",
                     agent=dom.name,
                     data={"pane": pane.id, "pid": pane.pid, "action": action},
                 )
@@ -187,7 +180,7 @@ class AgentPanes:
 
     def _create(self, dom: Domain, layout: str) -> Pane:
         s = self.session
-        cmd = pane_command(dom, self.cli_dir())
+        cmd = pane_command(self.cli.command(dom), self.cli_dir())
         if layout == "tiled":
             windows = self.tmux.cmd("list-windows", "-t", f"={s}", "-F", "#{window_name}")
             if TILED_WINDOW in windows:
@@ -243,7 +236,7 @@ class AgentPanes:
             "-c",
             dom.path,
             *self._env(dom),
-            pane_command(dom, self.cli_dir()),
+            pane_command(self.cli.command(dom), self.cli_dir()),
         )
 
     def down(self) -> dict:
@@ -313,6 +306,7 @@ class AgentPanes:
                     self.tmux,
                     pane.id,
                     text,
+                    cli=self.cli,
                     ready_timeout_s=ready_timeout_s,
                     allow_command=allow_command,
                 ).to_json()
@@ -348,14 +342,12 @@ class AgentPanes:
         self.tmux.cmd("set-option", "-p", "-t", pane_id, ACTED_OPTION, f"{time.time():.3f}")
 
     def answer(self, name: str, allow: bool) -> dict:
-        """Answer the permission dialog on an agent's screen: allow once (its "1. Yes") or
-        deny (Escape). Only a permission dialog: trust and API-key dialogs are the operator's
-        to read and answer in the pane itself."""
-        from comm_node_tui.adapters.claude_screen import highlighted_choice, read_screen
-
+        """Answer the permission dialog on an agent's screen: allow once or deny, with the
+        keys the agent CLI names. Only a permission dialog: trust and API-key dialogs are the
+        operator's to read and answer in the pane itself."""
         pane = self.pane(name)
         raw = self.tmux.capture(pane.id)
-        screen = read_screen(raw)
+        screen = self.cli.read_screen(raw)
         if screen.state != "waiting":
             raise CommNodeError(f"{name} is not waiting for a permission answer ({screen.state})")
         if screen.dialog != "permission":
@@ -363,17 +355,14 @@ class AgentPanes:
                 f"{name} shows a {screen.dialog} dialog, not a permission prompt: "
                 f"read it and answer in the pane (`comm-node attach {name}`)"
             )
+        try:
+            keys = self.cli.answer_keys(raw, allow)
+        except Unsafe as exc:
+            raise CommNodeError(
+                f"{name}: {exc}; answer in the pane (`comm-node attach {name}`)"
+            ) from None
         self._acted(pane.id)
-        if allow:
-            choice = highlighted_choice(raw) or ""
-            if not choice.startswith("1. Yes"):
-                raise CommNodeError(
-                    f"{name}: the dialog's highlighted choice is {choice!r}, not '1. Yes'; "
-                    f"answer in the pane (`comm-node attach {name}`)"
-                )
-            self.tmux.cmd("send-keys", "-t", pane.id, "Enter")
-        else:
-            self.tmux.cmd("send-keys", "-t", pane.id, "Escape")
+        self.tmux.cmd("send-keys", "-t", pane.id, *keys)
         verb = "approved" if allow else "denied"
         self.emit(
             Event(
@@ -387,9 +376,10 @@ class AgentPanes:
 
     def interrupt(self, name: str) -> None:
         pane = self.pane(name)
+        keys = self.cli.interrupt_keys
         self._acted(pane.id)
-        self.tmux.cmd("send-keys", "-t", pane.id, "Escape")  # one Escape: two opens history
-        self.emit(Event("agent.interrupted", f"{name}: Escape sent", agent=name))
+        self.tmux.cmd("send-keys", "-t", pane.id, *keys)
+        self.emit(Event("agent.interrupted", f"{name}: {' '.join(keys)} sent", agent=name))
 
     def kill(self, name: str, grace_s: float = 3.0) -> dict:
         from comm_node_tui.panes.processes import kill_tree
@@ -450,8 +440,6 @@ class AgentPanes:
         """
         import time
 
-        from comm_node_tui.adapters.claude_screen import classify
-
         out = {}
         for name, pane in self.tmux.panes().items():
             cached = self._screens.get(pane.id)
@@ -470,7 +458,7 @@ class AgentPanes:
                 "exit_status": pane.dead_status,
                 "activity": pane.activity,
                 "acted": pane.acted,
-                "screen_state": "dead" if pane.dead else classify(screen),
+                "screen_state": "dead" if pane.dead else self.cli.read_screen(screen).state,
                 "screen": screen,
             }
         return out

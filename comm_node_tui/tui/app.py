@@ -284,7 +284,7 @@ class ControlRoom(App):
         return dict(eng.panes) if eng is not None else {}
 
     def on_pane_text(self, message: PaneText) -> None:
-        from comm_node_tui.adapters.claude_screen import clean
+        from comm_node_tui.adapters.screen import clean
 
         if self._panels_gone():
             return

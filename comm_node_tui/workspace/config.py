@@ -30,6 +30,8 @@ class ProjectConfig(_Strict):
 class AgentsConfig(_Strict):
     """Defaults for every domain."""
 
+    # the agent CLI the domains run (adapters/agent_cli.py CLIS holds the same names)
+    cli: Literal["claude-code"] = "claude-code"
     command: str = "claude"
     model: str | None = None
     budget_tokens: Annotated[int, Field(ge=0)] = 200_000

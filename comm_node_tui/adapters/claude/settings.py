@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import sys
 import time
 
+from comm_node_tui.adapters.agent_cli import comm_node_command
 from comm_node_tui.errors import CommNodeError
 from comm_node_tui.protocol.fileio import atomic_write
 from comm_node_tui.workspace.model import Domain
@@ -61,10 +60,7 @@ ALLOW_RULES = tuple(
 
 def hook_command() -> str:
     """An absolute command: Claude Code's environment may not have comm-node on PATH."""
-    script = os.path.join(os.path.dirname(sys.executable), "comm-node")
-    if os.access(script, os.X_OK):
-        return f"{shlex.quote(script)} hook"
-    return f"{shlex.quote(sys.executable)} -m comm_node_tui hook"
+    return f"{comm_node_command()} hook"
 
 
 def is_ours(hook: object) -> bool:

@@ -1,0 +1,123 @@
+"""Claude Code behind the `AgentCli` interface (adapters/agent_cli.py).
+
+The knowledge itself is in the modules beside this one (screen.py: its screen; settings.py:
+its hooks in .claude/settings.json; trust.py: its folder trust), in usage/ (its transcripts)
+and in comm_node_tui/claude_code.py (the pinned version). This class only says which of it
+answers which question, plus the few rules that had no module: how the command line is
+completed, which keys answer a prompt, what a leading `!` or `/` does, the first-run hints.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import TYPE_CHECKING
+
+from comm_node_tui.adapters.agent_cli import FolderTrust, Unsafe, UsageSource
+from comm_node_tui.adapters.claude import screen, settings
+from comm_node_tui.adapters.screen import Screen
+from comm_node_tui.claude_code import TESTED_VERSION
+
+if TYPE_CHECKING:
+    from comm_node_tui.workspace.model import Domain, Workspace
+
+# First-run dialogs wait for a person, and a restart would only show them again: the
+# kickoff reports them with what to do (it never answers them).
+DIALOG_HINTS = {
+    "trust": "Claude Code asks whether to trust its folder: `comm-node trust {name}` (it "
+    "restarts the agent), or answer in its pane (`comm-node attach {name}`)",
+    "api_key": "Claude Code asks whether to use the API key in its environment: answer in its "
+    "pane (`comm-node attach {name}`)",
+    "other": "Claude Code shows a {dialog} dialog: answer it in its pane "
+    "(`comm-node attach {name}`)",
+}
+
+
+class ClaudeCode:
+    name = "claude-code"
+    label = "Claude Code"
+    version = TESTED_VERSION
+    instructions_file = "CLAUDE.md"
+    # install_hooks backs the user's settings.json up beside it before changing it
+    ignore_lines = (".claude/settings.json.bak-*",)
+    # One Escape stops the turn; a second one soon after opens the rewind history.
+    interrupt_keys = ("Escape",)
+
+    def command(self, dom: Domain) -> str:
+        """The domain's command, with `--model` added when it runs `claude` and names none."""
+        cmd = dom.command
+        words = shlex.split(cmd) if cmd else []
+        if (
+            dom.model
+            and words
+            and os.path.basename(words[0]) == "claude"
+            and "--model" not in words
+        ):
+            cmd += f" --model {shlex.quote(dom.model)}"
+        return cmd
+
+    def read_screen(self, capture: str) -> Screen:
+        return screen.read_screen(capture)
+
+    def progress_key(self, capture: str) -> str:
+        return screen.progress_key(capture)
+
+    def input_pending(self, capture: str, text: str) -> bool:
+        return screen.input_pending(capture, text)
+
+    def input_is(self, capture: str, text: str) -> bool:
+        return screen.input_is(capture, text)
+
+    def prompt_text(self, text: str) -> tuple[str, bool]:
+        """A leading `!` runs the line as a shell command (no prompt, no hook): sent after a
+        space, Claude Code takes it as prompt text and drops the space. No prefix protects a
+        leading `/` (it strips blanks and zero-width characters and still runs the slash
+        command), so such text is refused."""
+        first = text.lstrip()[:1]
+        if first == "/":
+            raise Unsafe(
+                "text starting with / runs as a Claude Code slash command; "
+                "reword it, or pass --command to run the command",
+                "slash_command",
+            )
+        if first == "!":
+            return " " + text.lstrip(), True
+        return text, False
+
+    def answer_keys(self, capture: str, allow: bool) -> tuple[str, ...]:
+        """Enter picks the highlighted choice, so it allows only while that is "1. Yes" (allow
+        once); Escape denies."""
+        if not allow:
+            return ("Escape",)
+        choice = screen.highlighted_choice(capture) or ""
+        if not choice.startswith("1. Yes"):
+            raise Unsafe(f"the dialog's highlighted choice is {choice!r}, not '1. Yes'", "choice")
+        return ("Enter",)
+
+    def dialog_hint(self, dialog: str, name: str) -> str:
+        return DIALOG_HINTS.get(dialog, DIALOG_HINTS["other"]).format(name=name, dialog=dialog)
+
+    def hooks_file(self, dom: Domain) -> str:
+        return settings.settings_path(dom)
+
+    def hooks_preview(self, dom: Domain) -> str:
+        _now, merged, _kept = settings.merged_settings(settings.settings_path(dom))
+        return settings.settings_text(merged)
+
+    def install_hooks(self, dom: Domain) -> dict:
+        return settings.install_hooks(dom)
+
+    def uninstall_hooks(self, dom: Domain) -> dict:
+        return settings.uninstall_hooks(dom)
+
+    def usage(self, ws: Workspace) -> UsageSource:
+        # On demand: only the engine and `comm-node usage` read transcripts.
+        from comm_node_tui.usage.transcripts import UsageTracker
+
+        return UsageTracker(ws)
+
+    @property
+    def trust(self) -> FolderTrust:
+        from comm_node_tui.adapters.claude import trust
+
+        return trust  # the module's functions are the interface's methods
