@@ -1,19 +1,16 @@
 """The comm node: one per workspace. Watches every outbox and status file and routes.
 
-A composition root: the Engine builds one EngineContext (the workspace and its services, the
-clock, how to report, the plain state several monitors read) and the monitors, each with one
-job and a small interface (docs/architecture.md lists them), runs the watcher and the timers,
-and dispatches to them. What one monitor needs of another is handed to it here; none reaches
-into another. A watch batch is handled in one go (local file IO is fast), then budgets are
-flushed once per batch; a periodic rescan covers what the OS watcher missed.
+A composition root: builds one EngineContext (the workspace and its services, the clock, how
+to report, the plain state several monitors read) and the monitors, each with one job and a
+small interface (docs/architecture.md lists them); runs the watcher and the timers and
+dispatches to them. What a monitor needs of another is handed to it here, never reached for.
 
-Threading rule: engine state (the context and every monitor's bookkeeping) changes only on
-the engine's event-loop thread (with no loop: on the one thread driving the engine, as
-start() and the tests do). Blocking work runs in worker threads and hands plain results back
-to the loop: tmux reads of the screens (ScreenRead) and the boundary check (BoundaryRead) via
-asyncio.to_thread, tmux side effects via PaneActions.refused. Two exceptions: emit() may be
-called from any thread (EventHub serialises it), and snapshot() from the control room's
-thread (it copies what it reads).
+Threading rule: engine state (the context, every monitor's bookkeeping) changes only on the
+engine's event-loop thread (with no loop: on the one thread driving the engine, as start()
+and the tests do). Blocking work runs in worker threads and hands plain results back: the
+screens' tmux reads (ScreenRead) and the boundary check (BoundaryRead) via asyncio.to_thread,
+tmux side effects via PaneActions.refused. Two exceptions: emit() may be called from any
+thread (EventHub serialises it), and snapshot() from the control room's (it copies).
 """
 
 from __future__ import annotations
@@ -167,7 +164,8 @@ class Engine:
         self.nudger.tick()
 
     def handle_changes(self, changes: Changes) -> None:
-        """One batch from the watcher, dispatched to whoever minds those files."""
+        """One batch from the watcher, handled in one go (local file IO is fast) by whoever
+        minds those files; budgets are flushed once per batch."""
         batch = sort_changes(self.ws, changes)
         if batch.config:
             self.domains.reload_config()  # first: the rest is read with the new config
@@ -209,6 +207,8 @@ class Engine:
             self.stop()
 
     async def _rescan_loop(self, stop: asyncio.Event) -> None:
+        """The timers; and a rescan, for what the OS watcher missed (inotify overflow, a
+        directory created after start)."""
         last_scan: float | None = None
         clock = self.ctx.clock
         while not stop.is_set():
