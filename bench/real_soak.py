@@ -128,10 +128,9 @@ def engine_params(engine) -> dict:
     from comm_node_tui.adapters.screen import ScreenState
     from comm_node_tui.engine import agent_state
 
-    trackers = list(engine._pane_tracker.values())
     return {
-        "pane_poll_s": engine.pane_poll_s,
-        "screen_idle_s": trackers[0].idle_s if trackers else None,
+        "pane_poll_s": engine.screens.poll_s,
+        "screen_idle_s": engine.screens.idle_s,
         **{
             k.lower(): getattr(agent_state, k)
             for k in dir(agent_state)

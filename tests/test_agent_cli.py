@@ -24,7 +24,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "comm_node_tui"
 # Modules that know one CLI: only its adapter may import them.
 CLI_SPECIFIC = (
     "comm_node_tui.adapters.claude",  # the package and everything in it
-    "comm_node_tui.adapters.claude_screen",
     "comm_node_tui.claude_code",
     "comm_node_tui.usage.transcripts",
     "comm_node_tui.usage.paths",
@@ -35,10 +34,6 @@ ALLOWED = (
     "usage/",  # Claude Code's transcript reader, handed out by its adapter (AgentCli.usage)
     "cli.py",  # `--version` names the tested Claude Code; cli sits below the adapters
     "model/",  # the scripted Messages API is Claude Code's test double and prepares its home
-    # TEMPORARY: engine/ is being rewritten in parallel; it still builds the screen debounce
-    # and the usage tracker itself (docs/architecture.md "Agent CLIs" says what to call).
-    # Remove this line once it asks agent_cli_for(ws).
-    "engine/",
 )
 
 

@@ -469,6 +469,10 @@ def test_import_cache_sees_new_files(py_ws: Path) -> None:
 async def test_control_room_shows_boundaries(py_ws: Path) -> None:
     from comm_node_tui.tui.app import ControlRoom
 
+    # The timer on: the engine checks at once when it starts, on its own thread (its state
+    # changes only there, so this test does not run a check from the UI thread).
+    toml = py_ws / "comm-node.toml"
+    toml.write_text(toml.read_text().replace("check_interval_s = 0", "check_interval_s = 30"))
     app = ControlRoom(load_workspace(str(py_ws)))
     async with app.run_test(size=(160, 48)) as pilot:
         import time
@@ -476,8 +480,7 @@ async def test_control_room_shows_boundaries(py_ws: Path) -> None:
         deadline = time.monotonic() + 20
         while not (app.world.get("boundaries") and app.bridge.engine):
             assert time.monotonic() < deadline
-            if app.bridge.engine is not None and app.bridge.engine.boundaries is None:
-                app.bridge.engine.check_boundaries()
+            if app.bridge.engine is not None and app.bridge.engine.boundaries is not None:
                 app.request_refresh()
             await pilot.pause(0.1)
         await pilot.press("v")

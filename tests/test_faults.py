@@ -258,7 +258,7 @@ async def test_tmux_server_killed_under_the_control_room(tmp_path: Path, monkeyp
                 assert time.monotonic() < deadline
                 await pilot.pause(0.1)
             app_engine = app.bridge.engine
-            app_engine.pane_poll_s = 0.3
+            app_engine.screens.poll_s = 0.3
             subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
             deadline = time.monotonic() + 30
             while not any(e.type == "tmux.session_lost" for e in app_engine.recent):

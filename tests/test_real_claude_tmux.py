@@ -41,9 +41,9 @@ def start(rw, engine_for, *names, ready: bool = True):
 def pump(eng) -> None:
     """One round of what the engine's loops do: statuses, screens, timers."""
     eng.scan()
-    states = eng._read_panes()
-    if states is not None:
-        eng.apply_pane_states(states)
+    seen = eng.screens.read()
+    if seen.states is not None:
+        eng.screens.apply(seen)
     eng.tick()
 
 
@@ -232,7 +232,7 @@ def test_status_cli_shows_what_the_room_shows(real_ws, engine_for):
     until(eng, "api", lambda a: a["state"] == "busy")
     ap.interrupt("api")
     room = until(eng, "api", lambda a: a["state"] == "idle" and a["hook_state"] == "busy")
-    eng.publish_agents()
+    eng.screens.publish()
     res = cli(rw, "status", "--json")
     assert res.returncode == 0, res.stderr
     cli_view = next(a for a in json.loads(res.stdout)["agents"] if a["name"] == "api")

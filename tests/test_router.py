@@ -251,14 +251,12 @@ def test_delivered_copy_parses_as_yaml_front_matter(ws_root, engine_for):
     assert split(text)[1] == "ünïcode\tbody\n"
 
 
-def test_ledger_is_compacted_while_running(make_ws, engine_for, monkeypatch):
+def test_ledger_is_compacted_while_running(make_ws, engine_for):
     """A long session keeps memory and the journal bounded; budgets and duplicate-id
     refusals survive the compaction."""
-    import comm_node_tui.engine.engine as engine_mod
-
-    monkeypatch.setattr(engine_mod, "LEDGER_COMPACT_AT", 20)
     root = make_ws(budget=100_000)
     eng = engine_for(root)
+    eng.journal.compact_at = 20
     for i in range(60):
         drop(
             root,

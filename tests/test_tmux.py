@@ -209,8 +209,7 @@ def test_an_exited_agent_stays_visible_and_is_reported_dead(panes, engine_for):
     with pytest.raises(Exception, match=r"has exited \(status 3"):
         ap.inject("alpha", "x")
     eng = engine_for(root)
-    states = eng._read_panes()
-    eng.apply_pane_states(states)
+    eng.screens.apply(eng.screens.read())
     dead = [e for e in eng.recent if e.type == "agent.dead"]
     assert len(dead) == 1 and dead[0].agent == "alpha" and dead[0].level == "error"
     alpha = next(a for a in eng.snapshot()["agents"] if a["name"] == "alpha")
@@ -235,7 +234,7 @@ def test_a_killed_tmux_server_is_a_clear_error(panes, socket_name, engine_for):
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert res.stderr.count("\n") == 1
     eng = engine_for(root)
-    assert eng._read_panes() is None  # reported, not raised
+    assert eng.screens.read().states is None  # reported, not raised
     # and `up` brings it back
     ap.up()
     wait_for(lambda: "❯" in ap.peek("alpha"))

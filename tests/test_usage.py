@@ -318,16 +318,15 @@ def test_idle_agent_is_nudged_through_its_pane(tmp_path, monkeypatch, engine_for
             timeout=30,
         )
         eng.scan()
-        eng.apply_pane_states(eng._read_panes())  # a nudge goes only to a screen at rest
-        eng.nudge_idle()
-        eng._side.shutdown(wait=True)
-        eng._side = None
+        eng.screens.apply(eng.screens.read())  # a nudge goes only to a screen at rest
+        eng.nudger.tick()
+        eng.actions.drain()
         log = [json.loads(x) for x in (root / "web.log").read_text().splitlines()]
         assert [r["text"] for r in log if r["event"] == "submit"] == [
             "You have 1 new message: run `comm-node inbox`"
         ]
-        eng.nudge_idle()  # nothing new: no second nudge
-        assert "api" not in eng._nudged
+        eng.nudger.tick()  # nothing new: no second nudge
+        assert eng.nudger.last_nudge("api") is None
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
 

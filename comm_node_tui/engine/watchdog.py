@@ -3,32 +3,48 @@
 Only an agent whose process or pane is really gone, for longer than `heartbeat_lost_s`, has
 its locks released and its claimed tasks put back to ready; silence never does that. Each
 transition is one event (alerts at warn/error level).
+
+It reads the shared statuses and panes, writes the shared health (EngineContext), and is
+handed what it needs of the screens explicitly: how long a screen has been still, and how
+to publish agents.json.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 
 from comm_node_tui.engine.agent_state import Health, judge, process_gone, shown_state
+from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.engine.world import heartbeat_age
 from comm_node_tui.protocol.events import Event
 
 
 class Watchdog:
-    def __init__(self, engine) -> None:
-        self.engine = engine
-        self.health: dict[str, Health] = {}
+    def __init__(
+        self,
+        ctx: EngineContext,
+        *,
+        still_s: Callable[[str], float | None],
+        publish: Callable[[], None],
+    ) -> None:
+        self.ctx = ctx
+        self._still_s = still_s
+        self._publish = publish
         self._gone_since: dict[str, float] = {}
 
+    @property
+    def health(self) -> dict[str, Health]:
+        return self.ctx.health
+
     def check(self, now: float | None = None) -> None:
-        eng = self.engine
-        now = time.time() if now is None else now
+        ctx = self.ctx
+        now = ctx.clock.time() if now is None else now
         changed = False
-        for name in sorted(set(eng.agents) | set(eng.panes)):
-            if name not in eng.ws.domains:
+        for name in sorted(set(ctx.statuses) | set(ctx.panes)):
+            if name not in ctx.ws.domains:
                 continue
-            status = eng.agents.get(name) or {}
-            pane = eng.panes.get(name)
+            status = ctx.statuses.get(name) or {}
+            pane = ctx.panes.get(name)
             age = heartbeat_age(status, now)
             gone = process_gone(status, pane)
             if gone:
@@ -41,11 +57,11 @@ class Watchdog:
                 pane,
                 shown=shown_state(status, pane, age, now),
                 hook_age_s=age,
-                still_s=eng.screen_still_s(name),
+                still_s=self._still_s(name),
                 gone_for_s=None if since is None else now - since,
-                agents=eng.ws.agents,
+                agents=ctx.ws.agents,
             )
-            if new == Health.SILENT and not eng.panes_polled:
+            if new == Health.SILENT and not ctx.panes_polled:
                 new = Health.OK  # its pane may simply not have been looked at yet
             old = self.health.get(name, Health.OK)
             if new == old:
@@ -54,15 +70,15 @@ class Watchdog:
             changed = True
             self._report(name, old, new, age, pane)
         if changed:
-            eng.publish_agents()
-            eng.changed()
+            self._publish()
+            ctx.changed()
 
     def _report(self, name: str, old: Health, new: Health, age, pane) -> None:
-        eng = self.engine
+        ctx = self.ctx
         age_s = None if age is None else int(age)
         if new == Health.GONE and pane is None:
             # (a pane that dies is reported by the pane poll as agent.dead already)
-            eng.emit(
+            ctx.emit(
                 Event(
                     "agent.dead",
                     f"{name}: its Claude Code process is gone; `comm-node restart {name}`",
@@ -72,8 +88,8 @@ class Watchdog:
                 )
             )
         elif new == Health.LOST:
-            grace = eng.ws.agents.get("heartbeat_lost_s", 120)
-            eng.emit(
+            grace = ctx.ws.agents.get("heartbeat_lost_s", 120)
+            ctx.emit(
                 Event(
                     "agent.lost",
                     f"{name}: lost (gone for {grace:g} s); releasing its locks and tasks",
@@ -82,10 +98,10 @@ class Watchdog:
                     data={"age_s": age_s, "alert": True},
                 )
             )
-            eng.coord.release(name, None, why="released: agent gone")
-            eng.coord.unclaim_holder(name, "was gone")
+            ctx.coord.release(name, None, why="released: agent gone")
+            ctx.coord.unclaim_holder(name, "was gone")
         elif new == Health.STUCK:
-            eng.emit(
+            ctx.emit(
                 Event(
                     "agent.stuck",
                     f"{name}: busy with no hook and no change on screen for {age_s} s; "
@@ -96,7 +112,7 @@ class Watchdog:
                 )
             )
         elif new == Health.SILENT:
-            eng.emit(
+            ctx.emit(
                 Event(
                     "agent.stale",
                     f"{name}: busy, no heartbeat for {age_s} s, and no pane or process "
@@ -107,7 +123,7 @@ class Watchdog:
                 )
             )
         elif new == Health.OK and old != Health.GONE:
-            eng.emit(
+            ctx.emit(
                 Event(
                     "agent.recovered",
                     f"{name}: working again (was {old})",

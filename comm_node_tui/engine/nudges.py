@@ -1,0 +1,143 @@
+"""Nudging idle agents about new mail, and the thread that types into their panes.
+
+PaneActions runs blocking tmux actions (a nudge, a pause) one at a time on its own worker
+thread, off the engine's loop. What it learns goes back as plain data: a nudge the prompt
+refused is put on `refused` (a deque: append and popleft are atomic across threads), which
+the Nudger drains on the loop thread; a failure is an event (emit is safe from any thread).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from comm_node_tui.engine.agent_state import shown_state
+from comm_node_tui.engine.context import EngineContext
+from comm_node_tui.engine.world import heartbeat_age
+from comm_node_tui.protocol.events import Event
+
+if TYPE_CHECKING:
+    from comm_node_tui.panes.manager import AgentPanes
+
+NUDGE_RETRY_S = 5.0  # a nudge refused (dialog, busy, someone typing) is tried again after
+
+
+class PaneActions:
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        self.refused: deque[str] = deque()  # agents whose nudge could not be typed
+        self._pool: ThreadPoolExecutor | None = None
+        self._panes: AgentPanes | None = None  # used on the worker thread only
+
+    def nudge(self, name: str, text: str) -> None:
+        self._submit(self._nudge, name, text)
+
+    def pause(self, name: str) -> None:
+        """Interrupt the agent (Escape), as a spent work budget asks under policy "pause"."""
+        self._submit(self._pause, name)
+
+    def drain(self) -> None:
+        """Wait until every action asked for so far is done (at stop, and in tests)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _submit(self, fn: Callable[..., None], *args: str) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cn-tmux")
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception as exc:
+                self.ctx.emit(
+                    Event("tmux.action_failed", f"{fn.__name__} {args}: {exc}", level="warn")
+                )
+
+        self._pool.submit(run)
+
+    # ---- on the worker thread -------------------------------------------------------------
+    def _agent_panes(self) -> AgentPanes:
+        if self._panes is None:
+            from comm_node_tui.panes.manager import AgentPanes
+
+            self._panes = AgentPanes(self.ctx.ws, self.ctx.coord)
+        return self._panes
+
+    def _pause(self, name: str) -> None:
+        self._agent_panes().interrupt(name)
+
+    def _nudge(self, name: str, text: str) -> None:
+        """Never waits for the prompt and never types over a dialog or someone's text: a
+        nudge that cannot go now is handed back, to be tried again a few seconds later."""
+        from comm_node_tui.panes.inject import NotDelivered
+
+        try:
+            self._agent_panes().inject(name, text, ready_timeout_s=0.0, why="nudge")
+        except NotDelivered as exc:
+            if not exc.typed:
+                self.refused.append(name)
+
+
+class Nudger:
+    """Types "You have N new messages" into agents that got mail, once they are idle (at
+    most once every `every_s` per agent)."""
+
+    def __init__(self, ctx: EngineContext, actions: PaneActions, every_s: float = 30.0) -> None:
+        self.ctx = ctx
+        self.actions = actions
+        self.every_s = every_s
+        self._pending: set[str] = set()
+        self._nudged: dict[str, float] = {}  # when each agent was last nudged (monotonic)
+
+    def last_nudge(self, name: str) -> float | None:
+        """When `name` was last nudged (the clock's monotonic time); None: never."""
+        return self._nudged.get(name)
+
+    def tick(self) -> None:
+        ctx = self.ctx
+        self._pending |= ctx.router.delivered_to
+        ctx.router.delivered_to.clear()
+        now = ctx.clock.monotonic()
+        while self.actions.refused:
+            name = self.actions.refused.popleft()
+            self._pending.add(name)
+            # again in NUDGE_RETRY_S, not at once: the prompt was not free
+            self._nudged[name] = now - self.every_s + NUDGE_RETRY_S
+        if not ctx.ws.agents.get("nudge_idle_agents", True):
+            self._pending.clear()
+            return
+        for name in sorted(self._pending):
+            dom = ctx.ws.domains.get(name)
+            if dom is None:
+                self._pending.discard(name)
+                continue
+            if not self._idle(name) or now - self._nudged.get(name, -1e9) < self.every_s:
+                continue
+            try:
+                n = sum(
+                    1
+                    for f in os.listdir(dom.paths.inbox)
+                    if f.endswith(".md") and not f.startswith(".")
+                )
+            except OSError:
+                n = 0
+            self._pending.discard(name)
+            if n:
+                self._nudged[name] = now
+                text = f"You have {n} new message{'s' if n != 1 else ''}: run `comm-node inbox`"
+                self.actions.nudge(name, text)
+
+    def _idle(self, name: str) -> bool:
+        """At rest at its prompt: the screen says so (it is what a nudge is typed into)."""
+        ctx = self.ctx
+        status = ctx.statuses.get(name) or {}
+        pane = ctx.panes.get(name)
+        if pane is None or pane.get("screen_state") != "idle":
+            return False
+        now = ctx.clock.time()
+        state = shown_state(status, pane, heartbeat_age(status, now), now)
+        return state in ("idle", "done", "blocked")

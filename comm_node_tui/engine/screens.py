@@ -1,0 +1,198 @@
+"""The agents' screens, read from tmux: the fallback (and the correction) for what the hooks
+say, a dead pane as an alert, and agents.json for `comm-node status` and viewers.
+
+Screens are read twice a second (only panes tmux saw activity in are captured): the screen
+corrects the hooks when a turn ends without one (Escape, "No", errors), and the real soak
+showed the room's state lagging the screen by the poll interval.
+
+read() blocks on tmux and runs in a worker thread; it returns a ScreenRead (plain data) that
+apply() takes in on the engine's loop thread. Nothing else here runs off that thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from comm_node_tui.engine.context import EngineContext
+from comm_node_tui.protocol.events import Event
+
+if TYPE_CHECKING:
+    from comm_node_tui.adapters.screen import ScreenState
+    from comm_node_tui.panes.manager import AgentPanes
+
+
+@dataclass(frozen=True)
+class ScreenRead:
+    """One look at tmux: the panes' states, or None when there is no session to read."""
+
+    states: dict[str, dict] | None
+    problem: str | None = None  # tmux did not answer (its error), states is None then
+
+
+class ScreenMonitor:
+    def __init__(self, ctx: EngineContext, poll_s: float = 0.5, idle_s: float = 0.5) -> None:
+        self.ctx = ctx
+        self.poll_s = poll_s
+        self.idle_s = idle_s  # how long an idle screen must hold before it is believed
+        self._trackers: dict[str, ScreenState] = {}
+        self._panes: AgentPanes | None = None  # used by read() only, in its worker thread
+        self._tmux_problem: str | None = None
+        self._session_lost = False
+
+    # ---- in a worker thread ---------------------------------------------------------------
+    def read(self) -> ScreenRead:
+        """Blocking tmux reads; touches no engine state."""
+        from comm_node_tui.adapters.tmux import TmuxError
+
+        try:
+            if self._panes is None:
+                from comm_node_tui.panes.manager import AgentPanes
+
+                self._panes = AgentPanes(self.ctx.ws, self.ctx.coord)
+            if not self._panes.tmux.has_session():
+                return ScreenRead(None)
+            return ScreenRead(self._panes.states())
+        except TmuxError as exc:
+            return ScreenRead(None, str(exc))
+
+    # ---- on the loop thread ---------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read the screens every poll_s until `stop`."""
+        idle_rounds = 0
+        while not stop.is_set():
+            # No tmux session: look again only every fifth round (each look spawns tmux).
+            await asyncio.sleep(self.poll_s * (5 if idle_rounds else 1))
+            try:
+                seen = await asyncio.to_thread(self.read)
+            except Exception as exc:
+                self.ctx.emit(
+                    Event("engine.fault", f"pane poll: {type(exc).__name__}: {exc}", level="error")
+                )
+                continue
+            idle_rounds = 0 if seen.states is not None else 1
+            self.apply(seen)
+
+    def apply(self, seen: ScreenRead) -> None:
+        """Take in one read: tmux's health, the session lost or back, the panes' states."""
+        ctx = self.ctx
+        if seen.problem is not None:
+            if seen.problem != self._tmux_problem:
+                self._tmux_problem = seen.problem
+                ctx.emit(Event("tmux.unavailable", seen.problem, level="warn"))
+        elif seen.states is not None and self._tmux_problem is not None:
+            self._tmux_problem = None
+            ctx.emit(Event("tmux.available", "tmux answers again"))
+        ctx.panes_polled = True
+        if seen.states is None:
+            self.session_gone()
+            return
+        if self._session_lost:
+            self._session_lost = False
+            ctx.emit(Event("tmux.session_back", "the agents' tmux session is back"))
+        self.apply_states(seen.states)
+
+    def session_gone(self) -> None:
+        """The session that held the agents vanished (its tmux server killed, or `down`
+        elsewhere): one alert, and every pane shown as gone until `comm-node up`."""
+        ctx = self.ctx
+        if self._session_lost or not ctx.panes:
+            return
+        self._session_lost = True
+        session = ctx.ws.config.get("tmux", {}).get("session") or f"cn-{ctx.ws.project}"
+        ctx.emit(
+            Event(
+                "tmux.session_lost",
+                f"the agents' tmux session {session} is gone (server killed?); "
+                "`comm-node up` starts the agents again",
+                level="error",
+                data={"alert": True, "agents": sorted(ctx.panes)},
+            )
+        )
+        # New dicts, not edits in place: a snapshot taken a moment ago keeps what it saw.
+        for name, info in list(ctx.panes.items()):
+            ctx.panes[name] = {**info, "dead": True, "screen_state": "dead"}
+        self._trackers.clear()
+        self.publish()
+        ctx.changed()
+
+    def apply_states(self, states: dict[str, dict]) -> None:
+        """Debounce the screen states and log what changed (a dead pane is an alert)."""
+        from comm_node_tui.adapters.agent_cli import agent_cli_for
+        from comm_node_tui.adapters.screen import ScreenState
+
+        ctx = self.ctx
+        ctx.panes_polled = True
+        states = dict(states)
+        # A pane that vanished from a live session (killed by hand, its window closed) is
+        # as gone as a dead one.
+        for name in list(ctx.panes):
+            if name not in states and not ctx.panes[name].get("dead"):
+                states[name] = {**ctx.panes[name], "dead": True, "screen": ""}
+        changed = False
+        mono, wall = ctx.clock.monotonic(), ctx.clock.time()
+        for name, info in states.items():
+            if name not in ctx.ws.domains:
+                continue
+            tracker = self._trackers.get(name)
+            if tracker is None:
+                cli = agent_cli_for(ctx.ws)
+                tracker = self._trackers[name] = ScreenState(cli, idle_s=self.idle_s)
+            state = tracker.update(info.get("screen", ""), dead=info["dead"], now=mono)
+            before = ctx.panes.get(name, {})
+            pane = {k: v for k, v in info.items() if k != "screen"}
+            pane["screen_state"] = state
+            pane["dialog"] = tracker.screen.dialog
+            pane["screen_raw"] = tracker.screen.state  # the latest capture
+            # When the screen began to say what it says (the hooks give way to it after a
+            # few seconds of contradiction: engine/agent_state.py).
+            pane["screen_since"] = (
+                before.get("screen_since", wall) if state == before.get("screen_state") else wall
+            )
+            ctx.panes[name] = pane
+            if pane != before:
+                changed = True
+                ctx.changed()
+            if state == before.get("screen_state"):
+                continue
+            if state == "dead":
+                ctx.emit(
+                    Event(
+                        "agent.dead",
+                        f"{name}: its process exited (status "
+                        f"{info.get('exit_status')}); `comm-node restart {name}`",
+                        agent=name,
+                        level="error",
+                        data={"exit_status": info.get("exit_status"), "alert": True},
+                    )
+                )
+            elif state != "unknown" or before:
+                ctx.emit(
+                    Event(
+                        "agent.screen",
+                        f"{name}: {state} (from the screen)",
+                        agent=name,
+                        data={"state": state},
+                    )
+                )
+        if changed:
+            self.publish()
+
+    def publish(self) -> None:
+        """The engine's view of every pane and every agent's health, for `comm-node status`
+        and viewers (what the room shows, without a second reading of the screens)."""
+        ctx = self.ctx
+        data = {
+            "updated": ctx.clock.time(),
+            "panes": ctx.panes,
+            "health": {k: str(v) for k, v in ctx.health.items()},
+        }
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            ctx.coord.store.write("agents.json", data)
+
+    def still_s(self, name: str) -> float | None:
+        """How long an agent's screen has shown nothing new (digits aside); None: no pane."""
+        tracker = self._trackers.get(name)
+        return None if tracker is None else tracker.unchanged_for(self.ctx.clock.monotonic())

@@ -1,0 +1,82 @@
+"""Which files the engine watches, watching them, and what a batch of changes asks for."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from comm_node_tui.workspace.model import Workspace
+
+Changes = set[tuple[object, str]]
+
+
+def watch_paths(ws: Workspace) -> list[str]:
+    """The workspace root (comm-node.toml) and each domain's outbox, state and artifacts
+    directories that exist (the watcher is re-armed when that list changes)."""
+    paths = [ws.root]
+    for dom in ws.domains.values():
+        for p in (dom.paths.outbox, dom.paths.dir, dom.paths.artifacts):
+            if os.path.isdir(p):
+                paths.append(p)
+    return list(dict.fromkeys(paths))
+
+
+async def watch(
+    ws: Callable[[], Workspace],
+    stop: asyncio.Event,
+    handle: Callable[[Changes], None],
+    *,
+    debounce_ms: int,
+    step_ms: int,
+) -> None:
+    """Hand every batch of changes to `handle` until `stop`. Re-armed when the directories
+    to watch change (a domain appeared, a directory was created); `ws` is asked each time,
+    as a config reload replaces the Workspace."""
+    from watchfiles import awatch
+
+    while not stop.is_set():
+        paths = watch_paths(ws())
+        async for changes in awatch(
+            *paths,
+            debounce=debounce_ms,
+            step=step_ms,
+            stop_event=stop,
+            recursive=False,
+            watch_filter=None,
+            ignore_permission_denied=True,
+        ):
+            handle(changes)
+            if set(watch_paths(ws())) != set(paths):
+                break
+
+
+@dataclass
+class Batch:
+    outboxes: list[str] = field(default_factory=list)  # domains with new outgoing mail
+    statuses: list[str] = field(default_factory=list)  # domains whose status.json changed
+    config: bool = False  # comm-node.toml changed
+    artifacts: bool = False  # some domain published (or removed) an artifact
+
+
+def sort_changes(ws: Workspace, changes: Changes) -> Batch:
+    """One batch from the watcher, sorted by what it asks the engine to do."""
+    by_artifacts = {d.paths.artifacts for d in ws.domains.values()}
+    by_outbox = {d.paths.outbox: d.name for d in ws.domains.values()}
+    by_status = {d.paths.status: d.name for d in ws.domains.values()}
+    outboxes: set[str] = set()
+    statuses: set[str] = set()
+    batch = Batch()
+    for _change, path in changes:
+        parent = os.path.dirname(path)
+        if parent in by_outbox:
+            outboxes.add(by_outbox[parent])
+        elif path in by_status:
+            statuses.add(by_status[path])
+        elif path == ws.paths.config:
+            batch.config = True
+        elif parent in by_artifacts:
+            batch.artifacts = True
+    batch.outboxes, batch.statuses = sorted(outboxes), sorted(statuses)
+    return batch
