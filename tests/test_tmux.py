@@ -320,3 +320,46 @@ def test_one_delivery_at_a_time_per_agent_and_never_a_merged_prompt(panes):
         ap.inject("alpha", "from comm-node", ready_timeout_s=0.3)
     assert occupied.value.reason == "occupied"
     assert submits(root, "alpha") == []
+
+
+def control_clients(socket: str) -> list[str]:
+    out = tmux(socket, "list-clients", "-F", "#{client_control_mode} #{client_pid}")
+    return [line.split()[1] for line in out.splitlines() if line.startswith("1 ")]
+
+
+def test_the_engine_reads_screens_through_one_quiet_control_client(
+    panes, socket_name, engine_for
+):
+    """One `tmux -C` client (no pane output, no size) carries the engine's reads; when it
+    dies the reads go on through tmux processes, and it comes back after CONTROL_RETRY_S;
+    the engine's stop detaches it."""
+    import signal
+
+    from comm_node_tui.engine.clock import ManualClock
+    from comm_node_tui.engine.screens import CONTROL_POLL_S, CONTROL_RETRY_S
+
+    ap, root = panes
+    clock = ManualClock()
+    eng = engine_for(root, clock=clock)
+    first = eng.screens.read()
+    assert first.states is not None and set(first.states) == {"alpha", "beta"}
+    [pid] = control_clients(socket_name)
+    flags = tmux(socket_name, "list-clients", "-F", "#{client_flags}").split(",")
+    assert {"no-output", "ignore-size", "read-only"} <= set(flags), flags
+    assert eng.screens.period_s == CONTROL_POLL_S
+    # the screen read through the client is the pane's, character for character
+    ap.inject("alpha", "echo through the control client")
+    wait_for(lambda: "echo through the control client" in ap.peek("alpha"))
+    eng.screens.apply(eng.screens.read())
+    assert eng.panes["alpha"]["screen_state"] in ("idle", "busy")
+    os.kill(int(pid), signal.SIGKILL)
+    wait_for(lambda: control_clients(socket_name) == [])
+    again = eng.screens.read()  # through a tmux process now: same panes
+    assert again.states is not None and set(again.states) == {"alpha", "beta"}
+    assert control_clients(socket_name) == []  # not before CONTROL_RETRY_S
+    assert eng.screens.period_s == eng.screens.poll_s
+    clock.advance(CONTROL_RETRY_S)
+    assert eng.screens.read().states is not None
+    assert len(control_clients(socket_name)) == 1
+    eng.stop()
+    wait_for(lambda: control_clients(socket_name) == [])

@@ -16,6 +16,10 @@ import tempfile
 
 from comm_node_tui.errors import CommNodeError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from comm_node_tui.adapters.tmux_control import ControlClient
+
 TIMEOUT_S = 10
 MIN_VERSION = (3, 0)
 DOMAIN_OPTION = "@cn_domain"
@@ -135,6 +139,24 @@ class Tmux:
         self.socket = socket or None
         self.session = session
         self.server = libtmux.Server(socket_name=self.socket, tmux_bin=_wrapper(self.binary))
+        # A quiet control-mode client (adapters/tmux_control.py), when use_control() got one:
+        # commands then cost a line on a pipe instead of a tmux process each.
+        self.control: ControlClient | None = None
+
+    def use_control(self) -> bool:
+        """Send this object's commands through one quiet control-mode client on the session
+        (no process per command, no pane output taken); False when this tmux cannot (too old,
+        no session yet): commands keep running a tmux client each."""
+        from comm_node_tui.adapters.tmux_control import control_client
+
+        self.close()
+        self.control = control_client(self.socket, self.session, self.binary, output=False)
+        return self.control is not None
+
+    def close(self) -> None:
+        control, self.control = self.control, None
+        if control is not None:
+            control.close()
 
     @property
     def where(self) -> str:
@@ -142,6 +164,17 @@ class Tmux:
 
     def cmd(self, *args: str, check: bool = True) -> list[str]:
         """Run one tmux command; its stdout lines; TmuxError on failure."""
+        control = self.control
+        if control is not None and control.alive:
+            try:
+                return control.command(*args)
+            except TmuxError:
+                if control.alive:  # tmux's own answer (%error), as the process path gives it
+                    if not check:
+                        return []
+                    raise
+                # The client went away (session or server gone): ask a tmux process, whose
+                # errors say which.
         try:
             res = self.server.cmd(*[str(a) for a in args])
         except Exception as exc:  # libtmux raises for a missing binary and odd failures

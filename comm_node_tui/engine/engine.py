@@ -131,6 +131,7 @@ class Engine:
             return
         self.started = False
         self.actions.drain()  # a nudge being typed reports before "engine.stopped"
+        self.screens.close()
         self.emit(
             Event(
                 "engine.stopped",

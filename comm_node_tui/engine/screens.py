@@ -32,10 +32,27 @@ class ScreenRead:
     problem: str | None = None  # tmux did not answer (its error), states is None then
 
 
+# With a control-mode client a look at tmux costs a line on a pipe (0.2 ms for list-panes,
+# 0.05 ms a capture, bench/tmux_control.py), not a tmux process (25-30 ms each): the screens
+# are then read five times a second, and the room follows the screen within ~0.1 s.
+CONTROL_POLL_S = 0.2
+CONTROL_RETRY_S = 5.0  # how often to try attaching the control client again
+
+
 class ScreenMonitor:
-    def __init__(self, ctx: EngineContext, poll_s: float = 0.5, idle_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        ctx: EngineContext,
+        poll_s: float = 0.5,
+        idle_s: float = 0.5,
+        control_poll_s: float | None = CONTROL_POLL_S,
+    ) -> None:
         self.ctx = ctx
-        self.poll_s = poll_s
+        self.poll_s = poll_s  # reading through a tmux process per command
+        # reading through the quiet control client (None: never use one)
+        self.control_poll_s = control_poll_s
+        self._control_at: float | None = None  # when attaching was last tried (monotonic)
+        self._closed = False  # the engine stopped: a read still under way attaches nothing
         self.idle_s = idle_s  # how long an idle screen must hold before it is believed
         self._trackers: dict[str, ScreenState] = {}
         self._panes: AgentPanes | None = None  # used by read() only, in its worker thread
@@ -54,9 +71,39 @@ class ScreenMonitor:
                 self._panes = AgentPanes(self.ctx.ws, self.ctx.coord)
             if not self._panes.tmux.has_session():
                 return ScreenRead(None)
+            self._attach_control()
             return ScreenRead(self._panes.states())
         except TmuxError as exc:
             return ScreenRead(None, str(exc))
+
+    def _attach_control(self) -> None:
+        """Get (back) a quiet control client for the reads, at most every CONTROL_RETRY_S."""
+        assert self._panes is not None
+        tmux = self._panes.tmux
+        if self._closed or self.control_poll_s is None:
+            return
+        if tmux.control is not None and tmux.control.alive:
+            return
+        now = self.ctx.clock.monotonic()
+        if self._control_at is not None and now - self._control_at < CONTROL_RETRY_S:
+            return
+        self._control_at = now
+        tmux.use_control()
+
+    @property
+    def period_s(self) -> float:
+        """How long until the next look: quicker while the control client answers."""
+        panes = self._panes
+        control = panes.tmux.control if panes is not None else None
+        if control is not None and control.alive and self.control_poll_s is not None:
+            return self.control_poll_s
+        return self.poll_s
+
+    def close(self) -> None:
+        """Detach the control client (the engine stops)."""
+        self._closed = True
+        if self._panes is not None:
+            self._panes.tmux.close()
 
     # ---- on the loop thread ---------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -64,7 +111,7 @@ class ScreenMonitor:
         idle_rounds = 0
         while not stop.is_set():
             # No tmux session: look again only every fifth round (each look spawns tmux).
-            await asyncio.sleep(self.poll_s * (5 if idle_rounds else 1))
+            await asyncio.sleep(self.period_s * (5 if idle_rounds else 1))
             try:
                 seen = await asyncio.to_thread(self.read)
             except Exception as exc:
