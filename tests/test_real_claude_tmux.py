@@ -49,7 +49,7 @@ def pump(eng) -> None:
 
 def shown(eng, name: str) -> dict:
     pump(eng)
-    return next(a for a in eng.snapshot()["agents"] if a["name"] == name)
+    return next(a.to_json() for a in eng.snapshot().agents if a.name == name)
 
 
 def until(eng, name: str, check, timeout: float = 30) -> dict:

@@ -899,5 +899,5 @@ class Engine:
             boundaries=self.boundaries,
             health=dict(self.watchdog.health),
         )
-        self._graph_cache = (self.tasks_version, world["task_graph"])
+        self._graph_cache = (self.tasks_version, world.task_graph)
         return world
