@@ -156,10 +156,11 @@ def test_the_engine_world_is_the_shape_it_was(busy_ws, engine_for):
     assert dumps(world.to_json()) == dumps(before)
     # the engine hands an earlier World's task graph back in: kept, and the same bytes
     again = snapshot(eng.ws, coord, **args, graph=world.task_graph)
-    assert again.task_graph is world.task_graph
+    assert again.task_graph is world.task_graph and again.tasks is world.tasks
     assert dumps(again.to_json()) == dumps(before)
-    # and Engine.snapshot() itself is a World
-    assert isinstance(eng.snapshot(), World)
+    # Engine.snapshot() is a World; unchanged tasks are not built again for the next one
+    first = eng.snapshot()
+    assert isinstance(first, World) and eng.snapshot().tasks is first.tasks
     alpha = world.agent("alpha")
     assert alpha is not None and alpha.pane is not None and alpha.hook_state == AgentState.BUSY
     assert world.usage_of("alpha").total > 0 and world.budget("alpha").granted_tokens == 500

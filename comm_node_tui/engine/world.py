@@ -26,6 +26,7 @@ from comm_node_tui.engine.world_views import (
     LockView,
     PaneView,
     TaskCounts,
+    TaskGraph,
     TaskNode,
     TaskRecord,
     TasksView,
@@ -47,6 +48,7 @@ __all__ = [
     "LockView",
     "PaneView",
     "TaskCounts",
+    "TaskGraph",
     "TaskNode",
     "TaskRecord",
     "TasksView",
@@ -70,7 +72,7 @@ class World:
     budgets: tuple[BudgetView, ...]
     usage: UsageView | None  # None until the engine has read the transcripts
     tasks_version: int | None
-    task_graph: Mapping[str, TaskNode]
+    task_graph: TaskGraph
     blocked: Mapping[str, tuple[str, ...]]  # task id -> why it is blocked
     artifacts: tuple[ArtifactView, ...]
     boundaries: BoundaryView | None  # None: not checked yet
@@ -224,16 +226,12 @@ def snapshot(
         pane = (panes or {}).get(name)
         pane = pane if isinstance(pane, dict) else None
         agents.append(agent_view(ws, name, st, now, problem, pane, (health or {}).get(name)))
-    tasks, ready, problems = tasks_view or coord.load_tasks()
+    task_graph = _task_graph(tasks_view or coord.load_tasks(), graph)
     return World(
         project=ws.project,
         workspace=ws.root,
         agents=tuple(agents),
-        tasks=TasksView(
-            counts=TaskCounts.parse(ready.counts()),
-            ready=tuple(TaskRecord.parse(tasks[t].to_json()) for t in ready.ready),
-            problems=tuple(str(p) for p in problems),
-        ),
+        tasks=task_graph.tasks,
         locks=tuple(
             LockView(lk.pattern, lk.holder, lk.exclusive, now_iso(lk.expires), lk.reason)
             for lk in coord.locks()
@@ -244,8 +242,8 @@ def snapshot(
         ),
         usage=UsageView.parse(usage),
         tasks_version=tasks_version,
-        task_graph=graph if graph is not None else _graph(tasks),
-        blocked=frozen_map({k: tuple(v) for k, v in ready.reasons.items()}),
+        task_graph=task_graph,
+        blocked=task_graph.blocked,
         artifacts=tuple(
             ArtifactView.parse(d.name, n, e)
             for d in ws.domains.values()
@@ -259,9 +257,16 @@ def snapshot(
     )
 
 
-def _graph(tasks: dict) -> Mapping[str, TaskNode]:
-    return frozen_map(
-        {
+def _task_graph(view: tuple, earlier: Mapping[str, TaskNode] | None) -> TaskGraph:
+    """The tasks part of the world from (tasks, readiness, problems); an earlier World's
+    graph of the same tasks is kept, and so is what was derived with it."""
+    tasks, ready, problems = view
+    if isinstance(earlier, TaskGraph) and earlier.built_from(ready):
+        return earlier
+    nodes = (
+        dict(earlier)
+        if earlier is not None
+        else {
             t.id: TaskNode(
                 title=t.title,
                 status=t.status,
@@ -274,6 +279,13 @@ def _graph(tasks: dict) -> Mapping[str, TaskNode]:
             for t in tasks.values()
         }
     )
+    derived = TasksView(
+        counts=TaskCounts.parse(ready.counts()),
+        ready=tuple(TaskRecord.of(tasks[t]) for t in ready.ready),
+        problems=tuple(str(p) for p in problems),
+    )
+    blocked = frozen_map({k: tuple(v) for k, v in ready.reasons.items()})
+    return TaskGraph(nodes, derived, blocked, ready)
 
 
 def _stored_boundaries(coord) -> dict | None:

@@ -17,8 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from comm_node_tui.engine.agent_state import AgentState, Health
+
+if TYPE_CHECKING:
+    from comm_node_tui.coordination.tasks import Task
 
 
 def _str(v: object) -> str:
@@ -195,19 +199,21 @@ class TaskRecord:
     required_artifacts: tuple[str, ...]
 
     @classmethod
-    def parse(cls, d: Mapping) -> TaskRecord:
+    def of(cls, t: Task) -> TaskRecord:
+        """From a loaded task, as its `to_json()` shows it (built directly: the world lists
+        every ready task on every refresh)."""
         return cls(
-            id=d["id"],
-            title=d["title"],
-            domain=d["domain"],
-            priority=d["priority"],
-            status=d["status"],
-            type=d["type"],
-            assignee=d["assignee"],
-            parent=d["parent"],
-            labels=tuple(d["labels"]),
-            depends_on=tuple(TaskDep(x["id"], x["type"]) for x in d["depends_on"]),
-            required_artifacts=tuple(d["required_artifacts"]),
+            id=t.id,
+            title=t.title,
+            domain=t.domain,
+            priority=t.priority,
+            status=t.status,
+            type=t.issue_type,
+            assignee=t.assignee,
+            parent=t.parent,
+            labels=tuple(t.labels),
+            depends_on=tuple(TaskDep(x, k) for k, x, _m in t.deps),
+            required_artifacts=tuple(t.required_artifacts),
         )
 
     def to_json(self) -> dict:
@@ -266,6 +272,56 @@ class TasksView:
             "ready": [t.to_json() for t in self.ready],
             "problems": list(self.problems),
         }
+
+
+class TaskGraph(Mapping[str, TaskNode]):
+    """The task graph, read-only, with what the world derived from the same loaded tasks
+    (counts, ready, why blocked). The engine hands an earlier World's graph back while its
+    tasks have not changed (tasks_version): the derived parts come with it instead of being
+    built again on every refresh (a plan of thousands of tasks)."""
+
+    __slots__ = ("_blocked", "_nodes", "_source", "_tasks")
+
+    def __init__(
+        self,
+        nodes: dict[str, TaskNode],
+        tasks: TasksView,
+        blocked: Mapping[str, tuple[str, ...]],
+        source: object,
+    ) -> None:
+        self._nodes = nodes
+        self._source = source  # the loaded tasks it was built from: compared by identity
+        self._tasks = tasks
+        self._blocked = blocked
+
+    @property
+    def tasks(self) -> TasksView:
+        return self._tasks
+
+    @property
+    def blocked(self) -> Mapping[str, tuple[str, ...]]:
+        return self._blocked
+
+    def built_from(self, source: object) -> bool:
+        return source is self._source
+
+    def __getitem__(self, key: str) -> TaskNode:
+        return self._nodes[key]
+
+    def __iter__(self):
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
+        if isinstance(other, TaskGraph):
+            return self._nodes == other._nodes
+        return isinstance(other, Mapping) and self._nodes == dict(other)
+
+    __hash__ = None  # type: ignore[assignment]  # equal by content, like a dict
 
 
 # ---- locks, budgets, usage, artifacts ------------------------------------------------------

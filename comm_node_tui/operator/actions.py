@@ -39,7 +39,7 @@ def one_line(text: object) -> str:
     return first
 
 
-def _answers_in_one_line(fn: Callable[P, str]) -> Callable[P, str]:
+def answers_in_one_line(fn: Callable[P, str]) -> Callable[P, str]:
     """A result of one line, or a CommNodeError of one line whatever went wrong below
     (libtmux, the OS, a bug): the room shows it in a notice, and a traceback is no notice."""
 
@@ -79,50 +79,50 @@ class OperatorActions:
         return self._panes
 
     # ---- one agent --------------------------------------------------------------------------
-    @_answers_in_one_line
+    @answers_in_one_line
     def inject(self, name: str, text: str) -> str:
         """Into the agent's inbox as a message from the operator, and typed into its pane."""
         ident = ops.message_to_agent(self.coord, name, text)
         out = self.panes().inject(name, text)
         return f"typed ({out['method']}) and delivered as {ident}"
 
-    @_answers_in_one_line
+    @answers_in_one_line
     def interrupt(self, name: str) -> str:
         self.panes().interrupt(name)
         return "Escape sent"
 
-    @_answers_in_one_line
+    @answers_in_one_line
     def approve(self, name: str) -> str:
         return self.panes().answer(name, allow=True)["answer"]
 
-    @_answers_in_one_line
+    @answers_in_one_line
     def deny(self, name: str) -> str:
         return self.panes().answer(name, allow=False)["answer"]
 
-    @_answers_in_one_line
+    @answers_in_one_line
     def kill(self, name: str) -> str:
         out = self.panes().kill(name)
         return f"killed (pids {out['pids']}; {len(out['killed'])} needed SIGKILL)"
 
-    @_answers_in_one_line
+    @answers_in_one_line
     def restart(self, name: str) -> str:
         out = self.panes().restart(name)
         return f"{out['action']} (pid {out['pid']})"
 
-    @_answers_in_one_line
+    @answers_in_one_line
     def grant_budget(self, name: str, tokens: int) -> str:
         from comm_node_tui.coordination.coordinator import grant_budget
 
         grant_budget(self.coord, name, tokens, "granted in the control room")
         return f"{tokens:+,} tokens"
 
-    @_answers_in_one_line
+    @answers_in_one_line
     def assign_task(self, tid: str, name: str) -> str:
         out = ops.assign_task(self.coord, tid, name)
         previous = out["previous"]
         return "assigned" + (f" (taken from {previous})" if previous and previous != name else "")
 
-    @_answers_in_one_line
+    @answers_in_one_line
     def publish_artifact(self, name: str, path: str) -> str:
         """A file of the agent's domain (a relative path is taken from the domain)."""
         dom = self.coord.ws.domain(name)
@@ -158,7 +158,7 @@ class OperatorActions:
         return f"back from {name}'s pane"
 
     # ---- everyone ---------------------------------------------------------------------------
-    @_answers_in_one_line
+    @answers_in_one_line
     def pause_or_resume(self) -> str:
         """Emergency stop (interrupt every agent, refuse new claims), or its end."""
         coord = self.coord
@@ -177,7 +177,7 @@ class OperatorActions:
             return f"paused (no agents interrupted: {exc})"
         return f"paused; interrupted {', '.join(stopped) or 'no agents'}"
 
-    @_answers_in_one_line
+    @answers_in_one_line
     def release_lock(self, holder: str, pattern: str) -> str:
         self.coord.release(holder, [pattern], why="released by the operator")
         return f"released {holder}'s lock"
