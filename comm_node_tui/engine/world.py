@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from comm_node_tui.engine.agent_state import AgentState, Health
+from comm_node_tui.engine.agent_state import AgentState, Health, judge, process_gone, shown_state
 from comm_node_tui.engine.world_views import (
     AgentView,
     ArtifactView,
@@ -140,8 +140,6 @@ def agent_view(
 ) -> AgentView:
     """One agent as shown: the state reconciled from hooks and screen, and its health (the
     engine's judgement, or, with no engine, what can be seen right now)."""
-    from comm_node_tui.engine.agent_state import judge, process_gone, shown_state
-
     now = time.time() if now is None else now
     status = status if isinstance(status, dict) else {}
     age = heartbeat_age(status, now)
