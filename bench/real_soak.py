@@ -622,7 +622,7 @@ class Sampler(threading.Thread):
         """On the engine's loop: what the room shows for `name` (Engine.snapshot), and the
         pid of its Claude Code process (from the hooks)."""
         eng = self.rig.eng.engine
-        view = next((a for a in eng.snapshot()["agents"] if a["name"] == name), {})
+        view = next((a.to_json() for a in eng.snapshot().agents if a.name == name), {})
         return view, (eng.agents.get(name) or {}).get("agent_pid")
 
     def memory_point(self, t: float) -> None:

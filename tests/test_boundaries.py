@@ -445,11 +445,12 @@ def test_engine_reports_new_and_resolved_violations(py_ws: Path, engine_for) -> 
     eng.check_boundaries()
     resolved = [e for e in eng.recent if e.type == "boundary.resolved"]
     assert len(resolved) == 1 and "from api.helpers import thing" in resolved[0].msg
-    assert eng.snapshot()["boundaries"]["violations"][0]["file"] == "web/views.py"
+    assert eng.snapshot().boundaries.violations[0].file == "web/views.py"
     # a viewer (no engine in-process) reads the engine's copy
     from comm_node_tui.engine.world import snapshot
 
-    assert snapshot(eng.ws, eng.coord)["boundaries"]["violations"] == eng.boundaries["violations"]
+    viewer = snapshot(eng.ws, eng.coord).to_json()
+    assert viewer["boundaries"]["violations"] == eng.boundaries["violations"]
 
 
 def test_import_cache_sees_new_files(py_ws: Path) -> None:
@@ -478,7 +479,7 @@ async def test_control_room_shows_boundaries(py_ws: Path) -> None:
         import time
 
         deadline = time.monotonic() + 20
-        while not (app.world.get("boundaries") and app.bridge.engine):
+        while not (app.world and app.world.boundaries and app.bridge.engine):
             assert time.monotonic() < deadline
             if app.bridge.engine is not None and app.bridge.engine.boundaries is not None:
                 app.request_refresh()

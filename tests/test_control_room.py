@@ -18,7 +18,7 @@ from comm_node_tui.panes.processes import kill_tree
 from comm_node_tui.protocol.status import update_status
 from comm_node_tui.tui.app import ControlRoom
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import cli_env
+from tests.conftest import cli_env, wait_for
 
 AGENT = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
 
@@ -369,12 +369,21 @@ def test_enter_attaches_and_the_room_comes_back_after_detach(room):
             time.sleep(0.1)
 
         def clients() -> str:
-            return subprocess.run(
-                ["tmux", "-L", socket, "list-clients", "-F", "#{client_session}:#{window_name}"],
+            """Terminal clients only: the engine's own control-mode client is attached too."""
+            out = subprocess.run(
+                [
+                    "tmux",
+                    "-L",
+                    socket,
+                    "list-clients",
+                    "-F",
+                    "#{client_control_mode} #{client_session}:#{window_name}",
+                ],
                 capture_output=True,
                 text=True,
                 timeout=10,
-            ).stdout.strip()
+            ).stdout
+            return "\n".join(x[2:] for x in out.splitlines() if x.startswith("0 "))
 
         deadline = time.monotonic() + 30
         pressed = 0.0
@@ -412,3 +421,56 @@ async def test_a_domain_removed_from_the_config_leaves_the_panels(room):
         await until(pilot, lambda: set(burn.rows) == {"alpha"})
         assert [r.value for r in agents.rows] == ["alpha"] and "beta" not in agents.alerts
         await until(pilot, lambda: len(burn.query("BurnRow")) == 1)  # removal is async
+
+
+def test_operator_actions_answer_in_one_line(room):
+    """The service the room calls, on its own: a one-line result, or one line of error."""
+    from comm_node_tui.errors import CommNodeError
+    from comm_node_tui.operator.actions import OperatorActions, answers_in_one_line
+
+    root, _ap = room
+    ws = load_workspace(str(root))
+    coord = Coordinator(ws)
+    ops = OperatorActions(ws, lambda: coord)
+    done = ops.inject("alpha", "one\ntwo")
+    assert done.startswith("typed (") and "delivered as m-" in done and "\n" not in done
+    wait_for(lambda: any(r.get("text") == "one\ntwo" for r in records(root, "alpha")))
+    assert ops.interrupt("beta") == "Escape sent"
+    with pytest.raises(CommNodeError, match=r"^alpha is not waiting for a permission answer"):
+        ops.approve("alpha")
+    with pytest.raises(CommNodeError, match="holds no lock"):
+        ops.release_lock("beta", "src/**")
+    with pytest.raises(CommNodeError, match="no such file"):
+        ops.publish_artifact("alpha", "src/missing.yaml")
+    assert ops.grant_budget("alpha", 5000) == "+5,000 tokens"
+    assert ops.assign_task("T1", "alpha") == "assigned"
+    assert ops.assign_task("T1", "beta") == "assigned (taken from alpha)"
+    assert ops.pause_or_resume() == "paused; interrupted alpha, beta"
+    assert ops.is_paused()
+    assert ops.pause_or_resume() == "resumed: claims allowed again"
+
+    @answers_in_one_line
+    def broken() -> str:
+        raise ValueError("first line\nsecond line")
+
+    with pytest.raises(CommNodeError) as caught:
+        broken()
+    assert str(caught.value) == "first line…"
+    ops.failed("approve alpha", caught.value)
+    log = (root / ".comm-node" / "events.jsonl").read_text()
+    assert '"operator.failed"' in log and "approve alpha: first line" in log
+
+
+async def test_a_failed_action_is_a_notice_and_an_event(room):
+    root, _ap = room
+    app = ControlRoom(load_workspace(str(root)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await start(pilot)
+        await pilot.press("1", "y")  # alpha sits at its prompt: nothing to approve
+        events = root / ".comm-node" / "events.jsonl"
+        await until(pilot, lambda: '"operator.failed"' in events.read_text())
+        notice = next(n for n in app._notifications if "approve alpha" in str(n.message))
+        assert notice.severity == "error" and "not waiting" in str(notice.message)
+        failed = [json.loads(x) for x in events.read_text().splitlines() if "operator.failed" in x]
+        assert failed[0]["data"]["action"] == "approve alpha"
+        assert app.is_running

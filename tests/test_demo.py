@@ -143,10 +143,11 @@ async def test_demo_control_room_has_data_in_every_panel(tmp_path: Path, monkeyp
                 w = app.world
                 return bool(
                     app.query_one("#agents").row_count == 5
-                    and w.get("locks")
-                    and (w.get("usage") or {}).get("domains")
-                    and any((u.get("total") or 0) > 0 for u in w["usage"]["domains"].values())
-                    and w["tasks"]["counts"]["done"] >= 1
+                    and w is not None
+                    and w.locks
+                    and w.usage is not None
+                    and any(u.total > 0 for u in w.usage.domains.values())
+                    and w.tasks.counts.done >= 1
                     and app.query_one("#event-table").row_count > 10
                 )
 
@@ -154,9 +155,9 @@ async def test_demo_control_room_has_data_in_every_panel(tmp_path: Path, monkeyp
             while not panels_full():
                 assert not failures, failures
                 assert time.monotonic() < deadline, (
-                    app.world.get("tasks", {}).get("counts"),
+                    app.world and app.world.tasks.counts,
                     driver.meeting,
-                    [(a["name"], a["state"]) for a in app.world.get("agents", [])],
+                    [(a.name, a.state) for a in (app.world.agents if app.world else ())],
                 )
                 if "kickoff: registered" in app.sub_title:
                     seen_kickoff.add(app.sub_title.rsplit("registered ", 1)[1])
@@ -167,7 +168,7 @@ async def test_demo_control_room_has_data_in_every_panel(tmp_path: Path, monkeyp
             tree = app.query_one("#task-tree")
             nodes = list(_walk(tree.root))
             assert len(nodes) >= 25
-            assert app.query_one("#locks").row_count >= 1 or app.world["locks"]
+            assert app.query_one("#locks").row_count >= 1 or app.world.locks
             burn = app.query_one("#burn")
             assert sorted(burn.rows) == ["admin", "backend", "docs", "frontend", "website"]
             assert any(max(r.series or [0]) > 0 for r in burn.rows.values())

@@ -75,8 +75,8 @@ def test_an_agent_whose_process_is_alive_is_never_lost(tmp_path, engine_for):
         time.sleep(0.8)  # silent well past both thresholds, and busy
         eng.tick()
         assert not {"agent.stale", "agent.lost", "agent.dead"} & set(types(eng))
-        agent = next(a for a in eng.snapshot()["agents"] if a["name"] == "backend")
-        assert agent["health"] == "ok" and agent["lost"] is False
+        agent = eng.snapshot().agent("backend")
+        assert agent.health == "ok" and agent.lost is False
         assert [lk.holder for lk in eng.coord.locks()] == ["backend"]
     finally:
         proc.kill()

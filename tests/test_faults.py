@@ -270,8 +270,8 @@ async def test_tmux_server_killed_under_the_control_room(tmp_path: Path, monkeyp
             await pilot.pause(0.3)
             assert app.is_running and app.query_one("#agents").row_count == 2
             deadline = time.monotonic() + 10
-            while {a["state"] for a in app.world.get("agents", [])} != {"dead"}:
-                assert time.monotonic() < deadline, app.world.get("agents")
+            while {a.state for a in (app.world.agents if app.world else ())} != {"dead"}:
+                assert time.monotonic() < deadline, app.world
                 app.request_refresh()
                 await pilot.pause(0.2)
             # `comm-node up` brings the agents back, and the room sees them

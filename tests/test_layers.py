@@ -2,9 +2,9 @@
 the agents' hot paths (`comm-node hook`, `comm-node send`) load nothing heavy.
 
 protocol <- workspace <- coordination <- usage <- (adapters, boundaries, model) <- hooks <-
-panes <- engine <- kickoff <- tui <- demo <- commands. `cli.py` declares the parser and
-dispatches by name (it imports no command module), so it sits low: the kickoff renders
-PROTOCOL.md from it.
+panes <- engine <- kickoff <- operator <- tui <- demo <- commands. `cli.py` declares the
+parser and dispatches by name (it imports no command module), so it sits low: the kickoff
+renders PROTOCOL.md from it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ LAYERS: list[set[str]] = [
     {"panes"},
     {"engine"},
     {"kickoff"},
+    {"operator"},  # the room's interventions as one service, below the UI that calls it
     {"tui"},
     {"demo"},
     {"commands", "__main__"},

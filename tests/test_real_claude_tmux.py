@@ -49,7 +49,7 @@ def pump(eng) -> None:
 
 def shown(eng, name: str) -> dict:
     pump(eng)
-    return next(a for a in eng.snapshot()["agents"] if a["name"] == name)
+    return next(a.to_json() for a in eng.snapshot().agents if a.name == name)
 
 
 def until(eng, name: str, check, timeout: float = 30) -> dict:
@@ -296,8 +296,9 @@ async def test_the_room_shows_waiting_and_y_approves_the_tool(real_ws):
                 await pilot.pause(0.1)
 
         await until_true(lambda: panel.row_count == 2)
-        agent = lambda: next(a for a in app.world["agents"] if a["name"] == "api")  # noqa: E731
-        await until_true(lambda: app.world and agent()["state"] == "waiting")
+        await until_true(
+            lambda: app.world is not None and app.world.agent("api").state == "waiting"
+        )
         assert "api" in panel.alerts  # what needs the human is marked
         panel.focus()
         panel.move_cursor(row=[r.value for r in panel.rows].index("api"))

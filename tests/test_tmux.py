@@ -212,8 +212,8 @@ def test_an_exited_agent_stays_visible_and_is_reported_dead(panes, engine_for):
     eng.screens.apply(eng.screens.read())
     dead = [e for e in eng.recent if e.type == "agent.dead"]
     assert len(dead) == 1 and dead[0].agent == "alpha" and dead[0].level == "error"
-    alpha = next(a for a in eng.snapshot()["agents"] if a["name"] == "alpha")
-    assert alpha["state"] == "dead" and alpha["pane"]["exit_status"] == 3
+    alpha = eng.snapshot().agent("alpha")
+    assert alpha.state == "dead" and alpha.pane.exit_status == 3
     ap.restart("alpha")
     wait_for(lambda: not ap.tmux.panes()["alpha"].dead)
 

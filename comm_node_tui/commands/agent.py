@@ -38,25 +38,26 @@ def status_set(args) -> int:
 def status_show(args) -> int:
     """The world: agents with heartbeat age, stale/lost, tasks, locks, budgets."""
     from comm_node_tui.coordination.coordinator import Coordinator
+    from comm_node_tui.engine.agent_state import AgentState, Health
     from comm_node_tui.engine.world import snapshot
 
     ws = workspace(args)
     world = snapshot(ws, Coordinator(ws))
     if args.json:
-        print_json(world)
+        print_json(world.to_json())
         return 0
-    for a in world["agents"]:
-        extra = f" on {a['task']}" if a["task"] else ""
-        if a.get("dialog") and a["state"] == "waiting":
-            extra += f" ({a['dialog']} dialog)"
-        health = "" if a.get("health", "ok") == "ok" else f" {a['health'].upper()}"
-        age = "-" if a["heartbeat_age_s"] is None else f"{a['heartbeat_age_s']:.0f}s ago"
-        note = f"  ({a['problem']})" if a["problem"] else ""
-        print(f"{a['name']:<16} {a['state']:<9}{health}{extra}  heartbeat {age}{note}")
-    c = world["tasks"]["counts"]
+    for a in world.agents:
+        extra = f" on {a.task}" if a.task else ""
+        if a.dialog and a.state == AgentState.WAITING:
+            extra += f" ({a.dialog} dialog)"
+        health = "" if a.health == Health.OK else f" {a.health.upper()}"
+        age = "-" if a.heartbeat_age_s is None else f"{a.heartbeat_age_s:.0f}s ago"
+        note = f"  ({a.problem})" if a.problem else ""
+        print(f"{a.name:<16} {a.state:<9}{health}{extra}  heartbeat {age}{note}")
+    c = world.tasks.counts
     print(
-        f"tasks: {c['ready']} ready, {c['in_progress']} in progress, {c['blocked']} blocked, "
-        f"{c['done']} done; locks: {len(world['locks'])}"
+        f"tasks: {c.ready} ready, {c.in_progress} in progress, {c.blocked} blocked, "
+        f"{c.done} done; locks: {len(world.locks)}"
     )
     return 0
 

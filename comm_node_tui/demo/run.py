@@ -14,9 +14,13 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from comm_node_tui.demo import plan as demo_plan
 from comm_node_tui.protocol.events import Event
+
+if TYPE_CHECKING:
+    from comm_node_tui.engine.world import TaskCounts
 
 
 def create(directory: str | None, speed: float, seed: int, stalls: int, crashes: int) -> str:
@@ -49,10 +53,9 @@ def create(directory: str | None, speed: float, seed: int, stalls: int, crashes:
     return root
 
 
-def _progress(counts: dict) -> tuple[int, int]:
+def _progress(counts: TaskCounts) -> tuple[int, int]:
     """(done, total) from the world's task counts ("ready" is a subset of "open")."""
-    total = sum(counts.get(k, 0) for k in ("open", "in_progress", "blocked", "done"))
-    return counts.get("done", 0), total
+    return counts.done, counts.total
 
 
 class Driver:
@@ -113,7 +116,7 @@ class Driver:
             self._dead_since.pop(name, None)
 
     def plan_done(self, engine) -> bool:
-        done, total = _progress(engine.snapshot()["tasks"]["counts"])
+        done, total = _progress(engine.snapshot().tasks.counts)
         return total > 0 and done == total
 
     def summary(self, engine) -> dict:
@@ -136,11 +139,11 @@ class Driver:
             k: sum(int(d.get(k, 0)) for d in usage["domains"].values())
             for k in ("input", "output", "cache_write", "cache_read", "total")
         }
-        counts = world["tasks"]["counts"]
+        counts = world.tasks.counts
         done, total = _progress(counts)
         return {
             "workspace": self.root,
-            "tasks": counts,
+            "tasks": counts.to_json(),
             "tasks_done": done,
             "tasks_total": total,
             "messages_routed": engine.router.routed,

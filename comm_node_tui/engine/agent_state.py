@@ -32,6 +32,32 @@ WAITING_GONE_S = 0.75
 DECLARED = ("done", "blocked", "error")
 
 
+class AgentState(StrEnum):
+    """The one state the room and `comm-node status` show: what an agent declares
+    (protocol/status.py STATES), and what only the screen or the engine can tell (dead,
+    unknown)."""
+
+    STARTING = "starting"
+    BUSY = "busy"
+    IDLE = "idle"
+    WAITING = "waiting"  # a dialog on its screen: it needs someone
+    BLOCKED = "blocked"
+    DONE = "done"
+    ERROR = "error"
+    ENDED = "ended"
+    DEAD = "dead"  # its pane's process exited
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def of(cls, value: object) -> AgentState:
+        """The state a status file or a screen reading names; UNKNOWN for anything else (a
+        status.json is the agent side's to write, and may hold any JSON)."""
+        try:
+            return cls(value)
+        except (ValueError, TypeError):
+            return cls.UNKNOWN
+
+
 class Health(StrEnum):
     OK = "ok"
     SILENT = "silent"  # cannot be seen, and says nothing while busy

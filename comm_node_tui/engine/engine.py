@@ -42,6 +42,10 @@ from comm_node_tui.protocol.events import Event, EventLog
 from comm_node_tui.protocol.fileio import ensure_dir
 from comm_node_tui.workspace.model import Workspace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from comm_node_tui.engine.world import TaskGraph, World
+
 
 class Engine:
     def __init__(
@@ -90,7 +94,7 @@ class Engine:
         self.refresh_usage = self.usage.tick
         self.reload_config = self.domains.reload_config
         self.check_boundaries = self.boundary_monitor.check
-        self._graph_cache: tuple[int, dict] | None = None
+        self._graph_cache: tuple[int, TaskGraph] | None = None
         self.started = False
 
     # What the rest of the code reads; it lives in the context and the monitors.
@@ -232,9 +236,10 @@ class Engine:
     def _fault(self, what: str, exc: Exception) -> None:
         self.emit(Event("engine.fault", f"{what}{type(exc).__name__}: {exc}", level="error"))
 
-    def snapshot(self) -> dict:
-        """The WorldState as plain data (what the control room renders). The task graph is
-        rebuilt only when the tasks changed (tasks_version)."""
+    def snapshot(self) -> World:
+        """The typed, immutable World the control room renders. The task graph is rebuilt
+        only when the tasks changed (tasks_version). Called from the room's thread: it reads
+        copies, and swaps its one cache tuple whole."""
         from comm_node_tui.engine.world import snapshot
 
         graph = None
@@ -253,5 +258,5 @@ class Engine:
             boundaries=self.boundaries,
             health=dict(self.watchdog.health),
         )
-        self._graph_cache = (self.tasks_version, world["task_graph"])
+        self._graph_cache = (self.tasks_version, world.task_graph)
         return world

@@ -1,17 +1,108 @@
-"""The one WorldState: agents, tasks, locks, budgets, artifacts, as plain data.
+"""The one WorldState: agents, tasks, locks, budgets, usage, artifacts and boundaries, as one
+immutable, typed snapshot.
 
-The engine keeps it current and hands snapshots to subscribers (the control room renders
-exactly this); `comm-node status --json` builds the same shape from the files, so scripts
-get it whether or not an engine runs.
+The engine builds a World per batch of changes (`Engine.snapshot()`); whoever holds it reads
+it from any thread without a lock, because nothing in it ever changes: a newer World
+replaces the reference, it is never edited (the control room's bridge keeps the latest).
+`comm-node status` builds the same World from the files, so scripts get it whether or not an
+engine runs; `World.to_json()` is the shape `status --json` prints (docs/protocol.md, "The
+world"). The views themselves are in engine/world_views.py.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
+from comm_node_tui.engine.agent_state import AgentState, Health, judge, process_gone, shown_state
+from comm_node_tui.engine.world_views import (
+    AgentView,
+    ArtifactView,
+    BoundaryView,
+    BudgetView,
+    DomainUsage,
+    LockView,
+    PaneView,
+    TaskCounts,
+    TaskGraph,
+    TaskNode,
+    TaskRecord,
+    TasksView,
+    UsageView,
+    frozen_map,
+)
+from comm_node_tui.protocol.messages import now_iso
 from comm_node_tui.protocol.status import read_status, sane_heartbeat
 from comm_node_tui.workspace.model import Workspace
+
+__all__ = [
+    "AgentState",
+    "AgentView",
+    "ArtifactView",
+    "BoundaryView",
+    "BudgetView",
+    "DomainUsage",
+    "Health",
+    "LockView",
+    "PaneView",
+    "TaskCounts",
+    "TaskGraph",
+    "TaskNode",
+    "TaskRecord",
+    "TasksView",
+    "UsageView",
+    "World",
+    "agent_view",
+    "heartbeat_age",
+    "snapshot",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """Everything the control room and `comm-node status` show, at one moment."""
+
+    project: str
+    workspace: str
+    agents: tuple[AgentView, ...]
+    tasks: TasksView
+    locks: tuple[LockView, ...]
+    budgets: tuple[BudgetView, ...]
+    usage: UsageView | None  # None until the engine has read the transcripts
+    tasks_version: int | None
+    task_graph: TaskGraph
+    blocked: Mapping[str, tuple[str, ...]]  # task id -> why it is blocked
+    artifacts: tuple[ArtifactView, ...]
+    boundaries: BoundaryView | None  # None: not checked yet
+
+    def agent(self, name: str) -> AgentView | None:
+        return next((a for a in self.agents if a.name == name), None)
+
+    def budget(self, name: str) -> BudgetView | None:
+        return next((b for b in self.budgets if b.domain == name), None)
+
+    def usage_of(self, name: str) -> DomainUsage | None:
+        return None if self.usage is None else self.usage.domains.get(name)
+
+    def to_json(self) -> dict:
+        """The plain-data shape `comm-node status --json` prints (a public interface: the
+        same keys in the same order as before the World was typed)."""
+        return {
+            "project": self.project,
+            "workspace": self.workspace,
+            "agents": [a.to_json() for a in self.agents],
+            "tasks": self.tasks.to_json(),
+            "locks": [lk.to_json() for lk in self.locks],
+            "budgets": [b.to_json() for b in self.budgets],
+            "usage": None if self.usage is None else self.usage.to_json(),
+            "tasks_version": self.tasks_version,
+            "task_graph": {k: v.to_json() for k, v in self.task_graph.items()},
+            "blocked": {k: list(v) for k, v in self.blocked.items()},
+            "artifacts": [a.to_json() for a in self.artifacts],
+            "boundaries": None if self.boundaries is None else self.boundaries.to_json(),
+        }
 
 
 def heartbeat_age(status: dict, now: float | None = None) -> float | None:
@@ -26,6 +117,18 @@ def heartbeat_age(status: dict, now: float | None = None) -> float | None:
     return max(0.0, (time.time() if now is None else now) - then)
 
 
+def _text(v: object) -> str | None:
+    """Text the agent side wrote (task, progress): any JSON value is shown as text."""
+    return None if v is None else v if isinstance(v, str) else str(v)
+
+
+def _health(value: object) -> Health | None:
+    try:
+        return Health(value)
+    except (ValueError, TypeError):
+        return None  # not a judgement (an unreadable agents.json): judged again here
+
+
 def agent_view(
     ws: Workspace,
     name: str,
@@ -34,17 +137,17 @@ def agent_view(
     problem: str | None = None,
     pane: dict | None = None,
     health: str | None = None,
-) -> dict:
+) -> AgentView:
     """One agent as shown: the state reconciled from hooks and screen, and its health (the
     engine's judgement, or, with no engine, what can be seen right now)."""
-    from comm_node_tui.engine.agent_state import Health, judge, process_gone, shown_state
-
     now = time.time() if now is None else now
+    status = status if isinstance(status, dict) else {}
     age = heartbeat_age(status, now)
     state = shown_state(status, pane, age, now)
-    if health is None:
+    judged = _health(health) if health is not None else None
+    if judged is None:
         gone = process_gone(status, pane)
-        health = judge(
+        judged = judge(
             status,
             pane,
             shown=state,
@@ -53,25 +156,20 @@ def agent_view(
             gone_for_s=0.0 if gone else None,
             agents=ws.agents,
         )
-    health = str(health)
-    view = {
-        "name": name,
-        "state": state,
-        "hook_state": status.get("state") if status else None,
-        "task": status.get("task"),
-        "progress": status.get("progress"),
-        "last_heartbeat": status.get("last_heartbeat"),
-        "heartbeat_age_s": None if age is None else round(age, 1),
-        "health": health,
-        "stale": health in (Health.STUCK, Health.SILENT),
-        "lost": health == Health.LOST,
-        "role": ws.domains[name].role if name in ws.domains else "",
-        "problem": problem,
-    }
-    if pane is not None:
-        view["pane"] = pane
-        view["dialog"] = pane.get("dialog")
-    return view
+    hook = status.get("state")
+    return AgentView(
+        name=name,
+        state=AgentState.of(state),
+        hook_state=None if hook is None else AgentState.of(hook),
+        task=_text(status.get("task")),
+        progress=_text(status.get("progress")),
+        last_heartbeat=_text(status.get("last_heartbeat")),
+        heartbeat_age_s=None if age is None else round(age, 1),
+        health=judged,
+        role=ws.domains[name].role if name in ws.domains else "",
+        problem=problem,
+        pane=None if pane is None else PaneView.parse(pane),
+    )
 
 
 def engine_view(coord) -> dict | None:
@@ -98,11 +196,13 @@ def snapshot(
     usage: dict | None = None,
     now: float | None = None,
     tasks_version: int | None = None,
-    graph: dict | None = None,
+    graph: Mapping[str, TaskNode] | None = None,
     boundaries: dict | None = None,
     health: dict | None = None,
-) -> dict:
-    """Everything the control room shows, read fresh from the files where not given."""
+) -> World:
+    """Everything the control room shows, read fresh from the files where not given.
+    `graph`: the task graph of an earlier World with the same tasks_version (kept, not
+    rebuilt: it is immutable)."""
     from comm_node_tui.coordination.coordinator import budget_view
 
     now = time.time() if now is None else now
@@ -123,49 +223,67 @@ def snapshot(
                 st, problem = {}, str(exc)
         pane = (panes or {}).get(name)
         pane = pane if isinstance(pane, dict) else None
-        view = agent_view(ws, name, st, now, problem, pane, (health or {}).get(name))
-        agents.append(view)
-    tasks, ready, problems = tasks_view or coord.load_tasks()
-    locks = [lk.to_json() for lk in coord.locks()]
-    return {
-        "project": ws.project,
-        "workspace": ws.root,
-        "agents": agents,
-        "tasks": {
-            "counts": ready.counts(),
-            "ready": [tasks[t].to_json() for t in ready.ready],
-            "problems": problems,
-        },
-        "locks": [
-            {k: lk[k] for k in ("pattern", "holder", "exclusive", "expires_at", "reason")}
-            for lk in locks
-        ],
-        "budgets": [budgets.snapshot(n) for n in ws.domains] if budgets else budget_view(ws),
-        "usage": usage,
-        "tasks_version": tasks_version,
-        "task_graph": graph
-        if graph is not None
-        else {
-            t.id: {
-                "title": t.title,
-                "status": t.status,
-                "domain": t.domain,
-                "assignee": t.assignee,
-                "priority": t.priority,
-                "parent": t.parent,
-                "deps": [x for k, x, _m in t.deps if k != "parent-child"],
-            }
-            for t in tasks.values()
-        },
-        "blocked": dict(ready.reasons),
-        "artifacts": [
-            {"domain": d.name, "name": n, **e}
+        agents.append(agent_view(ws, name, st, now, problem, pane, (health or {}).get(name)))
+    task_graph = _task_graph(tasks_view or coord.load_tasks(), graph)
+    return World(
+        project=ws.project,
+        workspace=ws.root,
+        agents=tuple(agents),
+        tasks=task_graph.tasks,
+        locks=tuple(
+            LockView(lk.pattern, lk.holder, lk.exclusive, now_iso(lk.expires), lk.reason)
+            for lk in coord.locks()
+        ),
+        budgets=tuple(
+            BudgetView.parse(b)
+            for b in ([budgets.snapshot(n) for n in ws.domains] if budgets else budget_view(ws))
+        ),
+        usage=UsageView.parse(usage),
+        tasks_version=tasks_version,
+        task_graph=task_graph,
+        blocked=task_graph.blocked,
+        artifacts=tuple(
+            ArtifactView.parse(d.name, n, e)
             for d in ws.domains.values()
             for n, e in coord.manifest(d).items()
-        ],
+            if isinstance(e, Mapping)  # a hand-edited manifest: the entry is not shown
+        ),
         # the engine's last boundary check (a viewer reads the engine's copy on disk)
-        "boundaries": boundaries if boundaries is not None else _stored_boundaries(coord),
-    }
+        boundaries=BoundaryView.parse(
+            boundaries if boundaries is not None else _stored_boundaries(coord)
+        ),
+    )
+
+
+def _task_graph(view: tuple, earlier: Mapping[str, TaskNode] | None) -> TaskGraph:
+    """The tasks part of the world from (tasks, readiness, problems); an earlier World's
+    graph of the same tasks is kept, and so is what was derived with it."""
+    tasks, ready, problems = view
+    if isinstance(earlier, TaskGraph) and earlier.built_from(ready):
+        return earlier
+    nodes = (
+        dict(earlier)
+        if earlier is not None
+        else {
+            t.id: TaskNode(
+                title=t.title,
+                status=t.status,
+                domain=t.domain,
+                assignee=t.assignee,
+                priority=t.priority,
+                parent=t.parent,
+                deps=tuple(x for k, x, _m in t.deps if k != "parent-child"),
+            )
+            for t in tasks.values()
+        }
+    )
+    derived = TasksView(
+        counts=TaskCounts.parse(ready.counts()),
+        ready=tuple(TaskRecord.of(tasks[t]) for t in ready.ready),
+        problems=tuple(str(p) for p in problems),
+    )
+    blocked = frozen_map({k: tuple(v) for k, v in ready.reasons.items()})
+    return TaskGraph(nodes, derived, blocked, ready)
 
 
 def _stored_boundaries(coord) -> dict | None:

@@ -35,6 +35,7 @@ class EventType(StrEnum):
     OPERATOR_MESSAGE = "operator.message"
     OPERATOR_PAUSE = "operator.pause"
     OPERATOR_RESUME = "operator.resume"
+    OPERATOR_FAILED = "operator.failed"  # an intervention from the control room failed
     # locks, tasks, budgets, artifacts
     LOCK_GRANTED = "lock.granted"
     LOCK_REFUSED = "lock.refused"

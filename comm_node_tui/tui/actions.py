@@ -117,3 +117,11 @@ def bindings() -> list[Binding]:
         )
     )
     return out
+
+
+def keymap(wanted: dict, known: set[str]) -> tuple[dict[str, str], str | None]:
+    """The `[keymap]` of comm-node.toml: the rebindings of known binding ids, and a line
+    naming the ids that do not exist (None when all do)."""
+    unknown = sorted(set(wanted) - known)
+    problem = f"[keymap] {', '.join(unknown)}: no such binding id (see the help)"
+    return {k: v for k, v in wanted.items() if k in known}, problem if unknown else None

@@ -1,5 +1,8 @@
 """The engine for the control room: in-process in a thread with its own event loop, or, when
-`comm-node serve` already holds the workspace, a viewer that reads the files and the log."""
+`comm-node serve` already holds the workspace, a viewer that reads the files and the log.
+
+`snapshot()` (called in a worker) publishes the latest World by a reference swap: `world` is
+replaced, never edited, so any thread may read the one it got without a lock."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from collections.abc import Callable
 
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.engine.pidlock import WorkspaceBusy, holder_pid
+from comm_node_tui.engine.world import World
 from comm_node_tui.protocol.events import Event, follow, tail
 from comm_node_tui.workspace.model import Workspace
 
@@ -33,6 +37,7 @@ class EngineBridge:
         self._thread: threading.Thread | None = None
         self._follow_stop = threading.Event()
         self.failure: str | None = None
+        self.world: World | None = None  # the latest snapshot, None before the first
 
     def start(self) -> None:
         from comm_node_tui.engine.engine import Engine
@@ -76,12 +81,15 @@ class EngineBridge:
     def recent_events(self, n: int = 500) -> list[Event]:
         return tail(self.ws.paths.events, n)
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> World:
         if self.engine is not None:
-            return self.engine.snapshot()
-        from comm_node_tui.engine.world import snapshot
+            world = self.engine.snapshot()
+        else:
+            from comm_node_tui.engine.world import snapshot
 
-        return snapshot(self.ws, self.coord, now=self.clock() if self.clock else None)
+            world = snapshot(self.ws, self.coord, now=self.clock() if self.clock else None)
+        self.world = world
+        return world
 
     def stop(self) -> None:
         self._follow_stop.set()

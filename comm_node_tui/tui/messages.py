@@ -1,12 +1,20 @@
-"""Typed messages from the engine side to the UI."""
+"""Typed messages: from the engine side to the room, and from the panels up to the room.
+
+Data goes down as method calls with typed values (a panel's `show(world)`); what a panel has
+to say goes up as one of these, and the room routes it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from textual.message import Message
 
+from comm_node_tui.engine.world import World
 from comm_node_tui.protocol.events import Event
 
 
+# ---- the engine side -----------------------------------------------------------------------
 class EngineEvent(Message):
     """One event from the engine (or the log, in viewer mode)."""
 
@@ -23,11 +31,13 @@ class WorldChanged(Message):
 
 
 class WorldUpdated(Message):
-    """A fresh snapshot of the world, read in a worker."""
+    """A fresh snapshot of the world, read in a worker, with what the room reads beside it."""
 
-    def __init__(self, world: dict) -> None:
+    def __init__(self, world: World, git: Mapping[str, str], paused: bool) -> None:
         super().__init__()
         self.world = world
+        self.git = git  # per domain: branch, dirty mark, ahead/behind
+        self.paused = paused
 
 
 class PaneText(Message):
@@ -35,3 +45,28 @@ class PaneText(Message):
         super().__init__()
         self.domain = domain
         self.text = text
+
+
+# ---- the panels ----------------------------------------------------------------------------
+class AgentHighlighted(Message):
+    """The cursor of the agents panel is on this agent (the preview follows it)."""
+
+    def __init__(self, agent: str) -> None:
+        super().__init__()
+        self.agent = agent
+
+
+class AgentChosen(Message):
+    """Enter on an agent: go to its pane."""
+
+    def __init__(self, agent: str) -> None:
+        super().__init__()
+        self.agent = agent
+
+
+class EventChosen(Message):
+    """Enter on an event: read it (its message) in full."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event

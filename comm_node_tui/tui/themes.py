@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from textual.app import App
 from textual.theme import Theme
 
 _PKG = Path(__file__).resolve().parent.parent
@@ -53,3 +54,16 @@ def load_themes() -> tuple[list[Theme], list[str]]:
         except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError, KeyError) as exc:
             problems.append(f"{path.name}: {exc}")
     return themes, problems
+
+
+def use_theme(app: App, wanted: str) -> list[str]:
+    """Register themes/*.toml and switch to `wanted` (the default when there is no such
+    theme); what went wrong, one line each."""
+    themes, problems = load_themes()
+    for t in themes:
+        app.register_theme(t)
+    if wanted in app.available_themes:
+        app.theme = wanted
+        return problems
+    app.theme = "elder" if "elder" in app.available_themes else "textual-dark"
+    return [f"no theme '{wanted}'; using {app.theme}", *problems]

@@ -12,6 +12,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
+from comm_node_tui.engine.world import BoundaryView
+
 
 class BoundariesScreen(ModalScreen):
     BINDINGS = [
@@ -26,7 +28,7 @@ class BoundariesScreen(ModalScreen):
     BoundariesScreen DataTable { height: 1fr; }
     """
 
-    def __init__(self, report: dict | None) -> None:
+    def __init__(self, report: BoundaryView | None) -> None:
         super().__init__()
         self.report = report
 
@@ -51,12 +53,12 @@ class BoundariesScreen(ModalScreen):
                 "Boundaries: not checked yet (the engine checks every 30 s; "
                 "or run `comm-node check`)"
             )
-        n = len(r.get("violations", []))
-        ago = time.time() - float(r.get("checked_at", time.time()))
-        unparsed = len(r.get("unparsed", []))
+        n = len(r.violations)
+        ago = time.time() - (time.time() if r.checked_at is None else r.checked_at)
+        unparsed = len(r.unparsed)
         text = Text(
-            f"Boundaries: {n} violation(s) · {r.get('files_checked', 0)} files, "
-            f"{r.get('imports_checked', 0)} imports · checked {ago:.0f} s ago"
+            f"Boundaries: {n} violation(s) · {r.files_checked} files, "
+            f"{r.imports_checked} imports · checked {ago:.0f} s ago"
             + (f" · {unparsed} file(s) not parsed" if unparsed else "")
         )
         if n:
@@ -65,14 +67,9 @@ class BoundariesScreen(ModalScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for v in (self.report or {}).get("violations", []):
-            where = f"{v['file']}:{v['line']}" if v.get("line") else v["file"]
-            what = f"{v['import']} → {v['target']}" if v["kind"] == "import" else "changed"
+        for v in self.report.violations if self.report else ():
+            what = f"{v.import_text} → {v.target}" if v.kind == "import" else "changed"
             table.add_row(
-                Text(v["domain"]),
-                Text(where),
-                Text(what),
-                Text(v.get("owner") or "-"),
-                Text(v["rule"]),
+                Text(v.domain), Text(v.where), Text(what), Text(v.owner or "-"), Text(v.rule)
             )
         table.focus()

@@ -1,11 +1,18 @@
-"""The agents panel: state, task, heartbeat, budget, burn and git, one row per agent."""
+"""The agents panel: state, task, heartbeat, budget, burn and git, one row per agent.
+
+It owns the alert marks: an agent is marked (`! name`) when an alert names it or when it
+comes to wait on a dialog, until its row is selected."""
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual.widgets import DataTable
+from collections.abc import Mapping
 
+from rich.text import Text
+
+from comm_node_tui.engine.world import AgentState, AgentView, BudgetView, Health, World
+from comm_node_tui.tui.messages import AgentChosen, AgentHighlighted
 from comm_node_tui.tui.text import safe
+from comm_node_tui.tui.widgets.keyed_table import KeyedTable
 
 GLYPHS = {
     "busy": ("●", "bold green"),
@@ -24,23 +31,18 @@ GLYPHS = {
     "error": ("!", "bold red"),
     "unknown": ("·", "dim"),
 }
-COLUMNS = ("Agent", "State", "Task", "Progress", "Beat", "Budget", "Tok/min", "Git")
+LABELS = ("Agent", "State", "Task", "Progress", "Beat", "Budget", "Tok/min", "Git")
 # Fixed widths: the table does not jump as values change, and renders the same every time.
 WIDTHS = (14, 11, 10, 26, 5, 12, 7, 22)
+TROUBLE = (Health.LOST, Health.GONE, Health.STUCK, Health.SILENT)
 
 
-def shown_state(agent: dict) -> str:
-    state = agent.get("state") or "unknown"
-    if state in ("dead", "ended"):
-        return state
-    health = agent.get("health")
-    if health in ("lost", "gone", "stuck", "silent"):
-        return health  # (engine/agent_state.py: silence alone is never shown as trouble)
-    if agent.get("lost"):
-        return "lost"
-    if agent.get("stale"):
-        return "stale"
-    return state if state in GLYPHS else "unknown"
+def shown_state(agent: AgentView) -> str:
+    if agent.state in (AgentState.DEAD, AgentState.ENDED):
+        return agent.state
+    if agent.health in TROUBLE:
+        return agent.health  # (engine/agent_state.py: silence alone is never shown as trouble)
+    return agent.state
 
 
 def age_text(age: float | None) -> str:
@@ -65,63 +67,75 @@ def bar(remaining: int | None, limit: int | None, width: int = 6) -> Text:
     return Text("▮" * full + "▯" * (width - full) + f" {frac:4.0%}", style=style)
 
 
-class AgentsPanel(DataTable):
+class AgentsPanel(KeyedTable):
     DEFAULT_CSS = "AgentsPanel { height: 1fr; }"
+    COLUMNS = tuple(zip(LABELS, WIDTHS, strict=True))
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.border_title = "1 Agents"
         self.alerts: set[str] = set()
-        self._shown: dict[str, tuple] = {}  # what each row shows, to touch only changes
-        # Columns now, not in on_mount: the first world update may arrive before it runs.
-        for c, w in zip(COLUMNS, WIDTHS, strict=True):
-            self.add_column(c, key=c, width=w)
+        self._waiting: set[str] = set()  # agents shown waiting in the last world
+        self._world: World | None = None
+        self._git: Mapping[str, str] = {}
 
     @property
     def selected(self) -> str | None:
-        if not self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return row_key.value
+        return self.selected_key
 
-    def show(
-        self, world: dict, git: dict[str, str], budgets: dict[str, dict], burn: dict[str, float]
-    ) -> None:
-        # A domain removed from comm-node.toml leaves the table (and its alert with it).
-        present = {a["name"] for a in world.get("agents", [])}
-        for name in [n for n in self._shown if n not in present and "agents" in world]:
-            del self._shown[name]
+    def show(self, world: World, git: Mapping[str, str]) -> None:
+        # An agent that comes to need the human (a dialog on its screen: permission, trust,
+        # API key) is marked, whether or not an event said so (the room may start late).
+        waiting = {a.name for a in world.agents if a.state == AgentState.WAITING}
+        self.alerts |= waiting - self._waiting
+        self._waiting = waiting
+        self._world, self._git = world, git
+        self._redraw()
+
+    def mark(self, name: str) -> None:
+        """An alert names this agent: marked until its row is selected."""
+        self.alerts.add(name)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        world = self._world
+        if world is None:
+            return
+        budgets = {b.domain: b for b in world.budgets}
+        rows = [(a.name, self._cells(a, budgets.get(a.name), world)) for a in world.agents]
+        # A domain removed from comm-node.toml leaves the table, and its alert with it.
+        self.alerts.difference_update(self.sync(rows))
+
+    def _cells(self, a: AgentView, budget: BudgetView | None, world: World) -> tuple[Text, ...]:
+        state = shown_state(a)
+        glyph, style = GLYPHS.get(state, GLYPHS["unknown"])
+        usage = world.usage_of(a.name)
+        alert = a.name in self.alerts
+        return (
+            safe(("! " if alert else "") + a.name, 32, "bold reverse red" if alert else "bold"),
+            Text(f"{glyph} {state}", style=style),
+            safe(a.task or "", 10),
+            safe(a.progress or "", 26),
+            Text(age_text(a.heartbeat_age_s), style="yellow" if a.stale else ""),
+            bar(
+                budget.remaining_tokens if budget else None,
+                budget.budget_tokens if budget else None,
+            ),
+            Text(f"{usage.tokens_per_min if usage else 0:.0f}"),
+            safe(self._git.get(a.name, ""), 22),
+        )
+
+    def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        event.stop()
+        name = event.row_key.value if event.row_key else None
+        if name is None:
+            return
+        if name in self.alerts:  # seen: the mark goes
             self.alerts.discard(name)
-            if name in self.rows:
-                self.remove_row(name)
-        for a in world.get("agents", []):
-            name = a["name"]
-            state = shown_state(a)
-            glyph, style = GLYPHS.get(state, GLYPHS["unknown"])
-            age = a.get("heartbeat_age_s")
-            b = budgets.get(name, {})
-            cells = (
-                safe(
-                    ("! " if name in self.alerts else "") + name,
-                    32,
-                    "bold reverse red" if name in self.alerts else "bold",
-                ),
-                Text(f"{glyph} {state}", style=style),
-                safe(a.get("task") or "", 10),
-                safe(a.get("progress") or "", 26),
-                Text(age_text(age), style="yellow" if a.get("stale") else ""),
-                bar(b.get("remaining_tokens"), b.get("budget_tokens")),
-                Text(f"{burn.get(name, 0):.0f}"),
-                safe(git.get(name, ""), 22),
-            )
-            plain_cells = tuple((c.plain, str(c.style)) for c in cells)
-            before = self._shown.get(name)
-            if before == plain_cells:
-                continue
-            self._shown[name] = plain_cells
-            if name in self.rows and before is not None:
-                for col, value, old, new in zip(COLUMNS, cells, before, plain_cells, strict=True):
-                    if old != new:
-                        self.update_cell(name, col, value)
-            else:
-                self.add_row(*cells, key=name)
+            self._redraw()
+        self.post_message(AgentHighlighted(name))
+
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key and event.row_key.value:
+            self.post_message(AgentChosen(event.row_key.value))

@@ -11,6 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Sparkline, Static
 
+from comm_node_tui.engine.world import UsageView, World
+from comm_node_tui.tui.widgets.keyed_table import diff_keys
+
 MINUTES = 30
 
 
@@ -35,6 +38,8 @@ class BurnRow(Horizontal):
 
 
 class BurnPanel(VerticalScroll):
+    """One BurnRow per agent, keyed by name: added, updated and removed with the world."""
+
     DEFAULT_CSS = "BurnPanel { height: 1fr; }"
 
     def __init__(self, **kwargs) -> None:
@@ -42,17 +47,16 @@ class BurnPanel(VerticalScroll):
         self.border_title = "4 Token burn"
         self.samples: dict[str, deque] = {}
         self.rows: dict[str, BurnRow] = {}
+        self._world: World | None = None
+        self._now = 0.0
 
-    def record(self, usage: dict | None, now: float | None = None) -> dict[str, float]:
-        """Remember totals over time; tokens per minute per agent (latest)."""
+    def record(self, usage: UsageView | None, now: float | None = None) -> None:
+        """Remember totals over time (the sparklines are drawn from them)."""
         now = time.time() if now is None else now
-        rates: dict[str, float] = {}
-        for name, d in (usage or {}).get("domains", {}).items():
+        for name, d in (usage.domains if usage else {}).items():
             q = self.samples.setdefault(name, deque(maxlen=4 * MINUTES * 60))
-            if not q or q[-1][1] != d["total"] or now - q[-1][0] > 30:
-                q.append((now, d["total"]))
-            rates[name] = d.get("tokens_per_min", 0.0)
-        return rates
+            if not q or q[-1][1] != d.total or now - q[-1][0] > 30:
+                q.append((now, d.total))
 
     def series(self, name: str, now: float) -> list[float]:
         """Tokens spent in each of the last 30 minutes."""
@@ -67,40 +71,44 @@ class BurnPanel(VerticalScroll):
             prev = (t, total)
         return buckets
 
-    def show(self, world: dict, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        usage = (world.get("usage") or {}).get("domains", {})
-        budgets = {b["domain"]: b for b in world.get("budgets", [])}
-        present = {a["name"] for a in world.get("agents", [])}
-        for name in [n for n in self.rows if n not in present and "agents" in world]:
+    def show(self, world: World, now: float | None = None) -> None:
+        self._world, self._now = world, time.time() if now is None else now
+        self.record(world.usage, self._now)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        world, now = self._world, self._now
+        if world is None or not self.is_attached:
+            return
+        diff = diff_keys(self.rows, [a.name for a in world.agents])
+        for name in diff.removed:
             self.rows.pop(name).remove()  # a domain removed from comm-node.toml
             self.samples.pop(name, None)
-        missing = [a["name"] for a in world.get("agents", []) if a["name"] not in self.rows]
-        if missing:
+        if diff.added:
             # New rows compose on the next refresh: fill them then, not on the next update.
-            new = [BurnRow(name) for name in missing]
+            new = [BurnRow(name) for name in diff.added]
             self.rows.update((r.agent, r) for r in new)
             self.mount_all(new)
-            self.call_after_refresh(self.show, world, now)
+            self.call_after_refresh(self._redraw)
             return
+        budgets = {b.domain: b for b in world.budgets}
         deferred = False
-        for a in world.get("agents", []):
-            name = a["name"]
-            row = self.rows[name]  # kept, not queried: a DOM query per agent per refresh
+        for a in world.agents:
+            row = self.rows[a.name]  # kept, not queried: a DOM query per agent per refresh
             if not row.children:
                 # Mounted by an earlier update but not composed yet (an update can arrive
                 # before that refresh): filled in after it.
                 deferred = True
                 continue
-            series = self.series(name, now)
+            series = self.series(a.name, now)
             if row.series != series:
                 row.series = series
                 row.query_one(Sparkline).data = series
-            d = usage.get(name, {})
-            b = budgets.get(name, {})
-            left = b.get("remaining_tokens")
-            eta = d.get("minutes_left")
-            text = f"{d.get('total', 0):>9,} tok ${d.get('cost_usd', 0):.2f}"
+            d = world.usage_of(a.name)
+            b = budgets.get(a.name)
+            left = b.remaining_tokens if b else None
+            eta = d.minutes_left if d else None
+            text = f"{d.total if d else 0:>9,} tok ${d.cost_usd if d else 0:.2f}"
             text += f" · {'∞' if left is None else f'{left:,}'} msg"
             if eta is not None:
                 text += f" · {eta:.0f}m left"
@@ -108,4 +116,4 @@ class BurnPanel(VerticalScroll):
                 row.numbers = text
                 row.query_one(".burn-numbers", Static).update(Text(text))
         if deferred:
-            self.call_after_refresh(self.show, world, now)
+            self.call_after_refresh(self._redraw)

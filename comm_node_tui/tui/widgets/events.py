@@ -1,4 +1,7 @@
-"""Events and messages: a live, filterable log; a message event opens in full."""
+"""Events and messages: a live, filterable log; a message event opens in full.
+
+The log's rows are keyed by arrival: each event is added once, and the oldest rows are
+removed past KEEP."""
 
 from __future__ import annotations
 
@@ -10,10 +13,16 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input
 
 from comm_node_tui.protocol.events import Event
+from comm_node_tui.tui.messages import EventChosen
 from comm_node_tui.tui.text import safe
+from comm_node_tui.tui.widgets.keyed_table import KeyedTable
 
 LEVEL_STYLE = {"error": "bold red", "warn": "yellow", "info": "", "debug": "dim"}
 KEEP = 5000
+
+
+class EventTable(KeyedTable):
+    COLUMNS = (("Time", 8), ("Type", 18), ("Agent", 10), ("What", 120))
 
 
 class EventsPanel(Vertical):
@@ -33,14 +42,11 @@ class EventsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: text, type or agent (Esc closes)", id="event-filter")
-        table = DataTable(cursor_type="row", id="event-table")
-        for c, w in (("Time", 8), ("Type", 18), ("Agent", 10), ("What", 120)):
-            table.add_column(c, key=c, width=w)
-        yield table
+        yield EventTable(cursor_type="row", id="event-table")
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#event-table", DataTable)
+    def table(self) -> EventTable:
+        return self.query_one("#event-table", EventTable)
 
     def matches(self, ev: Event) -> bool:
         if not self.filter:
@@ -51,16 +57,17 @@ class EventsPanel(Vertical):
     def _row(self, ev: Event) -> None:
         self._n += 1
         style = LEVEL_STYLE.get(ev.level, "")
-        self.table.add_row(
-            Text(ev.ts[11:19]),
-            Text(ev.type, style=style),
-            safe(ev.agent or "", 20),
-            safe(ev.msg, 300, style),
-            key=str(self._n),
+        self.table.put(
+            str(self._n),
+            (
+                Text(ev.ts[11:19]),
+                Text(ev.type, style=style),
+                safe(ev.agent or "", 20),
+                safe(ev.msg, 300, style),
+            ),
         )
         if self.table.row_count > KEEP:
-            first = next(iter(self.table.rows))
-            self.table.remove_row(first)
+            self.table.drop(next(iter(self.table.rows)).value)
 
     def add(self, ev: Event) -> None:
         self.events.append(ev)
@@ -98,6 +105,12 @@ class EventsPanel(Vertical):
             box.remove_class("filtering")
             self.table.focus()
             event.stop()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        chosen = self.selected
+        if chosen is not None:
+            self.post_message(EventChosen(chosen))
 
     @property
     def selected(self) -> Event | None:

@@ -5,54 +5,60 @@ from __future__ import annotations
 from datetime import datetime
 
 from rich.text import Text
-from textual.widgets import DataTable
 
+from comm_node_tui.engine.world import LockView, World
+from comm_node_tui.tui.alerts import LockConflict
 from comm_node_tui.tui.text import safe
+from comm_node_tui.tui.widgets.keyed_table import KeyedTable
 
-COLUMNS = ("Pattern", "Holder", "Kind", "Expires in", "Conflict")
+LABELS = ("Pattern", "Holder", "Kind", "Expires in", "Conflict")
 WIDTHS = (24, 12, 6, 10, 12)
 
 
-class LocksPanel(DataTable):
+def minutes_left(lock: LockView, now: float) -> float:
+    try:
+        then = datetime.fromisoformat(lock.expires_at.replace("Z", "+00:00")).timestamp()
+    except (AttributeError, ValueError):
+        return 0.0
+    return max(then - now, 0.0) / 60
+
+
+class LocksPanel(KeyedTable):
     DEFAULT_CSS = "LocksPanel { height: 1fr; }"
+    COLUMNS = tuple(zip(LABELS, WIDTHS, strict=True))
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", **kwargs)
         self.border_title = "3 Locks"
-        self.conflicts: dict[str, str] = {}  # "holder:pattern" -> who was refused
-        self.locks: list[dict] = []
-        for c, w in zip(COLUMNS, WIDTHS, strict=True):
-            self.add_column(c, key=c, width=w)
+        self.conflicts: dict[str, str] = {}  # lock key ("holder:pattern") -> who was refused
+        self._locks: tuple[LockView, ...] = ()
+        self._now = 0.0
 
-    def show(self, world: dict, now: float) -> None:
-        locks = world.get("locks", [])
-        if locks == self.locks:
-            return
-        self.locks = locks
-        self.clear()
-        for lk in locks:
-            try:
-                left = (
-                    datetime.fromisoformat(lk["expires_at"].replace("Z", "+00:00")).timestamp()
-                    - now
-                )
-            except (KeyError, ValueError):
-                left = 0
-            key = f"{lk['holder']}:{lk['pattern']}"
-            self.add_row(
-                safe(lk["pattern"], 60),
-                safe(lk["holder"], 30),
-                Text("excl" if lk["exclusive"] else "shared"),
-                Text(f"{max(left, 0) / 60:.0f} min"),
-                safe(self.conflicts.get(key, ""), 30, "bold yellow"),
-                key=key,
+    def show(self, world: World, now: float) -> None:
+        self._locks, self._now = world.locks, now
+        self._redraw()
+
+    def flag_conflict(self, conflict: LockConflict) -> None:
+        """Someone was refused because of this lock: said on its row."""
+        self.conflicts[conflict.key] = f"⚠ {conflict.refused}"
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.sync(
+            (
+                lk.key,
+                (
+                    safe(lk.pattern, 60),
+                    safe(lk.holder, 30),
+                    Text("excl" if lk.exclusive else "shared"),
+                    Text(f"{minutes_left(lk, self._now):.0f} min"),
+                    safe(self.conflicts.get(lk.key, ""), 30, "bold yellow"),
+                ),
             )
+            for lk in self._locks
+        )
 
     @property
-    def selected(self) -> dict | None:
-        if not self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return next(
-            (lk for lk in self.locks if f"{lk['holder']}:{lk['pattern']}" == row_key.value), None
-        )
+    def selected(self) -> LockView | None:
+        key = self.selected_key
+        return next((lk for lk in self._locks if lk.key == key), None)

@@ -1,14 +1,23 @@
 """The task DAG: a tree by parent, status glyphs, counts, what blocks the selected task and
-what it unblocks, and the longest remaining chain highlighted."""
+what it unblocks, and the longest remaining chain highlighted.
+
+Nodes are keyed by task id: while the tree's shape (who is whose child, in which order)
+stays, a new world only relabels the nodes whose label changed, so the cursor and the folds
+stay where the operator left them; a task added, removed or moved rebuilds the tree."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static, Tree
+from textual.widgets.tree import TreeNode
 
+from comm_node_tui.engine.world import TaskNode, World
 from comm_node_tui.tui.text import safe
+from comm_node_tui.tui.widgets.keyed_table import signature
 
 STATUS = {
     "closed": ("✓", "green"),
@@ -21,9 +30,9 @@ STATUS = {
 MAX_NODES = 3000
 
 
-def longest_chain(graph: dict[str, dict]) -> list[str]:
+def longest_chain(graph: Mapping[str, TaskNode]) -> list[str]:
     """The longest path of not-done tasks along dependency edges (what paces the plan)."""
-    live = {t for t, v in graph.items() if v["status"] not in ("closed", "pinned")}
+    live = {t for t, v in graph.items() if v.status not in ("closed", "pinned")}
     memo: dict[str, list[str]] = {}
     visiting: set[str] = set()
 
@@ -33,7 +42,7 @@ def longest_chain(graph: dict[str, dict]) -> list[str]:
         if tid in visiting:  # a cycle: stop here
             return [tid]
         visiting.add(tid)
-        options = [best(d) for d in graph[tid]["deps"] if d in live]
+        options = [best(d) for d in graph[tid].deps if d in live]
         visiting.discard(tid)
         memo[tid] = [*max(options, key=len, default=[]), tid]
         return memo[tid]
@@ -44,6 +53,17 @@ def longest_chain(graph: dict[str, dict]) -> list[str]:
         if len(path) > len(chain):
             chain = path
     return chain
+
+
+def children_of(graph: Mapping[str, TaskNode]) -> dict[str | None, list[str]]:
+    """The tree's shape: each parent's children in the order drawn (None: the top)."""
+    children: dict[str | None, list[str]] = {}
+    for tid, t in graph.items():
+        parent = t.parent if t.parent in graph else None
+        children.setdefault(parent, []).append(tid)
+    for kids in children.values():
+        kids.sort(key=lambda k: (graph[k].priority, k))
+    return children
 
 
 class TasksPanel(Vertical):
@@ -57,10 +77,12 @@ class TasksPanel(Vertical):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "2 Tasks"
-        self.graph: dict[str, dict] = {}
-        self.blocked: dict[str, list[str]] = {}
-        self.ready: set[str] = set()
-        self._signature: object = None
+        self.graph: Mapping[str, TaskNode] = {}
+        self.blocked: Mapping[str, tuple[str, ...]] = {}
+        self.ready: frozenset[str] = frozenset()
+        self._shape: dict[str | None, list[str]] | None = None
+        self._tree_nodes: dict[str, TreeNode] = {}
+        self._labels: dict[str, Text] = {}
         self._counts = ""
 
     def compose(self) -> ComposeResult:
@@ -74,28 +96,35 @@ class TasksPanel(Vertical):
     def tree(self) -> Tree:
         return self.query_one("#task-tree", Tree)
 
-    def show(self, world: dict) -> None:
-        tasks = world.get("tasks", {})
-        c = tasks.get("counts", {})
+    def show(self, world: World) -> None:
+        c = world.tasks.counts
         counts = (
-            f"ready {c.get('ready', 0)} · in progress {c.get('in_progress', 0)} · "
-            f"blocked {c.get('blocked', 0)} · done {c.get('done', 0)}"
+            f"ready {c.ready} · in progress {c.in_progress} · blocked {c.blocked} · done {c.done}"
         )
         if counts != self._counts:
             self._counts = counts
             self.query_one("#task-counts", Static).update(Text(counts))
-        graph = world.get("task_graph", {})
-        self.blocked = world.get("blocked", {})
-        self.ready = {t["id"] for t in tasks.get("ready", [])}
-        signature = (
-            tuple(sorted((k, v["status"], v["assignee"]) for k, v in graph.items())),
-            tuple(sorted(self.ready)),
-        )
-        if signature == self._signature:
-            return  # nothing to redraw: keep the tree's cursor and folds
-        self._signature = signature
-        self.graph = graph
-        self._rebuild()
+        if (world.task_graph, world.blocked, world.tasks.ready_ids) == (
+            self.graph,
+            self.blocked,
+            self.ready,
+        ):
+            return  # nothing to redraw
+        self.graph, self.blocked = world.task_graph, world.blocked
+        self.ready = world.tasks.ready_ids
+        shape = children_of(self.graph)
+        chain = set(longest_chain(self.graph)) if len(self.graph) <= MAX_NODES else set()
+        labels = {tid: self._label(tid, tid in chain) for tid in self.graph}
+        if shape != self._shape:
+            self._shape = shape
+            self._rebuild(shape, labels)
+        else:
+            for tid, label in labels.items():
+                node = self._tree_nodes.get(tid)
+                old = self._labels.get(tid)
+                if node is not None and (old is None or signature([label]) != signature([old])):
+                    node.set_label(label)
+        self._labels = labels
 
     def _label(self, tid: str, on_chain: bool) -> Text:
         t = self.graph[tid]
@@ -104,47 +133,42 @@ class TasksPanel(Vertical):
         elif tid in self.blocked:
             glyph, style = "■", "red"
         else:
-            glyph, style = STATUS.get(t["status"], ("○", ""))
+            glyph, style = STATUS.get(t.status, ("○", ""))
         label = Text(f"{glyph} ", style=style)
         label.append(safe(tid, 40, "underline" if on_chain else ""))
         label.append(" ")
-        label.append(safe(t["title"], 80))
-        if t.get("domain"):
-            label.append(f"  [{t['domain']}]", style="dim")
-        if t.get("assignee") and t["status"] == "in_progress":
-            label.append(f" @{t['assignee']}", style="cyan")
+        label.append(safe(t.title, 80))
+        if t.domain:
+            label.append(f"  [{t.domain}]", style="dim")
+        if t.assignee and t.status == "in_progress":
+            label.append(f" @{t.assignee}", style="cyan")
         if on_chain:
             label.stylize("bold")
         return label
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, children: dict[str | None, list[str]], labels: dict[str, Text]) -> None:
         tree = self.tree
         tree.clear()
-        chain = set(longest_chain(self.graph)) if len(self.graph) <= MAX_NODES else set()
-        children: dict[str | None, list[str]] = {}
-        for tid, t in self.graph.items():
-            parent = t.get("parent") if t.get("parent") in self.graph else None
-            children.setdefault(parent, []).append(tid)
+        self._tree_nodes = {}
         count = 0
 
-        def add(node, tid: str) -> None:
+        def add(node: TreeNode, tid: str) -> None:
             nonlocal count
             count += 1
             if count > MAX_NODES:
                 return
-            kids = sorted(children.get(tid, []), key=lambda k: (self.graph[k]["priority"], k))
+            kids = children.get(tid, [])
             if kids:
                 branch = node.add(
-                    self._label(tid, tid in chain),
-                    data=tid,
-                    expand=self.graph[tid]["status"] not in ("closed",),
+                    labels[tid], data=tid, expand=self.graph[tid].status not in ("closed",)
                 )
+                self._tree_nodes[tid] = branch
                 for k in kids:
                     add(branch, k)
             else:
-                node.add_leaf(self._label(tid, tid in chain), data=tid)
+                self._tree_nodes[tid] = node.add_leaf(labels[tid], data=tid)
 
-        for tid in sorted(children.get(None, []), key=lambda k: (self.graph[k]["priority"], k)):
+        for tid in children.get(None, []):
             add(tree.root, tid)
         if count > MAX_NODES:
             tree.root.add_leaf(Text(f"… {count - MAX_NODES} more tasks not shown", style="dim"))
@@ -154,10 +178,10 @@ class TasksPanel(Vertical):
         if not tid or tid not in self.graph:
             return
         t = self.graph[tid]
-        why = self.blocked.get(tid, [])
-        unblocks = sorted(k for k, v in self.graph.items() if tid in v["deps"])
+        why = self.blocked.get(tid, ())
+        unblocks = sorted(k for k, v in self.graph.items() if tid in v.deps)
         text = Text()
-        text.append(safe(f"{tid}: {t['title']}", 120))
+        text.append(safe(f"{tid}: {t.title}", 120))
         text.append("\nblocked by: ", style="bold")
         text.append(safe("; ".join(why) or ("nothing: ready" if tid in self.ready else "-"), 200))
         text.append("\nunblocks: ", style="bold")

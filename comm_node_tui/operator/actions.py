@@ -1,0 +1,197 @@
+"""What the operator does to agents and to the shared state, one function per action.
+
+Each does its IO (tmux through panes/, files through coordination/) and returns one line
+for the room to show, or raises CommNodeError with one line. The control room calls them in
+workers and turns a failure into a notice and an `operator.failed` event in one place
+(tui/app.py, `on_worker_state_changed`); nothing here knows about Textual, so another front
+end (a CLI, a web view) gets the same behaviour by calling the same functions.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, ParamSpec
+
+from comm_node_tui.coordination import operator as ops
+from comm_node_tui.errors import CommNodeError
+from comm_node_tui.protocol.events import Event
+from comm_node_tui.workspace.model import Workspace
+
+if TYPE_CHECKING:
+    from comm_node_tui.coordination.coordinator import Coordinator
+    from comm_node_tui.panes.manager import AgentPanes
+
+MAX_LINE = 300
+P = ParamSpec("P")
+
+
+def one_line(text: object) -> str:
+    """The first line of `text`, cut to MAX_LINE characters."""
+    s = str(text).strip()
+    first = s.splitlines()[0] if s else ""
+    more = first != s
+    if len(first) > MAX_LINE - 1 or more:
+        first = first[: MAX_LINE - 1] + "…"
+    return first
+
+
+def answers_in_one_line(fn: Callable[P, str]) -> Callable[P, str]:
+    """A result of one line, or a CommNodeError of one line whatever went wrong below
+    (libtmux, the OS, a bug): the room shows it in a notice, and a traceback is no notice."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> str:
+        try:
+            return one_line(fn(*args, **kwargs))
+        except CommNodeError as exc:
+            if "\n" in str(exc) or len(str(exc)) > MAX_LINE:
+                raise CommNodeError(one_line(exc)) from exc
+            raise
+        except Exception as exc:
+            raise CommNodeError(one_line(exc) or type(exc).__name__) from exc
+
+    return run
+
+
+class OperatorActions:
+    """The interventions, over the workspace and the coordinator in use (the engine's once
+    it runs in-process: `coord` is asked each time)."""
+
+    def __init__(self, ws: Workspace, coord: Callable[[], Coordinator]) -> None:
+        self.ws = ws
+        self._coord = coord
+        self._panes: AgentPanes | None = None
+
+    @property
+    def coord(self) -> Coordinator:
+        return self._coord()
+
+    def panes(self) -> AgentPanes:
+        """One tmux client for the room (making one asks tmux for its version)."""
+        from comm_node_tui.panes.manager import AgentPanes
+
+        if self._panes is None:
+            self._panes = AgentPanes(self.ws, self.coord)
+        return self._panes
+
+    # ---- one agent --------------------------------------------------------------------------
+    @answers_in_one_line
+    def inject(self, name: str, text: str) -> str:
+        """Into the agent's inbox as a message from the operator, and typed into its pane."""
+        ident = ops.message_to_agent(self.coord, name, text)
+        out = self.panes().inject(name, text)
+        return f"typed ({out['method']}) and delivered as {ident}"
+
+    @answers_in_one_line
+    def interrupt(self, name: str) -> str:
+        self.panes().interrupt(name)
+        return "Escape sent"
+
+    @answers_in_one_line
+    def approve(self, name: str) -> str:
+        return self.panes().answer(name, allow=True)["answer"]
+
+    @answers_in_one_line
+    def deny(self, name: str) -> str:
+        return self.panes().answer(name, allow=False)["answer"]
+
+    @answers_in_one_line
+    def kill(self, name: str) -> str:
+        out = self.panes().kill(name)
+        return f"killed (pids {out['pids']}; {len(out['killed'])} needed SIGKILL)"
+
+    @answers_in_one_line
+    def restart(self, name: str) -> str:
+        out = self.panes().restart(name)
+        return f"{out['action']} (pid {out['pid']})"
+
+    @answers_in_one_line
+    def grant_budget(self, name: str, tokens: int) -> str:
+        from comm_node_tui.coordination.coordinator import grant_budget
+
+        grant_budget(self.coord, name, tokens, "granted in the control room")
+        return f"{tokens:+,} tokens"
+
+    @answers_in_one_line
+    def assign_task(self, tid: str, name: str) -> str:
+        out = ops.assign_task(self.coord, tid, name)
+        previous = out["previous"]
+        return "assigned" + (f" (taken from {previous})" if previous and previous != name else "")
+
+    @answers_in_one_line
+    def publish_artifact(self, name: str, path: str) -> str:
+        """A file of the agent's domain (a relative path is taken from the domain)."""
+        dom = self.coord.ws.domain(name)
+        full = path if os.path.isabs(path) else os.path.join(dom.path, path)
+        return f"published as {self.coord.publish(dom, full, None)['name']}"
+
+    def peek(self, name: str) -> str:
+        """The agent's pane as text (the preview)."""
+        return self.panes().peek(name)
+
+    def attach(self, name: str, suspend: Callable[[], AbstractContextManager]) -> str:
+        """Go to the agent's pane: switch the client when the room runs inside the agents'
+        own tmux server; otherwise suspend the room (`suspend`) and attach, and the room
+        comes back when the operator detaches. Runs in the UI's thread: it owns the
+        terminal."""
+        try:
+            panes = self.panes()
+            pane = panes.pane(name, alive=False)
+        except CommNodeError:
+            raise
+        except Exception as exc:
+            raise CommNodeError(one_line(exc)) from exc
+        tm = panes.tmux
+        base = [tm.binary] + (["-L", tm.socket] if tm.socket else [])
+        target = f"={tm.session}:{pane.window}"
+        if os.environ.get("TMUX") and not tm.socket:
+            subprocess.run([*base, "switch-client", "-t", target], timeout=10, check=False)
+            return f"switched to {name}'s pane"
+        env = {k: v for k, v in os.environ.items() if k != "TMUX"}
+        subprocess.run([*base, "select-pane", "-t", pane.id], timeout=10, check=False)
+        with suspend():
+            subprocess.run([*base, "attach-session", "-t", target], env=env, check=False)
+        return f"back from {name}'s pane"
+
+    # ---- everyone ---------------------------------------------------------------------------
+    @answers_in_one_line
+    def pause_or_resume(self) -> str:
+        """Emergency stop (interrupt every agent, refuse new claims), or its end."""
+        coord = self.coord
+        if ops.is_paused(coord):
+            ops.set_paused(coord, False)
+            return "resumed: claims allowed again"
+        ops.set_paused(coord, True)
+        stopped = []
+        try:
+            panes = self.panes()
+            for name, pane in panes.tmux.panes().items():
+                if not pane.dead:
+                    panes.interrupt(name)
+                    stopped.append(name)
+        except Exception as exc:  # no tmux: the pause still holds for claims
+            return f"paused (no agents interrupted: {exc})"
+        return f"paused; interrupted {', '.join(stopped) or 'no agents'}"
+
+    @answers_in_one_line
+    def release_lock(self, holder: str, pattern: str) -> str:
+        self.coord.release(holder, [pattern], why="released by the operator")
+        return f"released {holder}'s lock"
+
+    def is_paused(self) -> bool:
+        return ops.is_paused(self.coord)
+
+    def failed(self, what: str, error: BaseException) -> None:
+        """An action that failed, in the event log too (the notice alone goes away)."""
+        self.coord.emit(
+            Event(
+                "operator.failed",
+                f"{what}: {one_line(error) or type(error).__name__}",
+                level="warn",
+                data={"action": what, "error": type(error).__name__},
+            )
+        )

@@ -1,0 +1,167 @@
+"""The operator's keys as the room's actions: a dialog where one is needed, then the
+intervention in a worker (operator/actions.py does the IO and answers in one line). The
+result or the failure comes back to `ControlRoom.on_worker_state_changed` (tui/app.py), the
+one place that turns a worker's end into a notice."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.app import App
+
+from comm_node_tui.engine.world import World
+from comm_node_tui.errors import CommNodeError
+from comm_node_tui.operator.actions import OperatorActions
+from comm_node_tui.tui.messages import WorldChanged
+from comm_node_tui.tui.screens.dialogs import ConfirmScreen, InjectScreen, PickScreen, PromptScreen
+from comm_node_tui.tui.widgets.agents import AgentsPanel
+from comm_node_tui.tui.widgets.locks import LocksPanel
+
+
+class Hand(App):
+    """The interventions of ControlRoom (which sets `operator` and keeps `world`)."""
+
+    operator: OperatorActions
+    world: World | None
+
+    @property
+    def selected_agent(self) -> str | None:
+        panels = self.query(AgentsPanel)  # none while the room closes (timers still fire)
+        return panels.first().selected if panels else None
+
+    def _act(self, what: str, fn, *args) -> None:
+        """An intervention in a worker; its one-line result or its failure comes back to
+        ControlRoom.on_worker_state_changed (by the worker's group, "act", and name)."""
+        self.run_worker(
+            partial(fn, *args), name=what, group="act", thread=True, exit_on_error=False
+        )
+
+    def _need_agent(self) -> str | None:
+        name = self.selected_agent
+        if name is None:
+            self.notify("select an agent first (panel 1)", severity="warning")
+        return name
+
+    def action_attach(self) -> None:
+        name = self._need_agent()
+        if not name:
+            return
+        try:
+            self.operator.attach(name, self.suspend)
+        except CommNodeError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.post_message(WorldChanged())
+
+    def action_inject(self) -> None:
+        name = self._need_agent()
+        if not name:
+            return
+
+        def typed(text: str | None) -> None:
+            if text:
+                self._act(f"inject into {name}", self.operator.inject, name, text)
+
+        self.push_screen(InjectScreen(name), typed)
+
+    def action_interrupt(self) -> None:
+        if name := self._need_agent():
+            self._act(f"interrupt {name}", self.operator.interrupt, name)
+
+    def action_approve(self) -> None:
+        if name := self._need_agent():
+            self._act(f"approve {name}", self.operator.approve, name)
+
+    def action_deny(self) -> None:
+        if name := self._need_agent():
+            self._act(f"deny {name}", self.operator.deny, name)
+
+    def action_kill(self) -> None:
+        name = self._need_agent()
+        if not name:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._act(f"kill {name}", self.operator.kill, name)
+
+        self.push_screen(ConfirmScreen(f"Kill {name}'s agent and close its pane?"), confirmed)
+
+    def action_restart(self) -> None:
+        if name := self._need_agent():
+            self._act(f"restart {name}", self.operator.restart, name)
+
+    def action_pause(self) -> None:
+        self._act("pause", self.operator.pause_or_resume)
+
+    def action_grant_budget(self) -> None:
+        name = self._need_agent()
+        if not name:
+            return
+
+        def granted(value: str | None) -> None:
+            if value is None:
+                return
+            try:
+                tokens = int(value.replace(",", "").replace("_", ""))
+            except ValueError:
+                self.notify(f"'{value}' is not a number of tokens", severity="error", markup=False)
+                return
+            self._act(f"grant {tokens} to {name}", self.operator.grant_budget, name, tokens)
+
+        self.push_screen(PromptScreen(f"Tokens to grant to {name}:", "e.g. 50000"), granted)
+
+    def action_assign_task(self) -> None:
+        name = self._need_agent()
+        if not name or self.world is None:
+            return
+        ready = self.world.tasks.ready_ids
+        choices = [
+            (tid, f"{'ready' if tid in ready else t.status:<12} {tid}  {t.title}")
+            for tid, t in sorted(self.world.task_graph.items())
+            if tid in ready or t.status == "in_progress"
+        ]
+        if not choices:
+            self.notify("no ready or running task to assign", severity="warning")
+            return
+
+        def picked(tid: str | None) -> None:
+            if tid:
+                self._act(f"assign {tid} to {name}", self.operator.assign_task, tid, name)
+
+        self.push_screen(PickScreen(f"Task for {name}:", choices), picked)
+
+    def action_release_lock(self) -> None:
+        panel = self.query_one(LocksPanel)
+        locks = {lk.key: lk for lk in (self.world.locks if self.world else ())}
+
+        def release(key: str | None) -> None:
+            if key in locks:
+                lock = locks[key]
+                what = f"release {lock.pattern}"
+                self._act(what, self.operator.release_lock, lock.holder, lock.pattern)
+
+        chosen = panel.selected if panel.has_focus else None
+        if chosen is not None:
+            release(chosen.key)
+        elif locks:
+            picks = [(k, f"{lk.holder}: {lk.pattern}") for k, lk in locks.items()]
+            self.push_screen(PickScreen("Release which lock?", picks), release)
+        else:
+            self.notify("no locks are held", severity="warning")
+
+    def action_publish_artifact(self) -> None:
+        name = self._need_agent()
+        if not name:
+            return
+
+        def publish(path: str | None) -> None:
+            if path:
+                self._act(f"publish {path}", self.operator.publish_artifact, name, path)
+
+        self.push_screen(
+            PromptScreen(
+                f"File to publish as an artifact of {name}:", "path, relative to the domain"
+            ),
+            publish,
+        )

@@ -1,0 +1,193 @@
+"""The panels own their rows and say what happened as typed messages. A room that reads the
+files (no engine, no tmux: the workspace of tests/test_snapshots.py), its world changed on
+disk, then the panels and the messages they posted checked."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from comm_node_tui.coordination.coordinator import Coordinator
+from comm_node_tui.protocol.events import Event
+from comm_node_tui.tui.alerts import KickoffProgress, LockConflict, react
+from comm_node_tui.tui.messages import AgentChosen, AgentHighlighted, EngineEvent
+from comm_node_tui.tui.widgets.keyed_table import KeyedTable, diff_keys
+from comm_node_tui.workspace.discovery import load_workspace
+from tests.test_snapshots import SIZE, build, room, settle
+
+
+async def until(pilot, pred, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+@pytest.fixture
+def snap_ws(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", "cn-panels-never-started")
+    return build(tmp_path / "ws")
+
+
+# ---- the keyed table -----------------------------------------------------------------------
+def test_diff_keys():
+    d = diff_keys(["a", "b", "c"], ["b", "c", "d"])
+    assert (d.added, d.removed, d.reordered) == (("d",), ("a",), False)
+    assert diff_keys(["a", "b"], ["b", "a"]).reordered
+    assert diff_keys([], ["x", "y"]).added == ("x", "y")
+
+
+class Table(KeyedTable):
+    COLUMNS = (("Name", 6), ("Value", 6))
+
+    def __init__(self) -> None:
+        super().__init__(cursor_type="row")
+        self.updated: list[tuple[str, str]] = []  # the cells repainted, to see only changes are
+
+    def update_cell(self, row_key, column_key, value, **kwargs):
+        self.updated.append((str(row_key), str(column_key)))
+        return super().update_cell(row_key, column_key, value, **kwargs)
+
+
+class One(App):
+    def compose(self) -> ComposeResult:
+        yield Table()
+
+
+def rows(*pairs: tuple[str, str]) -> list[tuple[str, tuple[Text, Text]]]:
+    return [(k, (Text(k), Text(v))) for k, v in pairs]
+
+
+async def test_a_keyed_table_adds_updates_and_removes_rows_by_key():
+    app = One()
+    async with app.run_test() as pilot:
+        table = app.query_one(Table)
+        table.sync(rows(("a", "1"), ("b", "2"), ("c", "3")))
+        table.move_cursor(row=2)
+        await pilot.pause()
+        assert table.sync(rows(("b", "2"), ("c", "30"), ("d", "4"))) == ("a",)
+        assert [r.value for r in table.rows] == ["b", "c", "d"]
+        assert table.updated == [("c", "Value")]  # b did not change, a went, d is new
+        assert str(table.get_cell("c", "Value")) == "30"
+        assert table.selected_key == "c"  # the cursor stays on its row
+        table.sync(rows(("d", "4"), ("c", "30"), ("b", "2")))  # a new order: laid out again
+        assert [r.value for r in table.rows] == ["d", "c", "b"] and table.selected_key == "c"
+        table.sync([])
+        assert table.row_count == 0 and table.selected_key is None
+
+
+# ---- the alert rules -----------------------------------------------------------------------
+def test_alert_rules():
+    lost = react(Event("agent.lost", "docs: lost", agent="docs", level="error"))
+    assert lost.mark == "docs" and lost.notice is not None and lost.notice.severity == "error"
+    waiting = react(Event("agent.screen", "x: waiting", agent="x", data={"state": "waiting"}))
+    assert waiting.mark == "x" and waiting.notice.severity == "warning"
+    refused = react(
+        Event(
+            "lock.refused",
+            "docs: refused",
+            agent="docs",
+            level="warn",
+            data={"holder": "backend", "held_pattern": "src/**"},
+        )
+    )
+    assert refused.conflict == LockConflict("backend", "src/**", "docs")
+    assert refused.conflict.key == "backend:src/**"
+    quiet = react(Event("message.routed", "a -> b"))
+    assert quiet.notice is None and quiet.mark is None and quiet.conflict is None
+    kickoff = KickoffProgress()
+    assert kickoff.feed(Event("kickoff.started", "go")) is None
+    kickoff.feed(Event("agent.registered", "a", agent="a"))
+    assert kickoff.header(3) == " · kickoff: registered 1/3"
+    done = kickoff.feed(Event("kickoff.done", "all here", level="warn"))
+    assert done.severity == "warning" and kickoff.registered is None and kickoff.header(3) == ""
+
+
+# ---- the panels in the room ----------------------------------------------------------------
+async def test_locks_leave_by_key_and_a_refusal_is_flagged_at_once(snap_ws: Path):
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        locks = app.query_one("#locks")
+        assert [r.value for r in locks.rows] == ["backend:src/api/**", "frontend:src/shared/*.ts"]
+        await pilot.press("3", "down")
+        assert locks.selected.key == "frontend:src/shared/*.ts"
+        ws = load_workspace(str(snap_ws))
+        Coordinator(ws).release("backend", ["src/api/**"], why="test")
+        app.request_refresh()
+        await until(pilot, lambda: locks.row_count == 1)
+        assert locks.selected.key == "frontend:src/shared/*.ts"
+        app.post_message(
+            EngineEvent(
+                Event(
+                    "lock.refused",
+                    "docs: refused",
+                    agent="docs",
+                    level="warn",
+                    data={"holder": "frontend", "held_pattern": "src/shared/*.ts"},
+                )
+            )
+        )
+        await until(
+            pilot, lambda: str(locks.get_cell("frontend:src/shared/*.ts", "Conflict")) == "⚠ docs"
+        )
+
+
+async def test_the_agents_panel_posts_what_the_operator_did(snap_ws: Path):
+    seen: list = []
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(pilot)
+        agents = app.query_one("#agents")
+        # frontend waits on a dialog: marked, though no event said so
+        assert "frontend" in agents.alerts
+        assert str(agents.get_cell("frontend", "Agent")) == "! frontend"
+        await pilot.press("1", "down")
+        await until(pilot, lambda: "frontend" not in agents.alerts)
+        assert str(agents.get_cell("frontend", "Agent")) == "frontend"
+        assert [m.agent for m in seen if isinstance(m, AgentHighlighted)][-1] == "frontend"
+        # and the preview followed it
+        await until(pilot, lambda: app.query_one("#preview").domain == "frontend")
+        await pilot.press("enter")
+        await until(pilot, lambda: any(isinstance(m, AgentChosen) for m in seen))
+        assert next(m for m in seen if isinstance(m, AgentChosen)).agent == "frontend"
+
+
+def walk(node):
+    yield node
+    for child in node.children:
+        yield from walk(child)
+
+
+async def test_the_task_tree_relabels_in_place_and_rebuilds_when_its_shape_changes(
+    snap_ws: Path,
+):
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tree = app.query_one("#task-tree")
+
+        def node(tid: str):
+            return next((n for n in walk(tree.root) if n.data == tid), None)
+
+        t4 = node("T4")
+        assert str(t4.label).startswith("◇ T4")  # ready
+        await pilot.press("2")
+        tree.move_cursor(t4)
+        overlay = snap_ws / ".comm-node" / "tasks.json"
+        data = json.loads(overlay.read_text())
+        data["tasks"]["T4"] = {"status": "in_progress", "assignee": "docs"}
+        overlay.write_text(json.dumps(data))
+        app.request_refresh()
+        await until(pilot, lambda: str(node("T4").label).startswith("▶ T4"))
+        assert node("T4") is t4 and tree.cursor_node is t4  # the same node: cursor kept
+        tasks = snap_ws / "tasks.toml"
+        tasks.write_text(tasks.read_text() + '[[tasks]]\nid = "T6"\ntitle = "Blog post"\n')
+        app.request_refresh()
+        await until(pilot, lambda: node("T6") is not None)
+        assert node("T4") is not t4  # a new task: the tree was laid out again
