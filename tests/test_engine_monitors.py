@@ -172,3 +172,53 @@ def test_boundary_results_are_applied_on_the_engine_loop_thread(tmp_path) -> Non
     assert boundary_threads == {running["thread"]}
     assert change_threads == {running["thread"]}
     assert [v["file"] for v in eng.boundaries["violations"]] == ["web/views.py"]
+
+
+def test_after_comm_nodes_escape_an_idle_screen_is_believed_at_once(tmp_path, engine_for):
+    """Every other idle capture after busy waits out the debounce (a busy agent's screen
+    flickers idle between steps); after comm-node's own Escape nothing runs any more, so
+    the first idle capture is the state (the real soak's largest remaining lag)."""
+    root = write_workspace(tmp_path / "ws")
+    clock = ManualClock(time=T0)
+    eng = engine_for(root, clock=clock)
+    pane = {"pid": 1, "dead": False, "exit_status": None}
+    frontend = {**pane, "pane": "%2"}
+    backend = {**pane, "pane": "%1"}
+    eng.screens.apply(
+        ScreenRead(
+            {"backend": {**backend, "screen": BUSY}, "frontend": {**frontend, "screen": BUSY}}
+        )
+    )
+    clock.advance(0.2)
+    escaped = {"acted": T0 + 0.1, "acted_kind": "interrupt"}
+    typed = {"acted": T0 + 0.1, "acted_kind": "typed"}
+    eng.screens.apply(
+        ScreenRead(
+            {
+                "backend": {**backend, **escaped, "screen": IDLE},
+                "frontend": {**frontend, **typed, "screen": IDLE},
+            }
+        )
+    )
+    assert eng.panes["backend"]["screen_state"] == "idle"
+    assert eng.panes["frontend"]["screen_state"] == "busy"  # debounced: may be a flicker
+    # an Escape long ago proves nothing about this idle frame
+    clock.advance(30)
+    eng.screens.apply(ScreenRead({"backend": {**backend, "screen": BUSY}}))
+    eng.screens.apply(ScreenRead({"backend": {**backend, **escaped, "screen": IDLE}}))
+    assert eng.panes["backend"]["screen_state"] == "busy"
+
+
+@pytest.mark.parametrize(("screen", "shown"), [("busy", "busy"), ("idle", "idle")])
+def test_a_hook_waiting_with_no_dialog_on_screen_gives_way_at_once(screen, shown):
+    """PermissionRequest fires before Claude Code draws the dialog, and nothing fires when it
+    closes: a fresh "waiting" from the hooks with no dialog on screen is the screen's state."""
+    from comm_node_tui.engine.agent_state import shown_state
+
+    now = T0
+    status = {"state": "waiting"}
+    pane = {"screen_state": screen, "screen_raw": screen, "screen_since": now - 0.1}
+    assert shown_state(status, pane, 0.1, now) == shown
+    dialog = {"screen_state": "waiting", "screen_raw": "waiting", "screen_since": now}
+    assert shown_state(status, dialog, 0.1, now) == "waiting"
+    assert shown_state(status, {"screen_state": "unknown"}, 0.1, now) == "waiting"

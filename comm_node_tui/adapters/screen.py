@@ -64,7 +64,15 @@ class ScreenState:
         self._text = ""
         self.changed_at: float | None = None  # when the capture last differed
 
-    def update(self, screen: str, dead: bool = False, now: float | None = None) -> str:
+    def update(
+        self,
+        screen: str,
+        dead: bool = False,
+        now: float | None = None,
+        believe_idle: bool = False,
+    ) -> str:
+        """The state after one capture; `believe_idle`: an idle capture needs no debounce
+        (the agent was just interrupted: nothing runs that could flicker)."""
         now = time.monotonic() if now is None else now
         if dead:
             self.state, self._idle_since = "dead", None
@@ -83,7 +91,7 @@ class ScreenState:
                 self._idle_since = now
             # From a dialog, idle is believed at once: a dialog does not flicker (seen in the
             # real soak: "waiting" lingered while idle was being confirmed).
-            if now - self._idle_since >= self.idle_s or self.state in (
+            if believe_idle or now - self._idle_since >= self.idle_s or self.state in (
                 "unknown",
                 "idle",
                 "waiting",

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 TIMEOUT_S = 10
 MIN_VERSION = (3, 0)
 DOMAIN_OPTION = "@cn_domain"
-# When comm-node last acted on the pane (typed, Enter, Escape, an answer): any process that
-# acts sets it, and the engine reads it with the pane list (engine/agent_state.py).
+# When comm-node last acted on the pane, and how ("TIME typed|interrupt|answer"): any process
+# that acts sets it, and the engine reads it with the pane list (engine/agent_state.py).
 ACTED_OPTION = "@cn_acted"
 PANE_FORMAT = (
     "#{pane_id}\t#{" + DOMAIN_OPTION + "}\t#{pane_dead}\t#{pane_dead_status}\t"
@@ -80,6 +80,7 @@ def _wrapper(binary: str) -> str:
 class Pane:
     __slots__ = (
         "acted",
+        "acted_kind",
         "activity",
         "command",
         "dead",
@@ -98,10 +99,13 @@ class Pane:
         self.pid = int(parts[4]) if parts[4].isdigit() else None
         self.window, self.command = parts[5], parts[6]
         self.activity = int(parts[7]) if parts[7].isdigit() else 0
+        # "TIME KIND" (KIND: typed, interrupt, answer); a bare time from older comm-nodes.
+        when, _, kind = parts[8].partition(" ")
         try:
-            self.acted: float | None = float(parts[8]) if parts[8] else None
+            self.acted: float | None = float(when) if when else None
         except ValueError:
             self.acted = None
+        self.acted_kind: str | None = kind or None
         if self.dead and self.dead_status is None and self.pid:
             self.dead_status = _zombie_status(self.pid)
 

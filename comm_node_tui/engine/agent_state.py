@@ -15,7 +15,8 @@ reconciled. The rules (docs/claude-code.md, "State and liveness"):
   CONTRADICTION_S, the screen wins, and at once when comm-node itself acted on the pane
   (typed, pressed Escape, answered) after that word and the screen changed since (the pane
   option @cn_acted carries the time across processes). A dialog on screen is "waiting" at
-  once.
+  once; a "waiting" from the hooks with no dialog on screen gives way to the screen at once
+  (the dialog is not drawn yet, or already answered).
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ from enum import StrEnum
 from comm_node_tui.protocol.procs import is_alive
 
 CONTRADICTION_S = 1.5
-# A "waiting" from the hooks with no dialog on screen: the dialog closed (answered, refused,
-# interrupted). PermissionRequest fires as the dialog appears, so a short grace is enough.
-WAITING_GONE_S = 0.75
 # States the agent declares itself (`comm-node status set`): kept while its screen is at rest.
 DECLARED = ("done", "blocked", "error")
 
@@ -84,6 +82,12 @@ def shown_state(status: dict, pane: dict | None, hook_age_s: float | None, now: 
         return screen
     if hook in DECLARED and screen == "idle":
         return hook
+    if hook == "waiting":
+        # The hooks say a dialog is up and the screen shows none: not drawn yet
+        # (PermissionRequest fires before Claude Code draws it; the real soak saw the screen
+        # "busy" for up to half a second after the hook) or gone (answered, refused,
+        # interrupted: none of which fires a hook). Either way the screen says what is there.
+        return screen
     since = now - float(pane.get("screen_since") or now)
     if hook_age_s is None:
         return screen
@@ -93,8 +97,7 @@ def shown_state(status: dict, pane: dict | None, hook_age_s: float | None, now: 
         # text), and the screen has shown this state since then: nothing hook-side is
         # pending that the screen does not already show.
         return screen
-    grace = WAITING_GONE_S if hook == "waiting" else CONTRADICTION_S
-    if hook_age_s >= grace and since >= grace:
+    if hook_age_s >= CONTRADICTION_S and since >= CONTRADICTION_S:
         return screen
     return hook
 

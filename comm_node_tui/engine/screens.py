@@ -37,6 +37,7 @@ class ScreenRead:
 # are then read five times a second, and the room follows the screen within ~0.1 s.
 CONTROL_POLL_S = 0.2
 CONTROL_RETRY_S = 5.0  # how often to try attaching the control client again
+INTERRUPT_TRUST_S = 5.0  # how long after comm-node's Escape an idle screen is believed at once
 
 
 class ScreenMonitor:
@@ -187,7 +188,18 @@ class ScreenMonitor:
             if tracker is None:
                 cli = agent_cli_for(ctx.ws)
                 tracker = self._trackers[name] = ScreenState(cli, idle_s=self.idle_s)
-            state = tracker.update(info.get("screen", ""), dead=info["dead"], now=mono)
+            acted = info.get("acted")
+            # Just interrupted by comm-node (Escape): nothing runs any more, so an idle screen
+            # is not a flicker between steps and needs no debounce (the real soak's largest
+            # remaining lag: "busy" shown for the debounce after every Escape).
+            interrupted = (
+                info.get("acted_kind") == "interrupt"
+                and isinstance(acted, (int, float))
+                and 0 <= wall - acted < INTERRUPT_TRUST_S
+            )
+            state = tracker.update(
+                info.get("screen", ""), dead=info["dead"], now=mono, believe_idle=interrupted
+            )
             before = ctx.panes.get(name, {})
             pane = {k: v for k, v in info.items() if k != "screen"}
             pane["screen_state"] = state

@@ -70,6 +70,7 @@ class PaneView:
     exit_status: int | None
     activity: int
     acted: float | None
+    acted_kind: str | None  # how comm-node last acted: typed, interrupt, answer
     screen_state: AgentState
     dialog: str | None
     screen_raw: AgentState | None  # the latest capture (the debounced state may lag)
@@ -85,6 +86,7 @@ class PaneView:
             exit_status=_opt_int(d.get("exit_status")),
             activity=_int(d.get("activity")),
             acted=_opt_num(d.get("acted")),
+            acted_kind=_opt_str(d.get("acted_kind")),
             screen_state=AgentState.of(d.get("screen_state") or "unknown"),
             dialog=_opt_str(d.get("dialog")),
             screen_raw=None if raw is None else AgentState.of(raw),
@@ -99,6 +101,7 @@ class PaneView:
             "exit_status": self.exit_status,
             "activity": self.activity,
             "acted": self.acted,
+            "acted_kind": self.acted_kind,
             "screen_state": str(self.screen_state),
             "dialog": self.dialog,
             "screen_raw": None if self.screen_raw is None else str(self.screen_raw),

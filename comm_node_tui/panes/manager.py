@@ -301,7 +301,7 @@ class AgentPanes:
             # room, `comm-node inject`): two that both saw an empty box would otherwise paste
             # into it together and submit one merged prompt (seen in the real soak).
             with typing_lock(self.ws, name, ready_timeout_s):
-                self._acted(pane.id)
+                self._acted(pane.id, "typed")
                 result = inject(
                     self.tmux,
                     pane.id,
@@ -332,14 +332,16 @@ class AgentPanes:
         )
         return result
 
-    def _acted(self, pane_id: str) -> None:
-        """Note on the pane that comm-node just acted on it: the engine then believes the
-        screen at once over older hook words (an Escape or a "No" fires no hook)."""
+    def _acted(self, pane_id: str, kind: str) -> None:
+        """Note on the pane that comm-node just acted on it, and how: the engine then
+        believes the screen at once over older hook words (an Escape or a "No" fires no
+        hook), and after an interrupt an idle screen at once (nothing runs any more)."""
         import time
 
         from comm_node_tui.adapters.tmux import ACTED_OPTION
 
-        self.tmux.cmd("set-option", "-p", "-t", pane_id, ACTED_OPTION, f"{time.time():.3f}")
+        value = f"{time.time():.3f} {kind}"
+        self.tmux.cmd("set-option", "-p", "-t", pane_id, ACTED_OPTION, value)
 
     def answer(self, name: str, allow: bool) -> dict:
         """Answer the permission dialog on an agent's screen: allow once or deny, with the
@@ -361,7 +363,7 @@ class AgentPanes:
             raise CommNodeError(
                 f"{name}: {exc}; answer in the pane (`comm-node attach {name}`)"
             ) from None
-        self._acted(pane.id)
+        self._acted(pane.id, "answer")
         self.tmux.cmd("send-keys", "-t", pane.id, *keys)
         verb = "approved" if allow else "denied"
         self.emit(
@@ -377,7 +379,7 @@ class AgentPanes:
     def interrupt(self, name: str) -> None:
         pane = self.pane(name)
         keys = self.cli.interrupt_keys
-        self._acted(pane.id)
+        self._acted(pane.id, "interrupt")
         self.tmux.cmd("send-keys", "-t", pane.id, *keys)
         self.emit(Event("agent.interrupted", f"{name}: {' '.join(keys)} sent", agent=name))
 
@@ -458,6 +460,7 @@ class AgentPanes:
                 "exit_status": pane.dead_status,
                 "activity": pane.activity,
                 "acted": pane.acted,
+                "acted_kind": pane.acted_kind,
                 "screen_state": "dead" if pane.dead else self.cli.read_screen(screen).state,
                 "screen": screen,
             }
