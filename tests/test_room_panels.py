@@ -191,3 +191,38 @@ async def test_the_task_tree_relabels_in_place_and_rebuilds_when_its_shape_chang
         app.request_refresh()
         await until(pilot, lambda: node("T6") is not None)
         assert node("T4") is not t4  # a new task: the tree was laid out again
+
+
+async def test_an_older_world_never_replaces_a_newer_one_and_a_domain_can_come_back(
+    snap_ws: Path,
+):
+    """Worker reads can finish out of order (an exclusive thread worker still runs to its
+    end): the older world is dropped. A domain removed and back at once (its old row still
+    leaving the DOM) gets a new row, never a DuplicateIds crash."""
+    import dataclasses
+
+    from comm_node_tui.tui.messages import WorldUpdated
+    from comm_node_tui.tui.widgets.burn import BurnPanel
+
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        burn = app.query_one(BurnPanel)
+        agents = app.query_one("#agents")
+        everyone = app.bridge.snapshot()
+        fewer = dataclasses.replace(
+            everyone, agents=tuple(a for a in everyone.agents if a.name != "docs")
+        )
+        app.on_world_updated(WorldUpdated(fewer, {}, False, seq=1000))
+        app.on_world_updated(WorldUpdated(everyone, {}, False, seq=999))  # older: dropped
+        await pilot.pause()
+        assert set(burn.rows) == {"backend", "frontend"} and agents.row_count == 2
+        app.on_world_updated(WorldUpdated(everyone, {}, False, seq=1001))  # docs is back
+        await until(pilot, lambda: set(burn.rows) == {"backend", "frontend", "docs"})
+        await settle(pilot)
+        # gone and back within one tick: the old row is still leaving the DOM
+        app.on_world_updated(WorldUpdated(fewer, {}, False, seq=1002))
+        app.on_world_updated(WorldUpdated(everyone, {}, False, seq=1003))
+        await until(pilot, lambda: set(burn.rows) == {"backend", "frontend", "docs"})
+        await settle(pilot)
+        assert agents.row_count == 3 and app.is_running

@@ -11,6 +11,7 @@ a notice (and a failed intervention into an event). The UI writes no protocol fi
 
 from __future__ import annotations
 
+import itertools
 import time
 from functools import partial
 
@@ -91,6 +92,12 @@ class ControlRoom(Hand):
         self.git: dict[str, str] = {}
         self._git_at = 0.0
         self._refresh_pending = False
+        # Worlds are numbered as their reads start: an `exclusive` worker replaced by a newer
+        # one still runs to its end (a thread cannot be cancelled), and its older world must
+        # not be applied over the newer one (a removed domain came back for a moment, and the
+        # burn panel mounted its row twice: DuplicateIds, the room crashed under load).
+        self._world_seq = itertools.count(1)
+        self._world_applied = 0
         self.keymap_ids: dict[str, str] = {}
         self._kickoff = KickoffProgress()
 
@@ -191,17 +198,20 @@ class ControlRoom(Hand):
     @work(thread=True, group="world", exclusive=True, exit_on_error=False)
     def refresh_world(self) -> None:
         self._refresh_pending = False
+        seq = next(self._world_seq)
         world = self.bridge.snapshot()
         if time.monotonic() - self._git_at > GIT_EVERY_S:
             self._git_at = time.monotonic()
             self.git = git_summary(self.ws)
         paused = self.operator.is_paused()
         # call_from_thread runs it on the UI loop at once (a posted message waited ~50 ms).
-        self.call_from_thread(self.on_world_updated, WorldUpdated(world, dict(self.git), paused))
+        update = WorldUpdated(world, dict(self.git), paused, seq)
+        self.call_from_thread(self.on_world_updated, update)
 
     def on_world_updated(self, message: WorldUpdated) -> None:
-        if self._panels_gone():
-            return
+        if self._panels_gone() or message.seq < self._world_applied:
+            return  # closing, or an older read that finished after a newer one
+        self._world_applied = message.seq
         world = self.world = message.world
         now = self.clock()
         self.query_one(AgentsPanel).show(world, message.git)

@@ -33,8 +33,9 @@ class WorldChanged(Message):
 class WorldUpdated(Message):
     """A fresh snapshot of the world, read in a worker, with what the room reads beside it."""
 
-    def __init__(self, world: World, git: Mapping[str, str], paused: bool) -> None:
+    def __init__(self, world: World, git: Mapping[str, str], paused: bool, seq: int = 0) -> None:
         super().__init__()
+        self.seq = seq  # the order the read started in (app.py drops an older one)
         self.world = world
         self.git = git  # per domain: branch, dirty mark, ahead/behind
         self.paused = paused

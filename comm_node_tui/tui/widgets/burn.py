@@ -26,7 +26,9 @@ class BurnRow(Horizontal):
     """
 
     def __init__(self, name: str) -> None:
-        super().__init__(id=f"burn-{name}")
+        # No DOM id: rows are found through BurnPanel.rows, and a row removed (its domain left
+        # comm-node.toml) may still be in the DOM when the domain comes back.
+        super().__init__()
         self.agent = name
         self.numbers = ""
         self.series: list[float] = []
