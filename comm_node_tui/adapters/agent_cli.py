@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Protocol
 
@@ -49,7 +49,7 @@ class UsageSource(Protocol):
 class FolderTrust(Protocol):
     """Where a CLI records that a person trusts a folder (`comm-node trust`)."""
 
-    def config_file(self, env: dict[str, str] | None = None) -> str: ...
+    def config_file(self, env: Mapping[str, str] | None = None) -> str: ...
     def git_root(self, folder: str) -> str | None: ...
     def with_git_roots(self, folders: list[str]) -> list[str]: ...
     def untrusted(self, folders: list[str], path: str) -> list[str]: ...

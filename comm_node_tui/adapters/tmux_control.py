@@ -47,6 +47,10 @@ from comm_node_tui.adapters.tmux import (
     tmux_version,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
+
 CONTROL_MIN_VERSION = (3, 2)
 ATTACH_FLAGS = "ignore-size,read-only"
 # Commands only: tmux sends no `%output` at all, so nothing of the panes' output ever waits
@@ -329,7 +333,7 @@ class ControlClient:
         with contextlib.suppress(ChildProcessError, OSError, subprocess.TimeoutExpired):
             proc.wait(timeout=CLOSE_WAIT_S)  # reaped here too: no zombie without close()
 
-    def _read(self, stream) -> None:
+    def _read(self, stream: IO[bytes]) -> None:
         block: list[bytes] | None = None  # lines of the %begin block being read
         guard = b""
         ours = False

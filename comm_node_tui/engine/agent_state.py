@@ -52,7 +52,7 @@ class AgentState(StrEnum):
         """The state a status file or a screen reading names; UNKNOWN for anything else (a
         status.json is the agent side's to write, and may hold any JSON)."""
         try:
-            return cls(value)
+            return cls(value) if isinstance(value, str) else cls.UNKNOWN
         except (ValueError, TypeError):
             return cls.UNKNOWN
 

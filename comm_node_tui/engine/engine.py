@@ -44,7 +44,22 @@ from comm_node_tui.workspace.model import Workspace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from comm_node_tui.coordination.coordinator import TaskView
     from comm_node_tui.engine.world import TaskGraph, World
+
+
+class HubCoordinator(Coordinator):
+    """The engine's Coordinator: its events (locks, claims, grants) go through the engine's
+    hub instead of straight to the log, so subscribers (the room) see them too."""
+
+    def __init__(self, ws: Workspace, emit: Callable[[Event], None]) -> None:
+        super().__init__(ws)
+        self._emit = emit
+
+    def emit(self, event: Event) -> None:
+        self._emit(event)
 
 
 class Engine:
@@ -72,8 +87,7 @@ class Engine:
         self.ledger = Ledger(ws.paths.ledger)
         self.budgets = Budgets(ws, self.ledger)
         self.router = Router(ws, self.ledger, self.budgets, self.emit)
-        self.coord = Coordinator(ws)
-        self.coord.emit = self.emit  # coordination events reach subscribers too
+        self.coord = HubCoordinator(ws, self.emit)
         ctx = self.ctx = EngineContext(
             ws, self.coord, self.ledger, self.budgets, self.router, self.emit, self.changed,
             clock or SystemClock(),
@@ -97,15 +111,39 @@ class Engine:
         self._graph_cache: tuple[int, TaskGraph] | None = None
         self.started = False
 
-    # What the rest of the code reads; it lives in the context and the monitors.
-    ws = property(lambda self: self.ctx.ws)
-    agents = property(lambda self: self.ctx.statuses)
-    panes = property(lambda self: self.ctx.panes)
-    pane_poll_s = property(lambda self: self.screens.poll_s)
-    boundaries = property(lambda self: self.boundary_monitor.data)
-    usage_summary = property(lambda self: self.usage.summary)
-    tasks_view = property(lambda self: self.tasks.view)
-    tasks_version = property(lambda self: self.tasks.version)
+    # What the rest of the code reads; it lives in the context and the monitors. (Typed
+    # properties, not `property(lambda ...)`: mypy gives a lambda's result the type Any.)
+    @property
+    def ws(self) -> Workspace:
+        return self.ctx.ws
+
+    @property
+    def agents(self) -> dict[str, dict]:
+        return self.ctx.statuses
+
+    @property
+    def panes(self) -> dict[str, dict]:
+        return self.ctx.panes
+
+    @property
+    def pane_poll_s(self) -> float:
+        return self.screens.poll_s
+
+    @property
+    def boundaries(self) -> dict | None:
+        return self.boundary_monitor.data
+
+    @property
+    def usage_summary(self) -> dict | None:
+        return self.usage.summary
+
+    @property
+    def tasks_view(self) -> TaskView | None:
+        return self.tasks.view
+
+    @property
+    def tasks_version(self) -> int:
+        return self.tasks.version
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:

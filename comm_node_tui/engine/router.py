@@ -36,6 +36,10 @@ from comm_node_tui.protocol.messages import (
 )
 from comm_node_tui.workspace.model import Domain, Workspace
 
+TYPE_CHECKING = False  # pydantic is imported by Router(), not by importing this module
+if TYPE_CHECKING:
+    from comm_node_tui.protocol.models import OutboxMessage
+
 OPERATOR = "operator"
 SETTLE_S = 1.0  # a file that fails to parse this soon after its last write may still be written
 BOUNCE_QUOTE_CHARS = 600
@@ -226,7 +230,7 @@ class Router:
             )
         return True
 
-    def _decide(self, dom: Domain, msg, ident: str, body: str) -> dict:
+    def _decide(self, dom: Domain, msg: OutboxMessage, ident: str, body: str) -> dict:
         base = {"id": ident, "from": dom.name, "ts": now_iso(), "type": msg.type}
         tokens = estimate_tokens(body)
 
@@ -282,7 +286,9 @@ class Router:
         return routed
 
     # ---- effects (each idempotent) ------------------------------------------------------
-    def _deliver(self, dom: Domain, msg, ident: str, body: str, decision: dict) -> None:
+    def _deliver(
+        self, dom: Domain, msg: OutboxMessage, ident: str, body: str, decision: dict
+    ) -> None:
         meta = {
             "id": ident,
             "from": dom.name,

@@ -6,11 +6,15 @@ from __future__ import annotations
 from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.protocol.events import Event
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from comm_node_tui.coordination.coordinator import TaskView
+
 
 class TasksMonitor:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
-        self.view: tuple | None = None  # (tasks, Readiness, problems), on change only
+        self.view: TaskView | None = None  # (tasks, Readiness, problems), on change only
         self.version = 0  # bumped on every change (the snapshot's graph cache follows it)
         self._stamp: object = None
         self._ready: set[str] = set()

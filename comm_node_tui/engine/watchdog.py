@@ -73,7 +73,9 @@ class Watchdog:
             self._publish()
             ctx.changed()
 
-    def _report(self, name: str, old: Health, new: Health, age, pane) -> None:
+    def _report(
+        self, name: str, old: Health, new: Health, age: float | None, pane: dict | None
+    ) -> None:
         ctx = self.ctx
         age_s = None if age is None else int(age)
         if new == Health.GONE and pane is None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from comm_node_tui.workspace.model import Workspace
 
-Changes = set[tuple[object, str]]
+# (change, path) pairs from watchfiles (a set[tuple[Change, str]]), only read: the read-only
+# Set type takes it where set[tuple[object, str]] would not (a set is invariant in its items).
+Changes = AbstractSet[tuple[object, str]]
 
 
 def watch_paths(ws: Workspace) -> list[str]:

@@ -37,6 +37,11 @@ from comm_node_tui.protocol.messages import now_iso
 from comm_node_tui.protocol.status import read_status, sane_heartbeat
 from comm_node_tui.workspace.model import Workspace
 
+TYPE_CHECKING = False  # annotations only: snapshot() imports the coordination it uses
+if TYPE_CHECKING:
+    from comm_node_tui.coordination.budgets import Budgets
+    from comm_node_tui.coordination.coordinator import Coordinator, TaskView
+
 __all__ = [
     "AgentState",
     "AgentView",
@@ -123,10 +128,12 @@ def _text(v: object) -> str | None:
 
 
 def _health(value: object) -> Health | None:
+    if not isinstance(value, str):
+        return None  # not a judgement (an unreadable agents.json): judged again here
     try:
         return Health(value)
-    except (ValueError, TypeError):
-        return None  # not a judgement (an unreadable agents.json): judged again here
+    except ValueError:
+        return None
 
 
 def agent_view(
@@ -172,7 +179,7 @@ def agent_view(
     )
 
 
-def engine_view(coord) -> dict | None:
+def engine_view(coord: Coordinator) -> dict | None:
     """The running engine's panes and health (.comm-node/state/agents.json), or None when no
     engine holds the workspace: `comm-node status` then shows what the room shows."""
     from comm_node_tui.engine.pidlock import holder_pid
@@ -188,11 +195,11 @@ def engine_view(coord) -> dict | None:
 
 def snapshot(
     ws: Workspace,
-    coord,
+    coord: Coordinator,
     statuses: dict[str, dict] | None = None,
     panes: dict[str, dict] | None = None,
-    tasks_view: tuple | None = None,
-    budgets=None,
+    tasks_view: TaskView | None = None,
+    budgets: Budgets | None = None,
     usage: dict | None = None,
     now: float | None = None,
     tasks_version: int | None = None,
@@ -255,7 +262,7 @@ def snapshot(
     )
 
 
-def _task_graph(view: tuple, earlier: Mapping[str, TaskNode] | None) -> TaskGraph:
+def _task_graph(view: TaskView, earlier: Mapping[str, TaskNode] | None) -> TaskGraph:
     """The tasks part of the world from (tasks, readiness, problems); an earlier World's
     graph of the same tasks is kept, and so is what was derived with it."""
     tasks, ready, problems = view
@@ -286,7 +293,7 @@ def _task_graph(view: tuple, earlier: Mapping[str, TaskNode] | None) -> TaskGrap
     return TaskGraph(nodes, derived, blocked, ready)
 
 
-def _stored_boundaries(coord) -> dict | None:
+def _stored_boundaries(coord: Coordinator) -> dict | None:
     try:
         data = coord.store.read("boundaries.json", None)
     except (OSError, ValueError):

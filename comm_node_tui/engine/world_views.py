@@ -14,7 +14,7 @@ becomes the field's empty value instead of reaching the room as something else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -138,7 +138,7 @@ class AgentView:
         return self.pane.dialog if self.pane is not None else None
 
     def to_json(self) -> dict:
-        out = {
+        out: dict[str, object] = {
             "name": self.name,
             "state": str(self.state),
             "hook_state": None if self.hook_state is None else str(self.hook_state),
@@ -311,7 +311,7 @@ class TaskGraph(Mapping[str, TaskNode]):
     def __getitem__(self, key: str) -> TaskNode:
         return self._nodes[key]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._nodes)
 
     def __len__(self) -> int:

@@ -39,9 +39,9 @@ class ClaudeCode:
     version = TESTED_VERSION
     instructions_file = "CLAUDE.md"
     # install_hooks backs the user's settings.json up beside it before changing it
-    ignore_lines = (".claude/settings.json.bak-*",)
+    ignore_lines: tuple[str, ...] = (".claude/settings.json.bak-*",)
     # One Escape stops the turn; a second one soon after opens the rewind history.
-    interrupt_keys = ("Escape",)
+    interrupt_keys: tuple[str, ...] = ("Escape",)
 
     def command(self, dom: Domain) -> str:
         """The domain's command, with `--model` added when it runs `claude` and names none."""

@@ -19,16 +19,20 @@ import time
 from comm_node_tui.errors import CommNodeError
 from comm_node_tui.protocol.fileio import atomic_write
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 MAX_BYTES = 16 * 1024 * 1024
 
 
-def config_file(env: dict[str, str] | None = None) -> str:
+def config_file(env: Mapping[str, str] | None = None) -> str:
     """The global Claude Code file the agents read (their environment: `env`)."""
-    env = os.environ if env is None else env
-    base = env.get("CLAUDE_CONFIG_DIR")
+    environ = os.environ if env is None else env
+    base = environ.get("CLAUDE_CONFIG_DIR")
     if base:
         return os.path.join(base, ".claude.json")
-    return os.path.join(env.get("HOME") or os.path.expanduser("~"), ".claude.json")
+    return os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".claude.json")
 
 
 def _load(path: str) -> dict:
