@@ -222,21 +222,3 @@ def test_a_hook_waiting_with_no_dialog_on_screen_gives_way_at_once(screen, shown
     dialog = {"screen_state": "waiting", "screen_raw": "waiting", "screen_since": now}
     assert shown_state(status, dialog, 0.1, now) == "waiting"
     assert shown_state(status, {"screen_state": "unknown"}, 0.1, now) == "waiting"
-
-
-def test_work_on_screen_wins_over_a_fresh_idle_from_the_hooks():
-    """Stop fires before Claude Code takes its spinner down, and a prompt typed by hand starts
-    a turn before its hook: a busy screen is shown busy at once, whatever the hooks said;
-    an idle capture agreeing with the hooks keeps them."""
-    from comm_node_tui.engine.agent_state import shown_state
-
-    now = T0
-    status = {"state": "idle"}
-    busy = {"screen_state": "busy", "screen_raw": "busy", "screen_since": now - 5}
-    assert shown_state(status, busy, 0.05, now) == "busy"
-    settling = {"screen_state": "busy", "screen_raw": "idle", "screen_since": now - 5}
-    assert shown_state(status, settling, 0.05, now) == "idle"  # the spinner is down
-    # the hooks' busy over an idle screen still waits for the contradiction to last
-    fresh_busy = {"state": "busy"}
-    idle = {"screen_state": "idle", "screen_raw": "idle", "screen_since": now - 0.2}
-    assert shown_state(fresh_busy, idle, 0.1, now) == "busy"
