@@ -75,8 +75,9 @@ def _read(path: str) -> str | None:
 
 
 def config_text(config) -> str:
-    """Only what differs from the defaults: a short file the operator can read."""
-    import tomli_w
+    """Only what differs from the defaults: a short file the operator can read; domains as
+    `[[domains]]` tables, so one more can be appended as docs/configuration.md shows."""
+    from comm_node_tui.workspace.config import config_toml
 
     data = config.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
     data["project"] = {"name": config.project.name, **data.get("project", {})}
@@ -86,7 +87,7 @@ def config_text(config) -> str:
             config.domains, data.get("domains", [{}] * len(config.domains)), strict=True
         )
     ]
-    return HEADER + tomli_w.dumps(data)
+    return HEADER + config_toml(data)
 
 
 def tasks_text(tasks: list[dict]) -> str:
