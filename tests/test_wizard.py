@@ -277,7 +277,8 @@ async def test_wizard_asks_for_a_private_tmux_socket(tmp_path: Path) -> None:
     # an existing workspace keeps what its file says (here: the default server), so agents
     # already running there are not lost from sight; the field shows it, empty
     (root / "comm-node.toml").write_text(
-        '[project]\nname = "old"\n[tmux]\nlayout = "tiled"\n[[domains]]\nname = "api"\npath = "api"\n'
+        '[project]\nname = "old"\n[tmux]\nlayout = "tiled"\n'
+        '[[domains]]\nname = "api"\npath = "api"\n'
     )
     app = InitWizard(str(root))
     async with app.run_test(size=(150, 50)) as pilot:
