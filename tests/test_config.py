@@ -262,3 +262,12 @@ def test_dumped_domains_are_tables_another_can_be_appended_to(tmp_path: Path) ->
     assert [d.name for d in again.domains] == ["a", "b"]
     none = parse_config(dump_config(parse_config('[project]\nname="p"\n')))
     assert none.domains == []
+
+
+def test_a_file_that_is_no_toml_at_all_is_one_line_not_one_per_line() -> None:
+    """Leaving broken lines out helps a config with a typo; a JSON or YAML file would give an
+    error per line, and a `project` missing after that: its first error says it all."""
+    yaml = "---\nfrom: x\nto: [frontend]\ntype: info\n---\nbody\n"
+    for text in ("[1, 2, 3]", yaml, "x\n" * 50):
+        data, problems = parse_toml_tolerant(text, "c.toml")
+        assert data is None and len(problems) == 1 and "invalid TOML" in problems[0], problems

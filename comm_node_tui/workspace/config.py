@@ -296,13 +296,15 @@ def parse_toml_tolerant(text: str, file_label: str) -> tuple[dict | None, list[s
     """The TOML data and every syntax error, not just the first: tomllib stops at one, so the
     line it names is left out and the text parsed again. The data then lacks those lines
     (None when what is left still does not parse: an unclosed string or array swallows the
-    rest, and guessing further would only invent errors)."""
+    rest, and guessing further would only invent errors). When nothing is left at all, or
+    MAX_SYNTAX_ERRORS lines break, the file is no TOML (JSON, YAML, noise): its first error
+    says so, the others add nothing."""
     lines = text.split("\n")
     problems: list[str] = []
     blanked: set[int] = set()
     while len(problems) < MAX_SYNTAX_ERRORS:
         try:
-            return tomllib.loads("\n".join(lines)), problems
+            data = tomllib.loads("\n".join(lines))
         except tomllib.TOMLDecodeError as exc:
             problems.append(f"{file_label}: invalid TOML: {exc}")
             m = _TOML_LINE.search(str(exc))
@@ -311,7 +313,9 @@ def parse_toml_tolerant(text: str, file_label: str) -> tuple[dict | None, list[s
                 return None, problems
             blanked.add(line)
             lines[line] = ""
-    return None, problems
+            continue
+        return (None, problems[:1]) if problems and not data else (data, problems)
+    return None, problems[:1]  # that many broken lines: no TOML either
 
 
 def _read_text(path: str) -> tuple[str, str]:
