@@ -457,6 +457,11 @@ def _down(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _doctor(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="doctor_cmd:doctor")
+    _json(p, 'JSON: {"ok", "exit_code", "checks": [{"name", "status", "detail", "fix"}]}')
+
+
 def _model(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(
         dest="model_command", metavar="ACTION", parser_class=_Parser, required=True
@@ -532,6 +537,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "restart": ("restart an agent in its pane", _pane_cmd("restart")),
     "peek": ("print an agent's screen", _pane_cmd("peek", "peek")),
     "config": ("check or show the workspace configuration", _config),
+    "doctor": (
+        "is everything ready? tmux, Claude Code, hooks, config, the tmux server: one line "
+        "each; exit 0 OK, 1 FAIL, 2 only WARN",
+        _doctor,
+    ),
     "log": ("print the event log", _log),
     "demo": ("simulated agents in real tmux and the control room: no API key needed", _demo),
     "init": ("lay out a workspace: the wizard, or --from PLAN.toml --yes", _init),

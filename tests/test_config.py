@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from comm_node_tui.errors import ConfigError
-from comm_node_tui.workspace.config import dump_config, load_config, parse_config
+from comm_node_tui.workspace.config import (
+    check_config,
+    dump_config,
+    load_config,
+    parse_config,
+    parse_toml_tolerant,
+)
 from tests.conftest import dedent
 
 FULL = dedent("""
@@ -134,7 +140,9 @@ def test_config_check_cli(make_ws, cli, tmp_path):
     res = cli("config", "check", cwd=root)
     assert res.returncode == 1
     lines = res.stderr.strip().splitlines()
-    assert lines == ["comm-node.toml: project.colour: unknown key"]
+    # the field error and the path problem together, not the path only once the key is fixed
+    assert lines[0] == "comm-node.toml: project.colour: unknown key"
+    assert len(lines) == 2 and "domains[2] (docs).path" in lines[1], lines
     (root / "comm-node.toml").write_text(text.replace("\ncolour = 1", ""))
     res = cli("config", "check", "--json", cwd=root)
     assert res.returncode == 1
@@ -168,3 +176,98 @@ def test_the_room_without_a_terminal_is_one_line_not_a_spinning_process(tmp_path
     r = run_cli(cwd=root, input="", timeout=20)  # no terminal: stdin and stdout are pipes
     assert r.returncode != 0
     assert "needs a terminal" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+EVERY_LAYER = dedent("""
+    [project]
+    name = "p"
+    colour = 1
+    [agents]
+    heartbeat_stale_s = = 3
+    [[domains]]
+    name = "Web"
+    path = "web"
+    [[domains]]
+    name = "api"
+    path = "api"
+    role = "never closed
+    imports = { ghost = ["x"] }
+    [[domains]]
+    name = "api"
+    path = "here"
+""")
+
+
+def test_config_check_reports_every_layer_at_once(tmp_path: Path, cli) -> None:
+    """Syntax errors, field errors, cross-domain errors and paths in one run: before, a
+    syntax error hid everything else, a field error hid the cross-checks, and either hid
+    the paths (fix one, run again, meet the next)."""
+    (tmp_path / "here").mkdir()
+    (tmp_path / "comm-node.toml").write_text(EVERY_LAYER)
+    res = cli("config", "check", cwd=tmp_path)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert lines[0].startswith("comm-node.toml: invalid TOML: Invalid value (at line 5")
+    assert lines[1].startswith("comm-node.toml: invalid TOML: Illegal character")
+    assert "(at line 12" in lines[1]
+    rest = lines[2:]
+    assert "comm-node.toml: project.colour: unknown key" in rest
+    assert any("domains[0] (Web).name: 'Web' must match" in x for x in rest)
+    assert "comm-node.toml: domain 'api' is defined twice" in rest
+    assert any("domain 'api' imports from unknown domain 'ghost'" in x for x in rest)
+    assert any("domains[0] (Web).path:" in x and "does not exist" in x for x in rest)
+    assert any("domains[1] (api).path:" in x and "does not exist" in x for x in rest)
+    assert not any("domains[2] (api).path" in x for x in rest)  # that one exists
+    assert len(lines) == 8, lines
+    js = cli("config", "check", "--json", cwd=tmp_path)
+    assert js.returncode == 1
+    import json
+
+    assert json.loads(js.stdout)["problems"] == lines
+
+
+def test_every_cross_domain_problem_comes_with_the_field_errors() -> None:
+    problems = problems_of(
+        '[project]\nname="p"\n[[domains]]\nname="a"\npath="a"\nimports={ghost=["x"]}\n'
+        '[[domains]]\nname="b"\npath="b"\nforbidden_imports=["nodomain"]\nbudget_tokens=-1\n'
+    )
+    assert any("domains[1] (b).budget_tokens" in p for p in problems)
+    assert any("imports from unknown domain 'ghost'" in p for p in problems)
+    assert any("'nodomain' is not a domain" in p for p in problems)
+
+
+def test_a_string_left_open_stops_the_syntax_scan_without_inventing_errors() -> None:
+    data, problems = parse_toml_tolerant('[project]\nname = """never closed\n', "c.toml")
+    assert data is None and len(problems) == 1 and "invalid TOML" in problems[0]
+    data, problems = parse_toml_tolerant('[project]\nname = "p"\n', "c.toml")
+    assert data == {"project": {"name": "p"}} and problems == []
+
+
+def test_check_config_of_a_good_file_gives_the_model(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "c.toml").write_text('[project]\nname="p"\n[[domains]]\nname="a"\npath="a"\n')
+    config, problems = check_config(str(tmp_path / "c.toml"), str(tmp_path))
+    assert problems == [] and config is not None and config.domains[0].name == "a"
+    config, problems = check_config(str(tmp_path / "none.toml"), str(tmp_path))
+    assert config is None and problems[0].endswith("none.toml: not found")
+
+
+def test_dumped_domains_are_tables_another_can_be_appended_to(tmp_path: Path) -> None:
+    """tomli-w writes short tables inline (`domains = [{...}]`, moved to the top); then the
+    `[[domains]]` the docs tell people to append is invalid TOML."""
+    cfg = parse_config('[project]\nname="p"\n[[domains]]\nname="a"\npath="a"\n')
+    text = dump_config(cfg)
+    assert "domains = [" not in text and text.count("[[domains]]") == 1
+    again = parse_config(text + '\n[[domains]]\nname = "b"\npath = "b"\n')
+    assert [d.name for d in again.domains] == ["a", "b"]
+    none = parse_config(dump_config(parse_config('[project]\nname="p"\n')))
+    assert none.domains == []
+
+
+def test_a_file_that_is_no_toml_at_all_is_one_line_not_one_per_line() -> None:
+    """Leaving broken lines out helps a config with a typo; a JSON or YAML file would give an
+    error per line, and a `project` missing after that: its first error says it all."""
+    yaml = "---\nfrom: x\nto: [frontend]\ntype: info\n---\nbody\n"
+    for text in ("[1, 2, 3]", yaml, "x\n" * 50):
+        data, problems = parse_toml_tolerant(text, "c.toml")
+        assert data is None and len(problems) == 1 and "invalid TOML" in problems[0], problems

@@ -252,3 +252,62 @@ def test_kickoff_meeting_with_one_agent_that_never_registers(tmp_path: Path, mon
         )
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_init_writes_domain_tables_a_hand_appended_domain_joins(tmp_path: Path) -> None:
+    """Short domains used to come out inline (`domains = [{...}]`, at the top of the file):
+    the `[[domains]]` table the docs tell people to append then made the file invalid."""
+    root = tmp_path / "small"
+    (root / "api").mkdir(parents=True)
+    (root / "PLAN.toml").write_text(
+        '[project]\nname = "small"\n[[domains]]\nname = "api"\npath = "api"\n'
+    )
+    r = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=root)
+    assert r.returncode == 0, r.stderr
+    text = (root / "comm-node.toml").read_text()
+    assert "domains = [" not in text and text.count("[[domains]]") == 1
+    (root / "web").mkdir()
+    with open(root / "comm-node.toml", "a") as fh:
+        fh.write('\n[[domains]]\nname = "web"\npath = "web"\nrole = "added by hand"\n')
+    check = run_cli("config", "check", cwd=root)
+    assert check.returncode == 0, check.stderr
+    assert "ok (2 domains)" in check.stdout
+    assert load_workspace(str(root)).domains["web"].role == "added by hand"
+
+
+def test_init_from_shows_the_diff_before_replacing_hand_edits(shop: Path) -> None:
+    assert run_cli("init", "--from", "PLAN.toml", "--yes", cwd=shop).returncode == 0
+    config = shop / "comm-node.toml"
+    # the plan changes, the file was not touched: the diff is shown, nothing is backed up
+    (shop / "PLAN.toml").write_text(PLAN.replace("The storefront", "The shop front"))
+    r = run_cli("init", "--from", "PLAN.toml", "--json", cwd=shop)
+    entry = next(c for c in json.loads(r.stdout) if c["path"] == str(config))
+    assert entry["action"] == "update" and entry["hand_edited"] is False
+    assert (
+        '-role = "The storefront"' in entry["diff"] and '+role = "The shop front"' in entry["diff"]
+    )
+    (shop / "PLAN.toml").write_text(PLAN)
+    # a hand edit: shown as a diff, refused without --yes (no terminal), file untouched
+    edited = config.read_text().replace('role = "The REST API"', 'role = "The API, by hand"')
+    edited += '\n[tmux]\nsocket = "mine"\n'
+    config.write_text(edited)
+    r = run_cli("init", "--from", "PLAN.toml", cwd=shop, input="")
+    assert r.returncode == 2 and "--yes" in r.stderr
+    assert '-role = "The API, by hand"' in r.stdout and '+role = "The REST API"' in r.stdout
+    assert '-socket = "mine"' in r.stdout
+    assert "edited since `comm-node init` wrote it" in r.stdout
+    assert config.read_text() == edited
+    r = run_cli("init", "--from", "PLAN.toml", "--json", cwd=shop)
+    entry = next(c for c in json.loads(r.stdout) if c["path"] == str(config))
+    assert entry["hand_edited"] is True and '-socket = "mine"' in entry["diff"]
+    # with --yes: the diff again, the plan wins, the hand-edited file is kept as a backup
+    r = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=shop)
+    assert r.returncode == 0, r.stderr
+    assert '-socket = "mine"' in r.stdout
+    backups = list((shop / ".comm-node" / "backups").iterdir())
+    assert [b.read_text() for b in backups] == [edited]
+    assert f".comm-node/backups/{backups[0].name}" in r.stdout
+    assert 'role = "The REST API"' in config.read_text() and "mine" not in config.read_text()
+    # and what init wrote itself is no hand edit: a re-run is quiet
+    r = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=shop)
+    assert r.returncode == 0 and "up to date" in r.stdout

@@ -15,7 +15,8 @@ from comm_node_tui.adapters.tmux import TmuxError
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.panes.inject import NotDelivered
 from comm_node_tui.panes.manager import AgentPanes
-from comm_node_tui.panes.processes import alive
+from comm_node_tui.panes.processes import alive, descendants, kill_trees
+from comm_node_tui.protocol.events import tail
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env, wait_for
 
@@ -264,6 +265,74 @@ def test_down_stops_everything(panes, socket_name):
     assert not ap.tmux.has_session()
 
 
+def test_down_stops_four_stubborn_agents_together_and_leaves_no_process(tmp_path, socket_name):
+    """Agents that ignore HUP and TERM (as Claude Code does HUP) each used to cost the whole
+    grace period in turn; now one round of signals covers them all. What is asserted is the
+    outcome (docs/benchmarks.md has the time): no process of any tree is left, and only
+    then is the session gone."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    names = ["a1", "a2", "a3", "a4"]
+    parts = ['[project]\nname = "downtest"\n']
+    for name in names:
+        (root / name).mkdir()
+        parts.append(
+            f'[[domains]]\nname = "{name}"\npath = "{name}"\n'
+            f'command = "{AGENT} --log {root / name}.log --ignore-signals"\n'
+        )
+    (root / "comm-node.toml").write_text("\n".join(parts))
+    ap = AgentPanes(load_workspace(str(root)))
+    ap.up()
+    for name in names:
+        wait_for(lambda n=name: "❯" in ap.peek(n))
+    trees = {name: descendants(pane.pid) for name, pane in ap.tmux.panes().items()}
+    assert sorted(trees) == names
+    for tree in trees.values():  # the stubborn agent itself is in each tree
+        assert any(b"fake_agent" in Path(f"/proc/{p}/cmdline").read_bytes() for p in tree)
+    out = ap.down()
+    assert sorted(out["killed"]) == names
+    assert [p for t in trees.values() for p in t if alive(p)] == []
+    assert not ap.tmux.has_session()
+    ended = tail(ap.ws.paths.events, where=lambda e: e.type == "tmux.down")
+    assert ended[-1].level == "info" and "left" not in ended[-1].data
+
+
+def test_kill_trees_signals_every_tree_in_one_round(tmp_path):
+    """Three trees, two that ignore TERM and one that obeys: one shared grace period, the
+    obedient one needs no KILL, the stubborn ones and their children all go."""
+    stubborn = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "subprocess.Popen([sys.executable, '-c', "
+        "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'])\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    obedient = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for code in (stubborn, stubborn, obedient)
+    ]
+    try:
+        for p in procs:
+            assert p.stdout.readline() == "ready\n"
+        wait_for(lambda: all(len(descendants(p.pid)) == 2 for p in procs[:2]))
+        out = kill_trees([p.pid for p in procs], grace_s=0.5)
+        for p in procs:
+            p.wait(timeout=10)  # reap, so they no longer count as alive zombies
+        stubborn_trees = [out[p.pid] for p in procs[:2]]
+        assert all(len(t["pids"]) == 2 and t["killed"] == t["pids"] for t in stubborn_trees)
+        assert out[procs[2].pid]["killed"] == []
+        everyone = [pid for r in out.values() for pid in r["pids"]]
+        wait_for(lambda: not any(alive(pid) for pid in everyone))
+        assert all(r["left"] == [] for r in out.values())
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def test_states_capture_only_panes_with_new_activity(panes):
     ap, _root = panes
     time.sleep(2.2)  # let the start-up drawing age past tmux's one-second resolution
@@ -327,9 +396,7 @@ def control_clients(socket: str) -> list[str]:
     return [line.split()[1] for line in out.splitlines() if line.startswith("1 ")]
 
 
-def test_the_engine_reads_screens_through_one_quiet_control_client(
-    panes, socket_name, engine_for
-):
+def test_the_engine_reads_screens_through_one_quiet_control_client(panes, socket_name, engine_for):
     """One `tmux -C` client (no pane output, no size) carries the engine's reads; when it
     dies the reads go on through tmux processes, and it comes back after CONTROL_RETRY_S;
     the engine's stop detaches it."""

@@ -156,6 +156,8 @@ async def test_wizard_to_the_end(tmp_path: Path) -> None:
     assert "you are the `web` agent of shop" in (root / "web" / "CLAUDE.md").read_text()
     assert json.loads((root / "billing" / ".claude" / "settings.json").read_text())["hooks"]
     assert "T2" in (root / "tasks.toml").read_text()
+    # the agents get a private tmux server, not the user's own
+    assert ws.config["tmux"]["socket"] == "cn-shop"
 
 
 async def test_wizard_on_an_existing_workspace_shows_changes_first(tmp_path: Path) -> None:
@@ -243,3 +245,48 @@ async def test_keys_after_a_step_change_never_press_a_hidden_button(tmp_path: Pa
         await pilot.pause()
         assert [d["name"] for d in app.state.domains] == ["api", "web"]
         assert app.query_one("#steps").current == "domains"
+
+
+async def test_wizard_asks_for_a_private_tmux_socket(tmp_path: Path) -> None:
+    """Without a socket the agents started in the user's own tmux server (their sessions,
+    their prefix key): the project step asks, and defaults to `cn-<project>`."""
+    root = tmp_path / "My Shop"
+    (root / "api").mkdir(parents=True)
+    app = InitWizard(str(root))
+    async with app.run_test(size=(150, 50)) as pilot:
+        assert app.query_one("#project-socket").value == "cn-my-shop"
+        await fill(pilot, **{"project-name": "Store 2"})
+        assert app.query_one("#project-socket").value == "cn-store-2"  # follows the name
+        await fill(pilot, **{"project-socket": "my.socket"})
+        await click(pilot, "next")
+        assert "tmux socket: 'my.socket' contains '.'" in error(app)
+        assert app.query_one("#steps").current == "project"
+        await fill(pilot, **{"project-name": "Store 3"})
+        assert app.query_one("#project-socket").value == "my.socket"  # typed: kept
+        await fill(pilot, **{"project-socket": "agents_1"})
+        await click(pilot, "next")
+        await click(pilot, "d-discover")
+        for _ in range(2):
+            await click(pilot, "next")
+        assert app.query_one("#steps").current == "review"
+        assert 'socket = "agents_1"' in app.query_one("#review-toml").text
+        await click(pilot, "next")
+        await until(pilot, lambda: app.written)
+        await click(pilot, "m-finish")
+    assert load_workspace(str(root)).config["tmux"]["socket"] == "agents_1"
+    # an existing workspace keeps what its file says (here: the default server), so agents
+    # already running there are not lost from sight; the field shows it, empty
+    (root / "comm-node.toml").write_text(
+        '[project]\nname = "old"\n[tmux]\nlayout = "tiled"\n'
+        '[[domains]]\nname = "api"\npath = "api"\n'
+    )
+    app = InitWizard(str(root))
+    async with app.run_test(size=(150, 50)) as pilot:
+        assert app.query_one("#project-socket").value == ""
+        await fill(pilot, **{"project-name": "renamed"})
+        assert app.query_one("#project-socket").value == ""
+        for _ in range(3):
+            await click(pilot, "next")
+        toml = app.query_one("#review-toml").text
+        assert "socket" not in toml and 'layout = "tiled"' in toml
+        await pilot.press("ctrl+q")

@@ -62,6 +62,7 @@ class AgentCli(Protocol):
     name: str  # the value of `[agents] cli` in comm-node.toml
     label: str  # how sentences shown to people name it ("Claude Code")
     version: str  # the version comm-node is tested with
+    program: str  # the executable its default command runs (`comm-node doctor` checks it)
     instructions_file: str  # the file in a domain's folder it reads its role from
     ignore_lines: tuple[str, ...]  # .gitignore lines for files its set-up leaves behind
     interrupt_keys: tuple[str, ...]  # tmux keys that stop its turn
@@ -117,6 +118,11 @@ class AgentCli(Protocol):
 
     def uninstall_hooks(self, dom: Domain) -> dict:
         """Take comm-node's hooks out again, the user's kept."""
+        ...
+
+    def program_version(self, executable: str, env: dict[str, str]) -> str | None:
+        """The version `executable` (this CLI's program) reports, run with `env`; None when
+        it cannot be run or does not say. Never starts an agent."""
         ...
 
     def usage(self, ws: Workspace) -> UsageSource:

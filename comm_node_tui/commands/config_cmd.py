@@ -6,20 +6,17 @@ import os
 import sys
 
 from comm_node_tui.commands.context import print_json
-from comm_node_tui.errors import ConfigError
 from comm_node_tui.workspace.discovery import find_root, load_workspace
 
 
 def check(args) -> int:
+    """Every problem at once: each TOML syntax error, every field and cross-domain error of
+    what parsed, every domain path missing on disk (not one layer per run)."""
     root = find_root(getattr(args, "workspace", None))
-    from comm_node_tui.workspace.config import check_paths, load_config
+    from comm_node_tui.workspace.config import check_config
 
     path = os.path.join(root, "comm-node.toml")
-    try:
-        config = load_config(path)
-        problems = check_paths(config, root, "comm-node.toml")
-    except ConfigError as exc:
-        config, problems = None, exc.problems
+    config, problems = check_config(path, root)
     if args.json:
         print_json({"ok": not problems, "file": path, "problems": problems})
     elif problems:

@@ -33,7 +33,8 @@ def init(args) -> int:
 
         return run_wizard(root)
     from comm_node_tui.kickoff.plan import check_domain_paths, load_plan
-    from comm_node_tui.kickoff.scaffold import apply, build_plan
+    from comm_node_tui.kickoff.scaffold import apply, build_plan, config_diff
+    from comm_node_tui.protocol.paths import CONFIG_NAME, STATE_DIR
 
     config, tasks, creations = load_plan(args.plan)
     problems = check_domain_paths(root, config, creations)
@@ -41,12 +42,23 @@ def init(args) -> int:
         raise ConfigError(args.plan, [f"{os.path.basename(args.plan)}: {p}" for p in problems])
     plan = build_plan(root, config, tasks, creations)
     pending = plan.pending
+    config_change = next(c for c in plan.changes if c.path == os.path.join(root, CONFIG_NAME))
     if args.json and not args.yes:
         from comm_node_tui.commands.context import print_json
 
         print_json(
             [
-                {"path": c.path, "action": c.action, "what": c.what, "domain": c.domain}
+                {
+                    "path": c.path,
+                    "action": c.action,
+                    "what": c.what,
+                    "domain": c.domain,
+                    **(
+                        {"hand_edited": c.hand_edited, "diff": config_diff(c)}
+                        if c is config_change and c.action == "update"
+                        else {}
+                    ),
+                }
                 for c in plan.changes
             ]
         )
@@ -57,6 +69,16 @@ def init(args) -> int:
     for line in describe(plan, root):
         if not line.startswith("unchanged"):
             print(line)
+    if config_change.action == "update":
+        # The whole file is rewritten from the plan: what only the file holds (hand edits,
+        # comments) is lost, so it is shown before anyone says yes.
+        sys.stdout.write(config_diff(config_change))
+        if config_change.hand_edited:
+            print(
+                f"{CONFIG_NAME} was edited since `comm-node init` wrote it: the lines marked "
+                "- above are replaced by the plan's (put them in the plan to keep them); a "
+                f"copy is kept in {STATE_DIR}/backups/"
+            )
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("these changes need confirmation: run again with --yes")
@@ -65,6 +87,8 @@ def init(args) -> int:
             print("nothing changed")
             return 1
     done = apply(plan)
+    if config_change.backup:
+        print(f"{CONFIG_NAME} as it was: {os.path.relpath(config_change.backup, root)}")
     print(f"{root}: {len(done)} change(s) made; next: `comm-node kickoff`")
     return 0
 

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from comm_node_tui.protocol.paths import CONFIG_NAME, STATE_DIR
 from comm_node_tui.workspace.model import Domain, Workspace
 
 BEGIN = "<!-- comm-node:begin {name} (written by `comm-node init`; edit outside these lines) -->"
@@ -41,6 +42,9 @@ class Change:
     domain: str | None = None
     new: str | None = None  # None for directories
     old: str | None = None
+    # comm-node.toml only: the file is not what init last wrote (someone edited it since)
+    hand_edited: bool = False
+    backup: str | None = None  # where apply kept the hand-edited file
 
 
 @dataclass
@@ -66,6 +70,67 @@ class Plan:
         return [c for c in self.changes if c.action != "unchanged"]
 
 
+def _written_record(root: str) -> str:
+    """Where init notes what it wrote into comm-node.toml (a digest): an update of a file
+    that no longer matches it would replace hand edits, so it is shown and backed up."""
+    return os.path.join(root, STATE_DIR, "init-written.json")
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _hand_edited(root: str, text: str) -> bool:
+    """comm-node.toml differs from what init last wrote (true when init never recorded it:
+    a file written by hand or by an older comm-node)."""
+    try:
+        with open(_written_record(root), encoding="utf-8") as fh:
+            return json.load(fh).get("config_sha256") != _digest(text)
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
+def _record_written(root: str, text: str) -> None:
+    from comm_node_tui.protocol.fileio import atomic_write
+
+    os.makedirs(os.path.join(root, STATE_DIR), mode=0o700, exist_ok=True)
+    data = json.dumps({"config_sha256": _digest(text)}) + "\n"
+    atomic_write(_written_record(root), data, mode=0o600)
+
+
+def _backup_config(root: str, text: str) -> str:
+    """A copy of a hand-edited comm-node.toml before it is replaced (in .comm-node/, which
+    git ignores); its path."""
+    import time
+
+    from comm_node_tui.protocol.fileio import atomic_write
+
+    folder = os.path.join(root, STATE_DIR, "backups")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = os.path.join(folder, f"{CONFIG_NAME}.{stamp}"), 1
+    while os.path.exists(path):
+        n += 1
+        path = os.path.join(folder, f"{CONFIG_NAME}.{stamp}-{n}")
+    atomic_write(path, text, mode=0o600)
+    return path
+
+
+def config_diff(change: Change) -> str:
+    """A unified diff of comm-node.toml as it is and as init would write it."""
+    import difflib
+
+    lines = difflib.unified_diff(
+        (change.old or "").splitlines(keepends=True),
+        (change.new or "").splitlines(keepends=True),
+        f"{CONFIG_NAME} (now)",
+        f"{CONFIG_NAME} (as init would write it)",
+    )
+    return "".join(x if x.endswith("\n") else x + "\n" for x in lines)
+
+
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -75,8 +140,9 @@ def _read(path: str) -> str | None:
 
 
 def config_text(config) -> str:
-    """Only what differs from the defaults: a short file the operator can read."""
-    import tomli_w
+    """Only what differs from the defaults: a short file the operator can read; domains as
+    `[[domains]]` tables, so one more can be appended as docs/configuration.md shows."""
+    from comm_node_tui.workspace.config import config_toml
 
     data = config.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
     data["project"] = {"name": config.project.name, **data.get("project", {})}
@@ -86,7 +152,7 @@ def config_text(config) -> str:
             config.domains, data.get("domains", [{}] * len(config.domains)), strict=True
         )
     ]
-    return HEADER + tomli_w.dumps(data)
+    return HEADER + config_toml(data)
 
 
 def tasks_text(tasks: list[dict]) -> str:
@@ -250,7 +316,10 @@ def build_plan(
         action = "create" if old is None else ("unchanged" if old == new else "update")
         changes.append(Change(path, action, what, domain, new, old))
 
-    file(os.path.join(root, "comm-node.toml"), plan.config_text, "the workspace configuration")
+    file(os.path.join(root, CONFIG_NAME), plan.config_text, "the workspace configuration")
+    config_change = changes[-1]
+    if config_change.action == "update":
+        config_change.hand_edited = _hand_edited(root, config_change.old or "")
     if tasks is not None:
         plan.tasks_text = tasks_text(tasks)
         file(os.path.join(root, config.tasks.path or "tasks.toml"), plan.tasks_text, "native tasks")
@@ -338,6 +407,7 @@ def apply(plan: Plan) -> list[Change]:
     from comm_node_tui.protocol.fileio import atomic_write
 
     cli = agent_cli_for(plan.ws)
+    config_path = os.path.join(plan.root, CONFIG_NAME)
     # written by the CLI's own install (it keeps a backup of the user's file), not as text
     hooks_files = {cli.hooks_file(d) for d in plan.ws.domains.values()}
     done: list[Change] = []
@@ -357,8 +427,11 @@ def apply(plan: Plan) -> list[Change]:
             cli.install_hooks(plan.ws.domains[c.domain])
             settings_done.add(c.path)
         else:
+            if c.path == config_path and c.hand_edited and c.old is not None:
+                c.backup = _backup_config(plan.root, c.old)
             os.makedirs(os.path.dirname(c.path), exist_ok=True)
             private = f"{os.sep}.comm-node{os.sep}" in c.path
             atomic_write(c.path, c.new or "", mode=0o600 if private else 0o644)
         done.append(c)
+    _record_written(plan.root, plan.config_text)
     return done

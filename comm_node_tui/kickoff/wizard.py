@@ -92,6 +92,9 @@ def _table(wid: str, *columns: tuple[str, int]) -> DataTable:
 class WizardState:
     root: str
     project: str = ""
+    # `[tmux] socket`: None until set = a private server named after the project (agents
+    # never start in the user's own tmux server); "" = the user's default server
+    socket: str | None = None
     domains: list[dict] = field(default_factory=list)  # DomainConfig fields + "create"
     task_source: str = "none"  # none | beads | native
     beads_path: str = ".beads/issues.jsonl"
@@ -113,6 +116,9 @@ class WizardState:
             return state  # a broken file: start fresh; the review shows it will be replaced
         state.existing = True
         state.project = cfg.get("project", {}).get("name", state.project)
+        # what the file says, even the default server: moving running agents to another
+        # server would hide them from the room
+        state.socket = cfg.get("tmux", {}).get("socket", "")
         state.domains = [dict(d) for d in cfg.pop("domains", [])]
         tasks = cfg.pop("tasks", {})
         state.task_source = tasks.get("source", "none")
@@ -124,9 +130,13 @@ class WizardState:
         state.base = cfg
         return state
 
+    def tmux_socket(self) -> str:
+        return default_socket(self.project) if self.socket is None else self.socket
+
     def config_data(self) -> dict:
         data = dict(self.base)
         data["project"] = {"name": self.project}
+        data["tmux"] = {**data.get("tmux", {}), "socket": self.tmux_socket()}
         data["domains"] = [
             {k: v for k, v in d.items() if k != "create" and v not in (None, "", [], {})}
             for d in self.domains
@@ -145,6 +155,11 @@ class WizardState:
             how = d.get("create") or "dir"
             out[d["name"]] = DomainCreation(how, "", f"comm-node/{d['name']}")
         return out
+
+
+def default_socket(project: str) -> str:
+    """The private tmux socket a new workspace gets: `cn-<project>`."""
+    return f"cn-{slug(project)}"
 
 
 def _read_native(path: str) -> list[dict]:
@@ -226,6 +241,8 @@ class InitWizard(App):
         self.meeting_timeout_s = meeting_timeout_s
         self.written = False
         self.result: dict | None = None
+        # the socket shown while it is still the one derived from the project's name
+        self.auto_socket = self.state.tmux_socket() if self.state.socket is None else None
 
     # ---- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -236,6 +253,18 @@ class InitWizard(App):
                 yield Static(Text(self._intro()), classes="hint")
                 yield Label("Project name")
                 yield Input(self.state.project, id="project-name")
+                yield Label("tmux socket for the agents")
+                yield Input(
+                    self.state.tmux_socket(),
+                    placeholder="empty: your own default tmux server",
+                    id="project-socket",
+                )
+                yield Static(
+                    "A private tmux server (tmux -L NAME) keeps the agents out of your own "
+                    "sessions and key bindings; `comm-node attach` finds them there. Leave it "
+                    "empty to run them in your default server.",
+                    classes="hint",
+                )
             with VerticalScroll(id="domains", classes="step"):
                 yield Label(STEP_TITLES["domains"], classes="title")
                 yield Static(
@@ -421,13 +450,32 @@ class InitWizard(App):
         self.action_back()
 
     # ---- step 1: project ------------------------------------------------------------------
+    @on(Input.Changed, "#project-name")
+    def _project_renamed(self, event: Input.Changed) -> None:
+        """A socket nobody changed follows the project's name."""
+        socket = self.query_one("#project-socket", Input)
+        if self.auto_socket is not None and socket.value == self.auto_socket:
+            self.auto_socket = default_socket(event.value.strip() or "project")
+            socket.value = self.auto_socket
+
     def _leave_project(self) -> str | None:
+        from pydantic import ValidationError
+
+        from comm_node_tui.workspace.config import TmuxConfig
+
         name = self.query_one("#project-name", Input).value.strip()
         if not name:
             return "project name: required"
         if len(name) > 100:
             return "project name: at most 100 characters"
+        socket = self.query_one("#project-socket", Input).value.strip()
+        try:
+            TmuxConfig(socket=socket)
+        except ValidationError as exc:
+            why = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+            return f"tmux socket: {why}"
         self.state.project = name
+        self.state.socket = socket
         return None
 
     # ---- step 2: domains ------------------------------------------------------------------

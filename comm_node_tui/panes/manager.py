@@ -240,22 +240,28 @@ class AgentPanes:
         )
 
     def down(self) -> dict:
-        """Kill every agent's process tree, then the session."""
+        """Kill every agent's process tree, all at once, then the session (only then: tmux
+        closing a pane sends SIGHUP, which Claude Code ignores, and the agent's children
+        must not outlive it either)."""
+        from comm_node_tui.panes.processes import kill_trees
+
         if not self.tmux.has_session():
             return {"session": self.session, "killed": []}
-        killed = []
-        for name, pane in self.tmux.panes().items():
-            if pane.pid and not pane.dead:
-                from comm_node_tui.panes.processes import kill_tree
-
-                kill_tree(pane.pid)
-                killed.append(name)
+        live = {
+            name: pane.pid for name, pane in self.tmux.panes().items() if pane.pid and not pane.dead
+        }
+        # One shared grace period for every agent that ignores TERM, not one each.
+        results = kill_trees(list(live.values()))
+        killed = list(live)
+        left = sorted(p for r in results.values() for p in r["left"])
         self.tmux.cmd("kill-session", "-t", f"={self.session}")
         self.emit(
             Event(
                 "tmux.down",
-                f"session {self.session} ended ({len(killed)} agents stopped)",
-                data={"killed": killed},
+                f"session {self.session} ended ({len(killed)} agents stopped)"
+                + (f"; pids {left} outlived SIGKILL" if left else ""),
+                level="warn" if left else "info",
+                data={"killed": killed, **({"left": left} if left else {})},
             )
         )
         return {"session": self.session, "killed": killed}

@@ -11,8 +11,8 @@ import signal
 import time
 
 
-def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (Linux /proc; `ps` elsewhere)."""
+def _children() -> dict[int, list[int]]:
+    """Every process's children, from one pass over /proc (`ps` elsewhere)."""
     children: dict[int, list[int]] = {}
     try:
         for entry in os.listdir("/proc"):
@@ -35,6 +35,12 @@ def descendants(pid: int) -> list[int]:
         for line in out.splitlines():
             p, pp = (int(x) for x in line.split())
             children.setdefault(pp, []).append(p)
+    return children
+
+
+def descendants(pid: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """`pid` and every process below it (Linux /proc; `ps` elsewhere)."""
+    children = _children() if children is None else children
     tree, stack = [], [pid]
     while stack:
         p = stack.pop()
@@ -60,24 +66,45 @@ def alive(pid: int) -> bool:
             return True
 
 
+def _signal(pids: list[int], sig: int) -> None:
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _wait_gone(pids: list[int], timeout_s: float, every_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(every_s)
+
+
+def kill_trees(pids: list[int], grace_s: float = 3.0) -> dict[int, dict]:
+    """kill_tree for several trees at once: one TERM round for all of them, one shared
+    grace period, one KILL round. `comm-node down` took the grace period once per agent
+    that ignores TERM (12 s for 4 Claude Codes); now it takes it once. Per root pid: what
+    happened to its tree, for the log."""
+    children = _children()
+    trees = {pid: descendants(pid, children) for pid in pids}
+    everyone = [p for tree in trees.values() for p in tree]
+    _signal(everyone, signal.SIGTERM)
+    _wait_gone(everyone, grace_s, 0.05)
+    survivors = [p for p in everyone if alive(p)]
+    _signal(survivors, signal.SIGKILL)
+    _wait_gone(survivors, 2.0, 0.02)
+    left = {p for p in survivors if alive(p)}
+    killed = set(survivors)
+    return {
+        pid: {
+            "pids": tree,
+            "killed": [p for p in tree if p in killed],
+            "left": [p for p in tree if p in left],
+        }
+        for pid, tree in trees.items()
+    }
+
+
 def kill_tree(pid: int, grace_s: float = 3.0) -> dict:
     """TERM the tree, wait up to `grace_s`, KILL what is left. What happened, for the log."""
-    tree = descendants(pid)
-    for p in tree:
-        try:
-            os.kill(p, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(alive(p) for p in tree):
-        time.sleep(0.05)
-    survivors = [p for p in tree if alive(p)]
-    for p in survivors:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline and any(alive(p) for p in survivors):
-        time.sleep(0.02)
-    return {"pids": tree, "killed": survivors, "left": [p for p in survivors if alive(p)]}
+    return kill_trees([pid], grace_s)[pid]

@@ -7,6 +7,7 @@ wrong, e.g. `comm-node.toml: domains[1] (web).name: 'Web' must match [a-z0-9][a-
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from typing import Annotated, Any, Literal
 
@@ -161,29 +162,45 @@ class WorkspaceConfig(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> WorkspaceConfig:
-        seen: set[str] = set()
-        for d in self.domains:
-            if d.name in seen:
-                raise ValueError(f"domain '{d.name}' is defined twice")
-            seen.add(d.name)
-        for d in self.domains:
-            for peer in d.imports:
-                if peer not in seen:
-                    raise ValueError(
-                        f"domain '{d.name}' imports from unknown domain '{peer}' "
-                        f"(known: {', '.join(sorted(seen)) or 'none'})"
-                    )
-                if peer == d.name:
-                    raise ValueError(f"domain '{d.name}' imports from itself")
-            for key in ("allowed_imports", "forbidden_imports"):
-                for entry in getattr(d, key):
-                    why = _import_rule_problem(entry, seen)
-                    if why:
-                        raise ValueError(f"domain '{d.name}' {key}: {why}")
+        problems = cross_problems([d.model_dump() for d in self.domains])
+        if problems:
+            raise ValueError(problems[0])  # parse_config reports every one of them
         return self
 
     def session_name(self) -> str:
         return self.tmux.session or f"cn-{self.project.name}"
+
+
+def cross_problems(domains: Any) -> list[str]:
+    """Every problem between domains (names twice, imports of unknown domains, import rules),
+    read from plain data that may hold invalid fields: so they are reported together with the
+    field errors, not only once those are fixed."""
+    doms = [d for d in domains if isinstance(d, dict)] if isinstance(domains, list) else []
+    names = [d["name"] for d in doms if isinstance(d.get("name"), str)]
+    seen = set(names)
+    problems = [
+        f"domain '{n}' is defined twice" for n in dict.fromkeys(names) if names.count(n) > 1
+    ]
+    for d in doms:
+        name = d.get("name")
+        if not isinstance(name, str):
+            continue
+        imports = d.get("imports")
+        for peer in imports if isinstance(imports, dict) else ():
+            if peer == name:
+                problems.append(f"domain '{name}' imports from itself")
+            elif peer not in seen:
+                problems.append(
+                    f"domain '{name}' imports from unknown domain '{peer}' "
+                    f"(known: {', '.join(sorted(seen)) or 'none'})"
+                )
+        for key in ("allowed_imports", "forbidden_imports"):
+            entries = d.get(key)
+            for entry in entries if isinstance(entries, list) else ():
+                why = _import_rule_problem(entry, seen) if isinstance(entry, str) else None
+                if why:
+                    problems.append(f"domain '{name}' {key}: {why}")
+    return problems
 
 
 def _import_rule_problem(entry: str, domains: set[str]) -> str | None:
@@ -247,19 +264,62 @@ def format_validation_error(file_label: str, exc: ValidationError, data: Any) ->
     return problems
 
 
+def _validate(data: Any, file_label: str) -> tuple[WorkspaceConfig | None, list[str]]:
+    """The model, or every field error and every cross-domain problem at once (pydantic
+    skips the model's own checks while a field is invalid: they are run on the data)."""
+    try:
+        return WorkspaceConfig.model_validate(data), []
+    except ValidationError as exc:
+        problems = format_validation_error(file_label, exc, data)
+    domains = data.get("domains") if isinstance(data, dict) else None
+    problems += [f"{file_label}: {p}" for p in cross_problems(domains)]
+    return None, list(dict.fromkeys(problems))
+
+
 def parse_config(text: str, file_label: str = "comm-node.toml") -> WorkspaceConfig:
     """Validate config text; ConfigError with one line per problem."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file_label, [f"{file_label}: invalid TOML: {exc}"]) from None
-    try:
-        return WorkspaceConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(file_label, format_validation_error(file_label, exc, data)) from None
+    config, problems = _validate(data, file_label)
+    if config is None:
+        raise ConfigError(file_label, problems)
+    return config
 
 
-def load_config(path: str) -> WorkspaceConfig:
+_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
+MAX_SYNTAX_ERRORS = 20
+
+
+def parse_toml_tolerant(text: str, file_label: str) -> tuple[dict | None, list[str]]:
+    """The TOML data and every syntax error, not just the first: tomllib stops at one, so the
+    line it names is left out and the text parsed again. The data then lacks those lines
+    (None when what is left still does not parse: an unclosed string or array swallows the
+    rest, and guessing further would only invent errors). When nothing is left at all, or
+    MAX_SYNTAX_ERRORS lines break, the file is no TOML (JSON, YAML, noise): its first error
+    says so, the others add nothing."""
+    lines = text.split("\n")
+    problems: list[str] = []
+    blanked: set[int] = set()
+    while len(problems) < MAX_SYNTAX_ERRORS:
+        try:
+            data = tomllib.loads("\n".join(lines))
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(f"{file_label}: invalid TOML: {exc}")
+            m = _TOML_LINE.search(str(exc))
+            line = int(m.group(1)) - 1 if m else -1
+            if not 0 <= line < len(lines) or line in blanked:
+                return None, problems
+            blanked.add(line)
+            lines[line] = ""
+            continue
+        return (None, problems[:1]) if problems and not data else (data, problems)
+    return None, problems[:1]  # that many broken lines: no TOML either
+
+
+def _read_text(path: str) -> tuple[str, str]:
+    """(the file's text, its label); ConfigError when it cannot be read as a config."""
     from comm_node_tui.protocol.fileio import FileTooLarge, NotARegularFile, read_bounded
 
     label = os.path.basename(path)
@@ -277,18 +337,83 @@ def load_config(path: str) -> WorkspaceConfig:
     except OSError as exc:
         raise ConfigError(path, [f"{path}: cannot read: {exc.strerror}"]) from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8"), label
     except UnicodeDecodeError as exc:
         raise ConfigError(path, [f"{label}: not UTF-8 text (byte {exc.start})"]) from None
+
+
+def load_config(path: str) -> WorkspaceConfig:
+    text, label = _read_text(path)
     return parse_config(text, label)
+
+
+def check_config(path: str, root: str) -> tuple[WorkspaceConfig | None, list[str]]:
+    """Every problem of a config file at once, for `config check` and `doctor`: each TOML
+    syntax error, then the field and cross-domain errors of what parsed, then the domain
+    paths on disk; the model only when there is no problem but the paths."""
+    try:
+        text, label = _read_text(path)
+    except ConfigError as exc:
+        return None, exc.problems
+    data, problems = parse_toml_tolerant(text, label)
+    if data is None:
+        return None, problems
+    config, invalid = _validate(data, label)
+    problems += invalid
+    if config is not None:
+        domains = [(i, d.name, d.path) for i, d in enumerate(config.domains)]
+        if problems:  # a syntax error: the file does not load, whatever the rest says
+            config = None
+    else:
+        raw = data.get("domains")
+        domains = [
+            (i, d["name"], d["path"])
+            for i, d in enumerate(raw if isinstance(raw, list) else [])
+            if isinstance(d, dict)
+            and isinstance(d.get("name"), str)
+            and isinstance(d.get("path"), str)
+            and d["path"]
+            and "\x00" not in d["path"]
+        ]
+    return config, problems + _path_problems(domains, root, label)
+
+
+def _key(key: str) -> str:
+    """A TOML key as tomli-w spells it (bare, or quoted when it must be)."""
+    import tomli_w
+
+    return tomli_w.dumps({key: 0})[: -len(" = 0\n")]
+
+
+def _table(path: str, table: dict, array: bool) -> str:
+    """`[[path]]` (or `[path]`) and its keys, sub-tables as `[path.key]` below it."""
+    import tomli_w
+
+    flat = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    out = (f"[[{path}]]\n" if array else f"[{path}]\n") + tomli_w.dumps(flat)
+    # tomli-w would give an empty table a header of its own, at the top level
+    out += "".join(f"{_key(k)} = {{}}\n" for k, v in table.items() if v == {})
+    for k, v in table.items():
+        if isinstance(v, dict) and v:
+            out += "\n" + _table(f"{path}.{_key(k)}", v, array=False)
+    return out
+
+
+def config_toml(data: dict) -> str:
+    """comm-node.toml text for config data, domains always as `[[domains]]` tables: tomli-w
+    writes a list of short tables inline (`domains = [{...}]`, at the top of the file), and
+    a `[[domains]]` table appended to that by hand, as the docs show, is invalid TOML."""
+    import tomli_w
+
+    rest = {k: v for k, v in data.items() if k != "domains"}
+    parts = [tomli_w.dumps(rest)] if rest else []
+    parts += [_table("domains", d, array=True) for d in data.get("domains") or []]
+    return "\n".join(parts)
 
 
 def dump_config(config: WorkspaceConfig) -> str:
     """TOML text for a config; loading it again gives an equal model."""
-    import tomli_w
-
-    data = config.model_dump(mode="json", exclude_none=True)
-    return tomli_w.dumps(data)
+    return config_toml(config.model_dump(mode="json", exclude_none=True))
 
 
 def save_config(path: str, config: WorkspaceConfig) -> None:
@@ -299,13 +424,17 @@ def save_config(path: str, config: WorkspaceConfig) -> None:
 
 def check_paths(config: WorkspaceConfig, root: str, file_label: str) -> list[str]:
     """Problems with domain paths on disk (kept out of the model so it stays pure)."""
+    return _path_problems(
+        [(i, d.name, d.path) for i, d in enumerate(config.domains)], root, file_label
+    )
+
+
+def _path_problems(domains: list[tuple[int, str, str]], root: str, file_label: str) -> list[str]:
     problems = []
-    for i, d in enumerate(config.domains):
-        path = d.path if os.path.isabs(d.path) else os.path.join(root, d.path)
+    for i, name, rel in domains:
+        path = rel if os.path.isabs(rel) else os.path.join(root, rel)
         if not os.path.exists(path):
-            problems.append(f"{file_label}: domains[{i}] ({d.name}).path: {path} does not exist")
+            problems.append(f"{file_label}: domains[{i}] ({name}).path: {path} does not exist")
         elif not os.path.isdir(path):
-            problems.append(
-                f"{file_label}: domains[{i}] ({d.name}).path: {path} is not a directory"
-            )
+            problems.append(f"{file_label}: domains[{i}] ({name}).path: {path} is not a directory")
     return problems

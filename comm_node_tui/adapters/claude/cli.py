@@ -31,12 +31,16 @@ DIALOG_HINTS = {
     "other": "Claude Code shows a {dialog} dialog: answer it in its pane "
     "(`comm-node attach {name}`)",
 }
+# `claude --version` of the native build answers in well under a second; the npm stub that
+# starts Node can take a few on a cold, busy machine.
+VERSION_TIMEOUT_S = 30
 
 
 class ClaudeCode:
     name = "claude-code"
     label = "Claude Code"
     version = TESTED_VERSION
+    program = "claude"
     instructions_file = "CLAUDE.md"
     # install_hooks backs the user's settings.json up beside it before changing it
     ignore_lines: tuple[str, ...] = (".claude/settings.json.bak-*",)
@@ -109,6 +113,26 @@ class ClaudeCode:
 
     def uninstall_hooks(self, dom: Domain) -> dict:
         return settings.uninstall_hooks(dom)
+
+    def program_version(self, executable: str, env: dict[str, str]) -> str | None:
+        """`claude --version` prints `2.1.330 (Claude Code)` and exits: no session, no
+        dialog, no auto-update (asked not to, in case a build would)."""
+        import re
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                [executable, "--version"],
+                capture_output=True,
+                text=True,
+                timeout=VERSION_TIMEOUT_S,
+                env={**env, "DISABLE_AUTOUPDATER": "1"},
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        m = re.search(r"\b(\d+\.\d+\.\d+)\b", out.stdout)
+        return m.group(1) if out.returncode == 0 and m else None
 
     def usage(self, ws: Workspace) -> UsageSource:
         # On demand: only the engine and `comm-node usage` read transcripts.
