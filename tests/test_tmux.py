@@ -430,3 +430,41 @@ def test_the_engine_reads_screens_through_one_quiet_control_client(panes, socket
     assert len(control_clients(socket_name)) == 1
     eng.stop()
     wait_for(lambda: control_clients(socket_name) == [])
+
+
+def test_a_stopped_tmux_server_is_a_one_line_error_not_a_hang(panes, socket_name):
+    """A stopped (or hung) server keeps a killed tmux client's pipes open: a reader of those
+    pipes waited forever (the room froze). Commands are bounded: a TmuxError after the
+    timeout, for plain commands and for those that read standard input."""
+    import signal
+    import threading
+
+    from comm_node_tui.adapters.tmux import Tmux
+
+    ap, _root = panes
+    server = int(tmux(socket_name, "display-message", "-p", "#{pid}"))
+    quick = Tmux(socket_name, ap.tmux.session, timeout_s=2)
+    errors: list[BaseException] = []
+
+    def attempt() -> None:
+        for call in (
+            lambda: quick.cmd("list-panes", "-a"),
+            lambda: quick.run_stdin(["load-buffer", "-"], b"text"),
+        ):
+            try:
+                call()
+            except TmuxError as exc:
+                errors.append(exc)
+
+    os.kill(server, signal.SIGSTOP)
+    try:
+        worker = threading.Thread(target=attempt, daemon=True)
+        worker.start()
+        worker.join(120)  # a hang is the failure; 2 x 2 s is the expected time
+        assert not worker.is_alive(), "a tmux command hung on a stopped server"
+    finally:
+        os.kill(server, signal.SIGCONT)
+    assert len(errors) == 2 and all("did not answer within 2 s" in str(e) for e in errors)
+    assert len(str(errors[0]).splitlines()) == 1
+    # and the server answers again once it runs
+    assert set(ap.tmux.panes()) == {"alpha", "beta"}

@@ -1,14 +1,18 @@
-"""tmux behind one small class: libtmux for sessions, windows and panes, every call bounded.
+"""tmux behind one small class, every call bounded.
 
-libtmux runs the tmux client without a timeout, so its `tmux_bin` is a generated two-line
-wrapper that runs tmux under coreutils `timeout`: a hung server costs at most TIMEOUT_S, and
-the caller gets a TmuxError instead of a frozen control room. Panes are found by a pane user
-option (`@cn_domain`), not by window names, so both layouts work and renames do not matter.
+A command runs through the session's quiet control-mode client when there is one
+(adapters/tmux_control.py), else as one tmux client process whose output goes to temporary
+files, never pipes, and which is killed after TIMEOUT_S. Not pipes: a tmux client hands its
+stdout and stderr to the server (descriptors passed over the socket), and a stopped or hung
+server keeps them open after the client is killed, so a reader waiting for the pipe's end
+waits forever (libtmux, used here before, froze the room exactly so; a coreutils `timeout`
+wrapper did not help). A hung server costs at most TIMEOUT_S and the caller gets a TmuxError.
+Panes are found by a pane user option (`@cn_domain`), not by window names, so both layouts
+work and renames do not matter.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -18,6 +22,8 @@ from comm_node_tui.errors import CommNodeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO
+
     from comm_node_tui.adapters.tmux_control import ControlClient
 
 TIMEOUT_S = 10
@@ -65,16 +71,40 @@ def tmux_version(binary: str | None = None) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def _wrapper(binary: str) -> str:
-    """A tmux that gives up after TIMEOUT_S (where coreutils `timeout` exists)."""
-    timeout = shutil.which("timeout")
-    if timeout is None:
-        return binary
-    from comm_node_tui.protocol.fileio import write_script
+def run_tmux(
+    argv: list[str], timeout_s: float, data: bytes | None = None
+) -> tuple[int, list[str], list[str]] | None:
+    """Run a tmux client: (exit code, stdout lines, stderr lines), or None when it did not
+    finish within `timeout_s` (killed). Output goes to temporary files (see the module
+    docstring: a pipe can outlive the killed client); lines as tmux's own client prints them,
+    UTF-8 with backslash escapes for bad bytes, trailing empty lines dropped."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryFile() as feed,
+    ):
+        stdin: int | IO[bytes] = subprocess.DEVNULL
+        if data is not None:
+            feed.write(data)
+            feed.seek(0)
+            stdin = feed
+        try:
+            res = subprocess.run(argv, stdin=stdin, stdout=out, stderr=err, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+        out.seek(0)
+        err.seek(0)
+        return res.returncode, _split(out.read()), [x for x in _split(err.read()) if x]
 
-    folder = os.path.join(tempfile.gettempdir(), f"comm-node-{os.getuid()}")
-    text = f'#!/bin/sh\nexec {timeout} -k 2 {TIMEOUT_S} {binary} "$@"\n'
-    return write_script(os.path.join(folder, f"tmux-{TIMEOUT_S}s"), text)
+
+def _split(raw: bytes) -> list[str]:
+    # Universal newlines, then "\n" only: str.splitlines() would also split on form feeds
+    # and other separators a pane's text may hold (the control client reads the same way).
+    text = raw.decode("utf-8", errors="backslashreplace")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 class Pane:
@@ -130,9 +160,7 @@ def _zombie_status(pid: int) -> int | None:
 class Tmux:
     """One tmux server (socket) and one session on it."""
 
-    def __init__(self, socket: str | None, session: str) -> None:
-        import libtmux
-
+    def __init__(self, socket: str | None, session: str, timeout_s: float = TIMEOUT_S) -> None:
         self.binary = tmux_binary()
         version = tmux_version(self.binary)
         if version < MIN_VERSION:
@@ -142,7 +170,7 @@ class Tmux:
             )
         self.socket = socket or None
         self.session = session
-        self.server = libtmux.Server(socket_name=self.socket, tmux_bin=_wrapper(self.binary))
+        self.timeout_s = timeout_s
         # A quiet control-mode client (adapters/tmux_control.py), when use_control() got one:
         # commands then cost a line on a pipe instead of a tmux process each.
         self.control: ControlClient | None = None
@@ -179,35 +207,39 @@ class Tmux:
                     raise
                 # The client went away (session or server gone): ask a tmux process, whose
                 # errors say which.
+        argv = [self.binary, *(["-L", self.socket] if self.socket else []), *map(str, args)]
         try:
-            res = self.server.cmd(*[str(a) for a in args])
-        except Exception as exc:  # libtmux raises for a missing binary and odd failures
+            res = run_tmux(argv, self.timeout_s)
+        except OSError as exc:  # the binary went away, no file descriptors left, ...
             raise TmuxError(f"tmux {args[0]}: {exc}") from None
-        if getattr(res, "returncode", 0) in (124, 137):
+        if res is None:
             raise TmuxError(
-                f"tmux {args[0]} did not answer within {TIMEOUT_S} s "
+                f"tmux {args[0]} did not answer within {self.timeout_s:g} s "
                 f"({self.where}); is the tmux server hung?"
             )
-        if check and res.stderr:
-            err = " ".join(res.stderr)
+        _code, stdout, stderr = res
+        if check and stderr:
+            err = " ".join(stderr)
             if _DEAD_SERVER.search(err):
                 raise TmuxError(
                     f"the tmux server ({self.where}) is not running: start the "
                     "agents with `comm-node up`"
                 )
             raise TmuxError(f"tmux {args[0]}: {err}")
-        return res.stdout
+        return stdout
 
     def run_stdin(self, args: list[str], data: bytes) -> None:
         """A tmux command that reads standard input (load-buffer), with a timeout."""
         full = [self.binary] + (["-L", self.socket] if self.socket else []) + args
         try:
-            res = subprocess.run(full, input=data, capture_output=True, timeout=TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise TmuxError(f"tmux {args[0]} did not answer within {TIMEOUT_S} s") from None
-        if res.returncode != 0:
-            err = res.stderr.decode(errors="replace").strip()
-            raise TmuxError(f"tmux {args[0]}: {err or 'failed'}")
+            res = run_tmux(full, self.timeout_s, data)
+        except OSError as exc:
+            raise TmuxError(f"tmux {args[0]}: {exc}") from None
+        if res is None:
+            raise TmuxError(f"tmux {args[0]} did not answer within {self.timeout_s:g} s")
+        code, _out, err = res
+        if code != 0:
+            raise TmuxError(f"tmux {args[0]}: {' '.join(err) or 'failed'}")
 
     # ---- queries ------------------------------------------------------------------------
     def has_session(self) -> bool:

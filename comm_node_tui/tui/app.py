@@ -15,9 +15,6 @@ import itertools
 import time
 from functools import partial
 
-# libtmux reads sys.stdout.encoding when first imported; inside the running app stdout is
-# Textual's capture object, which has none. Import it now, before the app starts.
-import libtmux  # noqa: F401
 from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Container
