@@ -34,10 +34,11 @@ class ScreenRead:
 
 # With a control-mode client a look at tmux costs a line on a pipe (0.2 ms for list-panes,
 # 0.05 ms a capture, bench/tmux_control.py), not a tmux process (25-30 ms each): the screens
-# are then read ten times a second (only panes with activity are captured), and the room
-# follows the screen within ~0.1 s. In the real soak half the remaining disagreements were
-# this lag at 0.2 s.
-CONTROL_POLL_S = 0.1
+# are then read five times a second (only panes with activity are captured), and the room
+# follows the screen within ~0.1 s. Not faster: at ten a second the real soak's agreement
+# fell from 99.0 to 98.4 % (more of the idle-looking frames a busy Claude Code flickers
+# through between steps were caught, and believed where they agreed with the hooks).
+CONTROL_POLL_S = 0.2
 CONTROL_RETRY_S = 5.0  # how often to try attaching the control client again
 INTERRUPT_TRUST_S = 5.0  # how long after comm-node's Escape an idle screen is believed at once
 
