@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from comm_node_tui.adapters.screen import Screen
     from comm_node_tui.workspace.model import Domain, Workspace
 
-DEFAULT = "claude-code"
-
 
 class Unsafe(CommNodeError):
     """What comm-node was asked to type or press would do something else than meant; the
@@ -154,8 +152,8 @@ def _adapter(name: str) -> AgentCli:
 
 def agent_cli_for(ws: Workspace) -> AgentCli:
     """The agent CLI the workspace's agents run (`[agents] cli`, default claude-code)."""
-    name = ws.agents.get("cli") or DEFAULT
-    if not isinstance(name, str) or name not in CLIS:
+    name = ws.settings.agents.cli
+    if name not in CLIS:
         raise CommNodeError(
             f"comm-node.toml: agents.cli: unknown agent CLI {name!r} "
             f"(known: {', '.join(sorted(CLIS))})"
