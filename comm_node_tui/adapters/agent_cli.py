@@ -17,10 +17,15 @@ from functools import cache
 from typing import TYPE_CHECKING, Protocol
 
 from comm_node_tui.errors import CommNodeError
+from comm_node_tui.workspace.settings import DEFAULTS
 
 if TYPE_CHECKING:
     from comm_node_tui.adapters.screen import Screen
     from comm_node_tui.workspace.model import Domain, Workspace
+
+# the CLI a workspace runs unless [agents] cli names another (`comm-node doctor` checks it
+# without a workspace); the default itself lives with the others in workspace/settings.py
+DEFAULT = DEFAULTS.agents.cli
 
 
 class Unsafe(CommNodeError):

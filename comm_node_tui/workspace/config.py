@@ -19,7 +19,7 @@ from comm_node_tui.workspace.settings import DEFAULTS, session_name
 # The validation of comm-node.toml. Each field's default comes from workspace/settings.py,
 # the one place defaults live: the agents' hot path builds the typed settings without
 # pydantic, so the settings cannot take their defaults from here; a field added here needs
-# its twin there (tests/test_config.py compares them field by field). Meanings and defaults
+# its twin there (tests/test_settings.py compares them field by field). Meanings and defaults
 # are documented there; the limits a value must keep are here.
 _AGENTS = DEFAULTS.agents
 
