@@ -49,7 +49,7 @@ def legacy_agent_view(
             hook_age_s=age,
             still_s=None,
             gone_for_s=0.0 if gone else None,
-            agents=ws.agents,
+            agents=ws.settings.agents,
         )
     health = str(health)
     view = {

@@ -78,7 +78,12 @@ def test_no_package_imports_from_a_layer_above_it():
     assert not upward, "imports against the layers:\n" + "\n".join(upward)
 
 
-HEAVY = ("pydantic", "textual", "libtmux", "watchfiles", "git", "yaml", "pathspec", "rich")
+# dataclasses and inspect are the standard library's, but inspect costs ~10 ms a call: the typed
+# settings the hot path builds are made without them (workspace/settings.py)
+HEAVY = (
+    *("pydantic", "textual", "libtmux", "watchfiles", "git", "yaml", "pathspec", "rich"),
+    *("dataclasses", "inspect"),
+)
 
 
 def _loaded_by(args: list[str], stdin: str, cwd: Path) -> set[str]:

@@ -17,12 +17,15 @@ from functools import cache
 from typing import TYPE_CHECKING, Protocol
 
 from comm_node_tui.errors import CommNodeError
+from comm_node_tui.workspace.settings import DEFAULTS
 
 if TYPE_CHECKING:
     from comm_node_tui.adapters.screen import Screen
     from comm_node_tui.workspace.model import Domain, Workspace
 
-DEFAULT = "claude-code"
+# the CLI a workspace runs unless [agents] cli names another (`comm-node doctor` checks it
+# without a workspace); the default itself lives with the others in workspace/settings.py
+DEFAULT = DEFAULTS.agents.cli
 
 
 class Unsafe(CommNodeError):
@@ -154,8 +157,8 @@ def _adapter(name: str) -> AgentCli:
 
 def agent_cli_for(ws: Workspace) -> AgentCli:
     """The agent CLI the workspace's agents run (`[agents] cli`, default claude-code)."""
-    name = ws.agents.get("cli") or DEFAULT
-    if not isinstance(name, str) or name not in CLIS:
+    name = ws.settings.agents.cli
+    if name not in CLIS:
         raise CommNodeError(
             f"comm-node.toml: agents.cli: unknown agent CLI {name!r} "
             f"(known: {', '.join(sorted(CLIS))})"

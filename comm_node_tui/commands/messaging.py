@@ -69,7 +69,7 @@ def send(args) -> int:
     tokens = estimate_tokens(text)
     if args.budget is not None and tokens > args.budget:
         raise CommNodeError(f"the message is about {tokens} tokens, over --budget {args.budget}")
-    limit = int(ws.router.get("max_message_bytes", 64 * 1024))
+    limit = ws.settings.router.max_message_bytes
     if len(text.encode("utf-8")) + 1024 > limit:
         raise CommNodeError(
             f"the message is over the router's limit of {limit} bytes; "

@@ -269,12 +269,9 @@ class Coordinator:
 
     # ---- tasks --------------------------------------------------------------------------
     def task_source(self) -> tuple[str, str]:
-        cfg = self.ws.config.get("tasks", {})
-        source = cfg.get("source", "none")
-        path = cfg.get("path") or {"beads": ".beads/issues.jsonl", "native": "tasks.toml"}.get(
-            source, ""
-        )
-        return source, os.path.join(self.ws.root, path) if path else ""
+        tasks = self.ws.settings.tasks
+        path = tasks.file()
+        return tasks.source, os.path.join(self.ws.root, path) if path else ""
 
     def tasks_stamp(self) -> tuple:
         """Size, mtime and inode of every input of the task view (source, overlay, manifests)."""
@@ -591,7 +588,7 @@ def request_budget(coord: Coordinator, dom: Domain, tokens: int, reason: str) ->
     """Grant or deny by the [budgets] policy; raises ConflictError when denied."""
     if tokens <= 0:
         raise CommNodeError("the request must be a positive number of tokens")
-    policy = coord.ws.config.get("budgets", {})
+    policy = coord.ws.settings.budgets
     with coord.store.locked():
         view = {b["domain"]: b for b in budget_view(coord.ws)}[dom.name]
         from comm_node_tui.coordination.budgets import GRANTS_FILE
@@ -603,13 +600,13 @@ def request_budget(coord: Coordinator, dom: Domain, tokens: int, reason: str) ->
             for g in grants
             if isinstance(g, dict) and g.get("domain") == dom.name and g.get("by") == "policy"
         )
-        eff, min_eff = view["efficiency"], float(policy.get("min_efficiency", 2.0))
-        cap = int(policy.get("max_auto_grant_tokens", 50_000))
-        total_cap = int(float(policy.get("max_auto_total_ratio", 1.0)) * view["base_tokens"])
+        eff, min_eff = view["efficiency"], policy.min_efficiency
+        cap = policy.max_auto_grant_tokens
+        total_cap = int(policy.max_auto_total_ratio * view["base_tokens"])
         why = None
         if view["unlimited"]:
             why = "the budget is unlimited; nothing to grant"
-        elif not policy.get("auto_grant", True):
+        elif not policy.auto_grant:
             why = "auto-grant is off ([budgets] auto_grant = false)"
         elif tokens > cap:
             why = f"{tokens} is over the {cap} a request may get ([budgets] max_auto_grant_tokens)"

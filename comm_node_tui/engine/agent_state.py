@@ -28,6 +28,10 @@ from enum import StrEnum
 
 from comm_node_tui.protocol.procs import is_alive
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from comm_node_tui.workspace.settings import AgentsSettings
+
 CONTRADICTION_S = 1.5
 # States the agent declares itself (`comm-node status set`): kept while its screen is at rest.
 DECLARED = ("done", "blocked", "error")
@@ -125,18 +129,16 @@ def judge(
     hook_age_s: float | None,
     still_s: float | None,
     gone_for_s: float | None,
-    agents: dict,
+    agents: AgentsSettings,
 ) -> Health:
     """The agent's health now; `gone_for_s`: how long it has been gone (None: not gone)."""
     if gone_for_s is not None:
-        lost_s = float(agents.get("heartbeat_lost_s", 120))
-        return Health.LOST if gone_for_s >= lost_s else Health.GONE
+        return Health.LOST if gone_for_s >= agents.heartbeat_lost_s else Health.GONE
     if shown != "busy" or hook_age_s is None:
         return Health.OK
     visible = pane is not None or process_gone(status, None) is False
     if visible:
-        stuck_s = float(agents.get("stuck_after_s", 600))
+        stuck_s = agents.stuck_after_s
         screen_still = pane is None or (still_s is not None and still_s >= stuck_s)
         return Health.STUCK if hook_age_s >= stuck_s and screen_still else Health.OK
-    stale_s = float(agents.get("heartbeat_stale_s", 60))
-    return Health.SILENT if hook_age_s >= stale_s else Health.OK
+    return Health.SILENT if hook_age_s >= agents.heartbeat_stale_s else Health.OK

@@ -37,7 +37,7 @@ class BoundaryMonitor:
         self._reading = threading.Lock()  # one check at a time shares the cache
 
     def interval_s(self) -> float:
-        return float(self.ctx.ws.config.get("boundaries", {}).get("check_interval_s", 30.0))
+        return self.ctx.ws.settings.boundaries.check_interval_s
 
     # ---- in a worker thread ---------------------------------------------------------------
     def read(self) -> BoundaryRead:

@@ -107,7 +107,7 @@ class Nudger:
             self._pending.add(name)
             # again in NUDGE_RETRY_S, not at once: the prompt was not free
             self._nudged[name] = now - self.every_s + NUDGE_RETRY_S
-        if not ctx.ws.agents.get("nudge_idle_agents", True):
+        if not ctx.ws.settings.agents.nudge_idle_agents:
             self._pending.clear()
             return
         for name in sorted(self._pending):

@@ -114,7 +114,7 @@ class Router:
     def process(self, dom: Domain, path: str) -> bool:
         """Route or bounce one outbox entry; False when it is gone or should be retried."""
         name = os.path.basename(path)
-        limit = int(self.ws.router.get("max_message_bytes", 64 * 1024))
+        limit = self.ws.settings.router.max_message_bytes
         try:
             raw = read_bounded(path, limit)
         except FileNotFoundError:
@@ -271,7 +271,7 @@ class Router:
                 f"the message is about {tokens} tokens, over its own token_budget of "
                 f"{msg.token_budget}; shorten it or raise --budget"
             )
-        per_recipient = self.ws.router.get("count_broadcast_per_recipient", True)
+        per_recipient = self.ws.settings.router.count_broadcast_per_recipient
         cost = tokens * (len(recipients) if per_recipient else 1)
         if not self.budgets.allows(dom.name, cost):
             left = self.budgets.remaining(dom.name)

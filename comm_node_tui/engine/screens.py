@@ -152,7 +152,7 @@ class ScreenMonitor:
         if self._session_lost or not ctx.panes:
             return
         self._session_lost = True
-        session = ctx.ws.config.get("tmux", {}).get("session") or f"cn-{ctx.ws.project}"
+        session = ctx.ws.settings.tmux.session_for(ctx.ws.project)
         ctx.emit(
             Event(
                 "tmux.session_lost",

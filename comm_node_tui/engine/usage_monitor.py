@@ -59,7 +59,7 @@ class UsageMonitor:
 
     def _hold_to_budgets(self, summary: dict) -> None:
         ctx = self.ctx
-        policy = ctx.ws.agents.get("on_budget_exhausted", "alert")
+        policy = ctx.ws.settings.agents.on_budget_exhausted
         for name, d in summary["domains"].items():
             limit = d.get("work_budget_tokens")
             if not limit or name not in ctx.ws.domains:

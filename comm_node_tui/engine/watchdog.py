@@ -59,7 +59,7 @@ class Watchdog:
                 hook_age_s=age,
                 still_s=self._still_s(name),
                 gone_for_s=None if since is None else now - since,
-                agents=ctx.ws.agents,
+                agents=ctx.ws.settings.agents,
             )
             if new == Health.SILENT and not ctx.panes_polled:
                 new = Health.OK  # its pane may simply not have been looked at yet
@@ -90,7 +90,7 @@ class Watchdog:
                 )
             )
         elif new == Health.LOST:
-            grace = ctx.ws.agents.get("heartbeat_lost_s", 120)
+            grace = ctx.ws.settings.agents.heartbeat_lost_s
             ctx.emit(
                 Event(
                     "agent.lost",

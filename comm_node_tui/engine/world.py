@@ -161,7 +161,7 @@ def agent_view(
             hook_age_s=age,
             still_s=None,
             gone_for_s=0.0 if gone else None,
-            agents=ws.agents,
+            agents=ws.settings.agents,
         )
     hook = status.get("state")
     return AgentView(

@@ -247,7 +247,7 @@ def _guard(ws: Workspace, dom: Domain, payload: dict) -> str | None:
     if path is None:
         return None
     reason = check(ws, dom, path)
-    if reason is None and ws.agents.get("auto_lock_on_edit"):
+    if reason is None and ws.settings.agents.auto_lock_on_edit:
         _auto_lock(ws, dom, path)
     return reason
 

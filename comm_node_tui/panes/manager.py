@@ -31,11 +31,11 @@ def socket_for(ws: Workspace) -> str | None:
     env = os.environ.get("COMM_NODE_TMUX_SOCKET")
     if env is not None:
         return env or None
-    return ws.config.get("tmux", {}).get("socket") or None
+    return ws.settings.tmux.socket or None
 
 
 def session_for(ws: Workspace) -> str:
-    return ws.config.get("tmux", {}).get("session") or f"cn-{ws.project}"
+    return ws.settings.tmux.session_for(ws.project)
 
 
 def pane_size() -> tuple[int, int]:
@@ -112,7 +112,7 @@ class AgentPanes:
     # ---- up / down ----------------------------------------------------------------------
     def up(self, names: list[str] | None = None) -> list[dict]:
         doms = [self.ws.domain(n) for n in names] if names else list(self.ws.domains.values())
-        layout = self.ws.config.get("tmux", {}).get("layout", "windows")
+        layout = self.ws.settings.tmux.layout
         s = self.session
         if not self.tmux.has_session():
             width, height = pane_size()

@@ -122,7 +122,7 @@ class ControlRoom(Hand):
     def on_mount(self) -> None:
         problems = use_theme(self, self.wanted_theme)
         self.keymap_ids, unknown = keymap(
-            self.ws.config.get("keymap") or {}, {b.id for b in self.BINDINGS}
+            dict(self.ws.settings.keymap), {b.id for b in self.BINDINGS}
         )
         for p in [*problems, self.layout_problem, unknown]:
             if p:

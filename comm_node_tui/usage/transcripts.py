@@ -194,7 +194,7 @@ class UsageTracker:
         self.ws = ws
         self.home = home or claude_home()
         self.window_s = window_s
-        self.prices = PriceTable(ws.config.get("prices"))
+        self.prices = PriceTable({k: p.to_dict() for k, p in ws.settings.prices.items()})
         self.files: dict[str, _File] = {}
         self.sessions: dict[str, _Session] = {}
         self.responses: dict[tuple, Response] = {}

@@ -14,6 +14,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from comm_node_tui.errors import ConfigError
+from comm_node_tui.workspace.settings import DEFAULTS, session_name
+
+# The validation of comm-node.toml. Each field's default comes from workspace/settings.py,
+# the one place defaults live: the agents' hot path builds the typed settings without
+# pydantic, so the settings cannot take their defaults from here; a field added here needs
+# its twin there (tests/test_settings.py compares them field by field). Meanings and defaults
+# are documented there; the limits a value must keep are here.
+_AGENTS = DEFAULTS.agents
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 RESERVED_NAMES = {"operator", "all", "engine", "comm-node"}
@@ -31,21 +39,17 @@ class ProjectConfig(_Strict):
 class AgentsConfig(_Strict):
     """Defaults for every domain."""
 
-    # the agent CLI the domains run (adapters/agent_cli.py CLIS holds the same names)
-    cli: Literal["claude-code"] = "claude-code"
-    command: str = "claude"
-    model: str | None = None
-    budget_tokens: Annotated[int, Field(ge=0)] = 200_000
-    heartbeat_stale_s: Annotated[float, Field(gt=0)] = 60
-    # how long an agent must be gone (its process or pane) before its locks and claims go
-    # back; silence alone never releases anything (docs/claude-code.md)
-    heartbeat_lost_s: Annotated[float, Field(gt=0)] = 120
-    # busy, no hook and an unchanging screen for this long: an alert, nothing released
-    stuck_after_s: Annotated[float, Field(gt=0)] = 600
-    work_budget_tokens: Annotated[int, Field(ge=0)] = 0  # model tokens per domain; 0 = none
-    on_budget_exhausted: Literal["alert", "pause"] = "alert"
-    auto_lock_on_edit: bool = False  # the edit guard locks a file on its first edit
-    nudge_idle_agents: bool = True  # type "you have N new messages" into idle agents' panes
+    cli: Literal["claude-code"] = _AGENTS.cli
+    command: str = _AGENTS.command
+    model: str | None = _AGENTS.model
+    budget_tokens: Annotated[int, Field(ge=0)] = _AGENTS.budget_tokens
+    heartbeat_stale_s: Annotated[float, Field(gt=0)] = _AGENTS.heartbeat_stale_s
+    heartbeat_lost_s: Annotated[float, Field(gt=0)] = _AGENTS.heartbeat_lost_s
+    stuck_after_s: Annotated[float, Field(gt=0)] = _AGENTS.stuck_after_s
+    work_budget_tokens: Annotated[int, Field(ge=0)] = _AGENTS.work_budget_tokens
+    on_budget_exhausted: Literal["alert", "pause"] = _AGENTS.on_budget_exhausted
+    auto_lock_on_edit: bool = _AGENTS.auto_lock_on_edit
+    nudge_idle_agents: bool = _AGENTS.nudge_idle_agents
 
     @model_validator(mode="after")
     def _lost_after_stale(self) -> AgentsConfig:
@@ -58,9 +62,9 @@ class AgentsConfig(_Strict):
 
 
 class TmuxConfig(_Strict):
-    socket: str = ""  # "" = the user's default server; a name = a private socket (-L name)
-    session: str = ""  # "" = "cn-<project name>"
-    layout: Literal["windows", "tiled"] = "windows"
+    socket: str = DEFAULTS.tmux.socket
+    session: str = DEFAULTS.tmux.session
+    layout: Literal["windows", "tiled"] = DEFAULTS.tmux.layout
 
     @field_validator("socket", "session")
     @classmethod
@@ -73,30 +77,32 @@ class TmuxConfig(_Strict):
 
 
 class TasksConfig(_Strict):
-    source: Literal["beads", "native", "none"] = "none"
-    path: str = ""  # default: .beads/issues.jsonl for beads, tasks.toml for native
+    source: Literal["beads", "native", "none"] = DEFAULTS.tasks.source
+    path: str = DEFAULTS.tasks.path
 
 
 class RouterConfig(_Strict):
     """Limits the router enforces on every message."""
 
-    max_message_bytes: Annotated[int, Field(ge=256, le=16 * 1024 * 1024)] = 64 * 1024
-    count_broadcast_per_recipient: bool = True
+    max_message_bytes: Annotated[int, Field(ge=256, le=16 * 1024 * 1024)] = (
+        DEFAULTS.router.max_message_bytes
+    )
+    count_broadcast_per_recipient: bool = DEFAULTS.router.count_broadcast_per_recipient
 
 
 class BoundariesConfig(_Strict):
     """The engine's own boundary check (the same as `comm-node check`)."""
 
-    check_interval_s: Annotated[float, Field(ge=0)] = 30.0  # 0 = only `comm-node check`
+    check_interval_s: Annotated[float, Field(ge=0)] = DEFAULTS.boundaries.check_interval_s
 
 
 class BudgetsConfig(_Strict):
     """The policy for `comm-node budget request`: auto-grant while a domain is efficient."""
 
-    auto_grant: bool = True
-    max_auto_grant_tokens: Annotated[int, Field(ge=0)] = 50_000  # per request
-    max_auto_total_ratio: Annotated[float, Field(ge=0)] = 1.0  # of the base budget, in all
-    min_efficiency: Annotated[float, Field(ge=0)] = 2.0  # delivered + answered per 1k tokens
+    auto_grant: bool = DEFAULTS.budgets.auto_grant
+    max_auto_grant_tokens: Annotated[int, Field(ge=0)] = DEFAULTS.budgets.max_auto_grant_tokens
+    max_auto_total_ratio: Annotated[float, Field(ge=0)] = DEFAULTS.budgets.max_auto_total_ratio
+    min_efficiency: Annotated[float, Field(ge=0)] = DEFAULTS.budgets.min_efficiency
 
 
 class DomainConfig(_Strict):
@@ -144,8 +150,9 @@ class PriceConfig(_Strict):
 
     input: Annotated[float, Field(ge=0)]
     output: Annotated[float, Field(ge=0)]
-    cache_write: Annotated[float, Field(ge=0)] | None = None  # default 1.25 x input (5 min)
-    cache_read: Annotated[float, Field(ge=0)] | None = None  # default 0.1 x input
+    # None: derived from the input rate (workspace/settings.py PriceSettings)
+    cache_write: Annotated[float, Field(ge=0)] | None = None
+    cache_read: Annotated[float, Field(ge=0)] | None = None
 
 
 class WorkspaceConfig(_Strict):
@@ -168,7 +175,7 @@ class WorkspaceConfig(_Strict):
         return self
 
     def session_name(self) -> str:
-        return self.tmux.session or f"cn-{self.project.name}"
+        return session_name(self.tmux.session, self.project.name)
 
 
 def cross_problems(domains: Any) -> list[str]:

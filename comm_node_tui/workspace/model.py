@@ -1,7 +1,9 @@
 """The resolved workspace as plain data: what every command and the engine work with.
 
 Built from a validated config. Kept free of pydantic so the agent CLI can build it from the
-JSON cache without importing the validation layer.
+JSON cache without importing the validation layer. `settings` holds the typed sections with
+their defaults (workspace/settings.py); `config` is the raw data, for the few places that
+show or copy it whole (`config show --json`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 
 from comm_node_tui.errors import CommNodeError
 from comm_node_tui.protocol.paths import DomainPaths, WorkspacePaths
+from comm_node_tui.workspace.settings import AgentsSettings, Settings
 
 
 def _abs(root: str, path: str) -> str:
@@ -34,7 +37,7 @@ class Domain:
         "work_budget_tokens",
     )
 
-    def __init__(self, data: dict, root: str, agents: dict, shared: bool) -> None:
+    def __init__(self, data: dict, root: str, agents: AgentsSettings, shared: bool) -> None:
         self.name: str = data["name"]
         self.path: str = _abs(root, data["path"])
         self.paths = DomainPaths(self.name, self.path, shared)
@@ -45,14 +48,13 @@ class Domain:
         self.imports: dict[str, list[str]] = dict(data.get("imports", {}))
         self.allowed_imports: list[str] = list(data.get("allowed_imports", []))
         self.forbidden_imports: list[str] = list(data.get("forbidden_imports", []))
-        self.command: str = data.get("command") or agents.get("command", "claude")
-        self.model: str | None = data.get("model") or agents.get("model")
+        # a domain's own value, else [agents]'
+        self.command: str = data.get("command") or agents.command
+        self.model: str | None = data.get("model") or agents.model
         budget = data.get("budget_tokens")
-        self.budget_tokens: int = int(agents.get("budget_tokens", 0) if budget is None else budget)
+        self.budget_tokens: int = int(agents.budget_tokens if budget is None else budget)
         work = data.get("work_budget_tokens")
-        self.work_budget_tokens: int = int(
-            agents.get("work_budget_tokens", 0) if work is None else work
-        )
+        self.work_budget_tokens: int = int(agents.work_budget_tokens if work is None else work)
 
     def to_json(self) -> dict:
         return {
@@ -69,26 +71,19 @@ class Domain:
 
 
 class Workspace:
-    __slots__ = ("config", "domains", "paths", "project", "root")
+    __slots__ = ("config", "domains", "paths", "project", "root", "settings")
 
     def __init__(self, root: str, config: dict) -> None:
         self.root = os.path.realpath(root)
         self.paths = WorkspacePaths(self.root)
         self.config = config
         self.project: str = config["project"]["name"]
-        agents = config.get("agents", {})
+        self.settings = Settings.from_config(config)
         raw_paths = [_abs(root, d["path"]) for d in config.get("domains", [])]
         self.domains: dict[str, Domain] = {}
         for d, p in zip(config.get("domains", []), raw_paths, strict=True):
-            self.domains[d["name"]] = Domain(d, self.root, agents, raw_paths.count(p) > 1)
-
-    @property
-    def agents(self) -> dict:
-        return self.config.get("agents", {})
-
-    @property
-    def router(self) -> dict:
-        return self.config.get("router", {})
+            shared = raw_paths.count(p) > 1
+            self.domains[d["name"]] = Domain(d, self.root, self.settings.agents, shared)
 
     def domain(self, name: str) -> Domain:
         try:

@@ -1,0 +1,213 @@
+"""comm-node.toml's sections as typed, read-only objects, and the one place their defaults live.
+
+The runtime reads `ws.settings.agents.heartbeat_lost_s`, never a string key with a default
+of its own. workspace/config.py (pydantic, the validation) takes every field's default from
+`DEFAULTS` here rather than the other way round, because the agents' hot path (`comm-node
+hook`, `comm-node send`) builds these objects from the JSON config cache and must not import
+pydantic; tests/test_config.py checks the two field by field so they cannot drift.
+
+Not even `dataclasses`: it imports `inspect`, about 12 ms more on every hook call, whose
+imports all together take about 18 ms (`python -X importtime`, November 2026). `section`
+below is the part of it these classes need (slots, frozen, keyword-only, defaults, ==,
+repr); `dataclass_transform` has mypy check them as frozen, keyword-only dataclasses.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+# Annotations only, and `typing` is not imported at run time: the hot path never loads it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, ClassVar, Literal, Self, TypeVar, dataclass_transform
+
+    S = TypeVar("S", bound="_Section")
+else:
+
+    def dataclass_transform(**_: object):  # only mypy reads it
+        return lambda f: f
+
+
+_MISSING = object()
+
+
+class _Section:
+    """What `section` gives every settings class: a keyword-only constructor that fills in
+    the defaults, read-only attributes, equality by value and a repr."""
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _defaults: ClassVar[dict[str, object]] = {}
+
+    def __init__(self, **values: Any) -> None:
+        for name in self._fields:
+            value = values.pop(name, self._defaults.get(name, _MISSING))
+            if value is _MISSING:
+                raise TypeError(f"{type(self).__name__}: {name} is required")
+            object.__setattr__(self, name, value)
+        if values:
+            raise TypeError(f"{type(self).__name__}: no field {', '.join(sorted(values))}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Self:
+        """From validated config data; keys it leaves out take their defaults."""
+        data = data or {}
+        return cls(**{name: data[name] for name in cls._fields if name in data})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._fields}
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self._fields)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n in self._fields))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True)
+def section(cls: type[S]) -> type[S]:
+    """`cls` (a `_Section` with annotated fields) remade with one slot per field, its
+    class-level values kept as the defaults."""
+    fields = tuple(cls.__annotations__)  # this class's own (a class's, since 3.10)
+    defaults = {name: cls.__dict__[name] for name in fields if name in cls.__dict__}
+    skip = {*defaults, "__dict__", "__weakref__"}
+    body = {k: v for k, v in cls.__dict__.items() if k not in skip}
+    body.update(__slots__=fields, _fields=fields, _defaults=defaults)
+    remade: type[S] = type(cls.__name__, cls.__bases__, body)
+    return remade
+
+
+@section
+class AgentsSettings(_Section):
+    """[agents]: defaults for every domain."""
+
+    # the agent CLI the domains run (adapters/agent_cli.py CLIS holds the same names)
+    cli: Literal["claude-code"] = "claude-code"
+    command: str = "claude"
+    model: str | None = None
+    budget_tokens: int = 200_000  # communication budget per domain; 0 = unlimited
+    heartbeat_stale_s: float = 60
+    # how long an agent must be gone (its process or pane) before its locks and claims go
+    # back; silence alone never releases anything (docs/claude-code.md)
+    heartbeat_lost_s: float = 120
+    # busy, no hook and an unchanging screen for this long: an alert, nothing released
+    stuck_after_s: float = 600
+    work_budget_tokens: int = 0  # model tokens per domain; 0 = none
+    on_budget_exhausted: Literal["alert", "pause"] = "alert"
+    auto_lock_on_edit: bool = False  # the edit guard locks a file on its first edit
+    nudge_idle_agents: bool = True  # type "you have N new messages" into idle agents' panes
+
+
+@section
+class TmuxSettings(_Section):
+    socket: str = ""  # "" = the user's default server; a name = a private socket (-L name)
+    session: str = ""  # "" = "cn-<project name>"
+    layout: Literal["windows", "tiled"] = "windows"
+
+    def session_for(self, project: str) -> str:
+        return session_name(self.session, project)
+
+
+def session_name(session: str, project: str) -> str:
+    """The agents' tmux session: [tmux] session, else "cn-<project name>"."""
+    return session or f"cn-{project}"
+
+
+# where each task source is read from when [tasks] path is ""
+TASK_FILES = {"beads": ".beads/issues.jsonl", "native": "tasks.toml"}
+
+
+@section
+class TasksSettings(_Section):
+    source: Literal["beads", "native", "none"] = "none"
+    path: str = ""  # "" = the source's usual file (TASK_FILES)
+
+    def file(self) -> str:
+        """The task file relative to the workspace ("" for source "none")."""
+        return self.path or TASK_FILES.get(self.source, "")
+
+
+@section
+class RouterSettings(_Section):
+    """Limits the router enforces on every message."""
+
+    max_message_bytes: int = 64 * 1024
+    count_broadcast_per_recipient: bool = True
+
+
+@section
+class BoundariesSettings(_Section):
+    """The engine's own boundary check (the same as `comm-node check`)."""
+
+    check_interval_s: float = 30.0  # 0 = only `comm-node check`
+
+
+@section
+class BudgetsSettings(_Section):
+    """The policy for `comm-node budget request`: auto-grant while a domain is efficient."""
+
+    auto_grant: bool = True
+    max_auto_grant_tokens: int = 50_000  # per request
+    max_auto_total_ratio: float = 1.0  # of the base budget, in all
+    min_efficiency: float = 2.0  # delivered + answered per 1k tokens
+
+
+@section
+class PriceSettings(_Section):
+    """USD per million tokens for models whose id starts with the table's key."""
+
+    input: float
+    output: float
+    cache_write: float | None = None  # None: 1.25 x input (5 min), usage/prices.py
+    cache_read: float | None = None  # None: 0.1 x input
+
+
+_NO_PRICES: Mapping[str, PriceSettings] = MappingProxyType({})
+_NO_KEYS: Mapping[str, str] = MappingProxyType({})
+
+
+@section
+class Settings(_Section):
+    """Every section but [project] and [[domains]] (those are `Workspace.project` and
+    `Workspace.domains`)."""
+
+    agents: AgentsSettings = AgentsSettings()
+    tmux: TmuxSettings = TmuxSettings()
+    tasks: TasksSettings = TasksSettings()
+    router: RouterSettings = RouterSettings()
+    budgets: BudgetsSettings = BudgetsSettings()
+    boundaries: BoundariesSettings = BoundariesSettings()
+    prices: Mapping[str, PriceSettings] = _NO_PRICES  # model id prefix -> its price
+    keymap: Mapping[str, str] = _NO_KEYS  # binding id -> keys, e.g. kill = "k"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        """From a validated config as plain data; a missing section takes its defaults."""
+        return cls(
+            agents=AgentsSettings.from_dict(config.get("agents")),
+            tmux=TmuxSettings.from_dict(config.get("tmux")),
+            tasks=TasksSettings.from_dict(config.get("tasks")),
+            router=RouterSettings.from_dict(config.get("router")),
+            budgets=BudgetsSettings.from_dict(config.get("budgets")),
+            boundaries=BoundariesSettings.from_dict(config.get("boundaries")),
+            prices=MappingProxyType(
+                {k: PriceSettings.from_dict(v) for k, v in (config.get("prices") or {}).items()}
+            ),
+            keymap=MappingProxyType(dict(config.get("keymap") or {})),
+        )
+
+
+DEFAULTS = Settings()
