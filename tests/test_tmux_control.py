@@ -12,6 +12,7 @@ import pytest
 
 from comm_node_tui.adapters.tmux import PANE_FORMAT, Tmux, TmuxError, tmux_binary
 from comm_node_tui.adapters.tmux_control import ControlClient, command_line, control_client, quote
+from tests.conftest import wait_for
 
 SESSION = "cn-ctl"
 
@@ -161,6 +162,9 @@ def test_arguments_arrive_exactly_as_given(client, tmp_path: Path, value):
     out = tmp_path / "buffer"
     client.command("set-buffer", "-b", "cn-quote", "--", value)
     client.command("save-buffer", "-b", "cn-quote", str(out))
+    # tmux hands the file write to the client process: the command's answer can come before
+    # the file is complete (seen once in a full run under load).
+    wait_for(lambda: out.exists() and out.stat().st_size >= len(value.encode()))
     assert out.read_bytes() == value.encode()
 
 
