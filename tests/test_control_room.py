@@ -492,9 +492,13 @@ def test_operator_actions_answer_in_one_line(room):
     assert ops.grant_budget("alpha", 5000) == "+5,000 tokens"
     assert ops.assign_task("T1", "alpha") == "assigned"
     assert ops.assign_task("T1", "beta") == "assigned (taken from alpha)"
-    assert ops.pause_or_resume() == "paused; interrupted alpha, beta"
-    assert ops.is_paused()
-    assert ops.pause_or_resume() == "resumed: claims allowed again"
+    assert ops.pause() == "paused every agent; interrupted alpha, beta"
+    assert ops.pause_state().all
+    with pytest.raises(CommNodeError, match=r"^alpha is paused: nothing is typed into it"):
+        ops.inject("alpha", "not now")
+    assert ops.resume() == "resumed every agent"
+    assert ops.pause(["beta"]) == "paused beta; interrupted beta"
+    assert ops.resume(["beta"]) == "resumed beta" and not ops.pause_state().any
 
     @answers_in_one_line
     def broken() -> str:
