@@ -321,6 +321,11 @@ def _pane_cmd(handler: str, *extra: str) -> Callable[[argparse.ArgumentParser], 
                 help="let a leading ! or / act (a shell or slash command in Claude Code); "
                 "without it such text is sent as plain text",
             )
+            p.add_argument(
+                "--force",
+                action="store_true",
+                help="type it even into a paused agent (its hook still blocks a prompt)",
+            )
         if "grace" in extra:
             p.add_argument(
                 "--grace",
@@ -457,6 +462,16 @@ def _down(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _pause(handler: str) -> Callable[[argparse.ArgumentParser], None]:
+    def build(p: argparse.ArgumentParser) -> None:
+        p.set_defaults(handler=f"pause_cmd:{handler}")
+        p.add_argument("domains", nargs="*", metavar="DOMAIN", help="these agents")
+        p.add_argument("--all", action="store_true", help="every agent")
+        _json(p, 'JSON: the pause now in force, {"all", "domains", "paused_at"}')
+
+    return build
+
+
 def _doctor(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="doctor_cmd:doctor")
     _json(p, 'JSON: {"ok", "exit_code", "checks": [{"name", "status", "detail", "fix"}]}')
@@ -536,6 +551,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "kill": ("kill an agent's process tree and its pane", _pane_cmd("kill", "grace")),
     "restart": ("restart an agent in its pane", _pane_cmd("restart")),
     "peek": ("print an agent's screen", _pane_cmd("peek", "peek")),
+    "pause": (
+        "stop agents (DOMAIN ... or --all): their tools and prompts refused, nothing typed "
+        "into them, no new claims; each is interrupted",
+        _pause("pause"),
+    ),
+    "resume": ("end the pause of DOMAIN ... or of every agent (--all)", _pause("resume")),
     "config": ("check or show the workspace configuration", _config),
     "doctor": (
         "is everything ready? tmux, Claude Code, hooks, config, the tmux server: one line "

@@ -163,6 +163,30 @@ def legacy_snapshot(
         ],
         # the engine's last boundary check (a viewer reads the engine's copy on disk)
         "boundaries": boundaries if boundaries is not None else _stored_boundaries(coord),
+        # added with per-domain pause (issue 19): the one key after the legacy ones
+        "paused": _paused(ws),
+    }
+
+
+def _paused(ws: Workspace) -> dict:
+    """paused.json as the operator's stop means it: none, everyone, or agents by name."""
+    import json
+    import os
+
+    try:
+        with open(os.path.join(ws.paths.state, "paused.json"), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return {"all": False, "domains": [], "paused_at": None}
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        return {"all": True, "domains": [], "paused_at": None}
+    domains = data.get("domains")
+    return {
+        "all": bool(data.get("all", True)),
+        "domains": [d for d in domains if isinstance(d, str)] if isinstance(domains, list) else [],
+        "paused_at": data["paused_at"] if isinstance(data.get("paused_at"), str) else None,
     }
 
 

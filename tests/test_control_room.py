@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from comm_node_tui.coordination.coordinator import Coordinator
+from comm_node_tui.coordination.pause import read_pause
 from comm_node_tui.panes.manager import AgentPanes
 from comm_node_tui.panes.processes import kill_tree
 from comm_node_tui.protocol.status import update_status
@@ -26,6 +27,14 @@ AGENT = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
 def records(root: Path, name: str) -> list[dict]:
     p = root / f"{name}.log"
     return [json.loads(x) for x in p.read_text().splitlines()] if p.exists() else []
+
+
+def events(root: Path) -> list[dict]:
+    return [json.loads(x) for x in (root / ".comm-node" / "events.jsonl").read_text().splitlines()]
+
+
+def interrupted(root: Path) -> set[str]:
+    return {e.get("agent") for e in events(root) if e["type"] == "agent.interrupted"}
 
 
 async def until(pilot, pred, timeout=15.0):
@@ -97,10 +106,17 @@ async def test_inject_interrupt_restart_kill_from_the_keyboard(room):
         await until(
             pilot, lambda: "agent.interrupted" in (root / ".comm-node" / "events.jsonl").read_text()
         )
-        # restart: a new process
+        # restart asks first: Escape keeps the process, y restarts it
         old = ap.tmux.panes()["alpha"].pid
         await pilot.press("r")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ != "ConfirmScreen")
+        await pilot.press("r")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
         await until(pilot, lambda: ap.tmux.panes()["alpha"].pid != old)
+        assert not [e for e in events(root) if e["type"] == "agent.restarted"][1:]
         # kill asks first; n keeps it, x then y kills
         await pilot.press("x")
         await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
@@ -131,9 +147,25 @@ async def test_pause_budget_task_lock_and_artifact(room):
     async with app.run_test(size=(160, 48)) as pilot:
         await start(pilot)
         await pilot.press("1")
-        # pause all: flag + every agent interrupted; claims refused
+        # pause asks which (alpha, the selected agent, first), then asks again for all;
+        # Escape at either step leaves everything running
         await pilot.press("p")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
+        await pilot.press("escape")
+        await pilot.press("p")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ not in ("ConfirmScreen",))
+        assert not (root / ".comm-node" / "paused.json").exists()
+        await pilot.press("p")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
         await until(pilot, lambda: (root / ".comm-node" / "paused.json").exists())
+        await until(pilot, lambda: {"alpha", "beta"} <= interrupted(root))
         res = subprocess.run(
             [sys.executable, "-m", "comm_node_tui", "task", "claim", "T1", "-d", "alpha"],
             cwd=root,
@@ -144,8 +176,23 @@ async def test_pause_budget_task_lock_and_artifact(room):
         )
         assert res.returncode == 3 and "paused" in res.stderr
         await until(pilot, lambda: "PAUSED" in app.sub_title)
-        await pilot.press("p")
+        await pilot.press("p")  # all paused: the one choice is the resume
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
+        await pilot.press("enter")
         await until(pilot, lambda: not (root / ".comm-node" / "paused.json").exists())
+        # the selected agent alone: its row says so, and the header names it
+        await pilot.press("p")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
+        await pilot.press("enter")
+        await until(pilot, lambda: "PAUSED: alpha" in app.sub_title)
+        assert read_pause(str(root / ".comm-node")).domains == ("alpha",)
+        await until(pilot, lambda: "paused" in str(app.query_one("#agents").get_row("alpha")[1]))
+        assert "paused" not in str(app.query_one("#agents").get_row("beta")[1])
+        await pilot.press("p")  # alpha selected and paused: its resume comes first
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
+        await pilot.press("enter")
+        await until(pilot, lambda: not (root / ".comm-node" / "paused.json").exists())
+        await until(pilot, lambda: "PAUSED" not in app.sub_title)
         # grant budget to the selected agent (alpha)
         await pilot.press("b")
         await until(pilot, lambda: type(app.screen).__name__ == "PromptScreen")
@@ -445,9 +492,13 @@ def test_operator_actions_answer_in_one_line(room):
     assert ops.grant_budget("alpha", 5000) == "+5,000 tokens"
     assert ops.assign_task("T1", "alpha") == "assigned"
     assert ops.assign_task("T1", "beta") == "assigned (taken from alpha)"
-    assert ops.pause_or_resume() == "paused; interrupted alpha, beta"
-    assert ops.is_paused()
-    assert ops.pause_or_resume() == "resumed: claims allowed again"
+    assert ops.pause() == "paused every agent; interrupted alpha, beta"
+    assert ops.pause_state().all
+    with pytest.raises(CommNodeError, match=r"^alpha is paused: nothing is typed into it"):
+        ops.inject("alpha", "not now")
+    assert ops.resume() == "resumed every agent"
+    assert ops.pause(["beta"]) == "paused beta; interrupted beta"
+    assert ops.resume(["beta"]) == "resumed beta" and not ops.pause_state().any
 
     @answers_in_one_line
     def broken() -> str:

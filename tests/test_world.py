@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from comm_node_tui.coordination.coordinator import Coordinator, grant_budget
+from comm_node_tui.coordination.operator import pause
 from comm_node_tui.engine.agent_state import AgentState, Health
 from comm_node_tui.engine.world import World, agent_view, snapshot
 from comm_node_tui.panes.manager import AgentPanes
@@ -39,6 +40,7 @@ TOP = [
     "blocked",
     "artifacts",
     "boundaries",
+    "paused",
 ]
 AGENT_KEYS = [
     "name",
@@ -130,6 +132,8 @@ def test_the_engine_world_is_the_shape_it_was(busy_ws, engine_for):
     eng.screens.apply_states(AgentPanes(eng.ws, coord).states())
     eng.tick()
     eng.scan()
+    # a pause file from before per-domain pause: it stopped everyone, and still does
+    (busy_ws / ".comm-node" / "paused.json").write_text('{"paused_at": "t0"}\n')
     args = dict(
         statuses=dict(eng.agents),
         panes=dict(eng.panes),
@@ -153,6 +157,7 @@ def test_the_engine_world_is_the_shape_it_was(busy_ws, engine_for):
     assert before["locks"] and before["artifacts"] and before["tasks"]["ready"]
     assert before["blocked"] and before["task_graph"]["T1"]["parent"] == "E1"
     assert list(before) == TOP and list(before["agents"][0]) == [*AGENT_KEYS, "pane", "dialog"]
+    assert before["paused"] == {"all": True, "domains": [], "paused_at": "t0"}
     assert dumps(world.to_json()) == dumps(before)
     # the engine hands an earlier World's task graph back in: kept, and the same bytes
     again = snapshot(eng.ws, coord, **args, graph=world.task_graph)
@@ -202,8 +207,10 @@ def test_status_json_from_the_files_is_the_shape_it_was(bounded_ws, engine_for):
     status.parent.mkdir(parents=True, exist_ok=True)
     status.write_text("[1, 2")  # unreadable: a problem, not a failure
     coord = Coordinator(ws)
+    pause(coord, ["api"])  # one agent stopped by name: status says which
     now = time.time()
     before = legacy_snapshot(ws, coord, now=now)
+    assert before["paused"]["domains"] == ["api"] and before["paused"]["all"] is False
     assert before["boundaries"]["violations"] and before["boundaries"]["unparsed"]
     assert before["boundaries"]["edges"] and before["agents"][0]["problem"]
     assert "efficiency" in before["budgets"][0]  # only the file-based budgets rate it
@@ -212,6 +219,9 @@ def test_status_json_from_the_files_is_the_shape_it_was(bounded_ws, engine_for):
     res = run_cli("status", "--json", cwd=bounded_ws)
     assert res.returncode == 0, res.stderr
     assert shape(json.loads(res.stdout)) == shape(before)
+    assert json.loads(res.stdout)["paused"] == before["paused"]
+    res = run_cli("status", cwd=bounded_ws)
+    assert res.returncode == 0 and "PAUSED: api" in res.stdout, res.stdout
 
 
 def test_the_world_cannot_be_changed(ws_root):

@@ -59,6 +59,10 @@ def status_show(args) -> int:
         f"tasks: {c.ready} ready, {c.in_progress} in progress, {c.blocked} blocked, "
         f"{c.done} done; locks: {len(world.locks)}"
     )
+    stop = world.paused
+    if stop.any:
+        who = "every agent" if stop.all else ", ".join(stop.domains)
+        print(f"PAUSED: {who} (since {stop.paused_at or '?'}); `comm-node resume` ends it")
     return 0
 
 

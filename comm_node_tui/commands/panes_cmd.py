@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 
 from comm_node_tui.commands.context import print_json, workspace
-from comm_node_tui.errors import CommNodeError, UsageError
+from comm_node_tui.errors import CommNodeError, ConflictError, UsageError
 
 
-def _panes(args):
+def _panes(args, ws=None):
     from comm_node_tui.panes.manager import AgentPanes
 
-    return AgentPanes(workspace(args))
+    return AgentPanes(ws or workspace(args))
 
 
 def up(args) -> int:
@@ -56,10 +56,19 @@ def inject(args) -> int:
         text = text[:-1] if text.endswith("\n") else text
     if not text:
         raise UsageError("nothing to inject")
+    ws = workspace(args)
+    if not args.force:
+        from comm_node_tui.coordination.pause import read_pause
+
+        if read_pause(ws.paths.state).covers(args.domain_name):
+            raise ConflictError(
+                f"{args.domain_name} is paused: nothing is typed into it "
+                f"(`comm-node resume {args.domain_name}`, or --force)"
+            )
     from comm_node_tui.panes.inject import NotDelivered
 
     try:
-        out = _panes(args).inject(
+        out = _panes(args, ws).inject(
             args.domain_name, text, ready_timeout_s=args.timeout, allow_command=args.command
         )
     except NotDelivered as exc:

@@ -11,6 +11,7 @@ import os
 import time
 
 from comm_node_tui.coordination.locks import LOCKS_FILE, Lock, LockTable, check_pattern, ttl_seconds
+from comm_node_tui.coordination.pause import read_pause
 from comm_node_tui.coordination.store import CoordStore
 from comm_node_tui.errors import BoundaryError, CommNodeError, ConflictError
 from comm_node_tui.protocol.events import Event, EventLog
@@ -347,9 +348,11 @@ class Coordinator:
         entry["updated"] = now_iso()
 
     def claim(self, dom: Domain, tid: str) -> dict:
-        if os.path.exists(os.path.join(self.ws.paths.state, "paused.json")):
+        stop = read_pause(self.ws.paths.state)
+        if stop.covers(dom.name):
+            who = "every agent" if stop.all else dom.name
             raise ConflictError(
-                "comm-node is paused by the operator: no new claims; wait for the resume"
+                f"comm-node is paused by the operator ({who}): no new claims; wait for the resume"
             )
         with self.store.locked():
             tasks, ready, _problems = self.load_tasks()

@@ -3,15 +3,16 @@ protocol file itself): a message into an agent's inbox, pause/resume, assigning 
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable
 
 from comm_node_tui.coordination.coordinator import OVERLAY_FILE, Coordinator
+from comm_node_tui.coordination.pause import NOT_PAUSED, Pause, pause_path, read_pause
 from comm_node_tui.errors import CommNodeError, ConflictError
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.fileio import atomic_write
 from comm_node_tui.protocol.messages import estimate_tokens, new_message_id, now_iso, render
-
-PAUSE_FILE = "paused.json"
 
 
 def message_to_agent(
@@ -49,28 +50,86 @@ def message_to_agent(
     return ident
 
 
+def pause_state(coord: Coordinator) -> Pause:
+    """What the operator has stopped (coordination/pause.py reads the file)."""
+    return read_pause(coord.ws.paths.state)
+
+
 def is_paused(coord: Coordinator) -> bool:
-    return os.path.exists(os.path.join(coord.ws.paths.state, PAUSE_FILE))
+    """Whether anything is paused (every agent, or one by name)."""
+    return pause_state(coord).any
 
 
-def set_paused(coord: Coordinator, paused: bool) -> None:
-    path = os.path.join(coord.ws.paths.state, PAUSE_FILE)
-    if paused:
-        atomic_write(path, f'{{"paused_at": "{now_iso()}"}}\n')
-    else:
+def pause(coord: Coordinator, domains: Iterable[str] | None = None) -> Pause:
+    """Stop every agent (`domains` None) or these by name; the pause now in force. While
+    paused, the hooks refuse an agent's tools and prompts, the engine types nothing into it
+    and it claims no task (docs/protocol.md, "Pause")."""
+    names = None if domains is None else [coord.ws.domain(d).name for d in domains]
+    with coord.store.locked():
+        now = pause_state(coord)
+        after = Pause(
+            all=now.all or names is None,
+            domains=tuple(sorted(set(now.domains) | set(names or ()))),
+            paused_at=now_iso(),
+        )
+        _write_pause(coord, after)
+    who = "every agent" if names is None else ", ".join(names)
+    coord.emit(
+        Event(
+            "operator.pause",
+            f"paused {who}: tools, prompts, nudges and new claims refused",
+            level="warn",
+            data={"all": names is None, "domains": names or []},
+        )
+    )
+    return after
+
+
+def resume(coord: Coordinator, domains: Iterable[str] | None = None) -> Pause:
+    """End the pause of everyone (`domains` None: every pause, by name too) or of these; the
+    pause still in force. Resuming one agent while every agent is paused is refused: say
+    `--all`, then pause the others by name."""
+    names = None if domains is None else [coord.ws.domain(d).name for d in domains]
+    with coord.store.locked():
+        now = pause_state(coord)
+        if names is None:
+            after = NOT_PAUSED
+        elif now.all:
+            raise ConflictError(
+                "every agent is paused: `comm-node resume --all`, then pause the others by name"
+            )
+        else:
+            left = tuple(d for d in now.domains if d not in names)
+            after = Pause(domains=left, paused_at=now.paused_at) if left else NOT_PAUSED
+        _write_pause(coord, after)
+    who = "every agent" if names is None else ", ".join(names)
+    coord.emit(
+        Event(
+            "operator.resume",
+            f"resumed {who}",
+            data={"all": names is None, "domains": names or []},
+        )
+    )
+    return after
+
+
+def _write_pause(coord: Coordinator, p: Pause) -> None:
+    path = pause_path(coord.ws.paths.state)
+    if not p.any:
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
-    coord.emit(
-        Event(
-            "operator.pause" if paused else "operator.resume",
-            "emergency stop: every agent interrupted, no new claims"
-            if paused
-            else "resumed: claims allowed again",
-            level="warn" if paused else "info",
-        )
-    )
+        return
+    atomic_write(path, json.dumps(p.to_json()) + "\n")
+
+
+def set_paused(coord: Coordinator, paused: bool) -> None:
+    """Pause every agent, or end every pause."""
+    if paused:
+        pause(coord)
+    else:
+        resume(coord)
 
 
 def assign_task(coord: Coordinator, tid: str, domain: str) -> dict:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from comm_node_tui.coordination.pause import NOT_PAUSED, read_pause
 from comm_node_tui.engine.agent_state import shown_state
 from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.engine.world import heartbeat_age
@@ -110,10 +111,14 @@ class Nudger:
         if not ctx.ws.settings.agents.nudge_idle_agents:
             self._pending.clear()
             return
+        # A paused agent is typed nothing: its nudge waits (still pending) for the resume.
+        stop = read_pause(ctx.ws.paths.state) if self._pending else NOT_PAUSED
         for name in sorted(self._pending):
             dom = ctx.ws.domains.get(name)
             if dom is None:
                 self._pending.discard(name)
+                continue
+            if stop.covers(name):
                 continue
             if not self._idle(name) or now - self._nudged.get(name, -1e9) < self.every_s:
                 continue

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from comm_node_tui.coordination.pause import NOT_PAUSED, Pause, read_pause
 from comm_node_tui.engine.agent_state import AgentState, Health, judge, process_gone, shown_state
 from comm_node_tui.engine.world_views import (
     AgentView,
@@ -81,6 +82,7 @@ class World:
     blocked: Mapping[str, tuple[str, ...]]  # task id -> why it is blocked
     artifacts: tuple[ArtifactView, ...]
     boundaries: BoundaryView | None  # None: not checked yet
+    paused: Pause = NOT_PAUSED  # what the operator stopped (coordination/pause.py)
 
     def agent(self, name: str) -> AgentView | None:
         return next((a for a in self.agents if a.name == name), None)
@@ -107,6 +109,7 @@ class World:
             "blocked": {k: list(v) for k, v in self.blocked.items()},
             "artifacts": [a.to_json() for a in self.artifacts],
             "boundaries": None if self.boundaries is None else self.boundaries.to_json(),
+            "paused": self.paused.to_json(),
         }
 
 
@@ -259,6 +262,7 @@ def snapshot(
         boundaries=BoundaryView.parse(
             boundaries if boundaries is not None else _stored_boundaries(coord)
         ),
+        paused=read_pause(ws.paths.state),
     )
 
 

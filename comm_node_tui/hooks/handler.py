@@ -99,6 +99,15 @@ def _work_exhausted(dom: Domain) -> bool:
         return False
 
 
+def _operator_pause(ws: Workspace, dom: Domain) -> str | None:
+    """The one-line refusal when the operator paused this agent (or everyone), else None:
+    one small file read on every hook call (coordination/pause.py is the standard library)."""
+    from comm_node_tui.coordination.pause import pause_reason, read_pause
+
+    stop = read_pause(ws.paths.state)
+    return pause_reason(stop, dom.name) if stop.covers(dom.name) else None
+
+
 def handle(payload: dict) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) for one hook call."""
     event = payload.get("hook_event_name")
@@ -123,10 +132,15 @@ def handle(payload: dict) -> tuple[int, str, str]:
     if owner:
         fields["agent_pid"], fields["agent_start"] = owner
     state = _state(event, payload)
-    if state == "waiting" and event == "Notification" and current.get("hook_event") not in (
-        "PreToolUse",
-        "PermissionRequest",
-        "Notification",
+    if (
+        state == "waiting"
+        and event == "Notification"
+        and current.get("hook_event")
+        not in (
+            "PreToolUse",
+            "PermissionRequest",
+            "Notification",
+        )
     ):
         # The permission_prompt notice comes seconds after the dialog: when the tool already
         # ran (or was refused) meanwhile, it describes a dialog that is gone.
@@ -146,12 +160,15 @@ def handle(payload: dict) -> tuple[int, str, str]:
         fields["tool"] = ""
     out: dict | None = None
     code, err = 0, ""
-    paused = _work_exhausted(dom)
+    stopped = _operator_pause(ws, dom)  # the operator's pause, before the budget's
+    paused = stopped is not None or _work_exhausted(dom)
 
     if event == "PreToolUse":
         tool = payload.get("tool_name")
         reason = None
-        if paused:
+        if stopped:
+            reason = stopped
+        elif paused:
             reason = (
                 "comm-node paused this agent: its work budget is spent. Stop here and "
                 "wait for the operator."
@@ -175,8 +192,8 @@ def handle(payload: dict) -> tuple[int, str, str]:
     elif event == "UserPromptSubmit" and paused:
         out = {
             "decision": "block",
-            "reason": "comm-node: the work budget of this domain is "
-            "spent; the operator has paused it.",
+            "reason": stopped
+            or "comm-node: the work budget of this domain is spent; the operator has paused it.",
         }
     if event in ("UserPromptSubmit", "PostToolUse") and out is None and owner is not False:
         extra = _mail_context(dom, current, fields)

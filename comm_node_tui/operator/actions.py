@@ -17,7 +17,8 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, ParamSpec
 
 from comm_node_tui.coordination import operator as ops
-from comm_node_tui.errors import CommNodeError
+from comm_node_tui.coordination.pause import Pause
+from comm_node_tui.errors import CommNodeError, ConflictError
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.workspace.model import Workspace
 
@@ -81,7 +82,11 @@ class OperatorActions:
     # ---- one agent --------------------------------------------------------------------------
     @answers_in_one_line
     def inject(self, name: str, text: str) -> str:
-        """Into the agent's inbox as a message from the operator, and typed into its pane."""
+        """Into the agent's inbox as a message from the operator, and typed into its pane.
+        Refused while the agent is paused: its hook would block the prompt anyway."""
+        stop = ops.pause_state(self.coord)
+        if stop.covers(name):
+            raise ConflictError(f"{name} is paused: nothing is typed into it; resume it first")
         ident = ops.message_to_agent(self.coord, name, text)
         out = self.panes().inject(name, text)
         return f"typed ({out['method']}) and delivered as {ident}"
@@ -159,31 +164,38 @@ class OperatorActions:
 
     # ---- everyone ---------------------------------------------------------------------------
     @answers_in_one_line
-    def pause_or_resume(self) -> str:
-        """Emergency stop (interrupt every agent, refuse new claims), or its end."""
+    def pause(self, names: list[str] | None = None) -> str:
+        """Stop every agent (`names` None) or these: the pause file, then Escape into each
+        stopped agent's pane so what it runs now ends too (the hooks refuse the rest)."""
         coord = self.coord
-        if ops.is_paused(coord):
-            ops.set_paused(coord, False)
-            return "resumed: claims allowed again"
-        ops.set_paused(coord, True)
+        ops.pause(coord, names)
+        who = "every agent" if names is None else ", ".join(names)
         stopped = []
         try:
             panes = self.panes()
             for name, pane in panes.tmux.panes().items():
-                if not pane.dead:
+                if not pane.dead and (names is None or name in names):
                     panes.interrupt(name)
                     stopped.append(name)
-        except Exception as exc:  # no tmux: the pause still holds for claims
-            return f"paused (no agents interrupted: {exc})"
-        return f"paused; interrupted {', '.join(stopped) or 'no agents'}"
+        except Exception as exc:  # no tmux: the pause still holds in the hooks and claims
+            return f"paused {who} (no agents interrupted: {exc})"
+        return f"paused {who}; interrupted {', '.join(stopped) or 'no agents'}"
+
+    @answers_in_one_line
+    def resume(self, names: list[str] | None = None) -> str:
+        """End every pause (`names` None) or these agents' pauses."""
+        left = ops.resume(self.coord, names)
+        who = "every agent" if names is None else ", ".join(names)
+        still = f"; still paused: {', '.join(left.domains)}" if left.domains else ""
+        return f"resumed {who}{still}"
+
+    def pause_state(self) -> Pause:
+        return ops.pause_state(self.coord)
 
     @answers_in_one_line
     def release_lock(self, holder: str, pattern: str) -> str:
         self.coord.release(holder, [pattern], why="released by the operator")
         return f"released {holder}'s lock"
-
-    def is_paused(self) -> bool:
-        return ops.is_paused(self.coord)
 
     def failed(self, what: str, error: BaseException) -> None:
         """An action that failed, in the event log too (the notice alone goes away)."""

@@ -50,13 +50,15 @@ ACTIONS: tuple[Action, ...] = (
         footer=False,
     ),
     Action("kill", "x", "kill", "Kill", "Kill the agent's process tree and pane (asks first)"),
-    Action("restart", "r", "restart", "Restart", "Restart the selected agent in its pane"),
+    Action(
+        "restart", "r", "restart", "Restart", "Restart the selected agent in its pane (asks first)"
+    ),
     Action(
         "pause",
         "p",
         "pause",
-        "Pause all",
-        "Emergency stop: interrupt every agent and refuse new claims; again to resume",
+        "Pause",
+        "Stop the selected agent or all (asks): interrupted; tools, prompts, claims refused",
     ),
     Action(
         "budget", "b", "grant_budget", "Budget", "Grant communication budget to the selected agent"

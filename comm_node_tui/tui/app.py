@@ -200,9 +200,8 @@ class ControlRoom(Hand):
         if time.monotonic() - self._git_at > GIT_EVERY_S:
             self._git_at = time.monotonic()
             self.git = git_summary(self.ws)
-        paused = self.operator.is_paused()
         # call_from_thread runs it on the UI loop at once (a posted message waited ~50 ms).
-        update = WorldUpdated(world, dict(self.git), paused, seq)
+        update = WorldUpdated(world, dict(self.git), world.paused.any, seq)
         self.call_from_thread(self.on_world_updated, update)
 
     def on_world_updated(self, message: WorldUpdated) -> None:
@@ -217,7 +216,12 @@ class ControlRoom(Hand):
         self.query_one(BurnPanel).show(world, now)
         self.query_one(PreviewPanel).update_world(world)
         mode = f"viewer of pid {self.bridge.viewer_of}" if self.bridge.viewer_of else "engine"
-        sub_title = f"{self.ws.project} · {mode}" + (" · PAUSED" if message.paused else "")
+        stop = world.paused
+        sub_title = f"{self.ws.project} · {mode}"
+        if stop.all:
+            sub_title += " · PAUSED"
+        elif stop.domains:
+            sub_title += f" · PAUSED: {', '.join(stop.domains)}"
         sub_title += self._kickoff.header(len(self.ws.domains))
         if sub_title != self.sub_title:
             self.sub_title = sub_title

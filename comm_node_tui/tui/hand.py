@@ -88,11 +88,59 @@ class Hand(App):
         self.push_screen(ConfirmScreen(f"Kill {name}'s agent and close its pane?"), confirmed)
 
     def action_restart(self) -> None:
-        if name := self._need_agent():
-            self._act(f"restart {name}", self.operator.restart, name)
+        name = self._need_agent()
+        if not name:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._act(f"restart {name}", self.operator.restart, name)
+
+        self.push_screen(
+            ConfirmScreen(f"Restart {name}'s agent? What it is doing now is cut short."),
+            confirmed,
+        )
 
     def action_pause(self) -> None:
-        self._act("pause", self.operator.pause_or_resume)
+        """Asks which: every agent (confirmed again) or the selected one; or the resume."""
+        stop = self.operator.pause_state()  # one small file, read here: the choice depends
+        name = self.selected_agent
+        choices: list[tuple[str, str]] = []
+        if stop.all:
+            choices.append(("resume-all", "Resume every agent"))
+        else:
+            if name and stop.covers(name):
+                choices.append((f"resume:{name}", f"Resume {name}"))
+            elif name:
+                choices.append((f"pause:{name}", f"Pause only {name}"))
+            choices.append(("pause-all", "Pause every agent (asks again)"))
+            if stop.domains:
+                paused = ", ".join(stop.domains)
+                choices.append(("resume-all", f"Resume every paused agent ({paused})"))
+
+        def pause_all(yes: bool | None) -> None:
+            if yes:
+                self._act("pause all", self.operator.pause, None)
+
+        def picked(key: str | None) -> None:
+            if key == "pause-all":
+                self.push_screen(
+                    ConfirmScreen(
+                        "Pause every agent? Each is interrupted; tools, prompts and new claims "
+                        "are refused until the resume."
+                    ),
+                    pause_all,
+                )
+            elif key == "resume-all":
+                self._act("resume all", self.operator.resume, None)
+            elif key and key.startswith("pause:"):
+                who = key.split(":", 1)[1]
+                self._act(f"pause {who}", self.operator.pause, [who])
+            elif key and key.startswith("resume:"):
+                who = key.split(":", 1)[1]
+                self._act(f"resume {who}", self.operator.resume, [who])
+
+        self.push_screen(PickScreen("Pause or resume", choices), picked)
 
     def action_grant_budget(self) -> None:
         name = self._need_agent()

@@ -30,6 +30,7 @@ GLYPHS = {
     "starting": ("…", ""),
     "error": ("!", "bold red"),
     "unknown": ("·", "dim"),
+    "paused": ("‖", "bold magenta"),  # the operator paused it (comm-node pause)
 }
 LABELS = ("Agent", "State", "Task", "Progress", "Beat", "Budget", "Tok/min", "Git")
 # Fixed widths: the table does not jump as values change, and renders the same every time.
@@ -108,6 +109,8 @@ class AgentsPanel(KeyedTable):
 
     def _cells(self, a: AgentView, budget: BudgetView | None, world: World) -> tuple[Text, ...]:
         state = shown_state(a)
+        if world.paused.covers(a.name) and state not in (AgentState.DEAD, AgentState.ENDED):
+            state = "paused"  # the operator's stop: what it was doing no longer goes on
         glyph, style = GLYPHS.get(state, GLYPHS["unknown"])
         usage = world.usage_of(a.name)
         alert = a.name in self.alerts

@@ -1,0 +1,80 @@
+"""The operator's stop, read: `.comm-node/paused.json`.
+
+The file is `{"all": bool, "domains": [names], "paused_at": iso}`; no file means nothing is
+paused. The hook reads it on every agent step, so this module is the standard library only
+and one small file read (writing it is coordination/operator.py's). A file written before
+per-domain pause (`{"paused_at": ...}` only) meant "everyone", and so does a file that cannot
+be read: a stop that fails open is no stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import NamedTuple
+
+PAUSE_FILE = "paused.json"
+MAX_PAUSE_BYTES = 64 * 1024
+
+
+class Pause(NamedTuple):  # a NamedTuple: a frozen dataclass cost the hook ~2 ms to define
+    all: bool = False
+    domains: tuple[str, ...] = ()
+    paused_at: str | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.all or bool(self.domains)
+
+    def covers(self, domain: str) -> bool:
+        """Whether `domain`'s agent is stopped (everyone, or it by name)."""
+        return self.all or domain in self.domains
+
+    def to_json(self) -> dict:
+        return {"all": self.all, "domains": list(self.domains), "paused_at": self.paused_at}
+
+
+NOT_PAUSED = Pause()
+
+
+def pause_path(state_dir: str) -> str:
+    return os.path.join(state_dir, PAUSE_FILE)
+
+
+def read_pause(state_dir: str) -> Pause:
+    """The pause in force (NOT_PAUSED when there is no file)."""
+    try:
+        with open(pause_path(state_dir), "rb") as fh:
+            raw = fh.read(MAX_PAUSE_BYTES + 1)
+    except FileNotFoundError:
+        return NOT_PAUSED
+    except OSError:
+        return Pause(all=True)
+    try:
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_PAUSE_BYTES else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        return Pause(all=True)
+    at = data.get("paused_at")
+    domains = data.get("domains")
+    names = tuple(d for d in domains if isinstance(d, str)) if isinstance(domains, list) else ()
+    return Pause(
+        # no "all" key: a file from before per-domain pause, which stopped everyone
+        all=bool(data.get("all", True)),
+        domains=names,
+        paused_at=at if isinstance(at, str) else None,
+    )
+
+
+def pause_reason(pause: Pause, domain: str) -> str:
+    """One line for an agent (or a person) told no: names the pause and the way out."""
+    if pause.all:
+        return (
+            "comm-node: the operator paused every agent; stop here and wait "
+            "(`comm-node resume --all` ends it)."
+        )
+    return (
+        f"comm-node: the operator paused {domain}; stop here and wait "
+        f"(`comm-node resume {domain}` ends it)."
+    )

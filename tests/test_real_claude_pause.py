@@ -1,0 +1,69 @@
+"""The operator's pause on the real Claude Code CLI (the pinned build) in a tmux pane, offline
+against the scripted model: a tool call the agent makes after the pause is refused by its
+hook and never runs, and a prompt typed while paused never reaches the model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from comm_node_tui.coordination.coordinator import Coordinator
+from comm_node_tui.coordination.operator import pause
+from comm_node_tui.model import ScriptedModel
+from comm_node_tui.panes.manager import AgentPanes
+from comm_node_tui.workspace.discovery import load_workspace
+from tests.conftest import wait_for
+from tests.realclaude import prompts, wait_screen
+
+# The tool call comes seconds after the prompt (the spinner runs meanwhile): time for the
+# test to pause the agent between the prompt, which the hook lets through, and the tool.
+SCRIPT = """
+[[rules]]
+name = "late-tool"
+match = 'LATE_TOOL (?P<file>\\S+)'
+reply = [{tool = "Bash", input = {command = "touch {file}"}}]
+stream = {wait = 6}
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Iterator[ScriptedModel]:
+    """This module's model: the built-in directives and the late tool call."""
+    path = tmp_path_factory.mktemp("script") / "pause.toml"
+    path.write_text(SCRIPT)
+    with ScriptedModel(script=path) as m:
+        yield m
+
+
+def denied(root: Path) -> list[dict]:
+    events = root / ".comm-node" / "events.jsonl"
+    lines = events.read_text().splitlines() if events.exists() else []
+    return [e for e in map(json.loads, lines) if e["type"] == "tool.denied"]
+
+
+def test_a_paused_agents_tool_call_and_prompt_are_refused(real_ws):
+    rw = real_ws()
+    ws = load_workspace(str(rw.root))
+    ap = AgentPanes(ws)
+    ap.up(["api"])
+    wait_screen(ap, "api", lambda s: "❯\u00a0" in s)
+    target = rw.dom("api") / "src" / "late.txt"
+    ap.inject("api", f"LATE_TOOL {target}")
+    wait_for(lambda: any("LATE_TOOL" in p for p in prompts(rw.model)), timeout=30, every=0.1)
+    pause(Coordinator(ws), ["api"])  # no Escape: the turn goes on, and calls its tool
+    [ev] = wait_for(lambda: denied(rw.root), timeout=30, every=0.2)
+    assert ev["agent"] == "api" and ev["data"]["tool"] == "Bash"
+    assert "comm-node resume api" in ev["data"]["reason"]
+    screen = wait_screen(ap, "api", lambda s: "comm-node resume api" in s)
+    assert "Do you want to proceed?" not in screen
+    assert not target.exists()
+    # a new prompt while paused: blocked by the hook, never sent to the model
+    wait_screen(ap, "api", lambda s: "❯\u00a0" in s and "esc to interrupt" not in s)
+    asked = len(prompts(rw.model))
+    ap.inject("api", "CN_SAY should not arrive")
+    wait_screen(ap, "api", lambda s: s.count("comm-node resume api") >= 2)
+    assert len(prompts(rw.model)) == asked
+    assert not any("should not arrive" in p for p in prompts(rw.model))
