@@ -19,6 +19,7 @@ from comm_node_tui.engine.engine import Engine
 from comm_node_tui.protocol.messages import new_message_id, now_iso, render
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import queue, run_cli, write_workspace
+from tests.waiting import until
 
 YAML_BOMB = (
     b"---\n"
@@ -557,18 +558,18 @@ async def test_control_room_survives_a_hostile_workspace(tmp_path: Path) -> None
     )
     app = ControlRoom(load_workspace(str(root)))
     async with app.run_test(size=(160, 48)) as pilot:
-        deadline = time.monotonic() + 20
-        while not (app.world and app.bridge.engine and app.bridge.engine.router.bounced >= 4):
-            assert time.monotonic() < deadline
+
+        def bounced() -> bool:
             if app.bridge.engine:
                 app.bridge.engine.scan()
-            await pilot.pause(0.1)
+            return bool(app.world and app.bridge.engine and app.bridge.engine.router.bounced >= 4)
+
+        await until(pilot, bounced, every=0.1, what="the four bad messages bounced")
         app.request_refresh()
-        await pilot.pause(0.5)
-        assert app.query_one("#agents").row_count == 3
+        await until(pilot, lambda: app.query_one("#agents").row_count == 3)
         for key in ("2", "3", "4", "5", "6", "v", "escape", "question_mark", "escape"):
             await pilot.press(key)
-            await pilot.pause(0.05)
+            await pilot.pause()
         assert app.is_running
         from collections import Counter
 
