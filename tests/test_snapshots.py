@@ -168,7 +168,14 @@ async def settle(pilot) -> None:
         lambda: app.world is not None and not app._refresh_pending,
         what="the room's first world",
     )
-    await app.workers.wait_for_complete()
+    # Every worker ended (an exclusive one replaced by a newer read ends cancelled, which
+    # workers.wait_for_complete() raises as an error), then every message handled.
+    await until(
+        pilot,
+        lambda: all(w.is_finished for w in app.workers),
+        what="the room's workers to end",
+        show=lambda: list(app.workers),
+    )
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
