@@ -365,24 +365,25 @@ STATE_FILES = (
 )
 
 
-def test_state_files(ws_engine) -> None:
+# One test per state file (the suite runs in parallel: one 96-case loop was its longest).
+@pytest.mark.parametrize("name", STATE_FILES)
+def test_state_files(ws_engine, name: str) -> None:
     root, eng = ws_engine
     state = Path(eng.ws.paths.state)
-    for name in STATE_FILES:
-        for kind in KINDS:
-            plant(state / name, kind)
-            before = len(eng.recent)
-            for _ in range(5):  # a bad file is reported once, not on every pass
-                eng.tick()
-                eng.snapshot()
-            assert len(eng.recent) - before <= 3, (name, kind, list(eng.recent)[-5:])
-            world = eng.snapshot()
-            assert world.agents
-            r = run_cli("status", "--json", cwd=root)
-            assert r.returncode in (0, 1), (name, kind, r.stderr)
-            no_traceback(r)
-        plant(state / name, "empty")
-        (state / name).unlink()
+    for kind in KINDS:
+        plant(state / name, kind)
+        before = len(eng.recent)
+        for _ in range(5):  # a bad file is reported once, not on every pass
+            eng.tick()
+            eng.snapshot()
+        assert len(eng.recent) - before <= 3, (name, kind, list(eng.recent)[-5:])
+        world = eng.snapshot()
+        assert world.agents
+        r = run_cli("status", "--json", cwd=root)
+        assert r.returncode in (0, 1), (name, kind, r.stderr)
+        no_traceback(r)
+    plant(state / name, "empty")
+    (state / name).unlink()
     still_routes(eng, eng.ws)
 
 
