@@ -149,22 +149,11 @@ def engine_for():
         eng.stop()
 
 
-def wait_for(predicate, timeout: float = 20.0, every: float = 0.02):
-    """Poll until `predicate()` is truthy (and return it); AssertionError on timeout."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
-
-
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
 
 
-# The real Claude Code CLI against the scripted model (tests/realclaude.py).
+# The real Claude Code CLI against the scripted model (tests/realclaude.py); the wait
+# helpers of tests/waiting.py, importable from here too for tests written before it.
 from tests.realclaude import model, pinned_claude, real_ws  # noqa: E402, F401
+from tests.waiting import until, wait_for  # noqa: E402, F401

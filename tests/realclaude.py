@@ -142,18 +142,20 @@ def stop_agents(socket: str) -> None:
 
 def wait_screen(panes, name: str, predicate: Callable[[str], bool], timeout: float = 30) -> str:
     """Wait until the agent's screen satisfies `predicate`; the screen."""
-    from tests.conftest import wait_for
+    from tests.waiting import describe, wait_for
 
     last: list[str] = [""]
 
-    def ok() -> bool:
+    def screen_matches() -> bool:
         last[0] = panes.peek(name)
         return predicate(last[0])
 
-    try:
-        wait_for(ok, timeout=timeout)
-    except AssertionError:
-        raise AssertionError(f"{name}'s screen never matched; last screen:\n{last[0]}") from None
+    wait_for(
+        screen_matches,
+        timeout=timeout,
+        what=f"{name}'s screen to match {describe(predicate)}",
+        show=lambda: f"last screen:\n{last[0]}",
+    )
     return last[0]
 
 

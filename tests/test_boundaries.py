@@ -17,6 +17,7 @@ from comm_node_tui.boundaries.check import ImportCache, run_check
 from comm_node_tui.boundaries.rust_imports import expand_tree
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env, dedent, run_cli
+from tests.waiting import until
 
 
 def files(root: Path, tree: dict[str, str]) -> None:
@@ -476,16 +477,16 @@ async def test_control_room_shows_boundaries(py_ws: Path) -> None:
     toml.write_text(toml.read_text().replace("check_interval_s = 0", "check_interval_s = 30"))
     app = ControlRoom(load_workspace(str(py_ws)))
     async with app.run_test(size=(160, 48)) as pilot:
-        import time
 
-        deadline = time.monotonic() + 20
-        while not (app.world and app.world.boundaries and app.bridge.engine):
-            assert time.monotonic() < deadline
+        def checked() -> bool:
             if app.bridge.engine is not None and app.bridge.engine.boundaries is not None:
                 app.request_refresh()
-            await pilot.pause(0.1)
+            return bool(app.world and app.world.boundaries and app.bridge.engine)
+
+        await until(pilot, checked, every=0.1, what="the engine's first boundaries check")
         await pilot.press("v")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: type(app.screen).__name__ == "BoundariesScreen")
+        await pilot.pause()
         table = app.screen.query_one("#boundaries-table")
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
         assert rows[0] == [

@@ -19,7 +19,8 @@ from comm_node_tui.panes.processes import kill_tree
 from comm_node_tui.protocol.status import update_status
 from comm_node_tui.tui.app import ControlRoom
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import cli_env, wait_for
+from tests.conftest import cli_env
+from tests.waiting import until, wait_for
 
 AGENT = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
 
@@ -35,15 +36,6 @@ def events(root: Path) -> list[dict]:
 
 def interrupted(root: Path) -> set[str]:
     return {e.get("agent") for e in events(root) if e["type"] == "agent.interrupted"}
-
-
-async def until(pilot, pred, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture
@@ -68,10 +60,11 @@ def room(tmp_path, monkeypatch):
     )
     ap = AgentPanes(load_workspace(str(root)))
     ap.up()
-    deadline = time.monotonic() + 15
-    while not all("❯" in ap.peek(n) for n in ("alpha", "beta")):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(
+        lambda: all("❯" in ap.peek(n) for n in ("alpha", "beta")),
+        what="both agents at their prompt",
+        show=lambda: {n: ap.peek(n)[-300:] for n in ("alpha", "beta")},
+    )
     yield root, ap
     subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
 
@@ -121,7 +114,8 @@ async def test_inject_interrupt_restart_kill_from_the_keyboard(room):
         await pilot.press("x")
         await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("n")
-        await pilot.pause(0.2)
+        # n closes the question and starts nothing: once it is gone, nothing is in flight
+        await until(pilot, lambda: type(app.screen).__name__ != "ConfirmScreen")
         assert "alpha" in ap.tmux.panes()
         await pilot.press("x")
         await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
@@ -307,13 +301,8 @@ async def test_viewer_when_serve_holds_the_workspace(room):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 15
-        while (
-            not (root / ".comm-node" / "events.jsonl").exists()
-            or "engine.started" not in (root / ".comm-node" / "events.jsonl").read_text()
-        ):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        events = root / ".comm-node" / "events.jsonl"
+        wait_for(lambda: events.exists() and "engine.started" in events.read_text())
         app = ControlRoom(load_workspace(str(root)))
         async with app.run_test(size=(160, 48)) as pilot:
             await start(pilot)
@@ -333,8 +322,8 @@ async def test_viewer_when_serve_holds_the_workspace(room):
                 check=True,
                 timeout=30,
             )
-            events = app.query_one("#events")
-            await until(pilot, lambda: any(e.type == "message.routed" for e in events.events))
+            panel = app.query_one("#events")
+            await until(pilot, lambda: any(e.type == "message.routed" for e in panel.events))
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -408,12 +397,13 @@ def test_enter_attaches_and_the_room_comes_back_after_detach(room):
         timeout=10,
     )
     try:
-        deadline = time.monotonic() + 30
         # the agents' rows are there (Enter attaches the selected one; before its rows
         # exist the room only says "select an agent first")
-        while not all(w in outer_screen() for w in ("1 Agents", "alpha", "beta")):
-            assert time.monotonic() < deadline, outer_screen()
-            time.sleep(0.1)
+        wait_for(
+            lambda: all(w in outer_screen() for w in ("1 Agents", "alpha", "beta")),
+            every=0.1,
+            show=outer_screen,
+        )
 
         def clients() -> str:
             """Terminal clients only: the engine's own control-mode client is attached too."""
@@ -432,22 +422,24 @@ def test_enter_attaches_and_the_room_comes_back_after_detach(room):
             ).stdout
             return "\n".join(x[2:] for x in out.splitlines() if x.startswith("0 "))
 
-        deadline = time.monotonic() + 30
-        pressed = 0.0
-        while clients() != "cn-room:alpha":
-            assert time.monotonic() < deadline, (clients(), outer_screen())
-            if time.monotonic() - pressed > 5:  # a busy machine may drop the first one
+        pressed = [0.0]
+
+        def attached() -> bool:
+            if clients() == "cn-room:alpha":
+                return True
+            if time.monotonic() - pressed[0] > 5:  # a busy machine may drop the first one
                 subprocess.run(
                     ["tmux", "-L", outer, "send-keys", "-t", "term", "Enter"], timeout=10
                 )
-                pressed = time.monotonic()
-            time.sleep(0.1)
+                pressed[0] = time.monotonic()
+            return False
+
+        wait_for(attached, every=0.1, show=lambda: (clients(), outer_screen()))
         # detach the inner client (its prefix, then d); the room must come back
         subprocess.run(["tmux", "-L", outer, "send-keys", "-t", "term", "C-b", "d"], timeout=10)
-        deadline = time.monotonic() + 20
-        while clients() or "1 Agents" not in outer_screen():
-            assert time.monotonic() < deadline, outer_screen()
-            time.sleep(0.1)
+        wait_for(
+            lambda: not clients() and "1 Agents" in outer_screen(), every=0.1, show=outer_screen
+        )
     finally:
         subprocess.run(["tmux", "-L", outer, "kill-server"], capture_output=True, timeout=10)
 

@@ -8,12 +8,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 from comm_node_tui.protocol.messages import split
 from tests.conftest import cli_env, run_cli
+from tests.waiting import until, wait_for
 
 
 def _records(root: Path, name: str) -> list[dict]:
@@ -128,18 +128,20 @@ async def test_demo_control_room_has_data_in_every_panel(tmp_path: Path, monkeyp
 
     def meeting() -> None:
         try:
-            while app.bridge.engine is None:
-                time.sleep(0.05)
-            driver.kickoff(app.bridge.engine.coord)
+            engine = wait_for(lambda: app.bridge.engine, timeout=60, what="the room's engine")
+            driver.kickoff(engine.coord)
         except BaseException as exc:  # shown by the test, not lost in a thread
             failures.append(exc)
 
     try:
         async with app.run_test(size=(180, 56)) as pilot:
             threading.Thread(target=meeting, daemon=True).start()
-            deadline = time.monotonic() + 120
+            seen_kickoff = set()
 
             def panels_full() -> bool:
+                assert not failures, failures
+                if "kickoff: registered" in app.sub_title:
+                    seen_kickoff.add(app.sub_title.rsplit("registered ", 1)[1])
                 w = app.world
                 return bool(
                     app.query_one("#agents").row_count == 5
@@ -151,19 +153,25 @@ async def test_demo_control_room_has_data_in_every_panel(tmp_path: Path, monkeyp
                     and app.query_one("#event-table").row_count > 10
                 )
 
-            seen_kickoff = set()
-            while not panels_full():
-                assert not failures, failures
-                assert time.monotonic() < deadline, (
+            await until(
+                pilot,
+                panels_full,
+                timeout=120,
+                every=0.1,
+                show=lambda: (
                     app.world and app.world.tasks.counts,
                     driver.meeting,
                     [(a.name, a.state) for a in (app.world.agents if app.world else ())],
-                )
-                if "kickoff: registered" in app.sub_title:
-                    seen_kickoff.add(app.sub_title.rsplit("registered ", 1)[1])
-                await pilot.pause(0.1)
-            # the header counted the agents registering during the kickoff meeting
-            assert seen_kickoff and app.kickoff is None
+                ),
+            )
+            # the header counted the agents registering during the kickoff meeting, and
+            # the count goes when the meeting ends (the first agents may finish a task while
+            # the meeting still types the last ones' first prompt: on a loaded machine, it
+            # ends after the panels fill)
+            await until(
+                pilot, lambda: app.kickoff is None, show=lambda: (app.sub_title, driver.meeting)
+            )
+            assert seen_kickoff
             # tasks: the tree holds the whole plan; locks: rows; burn: every agent
             tree = app.query_one("#task-tree")
             nodes = list(_walk(tree.root))
@@ -174,10 +182,9 @@ async def test_demo_control_room_has_data_in_every_panel(tmp_path: Path, monkeyp
             assert any(max(r.series or [0]) > 0 for r in burn.rows.values())
             # the pane preview shows a simulated agent's screen
             await pilot.press("1")
-            deadline = time.monotonic() + 20
-            while "sim-claude" not in _preview_text(app):
-                assert time.monotonic() < deadline, _preview_text(app)[:300]
-                await pilot.pause(0.2)
+            await until(
+                pilot, lambda: "sim-claude" in _preview_text(app), show=lambda: _preview_text(app)
+            )
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
 

@@ -78,7 +78,7 @@ def test_cache_is_used_and_invalidated_by_an_edit(ws_root):
     cache.write_text(json.dumps(data))
     assert load_workspace(str(ws_root)).project == "from-cache"
     toml = ws_root / "comm-node.toml"
-    time.sleep(0.01)
+    time.sleep(0.01)  # time passes, as before a real edit: the file's mtime moves on
     toml.write_text(toml.read_text().replace("test-proj", "edited"))
     assert load_workspace(str(ws_root)).project == "edited"
 

@@ -17,9 +17,10 @@ from comm_node_tui.engine.engine import Engine
 from comm_node_tui.engine.screens import ScreenRead
 from comm_node_tui.protocol.messages import now_iso
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import wait_for, write_workspace
+from tests.conftest import write_workspace
 from tests.test_boundaries import config, files, git_repo
 from tests.test_claude_screen import BUSY, IDLE
+from tests.waiting import wait_for
 
 T0 = 1_800_000_000.0  # the manual clock's wall time at the start (a whole second)
 

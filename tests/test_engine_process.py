@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from comm_node_tui.protocol.messages import render, split
-from tests.conftest import cli_env, start_serve, wait_for, write_workspace
+from tests.conftest import cli_env, start_serve, write_workspace
+from tests.waiting import wait_for
 
 
 def engine_ready(root: Path) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import sys
 import threading
@@ -10,6 +11,7 @@ import time
 
 from comm_node_tui.protocol.events import Event, EventLog, follow, log_files, tail
 from tests.conftest import cli_env
+from tests.waiting import wait_for
 
 
 def test_rotation_keeps_a_bounded_number_of_files(tmp_path):
@@ -64,21 +66,25 @@ def test_follow_survives_rotation(tmp_path):
     log = EventLog(str(path), max_bytes=600, keep=2)
     log.append(Event("before.start", "old"))
     seen: list[str] = []
+    following = threading.Event()
     done = threading.Event()
 
+    def stop() -> bool:
+        # follow() asks first after it has taken the file's end as its start
+        following.set()
+        return done.is_set()
+
     def reader():
-        for ev in follow(str(path), poll_s=0.01, stop=done.is_set):
+        for ev in follow(str(path), poll_s=0.01, stop=stop):
             seen.append(ev.msg)
 
     t = threading.Thread(target=reader)
     t.start()
-    time.sleep(0.1)
+    assert following.wait(30), "follow() never started"
     for i in range(30):
         log.append(Event("x.y", f"n{i}"))
-        time.sleep(0.005)
-    deadline = time.monotonic() + 5
-    while len(seen) < 30 and time.monotonic() < deadline:
-        time.sleep(0.01)
+        time.sleep(0.005)  # a writer at a pace: rotations happen between the reader's polls
+    wait_for(lambda: len(seen) >= 30, timeout=10, show=lambda: seen)
     done.set()
     t.join(timeout=5)
     assert seen == [f"n{i}" for i in range(30)]
@@ -124,11 +130,21 @@ def test_log_follow_prints_new_events(ws_root, engine_for):
         env=cli_env(),
     )
     try:
-        time.sleep(0.5)
+        # It follows from the end once it has started: ping until it prints one.
+        def prints_a_ping() -> bool:
+            eng.emit(Event("test.ping", "ready?", agent="docs"))
+            return bool(select.select([proc.stdout], [], [], 0.2)[0])
+
+        wait_for(prints_a_ping, every=0, what="`log --follow` to print a ping")
         eng.emit(Event("test.ping", "first", agent="docs"))
         eng.emit(Event("test.other", "hidden"))
         eng.emit(Event("test.ping", "second \x1b[31m[red]", agent="docs"))
-        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        lines: list[str] = []
+        while len(lines) < 2:
+            line = proc.stdout.readline()
+            assert line, "`log --follow` ended"
+            if "ready?" not in line:
+                lines.append(line)
     finally:
         proc.terminate()
         proc.wait(timeout=5)

@@ -19,6 +19,7 @@ from comm_node_tui.engine.engine import Engine
 from comm_node_tui.protocol.messages import new_message_id, now_iso, render
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import queue, run_cli, write_workspace
+from tests.waiting import until
 
 YAML_BOMB = (
     b"---\n"
@@ -364,24 +365,25 @@ STATE_FILES = (
 )
 
 
-def test_state_files(ws_engine) -> None:
+# One test per state file (the suite runs in parallel: one 96-case loop was its longest).
+@pytest.mark.parametrize("name", STATE_FILES)
+def test_state_files(ws_engine, name: str) -> None:
     root, eng = ws_engine
     state = Path(eng.ws.paths.state)
-    for name in STATE_FILES:
-        for kind in KINDS:
-            plant(state / name, kind)
-            before = len(eng.recent)
-            for _ in range(5):  # a bad file is reported once, not on every pass
-                eng.tick()
-                eng.snapshot()
-            assert len(eng.recent) - before <= 3, (name, kind, list(eng.recent)[-5:])
-            world = eng.snapshot()
-            assert world.agents
-            r = run_cli("status", "--json", cwd=root)
-            assert r.returncode in (0, 1), (name, kind, r.stderr)
-            no_traceback(r)
-        plant(state / name, "empty")
-        (state / name).unlink()
+    for kind in KINDS:
+        plant(state / name, kind)
+        before = len(eng.recent)
+        for _ in range(5):  # a bad file is reported once, not on every pass
+            eng.tick()
+            eng.snapshot()
+        assert len(eng.recent) - before <= 3, (name, kind, list(eng.recent)[-5:])
+        world = eng.snapshot()
+        assert world.agents
+        r = run_cli("status", "--json", cwd=root)
+        assert r.returncode in (0, 1), (name, kind, r.stderr)
+        no_traceback(r)
+    plant(state / name, "empty")
+    (state / name).unlink()
     still_routes(eng, eng.ws)
 
 
@@ -557,18 +559,18 @@ async def test_control_room_survives_a_hostile_workspace(tmp_path: Path) -> None
     )
     app = ControlRoom(load_workspace(str(root)))
     async with app.run_test(size=(160, 48)) as pilot:
-        deadline = time.monotonic() + 20
-        while not (app.world and app.bridge.engine and app.bridge.engine.router.bounced >= 4):
-            assert time.monotonic() < deadline
+
+        def bounced() -> bool:
             if app.bridge.engine:
                 app.bridge.engine.scan()
-            await pilot.pause(0.1)
+            return bool(app.world and app.bridge.engine and app.bridge.engine.router.bounced >= 4)
+
+        await until(pilot, bounced, every=0.1, what="the four bad messages bounced")
         app.request_refresh()
-        await pilot.pause(0.5)
-        assert app.query_one("#agents").row_count == 3
+        await until(pilot, lambda: app.query_one("#agents").row_count == 3)
         for key in ("2", "3", "4", "5", "6", "v", "escape", "question_mark", "escape"):
             await pilot.press(key)
-            await pilot.pause(0.05)
+            await pilot.pause()
         assert app.is_running
         from collections import Counter
 

@@ -10,7 +10,8 @@ import time
 from comm_node_tui.protocol.messages import now_iso
 from comm_node_tui.protocol.procs import start_time
 from comm_node_tui.protocol.status import update_status
-from tests.conftest import wait_for, write_workspace
+from tests.conftest import write_workspace
+from tests.waiting import wait_for
 
 HEARTBEATS = "heartbeat_stale_s = 0.3\nheartbeat_lost_s = 0.6\n"
 
@@ -58,7 +59,8 @@ def test_silence_never_releases_anything(tmp_path, engine_for):
     wait_for(lambda: (eng.tick(), "agent.stale" in types(eng))[1], timeout=5)
     stale = next(e for e in eng.recent if e.type == "agent.stale")
     assert stale.level == "warn"
-    time.sleep(0.7)  # well past heartbeat_lost_s (0.6 s): still nothing released
+    time.sleep(0.7)  # time passes (the behaviour): well past heartbeat_lost_s (0.6 s), still
+    # nothing released
     eng.tick()
     assert "agent.lost" not in types(eng)
     assert [lk.holder for lk in eng.coord.locks()] == ["backend"]
@@ -72,7 +74,7 @@ def test_an_agent_whose_process_is_alive_is_never_lost(tmp_path, engine_for):
         eng = _agent_with_work(
             tmp_path, engine_for, agent_pid=proc.pid, agent_start=start_time(proc.pid)
         )
-        time.sleep(0.8)  # silent well past both thresholds, and busy
+        time.sleep(0.8)  # time passes (the behaviour): silent past both thresholds, and busy
         eng.tick()
         assert not {"agent.stale", "agent.lost", "agent.dead"} & set(types(eng))
         agent = eng.snapshot().agent("backend")

@@ -89,7 +89,7 @@ def test_conflict_names_holder_pattern_and_reason(ws_root):
     c.acquire(be, ["src/**"], reason="big refactor")
     # Same holder re-acquiring extends, does not conflict.
     first = c.locks()[0].expires
-    time.sleep(0.01)
+    time.sleep(0.01)  # time passes: the second acquire's expiry is later than the first's
     c.acquire(be, ["src/**"], ttl=3600)
     assert c.locks()[0].expires > first and len(c.locks()) == 1
 
@@ -128,7 +128,7 @@ def test_expiry_restore_and_events(ws_root):
     c.acquire(ws.domains["backend"], ["src/a.ts"], ttl=0.2)
     c.acquire(ws.domains["backend"], ["src/b.ts"], ttl=600)
     # A new coordinator (a restart) restores from the snapshot, with the stale one expired.
-    time.sleep(0.3)
+    time.sleep(0.3)  # src/a.ts's 0.2 s TTL runs out: the time is the behaviour under test
     again = Coordinator(load_workspace(str(ws_root)))
     assert [lk.pattern for lk in again.locks()] == ["src/b.ts"]
     data = json.loads((ws_root / ".comm-node" / "locks.json").read_text())

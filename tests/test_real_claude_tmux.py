@@ -19,8 +19,10 @@ from comm_node_tui.adapters.claude.screen import read_screen
 from comm_node_tui.panes.inject import NotDelivered
 from comm_node_tui.panes.manager import AgentPanes
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import cli_env, wait_for
+from tests import waiting
+from tests.conftest import cli_env
 from tests.realclaude import claude_binary, prompts, wait_screen
+from tests.waiting import describe, wait_for
 
 FAST = "heartbeat_stale_s = 1\nheartbeat_lost_s = 2\nstuck_after_s = 600\n"
 
@@ -53,16 +55,20 @@ def shown(eng, name: str) -> dict:
 
 
 def until(eng, name: str, check, timeout: float = 30) -> dict:
+    """Pump the engine until `name`'s view passes `check`; the view."""
     seen: list[dict] = [{}]
 
-    def ok():
+    def view_matches() -> bool:
         seen[0] = shown(eng, name)
         return check(seen[0])
 
-    try:
-        wait_for(ok, timeout=timeout, every=0.2)
-    except AssertionError:
-        raise AssertionError(f"{name} never matched; last view: {seen[0]}") from None
+    wait_for(
+        view_matches,
+        timeout=timeout,
+        every=0.2,
+        what=f"{name}'s view to match {describe(check)}",
+        show=lambda: f"last view: {seen[0]}",
+    )
     return seen[0]
 
 
@@ -77,7 +83,9 @@ def test_idle_and_streaming_agents_are_never_lost_and_keep_their_locks(real_ws, 
     # One long reply: no hook fires while it streams.
     ap.inject("api", "CN_SLOW 8")
     until(eng, "api", lambda a: a["state"] == "busy")
-    deadline = time.monotonic() + 5  # past heartbeat_stale_s and heartbeat_lost_s
+    # The behaviour under test is "nothing goes wrong for 5 s" (past heartbeat_stale_s and
+    # heartbeat_lost_s): these loops watch for that long, they wait for nothing.
+    deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         view = shown(eng, "api")
         assert view["state"] == "busy" and view["health"] == "ok", view
@@ -289,21 +297,15 @@ async def test_the_room_shows_waiting_and_y_approves_the_tool(real_ws):
     async with app.run_test(size=(160, 48)) as pilot:
         panel = app.query_one("#agents")
 
-        async def until_true(pred, timeout=20.0):
-            deadline = time.monotonic() + timeout
-            while not pred():
-                assert time.monotonic() < deadline, "timed out"
-                await pilot.pause(0.1)
-
-        await until_true(lambda: panel.row_count == 2)
-        await until_true(
-            lambda: app.world is not None and app.world.agent("api").state == "waiting"
+        await waiting.until(pilot, lambda: panel.row_count == 2)
+        await waiting.until(
+            pilot, lambda: app.world is not None and app.world.agent("api").state == "waiting"
         )
         assert "api" in panel.alerts  # what needs the human is marked
         panel.focus()
         panel.move_cursor(row=[r.value for r in panel.rows].index("api"))
         await pilot.press("y")
-        await until_true(target.exists)
+        await waiting.until(pilot, target.exists)
     assert '"agent.approved"' in (rw.root / ".comm-node" / "events.jsonl").read_text()
 
 

@@ -5,7 +5,6 @@ disk, then the panels and the messages they posted checked."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,7 @@ from comm_node_tui.tui.messages import AgentChosen, AgentHighlighted, EngineEven
 from comm_node_tui.tui.widgets.keyed_table import KeyedTable, diff_keys
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.test_snapshots import SIZE, build, room, settle
-
-
-async def until(pilot, pred, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
+from tests.waiting import until
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from comm_node_tui.protocol.messages import render
 from comm_node_tui.tui.app import ControlRoom
 from comm_node_tui.workspace.discovery import load_workspace
+from tests.waiting import until
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 SIZE = (150, 44)
@@ -158,10 +159,25 @@ def room(root: Path, **kwargs) -> ControlRoom:
 
 
 async def settle(pilot) -> None:
-    for _ in range(10):
-        await pilot.pause(0.1)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.2)
+    """Until the room shows a world read from the files and has nothing left to do: no
+    refresh pending, no worker running, every message handled (a screenshot taken then is
+    the same on any machine, under any load)."""
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: app.world is not None and not app._refresh_pending,
+        what="the room's first world",
+    )
+    # Every worker ended (an exclusive one replaced by a newer read ends cancelled, which
+    # workers.wait_for_complete() raises as an error), then every message handled.
+    await until(
+        pilot,
+        lambda: all(w.is_finished for w in app.workers),
+        what="the room's workers to end",
+        show=lambda: list(app.workers),
+    )
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("layout", ["default", "wall", "compact"])
@@ -177,7 +193,8 @@ def test_help_screen(snap_compare, snap_ws):
     async def run(pilot):
         await settle(pilot)
         await pilot.press("question_mark")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: type(pilot.app.screen).__name__ == "HelpScreen")
+        await settle(pilot)
 
     assert snap_compare(room(snap_ws), terminal_size=SIZE, run_before=run)
 
@@ -189,7 +206,8 @@ def test_message_open(snap_compare, snap_ws):
         table = pilot.app.query_one("#events").table
         table.move_cursor(row=1)
         await pilot.press("o")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: type(pilot.app.screen).__name__ == "MessageScreen")
+        await settle(pilot)
 
     assert snap_compare(room(snap_ws), terminal_size=SIZE, run_before=run)
 
@@ -228,7 +246,7 @@ def test_unknown_theme_and_layout_fall_back_with_a_notice(snap_ws):
     async def go():
         app = room(snap_ws, layout="nope", theme="nope")
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(0.2)
+            await settle(pilot)
             assert app.theme == "elder" and app.layout_name == "default"
             texts = [str(n.message) for n in app._notifications]
             assert any("no theme 'nope'" in t for t in texts)

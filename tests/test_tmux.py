@@ -18,7 +18,8 @@ from comm_node_tui.panes.manager import AgentPanes
 from comm_node_tui.panes.processes import alive, descendants, kill_trees
 from comm_node_tui.protocol.events import tail
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import cli_env, wait_for
+from tests.conftest import cli_env
+from tests.waiting import wait_for
 
 AGENT = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
 
@@ -338,7 +339,7 @@ def test_states_capture_only_panes_with_new_activity(panes):
     time.sleep(2.2)  # let the start-up drawing age past tmux's one-second resolution
     ap.states()
     first = ap.captures
-    time.sleep(2.2)
+    time.sleep(2.2)  # "nothing happens for 2 s" is the behaviour under test
     states = ap.states()
     assert ap.captures == first  # nothing happened: nothing captured
     assert states["alpha"]["screen_state"] == "idle"

@@ -12,7 +12,7 @@ import pytest
 
 from comm_node_tui.adapters.tmux import PANE_FORMAT, Tmux, TmuxError, tmux_binary
 from comm_node_tui.adapters.tmux_control import ControlClient, command_line, control_client, quote
-from tests.conftest import wait_for
+from tests.waiting import wait_for
 
 SESSION = "cn-ctl"
 
@@ -120,9 +120,7 @@ def test_capture_pane_matches_the_subprocess_path(socket_name):
     try:
         pane = pane_ids(socket_name)[0]
         sub = Tmux(socket_name, SESSION)
-        deadline = time.monotonic() + 10
-        while "last-line" not in sub.capture(pane) and time.monotonic() < deadline:
-            ctl.wait_activity(0.5)
+        wait_for(lambda: "last-line" in sub.capture(pane), show=lambda: sub.capture(pane))
         for ansi in (False, True):
             for lines in (0, 20):
                 expected = sub.capture(pane, lines=lines, ansi=ansi)
@@ -412,10 +410,10 @@ def test_the_quiet_client_takes_no_output_so_a_stopped_comm_node_never_blocks_a_
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 20
-        while "1" not in tmux(socket_name, "list-clients", "-F", "#{client_control_mode}"):
-            assert time.monotonic() < deadline, "the control client never attached"
-            time.sleep(0.02)
+        wait_for(
+            lambda: "1" in tmux(socket_name, "list-clients", "-F", "#{client_control_mode}"),
+            what="the control client to attach",
+        )
         new_pane(
             socket_name,
             "new-window",

@@ -15,6 +15,7 @@ from comm_node_tui.usage.prices import PriceTable
 from comm_node_tui.usage.transcripts import UsageTracker, project_dir_name
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env
+from tests.waiting import wait_for
 
 
 def assistant(
@@ -302,9 +303,7 @@ def test_idle_agent_is_nudged_through_its_pane(tmp_path, monkeypatch, engine_for
     try:
         ap = AgentPanes(load_workspace(str(root)))
         ap.up()
-        deadline = time.monotonic() + 15
-        while "❯" not in ap.peek("web") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: "❯" in ap.peek("web"), show=lambda: ap.peek("web"))
         eng = engine_for(root)
         from comm_node_tui.protocol.status import update_status
 

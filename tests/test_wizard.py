@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import git
 
 from comm_node_tui.kickoff.wizard import InitWizard
 from comm_node_tui.workspace.discovery import load_workspace
+from tests.waiting import until
 
 
 async def fill(pilot, **fields: str) -> None:
@@ -26,20 +26,22 @@ async def fill(pilot, **fields: str) -> None:
 
 
 async def click(pilot, wid: str) -> None:
+    app = pilot.app
+    button = app.query_one(f"#{wid}")
     await pilot.click(f"#{wid}")
-    # a Button ignores presses during its 0.2 s "active" effect: wait it out
-    await pilot.pause(0.25)
+    # a Button ignores presses during its 0.2 s "active" effect: the next click waits it out
+    # (unless the click ended the app: its timers stop, the effect never ends)
+    await until(
+        pilot,
+        lambda: not button.has_class("-active") or app.return_code is not None,
+        every=0.02,
+        what=f"#{wid}'s pressed effect to end",
+    )
+    await pilot.pause()
 
 
 def error(app) -> str:
     return str(app.query_one("#error").render())
-
-
-async def until(pilot, pred, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
 
 
 async def test_wizard_to_the_end(tmp_path: Path) -> None:

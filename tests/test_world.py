@@ -25,6 +25,7 @@ from tests.conftest import run_cli
 from tests.legacy_world import legacy_snapshot
 from tests.test_boundaries import config, files, git_repo
 from tests.test_usage import assistant, transcript
+from tests.waiting import wait_for
 
 AGENT = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
 TOP = [
@@ -111,10 +112,11 @@ def busy_ws(tmp_path, monkeypatch):
     ws = load_workspace(str(root))
     panes = AgentPanes(ws)
     panes.up()
-    deadline = time.monotonic() + 15
-    while not all("❯" in panes.peek(n) for n in ("alpha", "beta")):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(
+        lambda: all("❯" in panes.peek(n) for n in ("alpha", "beta")),
+        what="both agents at their prompt",
+        show=lambda: {n: panes.peek(n)[-300:] for n in ("alpha", "beta")},
+    )
     update_status(ws.domains["alpha"].paths.status, "alpha", state="busy", task="T1")
     (root / "alpha" / "src" / "api.yaml").write_text("openapi: 3.1.0\n")
     transcript(home, root / "alpha").write_text(assistant(root / "alpha", "m1", "r1", 300) + "\n")
