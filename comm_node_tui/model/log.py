@@ -47,6 +47,7 @@ class LogEntry:
     error: str | None = None  # the error sent, or what went wrong
     completed: bool = False  # the whole response reached the client
     seconds: float = 0.0  # how long answering took
+    seq: int = 0  # arrival order (entries are kept in it: requests can finish out of order)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,7 +65,13 @@ class RequestLog:
     def add(self, entry: LogEntry) -> None:
         line = json.dumps(entry.to_json(), ensure_ascii=False) + "\n"
         with self._lock:
-            self._entries.append(entry)
+            # In arrival order, not completion order: a request answered quickly can finish
+            # before an earlier one logs (seen under load), and tests read the log as the
+            # sequence of what the client asked.
+            at = len(self._entries)
+            while at and self._entries[at - 1].seq > entry.seq:
+                at -= 1
+            self._entries.insert(at, entry)
             if self._fh is not None:
                 self._fh.write(line)
                 self._fh.flush()

@@ -13,6 +13,7 @@ response, and every request lands in the request log.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -238,6 +239,7 @@ class ScriptedModel:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._arrivals = itertools.count(1)  # next() is atomic: handler threads share it
 
     # ---- life -----------------------------------------------------------------------------
     def start(self) -> str:
@@ -305,6 +307,7 @@ class ScriptedModel:
     def handle(self, h: _Handler) -> None:
         started = time.monotonic()
         entry = LogEntry(time=time.time(), method=h.command, path=h.path)
+        entry.seq = next(self._arrivals)
         entry.request_id = sse.new_request_id()
         try:
             self._route(h, entry)
