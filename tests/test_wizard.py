@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import git
+from textual import events
+from textual.keys import _character_to_key
 
 from comm_node_tui.kickoff.wizard import InitWizard
 from comm_node_tui.workspace.discovery import load_workspace
@@ -16,13 +18,28 @@ from tests.waiting import until
 
 
 async def fill(pilot, **fields: str) -> None:
-    """Type into inputs by id, as a user does (click, then keys)."""
+    """Type into inputs by id, as a user does (focus, then keys)."""
     for wid, text in fields.items():
         widget = pilot.app.query_one(f"#{wid}")
         widget.value = ""
         widget.focus()
         await pilot.pause()
-        await pilot.press(*text) if text else None
+        await type_keys(pilot, widget, text)
+
+
+async def type_keys(pilot, widget, text: str) -> None:
+    """The keys of `text` queued at once, as a fast typist's are, then a wait for `widget` to
+    hold them. (Pilot.press() waits for the whole process to go idle after every key: a
+    tenth of a second a key here, seconds a field on a loaded machine.)"""
+    for ch in text:
+        # the key's name as the Pilot gives it (bindings see "slash", "full_stop", ...)
+        pilot.app.post_message(events.Key(_character_to_key(ch), ch))
+    await until(
+        pilot,
+        lambda: widget.value == text,
+        what=f"#{widget.id} to hold {text!r}",
+        show=lambda: widget.value,
+    )
 
 
 async def click(pilot, wid: str) -> None:
