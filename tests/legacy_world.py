@@ -165,7 +165,16 @@ def legacy_snapshot(
         "boundaries": boundaries if boundaries is not None else _stored_boundaries(coord),
         # added with per-domain pause (issue 19): the one key after the legacy ones
         "paused": _paused(ws),
+        # added with delivery receipts (issue 15): the latest deliveries, after "paused"
+        "receipts": _receipts(ws),
     }
+
+
+def _receipts(ws: Workspace) -> list[dict]:
+    from comm_node_tui.engine.world_views import ReceiptView
+    from comm_node_tui.protocol.receipts import path_in, receipts
+
+    return [ReceiptView.parse(r).to_json() for r in receipts(path_in(ws.paths.state), last=50)]
 
 
 def _paused(ws: Workspace) -> dict:

@@ -42,6 +42,7 @@ TOP = [
     "artifacts",
     "boundaries",
     "paused",
+    "receipts",
 ]
 AGENT_KEYS = [
     "name",

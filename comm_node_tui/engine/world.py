@@ -26,6 +26,7 @@ from comm_node_tui.engine.world_views import (
     DomainUsage,
     LockView,
     PaneView,
+    ReceiptView,
     TaskCounts,
     TaskGraph,
     TaskNode,
@@ -53,6 +54,7 @@ __all__ = [
     "Health",
     "LockView",
     "PaneView",
+    "ReceiptView",
     "TaskCounts",
     "TaskGraph",
     "TaskNode",
@@ -83,6 +85,8 @@ class World:
     artifacts: tuple[ArtifactView, ...]
     boundaries: BoundaryView | None  # None: not checked yet
     paused: Pause = NOT_PAUSED  # what the operator stopped (coordination/pause.py)
+    # the latest deliveries typed into agents, oldest first (protocol/receipts.py)
+    receipts: tuple[ReceiptView, ...] = ()
 
     def agent(self, name: str) -> AgentView | None:
         return next((a for a in self.agents if a.name == name), None)
@@ -92,6 +96,9 @@ class World:
 
     def usage_of(self, name: str) -> DomainUsage | None:
         return None if self.usage is None else self.usage.domains.get(name)
+
+    def receipts_of(self, name: str) -> tuple[ReceiptView, ...]:
+        return tuple(r for r in self.receipts if r.agent == name)
 
     def to_json(self) -> dict:
         """The plain-data shape `comm-node status --json` prints (a public interface: the
@@ -110,6 +117,7 @@ class World:
             "artifacts": [a.to_json() for a in self.artifacts],
             "boundaries": None if self.boundaries is None else self.boundaries.to_json(),
             "paused": self.paused.to_json(),
+            "receipts": [r.to_json() for r in self.receipts],
         }
 
 
@@ -263,7 +271,19 @@ def snapshot(
             boundaries if boundaries is not None else _stored_boundaries(coord)
         ),
         paused=read_pause(ws.paths.state),
+        receipts=recent_receipts(ws),
     )
+
+
+RECENT_RECEIPTS = 50
+
+
+def recent_receipts(ws: Workspace, last: int = RECENT_RECEIPTS) -> tuple[ReceiptView, ...]:
+    """The last deliveries from the receipts file (its tail only: the file is append-only
+    and a snapshot must stay cheap)."""
+    from comm_node_tui.protocol.receipts import path_in, receipts
+
+    return tuple(ReceiptView.parse(r) for r in receipts(path_in(ws.paths.state), last=last))
 
 
 def _task_graph(view: TaskView, earlier: Mapping[str, TaskNode] | None) -> TaskGraph:
