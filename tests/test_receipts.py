@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from comm_node_tui.hooks.handler import handle
-from comm_node_tui.panes.inject import NotDelivered
 from comm_node_tui.panes.manager import AgentPanes
 from comm_node_tui.protocol import receipts as rc
 from comm_node_tui.workspace.discovery import load_workspace
@@ -72,6 +71,12 @@ def test_the_hook_matches_its_prompt_to_the_delivery_and_stop_answers_it(tmp_pat
     assert rc.find(path, bang)["state"] == "started"
     assert rc.hook_saw(path, "api", "Stop", None, False) == bang
     assert rc.find(path, bang)["state"] == "answered"
+    # a long paste reaches the hook wrapped in Claude Code's paste tags (2.1.330)
+    long = "long " + "lorem ipsum " * 400
+    pasted = rc.open_receipt(path, "api", long, "operator")
+    rc.append(path, pasted, "api", "typed")
+    wrapped = f'\n\n<pasted_content id="9010">\n{long}\n</pasted_content id="9010">\n'
+    assert rc.hook_saw(path, "api", "UserPromptSubmit", wrapped, False) == pasted
     # a prompt the hook refuses (the agent is paused) started no turn
     assert rc.hook_saw(path, "web", "UserPromptSubmit", "You have 1 new message", True) == mail
     assert (rc.find(path, mail)["state"], rc.find(path, mail)["reason"]) == ("failed", "blocked")
@@ -210,7 +215,7 @@ def test_a_nudge_that_starts_no_turn_is_tried_again(agents, engine_for, monkeypa
     from comm_node_tui.engine import nudges
     from comm_node_tui.protocol.status import update_status
 
-    ap, root = agents
+    _ap, root = agents
     monkeypatch.setattr(nudges, "NUDGE_START_S", 0.0)  # judged at once, not after 20 s
     eng = engine_for(root)
     update_status(eng.ws.domains["mute"].paths.status, "mute", state="idle")

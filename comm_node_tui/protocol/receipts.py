@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 
 from comm_node_tui.protocol.fileio import append_line
@@ -46,9 +47,15 @@ def path_in(state_dir: str) -> str:
     return os.path.join(state_dir, FILE)
 
 
+# Claude Code 2.1.330 hands a long or 5+ line paste to the UserPromptSubmit hook wrapped:
+# '\n\n<pasted_content id="9010">\nTEXT\n</pasted_content id="9010">\n' (seen in the bench).
+PASTE_TAG = re.compile(r'</?pasted_content(?: id="\d+")?>')
+
+
 def normalise(text: str) -> str:
-    """The text as compared: blanks collapsed (a protecting leading space, CR LF, tabs)."""
-    return " ".join(text.split())
+    """The text as compared: paste wrappers dropped, blanks collapsed (a protecting leading
+    space, CR LF, tabs)."""
+    return " ".join(PASTE_TAG.sub(" ", text).split())
 
 
 def digest(text: str) -> str:
@@ -100,7 +107,7 @@ def read_records(path: str, tail_bytes: int = TAIL_BYTES) -> list[dict]:
             size = fh.tell()
             start = max(0, size - tail_bytes)
             fh.seek(start)
-            data = fh.read(tail_bytes)
+            data = fh.read()
     except OSError:
         return []
     lines = data.split(b"\n")
