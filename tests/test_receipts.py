@@ -234,3 +234,31 @@ def test_a_nudge_that_starts_no_turn_is_tried_again(agents, engine_for, monkeypa
     assert rec["state"] == "failed" and rec["reason"] == "not_started"
     assert rec["id"] in again.msg
     assert "mute" in eng.nudger._pending
+
+
+def test_the_engine_logs_hook_proved_steps_and_fails_a_forgotten_delivery(agents, engine_for):
+    from comm_node_tui.engine import nudges
+
+    ap, root = agents
+    eng = engine_for(root)
+    eng.nudger.tick()  # the watch starts: earlier receipts are history
+    out = ap.inject("hooked", "log my turn", wait_s=10)
+    path = rc.path_in(ap.ws.paths.state)
+    wait_for(lambda: rc.find(path, out["receipt"])["state"] == "answered")
+    eng.nudger.tick()
+    started = [e for e in eng.recent if e.type == "agent.turn_started"]
+    answered = [e for e in eng.recent if e.type == "agent.answered"]
+    assert [e.data["receipt"] for e in started] == [out["receipt"]]
+    assert [e.data["receipt"] for e in answered] == [out["receipt"]]
+    # a room injection into an agent whose hooks never report: nobody waits on it, so the
+    # engine fails it once it is old enough (typed long ago: written as such)
+    old = "r-000001-0ld0ld00"
+    with open(path, "a") as fh:
+        for state in ("queued", "typed", "submitted"):
+            line = {"id": old, "t": 1.0, "agent": "mute", "state": state, "by": "operator"}
+            fh.write(json.dumps(line) + "\n")
+    eng.nudger.tick()
+    assert eng.ctx.clock.time() - 1.0 > nudges.UNSTARTED_S
+    assert (rc.find(path, old)["state"], rc.find(path, old)["reason"]) == ("failed", "not_started")
+    [refused] = [e for e in eng.recent if e.type == "agent.inject_refused"]
+    assert old in refused.msg and refused.data["reason"] == "not_started"

@@ -203,10 +203,15 @@ class Nudger:
         return state in ("idle", "done", "blocked")
 
 
+UNSTARTED_S = 120.0  # a delivery typed this long ago whose turn never started has failed
+
+
 class ReceiptWatch:
     """Puts what only the agents' hooks write into the receipts (a turn started, answered,
     a prompt the hook refused) into the event log, where the room shows it: one line per
-    step, with the receipt's id. Reads the file only when it changed."""
+    step, with the receipt's id. Reads the file only when it changed, and once a second
+    judges deliveries left at typed/submitted for UNSTARTED_S as failed (a room injection
+    has nobody waiting on it; a hook that comes later still turns it into `started`)."""
 
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
@@ -220,14 +225,31 @@ class ReceiptWatch:
             self._told = {r["id"]: r["state"] for r in found}
             return
         told = self._told
+        now = self.ctx.clock.time()
+        path = rc.path_in(self.ctx.ws.paths.state)
         for r in found:
+            since = r["times"].get("typed") or r["times"].get("queued") or now
+            if r["state"] in ("typed", "submitted") and now - since > UNSTARTED_S:
+                rc.append(path, r["id"], r["agent"] or "?", rc.FAILED, reason=rc.NOT_STARTED)
+                self.ctx.emit(
+                    Event(
+                        "agent.inject_refused",
+                        f"{r['agent']}: submitted, but no turn started within "
+                        f"{UNSTARTED_S:.0f}s [{r['id']}]",
+                        agent=r["agent"],
+                        level="warn",
+                        data={"receipt": r["id"], "reason": rc.NOT_STARTED, "by": r["by"]},
+                    )
+                )
             rid, state = r["id"], r["state"]
-            if told.get(rid) == state:
+            before = told.get(rid)
+            if before == state:
                 continue
             told[rid] = state
             name = r["agent"] or "?"
             times = r["times"]
-            if state == "started":
+            # a turn can start and end between two ticks: both steps are logged
+            if state in rc.PROVED and before not in rc.PROVED:
                 took = (times.get("started") or 0) - (times.get("typed") or 0)
                 self.ctx.emit(
                     Event(
@@ -237,7 +259,7 @@ class ReceiptWatch:
                         data={"receipt": rid, "by": r["by"], "started_s": round(took, 3)},
                     )
                 )
-            elif state == "answered":
+            if state == "answered":
                 self.ctx.emit(
                     Event(
                         "agent.answered",

@@ -90,7 +90,10 @@ class OperatorActions:
         ident = ops.message_to_agent(self.coord, name, text)
         out = self.panes().inject(name, text)
         # submitted, not yet proved: the log shows "turn started" when the agent's hook does
-        return f"typed ({out['method']}) and submitted [{out['receipt']}]; message {ident}"
+        return (
+            f"typed ({out['method']}) and delivered as {ident}; submitted [{out['receipt']}], "
+            "the log says when its turn starts"
+        )
 
     @answers_in_one_line
     def interrupt(self, name: str) -> str:
