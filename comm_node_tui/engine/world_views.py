@@ -720,7 +720,8 @@ class ReceiptView:
 
     @classmethod
     def parse(cls, rec: Mapping) -> ReceiptView:
-        times = rec.get("times") if isinstance(rec.get("times"), Mapping) else {}
+        raw = rec.get("times")
+        times: Mapping = raw if isinstance(raw, Mapping) else {}
         typed, started = times.get("typed"), times.get("started")
         num = (int, float)
         return cls(
