@@ -84,6 +84,11 @@ def test_inject_wait_returns_when_the_turn_started_and_the_model_got_it(agent, a
     wait_for(lambda: text in prompts(agent.model), timeout=30)
     path = rc.path_in(ap.ws.paths.state)
     wait_for(lambda: rc.find(path, receipt["id"])["state"] == "answered", timeout=30)
+    # a paste Claude Code hands its hook wrapped in <pasted_content id="...">: still proved
+    wait_screen(ap, "api", at_rest)
+    res = inject(agent, "first line\nsecond line\n\nfourth", "--wait", "--json", "--timeout", "30")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["receipt"]["attempts"] == 1
 
 
 def test_into_an_open_permission_dialog_nothing_is_typed(agent, ap):

@@ -75,8 +75,13 @@ def test_the_hook_matches_its_prompt_to_the_delivery_and_stop_answers_it(tmp_pat
     long = "long " + "lorem ipsum " * 400
     pasted = rc.open_receipt(path, "api", long, "operator")
     rc.append(path, pasted, "api", "typed")
-    wrapped = f'\n\n<pasted_content id="9010">\n{long}\n</pasted_content id="9010">\n'
+    wrapped = f'\n\n<pasted_content id="7bce">\n{long}\n</pasted_content id="7bce">\n'
     assert rc.hook_saw(path, "api", "UserPromptSubmit", wrapped, False) == pasted
+    lines = "first line\nsecond line\n\nfourth"  # a blank line: wrapped as well
+    multi = rc.open_receipt(path, "api", lines, "operator")
+    rc.append(path, multi, "api", "typed")
+    wrapped = f'\n\n<pasted_content id="9010">\n{lines}\n</pasted_content id="9010">\n'
+    assert rc.hook_saw(path, "api", "UserPromptSubmit", wrapped, False) == multi
     # a prompt the hook refuses (the agent is paused) started no turn
     assert rc.hook_saw(path, "web", "UserPromptSubmit", "You have 1 new message", True) == mail
     assert (rc.find(path, mail)["state"], rc.find(path, mail)["reason"]) == ("failed", "blocked")

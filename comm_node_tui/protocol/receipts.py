@@ -47,9 +47,10 @@ def path_in(state_dir: str) -> str:
     return os.path.join(state_dir, FILE)
 
 
-# Claude Code 2.1.330 hands a long or 5+ line paste to the UserPromptSubmit hook wrapped:
-# '\n\n<pasted_content id="9010">\nTEXT\n</pasted_content id="9010">\n' (seen in the bench).
-PASTE_TAG = re.compile(r'</?pasted_content(?: id="\d+")?>')
+# Claude Code 2.1.330 hands some pastes (long ones, and multi-line ones with a blank line) to
+# the UserPromptSubmit hook wrapped, with a hex id:
+# '\n\n<pasted_content id="7bce">\nTEXT\n</pasted_content id="7bce">\n' (seen in the bench).
+PASTE_TAG = re.compile(r'</?pasted_content(?: id="[^"]*")?>')
 
 
 def normalise(text: str) -> str:
