@@ -24,6 +24,7 @@ import json
 import os
 import random
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -188,6 +189,9 @@ def main() -> int:
     ap_.add_argument("--operator", type=float, default=0.1, help="share tried over a draft")
     ap_.add_argument("--json", metavar="OUT")
     args = ap_.parse_args()
+    # a SIGTERM (a `timeout`) ends the run through the clean-up below, never leaving the
+    # claude processes and the tmux server behind
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped (SIGTERM)"))
     rng = random.Random(args.seed)
     socket = f"cn-bench-receipts-{os.getpid()}"
     os.environ["COMM_NODE_TMUX_SOCKET"] = socket
@@ -246,8 +250,12 @@ def summarise(run: Run, model: ScriptedModel, path: str, wall: float, args) -> d
     found = rc.fold(rc.read_records(path, tail_bytes=os.path.getsize(path)))
 
     def in_model_log(text: str) -> bool:
-        want = rc.normalise(text)[:300]  # the model's log keeps a prompt's first 500 chars
-        return any(want in p for p in asked)
+        """The model was asked exactly this (its log keeps a prompt's first 500 chars: a
+        long text is compared by its start). Exact, not a substring: "#6" is in "#66"."""
+        want = rc.normalise(text)
+        if len(want) > 450:
+            return any(p.startswith(want[:450]) for p in asked)
+        return any(p == want for p in asked)
 
     started, matched, failed, starts = 0, 0, {}, []
     unstarted: list[str] = []
@@ -263,9 +271,12 @@ def summarise(run: Run, model: ScriptedModel, path: str, wall: float, args) -> d
             why = (rec or {}).get("reason") or row.get("error") or "?"
             failed[why] = failed.get(why, 0) + 1
             unstarted.append(f"{why}: {row['text'][:40]!r} ({len(row['text'])} chars)")
-    in_dialog = sum(
-        1 for d in run.dialog if d["tool_ran"] or in_model_log(d["text"]) or d["reason"] is None
-    )
+    into_dialog = [
+        {**d, "in_model_log": in_model_log(d["text"])}
+        for d in run.dialog
+        if d["tool_ran"] or in_model_log(d["text"]) or d["reason"] is None
+    ]
+    in_dialog = len(into_dialog)
     lost = sum(
         1
         for o in run.operator
@@ -284,6 +295,7 @@ def summarise(run: Run, model: ScriptedModel, path: str, wall: float, args) -> d
         "dialog_attempts": len(run.dialog),
         "dialog_reasons": sorted({str(d["reason"]) for d in run.dialog}),
         "texts_in_dialogs": in_dialog,
+        "texts_in_dialogs_detail": into_dialog,
         "operator_attempts": len(run.operator),
         "operator_reasons": sorted({str(o["reason"]) for o in run.operator}),
         "operator_text_lost": lost,
@@ -311,6 +323,8 @@ def print_report(r: dict) -> None:
     for line in r["unstarted"]:
         print(f"  not started: {line}")
     print(f"texts in dialogs: {r['texts_in_dialogs']} (reasons {r['dialog_reasons']})")
+    for d in r["texts_in_dialogs_detail"]:
+        print(f"  into a dialog: {d}")
     print(f"operator text lost: {r['operator_text_lost']} (reasons {r['operator_reasons']})")
     print(
         f"typing -> turn started: median {r['start_median_s']} s, p95 {r['start_p95_s']} s; "
