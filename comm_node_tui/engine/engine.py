@@ -93,8 +93,8 @@ class Engine:
             clock or SystemClock(),
         )  # fmt: skip
         self.domains = DomainMonitor(ctx)
-        self.status = StatusMonitor(ctx)
         self.screens = ScreenMonitor(ctx)
+        self.status = StatusMonitor(ctx, on_state=self.screens.poke)
         self.watchdog = Watchdog(ctx, still_s=self.screens.still_s, publish=self.screens.publish)
         self.actions = PaneActions(ctx)
         self.nudger = Nudger(ctx, self.actions)
@@ -295,6 +295,7 @@ class Engine:
             graph=graph,
             boundaries=self.boundaries,
             health=dict(self.watchdog.health),
+            now=self.ctx.clock.time(),  # the engine's clock (a test's ManualClock too)
         )
         self._graph_cache = (self.tasks_version, world.task_graph)
         return world
