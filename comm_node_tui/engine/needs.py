@@ -41,14 +41,15 @@ class NeedKind(StrEnum):
     FAILED = "failed"  # it failed a task (`comm-node task fail`)
 
 
-# Lower comes first: what blocks an agent right now, then what stopped one, then failures.
+# Lower comes first: an agent held by a dialog (a permission prompt above all), a question,
+# then what stopped an agent (lost, a budget spent), then failures; oldest first in a kind.
 RANK: Mapping[NeedKind, int] = {
     NeedKind.PERMISSION: 0,
-    NeedKind.DIALOG: 0,
-    NeedKind.QUESTION: 0,
-    NeedKind.LOST: 1,
-    NeedKind.BUDGET: 1,
-    NeedKind.FAILED: 2,
+    NeedKind.DIALOG: 1,
+    NeedKind.QUESTION: 2,
+    NeedKind.LOST: 3,
+    NeedKind.BUDGET: 4,
+    NeedKind.FAILED: 5,
 }
 
 
