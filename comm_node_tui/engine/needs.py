@@ -120,7 +120,11 @@ def agent_needs(agent: AgentView, status: Mapping) -> list[Need]:
             key = f"permission:{agent.name}:{_digest(tool, detail)}"
             kind = NeedKind.PERMISSION
         else:
-            what = f"a {dialog or 'prompt'} dialog on its screen"
+            what = (
+                f"a {dialog} dialog on its screen"
+                if dialog
+                else "it waits on a dialog on its screen (attach to see it)"
+            )
             key = f"dialog:{agent.name}:{dialog or 'waiting'}"
             kind = NeedKind.DIALOG
         pane = agent.pane
