@@ -286,3 +286,22 @@ async def test_answer_dismiss_and_the_alert_history(ws, engine_for):
         assert all(f"Needs you: {a.description}" in rows for a in NEEDS_ACTIONS)
         await pilot.press("escape")
         await until(pilot, lambda: type(app.screen).__name__ != "NeedsScreen")
+
+
+def test_a_spent_budget_waits_until_a_grant(tmp_path, engine_for):
+    from comm_node_tui.coordination.coordinator import grant_budget
+
+    root = write_workspace(tmp_path / "ws", budget=1000)
+    eng = engine_for(root)
+    res = run_cli("send", "--to", "backend", "the contract " * 40, cwd=root / "docs")
+    assert res.returncode == 0, res.stderr
+    eng.scan()
+    assert eng.snapshot().needs == ()
+    left = eng.snapshot().budget("docs").remaining_tokens
+    assert left is not None and 0 < left < 1000
+    grant_budget(eng.coord, "docs", -left, "taken back")  # nothing left to send with
+    needs = eng.snapshot().needs
+    assert [(n.kind, n.agent) for n in needs] == [(NeedKind.BUDGET, "docs")]
+    assert needs[0].what.startswith("communication budget spent")
+    grant_budget(eng.coord, "docs", 500, "more")
+    assert eng.snapshot().needs == ()

@@ -188,6 +188,7 @@ class ControlRoom(Hand):
         self.query_one(EventsPanel).add(ev)
         kickoff = self._kickoff.feed(ev)
         if kickoff is not None:
+            self.alert_history.add(self.clock(), kickoff, None)
             self._notice(kickoff)
         reaction = react(ev)
         if reaction.conflict is not None:
@@ -263,7 +264,8 @@ class ControlRoom(Hand):
 
     def _needs_badge(self, world: World) -> str:
         count = len(self.shown_needs(world))
-        return f" · {count} need{'s' * (count == 1)} you (w)" if count else ""
+        key = self.keymap_ids.get("needs", "w")  # as rebound in [keymap]
+        return f" · {count} need{'s' * (count == 1)} you ({key})" if count else ""
 
     def _show_needs_screen(self) -> None:
         screen = self.screen
