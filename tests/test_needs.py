@@ -284,6 +284,10 @@ async def test_answer_dismiss_and_the_alert_history(ws, engine_for):
         assert all(b.tooltip and b.description for b in screen.BINDINGS)
         rows = [str(c) for col in help_table().columns for c in col._cells]
         assert all(f"Needs you: {a.description}" in rows for a in NEEDS_ACTIONS)
+        from comm_node_tui.tui.commands import ActionsProvider
+
+        palette = {run for _a, run in ActionsProvider(screen)._actions()}
+        assert {f"screen.{a.action}" for a in NEEDS_ACTIONS} <= palette
         await pilot.press("escape")
         await until(pilot, lambda: type(app.screen).__name__ != "NeedsScreen")
 
