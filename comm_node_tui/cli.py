@@ -80,15 +80,25 @@ def _send(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", help="the message; - reads standard input")
 
 
+def _operator(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--operator",
+        action="store_true",
+        help="the operator's mail (messages sent --to operator) instead of a domain's",
+    )
+
+
 def _inbox(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="messaging:inbox")
     p.add_argument("--unread", action="store_true", help="only unread messages")
+    _operator(p)
     _json(p, "a JSON array of messages (docs/protocol.md)")
 
 
 def _read(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="messaging:read")
     p.add_argument("id", metavar="ID", help="message id (a unique prefix is enough)")
+    _operator(p)
     _json(p, "print the message as JSON")
 
 
