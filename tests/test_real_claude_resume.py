@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from comm_node_tui.coordination.sessions import kept_session, valid_session_id
 from comm_node_tui.model.log import LogEntry
@@ -103,7 +104,7 @@ def test_restart_resumes_fresh_starts_new_and_up_after_a_lost_server_resumes(rea
     wait_screen(ap, "api", lambda s: PROMPT_MARK in s)
     fourth = ask(ap, rw, "still there")
     assert "a new start" in fourth.earlier and fourth.session_id == third.session_id
-    events = [json.loads(line) for line in open(ws.paths.events, encoding="utf-8")]
+    events = [json.loads(x) for x in Path(ws.paths.events).read_text().splitlines()]
     started = [e for e in events if e["type"] == "agent.started"][-1]
     assert started["data"]["session"] == third.session_id
     assert f"resuming session {third.session_id[:8]}" in started["msg"]
