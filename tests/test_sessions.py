@@ -317,3 +317,19 @@ async def test_the_rooms_restart_resumes_and_f_starts_a_fresh_conversation(agent
         await pilot.press("f")
         await until(pilot, lambda: len(starts(root, "alpha")) == 3)
         assert starts(root, "alpha")[-1]["resume"] is None
+
+
+def test_keeping_a_session_loads_nothing_heavy_on_the_hooks_path(tmp_path):
+    from tests.conftest import write_workspace
+    from tests.test_layers import _loaded_by
+
+    root = write_workspace(tmp_path / "ws")
+    cwd = root / "backend"
+    sid = str(uuid.uuid4())
+    # the first call builds the config cache (pydantic, once); later calls must not
+    subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", "whoami"], cwd=cwd, capture_output=True, timeout=60
+    )
+    payload = {"hook_event_name": "SessionStart", "session_id": sid, "cwd": str(cwd)}
+    assert _loaded_by(["hook"], json.dumps(payload), cwd) == set()
+    assert kept_session(str(root / ".comm-node"), "backend")["session_id"] == sid
