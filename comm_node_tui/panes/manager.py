@@ -443,8 +443,8 @@ class AgentPanes:
 
     def restart(self, name: str, *, fresh: bool = False) -> dict:
         """Stop the agent and start it again in its pane, in its last conversation unless
-        `fresh` (start_plan says when it cannot). The plan is made before the kill: the
-        agent's SessionEnd hook must not race it."""
+        `fresh` (start_plan says when it cannot). The plan is made before the kill, so a
+        command that cannot be made leaves the agent running."""
         from comm_node_tui.panes.processes import kill_tree
 
         dom = self.ws.domain(name)
