@@ -24,6 +24,13 @@ from tests.waiting import wait_for
 PROMPT_MARK = "❯\u00a0"  # the input box of 2.1.330: the agent is at its prompt
 
 
+def started(screen: str) -> bool:
+    """At its prompt, with its footer's start-up hint drawn: a resumed session draws its
+    input box a moment before it takes a paste (on a loaded machine, a paste typed right
+    at the box's appearance was lost), and the hint comes last."""
+    return PROMPT_MARK in screen and "? for shortcuts" in screen
+
+
 def ask(ap: AgentPanes, rw, text: str) -> LogEntry:
     """Type `text` into api's Claude Code and wait for its turn to end; the model's request
     that carried it."""
@@ -63,7 +70,7 @@ def test_restart_resumes_fresh_starts_new_and_up_after_a_lost_server_resumes(rea
     ws = load_workspace(str(rw.root))
     ap = AgentPanes(ws)
     ap.up()
-    wait_screen(ap, "api", lambda s: PROMPT_MARK in s)
+    wait_screen(ap, "api", started)
     word = f"zebra{os.urandom(3).hex()}"
     first = ask(ap, rw, f"remember the word {word}")
     sid = first.session_id
@@ -80,7 +87,7 @@ def test_restart_resumes_fresh_starts_new_and_up_after_a_lost_server_resumes(rea
     # restart (the CLI): the same conversation, under the same session id
     out = comm_node(rw, "restart", "api")
     assert f"resuming session {sid[:8]}" in out
-    wait_screen(ap, "api", lambda s: PROMPT_MARK in s)
+    wait_screen(ap, "api", started)
     second = ask(ap, rw, "which word was it")
     assert any(word in text for text in second.earlier), second.earlier
     assert second.session_id == sid
@@ -89,7 +96,7 @@ def test_restart_resumes_fresh_starts_new_and_up_after_a_lost_server_resumes(rea
     # --fresh: a new conversation that knows nothing of the word
     out = comm_node(rw, "restart", "api", "--fresh")
     assert "fresh (fresh conversation asked for)" in out
-    wait_screen(ap, "api", lambda s: PROMPT_MARK in s)
+    wait_screen(ap, "api", started)
     third = ask(ap, rw, "a new start")
     assert third.session_id != sid and valid_session_id(third.session_id)
     assert not any(word in text for text in third.earlier), third.earlier
@@ -101,10 +108,10 @@ def test_restart_resumes_fresh_starts_new_and_up_after_a_lost_server_resumes(rea
     line = next(x for x in out.splitlines() if x.startswith("api "))
     assert line.split()[1] == "started", out
     assert f"resuming session {third.session_id[:8]}" in line
-    wait_screen(ap, "api", lambda s: PROMPT_MARK in s)
+    wait_screen(ap, "api", started)
     fourth = ask(ap, rw, "still there")
     assert "a new start" in fourth.earlier and fourth.session_id == third.session_id
     events = [json.loads(x) for x in Path(ws.paths.events).read_text().splitlines()]
-    started = [e for e in events if e["type"] == "agent.started"][-1]
-    assert started["data"]["session"] == third.session_id
-    assert f"resuming session {third.session_id[:8]}" in started["msg"]
+    last_start = [e for e in events if e["type"] == "agent.started"][-1]
+    assert last_start["data"]["session"] == third.session_id
+    assert f"resuming session {third.session_id[:8]}" in last_start["msg"]
