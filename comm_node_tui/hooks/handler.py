@@ -230,7 +230,32 @@ def handle(payload: dict) -> tuple[int, str, str]:
         update_status(dom.paths.status, dom.name, **fields)
     except Exception as exc:  # the decision above still reaches Claude Code
         _report(exc)
+    _keep_session(ws, dom, event, payload, current)
     return code, (json.dumps(out) if out else ""), err
+
+
+# Events after which the kept session is written even when its id did not change: its
+# last_seen moves once a turn, and a sessions.json lost or older than status.json heals.
+SESSION_MARKS = ("SessionStart", "Stop", "SessionEnd")
+
+
+def _keep_session(ws: Workspace, dom: Domain, event: str, payload: dict, current: dict) -> None:
+    """Keep the session id of the domain's own agent for `restart` and `up` to resume
+    (called only for it: a `claude -p` in the folder returned before this). One dict
+    comparison on most hook calls; a small locked rewrite when the id changes."""
+    session = payload.get("session_id")
+    if not isinstance(session, str):
+        return
+    if session == current.get("session_id") and event not in SESSION_MARKS:
+        return
+    import time
+
+    from comm_node_tui.coordination.sessions import note_session
+
+    try:
+        note_session(ws.paths.state, dom.name, session, payload.get("transcript_path"), time.time())
+    except OSError as exc:
+        _report(exc)
 
 
 def _owner(dom: Domain, current: dict) -> tuple[int, int] | Literal[False] | None:

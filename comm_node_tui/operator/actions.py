@@ -127,9 +127,12 @@ class OperatorActions:
         return f"killed (pids {out['pids']}; {len(out['killed'])} needed SIGKILL)"
 
     @answers_in_one_line
-    def restart(self, name: str) -> str:
-        out = self.panes().restart(name)
-        return f"{out['action']} (pid {out['pid']})"
+    def restart(self, name: str, fresh: bool = False) -> str:
+        """Restart the agent in its last conversation, or in a new one (`fresh`)."""
+        from comm_node_tui.panes.manager import conversation_words
+
+        out = self.panes().restart(name, fresh=fresh)
+        return f"{out['action']} (pid {out['pid']}), {conversation_words(out)}"
 
     @answers_in_one_line
     def grant_budget(self, name: str, tokens: int) -> str:

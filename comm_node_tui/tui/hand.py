@@ -109,12 +109,18 @@ class Hand(App):
         if not name:
             return
 
-        def confirmed(yes: bool | None) -> None:
-            if yes:
+        def confirmed(answer: bool | str | None) -> None:
+            if answer is True:
                 self._act(f"restart {name}", self.operator.restart, name)
+            elif answer == "f":
+                self._act(f"restart {name} fresh", self.operator.restart, name, True)
 
         self.push_screen(
-            ConfirmScreen(f"Restart {name}'s agent? What it is doing now is cut short."),
+            ConfirmScreen(
+                f"Restart {name}'s agent? What it is doing now is cut short; yes resumes "
+                "its conversation, f starts a new one.",
+                other=("f", "Fresh conversation"),
+            ),
             confirmed,
         )
 
