@@ -51,7 +51,11 @@ ACTIONS: tuple[Action, ...] = (
     ),
     Action("kill", "x", "kill", "Kill", "Kill the agent's process tree and pane (asks first)"),
     Action(
-        "restart", "r", "restart", "Restart", "Restart the selected agent in its pane (asks first)"
+        "restart",
+        "r",
+        "restart",
+        "Restart",
+        "Restart the selected agent in its conversation (asks first; f: fresh)",
     ),
     Action(
         "pause",
