@@ -223,3 +223,34 @@ def test_a_hook_waiting_with_no_dialog_on_screen_gives_way_at_once(screen, shown
     dialog = {"screen_state": "waiting", "screen_raw": "waiting", "screen_since": now}
     assert shown_state(status, dialog, 0.1, now) == "waiting"
     assert shown_state(status, {"screen_state": "unknown"}, 0.1, now) == "waiting"
+
+
+def test_a_look_after_the_hooks_idle_that_still_shows_the_spinner_wins(tmp_path, engine_for):
+    """Stop fires before Claude Code takes its spinner down (the real soak's largest
+    remaining mismatch: shown idle, screen busy). The newer observation wins: a look taken
+    before the hook's "idle" loses to it, a look taken after it that still shows the spinner
+    wins, and the first idle look agrees with the hook at once."""
+    root = write_workspace(tmp_path / "ws")
+    clock = ManualClock(time=T0)
+    eng = engine_for(root, clock=clock)
+    backend = {"pane": "%1", "pid": 1, "dead": False, "exit_status": None}
+
+    def shown() -> str:
+        return str(eng.snapshot().agent("backend").state)
+
+    eng.screens.apply(ScreenRead({"backend": {**backend, "screen": BUSY}}, at=T0))
+    busy_status(root, "backend", T0)
+    eng.refresh_status("backend")
+    assert shown() == "busy"
+    clock.advance(0.5)
+    path = root / "backend" / ".comm-node" / "status.json"
+    path.write_text(json.dumps({"state": "idle", "last_heartbeat": now_iso(T0 + 0.4)}))
+    eng.refresh_status("backend")
+    assert shown() == "idle"  # the last look (T0) is older than the hook's word (T0 + 0.4)
+    clock.advance(0.1)
+    eng.screens.apply(ScreenRead({"backend": {**backend, "screen": BUSY}}, at=T0 + 0.55))
+    assert shown() == "busy"  # looked after the hook: the spinner is still up
+    clock.advance(0.03)
+    eng.screens.apply(ScreenRead({"backend": {**backend, "screen": IDLE}}, at=T0 + 0.6))
+    assert shown() == "idle"  # no debounce: the capture agrees with the hook
+

@@ -469,3 +469,44 @@ def test_a_stopped_tmux_server_is_a_one_line_error_not_a_hang(panes, socket_name
     assert len(str(errors[0]).splitlines()) == 1
     # and the server answers again once it runs
     assert set(ap.tmux.panes()) == {"alpha", "beta"}
+
+
+def test_a_hook_changing_an_agents_state_makes_the_engine_look_at_once(panes, engine_for):
+    """A new state from the hooks pokes the screen monitor: its next look comes at once, not
+    after the poll period, then every BURST_S (through the control client) for BURST_FOR_S;
+    at a turn's end the hooks lead the screen, and a close look sees the spinner go down."""
+    import asyncio
+    import contextlib
+    import json
+    import time
+
+    from comm_node_tui.engine.screens import BURST_S
+    from comm_node_tui.protocol.messages import now_iso
+
+    _, root = panes
+    eng = engine_for(root)
+    screens = eng.screens
+    screens.poll_s = screens.control_poll_s = 3600.0  # only a poke can bring a look
+    status = root / "alpha" / ".comm-node" / "status.json"
+
+    async def main() -> float:
+        stop = asyncio.Event()
+        task = asyncio.create_task(screens.run(stop))
+        await asyncio.sleep(0)  # the monitor now waits out its (hour-long) period
+        status.parent.mkdir(parents=True, exist_ok=True)
+        status.write_text(json.dumps({"state": "blocked", "last_heartbeat": now_iso()}))
+        eng.refresh_status("alpha")  # a state the engine had not seen: a poke
+        deadline = time.monotonic() + 30
+        while not eng.panes and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        period = screens.period_s
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return period
+
+    period = asyncio.run(main())
+    assert set(eng.panes) == {"alpha", "beta"}, "the hook's new state brought no look"
+    assert period == BURST_S  # the control client answers: looks come closely now
+    wait_for(lambda: screens.period_s == 3600.0, timeout=10)  # ... for a moment only

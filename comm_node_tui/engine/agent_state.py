@@ -98,6 +98,18 @@ def shown_state(status: dict, pane: dict | None, hook_age_s: float | None, now: 
     since = now - float(pane.get("screen_since") or now)
     if hook_age_s is None:
         return screen
+    seen_at = pane.get("screen_at")
+    if (
+        hook == "idle"
+        and screen == "busy"
+        and pane.get("screen_raw") == "busy"
+        and isinstance(seen_at, (int, float))
+        and seen_at > now - hook_age_s
+    ):
+        # The newer word wins: a look taken after the hooks said "idle" still shows the
+        # agent at work. Stop fires before Claude Code takes its spinner down (the hook runs
+        # first), or a new turn has begun; the engine looks again within BURST_S of a hook.
+        return screen
     acted = pane.get("acted")
     if isinstance(acted, (int, float)) and now - hook_age_s < acted <= now - since + 0.05:
         # comm-node acted on the pane after the hooks' last word (Escape, an answer, typed

@@ -30,6 +30,9 @@ class ScreenRead:
 
     states: dict[str, dict] | None
     problem: str | None = None  # tmux did not answer (its error), states is None then
+    # When the look began (wall clock): every capture in it is at least this new. The hooks'
+    # word and the screen are compared by age (engine/agent_state.py).
+    at: float | None = None
 
 
 # With a control-mode client a look at tmux costs a line on a pipe (0.2 ms for list-panes,
@@ -40,6 +43,13 @@ class ScreenRead:
 # through between steps were caught, and believed where they agreed with the hooks).
 CONTROL_POLL_S = 0.2
 CONTROL_RETRY_S = 5.0  # how often to try attaching the control client again
+# After a hook changes an agent's state, its screen is read at once and then every BURST_S
+# for BURST_FOR_S (through the control client only: a look costs a line on a pipe). The
+# hooks lead the screen at a turn's end (Stop fires, then the spinner goes down; the real
+# soak's largest remaining mismatch): a look taken after the hook that still shows the
+# spinner is believed, and the burst sees the spinner go down within BURST_S.
+BURST_S = 0.03
+BURST_FOR_S = 1.5
 INTERRUPT_TRUST_S = 5.0  # how long after comm-node's Escape an idle screen is believed at once
 
 
@@ -62,6 +72,8 @@ class ScreenMonitor:
         self._panes: AgentPanes | None = None  # used by read() only, in its worker thread
         self._tmux_problem: str | None = None
         self._session_lost = False
+        self._poke = asyncio.Event()  # a hook changed a state: look now
+        self._burst_until: float | None = None  # monotonic
 
     # ---- in a worker thread ---------------------------------------------------------------
     def read(self) -> ScreenRead:
@@ -76,7 +88,8 @@ class ScreenMonitor:
             if not self._panes.tmux.has_session():
                 return ScreenRead(None)
             self._attach_control()
-            return ScreenRead(self._panes.states())
+            at = self.ctx.clock.time()
+            return ScreenRead(self._panes.states(), at=at)
         except TmuxError as exc:
             return ScreenRead(None, str(exc))
 
@@ -96,12 +109,22 @@ class ScreenMonitor:
 
     @property
     def period_s(self) -> float:
-        """How long until the next look: quicker while the control client answers."""
+        """How long until the next look: quicker while the control client answers, and
+        quickest just after a hook changed a state."""
         panes = self._panes
         control = panes.tmux.control if panes is not None else None
         if control is not None and control.alive and self.control_poll_s is not None:
+            burst = self._burst_until
+            if burst is not None and self.ctx.clock.monotonic() < burst:
+                return min(BURST_S, self.control_poll_s)
             return self.control_poll_s
         return self.poll_s
+
+    def poke(self) -> None:
+        """A hook changed an agent's state: look at the screens now, and closely for a
+        moment (on the loop thread)."""
+        self._burst_until = self.ctx.clock.monotonic() + BURST_FOR_S
+        self._poke.set()
 
     def close(self) -> None:
         """Detach the control client (the engine stops)."""
@@ -115,7 +138,10 @@ class ScreenMonitor:
         idle_rounds = 0
         while not stop.is_set():
             # No tmux session: look again only every fifth round (each look spawns tmux).
-            await asyncio.sleep(self.period_s * (5 if idle_rounds else 1))
+            # A poke (a hook's new word) ends the wait early.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), self.period_s * (5 if idle_rounds else 1))
+            self._poke.clear()
             try:
                 seen = await asyncio.to_thread(self.read)
             except Exception as exc:
@@ -143,7 +169,7 @@ class ScreenMonitor:
         if self._session_lost:
             self._session_lost = False
             ctx.emit(Event("tmux.session_back", "the agents' tmux session is back"))
-        self.apply_states(seen.states)
+        self.apply_states(seen.states, seen.at)
 
     def session_gone(self) -> None:
         """The session that held the agents vanished (its tmux server killed, or `down`
@@ -169,7 +195,7 @@ class ScreenMonitor:
         self.publish()
         ctx.changed()
 
-    def apply_states(self, states: dict[str, dict]) -> None:
+    def apply_states(self, states: dict[str, dict], at: float | None = None) -> None:
         """Debounce the screen states and log what changed (a dead pane is an alert)."""
         from comm_node_tui.adapters.agent_cli import agent_cli_for
         from comm_node_tui.adapters.screen import ScreenState
@@ -208,13 +234,16 @@ class ScreenMonitor:
             pane["screen_state"] = state
             pane["dialog"] = tracker.screen.dialog
             pane["screen_raw"] = tracker.screen.state  # the latest capture
+            pane["screen_at"] = wall if at is None else at  # ... and how new it is
             # When the screen began to say what it says (the hooks give way to it after a
             # few seconds of contradiction: engine/agent_state.py).
             pane["screen_since"] = (
                 before.get("screen_since", wall) if state == before.get("screen_state") else wall
             )
             ctx.panes[name] = pane
-            if pane != before:
+            # A new look alone (screen_at) is no change: the world is rebuilt and agents.json
+            # written only when something the room shows moved.
+            if {**pane, "screen_at": None} != {**before, "screen_at": None}:
                 changed = True
                 ctx.changed()
             if state == before.get("screen_state"):

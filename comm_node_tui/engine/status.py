@@ -3,14 +3,18 @@ change (or a rescan), checked, and reported when the state or the task changed."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.status import read_status, sane_heartbeat
 
 
 class StatusMonitor:
-    def __init__(self, ctx: EngineContext) -> None:
+    def __init__(self, ctx: EngineContext, on_state: Callable[[], None] | None = None) -> None:
         self.ctx = ctx
+        # Told when a hook changed an agent's state (the screens are looked at closely then).
+        self.on_state = on_state
         self._bad: set[str] = set()  # unreadable now (reported once until it is fixed)
         self._heartbeat_problems: dict[str, str | None] = {}
 
@@ -38,6 +42,8 @@ class StatusMonitor:
         if status != before:
             ctx.changed()  # progress text and heartbeats are not events, but they show
         state, task = status.get("state"), status.get("task")
+        if state != before.get("state") and self.on_state is not None:
+            self.on_state()
         if state != before.get("state") or task != before.get("task"):
             ctx.emit(
                 Event(

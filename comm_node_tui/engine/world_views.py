@@ -74,6 +74,7 @@ class PaneView:
     screen_state: AgentState
     dialog: str | None
     screen_raw: AgentState | None  # the latest capture (the debounced state may lag)
+    screen_at: float | None  # when that capture was taken (wall clock)
     screen_since: float | None
 
     @classmethod
@@ -90,6 +91,7 @@ class PaneView:
             screen_state=AgentState.of(d.get("screen_state") or "unknown"),
             dialog=_opt_str(d.get("dialog")),
             screen_raw=None if raw is None else AgentState.of(raw),
+            screen_at=_opt_num(d.get("screen_at")),
             screen_since=_opt_num(d.get("screen_since")),
         )
 
@@ -105,6 +107,7 @@ class PaneView:
             "screen_state": str(self.screen_state),
             "dialog": self.dialog,
             "screen_raw": None if self.screen_raw is None else str(self.screen_raw),
+            "screen_at": self.screen_at,
             "screen_since": self.screen_since,
         }
 
