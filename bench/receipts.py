@@ -61,7 +61,8 @@ START_S = 30.0  # and then for its turn to start
 def text_for(rng: random.Random, i: int) -> str:
     t = rng.choice(BASE)
     if i % 25 == 0:
-        t = "long " + "lorem ipsum " * rng.randrange(100, 900)  # 1 to 11 KB
+        # 1 to 11 KB; the number first too: the model's log keeps only 500 characters
+        return f"long #{i} " + "lorem ipsum " * rng.randrange(100, 900) + f"#{i}"
     return f"{t} #{i}"
 
 
@@ -324,7 +325,7 @@ def print_report(r: dict) -> None:
         print(f"  not started: {line}")
     print(f"texts in dialogs: {r['texts_in_dialogs']} (reasons {r['dialog_reasons']})")
     for d in r["texts_in_dialogs_detail"]:
-        print(f"  into a dialog: {d}")
+        print(f"  into a dialog: {dict(d, text=d['text'][:60])}")
     print(f"operator text lost: {r['operator_text_lost']} (reasons {r['operator_reasons']})")
     print(
         f"typing -> turn started: median {r['start_median_s']} s, p95 {r['start_p95_s']} s; "
