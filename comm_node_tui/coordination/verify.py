@@ -11,7 +11,8 @@ Bad input stays cheap: output is read as it comes and only the last `TAIL_BYTES`
 (a command that prints gigabytes costs this process 4 KB); a command that hangs is killed
 with its whole process group at the timeout; a shell that exits while a child it put in the
 background still holds the pipe does not keep the gate waiting (the group is killed when its
-shell has gone). An interrupted gate (Ctrl-C) kills the group and closes nothing.
+shell has gone). An interrupted gate (Ctrl-C, SIGTERM, SIGHUP) kills the group and closes
+nothing.
 """
 
 from __future__ import annotations
@@ -104,12 +105,54 @@ def _clean_text(data: bytes) -> str:
     return "".join(c for c in text if c in "\n\t" or c.isprintable())
 
 
+class _Interrupts:
+    """SIGINT, SIGTERM and SIGHUP as KeyboardInterrupt, held back while a command starts:
+    an interrupt inside Popen (the child already running, no Popen object yet to kill it
+    by) would leave the command running, so it is raised just after, where the group is
+    known."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.hold = False
+        self.pending: int | None = None
+        self.previous: dict[int, object] = {}
+
+    def handler(self, signum: int, _frame: object) -> None:
+        if self.hold:
+            self.pending = signum
+            return
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def install(self) -> None:
+        for sig in self.SIGNALS:
+            try:
+                self.previous[sig] = signal.signal(sig, self.handler)
+            except ValueError:  # not the main thread (the engine): its owner stops it
+                pass
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def release(self) -> None:
+        self.hold = False
+        if self.pending is not None:
+            raise KeyboardInterrupt(f"signal {self.pending}")
+
+
 def run_command(
-    command: str, cwd: str, timeout_s: float, tail_bytes: int = TAIL_BYTES
+    command: str,
+    cwd: str,
+    timeout_s: float,
+    tail_bytes: int = TAIL_BYTES,
+    interrupts: _Interrupts | None = None,
 ) -> CommandResult:
     """Run one verify command; never raises for the command's own failure."""
     start = time.monotonic()
     deadline = start + timeout_s
+    if interrupts is not None:
+        interrupts.hold = True
     try:
         # shell=True: the operator's own command line from comm-node.toml / tasks.toml (see
         # the module docstring); never agent text. A new session = a process group of its
@@ -124,16 +167,21 @@ def run_command(
             start_new_session=True,
         )
     except OSError as exc:  # the folder is gone, no /bin/sh: the gate fails, one line
+        if interrupts is not None:
+            interrupts.release()
         return CommandResult(command, 127, False, 0.0, f"cannot start: {exc}", 0)
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
     tail = bytearray()
     total = 0
     timed_out = False
     shell_gone_at: float | None = None
-    poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    # everything after Popen is inside the try: an interrupt at any point must kill the group
     try:
+        if interrupts is not None:
+            interrupts.release()
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         while True:
             now = time.monotonic()
             if shell_gone_at is None and proc.poll() is not None:
@@ -162,12 +210,20 @@ def run_command(
             except subprocess.TimeoutExpired:
                 pass
             _kill_group(proc, signal.SIGKILL)
+        if proc.returncode is None:
+            # EOF came first: wait for the shell without reaping it, so its pid, which names
+            # the group, cannot have been reused, and kill what it left running in the
+            # background with its output elsewhere (no EOF tells of those). When the loop saw
+            # the shell exit (poll reaps), it killed the group there.
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            _kill_group(proc, signal.SIGKILL)
         code = proc.wait()
     finally:
         if proc.returncode is None:  # interrupted (Ctrl-C) or an unexpected error
             _kill_group(proc, signal.SIGKILL)
             proc.wait()
-        proc.stdout.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
     seconds = time.monotonic() - start
     return CommandResult(
         command, None if timed_out else code, timed_out, seconds, _clean_text(bytes(tail)), total
@@ -175,11 +231,22 @@ def run_command(
 
 
 def run_gate(commands: list[str], cwd: str, timeout_s: float) -> list[CommandResult]:
-    """Each command in order, stopping at the first that fails."""
-    results = []
-    for command in commands:
-        result = run_command(command, cwd, timeout_s)
-        results.append(result)
-        if not result.ok:
-            break
-    return results
+    """Each command in order, stopping at the first that fails.
+
+    SIGTERM and SIGHUP count as Ctrl-C while it runs: the commands live in process groups of
+    their own, so whoever stops this process (Claude Code's Bash tool at its timeout, a
+    closed terminal) would otherwise leave them running. Either way nothing is closed."""
+    if not commands:
+        return []
+    interrupts = _Interrupts()
+    interrupts.install()
+    try:
+        results = []
+        for command in commands:
+            result = run_command(command, cwd, timeout_s, interrupts=interrupts)
+            results.append(result)
+            if not result.ok:
+                break
+        return results
+    finally:
+        interrupts.restore()
