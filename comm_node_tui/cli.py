@@ -80,15 +80,25 @@ def _send(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", help="the message; - reads standard input")
 
 
+def _operator(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--operator",
+        action="store_true",
+        help="the operator's mail (messages sent --to operator) instead of a domain's",
+    )
+
+
 def _inbox(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="messaging:inbox")
     p.add_argument("--unread", action="store_true", help="only unread messages")
+    _operator(p)
     _json(p, "a JSON array of messages (docs/protocol.md)")
 
 
 def _read(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="messaging:read")
     p.add_argument("id", metavar="ID", help="message id (a unique prefix is enough)")
+    _operator(p)
     _json(p, "print the message as JSON")
 
 
@@ -348,6 +358,8 @@ def _pane_cmd(handler: str, *extra: str) -> Callable[[argparse.ArgumentParser], 
                 action="store_true",
                 help="type it even into a paused agent (its hook still blocks a prompt)",
             )
+        if "fresh" in extra:
+            p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
         if "grace" in extra:
             p.add_argument(
                 "--grace",
@@ -473,9 +485,18 @@ def _usage(p: argparse.ArgumentParser) -> None:
     )
 
 
+FRESH_HELP = "start a new conversation instead of resuming the agent's last one"
+
+
 def _up(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="panes_cmd:up")
     p.add_argument("domains", nargs="*", metavar="DOMAIN", help="default: every domain")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="agents that start (their pane gone or dead) begin new conversations instead "
+        "of resuming their last ones",
+    )
     _json(p)
 
 
@@ -571,7 +592,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "approve": ("allow once the tool an agent's permission prompt asks for", _pane_cmd("approve")),
     "deny": ("refuse the tool an agent's permission prompt asks for", _pane_cmd("deny")),
     "kill": ("kill an agent's process tree and its pane", _pane_cmd("kill", "grace")),
-    "restart": ("restart an agent in its pane", _pane_cmd("restart")),
+    "restart": (
+        "restart an agent in its pane, resuming its conversation (--fresh: a new one)",
+        _pane_cmd("restart", "fresh"),
+    ),
     "peek": ("print an agent's screen", _pane_cmd("peek", "peek")),
     "pause": (
         "stop agents (DOMAIN ... or --all): their tools and prompts refused, nothing typed "

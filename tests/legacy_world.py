@@ -165,6 +165,9 @@ def legacy_snapshot(
         "boundaries": boundaries if boundaries is not None else _stored_boundaries(coord),
         # added with per-domain pause (issue 19): the one key after the legacy ones
         "paused": _paused(ws),
+        # added with "needs you" (issue 19): nothing waits on the operator in the workspaces
+        # this reference is built for; tests/test_needs.py holds the items themselves
+        "needs": [],
     }
 
 

@@ -309,6 +309,8 @@ def test_prompt_is_the_last_user_text_without_claude_codes_additions():
         )
     )
     assert (turn.kind, turn.prompt, turn.session_id) == ("prompt", "second ask", SESSION)
+    # the earlier prompts the request carries (a resumed conversation carries its past)
+    assert turn.earlier == ("first",)
 
 
 def test_rejected_tool_then_new_prompt_is_a_prompt_turn():

@@ -42,6 +42,7 @@ TOP = [
     "artifacts",
     "boundaries",
     "paused",
+    "needs",
 ]
 AGENT_KEYS = [
     "name",

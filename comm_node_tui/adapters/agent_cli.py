@@ -70,8 +70,15 @@ class AgentCli(Protocol):
     ignore_lines: tuple[str, ...]  # .gitignore lines for files its set-up leaves behind
     interrupt_keys: tuple[str, ...]  # tmux keys that stop its turn
 
-    def command(self, dom: Domain) -> str:
-        """The shell command that starts it for `dom` (the domain's command, completed)."""
+    def command(self, dom: Domain, resume: str | None = None) -> str:
+        """The shell command that starts it for `dom` (the domain's command, completed);
+        with `resume`, a session id (checked: coordination/sessions.py), the command that
+        continues that conversation instead of starting a new one."""
+        ...
+
+    def resume_problem(self, dom: Domain, session: dict) -> str | None:
+        """Why `session` (a record of coordination/sessions.py) cannot be resumed in `dom`,
+        in a few words (its transcript is gone); None when it can."""
         ...
 
     # ---- its screen ----------------------------------------------------------------------

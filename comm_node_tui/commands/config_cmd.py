@@ -29,18 +29,19 @@ def check(args) -> int:
 
 def show(args) -> int:
     ws = load_workspace(find_root(getattr(args, "workspace", None)))
+    from comm_node_tui.workspace.config import config_toml, load_config, masked
+
     if args.json:
         print_json(
             {
                 "root": ws.root,
-                "config": ws.config,
+                "config": masked(ws.config),  # the [notify] secrets hidden
                 "domains": [d.to_json() for d in ws.domains.values()],
             }
         )
         return 0
-    from comm_node_tui.workspace.config import dump_config, load_config
-
     # The file as validated (defaults filled in), not the workspace's runtime dict: that one
-    # carries derived keys (scope_regex) the file's schema refuses.
-    sys.stdout.write(dump_config(load_config(os.path.join(ws.root, "comm-node.toml"))))
+    # carries derived keys (scope_regex) the file's schema refuses. Secrets are hidden.
+    config = load_config(os.path.join(ws.root, "comm-node.toml"))
+    sys.stdout.write(config_toml(masked(config.model_dump(mode="json", exclude_none=True))))
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from comm_node_tui.commands.context import print_json, workspace_and_domain
+from comm_node_tui.commands.context import print_json, workspace, workspace_and_domain
 from comm_node_tui.errors import CommNodeError, UsageError
 from comm_node_tui.protocol.mailbox import (
     find_in_inbox,
@@ -23,6 +23,7 @@ from comm_node_tui.protocol.messages import (
     read_message_file,
     to_list,
 )
+from comm_node_tui.protocol.paths import DomainPaths
 
 MAX_TEXT_BYTES = 1024 * 1024
 
@@ -96,9 +97,16 @@ def send(args) -> int:
     return 0
 
 
+def _mailbox(args) -> DomainPaths:
+    """The inbox to read: the operator's (--operator: the messages agents sent `--to
+    operator`, kept in the workspace's .comm-node/operator/) or the domain's."""
+    if getattr(args, "operator", False):
+        return workspace(args).paths.operator
+    return workspace_and_domain(args)[1].paths
+
+
 def inbox(args) -> int:
-    _ws, dom = workspace_and_domain(args)
-    messages = list_inbox(dom.paths, unread_only=args.unread)
+    messages = list_inbox(_mailbox(args), unread_only=args.unread)
     if args.json:
         print_json(messages)
         return 0
@@ -117,16 +125,16 @@ def inbox(args) -> int:
 
 
 def read(args) -> int:
-    _ws, dom = workspace_and_domain(args)
+    mailbox = _mailbox(args)
     try:
-        path, already = find_in_inbox(dom.paths, args.id)
+        path, already = find_in_inbox(mailbox, args.id)
     except LookupError as exc:
         raise CommNodeError(str(exc)) from None
     try:
         meta, body = read_message_file(path, 1024 * 1024)
     except (MessageFormatError, ValueError) as exc:
         raise CommNodeError(f"{path}: {exc}") from None
-    new_path = path if already else mark_read(dom.paths, path)
+    new_path = path if already else mark_read(mailbox, path)
     if args.json:
         print_json(message_record(meta, body, read=True, path=new_path))
         return 0

@@ -15,13 +15,18 @@ def _panes(args, ws=None):
 
 
 def up(args) -> int:
+    from comm_node_tui.panes.manager import conversation_words
+
     ap = _panes(args)
-    out = ap.up(args.domains or None)
+    out = ap.up(args.domains or None, fresh=args.fresh)
     if args.json:
         print_json(out)
     else:
         for row in out:
-            print(f"{row['domain']:<14} {row['action']:<10} pane {row['pane']} pid {row['pid']}")
+            line = f"{row['domain']:<14} {row['action']:<10} pane {row['pane']} pid {row['pid']}"
+            if row["action"] != "adopted":  # an adopted agent keeps what it is doing
+                line += f", {conversation_words(row)}"
+            print(line)
         where = f"-L {ap.tmux.socket} " if ap.tmux.socket else ""
         print(
             f"session {ap.session}: `tmux {where}attach -t {ap.session}` or "
@@ -113,9 +118,12 @@ def kill(args) -> int:
 
 
 def restart(args) -> int:
-    out = _panes(args).restart(args.domain_name)
+    from comm_node_tui.panes.manager import conversation_words
+
+    out = _panes(args).restart(args.domain_name, fresh=args.fresh)
     print_json(out) if args.json else print(
-        f"{args.domain_name}: {out['action']} in pane {out['pane']} (pid {out['pid']})"
+        f"{args.domain_name}: {out['action']} in pane {out['pane']} (pid {out['pid']}), "
+        f"{conversation_words(out)}"
     )
     return 0
 

@@ -22,6 +22,7 @@ def message_to_agent(
     *,
     msg_type: str = "operator",
     priority: str = "high",
+    reply_to: str | None = None,
 ) -> str:
     """Put a message from the operator straight into an agent's inbox; its id."""
     dom = coord.ws.domain(domain)
@@ -35,6 +36,8 @@ def message_to_agent(
         "created": now_iso(),
         "tokens": estimate_tokens(text),
     }
+    if reply_to:
+        meta["reply_to"] = reply_to
     os.makedirs(dom.paths.inbox, mode=0o700, exist_ok=True)
     atomic_write(os.path.join(dom.paths.inbox, f"{ident}.md"), render(meta, text))
     coord.emit(

@@ -26,9 +26,18 @@ PASTE_START, PASTE_END = b"\x1b[200~", b"\x1b[201~"
 
 
 class FakeAgent:
-    def __init__(self, name: str, log: str | None, busy_s: float, hooks: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        log: str | None,
+        busy_s: float,
+        hooks: bool = False,
+        resume: str | None = None,
+    ) -> None:
         self.hooks = hooks
-        self.session = f"fake-{os.getpid()}-{int(time.time())}"
+        self.resumed = resume
+        # like Claude Code's --resume: the conversation, and so its session id, goes on
+        self.session = resume or f"fake-{os.getpid()}-{int(time.time())}"
         self.name = name
         self.log_path = log
         self.busy_s = busy_s
@@ -237,8 +246,9 @@ class FakeAgent:
             cwd=os.getcwd(),
             domain=os.environ.get("COMM_NODE_DOMAIN"),
             workspace=os.environ.get("COMM_NODE_WORKSPACE"),
+            resume=self.resumed,
         )
-        self.hook("SessionStart", source="startup")
+        self.hook("SessionStart", source="resume" if self.resumed else "startup")
 
     def on_tick(self) -> None:
         """Four times a second: a busy spell that ran out ends, as a response does."""
@@ -292,12 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--hooks", action="store_true", help="call `comm-node hook` as Claude Code's hooks do"
     )
+    p.add_argument("--resume", metavar="SESSION", help="continue this session (as Claude Code)")
     args = p.parse_args(argv)
     if args.ignore_signals:
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
     try:
-        return FakeAgent(args.name, args.log, args.busy, args.hooks).run()
+        return FakeAgent(args.name, args.log, args.busy, args.hooks, args.resume).run()
     except SystemExit as exc:
         return int(exc.code or 0)
 

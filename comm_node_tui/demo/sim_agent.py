@@ -33,13 +33,14 @@ MODEL = "claude-sonnet-4-5-20250929"
 
 
 class SimAgent(FakeAgent):
-    def __init__(self, name: str, speed: float, seed: int) -> None:
+    def __init__(self, name: str, speed: float, seed: int, resume: str | None = None) -> None:
         super().__init__(name, None, 0.0, hooks=True)
         self.speed = max(0.05, speed)
         self.rng = random.Random(seed * 1_000_003 + zlib.crc32(name.encode()))
         self.root = os.environ.get("COMM_NODE_WORKSPACE", os.getcwd())
         self.cwd = os.getcwd()
-        self.session = str(uuid.uuid4())
+        # `comm-node restart` resumes the session (as Claude Code's --resume): the same id
+        self.session = resume or str(uuid.uuid4())
         self.activity: list[str] = []
         self.status_line = ""
         self.kickoff = threading.Event()
@@ -126,7 +127,9 @@ class SimAgent(FakeAgent):
         """One assistant response: two or three lines sharing a message id, the early ones
         with Claude Code's placeholder output count, the last one with the real usage."""
         self.responses += 1
-        msg_id = f"msg_sim_{self.name}_{self.session[:8]}_{self.responses}"
+        # the process id too: a resumed session counts its responses from 1 again, and
+        # message ids must never repeat (transcripts key responses on them)
+        msg_id = f"msg_sim_{self.name}_{self.session[:8]}_{os.getpid()}_{self.responses}"
         req_id = f"req_sim_{uuid.uuid4().hex[:20]}"
         usage = {
             "input_tokens": self.rng.randint(1, 40),
@@ -490,9 +493,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=os.environ.get("COMM_NODE_DOMAIN", "agent"))
     p.add_argument("--speed", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--resume", metavar="SESSION", help="continue this session (as Claude Code)")
     args = p.parse_args(argv)
     try:
-        return SimAgent(args.name, args.speed, args.seed).run()
+        return SimAgent(args.name, args.speed, args.seed, args.resume).run()
     except SystemExit as exc:
         return int(exc.code or 0)
 

@@ -29,6 +29,8 @@ from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.engine.domains import DomainMonitor
 from comm_node_tui.engine.hub import EventHub
 from comm_node_tui.engine.journal import JournalKeeper
+from comm_node_tui.engine.needs import OperatorMail
+from comm_node_tui.engine.notify import Notifier
 from comm_node_tui.engine.nudges import Nudger, PaneActions
 from comm_node_tui.engine.pidlock import EngineLock
 from comm_node_tui.engine.router import Router
@@ -103,6 +105,8 @@ class Engine:
         self.artifacts = ArtifactAnnouncer(ctx)
         self.boundary_monitor = BoundaryMonitor(ctx)
         self.journal = JournalKeeper(ctx)
+        self.mail = OperatorMail(ws.paths.operator)  # the operator's unread mail, cached
+        self.notifier = Notifier(ctx)
         # The engine's single operations, as callers (CLI, room, tests) know them.
         self.refresh_status = self.status.refresh
         self.refresh_usage = self.usage.tick
@@ -173,6 +177,7 @@ class Engine:
             return
         self.started = False
         self.actions.drain()  # a nudge being typed reports before "engine.stopped"
+        self.notifier.stop()  # likewise a notification being sent
         self.screens.close()
         self.emit(
             Event(
@@ -205,6 +210,13 @@ class Engine:
         self.tasks.tick()
         self.usage.tick()
         self.nudger.tick()
+        self.notify()
+
+    def notify(self) -> None:
+        """Tell whoever [notify] names about what newly waits on the operator (the room,
+        when open, rings its own bell: tui/app.py)."""
+        if self.notifier.active():
+            self.notifier.observe(self.snapshot().needs)
 
     def handle_changes(self, changes: Changes) -> None:
         """One batch from the watcher, handled in one go (local file IO is fast) by whoever
@@ -222,6 +234,8 @@ class Engine:
             self.artifacts.tick()
             self.tasks.tick()
         self.budgets.flush()
+        if batch.outboxes or batch.statuses:  # a prompt or a message to the operator, at once
+            self.notify()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Start, then route until `stop` is set (or the task is cancelled)."""
@@ -296,6 +310,7 @@ class Engine:
             boundaries=self.boundaries,
             health=dict(self.watchdog.health),
             now=self.ctx.clock.time(),  # the engine's clock (a test's ManualClock too)
+            mail=self.mail,
         )
         self._graph_cache = (self.tasks_version, world.task_graph)
         return world

@@ -308,7 +308,9 @@ class Router:
         text = render(meta, body)
         for name in decision["to"]:
             if name == OPERATOR:
-                inbox, read_dir = self.ws.paths.operator_inbox, None
+                # the operator marks read as an agent does (`comm-node inbox --operator`)
+                mailbox = self.ws.paths.operator
+                inbox, read_dir = mailbox.inbox, mailbox.inbox_read
             else:
                 recipient = self.ws.domains[name]
                 if not os.path.isdir(recipient.path):

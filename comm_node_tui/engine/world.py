@@ -18,6 +18,7 @@ from datetime import datetime
 
 from comm_node_tui.coordination.pause import NOT_PAUSED, Pause, read_pause
 from comm_node_tui.engine.agent_state import AgentState, Health, judge, process_gone, shown_state
+from comm_node_tui.engine.needs import Need, NeedKind, OperatorMail, derive
 from comm_node_tui.engine.world_views import (
     AgentView,
     ArtifactView,
@@ -52,6 +53,8 @@ __all__ = [
     "DomainUsage",
     "Health",
     "LockView",
+    "Need",
+    "NeedKind",
     "PaneView",
     "TaskCounts",
     "TaskGraph",
@@ -83,6 +86,7 @@ class World:
     artifacts: tuple[ArtifactView, ...]
     boundaries: BoundaryView | None  # None: not checked yet
     paused: Pause = NOT_PAUSED  # what the operator stopped (coordination/pause.py)
+    needs: tuple[Need, ...] = ()  # what waits on the human, ranked (engine/needs.py)
 
     def agent(self, name: str) -> AgentView | None:
         return next((a for a in self.agents if a.name == name), None)
@@ -110,6 +114,7 @@ class World:
             "artifacts": [a.to_json() for a in self.artifacts],
             "boundaries": None if self.boundaries is None else self.boundaries.to_json(),
             "paused": self.paused.to_json(),
+            "needs": [n.to_json() for n in self.needs],
         }
 
 
@@ -209,6 +214,7 @@ def snapshot(
     graph: Mapping[str, TaskNode] | None = None,
     boundaries: dict | None = None,
     health: dict | None = None,
+    mail: OperatorMail | None = None,
 ) -> World:
     """Everything the control room shows, read fresh from the files where not given.
     `graph`: the task graph of an earlier World with the same tasks_version (kept, not
@@ -221,6 +227,7 @@ def snapshot(
         panes = seen.get("panes") if isinstance(seen.get("panes"), dict) else None
         health = seen.get("health") if isinstance(seen.get("health"), dict) else None
     agents = []
+    status_of: dict[str, dict] = {}  # as read here: the needs read the tool of a prompt
     for name, dom in ws.domains.items():
         problem = None
         if statuses is not None and name in statuses:
@@ -231,10 +238,16 @@ def snapshot(
                 problem = sane_heartbeat(st, dom.paths.status, now)
             except (ValueError, OSError) as exc:
                 st, problem = {}, str(exc)
+        status_of[name] = st if isinstance(st, dict) else {}
         pane = (panes or {}).get(name)
         pane = pane if isinstance(pane, dict) else None
         agents.append(agent_view(ws, name, st, now, problem, pane, (health or {}).get(name)))
     task_graph = _task_graph(tasks_view or coord.load_tasks(), graph)
+    budget_views = tuple(
+        BudgetView.parse(b)
+        for b in ([budgets.snapshot(n) for n in ws.domains] if budgets else budget_view(ws))
+    )
+    mail = mail if mail is not None else OperatorMail(ws.paths.operator)
     return World(
         project=ws.project,
         workspace=ws.root,
@@ -244,10 +257,7 @@ def snapshot(
             LockView(lk.pattern, lk.holder, lk.exclusive, now_iso(lk.expires), lk.reason)
             for lk in coord.locks()
         ),
-        budgets=tuple(
-            BudgetView.parse(b)
-            for b in ([budgets.snapshot(n) for n in ws.domains] if budgets else budget_view(ws))
-        ),
+        budgets=budget_views,
         usage=UsageView.parse(usage),
         tasks_version=tasks_version,
         task_graph=task_graph,
@@ -263,6 +273,7 @@ def snapshot(
             boundaries if boundaries is not None else _stored_boundaries(coord)
         ),
         paused=read_pause(ws.paths.state),
+        needs=derive(agents, status_of, budget_views, mail.unread(), coord.overlay()),
     )
 
 

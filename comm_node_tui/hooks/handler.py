@@ -86,6 +86,22 @@ def _append_event(path: str, ev: Event) -> None:
         log.close()
 
 
+TOOL_DETAIL_KEYS = ("command", "file_path", "path", "url", "pattern", "query", "prompt")
+TOOL_DETAIL_CHARS = 200
+
+
+def _tool_detail(tool_input: object) -> str:
+    """One line of what a tool call does: its command, the file it edits, the URL it reads."""
+    if not isinstance(tool_input, dict):
+        return ""
+    for key in TOOL_DETAIL_KEYS:
+        value = tool_input.get(key)
+        if isinstance(value, str) and value.strip():
+            line = " ".join(value.split())
+            return line if len(line) <= TOOL_DETAIL_CHARS else line[: TOOL_DETAIL_CHARS - 1] + "…"
+    return ""
+
+
 def _output(event: str, **fields: object) -> dict:
     return {"hookSpecificOutput": {"hookEventName": event, **fields}}
 
@@ -149,6 +165,8 @@ def handle(payload: dict) -> tuple[int, str, str]:
         fields["state"] = state
     if event in ("PreToolUse", "PermissionRequest"):
         fields["tool"] = payload.get("tool_name")
+        # what a permission prompt asks, for the operator's "needs you" list (engine/needs.py)
+        fields["tool_detail"] = _tool_detail(payload.get("tool_input"))
     elif event in (
         "PostToolUse",
         "PostToolUseFailure",
@@ -158,6 +176,7 @@ def handle(payload: dict) -> tuple[int, str, str]:
         "UserPromptSubmit",
     ):
         fields["tool"] = ""
+        fields["tool_detail"] = ""
     out: dict | None = None
     code, err = 0, ""
     stopped = _operator_pause(ws, dom)  # the operator's pause, before the budget's
@@ -211,7 +230,32 @@ def handle(payload: dict) -> tuple[int, str, str]:
         update_status(dom.paths.status, dom.name, **fields)
     except Exception as exc:  # the decision above still reaches Claude Code
         _report(exc)
+    _keep_session(ws, dom, event, payload, current)
     return code, (json.dumps(out) if out else ""), err
+
+
+# Events after which the kept session is written even when its id did not change: its
+# last_seen moves once a turn, and a sessions.json lost or older than status.json heals.
+SESSION_MARKS = ("SessionStart", "Stop", "SessionEnd")
+
+
+def _keep_session(ws: Workspace, dom: Domain, event: str, payload: dict, current: dict) -> None:
+    """Keep the session id of the domain's own agent for `restart` and `up` to resume
+    (called only for it: a `claude -p` in the folder returned before this). One dict
+    comparison on most hook calls; a small locked rewrite when the id changes."""
+    session = payload.get("session_id")
+    if not isinstance(session, str):
+        return
+    if session == current.get("session_id") and event not in SESSION_MARKS:
+        return
+    import time
+
+    from comm_node_tui.coordination.sessions import note_session
+
+    try:
+        note_session(ws.paths.state, dom.name, session, payload.get("transcript_path"), time.time())
+    except OSError as exc:
+        _report(exc)
 
 
 def _owner(dom: Domain, current: dict) -> tuple[int, int] | Literal[False] | None:

@@ -36,6 +36,7 @@ class LogEntry:
     stream: bool | None = None
     model: str | None = None
     prompt: str | None = None  # the human's words (side, notification: the request's text)
+    earlier: list[str] = field(default_factory=list)  # earlier prompts carried (the last few)
     tool: str | None = None  # tool_result turns: the tool(s) whose result came back
     tool_result: str | None = None  # tool_result turns: the result text (truncated)
     rule: str | None = None  # which rule answered

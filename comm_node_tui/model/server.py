@@ -40,6 +40,7 @@ PING_EVERY = 5.0  # seconds of silence in a slow stream before a ping keeps it a
 IDLE_TIMEOUT = 600.0  # an idle keep-alive connection is closed after this
 MESSAGES = "/v1/messages"
 COUNT_TOKENS = "/v1/messages/count_tokens"
+EARLIER_KEPT = 10  # earlier prompts a log entry keeps: enough to see a conversation went on
 
 
 class _Stopped(Exception):
@@ -364,6 +365,7 @@ class ScriptedModel:
         entry.subagent = turn.subagent
         entry.stream = body.get("stream") is True
         entry.prompt = preview(turn.text if turn.kind in ("side", "notification") else turn.prompt)
+        entry.earlier = [p for t in turn.earlier[-EARLIER_KEPT:] if (p := preview(t))]
         if turn.kind == "tool_result":
             entry.tool = ",".join(sorted({r.tool or "?" for r in turn.results}))
             entry.tool_result = preview(turn.text)

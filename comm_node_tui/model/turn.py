@@ -55,6 +55,9 @@ class Turn:
     session_id: str | None = None
     subagent: bool = False  # a sub-agent's request (Claude Code's billing line says so)
     schema: dict[str, Any] | None = None  # the JSON schema the reply must follow, if any
+    # the words of the person's earlier prompts the request carries (the conversation so
+    # far, oldest first): a resumed session carries those of before its restart
+    earlier: tuple[str, ...] = ()
 
 
 def _blocks(content: Any) -> list[dict]:
@@ -162,10 +165,12 @@ def read_turn(body: dict) -> Turn:
         "schema": output_schema(body),
     }
     prompt = ""
-    for m in reversed(users):
-        prompt = human_text(m.get("content"))
+    at = len(users)
+    for at in range(len(users) - 1, -1, -1):
+        prompt = human_text(users[at].get("content"))
         if prompt:
             break
+    common["earlier"] = tuple(t for m in users[:at] if (t := human_text(m.get("content"))))
     last = users[-1].get("content") if users else None
     last_text = human_text(last)
     if not common["tools"] or _FORK_PROMPTS.search(last_text):

@@ -92,6 +92,23 @@ class OperatorActions:
         return f"typed ({out['method']}) and delivered as {ident}"
 
     @answers_in_one_line
+    def answer(self, name: str, text: str, reply_to: str | None = None) -> str:
+        """A message from the operator into the agent's inbox, as a reply to `reply_to` (a
+        message the agent sent the operator: marked read, it no longer waits)."""
+        ident = ops.message_to_agent(self.coord, name, text, reply_to=reply_to)
+        if reply_to:
+            from comm_node_tui.protocol.mailbox import find_in_inbox, mark_read
+
+            mailbox = self.ws.paths.operator
+            try:
+                path, already = find_in_inbox(mailbox, reply_to)
+            except LookupError:
+                return f"delivered as {ident} ({reply_to} is no longer in the operator's inbox)"
+            if not already:
+                mark_read(mailbox, path)
+        return f"delivered as {ident}"
+
+    @answers_in_one_line
     def interrupt(self, name: str) -> str:
         self.panes().interrupt(name)
         return "Escape sent"
@@ -110,9 +127,12 @@ class OperatorActions:
         return f"killed (pids {out['pids']}; {len(out['killed'])} needed SIGKILL)"
 
     @answers_in_one_line
-    def restart(self, name: str) -> str:
-        out = self.panes().restart(name)
-        return f"{out['action']} (pid {out['pid']})"
+    def restart(self, name: str, fresh: bool = False) -> str:
+        """Restart the agent in its last conversation, or in a new one (`fresh`)."""
+        from comm_node_tui.panes.manager import conversation_words
+
+        out = self.panes().restart(name, fresh=fresh)
+        return f"{out['action']} (pid {out['pid']}), {conversation_words(out)}"
 
     @answers_in_one_line
     def grant_budget(self, name: str, tokens: int) -> str:

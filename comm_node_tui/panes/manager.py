@@ -110,7 +110,30 @@ class AgentPanes:
         return pane
 
     # ---- up / down ----------------------------------------------------------------------
-    def up(self, names: list[str] | None = None) -> list[dict]:
+    def start_plan(self, dom: Domain, fresh: bool = False) -> dict:
+        """How `dom`'s agent starts: {"command", "session": the id it resumes or None,
+        "fresh": why not resumed or None}. Resumes the conversation the hooks kept
+        (coordination/sessions.py) unless `fresh`, none is kept, or the CLI says it cannot
+        (its transcript is gone: Claude Code would fail where a fresh start works)."""
+        from comm_node_tui.coordination.sessions import kept_session, short
+
+        kept = None if fresh else kept_session(self.ws.paths.state, dom.name)
+        why = None
+        if fresh:
+            why = "fresh conversation asked for"
+        elif kept is None:
+            why = "no conversation kept"
+        else:
+            problem = self.cli.resume_problem(dom, kept)
+            if problem:
+                why = f"session {short(kept['session_id'])} cannot be resumed: {problem}"
+                kept = None
+        sid = kept["session_id"] if kept else None
+        return {"command": self.cli.command(dom, resume=sid), "session": sid, "fresh": why}
+
+    def up(self, names: list[str] | None = None, *, fresh: bool = False) -> list[dict]:
+        """Start (or adopt) the agents' panes. An agent whose pane is gone or dead resumes
+        its last conversation (after a reboot, a lost tmux server) unless `fresh`."""
         doms = [self.ws.domain(n) for n in names] if names else list(self.ws.domains.values())
         layout = self.ws.settings.tmux.layout
         s = self.session
@@ -159,28 +182,33 @@ class AgentPanes:
                     }
                 )
                 continue
+            plan = self.start_plan(dom, fresh)
             if existing is not None:
-                self._respawn(existing, dom)
+                self._respawn(existing, dom, plan["command"])
                 pane = self.tmux.panes()[dom.name]
                 action = "respawned"
             else:
-                pane = self._create(dom, layout)
+                pane = self._create(dom, layout, plan["command"])
                 action = "started"
-            out.append({"domain": dom.name, "pane": pane.id, "pid": pane.pid, "action": action})
+            conversation = {"session": plan["session"], "fresh": plan["fresh"]}
+            out.append(
+                {"domain": dom.name, "pane": pane.id, "pid": pane.pid, "action": action}
+                | conversation
+            )
             self.emit(
                 Event(
                     "agent.started",
-                    f"{dom.name}: {action} in pane {pane.id} "
-                    f"(pid {pane.pid}): {self.cli.command(dom)}",
+                    f"{dom.name}: {action} in pane {pane.id} (pid {pane.pid}), "
+                    f"{conversation_words(plan)}: {plan['command']}",
                     agent=dom.name,
-                    data={"pane": pane.id, "pid": pane.pid, "action": action},
+                    data={"pane": pane.id, "pid": pane.pid, "action": action} | conversation,
                 )
             )
         return out
 
-    def _create(self, dom: Domain, layout: str) -> Pane:
+    def _create(self, dom: Domain, layout: str, command: str) -> Pane:
         s = self.session
-        cmd = pane_command(self.cli.command(dom), self.cli_dir())
+        cmd = pane_command(command, self.cli_dir())
         if layout == "tiled":
             windows = self.tmux.cmd("list-windows", "-t", f"={s}", "-F", "#{window_name}")
             if TILED_WINDOW in windows:
@@ -227,7 +255,7 @@ class AgentPanes:
             self.tmux.cmd("set-option", "-w", "-t", pane_id, opt, "off")
         return pane_id
 
-    def _respawn(self, pane: Pane, dom: Domain) -> None:
+    def _respawn(self, pane: Pane, dom: Domain, command: str) -> None:
         self.tmux.cmd(
             "respawn-pane",
             "-k",
@@ -236,7 +264,7 @@ class AgentPanes:
             "-c",
             dom.path,
             *self._env(dom),
-            pane_command(self.cli.command(dom), self.cli_dir()),
+            pane_command(command, self.cli_dir()),
         )
 
     def down(self) -> dict:
@@ -413,28 +441,35 @@ class AgentPanes:
         )
         return result
 
-    def restart(self, name: str) -> dict:
+    def restart(self, name: str, *, fresh: bool = False) -> dict:
+        """Stop the agent and start it again in its pane, in its last conversation unless
+        `fresh` (start_plan says when it cannot). The plan is made before the kill, so a
+        command that cannot be made leaves the agent running."""
         from comm_node_tui.panes.processes import kill_tree
 
         dom = self.ws.domain(name)
         panes = self.tmux.panes() if self.tmux.has_session() else {}
         pane = panes.get(name)
         if pane is None:
-            return self.up([name])[0]
+            return self.up([name], fresh=fresh)[0]
+        plan = self.start_plan(dom, fresh)
         old = pane.pid
         if pane.pid and not pane.dead:
             kill_tree(pane.pid)
-        self._respawn(pane, dom)
+        self._respawn(pane, dom, plan["command"])
         new = self.tmux.panes()[name]
+        conversation = {"session": plan["session"], "fresh": plan["fresh"]}
         self.emit(
             Event(
                 "agent.restarted",
-                f"{name}: restarted (pid {old} -> {new.pid})",
+                f"{name}: restarted (pid {old} -> {new.pid}), {conversation_words(plan)}",
                 agent=name,
-                data={"old_pid": old, "pid": new.pid},
+                data={"old_pid": old, "pid": new.pid} | conversation,
             )
         )
-        return {"domain": name, "pane": new.id, "pid": new.pid, "action": "restarted"}
+        return {"domain": name, "pane": new.id, "pid": new.pid, "action": "restarted"} | (
+            conversation
+        )
 
     def peek(self, name: str, lines: int = 0, ansi: bool = False) -> str:
         pane = self.pane(name, alive=False)
@@ -488,6 +523,16 @@ def typing_lock(ws: Workspace, name: str, timeout_s: float):
 
     with exclusive_flock(os.path.join(folder, f"{name}.lock"), timeout_s, held, POLL_S):
         yield
+
+
+def conversation_words(plan: dict) -> str:
+    """How a sentence says what a start did with the conversation: "resuming session
+    1b2c3d4e…" or "fresh (why)"."""
+    from comm_node_tui.coordination.sessions import short
+
+    if plan.get("session"):
+        return f"resuming session {short(plan['session'])}"
+    return f"fresh ({plan['fresh']})" if plan.get("fresh") else "fresh"
 
 
 def tmux_ready() -> bool:

@@ -88,6 +88,8 @@ class EventType(StrEnum):
     TMUX_UNAVAILABLE = "tmux.unavailable"
     TMUX_AVAILABLE = "tmux.available"
     TMUX_ACTION_FAILED = "tmux.action_failed"
+    # notifications to people outside the room (engine/notify.py)
+    NOTIFY_FAILED = "notify.failed"  # a webhook or notify-send failed (once until it works)
     # the kickoff meeting and the demo
     KICKOFF_STARTED = "kickoff.started"
     KICKOFF_RETRY = "kickoff.retry"

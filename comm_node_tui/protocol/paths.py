@@ -44,6 +44,13 @@ class WorkspacePaths:
         return os.path.join(self.state, "operator", "inbox")
 
     @property
+    def operator(self) -> DomainPaths:
+        """The operator's mailbox as a domain's (inbox, inbox/read): `comm-node inbox
+        --operator` lists it and marks read as an agent does ("operator" is a reserved name,
+        no domain has it)."""
+        return DomainPaths("operator", self.root, shared=True)
+
+    @property
     def engine_lock(self) -> str:
         return os.path.join(self.state, "engine.pid")
 

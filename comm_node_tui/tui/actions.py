@@ -51,7 +51,11 @@ ACTIONS: tuple[Action, ...] = (
     ),
     Action("kill", "x", "kill", "Kill", "Kill the agent's process tree and pane (asks first)"),
     Action(
-        "restart", "r", "restart", "Restart", "Restart the selected agent in its pane (asks first)"
+        "restart",
+        "r",
+        "restart",
+        "Restart",
+        "Restart the selected agent in its conversation (asks first; f: fresh)",
     ),
     Action(
         "pause",
@@ -81,12 +85,43 @@ ACTIONS: tuple[Action, ...] = (
         "Boundary violations: changes outside scopes, imports that break the rules",
         footer=False,
     ),
+    Action(
+        "needs",
+        "w",
+        "needs",
+        "Needs you",
+        "What waits on you (prompts, questions, lost agents, spent budgets, failed tasks) "
+        "and the alert history",
+        footer=False,  # the header's badge names the key; the footer is short of room
+    ),
     Action("filter", "slash", "filter_events", "Filter", "Filter the events panel"),
     Action(
         "open", "o", "open_event", "Open", "Read the selected event's message in full", footer=False
     ),
     Action("help", "question_mark,f1", "help", "Help", "Keys and what they do"),
     Action("quit", "q", "quit", "Quit", "Leave the control room (agents keep running)"),
+)
+
+# The keys of the "Needs you" screen (tui/screens/needs.py): its bindings, its part of the
+# help and, while it is open, its commands in the palette.
+NEEDS_ACTIONS: tuple[Action, ...] = (
+    Action("needs-jump", "g", "jump", "Go to", "Select the item's agent in the room"),
+    Action("needs-attach", "enter", "attach", "Attach", "Go to the item's agent's tmux pane"),
+    Action(
+        "needs-approve", "y", "approve", "Approve", "Allow once what the permission prompt asks"
+    ),
+    Action("needs-deny", "n", "deny", "Deny", "Refuse what the permission prompt asks"),
+    Action(
+        "needs-answer",
+        "r",
+        "answer",
+        "Answer",
+        "Reply to the agent (a message to its inbox; its question is marked read)",
+    ),
+    Action("needs-dismiss", "d", "dismiss_item", "Dismiss", "Hide the item until it changes"),
+    Action("needs-alerts", "tab", "switch_tab", "Alerts", "Switch between the items and alerts"),
+    Action("needs-clear", "c", "clear_alerts", "Clear", "Clear the alert history and the marks"),
+    Action("needs-close", "escape,w", "close", "Close", "Back to the room"),
 )
 
 PANEL_KEYS = ("agents", "tasks", "locks", "burn", "events", "preview")
@@ -119,6 +154,14 @@ def bindings() -> list[Binding]:
         )
     )
     return out
+
+
+def screen_bindings(actions: tuple[Action, ...]) -> list[Binding]:
+    """A screen's bindings from its part of the table (ids: rebindable in [keymap])."""
+    return [
+        Binding(a.keys, a.action, a.description, show=a.footer, tooltip=a.help, id=a.id)
+        for a in actions
+    ]
 
 
 def keymap(wanted: dict, known: set[str]) -> tuple[dict[str, str], str | None]:

@@ -25,8 +25,15 @@ from comm_node_tui.engine.world import World
 from comm_node_tui.operator.actions import OperatorActions, one_line
 from comm_node_tui.operator.lookups import find_message_text, git_summary
 from comm_node_tui.protocol.events import Event
-from comm_node_tui.tui.actions import PANEL_KEYS, bindings, keymap
-from comm_node_tui.tui.alerts import KickoffProgress, Notice, react
+from comm_node_tui.tui.actions import NEEDS_ACTIONS, PANEL_KEYS, bindings, keymap
+from comm_node_tui.tui.alerts import (
+    AlertHistory,
+    KickoffProgress,
+    Notice,
+    Ring,
+    react,
+    ring_sequence,
+)
 from comm_node_tui.tui.bridge import EngineBridge
 from comm_node_tui.tui.commands import ActionsProvider
 from comm_node_tui.tui.hand import Hand
@@ -35,11 +42,13 @@ from comm_node_tui.tui.messages import (
     AgentHighlighted,
     EngineEvent,
     EventChosen,
+    NeedsArrived,
     WorldChanged,
     WorldUpdated,
 )
 from comm_node_tui.tui.screens.dialogs import MessageScreen
 from comm_node_tui.tui.screens.help import HelpScreen
+from comm_node_tui.tui.screens.needs import ClearAlerts, NeedAction, NeedsScreen
 from comm_node_tui.tui.themes import layouts, use_theme
 from comm_node_tui.tui.widgets.agents import AgentsPanel
 from comm_node_tui.tui.widgets.burn import BurnPanel
@@ -97,6 +106,9 @@ class ControlRoom(Hand):
         self._world_applied = 0
         self.keymap_ids: dict[str, str] = {}
         self._kickoff = KickoffProgress()
+        self.alert_history = AlertHistory()  # what the notices said (tui/alerts.py)
+        self.dismissed: set[str] = set()  # needs-you keys hidden until they change
+        self._ring = Ring()
 
     @property
     def kickoff(self) -> set[str] | None:
@@ -122,7 +134,8 @@ class ControlRoom(Hand):
     def on_mount(self) -> None:
         problems = use_theme(self, self.wanted_theme)
         self.keymap_ids, unknown = keymap(
-            dict(self.ws.settings.keymap), {b.id for b in self.BINDINGS}
+            dict(self.ws.settings.keymap),
+            {b.id for b in self.BINDINGS} | {a.id for a in NEEDS_ACTIONS},
         )
         for p in [*problems, self.layout_problem, unknown]:
             if p:
@@ -175,14 +188,17 @@ class ControlRoom(Hand):
         self.query_one(EventsPanel).add(ev)
         kickoff = self._kickoff.feed(ev)
         if kickoff is not None:
+            self.alert_history.add(self.clock(), kickoff, None)
             self._notice(kickoff)
         reaction = react(ev)
         if reaction.conflict is not None:
             self.query_one(LocksPanel).flag_conflict(reaction.conflict)
-        if reaction.mark is not None:
-            self.query_one(AgentsPanel).mark(reaction.mark)
         if reaction.notice is not None:
+            self.alert_history.add(self.clock(), reaction.notice, reaction.mark)
             self._notice(reaction.notice)
+        if reaction.mark is not None:  # the marks are the history's agents (`clear` unmarks)
+            self.query_one(AgentsPanel).mark(reaction.mark)
+        self._show_needs_screen()
 
     def on_world_changed(self, _message: WorldChanged) -> None:
         self.request_refresh()
@@ -223,8 +239,86 @@ class ControlRoom(Hand):
         elif stop.domains:
             sub_title += f" · PAUSED: {', '.join(stop.domains)}"
         sub_title += self._kickoff.header(len(self.ws.domains))
+        sub_title += self._needs_badge(world)
         if sub_title != self.sub_title:
             self.sub_title = sub_title
+        self._show_needs_screen()
+        arrived = tuple(n for n in self._ring.new(world.needs) if n.key not in self.dismissed)
+        if arrived:
+            first = arrived[0]
+            more = f" (+{len(arrived) - 1} more)" if len(arrived) > 1 else ""
+            sequence = ring_sequence(
+                f"comm-node {self.ws.project}: {first.agent} needs you", f"{first.what}{more}"
+            )
+            self.post_message(NeedsArrived(arrived, sequence))
+
+    # ---- needs you ------------------------------------------------------------------------
+    def shown_needs(self, world: World | None = None) -> tuple:
+        """The World's items the operator has not dismissed (a dismissed key that is gone
+        from the World is forgotten: when it comes back, it is shown again)."""
+        world = world or self.world
+        if world is None:
+            return ()
+        self.dismissed &= {n.key for n in world.needs}
+        return tuple(n for n in world.needs if n.key not in self.dismissed)
+
+    def _needs_badge(self, world: World) -> str:
+        count = len(self.shown_needs(world))
+        key = self.keymap_ids.get("needs", "w")  # as rebound in [keymap]
+        return f" · {count} need{'s' * (count == 1)} you ({key})" if count else ""
+
+    def _show_needs_screen(self) -> None:
+        screen = self.screen
+        if isinstance(screen, NeedsScreen):
+            screen.show(self.shown_needs(), self.alert_history)
+
+    def on_needs_arrived(self, message: NeedsArrived) -> None:
+        """The bell, and a desktop notification through the terminal (OSC 9 / 777: the text
+        was made safe by ring_sequence). Nothing to write to in a headless room."""
+        self.bell()
+        if not self.is_headless and self._driver is not None:
+            self._driver.write(message.sequence)
+
+    def action_needs(self) -> None:
+        if not isinstance(self.screen, NeedsScreen):
+            self.push_screen(NeedsScreen(self.shown_needs(), self.alert_history, self.clock))
+
+    def select_agent(self, name: str) -> bool:
+        """Put the agents panel's cursor on this agent (the preview follows it)."""
+        panel = self.query_one(AgentsPanel)
+        try:
+            row = panel.get_row_index(name)
+        except Exception:  # a RowDoesNotExist: an agent no longer in the config
+            self.notify(f"{name} is not in the agents panel", severity="warning", markup=False)
+            return False
+        panel.move_cursor(row=row)
+        panel.focus()
+        return True
+
+    def on_need_action(self, message: NeedAction) -> None:
+        need, action = message.need, message.action
+        if action == "dismiss":
+            self.dismissed.add(need.key)
+            self._show_needs_screen()
+            self.request_refresh()  # the badge
+        elif action == "jump":
+            if self.select_agent(need.agent):
+                self.pop_screen()
+        elif action == "attach":
+            if self.select_agent(need.agent):
+                self.pop_screen()
+                self.action_attach()
+        elif action == "approve":
+            self.approve_agent(need.agent)
+        elif action == "deny":
+            self.deny_agent(need.agent)
+        elif action == "answer":
+            self.answer_agent(need.agent, need.ref if need.kind == "question" else None)
+
+    def on_clear_alerts(self, _message: ClearAlerts) -> None:
+        self.alert_history.clear()
+        self.query_one(AgentsPanel).clear_marks()
+        self._show_needs_screen()
 
     # ---- workers' ends: the one place -------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -70,11 +70,28 @@ class Hand(App):
 
     def action_approve(self) -> None:
         if name := self._need_agent():
-            self._act(f"approve {name}", self.operator.approve, name)
+            self.approve_agent(name)
 
     def action_deny(self) -> None:
         if name := self._need_agent():
-            self._act(f"deny {name}", self.operator.deny, name)
+            self.deny_agent(name)
+
+    # By name: the "Needs you" screen acts on its item's agent, not the selected row. Both
+    # answer the dialog by keys (panes/ `answer`), never by typing text.
+    def approve_agent(self, name: str) -> None:
+        self._act(f"approve {name}", self.operator.approve, name)
+
+    def deny_agent(self, name: str) -> None:
+        self._act(f"deny {name}", self.operator.deny, name)
+
+    def answer_agent(self, name: str, reply_to: str | None) -> None:
+        """A reply into the agent's inbox (the operator's question, if one, marked read)."""
+
+        def typed(text: str | None) -> None:
+            if text:
+                self._act(f"answer {name}", self.operator.answer, name, text, reply_to)
+
+        self.push_screen(InjectScreen(name), typed)
 
     def action_kill(self) -> None:
         name = self._need_agent()
@@ -92,12 +109,18 @@ class Hand(App):
         if not name:
             return
 
-        def confirmed(yes: bool | None) -> None:
-            if yes:
+        def confirmed(answer: bool | str | None) -> None:
+            if answer is True:
                 self._act(f"restart {name}", self.operator.restart, name)
+            elif answer == "f":
+                self._act(f"restart {name} fresh", self.operator.restart, name, True)
 
         self.push_screen(
-            ConfirmScreen(f"Restart {name}'s agent? What it is doing now is cut short."),
+            ConfirmScreen(
+                f"Restart {name}'s agent? What it is doing now is cut short; yes resumes "
+                "its conversation, f starts a new one.",
+                other=("f", "Fresh conversation"),
+            ),
             confirmed,
         )
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from textual.message import Message
 
-from comm_node_tui.engine.world import World
+from comm_node_tui.engine.world import Need, World
 from comm_node_tui.protocol.events import Event
 
 
@@ -39,6 +39,16 @@ class WorldUpdated(Message):
         self.world = world
         self.git = git  # per domain: branch, dirty mark, ahead/behind
         self.paused = paused
+
+
+class NeedsArrived(Message):
+    """Items not in the previous World wait on the operator: the room rings (a bell and a
+    desktop notification escape, `sequence`, written to the terminal as it is)."""
+
+    def __init__(self, needs: tuple[Need, ...], sequence: str) -> None:
+        super().__init__()
+        self.needs = needs
+        self.sequence = sequence
 
 
 class PaneText(Message):

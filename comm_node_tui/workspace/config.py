@@ -161,6 +161,39 @@ class PriceConfig(_Strict):
     cache_read: Annotated[float, Field(ge=0)] | None = None
 
 
+# settings.py NOTIFY_KINDS, spelled out for the type checker (tests/test_notify.py: equal)
+NotifyKind = Literal["permission", "dialog", "question", "lost", "budget", "failed"]
+
+
+class NotifyConfig(_Strict):
+    """[notify]: a webhook (ntfy or plain JSON), notify-send, which kinds, how often."""
+
+    webhook: str = DEFAULTS.notify.webhook
+    format: Literal["ntfy", "json"] = DEFAULTS.notify.format
+    kinds: tuple[NotifyKind, ...] = ()  # DEFAULTS.notify.kinds: every kind
+    min_interval_s: Annotated[float, Field(ge=0)] = DEFAULTS.notify.min_interval_s
+    headers: dict[str, str] = Field(default_factory=dict)
+    desktop: bool = DEFAULTS.notify.desktop
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = DEFAULTS.notify.timeout_s
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if v and not (v.startswith("http://") or v.startswith("https://")):
+            raise ValueError("must be an http:// or https:// URL")  # never echo the secret
+        if any(c.isspace() or not c.isprintable() for c in v):
+            raise ValueError("must be one URL, with no spaces or control characters")
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _header_text(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not name or any(c in name for c in ":\r\n ") or any(c in value for c in "\r\n"):
+                raise ValueError(f"header {name[:40]!r}: not a valid HTTP header")
+        return v
+
+
 class WorkspaceConfig(_Strict):
     project: ProjectConfig
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
@@ -171,6 +204,7 @@ class WorkspaceConfig(_Strict):
     boundaries: BoundariesConfig = Field(default_factory=BoundariesConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     keymap: dict[str, str] = Field(default_factory=dict)  # binding id -> keys, e.g. kill = "k"
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     domains: list[DomainConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -422,6 +456,22 @@ def config_toml(data: dict) -> str:
     parts = [tomli_w.dumps(rest)] if rest else []
     parts += [_table("domains", d, array=True) for d in data.get("domains") or []]
     return "\n".join(parts)
+
+
+def masked(data: dict) -> dict:
+    """Config data as it may be shown: [notify]'s webhook URL and header values (a topic, a
+    token) hidden (workspace/settings.py `mask_url`)."""
+    from comm_node_tui.workspace.settings import mask_url
+
+    notify = data.get("notify")
+    if not isinstance(notify, dict):
+        return data
+    hidden = dict(notify)
+    if isinstance(hidden.get("webhook"), str):
+        hidden["webhook"] = mask_url(hidden["webhook"])
+    if isinstance(hidden.get("headers"), dict):
+        hidden["headers"] = {k: "***" for k in hidden["headers"]}
+    return {**data, "notify": hidden}
 
 
 def dump_config(config: WorkspaceConfig) -> str:

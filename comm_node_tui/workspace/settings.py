@@ -180,6 +180,63 @@ class PriceSettings(_Section):
     cache_read: float | None = None  # None: 0.1 x input
 
 
+# The kinds of "needs you" items (engine/needs.py NeedKind holds the same names; the
+# workspace layer cannot import the engine's, tests/test_notify.py checks they agree).
+NOTIFY_KINDS = ("permission", "dialog", "question", "lost", "budget", "failed")
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+@section
+class NotifySettings(_Section):
+    """[notify]: who is told, outside the room, when something new waits on the operator.
+    The webhook's URL and the headers are secrets (a topic, a token): `masked()` is the only
+    way they are shown."""
+
+    webhook: str = ""  # "" = none; any http(s) URL, e.g. https://ntfy.sh/<topic>
+    format: Literal["ntfy", "json"] = "ntfy"  # ntfy: text body and Title/Tags headers
+    kinds: tuple[str, ...] = ()  # which item kinds notify; () = every kind
+    min_interval_s: float = 60.0  # at most one notification per kind in this time
+    headers: Mapping[str, str] = _NO_HEADERS  # e.g. Authorization = "Bearer ..."
+    desktop: bool = True  # `notify-send` where it is installed
+    timeout_s: float = 5.0  # one webhook POST, at most
+
+    def wants(self, kind: str) -> bool:
+        return not self.kinds or kind in self.kinds
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any] | None) -> NotifySettings:
+        data = dict(data or {})
+        if "kinds" in data:
+            data["kinds"] = tuple(data["kinds"])
+        if "headers" in data:
+            data["headers"] = MappingProxyType(dict(data["headers"]))
+        return cls.from_dict(data)
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as they may be shown or logged: the secrets hidden."""
+        return {
+            **self.to_dict(),
+            "webhook": mask_url(self.webhook),
+            "kinds": list(self.kinds),
+            "headers": {k: "***" for k in self.headers},
+        }
+
+    def __repr__(self) -> str:  # never the secrets, wherever a repr ends up
+        return f"NotifySettings({self.masked()!r})"
+
+
+def mask_url(url: str) -> str:
+    """Scheme and host only: a URL's user, password, path (an ntfy topic is its secret) and
+    query (a token) are hidden."""
+    if not url:
+        return ""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***"
+    host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/***"
+
+
 _NO_PRICES: Mapping[str, PriceSettings] = MappingProxyType({})
 _NO_KEYS: Mapping[str, str] = MappingProxyType({})
 
@@ -197,6 +254,7 @@ class Settings(_Section):
     boundaries: BoundariesSettings = BoundariesSettings()
     prices: Mapping[str, PriceSettings] = _NO_PRICES  # model id prefix -> its price
     keymap: Mapping[str, str] = _NO_KEYS  # binding id -> keys, e.g. kill = "k"
+    notify: NotifySettings = NotifySettings()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -212,6 +270,7 @@ class Settings(_Section):
                 {k: PriceSettings.from_dict(v) for k, v in (config.get("prices") or {}).items()}
             ),
             keymap=MappingProxyType(dict(config.get("keymap") or {})),
+            notify=NotifySettings.from_config(config.get("notify")),
         )
 
 

@@ -31,6 +31,10 @@ DIALOG_HINTS = {
     "other": "Claude Code shows a {dialog} dialog: answer it in its pane "
     "(`comm-node attach {name}`)",
 }
+# Options with which a command already picks its conversation: comm-node adds no --resume.
+SESSION_FLAGS = frozenset(
+    {"--resume", "-r", "--continue", "-c", "--session-id", "--fork-session", "--from-pr"}
+)
 # `claude --version` of the native build answers in well under a second; the npm stub that
 # starts Node can take a few on a cold, busy machine.
 VERSION_TIMEOUT_S = 30
@@ -47,8 +51,14 @@ class ClaudeCode:
     # One Escape stops the turn; a second one soon after opens the rewind history.
     interrupt_keys: tuple[str, ...] = ("Escape",)
 
-    def command(self, dom: Domain) -> str:
-        """The domain's command, with `--model` added when it runs `claude` and names none."""
+    def command(self, dom: Domain, resume: str | None = None) -> str:
+        """The domain's command, with `--model` added when it runs `claude` and names none,
+        and `--resume ID` when asked to resume. That one is added whatever the command's
+        first word: a session is only kept when Claude Code's hooks reported it from this
+        domain's command, so it runs Claude Code (often through a wrapper that passes its
+        arguments on); a command that already chooses its session keeps its choice."""
+        from comm_node_tui.coordination.sessions import valid_session_id
+
         cmd = dom.command
         words = shlex.split(cmd) if cmd else []
         if (
@@ -58,7 +68,29 @@ class ClaudeCode:
             and "--model" not in words
         ):
             cmd += f" --model {shlex.quote(dom.model)}"
+        if resume is not None:
+            if not valid_session_id(resume):
+                raise Unsafe(f"{resume[:40]!r} is not a Claude Code session id", "session_id")
+            if not SESSION_FLAGS & {w.split("=", 1)[0] for w in words}:
+                cmd += f" --resume {shlex.quote(resume)}"
         return cmd
+
+    def resume_problem(self, dom: Domain, session: dict) -> str | None:
+        """Claude Code resumes a session from its transcript and fails without one: the file
+        the hooks named, else `<config dir>/projects/<folder>/<id>.jsonl` in the config
+        dirs this process or the domain's command use."""
+        from comm_node_tui.usage.paths import claude_home, config_dirs_in_command
+        from comm_node_tui.usage.paths import project_dir_name as folder
+
+        sid = session["session_id"]
+        path = session.get("transcript_path")
+        if path:
+            return None if os.path.isfile(path) else f"its transcript {path} is gone"
+        homes = [*config_dirs_in_command(dom.command), claude_home()]
+        for home in homes:
+            if os.path.isfile(os.path.join(home, "projects", folder(dom.path), f"{sid}.jsonl")):
+                return None
+        return f"no transcript of it under {' or '.join(h + '/projects' for h in homes)}"
 
     def read_screen(self, capture: str) -> Screen:
         return screen.read_screen(capture)

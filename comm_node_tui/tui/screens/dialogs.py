@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -51,23 +52,35 @@ class InjectScreen(ModalScreen[str | None]):
         self.action_send() if event.button.id == "send" else self.action_cancel()
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(ModalScreen[bool | str]):
+    """Yes (True) or no (False); with `other` = (key, label), a second way to say yes that
+    answers with `key` (the restart's "fresh conversation")."""
+
     BINDINGS = [
         Binding("y", "yes", "Yes", id="confirm-yes", tooltip="Yes"),
         Binding("n,escape", "no", "No", id="confirm-no", tooltip="No"),
     ]
     DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmScreen")
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, other: tuple[str, str] | None = None) -> None:
         super().__init__()
         self.question = question
+        self.other = other
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(safe(self.question, 200))
             with Horizontal():
                 yield Button("No", id="no")
+                if self.other:
+                    key, label = self.other
+                    yield Button(f"{label} ({key})", variant="warning", id="other")
                 yield Button("Yes", variant="error", id="yes")
+
+    def on_key(self, event: events.Key) -> None:
+        if self.other and event.key == self.other[0]:
+            event.stop()
+            self.dismiss(self.other[0])
 
     def action_yes(self) -> None:
         self.dismiss(True)
@@ -76,7 +89,10 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        if event.button.id == "other" and self.other:
+            self.dismiss(self.other[0])
+        else:
+            self.dismiss(event.button.id == "yes")
 
 
 class PromptScreen(ModalScreen[str | None]):

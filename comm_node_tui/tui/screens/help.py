@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from comm_node_tui.tui.actions import ACTIONS, PANEL_KEYS
+from comm_node_tui.tui.actions import ACTIONS, NEEDS_ACTIONS, PANEL_KEYS
 
 
 def help_table(keymap: dict[str, str] | None = None) -> Table:
@@ -25,6 +25,10 @@ def help_table(keymap: dict[str, str] | None = None) -> Table:
     t.add_row(Text("1-6"), Text("Panels"), Text(", ".join(PANEL_KEYS)))
     t.add_row(Text("tab"), Text("Next panel"), Text("Cycle the panels"))
     t.add_row(Text("ctrl+p"), Text("Palette"), Text("Every action by name"))
+    t.add_section()
+    for a in NEEDS_ACTIONS:  # the "Needs you" screen (w)
+        keys = keymap.get(a.id, a.keys)
+        t.add_row(Text(keys), Text(f"Needs you: {a.description}"), Text(a.help))
     return t
 
 

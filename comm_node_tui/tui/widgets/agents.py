@@ -98,6 +98,11 @@ class AgentsPanel(KeyedTable):
         self.alerts.add(name)
         self._redraw()
 
+    def clear_marks(self) -> None:
+        """The operator cleared the alert history: no row is marked any more."""
+        self.alerts.clear()
+        self._redraw()
+
     def _redraw(self) -> None:
         world = self._world
         if world is None:
