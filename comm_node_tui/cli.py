@@ -236,10 +236,21 @@ def _task(p: argparse.ArgumentParser) -> None:
             metavar="PATH",
             help="publish this file as an artifact (repeatable)",
         )
+        pa.add_argument(
+            "--force",
+            action="store_true",
+            help="the operator closes it without the verify gate (needs --reason; logged)",
+        )
+        pa.add_argument("--by", default="operator", help="who overrides (with --force)")
+        pa.add_argument("--reason", default="", help="why the gate is skipped (with --force)")
 
     def fail(pa: argparse.ArgumentParser) -> None:
         one(pa)
         pa.add_argument("--reason", required=True)
+
+    def reopen(pa: argparse.ArgumentParser) -> None:
+        one(pa)
+        pa.add_argument("--reason", default="", help="why (logged)")
 
     _actions(
         p,
@@ -253,8 +264,19 @@ def _task(p: argparse.ArgumentParser) -> None:
                 "coord_cmd:task_claim",
                 one,
             ),
-            ("done", "close a task you claimed", "coord_cmd:task_done", done),
+            (
+                "done",
+                "close a task you claimed once its verify commands pass (exit 5 if not)",
+                "coord_cmd:task_done",
+                done,
+            ),
             ("fail", "give a task up as failed (it becomes blocked)", "coord_cmd:task_fail", fail),
+            (
+                "reopen",
+                "a failed, parked or closed task back to open (parked: the operator only)",
+                "coord_cmd:task_reopen",
+                reopen,
+            ),
         ],
     )
 
@@ -551,7 +573,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "status": ("the world: agents, heartbeats, tasks, locks; `status set` sets mine", _status),
     "whoami": ("who this agent is: domain, role, scope, peers, budget", _whoami),
     "lock": ("advisory file locks: acquire, release, renew, list", _lock),
-    "task": ("the task DAG: ready, list, show, claim, done, fail", _task),
+    "task": ("the task DAG: ready, list, show, claim, done, fail, reopen", _task),
     "budget": ("communication budgets: show, request, grant", _budget),
     "artifact": ("artifacts: publish, list", _artifact),
     "hook": ("(run by Claude Code hooks) report state, guard edits, deliver mail", _hook),

@@ -49,6 +49,10 @@ class EventType(StrEnum):
     TASK_DONE = "task.done"
     TASK_FAILED = "task.failed"
     TASK_RELEASED = "task.released"
+    TASK_VERIFY_FAILED = "task.verify_failed"  # `task done` refused by the verify gate
+    TASK_PARKED = "task.parked"  # max_attempts failed attempts: no claims until reopened
+    TASK_OVERRIDE = "task.override"  # the operator closed a task without its gate
+    TASK_REOPENED = "task.reopened"
     TASKS_LOADED = "tasks.loaded"
     TASKS_CHANGED = "tasks.changed"
     BUDGET_GRANTED = "budget.granted"
@@ -104,6 +108,7 @@ ALERTS: dict[EventType, str] = {
     EventType.AGENT_STUCK: "warning",
     EventType.AGENT_STALE: "warning",
     EventType.BUDGET_WORK_EXHAUSTED: "error",
+    EventType.TASK_PARKED: "error",
     EventType.LOCK_REFUSED: "warning",
     EventType.BOUNDARY_VIOLATION: "warning",
     EventType.BOUNDARY_COMMIT_BLOCKED: "warning",

@@ -79,6 +79,8 @@ class TmuxConfig(_Strict):
 class TasksConfig(_Strict):
     source: Literal["beads", "native", "none"] = DEFAULTS.tasks.source
     path: str = DEFAULTS.tasks.path
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = DEFAULTS.tasks.max_attempts
+    verify_timeout_s: Annotated[float, Field(gt=0, le=86400)] = DEFAULTS.tasks.verify_timeout_s
 
 
 class RouterConfig(_Strict):
@@ -118,6 +120,10 @@ class DomainConfig(_Strict):
     model: str | None = None
     budget_tokens: Annotated[int, Field(ge=0)] | None = None
     work_budget_tokens: Annotated[int, Field(ge=0)] | None = None
+    # shell commands `task done` runs in the domain's folder before it closes a task
+    # (docs/configuration.md); the operator's own text, never an agent's
+    verify: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(default_factory=list)
+    verify_timeout_s: Annotated[float, Field(gt=0, le=86400)] | None = None  # None: [tasks]'
 
     @field_validator("name")
     @classmethod

@@ -134,6 +134,11 @@ TASK_FILES = {"beads": ".beads/issues.jsonl", "native": "tasks.toml"}
 class TasksSettings(_Section):
     source: Literal["beads", "native", "none"] = "none"
     path: str = ""  # "" = the source's usual file (TASK_FILES)
+    # failed verify attempts (`task done` refused by the gate) before the task is parked
+    # and the operator alerted; `task reopen` starts the count again
+    max_attempts: int = 3
+    # each verify command's limit, unless its domain sets its own verify_timeout_s
+    verify_timeout_s: float = 600
 
     def file(self) -> str:
         """The task file relative to the workspace ("" for source "none")."""
