@@ -167,10 +167,49 @@ class Operator:
         self.restart_phase = "pending"  # pending -> restarted -> told
         self._restarted_at = 0.0
 
+        # agents whose first prompt the kickoff could not deliver -> that prompt
+        self.first_prompts: dict[str, str] = {}
+
+    def after_kickoff(self, ws, meeting: dict) -> None:
+        """A first prompt the kickoff could not type (Claude Code still drawing its screen on
+        a loaded machine) is typed again by the operator once the agent is at its prompt."""
+        from comm_node_tui.adapters.agent_cli import agent_cli_for
+        from comm_node_tui.kickoff.meeting import FIRST_PROMPT
+
+        cli = agent_cli_for(ws)
+        for name, why in (meeting.get("failed") or {}).items():
+            if str(why).startswith("first prompt not delivered"):
+                self.first_prompts[name] = FIRST_PROMPT.format(
+                    name=name, project=ws.project, instructions=cli.instructions_file
+                )
+
     def tend(self, engine) -> None:
         world = engine.snapshot()
         self._approve(world)
+        self._first_prompts(world)
         self._restart(engine, world)
+
+    def _first_prompts(self, world) -> None:
+        from comm_node_tui.panes.inject import NotDelivered
+
+        for agent in world.agents:
+            text = self.first_prompts.get(agent.name)
+            if text is None or agent.state != "idle":
+                continue
+            raw = self.panes.peek(agent.name)
+            if self.panes.cli.input_is(raw, text):
+                # typed by the kickoff but not seen in time, so not submitted: taken out of
+                # the box (never submitted blind), then typed again with the usual checks
+                self.panes.tmux.cmd("send-keys", "-t", self.panes.pane(agent.name).id, "C-u")
+                continue
+            if self.panes.cli.read_screen(raw).input:
+                continue  # someone else's text: theirs to submit
+            try:
+                self.panes.inject(agent.name, text, ready_timeout_s=2.0)
+            except NotDelivered:
+                continue  # tried again next time
+            del self.first_prompts[agent.name]
+            self.counts["first_prompts_retyped"] += 1
 
     def _approve(self, world) -> None:
         from comm_node_tui.errors import CommNodeError

@@ -5,16 +5,19 @@ publishes the auth API contract, which the frontend's and the docs' tasks requir
 for it: `comm-node task ready` lists nothing for them until it is published); the website's
 task is ready at once. Every agent does its task the same way, with real tool calls that
 Claude Code runs and comm-node's hooks see: claim the task, lock the file, write it (Claude
-Code asks permission: the demo's operator stand-in approves with the permission keys), close
-the task (publishing the file as an artifact where a peer needs it), tell a peer, release the
-lock.
+Code asks permission: the demo's operator stand-in approves with the permission keys),
+publish it as an artifact where a peer needs it, tell a peer, release the lock, close the
+task.
 
 The script is generated from the plan (so they never disagree): one rule answers every
 prompt (the kickoff's first prompt, the engine's "You have N new messages" nudges, the
 operator's words after a restart) by reading the inbox and asking `comm-node task ready`; what
 that command prints picks the next rule: a ready task's id starts its work, "nothing is
-ready" ends the turn. The backend's work holds a stall: a reply that says nothing for
-`stall_s` (the spinner runs), which the watchdog flags as stuck and then sees recover.
+ready" ends the turn. The backend's first answer is a stall: nothing for `stall_s` (the
+spinner runs, no hook fires), which the watchdog flags as stuck and then sees recover. It is
+the turn's first answer, not one after a tool call, because Claude Code 2.1.330 blinks the
+bullet of a finished tool call (`●`) while it waits for the next answer, and that blinking
+counts as progress on the screen: a silence after a tool call is never "stuck".
 """
 
 from __future__ import annotations
@@ -165,39 +168,44 @@ def _text(text: str) -> str:
 def script_toml(root: str, stall_s: float) -> str:
     """The model's script for the plan (docs/model.md has the format)."""
     paths = {name: os.path.join(root, path) for name, path, _role in DOMAINS}
+    start = (
+        "reply = ["
+        + _text("I will read my mail, then see which task is ready for me.")
+        + ", "
+        + _bash("comm-node inbox", "Read my inbox")
+        + "]"
+    )
+    then = "then = [[" + _bash("comm-node task ready", "Which task is ready for me") + "]]"
+    stalled = domain_of(STALL_TASK)
     out = [
         f"description = {_s('comm-node demo: real Claude Code agents play the demo plan')}",
         # the CN_* directives stay on: an operator can still type them into a pane
         "directives = true",
         "",
+        f"# The stall: {stalled}'s first answer keeps silent for {stall_s:g} s (the spinner",
+        "# runs, no hook fires), then it starts its work as every agent does.",
+        "[[rules]]",
+        'name = "stall"',
+        'on = "prompt"',
+        f"match = {_s(f'you are the {stalled} agent of')}",
+        "times = 1",
+        start,
+        f"stream = {{wait = {stall_s:g}}}",
+        then,
+        "",
         "# Every prompt (kickoff, mail nudge, the operator after a restart): mail, then tasks.",
         "[[rules]]",
         'name = "work"',
         'on = "prompt"',
-        "reply = ["
-        + _text("I will read my mail, then see which task is ready for me.")
-        + ", "
-        + _bash("comm-node inbox", "Read my inbox")
-        + "]",
-        "then = [[" + _bash("comm-node task ready", "Which task is ready for me") + "]]",
+        start,
+        then,
         "",
     ]
     for tid, dom, title, _requires, rel, content, publish, to, message in TASKS:
         path = os.path.join(paths[dom], rel)
-        done = f"comm-node task done {tid}" + (f" --artifact {rel}" if publish else "")
         write = "{tool = " + _s("Write") + f", input = {{file_path = {_s(path)}, "
         write += f"content = {_s(content)}}}}}"
-        write_step = "[" + write + "]"
-        if tid == STALL_TASK:
-            # a long silence before the reply (the spinner runs, no hook fires): the
-            # watchdog's "stuck", then "recovered" when the Write's hooks come
-            write_step = (
-                "{reply = ["
-                + _text(f"Writing {rel}.")
-                + ", "
-                + write
-                + f"], stream = {{wait = {stall_s:g}}}}}"
-            )
+        write_step = "[" + _text(f"Writing {rel}.") + ", " + write + "]"
         out += [
             f"# {tid} ({dom}): {title}",
             "[[rules]]",
@@ -218,7 +226,11 @@ def script_toml(root: str, stall_s: float) -> str:
             )
             + "],",
             "  " + write_step + ",",
-            "  [" + _bash(done, f"Close {tid}") + "],",
+            *(
+                ["  [" + _bash(f"comm-node artifact publish {rel}", f"Publish {rel}") + "],"]
+                if publish
+                else []
+            ),
             "  ["
             + _bash(
                 f"comm-node send --to {to} --task {tid} {json.dumps(message)}",
@@ -226,7 +238,9 @@ def script_toml(root: str, stall_s: float) -> str:
             )
             + "],",
             "  [" + _bash(f"comm-node lock release {rel}", f"Release {rel}") + "],",
-            "  [" + _text(f"{tid} ({title}) is done and {to} know.") + "],",
+            # closed last: the plan is done only once its last message is sent
+            "  [" + _bash(f"comm-node task done {tid}", f"Close {tid}") + "],",
+            "  [" + _text(f"{tid} ({title}) is done; I told {to}.") + "],",
             "]",
             "",
         ]
@@ -243,3 +257,7 @@ def script_toml(root: str, stall_s: float) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def domain_of(tid: str) -> str:
+    return next(t[1] for t in TASKS if t[0] == tid)

@@ -123,12 +123,14 @@ class Driver:
             from comm_node_tui.demo.real import Operator
 
             # with the room open, the dialog stays a few seconds: the person watching can
-            # answer it first (`a` in the room)
+            # answer it first (`y` in the room)
             delay = 3.0 if self.restart_after_s >= 20 else None
             self.operator = Operator(self.demo, self.panes, coord, approve_after_s=delay)
         # real Claude Code takes a few seconds to start (more on a loaded machine)
         timeout = 90 if self.real is not None else 30
         self.meeting = Meeting(self.ws, panes=self.panes, coord=coord, timeout_s=timeout).run()
+        if self.operator is not None:
+            self.operator.after_kickoff(self.ws, self.meeting)
         return self.meeting
 
     def tend(self, engine, coord) -> None:
@@ -164,6 +166,15 @@ class Driver:
             except Exception as exc:
                 coord.emit(Event("demo.restart_failed", f"{name}: {exc}", level="error"))
             self._dead_since.pop(name, None)
+
+    def settle(self, engine, deadline: float) -> None:
+        """Until every real agent has finished its turn (its last words and transcript
+        lines written: the token count compares them with the model's log), or `deadline`."""
+        while time.monotonic() < deadline:
+            self.tend(engine, engine.coord)
+            if all(a.state in ("idle", "done") for a in engine.snapshot().agents):
+                return
+            time.sleep(0.5)
 
     def plan_done(self, engine) -> bool:
         done, total = _progress(engine.snapshot().tasks.counts)
@@ -275,6 +286,8 @@ def run_headless(root: str, speed: float, timeout_s: float) -> tuple[int, dict]:
                 break
             time.sleep(0.5)
         time.sleep(min(3.0, 6.0 / speed))  # last answers and lock releases land
+        if driver.real is not None:
+            driver.settle(engine, deadline=time.monotonic() + 30)
         engine.scan()
         summary = driver.summary(engine)
         ok = summary["tasks_total"] > 0 and summary["tasks_done"] == summary["tasks_total"]

@@ -1,0 +1,157 @@
+"""The demo on real Claude Code: `comm-node demo --agents claude --headless` runs the pinned
+`claude` in a private tmux server, offline, against the scripted model playing the demo plan;
+the workspace it leaves, the engine's event log and the model's request log are checked
+against each other. And the one line the demo prints when it falls back to simulated agents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from comm_node_tui.demo import real_plan
+from tests.conftest import cli_env, run_cli
+from tests.realclaude import claude_binary, stop_agents
+
+
+def _demo(root: Path, *args: str, env: dict, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", "demo", "--dir", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_real_demo_headless_plays_the_plan_on_real_claude_code(tmp_path: Path) -> None:
+    claude_binary()  # the pinned build: a clear failure when it is missing, never a skip
+    root = tmp_path / "demo"
+    socket = f"cn-real-demo-{os.getpid()}-{os.urandom(3).hex()}"
+    env = cli_env(COMM_NODE_TMUX_SOCKET=socket)
+    try:
+        r = _demo(
+            root,
+            "--agents",
+            "claude",
+            "--headless",
+            "--json",
+            "--speed",
+            "2",
+            "--timeout",
+            "900",
+            env=env,
+            timeout=480,
+        )
+    finally:
+        stop_agents(socket)  # the demo stops its agents; this is for a demo that crashed
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
+    s = json.loads(r.stdout)
+    assert s["agents"] == "claude" and s["ok"]
+    assert s["tasks_done"] == s["tasks_total"] == len(real_plan.TASKS)
+
+    # The agents' work is on disk, written by Claude Code's Write tool, and published.
+    for tid, dom, _title, _req, rel, content, _publish, _to, _msg in real_plan.TASKS:
+        assert (root / dom / rel).read_text() == content, tid
+    artifacts = json.loads(run_cli("artifact", "list", "--json", cwd=root, env=env).stdout)
+    published = {(a["domain"], a["name"]) for a in artifacts}
+    for _tid, dom, _t, _r, rel, _c, publish, _to, _m in real_plan.TASKS:
+        assert ((dom, os.path.basename(rel)) in published) == publish
+    tasks = json.loads(run_cli("task", "list", "--json", cwd=root, env=env).stdout)
+    assert {t["status"] for t in tasks} == {"closed"}
+    assert json.loads(run_cli("lock", "list", "--json", cwd=root, env=env).stdout) == []
+
+    # What the engine saw came from the agents' own hooks and `comm-node` calls.
+    log = [
+        json.loads(x)
+        for x in run_cli("log", "--json", "-n", "100000", cwd=root, env=env).stdout.splitlines()
+    ]
+    seen = [(e["type"], e.get("agent")) for e in log]
+    for tid, dom, *_rest in real_plan.TASKS:
+        assert ("task.claimed", dom) in seen and ("task.done", dom) in seen, tid
+        assert ("lock.granted", dom) in seen and ("lock.released", dom) in seen, tid
+        assert ("message.routed", dom) in seen, tid
+        # each Write asked for permission; the operator's stand-in approved it with keys
+        assert ("agent.approved", dom) in seen, tid
+    assert s["messages_routed"] == len(real_plan.TASKS) and s["messages_bounced"] == 0
+    assert s["locks_granted"] == len(real_plan.TASKS) and s["locks_refused"] == 0
+    assert s["permission_prompts"] == s["permissions_approved"] == len(real_plan.TASKS)
+    # the stall: the backend's silent reply flagged as stuck, then seen working again
+    stalled = real_plan.domain_of(real_plan.STALL_TASK)
+    at = seen.index(("agent.stuck", stalled))
+    assert ("agent.recovered", stalled) in seen[at:]
+    assert s["stalls_detected"] >= 1 and s["recoveries"] >= 1
+    # the restart: after its task, then the operator's words reached the new Claude Code
+    again = real_plan.RESTART_DOMAIN
+    at = seen.index(("agent.restarted", again))
+    assert ("demo.restart", again) in seen[:at]
+    assert any(e["type"] == "agent.injected" and e.get("agent") == again for e in log[at:]), (
+        "the restarted agent was never told to carry on"
+    )
+    assert s["restarts"] == 1
+
+    # Deliveries: every kickoff prompt was typed; nothing typed was left unsubmitted.
+    d = s["deliveries"]
+    injected = [e for e in log if e["type"] == "agent.injected"]
+    assert d["typed"] == len(injected) >= len(real_plan.DOMAINS) + 1
+    assert not any(
+        e["type"] == "agent.inject_refused" and (e.get("data") or {}).get("typed") for e in log
+    )
+
+    # The model answered with the plan's rules, each task's work exactly once.
+    model = [
+        json.loads(x)
+        for x in (root / ".comm-node" / "demo" / "model-log.jsonl").read_text().splitlines()
+    ]
+    fired = [e["rule"] for e in model]
+    for tid, *_rest in real_plan.TASKS:
+        assert fired.count(tid) == 1, (tid, fired)
+    assert "work" in fired and "wait" in fired
+    assert not [e for e in model if e.get("status", 200) != 200 or e.get("error")]
+
+    # Tokens: what comm-node counted from the transcripts = what the model's log says.
+    assert s["tokens_equal"], (s["tokens"], s["model_log"], s["tokens_difference"])
+    m = s["model_log"]
+    assert s["tokens"]["total"] == m["total"] > 0 and m["responses"] > len(real_plan.TASKS)
+    answered = [e for e in model if e["kind"] in ("prompt", "tool_result", "notification")]
+    assert m["responses"] == len(answered)
+    assert m["output"] == sum(e["usage"]["output_tokens"] for e in answered)
+
+
+def test_demo_falls_back_to_simulated_agents_with_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-claude-here"
+    env = cli_env(COMM_NODE_DEMO_CLAUDE=str(missing))
+    socket = env["COMM_NODE_TMUX_SOCKET"]
+    try:
+        # --timeout cuts the run short after the kickoff: what is under test is the choice
+        r = _demo(
+            tmp_path / "demo",
+            "--headless",
+            "--json",
+            "--speed",
+            "5",
+            "--timeout",
+            "1",
+            env=env,
+            timeout=180,
+        )
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+    said = [ln for ln in r.stderr.splitlines() if ln.startswith("demo: ")]
+    assert said == [
+        "demo: simulated agents, not real Claude Code: $COMM_NODE_DEMO_CLAUDE names "
+        f"{missing}, which is not an executable file"
+    ], r.stderr
+    s = json.loads(r.stdout)
+    assert s["agents"] == "simulated" and s["tasks_total"] == 25
+    assert "sim_agent" in (tmp_path / "demo" / "comm-node.toml").read_text()
+    assert r.returncode == (0 if s["ok"] else 1)
+
+    # Asked for by name, real Claude Code that is not there is an error, not a fallback.
+    r = _demo(tmp_path / "demo2", "--agents", "claude", "--headless", env=env, timeout=60)
+    assert r.returncode != 0
+    assert "--agents claude: $COMM_NODE_DEMO_CLAUDE names" in r.stderr
+    assert not (tmp_path / "demo2" / "comm-node.toml").exists()
