@@ -155,3 +155,78 @@ def test_demo_falls_back_to_simulated_agents_with_one_line(tmp_path: Path) -> No
     assert r.returncode != 0
     assert "--agents claude: $COMM_NODE_DEMO_CLAUDE names" in r.stderr
     assert not (tmp_path / "demo2" / "comm-node.toml").exists()
+
+
+async def test_real_demo_control_room_shows_the_real_agents(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from comm_node_tui.demo.run import Driver, create
+    from comm_node_tui.tui.app import ControlRoom
+    from tests.waiting import until, wait_for
+
+    claude = claude_binary()
+    socket = f"cn-real-demo-room-{os.getpid()}-{os.urandom(3).hex()}"
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", socket)
+    # the Driver points this process's CLAUDE_CONFIG_DIR at the demo's private Claude home
+    # (the room reads token use from it): set here so that it is restored after the test
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "unused"))
+    root = create(str(tmp_path / "demo"), 2.0, 1, 0, 0, claude=claude)
+    driver = Driver(root, 2.0, restart_after_s=20.0)  # as `run_ui` makes it
+    app = ControlRoom(driver.ws)
+    failures: list[BaseException] = []
+
+    def operator() -> None:  # what run_ui's background thread does
+        try:
+            engine = wait_for(lambda: app.bridge.engine, timeout=60, what="the room's engine")
+            driver.kickoff(engine.coord)
+            while not driver.stop.is_set():
+                driver.tend(engine, engine.coord)
+                driver.stop.wait(0.5)
+        except BaseException as exc:  # shown by the test, not lost in a thread
+            failures.append(exc)
+
+    try:
+        async with app.run_test(size=(180, 56)) as pilot:
+            threading.Thread(target=operator, daemon=True).start()
+
+            def real_work_shown() -> bool:
+                assert not failures, failures
+                w = app.world
+                return bool(
+                    app.query_one("#agents").row_count == len(real_plan.DOMAINS)
+                    and w is not None
+                    and w.tasks.counts.done >= 1
+                    and w.usage is not None
+                    and any(u.total > 0 for u in w.usage.domains.values())
+                    # the operator's stand-in answered a real permission prompt
+                    and driver.operator is not None
+                    and driver.operator.counts["approved"] >= 1
+                )
+
+            await until(
+                pilot,
+                real_work_shown,
+                timeout=240,
+                every=0.2,
+                show=lambda: (
+                    app.world and app.world.tasks.counts,
+                    driver.meeting,
+                    [(a.name, a.state) for a in (app.world.agents if app.world else ())],
+                ),
+            )
+            # the pane preview shows the real Claude Code's screen (its footer in default
+            # permission mode, or its banner)
+            await pilot.press("1")
+            await until(
+                pilot,
+                lambda: "manual mode on" in _preview(app) or "Claude Code v" in _preview(app),
+                show=lambda: _preview(app),
+            )
+    finally:
+        driver.stop.set()
+        driver.teardown()
+        stop_agents(socket)
+
+
+def _preview(app) -> str:
+    return str(app.query_one("#pane-text").content)
