@@ -436,8 +436,10 @@ def _demo(p: argparse.ArgumentParser) -> None:
         help="real Claude Code (the pinned build, offline, against the scripted model) or "
         "simulated agents (default: claude when it is installed, else simulated)",
     )
-    p.add_argument("--stalls", type=int, default=1, metavar="N", help="agents that stall")
-    p.add_argument("--crashes", type=int, default=1, metavar="N", help="agents that crash")
+    p.add_argument("--stalls", type=int, default=1, metavar="N", help="simulated agents that stall")
+    p.add_argument(
+        "--crashes", type=int, default=1, metavar="N", help="simulated agents that crash"
+    )
     p.add_argument(
         "--timeout",
         type=float,
