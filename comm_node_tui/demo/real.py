@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import time
 from collections import Counter
@@ -22,6 +23,9 @@ from comm_node_tui.protocol.events import Event
 # Which `claude` the demo runs instead of the pinned build (a path); tests point it at a
 # missing file to see the fallback.
 CLAUDE_ENV = "COMM_NODE_DEMO_CLAUDE"
+RESTART_WORDS = (
+    "The operator restarted you. Run `comm-node inbox` and `comm-node task ready`, then carry on."
+)
 
 
 def find_claude() -> tuple[str | None, str]:
@@ -167,8 +171,10 @@ class Operator:
         self.restart_phase = "pending"  # pending -> restarted -> told
         self._restarted_at = 0.0
 
-        # agents whose first prompt the kickoff could not deliver -> that prompt
-        self.first_prompts: dict[str, str] = {}
+        # agent -> comm-node's words it must get again: a first prompt the kickoff could not
+        # deliver, or a nudge left typed but not submitted
+        self.to_type: dict[str, str] = {}
+        self._box_seen: dict[str, tuple[str, float]] = {}  # agent -> (box text, first seen)
 
     def after_kickoff(self, ws, meeting: dict) -> None:
         """A first prompt the kickoff could not type (Claude Code still drawing its screen on
@@ -179,21 +185,45 @@ class Operator:
         cli = agent_cli_for(ws)
         for name, why in (meeting.get("failed") or {}).items():
             if str(why).startswith("first prompt not delivered"):
-                self.first_prompts[name] = FIRST_PROMPT.format(
+                self.to_type[name] = FIRST_PROMPT.format(
                     name=name, project=ws.project, instructions=cli.instructions_file
                 )
 
     def tend(self, engine) -> None:
         world = engine.snapshot()
         self._approve(world)
-        self._first_prompts(world)
+        self._stranded(world)
+        self._retype(world)
         self._restart(engine, world)
 
-    def _first_prompts(self, world) -> None:
+    def _stranded(self, world) -> None:
+        """A mail nudge left in an idle agent's input box, typed but never submitted (the
+        delivery gave up while Claude Code was slow to draw it, on a loaded machine): typed
+        again. Only text that stays there for 3 s: a delivery in progress submits within a
+        second."""
+        now = time.monotonic()
+        for agent in world.agents:
+            if agent.state != "idle" or agent.name in self.to_type:
+                self._box_seen.pop(agent.name, None)
+                continue
+            box = (self.panes.cli.read_screen(self.panes.peek(agent.name)).input or "").strip()
+            ours = _NUDGE.fullmatch(box)
+            if ours is None:
+                self._box_seen.pop(agent.name, None)
+                continue
+            seen = self._box_seen.setdefault(agent.name, (box, now))
+            if seen[0] != box:
+                self._box_seen[agent.name] = (box, now)
+            elif now - seen[1] >= 3.0:
+                del self._box_seen[agent.name]
+                self.to_type[agent.name] = box
+                self.counts["stranded_retyped"] += 1
+
+    def _retype(self, world) -> None:
         from comm_node_tui.panes.inject import NotDelivered
 
         for agent in world.agents:
-            text = self.first_prompts.get(agent.name)
+            text = self.to_type.get(agent.name)
             if text is None or agent.state != "idle":
                 continue
             raw = self.panes.peek(agent.name)
@@ -208,8 +238,8 @@ class Operator:
                 self.panes.inject(agent.name, text, ready_timeout_s=2.0)
             except NotDelivered:
                 continue  # tried again next time
-            del self.first_prompts[agent.name]
-            self.counts["first_prompts_retyped"] += 1
+            del self.to_type[agent.name]
+            self.counts["retyped"] += 1
 
     def _approve(self, world) -> None:
         from comm_node_tui.errors import CommNodeError
@@ -264,8 +294,6 @@ class Operator:
             self._restarted_at = time.monotonic()
             return
         # restarted: once the new Claude Code is at its prompt, the operator's words
-        from comm_node_tui.panes.inject import NotDelivered
-
         if time.monotonic() - self._restarted_at < 1.0:
             return
         try:
@@ -274,16 +302,14 @@ class Operator:
             return
         if screen.state != "idle":
             return
-        try:
-            self.panes.inject(
-                name,
-                "The operator restarted you. Run `comm-node inbox` and `comm-node task ready`, "
-                "then carry on.",
-                ready_timeout_s=2.0,
-            )
-        except NotDelivered:
-            return  # not at its prompt after all: tried again next time
+        self.to_type[name] = RESTART_WORDS  # typed by _retype, with its checks
         self.restart_phase = "told"
+
+
+# The engine's mail nudge (engine/nudges.py): a nudge left typed is not typed again by the
+# engine. (The first prompt and the restart words are kept in Operator.to_type until they
+# are delivered.)
+_NUDGE = re.compile(r"You have \d+ new messages?: run `comm-node inbox`")
 
 
 def _task_status(world, tid: str) -> str | None:

@@ -228,6 +228,8 @@ class Driver:
                     for k in ("input", "output", "cache_write", "cache_read", "responses")
                 },
                 "model_log_path": self.real.log_path,
+                # the stand-in's own work: approvals, answers refused, words typed again
+                "operator": dict(ops),
             }
         return {
             "workspace": self.root,
