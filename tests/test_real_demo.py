@@ -236,3 +236,39 @@ async def test_real_demo_control_room_shows_the_real_agents(tmp_path: Path, monk
 
 def _preview(app) -> str:
     return str(app.query_one("#pane-text").content)
+
+
+def test_operator_submits_a_nudge_left_typed_in_the_box(real_ws, engine_for) -> None:
+    """A delivery that gave up after typing (Claude Code slow to draw the text on a loaded
+    machine) leaves the engine's nudge in the box; the engine does not type it again, so the
+    demo's operator stand-in takes it out and types it again: it reaches the model once."""
+    from comm_node_tui.demo.real import Operator
+    from comm_node_tui.panes.manager import AgentPanes
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.realclaude import prompts, wait_screen
+    from tests.waiting import wait_for
+
+    rw = real_ws(names=("api",))
+    panes = AgentPanes(load_workspace(str(rw.root)))
+    panes.up(["api"])
+    eng = engine_for(rw.root)
+    wait_screen(panes, "api", lambda s: "❯\u00a0" in s)
+    text = "You have 2 new messages: run `comm-node inbox`"
+    panes.tmux.cmd("send-keys", "-t", panes.pane("api").id, "-l", text)  # typed, no Enter
+    wait_screen(panes, "api", lambda s: panes.cli.input_is(s, text))
+    operator = Operator({"approve_after_s": 0.0, "restart": "no-such-domain"}, panes, eng.coord)
+
+    def delivered() -> bool:
+        # one round of the engine's loops (statuses, screens), then the stand-in's
+        eng.scan()
+        seen = eng.screens.read()
+        if seen.states is not None:
+            eng.screens.apply(seen)
+        eng.tick()
+        operator.tend(eng)
+        return text in prompts(rw.model)
+
+    wait_for(delivered, timeout=60, every=0.5, what="the nudge to reach the model")
+    assert prompts(rw.model).count(text) == 1
+    assert operator.counts["stranded_retyped"] == operator.counts["retyped"] == 1
+    wait_screen(panes, "api", lambda s: panes.cli.read_screen(s).input == "")
