@@ -23,6 +23,8 @@ from comm_node_tui.protocol.events import Event
 # Which `claude` the demo runs instead of the pinned build (a path); tests point it at a
 # missing file to see the fallback.
 CLAUDE_ENV = "COMM_NODE_DEMO_CLAUDE"
+# Why `./run` could not install Claude Code (scripts/install-claude-code.sh's last line).
+INSTALL_ERROR_ENV = "COMM_NODE_DEMO_INSTALL_ERROR"
 RESTART_WORDS = (
     "The operator restarted you. Run `comm-node inbox` and `comm-node task ready`, then carry on."
 )
@@ -38,6 +40,8 @@ def find_claude() -> tuple[str | None, str]:
             return chosen, ""
         return None, f"${CLAUDE_ENV} names {chosen}, which is not an executable file"
     path = installed_binary()
+    if path is None and os.environ.get(INSTALL_ERROR_ENV):
+        return None, os.environ[INSTALL_ERROR_ENV].strip().splitlines()[-1]
     if path is None:
         return None, (
             f"Claude Code {TESTED_VERSION} is not installed (scripts/install-claude-code.sh "
