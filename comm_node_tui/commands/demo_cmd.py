@@ -60,7 +60,8 @@ def _print_summary(s: dict) -> None:
         f"messages routed   {s['messages_routed']} (bounced {s['messages_bounced']})",
         f"locks             {s['locks_granted']} granted, {s['locks_refused']} refused",
         f"stalls detected   {s['stalls_detected']}, recovered {s['recoveries']}, "
-        f"agents restarted {s['agents_restarted'] + s.get('restarts', 0)}",
+        # real agents: every restart (the staged one included); simulated: the crashed ones
+        f"agents restarted {s.get('restarts', s['agents_restarted'])}",
         f"tokens            {t['total']:,} (input {t['input']:,}, output {t['output']:,}, "
         f"cache write {t['cache_write']:,}, cache read {t['cache_read']:,})",
     ]

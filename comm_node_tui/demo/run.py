@@ -1,5 +1,6 @@
-"""`comm-node demo`: a workspace of five simulated agents in real tmux, on a private tmux
-socket, with the real engine, the real kickoff and the real control room.
+"""`comm-node demo`: a workspace of real Claude Code agents (demo/real.py: the pinned build,
+offline, against the scripted model) or of five simulated agents, in real tmux, on a private
+tmux socket, with the real engine, the real kickoff and the real control room.
 
 The driver also stands in for a patient operator: an agent that dies is restarted after a
 grace period (at once when headless; after 20 s with the control room open, so the operator
