@@ -270,5 +270,5 @@ def test_operator_submits_a_nudge_left_typed_in_the_box(real_ws, engine_for) -> 
 
     wait_for(delivered, timeout=60, every=0.5, what="the nudge to reach the model")
     assert prompts(rw.model).count(text) == 1
-    assert operator.counts["stranded_retyped"] == operator.counts["retyped"] == 1
+    assert operator.counts["stranded_retyped"] == operator.counts["typed"] == 1
     wait_screen(panes, "api", lambda s: panes.cli.read_screen(s).input == "")

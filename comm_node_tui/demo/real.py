@@ -159,8 +159,9 @@ class RealAgents:
 
 class Operator:
     """The operator's stand-in: approves each permission prompt (with the keys the agent CLI
-    names, never typed text) and, once the restart domain's task is done and it is at rest,
-    restarts it and tells it to carry on."""
+    names, never typed text); once the restart domain's task is done and it is at rest,
+    restarts it and tells it to carry on; types again comm-node's words that did not get
+    through (a first prompt, a nudge left in the box)."""
 
     def __init__(self, demo: dict, panes, coord, approve_after_s: float | None = None) -> None:
         self.demo = demo
@@ -232,7 +233,7 @@ class Operator:
                 continue
             raw = self.panes.peek(agent.name)
             if self.panes.cli.input_is(raw, text):
-                # typed by the kickoff but not seen in time, so not submitted: taken out of
+                # our words, typed but not submitted (a delivery that gave up): taken out of
                 # the box (never submitted blind), then typed again with the usual checks
                 self.panes.tmux.cmd("send-keys", "-t", self.panes.pane(agent.name).id, "C-u")
                 continue
@@ -243,7 +244,7 @@ class Operator:
             except NotDelivered:
                 continue  # tried again next time
             del self.to_type[agent.name]
-            self.counts["retyped"] += 1
+            self.counts["typed"] += 1
 
     def _approve(self, world) -> None:
         from comm_node_tui.errors import CommNodeError
