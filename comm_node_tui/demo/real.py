@@ -267,10 +267,9 @@ class Operator:
             self._answered_at[agent.name] = now
             try:
                 self.panes.answer(agent.name, allow=True)
-            except CommNodeError as exc:
+            except CommNodeError:
                 # the dialog went (or is not a permission prompt): looked at again next time
                 self.counts["answer_refused"] += 1
-                self.coord.emit(Event("demo.answer_refused", str(exc), agent=agent.name))
             else:
                 self.counts["approved"] += 1
             self._waiting_since.pop(agent.name, None)
