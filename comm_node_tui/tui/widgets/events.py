@@ -23,6 +23,9 @@ KEEP = 5000
 
 class EventTable(KeyedTable):
     COLUMNS = (("Time", 8), ("Type", 18), ("Agent", 10), ("What", 120))
+    # What happened matters more than its type's name and the agent (often in the text).
+    IMPORTANCE = ("Time", "What", "Type", "Agent")
+    FLEX = ("What", 24)
 
 
 class EventsPanel(Vertical):
