@@ -24,8 +24,12 @@ def iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".000Z"
 
 
-def build(root: Path, hostile: bool = False) -> Path:
-    for d in ("backend", "frontend", "docs"):
+# Two more agents for the room at every size (the issue counted the rows of five).
+MORE = ("infra", "mobile")
+
+
+def build(root: Path, hostile: bool = False, more: tuple[str, ...] = ()) -> Path:
+    for d in ("backend", "frontend", "docs", *more):
         (root / d / ".comm-node" / "inbox").mkdir(parents=True)
     (root / "comm-node.toml").write_text(
         '[project]\nname = "user-auth"\n[agents]\nbudget_tokens = 200000\n'
@@ -33,6 +37,7 @@ def build(root: Path, hostile: bool = False) -> Path:
         '[[domains]]\nname = "backend"\npath = "backend"\nscope = ["src/**"]\n'
         '[[domains]]\nname = "frontend"\npath = "frontend"\nscope = ["src/**"]\n'
         '[[domains]]\nname = "docs"\npath = "docs"\n'
+        + "".join(f'[[domains]]\nname = "{d}"\npath = "{d}"\n' for d in more)
     )
     (root / "tasks.toml").write_text(
         '[[tasks]]\nid = "T1"\ntitle = "Auth API contract"\ndomain = "backend"\npriority = 0\n'
@@ -70,6 +75,7 @@ def build(root: Path, hostile: bool = False) -> Path:
             "last_heartbeat": iso(NOW - 12),
         },
         "docs": {"state": "idle", "last_heartbeat": iso(NOW - 300)},
+        **{d: {"state": "idle", "last_heartbeat": iso(NOW - 30)} for d in more},
     }
     if hostile:
         statuses["backend"]["progress"] = (
@@ -111,7 +117,7 @@ def build(root: Path, hostile: bool = False) -> Path:
             "backend",
             "info",
             "backend -> frontend: request (T2)",
-            {"id": "m-20270115T075900000-aaaa0001"},
+            {"id": "m-20270115T075900000-aaaa0001", "subject": "Login endpoint is up"},
         ),
         ("lock.granted", "backend", "info", "backend: 'src/api/**' (exclusive, 900 s)", {}),
         ("agent.state", "frontend", "info", "frontend: waiting on T3", {}),

@@ -57,6 +57,13 @@ FAILED = {"world": "cannot read the world"}
 
 class ControlRoom(Hand):
     TITLE = "comm-node"
+    # Notices take rows of their own above the footer (the panels give them up while one
+    # shows) instead of floating over the pane preview: a toast hid the agent's screen the
+    # operator was reading. One line each, no blank rows around.
+    CSS = """
+    ToastRack { layer: default; max-height: 50%; }
+    Toast { padding: 0 1; margin-top: 0; }
+    """
     BINDINGS = bindings()
     COMMANDS = App.COMMANDS | {ActionsProvider}
 

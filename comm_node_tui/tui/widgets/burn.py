@@ -26,11 +26,20 @@ MIN_SPARK = 6
 SEP = " · "
 
 
+def time_left(d: DomainUsage | None) -> str:
+    """How long until the work budget runs out at the recent pace."""
+    if d is None or not d.work_budget_tokens:
+        return "no limit"
+    if d.minutes_left is None:
+        return "not burning"
+    return f"{minutes(d.minutes_left)} left"
+
+
 def numbers(d: DomainUsage | None, budget: BudgetView | None) -> tuple[str, ...]:
     """A row's numbers, most important first."""
     left = budget.remaining_tokens if budget else None
     return (
-        f"{minutes(d.minutes_left if d else None)} left",
+        time_left(d),
         f"{count(d.total if d else 0)} tok",
         money(d.cost_usd if d else 0),
         f"msg budget {count(left)}",
@@ -51,7 +60,7 @@ class BurnRow(Horizontal):
     DEFAULT_CSS = f"""
     BurnRow {{ height: 1; }}
     BurnRow > .burn-name {{ width: {NAME_WIDTH}; }}
-    BurnRow > Sparkline {{ width: 1fr; min-width: {MIN_SPARK}; }}
+    BurnRow > Sparkline {{ width: 1fr; }}
     BurnRow > .burn-numbers {{ width: auto; padding-left: 1; }}
     """
 
@@ -77,10 +86,11 @@ class BurnRow(Horizontal):
         self._fit()
 
     def _fit(self) -> None:
-        if not self.children:
+        if not self.children or not self.parts:
             return
         # the row's width less the name, the smallest sparkline and the numbers' padding
-        room = self.size.width - NAME_WIDTH - MIN_SPARK - 1
+        # (the sparkline gives way to the time left when even that does not fit)
+        room = max(self.size.width - NAME_WIDTH - MIN_SPARK - 1, len(self.parts[0]))
         text = fit_parts(self.parts, room if self.size.width else 200)
         if text != self.numbers:
             self.numbers = text
@@ -95,6 +105,7 @@ class BurnPanel(VerticalScroll):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "4 Token burn"
+        self.border_subtitle = "left: of the work budget, at this pace"
         self.samples: dict[str, deque] = {}
         self.rows: dict[str, BurnRow] = {}
         self._world: World | None = None
