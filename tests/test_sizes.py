@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -85,7 +84,13 @@ def test_one_number_format():
     assert count(1_234.5) == "1.2k" and count(80.4) == "80"
     assert [percent(f) for f in (0, 0.423, 0.995, 1)] == ["0%", "42%", "100%", "100%"]
     assert [money(x) for x in (0, 0.5, 12.345, 2_500)] == ["$0.00", "$0.50", "$12.35", "$2.5k"]
-    assert [minutes(m) for m in (None, 0.4, 12, 125, 3 * 24 * 60)] == ["-", "0m", "12m", "2h05m", "3d"]
+    assert [minutes(m) for m in (None, 0.4, 12, 125, 3 * 24 * 60)] == [
+        "-",
+        "0m",
+        "12m",
+        "2h05m",
+        "3d",
+    ]
 
 
 def test_layout_by_size():
