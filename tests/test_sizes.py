@@ -9,7 +9,6 @@ engine's reads are (a WorldUpdated), since only a running engine reads transcrip
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import pytest
@@ -17,33 +16,16 @@ from rich.console import Console
 from textual.widgets import DataTable, Input
 from textual.widgets._toast import Toast
 
-from comm_node_tui.engine.world_views import UsageView
-from comm_node_tui.tui.messages import WorldUpdated
 from comm_node_tui.tui.numbers import count, minutes, money, percent
 from comm_node_tui.tui.themes import by_size
 from comm_node_tui.tui.widgets.burn import fit_parts
 from comm_node_tui.tui.widgets.keyed_table import fit_columns
-from tests.test_snapshots import MORE, build, room, settle
+from tests.test_snapshots import MORE, build, room, settle, with_usage
 from tests.waiting import until
 
 SIZES = [(80, 24), (120, 35), (200, 50)]
 AGENTS = ("backend", "frontend", "docs", *MORE)
 PANELS = ("agents", "tasks", "locks", "burn", "events", "preview")
-
-# Usage as the engine's monitor reports it: backend burns against a work budget.
-USAGE = {
-    "domains": {
-        "backend": {
-            "total": 12_345,
-            "cost_usd": 0.5,
-            "tokens_per_min": 1_234.5,
-            "work_budget_tokens": 500_000,
-            "remaining": 487_655,
-            "minutes_left": 395.0,
-        },
-        "frontend": {"total": 1_234_567, "cost_usd": 12.0, "tokens_per_min": 80.0},
-    }
-}
 
 
 @pytest.fixture
@@ -58,16 +40,6 @@ def screen_text(app) -> str:
     console = Console(width=width, height=height, file=io.StringIO(), record=True)
     console.print(app.screen._compositor.render_update(full=True))
     return console.export_text()
-
-
-async def with_usage(pilot) -> None:
-    """The room as it is once the engine has read the transcripts."""
-    await settle(pilot)
-    app = pilot.app
-    world = dataclasses.replace(app.world, usage=UsageView.parse(USAGE))
-    app.post_message(WorldUpdated(world, {}, False, seq=10**6))
-    await until(pilot, lambda: app.world is world)
-    await settle(pilot)
 
 
 # ---- the rules, alone ------------------------------------------------------------------------

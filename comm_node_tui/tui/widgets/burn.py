@@ -105,7 +105,7 @@ class BurnPanel(VerticalScroll):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "4 Token burn"
-        self.border_subtitle = "left: of the work budget, at this pace"
+        self.border_subtitle = "left: work budget"
         self.samples: dict[str, deque] = {}
         self.rows: dict[str, BurnRow] = {}
         self._world: World | None = None

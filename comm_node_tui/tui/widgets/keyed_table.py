@@ -127,6 +127,11 @@ class KeyedTable(DataTable):
         row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
         return row_key.value
 
+    def cell(self, key: str, label: str) -> Text:
+        """What the row holds in a column, shown or not (a narrow table drops columns)."""
+        labels = [lbl for lbl, _w in self.COLUMNS]
+        return self._all_cells[key][labels.index(label)]
+
     def sync(self, rows: Iterable[tuple[str, Sequence[Text]]]) -> tuple[str, ...]:
         """Show exactly these rows, in this order; the keys removed."""
         wanted = dict(rows)

@@ -52,7 +52,13 @@ class LocksPanel(KeyedTable):
             (
                 lk.key,
                 (
-                    safe(lk.pattern, 60),
+                    # a refusal marks the pattern too: the Conflict column is the first to go
+                    # in a narrow panel
+                    safe(
+                        ("⚠ " if lk.key in self.conflicts else "") + lk.pattern,
+                        60,
+                        "bold yellow" if lk.key in self.conflicts else "",
+                    ),
                     safe(lk.holder, 30),
                     Text("excl" if lk.exclusive else "shared"),
                     Text(minutes(minutes_left(lk, self._now))),
