@@ -73,6 +73,16 @@ def agents(tmp_path, monkeypatch):
         subprocess.run(["tmux", "-L", s, "kill-server"], capture_output=True, timeout=10)
 
 
+def terminal(term: str, server: str, session: str) -> None:
+    """A client of `server` on `session`, in a pane of `term` (its pty is the terminal)."""
+    command = f"env -u TMUX tmux -L {server} attach -t {session}"
+    subprocess.run(
+        ["tmux", "-L", term, "new-session", "-d", "-s", "t", "-x", "130", "-y", "45", command],
+        check=True,
+        timeout=10,
+    )
+
+
 def attach_command(root: Path, socket: str) -> str:
     """`comm-node attach alpha` as the operator types it in a shell of their tmux."""
     return (
@@ -88,12 +98,7 @@ def test_from_another_tmux_a_popup_and_prefix_d_comes_back(agents):
     servers += [outer, term]
     # the operator's tmux: a shell in a session, and a client of it in a terminal
     tmux(outer, "new-session", "-d", "-s", "work", "-x", "120", "-y", "40", "sh")
-    subprocess.run(
-        ["tmux", "-L", term, "new-session", "-d", "-s", "t", "-x", "130", "-y", "45"]
-        + [f"env -u TMUX tmux -L {outer} attach -t work"],
-        check=True,
-        timeout=10,
-    )
+    terminal(term, outer, "work")
     wait_for(lambda: terminal_clients(outer) == ["work:sh"], show=lambda: screen(term, "t"))
     # comm-node attach typed in the operator's tmux (the shell there has $TMUX set)
     tmux(outer, "send-keys", "-t", "work", attach_command(root, inner), "Enter")
@@ -125,12 +130,7 @@ def test_from_the_agents_own_server_the_client_switches(agents):
     servers.append(term)
     # the operator works in the agents' server itself (a session of their own there)
     tmux(inner, "new-session", "-d", "-s", "home", "-x", "120", "-y", "40", "sh")
-    subprocess.run(
-        ["tmux", "-L", term, "new-session", "-d", "-s", "t", "-x", "130", "-y", "45"]
-        + [f"env -u TMUX tmux -L {inner} attach -t home"],
-        check=True,
-        timeout=10,
-    )
+    terminal(term, inner, "home")
     wait_for(lambda: terminal_clients(inner) == ["home:sh"], show=lambda: screen(term, "t"))
     tmux(inner, "send-keys", "-t", "home", attach_command(root, inner), "Enter")
     session = ap.session
