@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,41 @@ def test_the_plan_by_where_it_runs(agents, tmp_path):
     other = attach.plan(ap.tmux, pane, "alpha", {**env, "TMUX": f"{inner}-outer,1,0"})
     assert other.how == "popup" and other.command[2] == f"{inner}-outer"
     assert "env -u TMUX" in other.command[-1] and inner in other.command[-1]
+
+
+def test_the_room_inside_another_tmux_opens_a_popup_and_stays(agents):
+    """Enter in a room that runs in the operator's tmux: the agent in a popup; prefix d
+    closes it and the room is there again, the operator's client still attached."""
+    root, ap, servers = agents
+    inner = ap.tmux.socket
+    outer, term = inner + "-outer", inner + "-term"
+    servers += [outer, term]
+    room = (
+        f"cd {shlex.quote(str(root))} && COMM_NODE_TMUX_SOCKET={inner} "
+        f"{shlex.quote(sys.executable)} -m comm_node_tui"
+    )
+    tmux(outer, "new-session", "-d", "-s", "work", "-x", "160", "-y", "48", room)
+    terminal(term, outer, "work")
+    wait_for(
+        lambda: all(w in screen(term, "t") for w in ("1 Agents", "alpha", "? Help")),
+        show=lambda: screen(term, "t"),
+    )
+    session = ap.session
+    pressed = [0.0]
+
+    def in_popup() -> bool:
+        if terminal_clients(inner) == [f"{session}:alpha"]:
+            return True
+        if time.monotonic() - pressed[0] > 5:  # a busy machine may drop the first Enter
+            tmux(term, "send-keys", "-t", "t", "Enter")
+            pressed[0] = time.monotonic()
+        return False
+
+    wait_for(in_popup, show=lambda: (terminal_clients(inner), screen(term, "t")))
+    assert "alpha · C-b d: back" in screen(term, "t")
+    tmux(term, "send-keys", "-t", "t", "C-b", "d")
+    wait_for(
+        lambda: not terminal_clients(inner) and "1 Agents" in screen(term, "t"),
+        show=lambda: (terminal_clients(inner), screen(term, "t")),
+    )
+    assert sessions(outer) == ["work"]  # the operator's own client never left
