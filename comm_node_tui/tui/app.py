@@ -40,7 +40,7 @@ from comm_node_tui.tui.messages import (
 )
 from comm_node_tui.tui.screens.dialogs import MessageScreen
 from comm_node_tui.tui.screens.help import HelpScreen
-from comm_node_tui.tui.themes import by_size, layouts, use_theme
+from comm_node_tui.tui.themes import COMPACT_BELOW, by_size, layouts, use_theme
 from comm_node_tui.tui.widgets.agents import AgentsPanel
 from comm_node_tui.tui.widgets.burn import BurnPanel
 from comm_node_tui.tui.widgets.events import EventsPanel
@@ -133,6 +133,9 @@ class ControlRoom(Hand):
     def on_resize(self, event: events.Resize) -> None:
         if self.layout_by_size:
             self.use_layout(by_size(event.size.width, event.size.height))
+        # a narrow footer drops the gaps between keys: more of them fit beside help and quit
+        for footer in self.query(RoomFooter):
+            footer.compact = event.size.width < COMPACT_BELOW[0]
 
     def use_layout(self, name: str) -> None:
         """Swap the layout stylesheet (layouts/NAME.tcss) for another while running."""

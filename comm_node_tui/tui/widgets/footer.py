@@ -19,6 +19,7 @@ class RoomFooter(Footer):
     RoomFooter > HorizontalGroup.always {
         dock: right;
         width: auto;
+        padding-left: 1;
         background: $footer-background;
     }
     RoomFooter > HorizontalGroup.always > FooterKey.-command-palette { dock: none; }
