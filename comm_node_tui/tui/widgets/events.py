@@ -28,9 +28,10 @@ KEEP = 5000
 
 class EventTable(KeyedTable):
     COLUMNS = (("Time", 8), ("Type", 18), ("Agent", 10), ("What", 120))
-    # What happened matters more than its type's name and the agent (often in the text).
-    IMPORTANCE = ("Time", "What", "Type", "Agent")
-    FLEX = ("What", 24)
+    # When and what kind first (a reader scans the types), then the text, which takes the
+    # width left; the agent goes first (most lines start with its name).
+    IMPORTANCE = ("Time", "Type", "What", "Agent")
+    FLEX = ("What", 16)
 
 
 def what(ev: Event) -> str:
