@@ -117,6 +117,11 @@ async def test_every_size_shows_every_agent_the_columns_that_matter_and_help(fiv
             assert "1.2M tok · $12.00" in burn["frontend"].numbers
         footer = text.splitlines()[-1]
         assert "? Help" in footer and "q Quit" in footer, footer
+        # and no key cut in half by them: a key shows whole or not at all
+        edge = app.query_one("RoomFooter > HorizontalGroup").region.x
+        shown = [k for k in app.query("RoomFooter > FooterKey") if k.display]
+        assert shown and all(k.region.right <= edge for k in shown)
+        assert all(f"{k.key_display} {k.description}" in footer for k in shown), footer
 
 
 async def test_the_layout_follows_a_resize_unless_one_was_picked(five):
@@ -131,8 +136,11 @@ async def test_the_layout_follows_a_resize_unless_one_was_picked(five):
         assert app.query_one("#agents").region.width == 80
         # and the agents table shows fewer columns, the important ones
         assert "Git" not in app.query_one("#agents").shown_columns
+        assert "/ Filter" not in screen_text(app).splitlines()[-1]  # no room for it
         await pilot.resize_terminal(120, 35)
         await until(pilot, lambda: app.layout_name == "default")
+        # a wider footer shows the keys it had to hide again
+        await until(pilot, lambda: "/ Filter" in screen_text(app).splitlines()[-1])
     picked = room(five, layout="wall")
     async with picked.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

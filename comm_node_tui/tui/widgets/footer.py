@@ -35,3 +35,19 @@ class RoomFooter(Footer):
         yield from (k for k in keys if k not in always and k not in palette)
         if always or palette:
             yield HorizontalGroup(*always, *palette, classes="always")
+        self.call_after_refresh(self._hide_cut)
+
+    def on_resize(self) -> None:
+        for key in self.query_children(FooterKey):
+            key.display = True
+        self.call_after_refresh(self._hide_cut)
+
+    def _hide_cut(self) -> None:
+        """A key the group at the right would cut (`p Pau`) is not shown at all."""
+        groups = self.query_children(HorizontalGroup)
+        if not groups:
+            return
+        edge = groups.first().region.x
+        for key in self.query_children(FooterKey):
+            if key.display and key.region.right > edge:
+                key.display = False
