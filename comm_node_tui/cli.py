@@ -634,8 +634,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version")
     parser.add_argument(
         "--layout",
-        default="default",
-        help="control room layout: default, wall, compact (layouts/*.tcss)",
+        default=None,
+        help="control room layout: default, wall, compact (layouts/*.tcss); "
+        "without it, chosen by the terminal's size",
     )
     parser.add_argument(
         "--theme", default="elder", help="control room theme (themes/*.toml or a Textual theme)"

@@ -301,7 +301,7 @@ def run_headless(root: str, speed: float, timeout_s: float) -> tuple[int, dict]:
         bridge.stop()
 
 
-def run_ui(root: str, speed: float, layout: str, theme: str) -> dict:
+def run_ui(root: str, speed: float, layout: str | None, theme: str) -> dict:
     from comm_node_tui.tui.app import ControlRoom
 
     driver = Driver(root, speed, restart_after_s=20.0)
