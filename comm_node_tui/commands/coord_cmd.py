@@ -354,19 +354,6 @@ def task_fail(args) -> int:
     return 0
 
 
-def _native_file(coord) -> str:
-    source, path = coord.task_source()
-    if source != "native":
-        from comm_node_tui.errors import CommNodeError
-
-        hint = "`bd create` / `bd update` edit Beads issues" if source == "beads" else ""
-        raise CommNodeError(
-            f'task add/edit write native tasks ([tasks] source = "native"); this workspace\'s '
-            f"source is {source}" + (f": {hint}" if hint else "")
-        )
-    return path
-
-
 def _edit_fields(args) -> dict:
     return {
         "title": args.title,
@@ -382,49 +369,26 @@ def _edit_fields(args) -> dict:
     }
 
 
-def _edited(coord, verb: str, entry: dict, args) -> int:
-    from comm_node_tui.protocol.events import Event
-
-    coord.emit(
-        Event(
-            "tasks.edited",
-            f"operator {verb} {entry['id']}: {entry.get('title', '')}",
-            data={"task": entry["id"], "action": verb},
-        )
-    )
-    print_json(entry) if args.json else print(f"{verb} {entry['id']}: {entry.get('title', '')}")
-    return 0
-
-
 def task_add(args) -> int:
     """Operator only: tasks.toml is the operator's file, and its verify commands run in a
     shell on `task done`, so an agent that could write them could run anything."""
-    from comm_node_tui.coordination.task_edit import add_task
+    from comm_node_tui.coordination.task_edit import add_native
 
     _operator_only("adding a task to tasks.toml")
     coord, _dom = _coord(args, need_domain=False)
-    path = _native_file(coord)
-    with coord.store.locked():  # two adds at once must not both append the same new id
-        entry = add_task(path, set(coord.ws.domains), args.id, _edit_fields(args))
-    return _edited(coord, "added", entry, args)
+    entry = add_native(coord, args.id, _edit_fields(args))
+    print_json(entry) if args.json else print(f"added {entry['id']}: {entry['title']}")
+    return 0
 
 
 def task_edit(args) -> int:
-    from comm_node_tui.coordination.task_edit import edit_task
+    from comm_node_tui.coordination.task_edit import edit_native
 
     _operator_only("editing tasks.toml")
     coord, _dom = _coord(args, need_domain=False)
-    path = _native_file(coord)
-    with coord.store.locked():
-        entry = edit_task(
-            path,
-            set(coord.ws.domains),
-            args.id,
-            _edit_fields(args),
-            add_deps=args.add_dep,
-            remove_deps=args.remove_dep,
-        )
-    return _edited(coord, "edited", entry, args)
+    entry = edit_native(coord, args.id, _edit_fields(args), args.add_dep, args.remove_dep)
+    print_json(entry) if args.json else print(f"edited {entry['id']}: {entry.get('title', '')}")
+    return 0
 
 
 # ---- budgets -----------------------------------------------------------------------------

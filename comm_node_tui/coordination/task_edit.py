@@ -19,7 +19,12 @@ import tomllib
 
 from comm_node_tui.coordination.tasks import CONTRACT_KEYS, cycle_through, load_native_text
 from comm_node_tui.errors import CommNodeError, UsageError
+from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.fileio import atomic_write, read_bounded
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from comm_node_tui.coordination.coordinator import Coordinator
 
 MAX_TASKS_BYTES = 16 * 1024 * 1024  # what load_native reads
 LIST_KEYS = ("depends_on", *CONTRACT_KEYS[:4])  # done_when, artifacts, notify, verify
@@ -249,3 +254,49 @@ def edit_task(
     _check(name, new, tid, domains, old)
     atomic_write(path, new)
     return want
+
+
+# ---- for the CLI and the room: the workspace's tasks.toml, under the coordination lock ------
+def native_file(coord: Coordinator) -> str:
+    """The workspace's tasks.toml; refused with one line for any other task source."""
+    source, path = coord.task_source()
+    if source != "native":
+        hint = ": `bd create` / `bd update` edit Beads issues" if source == "beads" else ""
+        raise CommNodeError(
+            f'task add/edit write native tasks ([tasks] source = "native"); this '
+            f"workspace's source is {source}{hint}"
+        )
+    return path
+
+
+def _edited(coord: Coordinator, verb: str, entry: dict) -> dict:
+    coord.emit(
+        Event(
+            "tasks.edited",
+            f"operator {verb} {entry['id']}: {entry.get('title', '')}",
+            data={"task": entry["id"], "action": verb},
+        )
+    )
+    return entry
+
+
+def add_native(coord: Coordinator, tid: str | None, fields: dict) -> dict:
+    """`task add` in the workspace: the new entry, logged as `tasks.edited`."""
+    path = native_file(coord)
+    with coord.store.locked():  # two adds at once must not both take the same new id
+        entry = add_task(path, set(coord.ws.domains), tid, fields)
+    return _edited(coord, "added", entry)
+
+
+def edit_native(
+    coord: Coordinator,
+    tid: str,
+    fields: dict,
+    add_deps: list[str] | None = None,
+    remove_deps: list[str] | None = None,
+) -> dict:
+    """`task edit` in the workspace: the entry as it now is, logged as `tasks.edited`."""
+    path = native_file(coord)
+    with coord.store.locked():
+        entry = edit_task(path, set(coord.ws.domains), tid, fields, add_deps, remove_deps)
+    return _edited(coord, "edited", entry)
