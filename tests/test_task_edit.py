@@ -201,3 +201,40 @@ def test_cycle_through_finds_only_cycles_through_the_start():
     assert cycle_through(tasks, "D") == ["D", "D"]
     tasks["C"].deps = []
     assert cycle_through(tasks, "A") is None
+
+
+async def test_the_room_adds_a_task_from_a_form(tmp_path):
+    from comm_node_tui.tui.app import ControlRoom
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.waiting import until
+
+    root = _ws(tmp_path)
+    app = ControlRoom(load_workspace(str(root)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.world is not None and "T2" in app.world.task_graph)
+        await pilot.press("plus")
+        await until(pilot, lambda: type(app.screen).__name__ == "TaskFormScreen")
+        form = app.screen
+        form.query_one("#task-title").value = "the changelog"
+        form.query_one("#task-domain").value = "docs"
+        form.query_one("#task-depends_on").value = "T1, T2"
+        form.query_one("#task-done_when").value = "lists 1.2; links the API"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.world is not None and "T3" in app.world.task_graph)
+        t = app.world.task_graph["T3"]
+        assert (t.title, t.domain) == ("the changelog", "docs")
+        assert t.deps == ("T1", "T2")
+        added = tomllib.loads((root / "tasks.toml").read_text())["tasks"][-1]
+        assert added["done_when"] == ["lists 1.2", "links the API"]
+        assert (root / "tasks.toml").read_text().startswith(TASKS)
+        # a refusal is a notice; the file is left alone
+        await pilot.press("plus")
+        await until(pilot, lambda: type(app.screen).__name__ == "TaskFormScreen")
+        app.screen.query_one("#task-title").value = "x"
+        app.screen.query_one("#task-domain").value = "mobile"
+        before = (root / "tasks.toml").read_text()
+        await pilot.press("ctrl+s")
+        await until(
+            pilot, lambda: any("unknown domain" in str(n.message) for n in app._notifications)
+        )
+        assert (root / "tasks.toml").read_text() == before
