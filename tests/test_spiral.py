@@ -173,3 +173,15 @@ def test_no_progress_pauses_by_policy_and_zero_minutes_is_off(tmp_path, engine_f
             clock.advance(6 * 60)
         assert _paused(root) == paused
         assert len(events(eng, "agent.spiral")) == len(paused)
+
+
+def test_noting_a_tool_call_loads_nothing_heavy(tmp_path):
+    """The repeat half runs on every tool call: below the threshold it is one small file."""
+    from tests.test_layers import _loaded_by
+
+    root = write_workspace(tmp_path / "ws")
+    cwd = root / "backend"
+    _hook(root, READ)  # builds the config cache (pydantic, once), as the first call does
+    payload = json.dumps({**FAILURE, "cwd": str(cwd)})
+    assert _loaded_by(["hook"], payload, cwd) == set()
+    assert (cwd / ".comm-node" / "spiral.json").exists()
