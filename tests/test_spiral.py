@@ -8,11 +8,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from comm_node_tui.engine.clock import ManualClock
+from comm_node_tui.model import ScriptedModel
+from comm_node_tui.panes.manager import AgentPanes
+from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env, write_workspace
+from tests.realclaude import wait_screen
 from tests.test_engine_monitors import T0, busy_status, events
+from tests.waiting import wait_for
 
 # Recorded from Claude Code 2.1.330 (/work/shared/data/claude/2.1.330/hook_payloads.json);
 # cwd and paths are set per test.
@@ -185,3 +193,44 @@ def test_noting_a_tool_call_loads_nothing_heavy(tmp_path):
     payload = json.dumps({**FAILURE, "cwd": str(cwd)})
     assert _loaded_by(["hook"], payload, cwd) == set()
     assert (cwd / ".comm-node" / "spiral.json").exists()
+
+
+# The real Claude Code: a turn that runs the same failing command again and again (`ls` of a
+# missing file runs without a permission prompt in default mode; docs: real-claude-code.md).
+LOOK = '{tool = "Bash", input = {command = "ls nonexistent-spiral", description = "Look"}}'
+SCRIPT = f"""
+[[rules]]
+name = "spiral"
+match = 'SPIRAL_TRY'
+reply = [{LOOK}]
+then = [[{LOOK}], [{LOOK}], [{LOOK}], {{reply = [{{text = "Stopping."}}]}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Iterator[ScriptedModel]:
+    """This module's model: the built-in directives and the spiralling turn."""
+    path = tmp_path_factory.mktemp("script") / "spiral.toml"
+    path.write_text(SCRIPT)
+    with ScriptedModel(script=path) as m:
+        yield m
+
+
+def test_real_claude_code_spiralling_is_paused_and_its_next_call_refused(real_ws):
+    rw = real_ws(agents='spiral_repeats = 3\nspiral_policy = "pause"')
+    ap = AgentPanes(load_workspace(str(rw.root)))
+    ap.up(["api"])
+    wait_screen(ap, "api", lambda s: "❯\u00a0" in s)
+    ap.inject("api", "SPIRAL_TRY")
+    [alert] = wait_for(lambda: _spirals(rw.root), timeout=60, every=0.2)
+    assert alert["agent"] == "api" and alert["data"]["count"] == 3
+    assert "ls nonexistent-spiral" in alert["msg"] and alert["data"]["paused"] is True
+    assert _paused(rw.root) == ["api"]
+
+    def denied() -> list[dict]:
+        rows = (rw.root / ".comm-node" / "events.jsonl").read_text().splitlines()
+        return [e for e in map(json.loads, rows) if e["type"] == "tool.denied"]
+
+    # the fourth try is refused by the agent's own hook, naming the way out
+    [ev] = wait_for(denied, timeout=60, every=0.2)
+    assert ev["agent"] == "api" and "comm-node resume api" in ev["data"]["reason"]
