@@ -17,6 +17,10 @@ import hashlib
 import json
 import os
 
+TYPE_CHECKING = False  # the hook loads the coordinator only when it raises a spiral
+if TYPE_CHECKING:
+    from comm_node_tui.coordination.coordinator import Coordinator
+
 SPIRAL_FILE = "spiral.json"
 MAX_FILE_BYTES = 64 * 1024
 EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
@@ -84,7 +88,7 @@ def note_call(
     return count if fire else None
 
 
-def raise_spiral(coord, domain: str, why: str, data: dict) -> bool:
+def raise_spiral(coord: Coordinator, domain: str, why: str, data: dict) -> bool:
     """The alert, and the pause when the policy says so; whether it paused."""
     from comm_node_tui.protocol.events import Event
 
