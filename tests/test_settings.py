@@ -118,6 +118,9 @@ EVERY_KEY = dedent("""
     on_budget_exhausted = "pause"
     auto_lock_on_edit = true
     nudge_idle_agents = false
+    spiral_policy = "pause"
+    spiral_repeats = 3
+    spiral_minutes = 45
     [tmux]
     socket = "sock"
     session = "sess"

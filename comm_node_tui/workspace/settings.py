@@ -109,6 +109,12 @@ class AgentsSettings(_Section):
     on_budget_exhausted: Literal["alert", "pause"] = "alert"
     auto_lock_on_edit: bool = False  # the edit guard locks a file on its first edit
     nudge_idle_agents: bool = True  # type "you have N new messages" into idle agents' panes
+    # a spiral (engine/spiral.py): the same tool call failing spiral_repeats times, or busy
+    # for spiral_minutes with no write in its scope and no progress; an alert, and with
+    # "pause" the domain is paused too (the operator resumes it). spiral_minutes 0 = off.
+    spiral_policy: Literal["alert", "pause"] = "alert"
+    spiral_repeats: int = 5
+    spiral_minutes: float = 20
 
 
 @section
