@@ -236,10 +236,50 @@ def _task(p: argparse.ArgumentParser) -> None:
             metavar="PATH",
             help="publish this file as an artifact (repeatable)",
         )
+        pa.add_argument(
+            "--force",
+            action="store_true",
+            help="the operator closes it without the verify gate (needs --reason; logged)",
+        )
+        pa.add_argument("--by", default="operator", help="who overrides (with --force)")
+        pa.add_argument("--reason", default="", help="why the gate is skipped (with --force)")
 
     def fail(pa: argparse.ArgumentParser) -> None:
         one(pa)
         pa.add_argument("--reason", required=True)
+
+    def reopen(pa: argparse.ArgumentParser) -> None:
+        one(pa)
+        pa.add_argument("--reason", default="", help="why (logged)")
+
+    def fields(pa: argparse.ArgumentParser, *, adding: bool) -> None:
+        """The keys of a native task (tasks.toml); in `edit` a list option replaces the list
+        and an empty value ("") removes the key."""
+        pa.add_argument("--title", help="required for add" if adding else None)
+        # the common --domain ("act as this domain") names the task's domain here: these
+        # commands are the operator's, who acts as no domain
+        pa._option_string_actions["--domain"].help = "the domain that does it"
+        pa.add_argument("--priority", type=int, metavar="0-4", help="0 is the highest")
+        pa.add_argument(
+            "--depends-on", action="append", metavar="ID", help="a blocking task (repeatable)"
+        )
+        pa.add_argument("--parent", metavar="ID", help="the parent task")
+        pa.add_argument("--done-when", action="append", metavar="TEXT", help="a criterion")
+        pa.add_argument("--verify", action="append", metavar="CMD", help="a gate command")
+        pa.add_argument("--artifacts", action="append", metavar="NAME", help="to publish")
+        pa.add_argument("--notify", action="append", metavar="DOMAIN", help="told when done")
+        pa.add_argument("--notes", help="context handed to the agent with its claim")
+        _json(pa)
+
+    def add(pa: argparse.ArgumentParser) -> None:
+        pa.add_argument("id", nargs="?", metavar="ID", help="default: the next free id")
+        fields(pa, adding=True)
+
+    def edit(pa: argparse.ArgumentParser) -> None:
+        pa.add_argument("id", metavar="ID")
+        fields(pa, adding=False)
+        pa.add_argument("--add-dep", action="append", default=[], metavar="ID", help="one more")
+        pa.add_argument("--remove-dep", action="append", default=[], metavar="ID", help="one less")
 
     _actions(
         p,
@@ -253,8 +293,21 @@ def _task(p: argparse.ArgumentParser) -> None:
                 "coord_cmd:task_claim",
                 one,
             ),
-            ("done", "close a task you claimed", "coord_cmd:task_done", done),
+            (
+                "done",
+                "close a task you claimed once its verify commands pass (exit 5 if not)",
+                "coord_cmd:task_done",
+                done,
+            ),
             ("fail", "give a task up as failed (it becomes blocked)", "coord_cmd:task_fail", fail),
+            (
+                "reopen",
+                "a failed, parked or closed task back to open (parked: the operator only)",
+                "coord_cmd:task_reopen",
+                reopen,
+            ),
+            ("add", "add a native task to tasks.toml (the operator)", "coord_cmd:task_add", add),
+            ("edit", "change a native task (the operator)", "coord_cmd:task_edit", edit),
         ],
     )
 
@@ -449,8 +502,16 @@ def _demo(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--headless", action="store_true", help="no control room: run the plan, print a summary"
     )
-    p.add_argument("--stalls", type=int, default=1, metavar="N", help="agents that stall")
-    p.add_argument("--crashes", type=int, default=1, metavar="N", help="agents that crash")
+    p.add_argument(
+        "--agents",
+        choices=["claude", "simulated"],
+        help="real Claude Code (the pinned build, offline, against the scripted model) or "
+        "simulated agents (default: claude when it is installed, else simulated)",
+    )
+    p.add_argument("--stalls", type=int, default=1, metavar="N", help="simulated agents that stall")
+    p.add_argument(
+        "--crashes", type=int, default=1, metavar="N", help="simulated agents that crash"
+    )
     p.add_argument(
         "--timeout",
         type=float,
@@ -558,7 +619,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "status": ("the world: agents, heartbeats, tasks, locks; `status set` sets mine", _status),
     "whoami": ("who this agent is: domain, role, scope, peers, budget", _whoami),
     "lock": ("advisory file locks: acquire, release, renew, list", _lock),
-    "task": ("the task DAG: ready, list, show, claim, done, fail", _task),
+    "task": ("the task DAG: ready, list, show, claim, done, fail, reopen, add, edit", _task),
     "budget": ("communication budgets: show, request, grant", _budget),
     "artifact": ("artifacts: publish, list", _artifact),
     "hook": ("(run by Claude Code hooks) report state, guard edits, deliver mail", _hook),
@@ -595,7 +656,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _doctor,
     ),
     "log": ("print the event log", _log),
-    "demo": ("simulated agents in real tmux and the control room: no API key needed", _demo),
+    "demo": ("real Claude Code agents, offline, and the control room: no API key needed", _demo),
     "init": ("lay out a workspace: the wizard, or --from PLAN.toml --yes", _init),
     "kickoff": ("the kickoff meeting: start every agent, wait for each, send START", _kickoff),
     "serve": ("run the engine headless (one per workspace)", _serve),
@@ -611,8 +672,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version")
     parser.add_argument(
         "--layout",
-        default="default",
-        help="control room layout: default, wall, compact (layouts/*.tcss)",
+        default=None,
+        help="control room layout: default, wall, compact (layouts/*.tcss); "
+        "without it, chosen by the terminal's size",
     )
     parser.add_argument(
         "--theme", default="elder", help="control room theme (themes/*.toml or a Textual theme)"

@@ -98,7 +98,8 @@ def test_a_workspace_from_a_minimal_dict_takes_the_defaults(tmp_path):
 def test_a_domain_built_from_plain_data_has_the_config_models_defaults(tmp_path):
     dom = Domain({"name": "a", "path": "a"}, str(tmp_path), DEFAULTS.agents, shared=False)
     model = DomainConfig(name="a", path="a")
-    for key in ("role", "scope", "exports", "imports", "allowed_imports", "forbidden_imports"):
+    keys = ("role", "scope", "exports", "imports", "allowed_imports", "forbidden_imports")
+    for key in (*keys, "verify", "verify_timeout_s"):
         assert getattr(dom, key) == getattr(model, key), key
 
 
@@ -117,6 +118,9 @@ EVERY_KEY = dedent("""
     on_budget_exhausted = "pause"
     auto_lock_on_edit = true
     nudge_idle_agents = false
+    spiral_policy = "pause"
+    spiral_repeats = 3
+    spiral_minutes = 45
     [tmux]
     socket = "sock"
     session = "sess"
@@ -124,6 +128,8 @@ EVERY_KEY = dedent("""
     [tasks]
     source = "native"
     path = "plan/tasks.toml"
+    max_attempts = 5
+    verify_timeout_s = 30
     [router]
     max_message_bytes = 4096
     count_broadcast_per_recipient = false

@@ -155,6 +155,13 @@ def task_show(args) -> int:
     row["blocked_by"] = ready.why_not_ready(t.id)
     row["unblocks"] = ready.unblocks(t.id)
     row["description"] = t.description
+    row["contract"] = t.contract.to_json()
+    dom = coord.ws.domains.get(t.domain or "")
+    if dom is not None:
+        row["verify"], row["verify_timeout_s"] = coord.verify_plan(dom, t)
+    else:  # no domain yet: whoever claims it adds its domain's commands
+        row["verify"], row["verify_timeout_s"] = t.contract.verify, None
+    row.update(coord.task_record(t.id))
     if args.json:
         print_json(row)
         return 0
@@ -167,35 +174,176 @@ def task_show(args) -> int:
         print(f"  not ready: {why}")
     if row["unblocks"]:
         print(f"  unblocks: {', '.join(row['unblocks'])}")
+    _print_contract(row)
+    attempts = row["attempts"]
+    if attempts:
+        print(f"attempts ({row['failures']} failed since the last reopen):")
+        for a in attempts:
+            why = f": {a['reason']}" if a.get("reason") else ""
+            print(f"  {a.get('at', '?')}  {a.get('by', '?'):<12} {a.get('result', '?')}{why}")
+    _print_failure(row["last_failure"])
     return 0
 
 
-def _overlay_note(coord) -> None:
-    """Say where a Beads claim/close went when comm-node could not hand it to `bd`."""
-    import shutil
+def _print_contract(row: dict) -> None:
+    """The contract and the gate, as a claim or `task show` hands them to a person/agent."""
+    c = row["contract"]
+    if c["done_when"]:
+        print("done when:")
+        for line in c["done_when"]:
+            print(f"  - {line}")
+    if c["artifacts"]:
+        print(f"publish: {', '.join(c['artifacts'])} (`task done ID --artifact FILE`)")
+    if c["notify"]:
+        print(f"notify: {', '.join(c['notify'])} (told when it is done)")
+    if row.get("verify"):
+        print("`task done` runs, in the domain's folder, and closes only if all pass:")
+        for cmd in row["verify"]:
+            print(f"  $ {cmd}")
+    elif c["done_when"] or c["artifacts"]:
+        print("`task done` runs no verify command for it: check the criteria yourself")
+    if c["context"]:
+        print("context:")
+        for line in c["context"].splitlines()[:40]:
+            print(f"  {line}")
+
+
+def _print_failure(last: dict | None) -> None:
+    if not last:
+        return
+    print(
+        f"last attempt failed ({last.get('by', '?')}, {last.get('at', '?')}): {last.get('reason')}"
+    )
+    excerpt = (last.get("excerpt") or "").rstrip()
+    if excerpt:
+        print("  its output ended with:")
+        for line in excerpt.splitlines()[-30:]:
+            print(f"  | {line}")
+
+
+def _write_back(coord, action: str, tid: str, *, assignee: str = "", reason: str = "") -> None:
+    """With a Beads source, hand the claim/close/reopen (already in the overlay) to `bd`;
+    one stderr line when it cannot, and nothing is undone (coordination/beads_writeback.py)."""
     import sys
 
-    if coord.task_source()[0] == "beads" and shutil.which("bd") is None:
-        print(
-            "comm-node: note: bd is not installed, so this is recorded in comm-node's "
-            "overlay (.comm-node/tasks.json), not in .beads/",
-            file=sys.stderr,
+    if coord.task_source()[0] != "beads":
+        return
+    from comm_node_tui.coordination.beads_writeback import UNAVAILABLE, write_back
+    from comm_node_tui.protocol.events import Event
+
+    problem = write_back(coord.ws.root, action, tid, assignee=assignee, reason=reason)
+    if problem is None:
+        return
+    if problem == UNAVAILABLE:
+        print(f"comm-node: note: {problem}", file=sys.stderr)
+        return
+    print(f"comm-node: warning: {problem}", file=sys.stderr)
+    coord.emit(
+        Event(
+            "tasks.writeback_failed",
+            f"{tid}: {problem}",
+            agent=assignee or None,
+            level="warn",
+            data={"task": tid, "action": action},
         )
+    )
 
 
 def task_claim(args) -> int:
     coord, dom = _coord(args)
     row = coord.claim(dom, args.id)
-    print_json(row) if args.json else print(f"{dom.name} claimed {args.id}: {row['title']}")
-    _overlay_note(coord)
+    if args.json:
+        print_json(row)
+    else:
+        print(f"{dom.name} claimed {args.id}: {row['title']}")
+        _print_contract(row)
+        _print_failure(row["last_failure"])
+    _write_back(coord, "claim", args.id, assignee=dom.name)
     return 0
 
 
+def caller_agent() -> str | None:
+    """The domain of the agent this command runs for, or None for the operator.
+
+    $COMM_NODE_DOMAIN is set in every agent's pane; an agent could unset it in its own shell,
+    so the Claude Code process above this one is asked too (its environment is the pane's).
+    An operator's own Claude Code session has no COMM_NODE_DOMAIN and stays the operator."""
+    import os
+
+    from comm_node_tui.protocol.procs import agent_process
+
+    name = os.environ.get("COMM_NODE_DOMAIN")
+    if name:
+        return name
+    agent = agent_process()
+    if agent is None:
+        return None
+    try:
+        with open(f"/proc/{agent[0]}/environ", "rb") as fh:
+            env = fh.read(1 << 20).split(b"\0")
+    except OSError:
+        return None
+    for item in env:
+        if item.startswith(b"COMM_NODE_DOMAIN=") and len(item) > len(b"COMM_NODE_DOMAIN="):
+            return item.split(b"=", 1)[1].decode("utf-8", "replace")
+    return None
+
+
+def _operator_only(what: str) -> None:
+    from comm_node_tui.errors import BoundaryError
+
+    agent = caller_agent()
+    if agent is not None:
+        raise BoundaryError(
+            f"{what} is the operator's decision; this runs in agent {agent}'s environment"
+        )
+
+
 def task_done(args) -> int:
+    if args.force:
+        _operator_only("closing a task without its verify gate (--force)")
+        if not args.reason:
+            raise UsageError("--force needs --reason (the override is logged)")
+        coord, _dom = _coord(args, need_domain=False)
+        row = coord.override(args.id, args.by, args.reason)
+        print_json(row) if args.json else print(f"{args.id} closed by {args.by} (override)")
+        _write_back(coord, "close", args.id, reason=f"override by {args.by}: {args.reason}")
+        return 0
+    if args.reason or args.by != "operator":
+        raise UsageError("--by and --reason go with --force")
+    from comm_node_tui.coordination.verify import GateFailed
+
     coord, dom = _coord(args)
-    row = coord.done(dom, args.id, args.artifact)
-    print_json(row) if args.json else print(f"{args.id} done")
-    _overlay_note(coord)
+    try:
+        row = coord.done(dom, args.id, args.artifact)
+    except GateFailed as exc:
+        import sys
+
+        if args.json:
+            print_json({"id": args.id, "closed": False, "error": str(exc), **exc.attempt})
+        print(f"comm-node: {exc}", file=sys.stderr)
+        excerpt = (exc.attempt.get("excerpt") or "").rstrip()
+        if excerpt:
+            print("its output ended with:", file=sys.stderr)
+            for line in excerpt.splitlines()[-40:]:
+                print(f"| {line}", file=sys.stderr)
+        return exc.exit_code
+    ran = row["attempt"]["commands"]
+    if args.json:
+        print_json(row)
+    else:
+        print(f"{args.id} done" + (f" (verified: {len(ran)} passed)" if ran else ""))
+    why = f"done: {len(ran)} verify command(s) passed (comm-node)" if ran else "done (comm-node)"
+    _write_back(coord, "close", args.id, assignee=dom.name, reason=why)
+    return 0
+
+
+def task_reopen(args) -> int:
+    coord, _dom = _coord(args, need_domain=False)
+    agent = caller_agent()
+    row = coord.reopen(args.id, agent or "operator", args.reason, operator=agent is None)
+    print_json(row) if args.json else print(f"{args.id} reopened")
+    _write_back(coord, "reopen", args.id, reason=args.reason)
     return 0
 
 
@@ -203,6 +351,43 @@ def task_fail(args) -> int:
     coord, dom = _coord(args)
     row = coord.fail(dom, args.id, args.reason)
     print_json(row) if args.json else print(f"{args.id} failed: {args.reason}")
+    return 0
+
+
+def _edit_fields(args) -> dict:
+    return {
+        "title": args.title,
+        "domain": getattr(args, "domain", None),  # the common --domain, absent when not given
+        "priority": args.priority,
+        "depends_on": args.depends_on,
+        "parent": args.parent,
+        "done_when": args.done_when,
+        "verify": args.verify,
+        "artifacts": args.artifacts,
+        "notify": args.notify,
+        "notes": args.notes,
+    }
+
+
+def task_add(args) -> int:
+    """Operator only: tasks.toml is the operator's file, and its verify commands run in a
+    shell on `task done`, so an agent that could write them could run anything."""
+    from comm_node_tui.coordination.task_edit import add_native
+
+    _operator_only("adding a task to tasks.toml")
+    coord, _dom = _coord(args, need_domain=False)
+    entry = add_native(coord, args.id, _edit_fields(args))
+    print_json(entry) if args.json else print(f"added {entry['id']}: {entry['title']}")
+    return 0
+
+
+def task_edit(args) -> int:
+    from comm_node_tui.coordination.task_edit import edit_native
+
+    _operator_only("editing tasks.toml")
+    coord, _dom = _coord(args, need_domain=False)
+    entry = edit_native(coord, args.id, _edit_fields(args), args.add_dep, args.remove_dep)
+    print_json(entry) if args.json else print(f"edited {entry['id']}: {entry.get('title', '')}")
     return 0
 
 

@@ -30,6 +30,8 @@ OVERLAY_FILE = "tasks.json"
 GRANTS_FILE = "budget-grants.json"
 MANIFEST = "manifest.json"
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
+MAX_ATTEMPTS_KEPT = 20  # per task in the overlay: the newest; the event log has them all
+FAILED_RESULTS = ("fail", "gave_up")
 NO_ROTATE = 1 << 62  # CLI writers append only; the engine rotates the log
 
 
@@ -347,6 +349,46 @@ class Coordinator:
         entry.update({k: v for k, v in fields.items()})
         entry["updated"] = now_iso()
 
+    # ---- attempts: the verify gate's record in the overlay ------------------------------
+    def task_record(self, tid: str) -> dict:
+        """The overlay's record of one task: attempts (oldest first), failures since the last
+        reopen, the last failure (None when the last attempt passed or there is none)."""
+        entry = self.overlay()["tasks"].get(tid)
+        entry = entry if isinstance(entry, dict) else {}
+        attempts = [a for a in entry.get("attempts", []) if isinstance(a, dict)]
+        last = next((a for a in reversed(attempts) if a.get("result") != "reopened"), None)
+        failures = entry.get("failures", 0)
+        return {
+            "attempts": attempts,
+            "failures": failures if isinstance(failures, int) else 0,
+            "last_failure": last if last and last.get("result") in FAILED_RESULTS else None,
+        }
+
+    def _record(self, overlay: dict, tid: str, attempt: dict) -> dict:
+        entry = overlay["tasks"].setdefault(tid, {})
+        attempts = entry.get("attempts")
+        attempts = attempts if isinstance(attempts, list) else []
+        attempts.append({"at": now_iso(), **attempt})
+        entry["attempts"] = attempts[-MAX_ATTEMPTS_KEPT:]
+        return entry
+
+    def verify_plan(self, dom: Domain, t: Task) -> tuple[list[str], float]:
+        """The gate's commands for `t` in `dom` (the domain's, then the task's) and the
+        per-command timeout."""
+        timeout = dom.verify_timeout_s or self.ws.settings.tasks.verify_timeout_s
+        return [*dom.verify, *t.contract.verify], float(timeout)
+
+    def handover(self, dom: Domain, t: Task) -> dict:
+        """What an agent is told when it claims `t`: the contract, how `task done` verifies
+        it, and the last failure when the last attempt failed."""
+        commands, timeout = self.verify_plan(dom, t)
+        return {
+            "contract": t.contract.to_json(),
+            "verify": commands,
+            "verify_timeout_s": timeout,
+            "last_failure": self.task_record(t.id)["last_failure"],
+        }
+
     def claim(self, dom: Domain, tid: str) -> dict:
         stop = read_pause(self.ws.paths.state)
         if stop.covers(dom.name):
@@ -361,8 +403,15 @@ class Coordinator:
                 raise CommNodeError(f"no task '{tid}'")
             if t.status == "in_progress" and t.assignee:
                 if t.assignee == dom.name:
-                    return t.to_json()
+                    return {**t.to_json(), **self.handover(dom, t)}
                 raise ConflictError(f"task {tid} is already claimed by {t.assignee}")
+            if t.status == "parked":
+                rec = self.task_record(tid)
+                last = (rec["last_failure"] or {}).get("reason", "?")
+                raise ConflictError(
+                    f"task {tid} is parked after {rec['failures']} failed attempts "
+                    f"(last: {last}); the operator can `comm-node task reopen {tid}`"
+                )
             if tid not in ready.ready:
                 why = "; ".join(ready.why_not_ready(tid)) or "not ready"
                 raise ConflictError(f"task {tid} is not ready: {why}")
@@ -374,6 +423,7 @@ class Coordinator:
             )
             self.store.write(OVERLAY_FILE, overlay)
             t.status, t.assignee = "in_progress", dom.name
+            out = {**t.to_json(), **self.handover(dom, t)}
         self.emit(
             Event(
                 "task.claimed",
@@ -382,7 +432,7 @@ class Coordinator:
                 data={"task": tid},
             )
         )
-        return t.to_json()
+        return out
 
     def _own_task(self, dom: Domain, tid: str) -> Task:
         tasks, _ready, _p = self.load_tasks()
@@ -397,34 +447,201 @@ class Coordinator:
         return t
 
     def done(self, dom: Domain, tid: str, artifacts: list[str]) -> dict:
+        """Close a task `dom` holds once its verify gate passes; GateFailed (nothing closed,
+        the attempt recorded, the task parked after [tasks] max_attempts) when it does not.
+
+        The gate runs outside the coordination lock (its commands may take minutes; every
+        lock and claim in the workspace waits on that lock), so the claim is checked again
+        before the result is written."""
+        from comm_node_tui.coordination.verify import GateFailed, run_gate
+
         for path in artifacts:
             self.publish(dom, path, None)
         with self.store.locked():
             t = self._own_task(dom, tid)
+        commands, timeout = self.verify_plan(dom, t)
+        started = time.monotonic()
+        published = self.published_names()
+        missing = [
+            a
+            for a in t.contract.artifacts
+            if a not in published and f"{dom.name}:{a}" not in published
+        ]
+        # a missing artifact fails at once: no reason to spend minutes on the commands first
+        results = [] if missing else run_gate(commands, dom.path, timeout)
+        failed = next((r for r in results if not r.ok), None)
+        attempt: dict = {
+            "by": dom.name,
+            "result": "pass",
+            "commands": [r.to_json() for r in results],
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        if failed is not None:
+            attempt.update(result="fail", reason=failed.describe(), excerpt=failed.tail)
+        elif missing:
+            attempt.update(
+                result="fail",
+                reason="the contract's artifacts are not published: " + ", ".join(missing),
+                excerpt="",
+            )
+        max_attempts = self.ws.settings.tasks.max_attempts
+        with self.store.locked():
+            t = self._own_task(dom, tid)
             overlay = self.overlay()
+            entry = self._record(overlay, tid, attempt)
+            if attempt["result"] == "pass":
+                self.set_task(
+                    overlay,
+                    tid,
+                    status="closed",
+                    assignee=dom.name,
+                    closed_at=now_iso(),
+                    artifacts=[os.path.basename(a) for a in artifacts],
+                )
+                parked = False
+            else:
+                failures = entry.get("failures", 0)
+                failures = (failures if isinstance(failures, int) else 0) + 1
+                parked = failures >= max_attempts
+                fields: dict = {"failures": failures}
+                if parked:
+                    fields.update(status="parked", assignee=None, parked_at=now_iso())
+                self.set_task(overlay, tid, **fields)
+            self.store.write(OVERLAY_FILE, overlay)
+        if attempt["result"] == "pass":
+            self.emit(
+                Event(
+                    "task.done",
+                    f"{dom.name} finished {tid}: {t.title}"
+                    + (f" (verified: {len(results)} commands)" if results else ""),
+                    agent=dom.name,
+                    data={"task": tid, "verified": [r.command for r in results]},
+                )
+            )
+            self._notify(dom, t)
+            return {**t.to_json(), "status": "closed", "attempt": attempt}
+        reason = attempt["reason"]
+        self.emit(
+            Event(
+                "task.verify_failed",
+                f"{dom.name}: {tid} not closed: {reason} (attempt {failures} of {max_attempts})",
+                agent=dom.name,
+                level="warn",
+                data={"task": tid, "reason": reason, "failures": failures},
+            )
+        )
+        if parked:
+            self.emit(
+                Event(
+                    "task.parked",
+                    f"{tid} parked after {failures} failed attempts ({dom.name}): {reason}; "
+                    f"`comm-node task reopen {tid}` to try again",
+                    agent=dom.name,
+                    level="error",
+                    data={"task": tid, "reason": reason, "failures": failures},
+                )
+            )
+        after = (
+            f"; parked after {failures} failed attempts: the operator must reopen it"
+            if parked
+            else f"; attempt {failures} of {max_attempts}, the task is still yours: fix it "
+            f"and run `comm-node task done {tid}` again"
+        )
+        raise GateFailed(
+            f"task {tid} not closed: {reason}{after}",
+            {**attempt, "failures": failures, "parked": parked},
+        )
+
+    def _notify(self, dom: Domain, t: Task) -> None:
+        """Tell the contract's `notify` list that `t` is done, as a message from `dom`."""
+        from comm_node_tui.protocol.mailbox import write_outbox
+        from comm_node_tui.protocol.messages import new_message_id
+
+        known = set(self.ws.domains) | {"operator"}
+        to = [n for n in t.contract.notify if n in known and n != dom.name]
+        if not to:
+            return
+        meta = {
+            "id": new_message_id(),
+            "from": dom.name,
+            "to": to,
+            "type": "info",
+            "task": t.id,
+            "created": now_iso(),
+            "subject": f"{t.id} done",
+        }
+        try:
+            write_outbox(dom.paths, meta, f"{t.id} is done: {t.title}\n")
+        except OSError:
+            pass  # the task is closed; a message that could not be queued is no reason to fail
+
+    def override(self, tid: str, by: str, reason: str) -> dict:
+        """The operator closes a task without its gate; logged (task.override) and recorded."""
+        if not reason.strip():
+            raise CommNodeError("an override needs --reason (it is logged)")
+        with self.store.locked():
+            tasks, _ready, _p = self.load_tasks()
+            t = tasks.get(tid)
+            if t is None:
+                raise CommNodeError(f"no task '{tid}'")
+            if t.status == "closed":
+                raise ConflictError(f"task {tid} is already closed")
+            overlay = self.overlay()
+            self._record(overlay, tid, {"by": by, "result": "override", "reason": reason})
+            self.set_task(overlay, tid, status="closed", closed_at=now_iso(), overridden_by=by)
+            self.store.write(OVERLAY_FILE, overlay)
+            before = t.status
+        self.emit(
+            Event(
+                "task.override",
+                f"{by} closed {tid} without its verify gate (was {before}): {reason}",
+                agent=t.assignee,
+                level="warn",
+                data={"task": tid, "by": by, "reason": reason, "was": before},
+            )
+        )
+        return {**t.to_json(), "status": "closed"}
+
+    def reopen(self, tid: str, by: str, reason: str, *, operator: bool) -> dict:
+        """A failed, parked or closed task back to open (its failure count starts again)."""
+        with self.store.locked():
+            tasks, _ready, _p = self.load_tasks()
+            t = tasks.get(tid)
+            if t is None:
+                raise CommNodeError(f"no task '{tid}'")
+            overlay = self.overlay()
+            entry = overlay["tasks"].get(tid) or {}
+            failed = t.status == "blocked" and bool(entry.get("failed_by"))
+            if t.status not in ("closed", "parked") and not failed:
+                raise ConflictError(
+                    f"task {tid} is {t.status}: only a failed, parked or closed task can be "
+                    "reopened"
+                )
+            if t.status == "parked" and not operator:
+                raise ConflictError(
+                    f"task {tid} is parked: only the operator can reopen it (the circuit "
+                    "breaker stops an agent retrying it)"
+                )
+            before = t.status
+            self._record(overlay, tid, {"by": by, "result": "reopened", "reason": reason})
             self.set_task(
-                overlay,
-                tid,
-                status="closed",
-                assignee=dom.name,
-                closed_at=now_iso(),
-                artifacts=[os.path.basename(a) for a in artifacts],
+                overlay, tid, status="open", assignee=None, failures=0, reopened_at=now_iso()
             )
             self.store.write(OVERLAY_FILE, overlay)
         self.emit(
             Event(
-                "task.done",
-                f"{dom.name} finished {tid}: {t.title}",
-                agent=dom.name,
-                data={"task": tid},
+                "task.reopened",
+                f"{by} reopened {tid} (was {before})" + (f": {reason}" if reason else ""),
+                data={"task": tid, "by": by, "reason": reason, "was": before},
             )
         )
-        return {**t.to_json(), "status": "closed"}
+        return {**t.to_json(), "status": "open", "assignee": None}
 
     def fail(self, dom: Domain, tid: str, reason: str) -> dict:
         with self.store.locked():
             t = self._own_task(dom, tid)
             overlay = self.overlay()
+            self._record(overlay, tid, {"by": dom.name, "result": "gave_up", "reason": reason})
             self.set_task(
                 overlay,
                 tid,

@@ -10,6 +10,14 @@ Beads' rules (internal/storage/issueops/blocked_state.go and ready_work.go, earl
   (and no ancestor deferred into the future), issue_type not in EXCLUDED_TYPES.
 comm-node adds: a task that names required artifacts is not ready until they are published,
 and claims/closes made through comm-node (the overlay) take precedence over the source.
+
+A task may carry a completion contract (`Contract`): what "done" means, the artifacts it must
+publish, who to tell, and (native tasks only) verify commands for `task done`'s gate
+(coordination/verify.py). From Beads: `acceptance_criteria` (one criterion a line),
+`design` and `notes` as context, `metadata.artifacts` / `metadata.notify`. Beads issues are
+written by agents too (`bd create`), so a Beads record never supplies verify commands: those
+run through the shell and come only from the operator's own files (tasks.toml,
+comm-node.toml).
 """
 
 from __future__ import annotations
@@ -23,11 +31,67 @@ BLOCKING = ("blocks", "conditional-blocks")
 EXCLUDED_TYPES = frozenset({"merge-request", "gate", "molecule", "message", "agent", "role", "rig"})
 DONE = frozenset({"closed", "pinned"})
 MAX_SOURCE_BYTES = 256 * 1024 * 1024
+MAX_CONTEXT_CHARS = 4000  # design + notes handed to an agent with its claim
+
+
+class Contract:
+    """What done means for one task; plain data (validated where it is read)."""
+
+    __slots__ = ("artifacts", "context", "done_when", "notify", "verify")
+
+    def __init__(
+        self,
+        done_when: list[str] | None = None,
+        artifacts: list[str] | None = None,
+        notify: list[str] | None = None,
+        verify: list[str] | None = None,
+        context: str = "",
+    ) -> None:
+        self.done_when = done_when or []
+        self.artifacts = artifacts or []  # names the task must publish before it is done
+        self.notify = notify or []  # domains (or "operator") told when it is done
+        self.verify = verify or []  # extra commands for the gate, after the domain's own
+        self.context = context
+
+    def empty(self) -> bool:
+        return not (self.done_when or self.artifacts or self.notify or self.verify or self.context)
+
+    def to_json(self) -> dict:
+        return {
+            "done_when": self.done_when,
+            "artifacts": self.artifacts,
+            "notify": self.notify,
+            "verify": self.verify,
+            "context": self.context,
+        }
+
+
+def criteria_lines(text: str) -> list[str]:
+    """Beads' acceptance criteria (free text) as one criterion a line, list marks dropped."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        for mark in ("- [ ] ", "- [x] ", "* [ ] ", "- ", "* ", "+ "):
+            if line.startswith(mark):
+                line = line[len(mark) :].strip()
+                break
+        else:
+            head, dot, rest = line.partition(". ")
+            if dot and head.isdigit():
+                line = rest.strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def _strings(v: object) -> list[str]:
+    return [x for x in v if isinstance(x, str) and x] if isinstance(v, list) else []
 
 
 class Task:
     __slots__ = (
         "assignee",
+        "contract",
         "defer_until",
         "deps",
         "description",
@@ -67,6 +131,7 @@ class Task:
         self.defer_until: str | None = None
         self.required_artifacts: list[str] = []
         self.description = ""
+        self.contract = Contract()
 
     def to_json(self) -> dict:
         return {
@@ -150,6 +215,17 @@ def task_from_beads(rec: dict, domains: set[str]) -> Task:
             meta = None
     if isinstance(meta, dict) and isinstance(meta.get("required_artifacts"), list):
         t.required_artifacts = [a for a in meta["required_artifacts"] if isinstance(a, str)]
+    context = "\n\n".join(
+        f"{k}: {_text(rec.get(k)).strip()}"
+        for k in ("design", "notes")
+        if _text(rec.get(k)).strip()
+    )
+    t.contract = Contract(
+        done_when=criteria_lines(_text(rec.get("acceptance_criteria"))),
+        artifacts=_strings(meta.get("artifacts")) if isinstance(meta, dict) else [],
+        notify=_strings(meta.get("notify")) if isinstance(meta, dict) else [],
+        context=context[:MAX_CONTEXT_CHARS],
+    )
     t.domain = _domain_of(t, domains)
     return t
 
@@ -201,20 +277,30 @@ def load_beads_jsonl(path: str, domains: set[str]) -> tuple[dict[str, Task], lis
 
 def load_native(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str]]:
     """Tasks from tasks.toml: [[tasks]] id, title, domain, priority, depends_on,
-    required_artifacts, status."""
-    import tomllib
-
+    required_artifacts, status, and the contract: done_when, artifacts, notify, verify,
+    notes."""
     from comm_node_tui.protocol.fileio import read_bounded
 
     name = os.path.basename(path)
     try:
-        data = tomllib.loads(read_bounded(path, 16 * 1024 * 1024).decode("utf-8"))
+        text = read_bounded(path, 16 * 1024 * 1024).decode("utf-8")
     except FileNotFoundError:
         raise SourceProblem(f"{path}: not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise SourceProblem(f"{name}: invalid TOML: {exc}") from None
     except Exception as exc:
         raise SourceProblem(f"{name}: {exc}") from None
+    return load_native_text(text, name, domains)
+
+
+def load_native_text(text: str, name: str, domains: set[str]) -> tuple[dict[str, Task], list[str]]:
+    """load_native on text already read (`task edit` checks its result before writing it)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SourceProblem(f"{name}: invalid TOML: {exc}") from None
     tasks: dict[str, Task] = {}
     problems: list[str] = []
     entries = data.get("tasks", [])
@@ -231,6 +317,7 @@ def load_native(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str
         "description",
         "parent",
         "type",
+        *CONTRACT_KEYS,
     }
     for i, e in enumerate(entries):
         where = f"{name}: tasks[{i}]"
@@ -264,10 +351,57 @@ def load_native(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str
         t.required_artifacts = (
             [a for a in arts if isinstance(a, str)] if isinstance(arts, list) else []
         )
+        t.contract = _native_contract(e, f"{where} ({t.id})", problems)
         if t.id in tasks:
             problems.append(f"{where}.id: duplicate id '{t.id}' (the later one wins)")
         tasks[t.id] = t
     return tasks, problems
+
+
+CONTRACT_KEYS = ("done_when", "artifacts", "notify", "verify", "notes")
+
+
+def _native_contract(e: dict, where: str, problems: list[str]) -> Contract:
+    """The contract keys of one [[tasks]] entry; a bad value is reported and left out.
+    Checked by hand, not with pydantic: this runs in every agent's `task claim`."""
+    lists: dict[str, list[str]] = {}
+    for key in CONTRACT_KEYS[:4]:
+        v = e.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+            problems.append(f"{where}.{key}: must be a list of non-empty strings; ignored")
+            v = []
+        lists[key] = [x.strip() for x in v]
+    notes = e.get("notes", "")
+    if not isinstance(notes, str):
+        problems.append(f"{where}.notes: must be text; ignored")
+        notes = ""
+    return Contract(**lists, context=notes.strip()[:MAX_CONTEXT_CHARS])
+
+
+def cycle_through(tasks: dict[str, Task], start: str) -> list[str] | None:
+    """A dependency cycle that passes through `start` (its ids, `start` first and last), or
+    None. Every edge kind counts (a task waiting on its own descendant never becomes ready);
+    edges to absent ids do not."""
+    path = [start]
+    on_path = {start}
+    done: set[str] = set()
+    stack = [iter([t for _k, t, _m in tasks[start].deps])] if start in tasks else []
+    while stack:
+        nxt = next(stack[-1], None)
+        if nxt is None:
+            stack.pop()
+            node = path.pop()
+            on_path.discard(node)
+            done.add(node)
+            continue
+        if nxt == start:
+            return [*path, start]
+        if nxt in on_path or nxt in done or nxt not in tasks:
+            continue
+        path.append(nxt)
+        on_path.add(nxt)
+        stack.append(iter([t for _k, t, _m in tasks[nxt].deps]))
+    return None
 
 
 # ---- readiness ---------------------------------------------------------------------------
@@ -403,7 +537,7 @@ class Readiness:
                 c["done"] += 1
             elif t.status == "in_progress":
                 c["in_progress"] += 1
-            elif t.id in self.reasons or t.status == "blocked":
+            elif t.id in self.reasons or t.status in ("blocked", "parked"):
                 c["blocked"] += 1
             else:
                 c["open"] += 1

@@ -233,6 +233,8 @@ def handle(payload: dict) -> tuple[int, str, str]:
     except Exception as exc:  # the decision above still reaches Claude Code
         _report(exc)
     _keep_session(ws, dom, event, payload, current)
+    if event in ("PostToolUse", "PostToolUseFailure"):
+        _spiral(ws, dom, event, payload)
     return code, (json.dumps(out) if out else ""), err
 
 
@@ -246,6 +248,45 @@ def _receipts(ws: Workspace, dom: Domain, event: str, payload: dict, blocked: bo
         prompt = payload.get("prompt")
         hook_saw(path_in(ws.paths.state), dom.name, event, prompt, blocked)
     except Exception as exc:
+        _report(exc)
+
+
+def _spiral(ws: Workspace, dom: Domain, event: str, payload: dict) -> None:
+    """Note the finished tool call; the same call failing [agents] spiral_repeats times is
+    `agent.spiral` (and a pause by policy): coordination/spiral.py. One small file read and
+    write per tool call; the Coordinator is loaded only when a spiral is raised."""
+    import time
+
+    from comm_node_tui.coordination.spiral import note_call, raise_spiral, spiral_path
+
+    tool = payload.get("tool_name")
+    if not isinstance(tool, str):
+        return
+    failed = event == "PostToolUseFailure"
+    try:
+        count = note_call(
+            spiral_path(dom.paths.dir),
+            tool,
+            payload.get("tool_input"),
+            failed=failed,
+            repeats=ws.settings.agents.spiral_repeats,
+            now=time.time(),
+        )
+        if count is None:
+            return
+        from comm_node_tui.coordination.coordinator import Coordinator
+
+        error = " ".join(str(payload.get("error") or "").split())[:160]
+        detail = _tool_detail(payload.get("tool_input"))
+        raise_spiral(
+            Coordinator(ws),
+            dom.name,
+            f"the same {tool} call failed {count} times in a row"
+            + (f" ({detail})" if detail else "")
+            + (f": {error}" if error else ""),
+            {"kind": "repeat", "tool": tool, "count": count, "detail": detail},
+        )
+    except Exception as exc:  # never fail the agent because of comm-node
         _report(exc)
 
 

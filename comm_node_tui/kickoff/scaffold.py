@@ -246,7 +246,9 @@ def role_section(ws: Workspace, dom: Domain) -> str:
         "2. `comm-node lock acquire 'GLOB'` for the files you will edit.",
         '3. Work. `comm-node status set busy --task ID --progress "..."` as you go.',
         "4. `comm-node artifact publish FILE` for what peers import.",
-        "5. `comm-node task done ID`, then `comm-node lock release --all`.",
+        "5. `comm-node task done ID`, then `comm-node lock release --all`. Exit 5: the "
+        "task's verify commands failed and it is still yours; the output says why: fix it and "
+        "run `task done` again (never work around the check).",
         "6. `comm-node inbox`: read and answer (`comm-node send --to PEER --reply-to ID`).",
         "7. Again from 1. When nothing is ready: `comm-node status set idle` and wait for mail.",
         END.format(name=dom.name),

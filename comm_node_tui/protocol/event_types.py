@@ -18,6 +18,9 @@ class EventType(StrEnum):
     AGENT_DEAD = "agent.dead"  # its pane or process is gone
     AGENT_LOST = "agent.lost"  # gone for heartbeat_lost_s: locks and claims released
     AGENT_STUCK = "agent.stuck"  # busy, no hook, a screen that does not move
+    # the same failing tool call spiral_repeats times, or busy with no write in its scope
+    # for spiral_minutes (engine/spiral.py); paused too when [agents] spiral_policy = "pause"
+    AGENT_SPIRAL = "agent.spiral"
     AGENT_STALE = "agent.stale"  # busy, silent, nothing to look at
     AGENT_RECOVERED = "agent.recovered"
     AGENT_REGISTERED = "agent.registered"  # kickoff: its first heartbeat
@@ -53,8 +56,14 @@ class EventType(StrEnum):
     TASK_DONE = "task.done"
     TASK_FAILED = "task.failed"
     TASK_RELEASED = "task.released"
+    TASK_VERIFY_FAILED = "task.verify_failed"  # `task done` refused by the verify gate
+    TASK_PARKED = "task.parked"  # max_attempts failed attempts: no claims until reopened
+    TASK_OVERRIDE = "task.override"  # the operator closed a task without its gate
+    TASK_REOPENED = "task.reopened"
     TASKS_LOADED = "tasks.loaded"
     TASKS_CHANGED = "tasks.changed"
+    TASKS_EDITED = "tasks.edited"  # `task add` / `task edit` wrote tasks.toml
+    TASKS_WRITEBACK_FAILED = "tasks.writeback_failed"  # `bd` failed: the overlay still holds it
     BUDGET_GRANTED = "budget.granted"
     BUDGET_DENIED = "budget.denied"
     BUDGET_WORK_EXHAUSTED = "budget.work_exhausted"
@@ -107,7 +116,9 @@ ALERTS: dict[EventType, str] = {
     EventType.AGENT_DEAD: "error",
     EventType.AGENT_STUCK: "warning",
     EventType.AGENT_STALE: "warning",
+    EventType.AGENT_SPIRAL: "warning",
     EventType.BUDGET_WORK_EXHAUSTED: "error",
+    EventType.TASK_PARKED: "error",
     EventType.LOCK_REFUSED: "warning",
     EventType.BOUNDARY_VIOLATION: "warning",
     EventType.BOUNDARY_COMMIT_BLOCKED: "warning",

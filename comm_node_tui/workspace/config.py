@@ -50,6 +50,9 @@ class AgentsConfig(_Strict):
     on_budget_exhausted: Literal["alert", "pause"] = _AGENTS.on_budget_exhausted
     auto_lock_on_edit: bool = _AGENTS.auto_lock_on_edit
     nudge_idle_agents: bool = _AGENTS.nudge_idle_agents
+    spiral_policy: Literal["alert", "pause"] = _AGENTS.spiral_policy
+    spiral_repeats: Annotated[int, Field(ge=2)] = _AGENTS.spiral_repeats
+    spiral_minutes: Annotated[float, Field(ge=0)] = _AGENTS.spiral_minutes
 
     @model_validator(mode="after")
     def _lost_after_stale(self) -> AgentsConfig:
@@ -79,6 +82,8 @@ class TmuxConfig(_Strict):
 class TasksConfig(_Strict):
     source: Literal["beads", "native", "none"] = DEFAULTS.tasks.source
     path: str = DEFAULTS.tasks.path
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = DEFAULTS.tasks.max_attempts
+    verify_timeout_s: Annotated[float, Field(gt=0, le=86400)] = DEFAULTS.tasks.verify_timeout_s
 
 
 class RouterConfig(_Strict):
@@ -118,6 +123,10 @@ class DomainConfig(_Strict):
     model: str | None = None
     budget_tokens: Annotated[int, Field(ge=0)] | None = None
     work_budget_tokens: Annotated[int, Field(ge=0)] | None = None
+    # shell commands `task done` runs in the domain's folder before it closes a task
+    # (docs/configuration.md); the operator's own text, never an agent's
+    verify: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(default_factory=list)
+    verify_timeout_s: Annotated[float, Field(gt=0, le=86400)] | None = None  # None: [tasks]'
 
     @field_validator("name")
     @classmethod

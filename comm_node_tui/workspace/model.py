@@ -34,6 +34,8 @@ class Domain:
         "role",
         "scope",
         "scope_regex",
+        "verify",
+        "verify_timeout_s",
         "work_budget_tokens",
     )
 
@@ -55,6 +57,9 @@ class Domain:
         self.budget_tokens: int = int(agents.budget_tokens if budget is None else budget)
         work = data.get("work_budget_tokens")
         self.work_budget_tokens: int = int(agents.work_budget_tokens if work is None else work)
+        # the verify gate's commands; None timeout: [tasks] verify_timeout_s
+        self.verify: list[str] = list(data.get("verify", []))
+        self.verify_timeout_s: float | None = data.get("verify_timeout_s")
 
     def to_json(self) -> dict:
         return {

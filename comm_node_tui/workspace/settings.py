@@ -109,6 +109,12 @@ class AgentsSettings(_Section):
     on_budget_exhausted: Literal["alert", "pause"] = "alert"
     auto_lock_on_edit: bool = False  # the edit guard locks a file on its first edit
     nudge_idle_agents: bool = True  # type "you have N new messages" into idle agents' panes
+    # a spiral (engine/spiral.py): the same tool call failing spiral_repeats times, or busy
+    # for spiral_minutes with no write in its scope and no progress; an alert, and with
+    # "pause" the domain is paused too (the operator resumes it). spiral_minutes 0 = off.
+    spiral_policy: Literal["alert", "pause"] = "alert"
+    spiral_repeats: int = 5
+    spiral_minutes: float = 20
 
 
 @section
@@ -134,6 +140,11 @@ TASK_FILES = {"beads": ".beads/issues.jsonl", "native": "tasks.toml"}
 class TasksSettings(_Section):
     source: Literal["beads", "native", "none"] = "none"
     path: str = ""  # "" = the source's usual file (TASK_FILES)
+    # failed verify attempts (`task done` refused by the gate) before the task is parked
+    # and the operator alerted; `task reopen` starts the count again
+    max_attempts: int = 3
+    # each verify command's limit, unless its domain sets its own verify_timeout_s
+    verify_timeout_s: float = 600
 
     def file(self) -> str:
         """The task file relative to the workspace ("" for source "none")."""

@@ -24,6 +24,7 @@ STATUS = {
     "pinned": ("⌖", "dim"),
     "in_progress": ("▶", "bold cyan"),
     "blocked": ("■", "red"),
+    "parked": ("⏸", "bold red"),  # the verify gate's circuit breaker: the operator reopens it
     "deferred": ("…", "dim"),
     "hooked": ("⚓", "dim"),
 }
