@@ -376,7 +376,8 @@ def _pane_cmd(handler: str, *extra: str) -> Callable[[argparse.ArgumentParser], 
                 default=30.0,
                 metavar="S",
                 help="wait up to S seconds for the agent's free prompt (default 30); a dialog, "
-                "a busy agent or text someone is typing is never typed over",
+                "a busy agent or text someone is typing is never typed over; with --wait, "
+                "also up to S seconds for the turn to start",
             )
             p.add_argument(
                 "--command",
@@ -388,6 +389,12 @@ def _pane_cmd(handler: str, *extra: str) -> Callable[[argparse.ArgumentParser], 
                 "--force",
                 action="store_true",
                 help="type it even into a paused agent (its hook still blocks a prompt)",
+            )
+            p.add_argument(
+                "--wait",
+                action="store_true",
+                help="return only once the agent's own hook saw the turn start (receipt); "
+                "each way it fails has its exit code (docs/cli.md)",
             )
         if "fresh" in extra:
             p.add_argument("--fresh", action="store_true", help=FRESH_HELP)

@@ -220,6 +220,8 @@ def handle(payload: dict) -> tuple[int, str, str]:
             out = _output(event, additionalContext=extra)
     if event == "Stop" and owner is not False:
         out = _stop(dom, payload, current, fields, paused)
+    if owner is not False and event in ("UserPromptSubmit", "Stop"):
+        _receipts(ws, dom, event, payload, blocked=event == "UserPromptSubmit" and paused)
     if owner is False:
         # Another `claude` run in this folder (a `claude -p`, the agent's own sub-process):
         # the guard above still applies to it, but the domain's state is its agent's.
@@ -234,6 +236,19 @@ def handle(payload: dict) -> tuple[int, str, str]:
     if event in ("PostToolUse", "PostToolUseFailure"):
         _spiral(ws, dom, event, payload)
     return code, (json.dumps(out) if out else ""), err
+
+
+def _receipts(ws: Workspace, dom: Domain, event: str, payload: dict, blocked: bool) -> None:
+    """Delivery receipts (protocol/receipts.py): this prompt proves a delivery's turn started
+    (or was refused by this hook), this Stop that it was answered. One read of the receipts
+    file's tail and at most one appended line; never fails the hook."""
+    from comm_node_tui.protocol.receipts import hook_saw, path_in
+
+    try:
+        prompt = payload.get("prompt")
+        hook_saw(path_in(ws.paths.state), dom.name, event, prompt, blocked)
+    except Exception as exc:
+        _report(exc)
 
 
 def _spiral(ws: Workspace, dom: Domain, event: str, payload: dict) -> None:

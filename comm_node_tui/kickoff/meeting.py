@@ -184,7 +184,7 @@ class Meeting:
                     prompt = FIRST_PROMPT.format(
                         name=name, project=self.ws.project, instructions=self.cli.instructions_file
                     )
-                    self.panes.inject(name, prompt)
+                    self.panes.inject(name, prompt, why="kickoff")  # receipted as such
                 except Exception as exc:
                     self.failed[name] = f"first prompt not delivered: {exc}"
                     continue

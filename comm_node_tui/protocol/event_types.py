@@ -27,6 +27,10 @@ class EventType(StrEnum):
     AGENT_OTHER_SESSION = "agent.other_session"  # another claude run in its folder
     AGENT_INJECTED = "agent.injected"
     AGENT_INJECT_REFUSED = "agent.inject_refused"
+    AGENT_INJECT_WAITING = "agent.inject_waiting"  # someone's text is in the box: we wait
+    AGENT_TURN_STARTED = "agent.turn_started"  # its hook proved a delivery's turn started
+    AGENT_ANSWERED = "agent.answered"  # the Stop after a delivery's turn
+    AGENT_NUDGE_UNSTARTED = "agent.nudge_unstarted"  # a nudge started no turn: tried again
     AGENT_INTERRUPTED = "agent.interrupted"
     AGENT_APPROVED = "agent.approved"
     AGENT_DENIED = "agent.denied"
