@@ -107,6 +107,12 @@ def test_real_demo_headless_plays_the_plan_on_real_claude_code(tmp_path: Path) -
                 for later in log[i:]
             ), e
 
+    # Receipts: every kickoff prompt's turn was proved started by the agent's own hook (the
+    # summary counts deliveries by their last state; answered comes after started).
+    r = s["receipts"]
+    proved = r["by_state"].get("started", 0) + r["by_state"].get("answered", 0)
+    assert r["total"] >= len(real_plan.DOMAINS) and proved >= len(real_plan.DOMAINS), r
+
     # The model answered with the plan's rules, each task's work exactly once.
     model = [
         json.loads(x)

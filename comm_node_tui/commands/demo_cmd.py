@@ -74,6 +74,12 @@ def _print_summary(s: dict) -> None:
             f"permission asks   {s['permission_prompts']} answered by the operator stand-in",
             f"deliveries        {d['typed']} typed ({typed or 'none'}), "
             f"{d['refused']} refused" + (f" ({refused})" if refused else ""),
+            f"receipts          {_counts(s['receipts']['by_state']) or 'none'}"
+            + (
+                f" (failed: {_counts(s['receipts']['failed_by_reason'])})"
+                if s["receipts"]["failed_by_reason"]
+                else ""
+            ),
             f"model log         {m['total']:,} tokens in {m['responses']} answers "
             f"({m['side_requests']} side requests, which no transcript holds, left out)",
             "tokens vs log     "
@@ -89,3 +95,7 @@ def _print_summary(s: dict) -> None:
         "result            " + ("OK: the plan is done" if s["ok"] else "NOT DONE"),
     ]
     print("\n".join(lines))
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))

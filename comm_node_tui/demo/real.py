@@ -340,6 +340,20 @@ def deliveries(events: list[dict]) -> dict:
     }
 
 
+def receipt_counts(state_dir: str) -> dict:
+    """Every delivery's receipt by its last state (typed, submitted, started, answered, failed
+    by reason): "started" and "answered" are what the agents' own hooks proved."""
+    from comm_node_tui.protocol import receipts as rc
+
+    path = rc.path_in(state_dir)
+    records = rc.fold(rc.read_records(path, tail_bytes=rc.MAX_BYTES))
+    states: Counter = Counter(r["state"] for r in records.values())
+    failed: Counter = Counter(
+        r["reason"] or "?" for r in records.values() if r["state"] == rc.FAILED
+    )
+    return {"total": len(records), "by_state": dict(states), "failed_by_reason": dict(failed)}
+
+
 def read_events(path_of_events: str) -> list[dict]:
     from comm_node_tui.protocol.events import log_files
 

@@ -205,7 +205,7 @@ class Driver:
         done, total = _progress(counts)
         extra: dict = {}
         if self.real is not None:
-            from comm_node_tui.demo.real import deliveries, read_events
+            from comm_node_tui.demo.real import deliveries, read_events, receipt_counts
 
             model = self.real.model_usage()
             counted = {
@@ -219,6 +219,7 @@ class Driver:
                 "permissions_approved": ops["approved"],
                 "restarts": kinds["agent.restarted"],
                 "deliveries": deliveries(read_events(self.ws.paths.events)),
+                "receipts": receipt_counts(self.ws.paths.state),
                 "model_log": model,
                 "tokens_equal": all(
                     counted[k] == model[k]
