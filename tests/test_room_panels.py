@@ -220,3 +220,24 @@ async def test_an_older_world_never_replaces_a_newer_one_and_a_domain_can_come_b
         await until(pilot, lambda: set(burn.rows) == {"backend", "frontend", "docs"})
         await settle(pilot)
         assert agents.row_count == 3 and app.is_running
+
+
+async def test_the_preview_says_how_far_the_agents_last_delivery_got(snap_ws: Path):
+    """A delivery's receipt under the agent's pane: typed is not started; started only once
+    the agent's own hook said so; text from the receipts file is never markup."""
+    from comm_node_tui.protocol import receipts as rc
+
+    ws = load_workspace(str(snap_ws))
+    path = rc.path_in(ws.paths.state)
+    rid = rc.open_receipt(path, "backend", "[bold]hello[/bold]", "[red]op")
+    rc.append(path, rid, "backend", "typed")
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        preview = app.query_one("#preview")
+        await until(pilot, lambda: str(preview.border_subtitle or "").endswith("typed"))
+        # shown as text: Textual hands the title back as markup, the bracket escaped
+        assert str(preview.border_subtitle) == "last delivery (\\[red]op): typed"
+        assert rc.hook_saw(path, "backend", "UserPromptSubmit", "[bold]hello[/bold]", False)
+        app.request_refresh()
+        await until(pilot, lambda: "started" in str(preview.border_subtitle or ""))

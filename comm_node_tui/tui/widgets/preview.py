@@ -3,12 +3,13 @@
 The panel follows the agent under the agents panel's cursor and reads its pane in a worker,
 only when tmux saw activity in it (the world's pane record says when; checked before any
 worker starts, so an idle room costs nothing). A viewer has no such record: it reads every
-second."""
+second. Under the pane: the agent's last delivery, as far as its receipt got."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual import work
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -49,10 +50,29 @@ class PreviewPanel(VerticalScroll):
     def follow(self, name: str) -> None:
         """Show this agent's pane from now on (read at once)."""
         self._agent, self._read_at = name, None
+        self._show_delivery()
         self.read(name)
 
     def update_world(self, world: World) -> None:
         self._world = world
+        self._show_delivery()
+
+    def _show_delivery(self) -> None:
+        """The followed agent's last delivery, as far as it got (its receipt), under the
+        pane: the operator sees "started" only when the agent's own hook proved it."""
+        line = None
+        if self._world is not None and self._agent:
+            mine = self._world.receipts_of(self._agent)
+            if mine:
+                r = mine[-1]
+                what = r.state + (f": {r.reason}" if r.reason else "")
+                if r.state in ("started", "answered") and r.started_s is not None:
+                    what += f" ({r.started_s:.1f} s)"
+                # Text, not a markup string: the receipts file sits in the workspace, where
+                # agents can write.
+                line = Text(f"last delivery ({r.by}): {what}")
+        if str(line or "") != str(self.border_subtitle or ""):
+            self.border_subtitle = line
 
     def _key(self, name: str) -> tuple:
         agent = self._world.agent(name) if self._world is not None else None
