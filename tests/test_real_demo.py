@@ -92,6 +92,9 @@ def test_real_demo_headless_plays_the_plan_on_real_claude_code(tmp_path: Path) -
         "the restarted agent was never told to carry on"
     )
     assert s["restarts"] == 1
+    # ... in its conversation: the restart resumed the session its hooks had reported
+    [restarted] = [e for e in log if e["type"] == "agent.restarted" and e.get("agent") == again]
+    assert restarted["data"]["session"] and not restarted["data"]["fresh"], restarted
 
     # Deliveries: every kickoff prompt and the restart words were typed; a delivery that
     # gave up with its text typed (Claude Code slow to draw it on a loaded machine) was
