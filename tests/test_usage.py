@@ -696,3 +696,81 @@ def test_only_new_bytes_are_read_with_subagents_and_roots(env):
     for _ in range(3):
         assert tracker.poll({str(main): "api"}) == 0
     assert tracker.bytes_read == before
+
+
+def test_work_wakes_an_idle_agent(tmp_path, monkeypatch, engine_for):
+    """Mail that reaches an agent without the router (the operator's message, written by the
+    room or the CLI) and a task that became ready for it both wake it: a nudge typed into
+    its pane once it is at rest."""
+    from comm_node_tui.coordination.operator import message_to_agent
+    from comm_node_tui.engine.watched import sort_changes, watch_paths
+    from comm_node_tui.panes.manager import AgentPanes
+    from comm_node_tui.protocol import receipts as rc
+    from comm_node_tui.protocol.status import update_status
+
+    socket = f"cn-test-{os.getpid()}-wake"
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", socket)
+    root = tmp_path / "ws"
+    for d in ("api", "web"):
+        (root / d).mkdir(parents=True)
+    agent = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
+    (root / "comm-node.toml").write_text(
+        '[project]\nname = "wake"\n[tasks]\nsource = "native"\n'
+        f'[[domains]]\nname = "api"\npath = "api"\ncommand = "{agent} --log {root}/api.log"\n'
+        f'[[domains]]\nname = "web"\npath = "web"\n'
+        f'command = "{agent} --hooks --log {root}/web.log"\n'
+    )
+    (root / "tasks.toml").write_text(
+        '[[tasks]]\nid = "T1"\ntitle = "API"\ndomain = "api"\n'
+        '[[tasks]]\nid = "T2"\ntitle = "Page"\ndomain = "web"\ndepends_on = ["T1"]\n'
+    )
+
+    def submits() -> list[str]:
+        log = [json.loads(x) for x in (root / "web.log").read_text().splitlines()]
+        return [r["text"] for r in log if r["event"] == "submit"]
+
+    try:
+        ap = AgentPanes(load_workspace(str(root)))
+        ap.up()
+        wait_for(lambda: "❯" in ap.peek("web"), show=lambda: ap.peek("web"))
+        eng = engine_for(root)
+        eng.nudger.every_s = 0.0  # one nudge per agent per 30 s is not what is tested here
+        web = eng.ws.domains["web"]
+        assert web.paths.inbox in watch_paths(eng.ws)
+        update_status(web.paths.status, "web", state="idle")
+        eng.refresh_status("web")
+        eng.screens.apply(eng.screens.read())  # a nudge goes only to a screen at rest
+        # 1. the operator's message, as the room writes it; the watcher reports the file
+        message_to_agent(eng.coord, "web", "please look at the login page")
+        [msg] = [f for f in os.listdir(web.paths.inbox) if f.endswith(".md")]
+        eng.handle_changes({(1, os.path.join(web.paths.inbox, msg))})
+        assert sort_changes(eng.ws, {(1, os.path.join(web.paths.inbox, ".x.tmp"))}).inboxes == []
+        eng.nudger.tick()
+        eng.actions.drain()
+        assert submits() == ["You have 1 new message: run `comm-node inbox`"]
+        # its turn started (the agent's hook said so): the nudge is done, not retried
+        receipts = rc.path_in(eng.ws.paths.state)
+        wait_for(lambda: rc.receipts(receipts, "web")[-1]["state"] in rc.PROVED)
+        update_status(web.paths.status, "web", state="idle")
+        eng.refresh_status("web")
+
+        def at_rest() -> bool:
+            eng.screens.apply(eng.screens.read())
+            return eng.panes["web"]["screen_state"] == "idle"  # what a nudge waits for
+
+        wait_for(at_rest, show=lambda: ap.peek("web"))
+        # 2. T1 closes: T2 is ready for web, which is told (a message, then a nudge)
+        os.remove(os.path.join(web.paths.inbox, msg))  # read
+        eng.coord.claim(eng.ws.domains["api"], "T1")
+        eng.coord.done(eng.ws.domains["api"], "T1", [])
+        eng.tasks.tick()
+        ready = [f for f in os.listdir(web.paths.inbox) if f.startswith("r-T2-")]
+        assert len(ready) == 1, os.listdir(web.paths.inbox)
+        text = (Path(web.paths.inbox) / ready[0]).read_text()
+        assert 'type: "task_ready"' in text and "comm-node task claim T2" in text
+        eng.nudger.tick()
+        eng.actions.drain()
+        assert submits()[-1] == "You have 1 new message: run `comm-node inbox`"
+        assert len(submits()) == 2
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)

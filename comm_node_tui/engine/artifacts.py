@@ -64,6 +64,7 @@ class ArtifactAnnouncer:
                     ctx.router.deliver_copy(
                         imp.paths.inbox, imp.paths.inbox_read, ident, render(meta, body)
                     )
+                    ctx.router.delivered_to.add(imp.name)  # wakes it (engine/nudges.py)
                 to = [d.name for d in importers]
                 ctx.emit(
                     Event(

@@ -230,6 +230,9 @@ class Engine:
                 self.router.scan_outbox(dom)
         for name in batch.statuses:
             self.status.refresh(name)
+        # New mail by any path (the router's deliveries are counted as they are routed): the
+        # nudger wakes the agent once it is at rest (engine/nudges.py).
+        self.router.delivered_to.update(batch.inboxes)
         if batch.artifacts:
             self.artifacts.tick()
             self.tasks.tick()

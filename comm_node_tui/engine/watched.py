@@ -16,11 +16,13 @@ Changes = AbstractSet[tuple[object, str]]
 
 
 def watch_paths(ws: Workspace) -> list[str]:
-    """The workspace root (comm-node.toml) and each domain's outbox, state and artifacts
-    directories that exist (the watcher is re-armed when that list changes)."""
+    """The workspace root (comm-node.toml) and each domain's outbox, inbox, state and
+    artifacts directories that exist (the watcher is re-armed when that list changes). The
+    inbox: mail that reaches an agent without the router (the operator's messages, a task
+    assigned from the room, an answer from the Needs-you list) wakes it too."""
     paths = [ws.root]
     for dom in ws.domains.values():
-        for p in (dom.paths.outbox, dom.paths.dir, dom.paths.artifacts):
+        for p in (dom.paths.outbox, dom.paths.inbox, dom.paths.dir, dom.paths.artifacts):
             if os.path.isdir(p):
                 paths.append(p)
     return list(dict.fromkeys(paths))
@@ -59,6 +61,7 @@ async def watch(
 class Batch:
     outboxes: list[str] = field(default_factory=list)  # domains with new outgoing mail
     statuses: list[str] = field(default_factory=list)  # domains whose status.json changed
+    inboxes: list[str] = field(default_factory=list)  # domains with new mail in their inbox
     config: bool = False  # comm-node.toml changed
     artifacts: bool = False  # some domain published (or removed) an artifact
 
@@ -67,14 +70,21 @@ def sort_changes(ws: Workspace, changes: Changes) -> Batch:
     """One batch from the watcher, sorted by what it asks the engine to do."""
     by_artifacts = {d.paths.artifacts for d in ws.domains.values()}
     by_outbox = {d.paths.outbox: d.name for d in ws.domains.values()}
+    by_inbox = {d.paths.inbox: d.name for d in ws.domains.values()}
     by_status = {d.paths.status: d.name for d in ws.domains.values()}
     outboxes: set[str] = set()
+    inboxes: set[str] = set()
     statuses: set[str] = set()
     batch = Batch()
     for _change, path in changes:
         parent = os.path.dirname(path)
         if parent in by_outbox:
             outboxes.add(by_outbox[parent])
+        elif parent in by_inbox:
+            name = os.path.basename(path)
+            # a message lands by rename (atomic_write): its temporary name starts with "."
+            if name.endswith(".md") and not name.startswith("."):
+                inboxes.add(by_inbox[parent])
         elif path in by_status:
             statuses.add(by_status[path])
         elif path == ws.paths.config:
@@ -82,4 +92,5 @@ def sort_changes(ws: Workspace, changes: Changes) -> Batch:
         elif parent in by_artifacts:
             batch.artifacts = True
     batch.outboxes, batch.statuses = sorted(outboxes), sorted(statuses)
+    batch.inboxes = sorted(inboxes)
     return batch
