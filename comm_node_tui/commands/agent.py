@@ -87,7 +87,9 @@ def whoami(args) -> int:
     coord = Coordinator(ws)
     held = held_tasks(coord.load_tasks()[0], dom.name)
     # the task it holds and its contract: what a restarted or cleared agent asks first
-    task = {"id": held[0].id, "title": held[0].title, **coord.handover(dom, held[0])} if held else None
+    task = (
+        {"id": held[0].id, "title": held[0].title, **coord.handover(dom, held[0])} if held else None
+    )
     info = {
         "workspace": ws.root,
         "project": ws.project,

@@ -136,7 +136,9 @@ def render(dom_name: str, source: str, f: dict) -> str:
             f"{one_line(m.get('from'), 40)}: {one_line(m.get('subject'), 100)}"
             for m in f.get("newest_mail") or []
         )
-        lines.append(f"- Unread mail: {unread} (newest: {subjects}); read it with `comm-node inbox`")
+        lines.append(
+            f"- Unread mail: {unread} (newest: {subjects}); read it with `comm-node inbox`"
+        )
     if f.get("note"):
         lines.append(
             f"- Your hand-off note: {one_line(f['note'], 200)} (written "
