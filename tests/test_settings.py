@@ -118,6 +118,8 @@ EVERY_KEY = dedent("""
     on_budget_exhausted = "pause"
     auto_lock_on_edit = true
     nudge_idle_agents = false
+    context_window = 500000
+    context_alert_pct = 60
     [tmux]
     socket = "sock"
     session = "sess"
