@@ -189,3 +189,90 @@ def test_whoami_and_task_ready_show_the_held_task(root):
     assert ready.splitlines()[0].startswith("holding: T1")
     assert "T2" in ready  # still listed as ready work
     assert json.loads(agent_cli(root, "task", "ready", "--json").stdout)[0]["id"] == "T2"
+
+
+# ---- `comm-node handoff`: real tmux (private socket), the fake agent, the real CLI ---------
+FAKE = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
+
+
+@pytest.fixture
+def panes_root(root, monkeypatch):
+    import os
+
+    from comm_node_tui.panes.manager import AgentPanes
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.waiting import wait_for
+
+    socket = f"cn-test-{os.getpid()}-{os.urandom(3).hex()}"
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", socket)
+    toml = root / "comm-node.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'name = "backend"\npath = "backend"\n',
+            f'name = "backend"\npath = "backend"\ncommand = "{FAKE} --log {root}/backend.log"\n',
+        )
+    )
+    ap = AgentPanes(load_workspace(str(root)))
+    ap.up(["backend"])
+    wait_for(lambda: "❯" in ap.peek("backend"), what="the agent at its prompt")
+    yield root
+    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def submitted(root: Path) -> list[str]:
+    p = root / "backend.log"
+    lines = p.read_text().splitlines() if p.exists() else []
+    return [r["text"] for r in map(json.loads, lines) if r.get("event") == "submit"]
+
+
+def handoff_cli(root: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "comm_node_tui", "handoff", "backend", *args],
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+
+
+def test_handoff_asks_for_the_note_then_clears_once_it_is_written(panes_root):
+    from tests.waiting import wait_for
+
+    root = panes_root
+    note = root / AGENT / ".comm-node" / "handoff.md"
+    note.parent.mkdir(parents=True, exist_ok=True)
+    note.write_text("an old note\n")  # an old note does not count: a new one must be written
+    proc = handoff_cli(root, "--yes", "--timeout", "60")
+    wait_for(lambda: submitted(root), what="the hand-off request typed")
+    request = submitted(root)[0]
+    assert request.startswith("comm-node hand-off") and ".comm-node/handoff.md" in request
+    # nothing is cleared while the note is not written
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(timeout=1.0)
+    assert submitted(root) == [request]
+    note.write_text("T1: the endpoint answers 500; next: fix the handler\n")  # the agent writes
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "context cleared" in out
+    assert submitted(root) == [request, "/clear"]  # typed as a command, after the note
+    events = (root / ".comm-node" / "events.jsonl").read_text()
+    assert '"agent.handoff"' in events
+
+
+def test_handoff_without_a_note_never_clears(panes_root):
+    root = panes_root
+    proc = handoff_cli(root, "--yes", "--timeout", "3")
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "wrote no hand-off note" in err
+    assert "not cleared" in err
+    assert "/clear" not in submitted(root)
+
+
+def test_handoff_needs_the_operators_confirmation(panes_root):
+    root = panes_root
+    proc = handoff_cli(root)  # no terminal to ask, no --yes
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "--yes" in err
+    assert submitted(root) == []  # nothing was typed
