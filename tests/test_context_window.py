@@ -147,3 +147,29 @@ def test_the_engine_alerts_once_per_crossing(engine_ws, engine_for):
     respond(5, 120_000)  # a new crossing: a new alert
     assert len(alerts()) == 2
     assert eng.usage_summary["domains"]["api"]["context"]["pct"] == 60.0
+
+
+async def test_the_room_shows_ctx_in_the_agents_burn_row(tmp_path, monkeypatch):
+    import dataclasses
+
+    from comm_node_tui.engine.world import ContextUsage
+    from comm_node_tui.tui.messages import WorldUpdated
+    from comm_node_tui.tui.widgets.burn import BurnPanel
+    from tests.test_snapshots import SIZE, build, room, settle
+    from tests.waiting import until
+
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", "cn-ctx-never-started")
+    app = room(build(tmp_path / "ws"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        burn = app.query_one(BurnPanel)
+        world = app.bridge.snapshot()
+        full = ContextUsage(tokens=86_005, window=200_000, pct=43.0, model="m", at=None)
+        agents = tuple(
+            dataclasses.replace(a, context=full) if a.name == "backend" else a for a in world.agents
+        )
+        app.on_world_updated(
+            WorldUpdated(dataclasses.replace(world, agents=agents), {}, False, seq=10_000)
+        )
+        await until(pilot, lambda: "ctx 43%" in burn.rows["backend"].numbers)
+        assert "ctx" not in burn.rows["frontend"].numbers  # not measured: nothing shown

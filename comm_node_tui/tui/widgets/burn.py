@@ -111,6 +111,10 @@ class BurnPanel(VerticalScroll):
             left = b.remaining_tokens if b else None
             eta = d.minutes_left if d else None
             text = f"{d.total if d else 0:>9,} tok ${d.cost_usd if d else 0:.2f}"
+            if a.context is not None:
+                # how full its context window is (issue 17, item 6): before the message
+                # budget, which a narrow row loses first
+                text += f" · ctx {a.context.pct:.0f}%"
             text += f" · {'∞' if left is None else f'{left:,}'} msg"
             if eta is not None:
                 text += f" · {eta:.0f}m left"
