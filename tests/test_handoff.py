@@ -276,3 +276,16 @@ def test_handoff_needs_the_operators_confirmation(panes_root):
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "--yes" in err
     assert submitted(root) == []  # nothing was typed
+
+
+def test_broken_task_files_never_cost_the_session_its_state(root):
+    hold_with_a_failure(root)
+    (root / "tasks.toml").write_text("[[tasks]\nthis is not toml \x00")
+    overlay = root / ".comm-node" / "tasks.json"  # the claims and attempts overlay
+    assert overlay.is_file()
+    overlay.write_text("{ garbage")
+    text = session_start(root, "resume")
+    assert text is not None and "You hold no task" in text  # what can be read is still said
+    assert "Your locks: src/api/**" in text
+    status = json.loads((root / AGENT / ".comm-node" / "status.json").read_text())
+    assert status["state"] == "idle" and status["session_id"] == "s-resume"

@@ -348,12 +348,11 @@ def _handoff(ws: Workspace, dom: Domain, payload: dict) -> str | None:
     """Where the agent was (task, contract, locks, mail, last failure), for every kind of
     session start. SessionStart is rare: the heavier reads live in hooks/handoff.py,
     imported here only, so the other events' imports stay as they were."""
-    from comm_node_tui.errors import CommNodeError
-    from comm_node_tui.hooks.handoff import context
-
     try:
+        from comm_node_tui.hooks.handoff import context
+
         return context(ws, dom, payload.get("source"))
-    except (CommNodeError, OSError, ValueError) as exc:
+    except Exception as exc:  # a broken task file or overlay: the state is still recorded
         _report(exc)  # the session starts anyway, without its hand-off
         return None
 
