@@ -464,8 +464,16 @@ def _demo(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--headless", action="store_true", help="no control room: run the plan, print a summary"
     )
-    p.add_argument("--stalls", type=int, default=1, metavar="N", help="agents that stall")
-    p.add_argument("--crashes", type=int, default=1, metavar="N", help="agents that crash")
+    p.add_argument(
+        "--agents",
+        choices=["claude", "simulated"],
+        help="real Claude Code (the pinned build, offline, against the scripted model) or "
+        "simulated agents (default: claude when it is installed, else simulated)",
+    )
+    p.add_argument("--stalls", type=int, default=1, metavar="N", help="simulated agents that stall")
+    p.add_argument(
+        "--crashes", type=int, default=1, metavar="N", help="simulated agents that crash"
+    )
     p.add_argument(
         "--timeout",
         type=float,
@@ -630,7 +638,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _doctor,
     ),
     "log": ("print the event log", _log),
-    "demo": ("simulated agents in real tmux and the control room: no API key needed", _demo),
+    "demo": ("real Claude Code agents, offline, and the control room: no API key needed", _demo),
     "init": ("lay out a workspace: the wizard, or --from PLAN.toml --yes", _init),
     "kickoff": ("the kickoff meeting: start every agent, wait for each, send START", _kickoff),
     "serve": ("run the engine headless (one per workspace)", _serve),
@@ -646,8 +654,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version")
     parser.add_argument(
         "--layout",
-        default="default",
-        help="control room layout: default, wall, compact (layouts/*.tcss)",
+        default=None,
+        help="control room layout: default, wall, compact (layouts/*.tcss); "
+        "without it, chosen by the terminal's size",
     )
     parser.add_argument(
         "--theme", default="elder", help="control room theme (themes/*.toml or a Textual theme)"

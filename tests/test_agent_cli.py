@@ -34,6 +34,7 @@ ALLOWED = (
     "usage/",  # Claude Code's transcript reader, handed out by its adapter (AgentCli.usage)
     "cli.py",  # `--version` names the tested Claude Code; cli sits below the adapters
     "model/",  # the scripted Messages API is Claude Code's test double and prepares its home
+    "demo/real",  # the demo on real Claude Code runs the pinned build against that double
 )
 
 

@@ -145,6 +145,13 @@ def test_idle_is_debounced_after_busy_and_stillness_is_measured():
     assert s.unchanged_for(now=20) == 10
     s.update(BUSY.replace("Harmonizing", "Reading"), now=21)
     assert s.unchanged_for(now=21) == 0
+    # After a tool call Claude Code blinks the call's bullet while the next answer is
+    # awaited: a blink is not progress either (the real demo's stall was never "stuck").
+    tool = screen(["❯ CN_BASH ls", "● Bash(ls)", "  ⎿  a.txt"], [""], "  ⏸ · esc to interrupt")
+    s.update(tool, now=22)
+    s.update(tool.replace("● Bash", "  Bash"), now=23)
+    s.update(tool, now=24)
+    assert s.unchanged_for(now=24) == 2
     assert s.update("", dead=True, now=30) == "dead"
 
 

@@ -1,6 +1,6 @@
-"""The demo end to end: `comm-node demo --headless` with simulated agents in a private tmux
-server, then the workspace it leaves checked against what the agents say they did; and the
-demo's control room with data in every panel."""
+"""The demo end to end: `comm-node demo --agents simulated --headless` with simulated agents
+in a private tmux server, then the workspace it leaves checked against what the agents say
+they did; and the demo's control room with data in every panel."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def test_headless_demo_completes_the_plan(tmp_path: Path) -> None:
             "-m",
             "comm_node_tui",
             "demo",
+            "--agents",
+            "simulated",  # the real Claude Code demo: tests/test_real_demo.py
             "--headless",
             "--speed",
             "5",

@@ -126,9 +126,10 @@ async def test_locks_leave_by_key_and_a_refusal_is_flagged_at_once(snap_ws: Path
                 )
             )
         )
-        await until(
-            pilot, lambda: str(locks.get_cell("frontend:src/shared/*.ts", "Conflict")) == "⚠ docs"
-        )
+        # (the panel is narrow at this size: the pattern shows the mark, the column who)
+        key = "frontend:src/shared/*.ts"
+        await until(pilot, lambda: str(locks.cell(key, "Conflict")) == "⚠ docs")
+        assert str(locks.get_cell(key, "Pattern")) == "⚠ src/shared/*.ts"
 
 
 async def test_the_agents_panel_posts_what_the_operator_did(snap_ws: Path):

@@ -1,16 +1,20 @@
 """How the control room looks, with pytest-textual-snapshot: every panel with data, each
-layout, two themes, the help screen, a message open, an alert, hostile text. Time is frozen
-(a fixed clock and fixed files), and the tmux socket is private and never started."""
+layout, the room at 80x24, 120x35 and 200x50, two themes, the help screen, a message open,
+an alert, hostile text. Time is frozen (a fixed clock and fixed files), and the tmux socket
+is private and never started."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+from comm_node_tui.engine.world_views import UsageView
 from comm_node_tui.protocol.messages import render
 from comm_node_tui.tui.app import ControlRoom
+from comm_node_tui.tui.messages import WorldUpdated
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.waiting import until
 
@@ -24,8 +28,12 @@ def iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".000Z"
 
 
-def build(root: Path, hostile: bool = False) -> Path:
-    for d in ("backend", "frontend", "docs"):
+# Two more agents for the room at every size (the issue counted the rows of five).
+MORE = ("infra", "mobile")
+
+
+def build(root: Path, hostile: bool = False, more: tuple[str, ...] = ()) -> Path:
+    for d in ("backend", "frontend", "docs", *more):
         (root / d / ".comm-node" / "inbox").mkdir(parents=True)
     (root / "comm-node.toml").write_text(
         '[project]\nname = "user-auth"\n[agents]\nbudget_tokens = 200000\n'
@@ -33,6 +41,7 @@ def build(root: Path, hostile: bool = False) -> Path:
         '[[domains]]\nname = "backend"\npath = "backend"\nscope = ["src/**"]\n'
         '[[domains]]\nname = "frontend"\npath = "frontend"\nscope = ["src/**"]\n'
         '[[domains]]\nname = "docs"\npath = "docs"\n'
+        + "".join(f'[[domains]]\nname = "{d}"\npath = "{d}"\n' for d in more)
     )
     (root / "tasks.toml").write_text(
         '[[tasks]]\nid = "T1"\ntitle = "Auth API contract"\ndomain = "backend"\npriority = 0\n'
@@ -70,6 +79,7 @@ def build(root: Path, hostile: bool = False) -> Path:
             "last_heartbeat": iso(NOW - 12),
         },
         "docs": {"state": "idle", "last_heartbeat": iso(NOW - 300)},
+        **{d: {"state": "idle", "last_heartbeat": iso(NOW - 30)} for d in more},
     }
     if hostile:
         statuses["backend"]["progress"] = (
@@ -111,7 +121,7 @@ def build(root: Path, hostile: bool = False) -> Path:
             "backend",
             "info",
             "backend -> frontend: request (T2)",
-            {"id": "m-20270115T075900000-aaaa0001"},
+            {"id": "m-20270115T075900000-aaaa0001", "subject": "Login endpoint is up"},
         ),
         ("lock.granted", "backend", "info", "backend: 'src/api/**' (exclusive, 900 s)", {}),
         ("agent.state", "frontend", "info", "frontend: waiting on T3", {}),
@@ -148,6 +158,32 @@ def build(root: Path, hostile: bool = False) -> Path:
     return root
 
 
+# Usage as the engine's monitor reports it: backend burns against a work budget.
+USAGE = {
+    "domains": {
+        "backend": {
+            "total": 12_345,
+            "cost_usd": 0.5,
+            "tokens_per_min": 1_234.5,
+            "work_budget_tokens": 500_000,
+            "remaining": 487_655,
+            "minutes_left": 395.0,
+        },
+        "frontend": {"total": 1_234_567, "cost_usd": 12.0, "tokens_per_min": 80.0},
+    }
+}
+
+
+async def with_usage(pilot) -> None:
+    """The room as it is once the engine has read the transcripts."""
+    await settle(pilot)
+    app = pilot.app
+    world = dataclasses.replace(app.world, usage=UsageView.parse(USAGE))
+    app.post_message(WorldUpdated(world, {}, False, seq=10**6))
+    await until(pilot, lambda: app.world is world)
+    await settle(pilot)
+
+
 @pytest.fixture
 def snap_ws(tmp_path, monkeypatch):
     monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", "cn-snapshot-never-started")
@@ -178,6 +214,14 @@ async def settle(pilot) -> None:
     )
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 35), (200, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_sizes(snap_compare, tmp_path, monkeypatch, size):
+    """Five agents with token usage, the layout chosen by the terminal's size."""
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", "cn-snapshot-never-started")
+    root = build(tmp_path / "ws", more=MORE)
+    assert snap_compare(room(root), terminal_size=size, run_before=with_usage)
 
 
 @pytest.mark.parametrize("layout", ["default", "wall", "compact"])

@@ -1,5 +1,6 @@
-"""`comm-node demo`: a workspace of five simulated agents in real tmux, on a private tmux
-socket, with the real engine, the real kickoff and the real control room.
+"""`comm-node demo`: a workspace of real Claude Code agents (demo/real.py: the pinned build,
+offline, against the scripted model) or of five simulated agents, in real tmux, on a private
+tmux socket, with the real engine, the real kickoff and the real control room.
 
 The driver also stands in for a patient operator: an agent that dies is restarted after a
 grace period (at once when headless; after 20 s with the control room open, so the operator
@@ -23,8 +24,17 @@ if TYPE_CHECKING:
     from comm_node_tui.engine.world import TaskCounts
 
 
-def create(directory: str | None, speed: float, seed: int, stalls: int, crashes: int) -> str:
-    """Lay the demo workspace out through the real `init` path; its root."""
+def create(
+    directory: str | None,
+    speed: float,
+    seed: int,
+    stalls: int,
+    crashes: int,
+    claude: str | None = None,
+) -> str:
+    """Lay the demo workspace out through the real `init` path; its root. With `claude` (the
+    executable), the agents are real Claude Code playing the smaller plan of real_plan.py;
+    without, the simulated agents play the whole plan."""
     from comm_node_tui.kickoff.plan import load_plan
     from comm_node_tui.kickoff.scaffold import apply, build_plan
     from comm_node_tui.protocol.fileio import atomic_write
@@ -38,19 +48,37 @@ def create(directory: str | None, speed: float, seed: int, stalls: int, crashes:
             f"{root} already holds a workspace; the demo needs a new or empty directory"
         )
     socket = os.environ.get("COMM_NODE_TMUX_SOCKET") or f"cn-demo-{os.getpid()}"
-    demo_plan.write_files(root)
+    if claude:
+        from comm_node_tui.demo import real, real_plan
+
+        settings = real.settings(speed, claude)
+        real_plan.write_files(root)
+        text = real_plan.plan_toml(real.agent_command(root), socket, settings["stuck_after_s"])
+    else:
+        settings = demo_plan.demo_settings(speed, seed, stalls, crashes)
+        demo_plan.write_files(root)
+        text = demo_plan.plan_toml(speed, seed, socket)
     plan_path = os.path.join(root, "PLAN.toml")
     with open(plan_path, "w", encoding="utf-8") as fh:
-        fh.write(demo_plan.plan_toml(speed, seed, socket))
+        fh.write(text)
     config, tasks, creations = load_plan(plan_path)
     apply(build_plan(root, config, tasks, creations))
     state = os.path.join(root, ".comm-node")
     os.makedirs(state, mode=0o700, exist_ok=True)
     atomic_write(
         os.path.join(state, "demo.json"),
-        json.dumps(demo_plan.demo_settings(speed, seed, stalls, crashes), indent=1),
+        json.dumps(settings, indent=1),
     )
     return root
+
+
+def _read_demo(root: str) -> dict:
+    try:
+        with open(os.path.join(root, ".comm-node", "demo.json"), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _progress(counts: TaskCounts) -> tuple[int, int]:
@@ -78,17 +106,42 @@ class Driver:
         self._dead_since: dict[str, float] = {}
         self._restarted_at: dict[str, float] = {}
         self.panes = None
+        self.demo = _read_demo(root)
+        self.real = None  # RealAgents: the scripted model and Claude Code's home
+        self.operator = None  # the operator's stand-in for real agents
+        if self.demo.get("agents") == "claude":
+            from comm_node_tui.demo.real import RealAgents
+
+            self.real = RealAgents(self.ws, self.demo)
+            self.real.start()  # before the engine: it reads the agents' transcripts
 
     def kickoff(self, coord) -> dict:
         from comm_node_tui.kickoff.meeting import Meeting
         from comm_node_tui.panes.manager import AgentPanes
 
         self.panes = AgentPanes(self.ws, coord)
-        self.meeting = Meeting(self.ws, panes=self.panes, coord=coord, timeout_s=30).run()
+        if self.real is not None:
+            from comm_node_tui.demo.real import Operator
+
+            # with the room open, the dialog stays a few seconds: the person watching can
+            # answer it first (`y` in the room)
+            delay = 3.0 if self.restart_after_s >= 20 else None
+            self.operator = Operator(self.demo, self.panes, coord, approve_after_s=delay)
+        # real Claude Code takes a few seconds to start (more on a loaded machine)
+        timeout = 90 if self.real is not None else 30
+        self.meeting = Meeting(self.ws, panes=self.panes, coord=coord, timeout_s=timeout).run()
+        if self.operator is not None:
+            self.operator.after_kickoff(self.ws, self.meeting)
         return self.meeting
 
     def tend(self, engine, coord) -> None:
-        """Restart agents that died (after the grace period)."""
+        """Restart agents that died (after the grace period); with real agents, answer their
+        permission prompts and stage the restart."""
+        if self.operator is not None:
+            try:
+                self.operator.tend(engine)
+            except Exception as exc:
+                coord.emit(Event("demo.fault", f"{type(exc).__name__}: {exc}", level="error"))
         now = time.monotonic()
         for name, info in list(engine.panes.items()):
             if not info.get("dead"):
@@ -114,6 +167,15 @@ class Driver:
             except Exception as exc:
                 coord.emit(Event("demo.restart_failed", f"{name}: {exc}", level="error"))
             self._dead_since.pop(name, None)
+
+    def settle(self, engine, deadline: float) -> None:
+        """Until every real agent has finished its turn (its last words and transcript
+        lines written: the token count compares them with the model's log), or `deadline`."""
+        while time.monotonic() < deadline:
+            self.tend(engine, engine.coord)
+            if all(a.state in ("idle", "done") for a in engine.snapshot().agents):
+                return
+            time.sleep(0.5)
 
     def plan_done(self, engine) -> bool:
         done, total = _progress(engine.snapshot().tasks.counts)
@@ -141,6 +203,35 @@ class Driver:
         }
         counts = world.tasks.counts
         done, total = _progress(counts)
+        extra: dict = {}
+        if self.real is not None:
+            from comm_node_tui.demo.real import deliveries, read_events
+
+            model = self.real.model_usage()
+            counted = {
+                k: sum(int(d.get(k, 0)) for d in usage["domains"].values())
+                for k in ("input", "output", "cache_write", "cache_read", "total", "responses")
+            }
+            ops = self.operator.counts if self.operator else Counter()
+            extra = {
+                "agents": "claude",
+                "permission_prompts": kinds["agent.approved"] + kinds["agent.denied"],
+                "permissions_approved": ops["approved"],
+                "restarts": kinds["agent.restarted"],
+                "deliveries": deliveries(read_events(self.ws.paths.events)),
+                "model_log": model,
+                "tokens_equal": all(
+                    counted[k] == model[k]
+                    for k in ("input", "output", "cache_write", "cache_read", "responses")
+                ),
+                "tokens_difference": {
+                    k: counted[k] - model[k]
+                    for k in ("input", "output", "cache_write", "cache_read", "responses")
+                },
+                "model_log_path": self.real.log_path,
+                # the stand-in's own work: approvals, answers refused, words typed again
+                "operator": dict(ops),
+            }
         return {
             "workspace": self.root,
             "tasks": counts.to_json(),
@@ -156,6 +247,8 @@ class Driver:
             "tokens": tokens,
             "seconds": round(time.monotonic() - self.started, 1),
             "kickoff": self.meeting,
+            "agents": "simulated",
+            **extra,
         }
 
     def teardown(self) -> None:
@@ -172,6 +265,8 @@ class Driver:
             capture_output=True,
             timeout=10,
         )
+        if self.real is not None:
+            self.real.stop()  # after the agents: none is left mid-request
 
 
 def run_headless(root: str, speed: float, timeout_s: float) -> tuple[int, dict]:
@@ -194,6 +289,8 @@ def run_headless(root: str, speed: float, timeout_s: float) -> tuple[int, dict]:
                 break
             time.sleep(0.5)
         time.sleep(min(3.0, 6.0 / speed))  # last answers and lock releases land
+        if driver.real is not None:
+            driver.settle(engine, deadline=time.monotonic() + 30)
         engine.scan()
         summary = driver.summary(engine)
         ok = summary["tasks_total"] > 0 and summary["tasks_done"] == summary["tasks_total"]
@@ -204,7 +301,7 @@ def run_headless(root: str, speed: float, timeout_s: float) -> tuple[int, dict]:
         bridge.stop()
 
 
-def run_ui(root: str, speed: float, layout: str, theme: str) -> dict:
+def run_ui(root: str, speed: float, layout: str | None, theme: str) -> dict:
     from comm_node_tui.tui.app import ControlRoom
 
     driver = Driver(root, speed, restart_after_s=20.0)

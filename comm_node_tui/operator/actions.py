@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, ParamSpec
@@ -159,27 +158,28 @@ class OperatorActions:
         return self.panes().peek(name)
 
     def attach(self, name: str, suspend: Callable[[], AbstractContextManager]) -> str:
-        """Go to the agent's pane: switch the client when the room runs inside the agents'
-        own tmux server; otherwise suspend the room (`suspend`) and attach, and the room
-        comes back when the operator detaches. Runs in the UI's thread: it owns the
-        terminal."""
+        """Go to the agent's pane (panes/attach.py: a client in this terminal, a switch
+        inside the agents' own tmux server, a popup inside another); the room gives the
+        terminal (`suspend`) to a client that needs it and comes back when the operator
+        does. Runs in the UI's thread: it owns the terminal."""
+        from comm_node_tui.panes import attach
+
         try:
             panes = self.panes()
             pane = panes.pane(name, alive=False)
+            p = attach.plan(panes.tmux, pane, name)
+            attach.make_ready(panes.tmux, p)
+            if p.takes_terminal:
+                with suspend():
+                    attach.go(p)
+            else:
+                attach.go(p)
         except CommNodeError:
             raise
         except Exception as exc:
             raise CommNodeError(one_line(exc)) from exc
-        tm = panes.tmux
-        base = [tm.binary] + (["-L", tm.socket] if tm.socket else [])
-        target = f"={tm.session}:{pane.window}"
-        if os.environ.get("TMUX") and not tm.socket:
-            subprocess.run([*base, "switch-client", "-t", target], timeout=10, check=False)
-            return f"switched to {name}'s pane"
-        env = {k: v for k, v in os.environ.items() if k != "TMUX"}
-        subprocess.run([*base, "select-pane", "-t", pane.id], timeout=10, check=False)
-        with suspend():
-            subprocess.run([*base, "attach-session", "-t", target], env=env, check=False)
+        if p.how == "switch":
+            return f"switched to {name}'s pane ({p.back} comes back)"
         return f"back from {name}'s pane"
 
     # ---- everyone ---------------------------------------------------------------------------

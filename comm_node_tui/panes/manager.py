@@ -296,24 +296,17 @@ class AgentPanes:
 
     # ---- the hand of god ----------------------------------------------------------------
     def attach(self, name: str) -> None:
-        """Switch to (inside tmux) or attach to (outside) the agent's pane. Replaces the
-        process outside tmux."""
+        """Go to the agent's pane (panes/attach.py says how, from where this runs). Outside
+        tmux this process becomes the tmux client."""
+        from comm_node_tui.panes import attach
+
         pane = self.pane(name, alive=False)
-        target = f"={self.session}:{pane.window}"
-        inside = os.environ.get("TMUX")
-        same_server = inside and (
-            self.tmux.socket is None or inside.split(",")[0].endswith("/" + self.tmux.socket)
-        )
-        if same_server:
-            self.tmux.cmd("switch-client", "-t", target)
-            self.tmux.cmd("select-pane", "-t", pane.id)
-            return
-        argv = [self.tmux.binary] + (["-L", self.tmux.socket] if self.tmux.socket else [])
-        self.tmux.cmd("select-window", "-t", target)
-        self.tmux.cmd("select-pane", "-t", pane.id)
-        if inside:  # a different server: tmux refuses to nest unless TMUX is unset
-            os.environ.pop("TMUX", None)
-        os.execvp(argv[0], [*argv, "attach-session", "-t", f"={self.session}"])
+        p = attach.plan(self.tmux, pane, name)
+        attach.make_ready(self.tmux, p)
+        if p.takes_terminal:
+            env = dict(p.env) if p.env is not None else dict(os.environ)
+            os.execvpe(p.command[0], list(p.command), env)
+        attach.go(p)
 
     def inject(
         self,

@@ -15,10 +15,10 @@ import itertools
 import time
 from functools import partial
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.containers import Container
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 from textual.worker import Worker, WorkerState
 
 from comm_node_tui.engine.world import World
@@ -49,10 +49,11 @@ from comm_node_tui.tui.messages import (
 from comm_node_tui.tui.screens.dialogs import MessageScreen
 from comm_node_tui.tui.screens.help import HelpScreen
 from comm_node_tui.tui.screens.needs import ClearAlerts, NeedAction, NeedsScreen
-from comm_node_tui.tui.themes import layouts, use_theme
+from comm_node_tui.tui.themes import COMPACT_BELOW, by_size, layouts, use_theme
 from comm_node_tui.tui.widgets.agents import AgentsPanel
 from comm_node_tui.tui.widgets.burn import BurnPanel
 from comm_node_tui.tui.widgets.events import EventsPanel
+from comm_node_tui.tui.widgets.footer import RoomFooter
 from comm_node_tui.tui.widgets.locks import LocksPanel
 from comm_node_tui.tui.widgets.preview import PreviewPanel
 from comm_node_tui.tui.widgets.tasks import TasksPanel
@@ -65,6 +66,13 @@ FAILED = {"world": "cannot read the world"}
 
 class ControlRoom(Hand):
     TITLE = "comm-node"
+    # Notices take rows of their own above the footer (the panels give them up while one
+    # shows) instead of floating over the pane preview: a toast hid the agent's screen the
+    # operator was reading. One line each, no blank rows around.
+    CSS = """
+    ToastRack { layer: default; max-height: 50%; }
+    Toast { padding: 0 1; margin-top: 0; }
+    """
     BINDINGS = bindings()
     COMMANDS = App.COMMANDS | {ActionsProvider}
 
@@ -72,17 +80,20 @@ class ControlRoom(Hand):
         self,
         ws: Workspace,
         *,
-        layout: str = "default",
+        layout: str | None = None,
         theme: str = "elder",
         start_engine: bool = True,
         clock=time.time,
     ) -> None:
         found = layouts()
         self.layout_problem = None
-        if layout not in found:
+        # None: chosen by the terminal's size, and again on every resize (by_size)
+        self.layout_by_size = layout is None
+        if layout is not None and layout not in found:
             self.layout_problem = (
                 f"no layout '{layout}' (have: {', '.join(found) or 'none'}); using default"
             )
+        if layout not in found:
             layout = "default"
         super().__init__(css_path=str(found[layout]) if layout in found else None)
         self.ws = ws
@@ -129,7 +140,32 @@ class ControlRoom(Hand):
                 tracked=lambda: self.bridge.engine is not None,
                 id="preview",
             )
-        yield Footer()
+        yield RoomFooter()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.layout_by_size:
+            self.use_layout(by_size(event.size.width, event.size.height))
+        # a narrow footer drops the gaps between keys: more of them fit beside help and quit
+        for footer in self.query(RoomFooter):
+            footer.compact = event.size.width < COMPACT_BELOW[0]
+
+    def use_layout(self, name: str) -> None:
+        """Swap the layout stylesheet (layouts/NAME.tcss) for another while running."""
+        found = layouts()
+        if name == self.layout_name or name not in found:
+            return
+        sheet = self.stylesheet.copy()
+        old = found.get(self.layout_name)
+        if old is not None:
+            sheet.source.pop((str(old), ""), None)
+        sheet.read(found[name])
+        sheet.parse()
+        self.stylesheet = sheet
+        self.css_path = [found[name]]
+        self.layout_name = name
+        sheet.update(self)
+        for screen in self.screen_stack:
+            sheet.update(screen)
 
     def on_mount(self) -> None:
         problems = use_theme(self, self.wanted_theme)

@@ -35,6 +35,21 @@ def layouts() -> dict[str, Path]:
     return {p.stem: p for p in sorted(_folder("layouts").glob("*.tcss"))}
 
 
+# A layout by terminal size when the user picked none: compact on a laptop or in a split,
+# wall on a big screen; default in between (its grid needs about 100x30 to show every panel).
+COMPACT_BELOW = (100, 30)  # columns, rows: compact when either is smaller
+WALL_FROM = (180, 45)  # wall when both are at least this
+
+
+def by_size(columns: int, rows: int) -> str:
+    """The layout for a terminal of this size."""
+    if columns < COMPACT_BELOW[0] or rows < COMPACT_BELOW[1]:
+        return "compact"
+    if columns >= WALL_FROM[0] and rows >= WALL_FROM[1]:
+        return "wall"
+    return "default"
+
+
 def load_themes() -> tuple[list[Theme], list[str]]:
     """The themes in themes/*.toml, and one line per file that could not be loaded."""
     themes, problems = [], []

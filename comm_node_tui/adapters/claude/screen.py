@@ -48,6 +48,7 @@ PASTED = re.compile(r"\[Pasted text #\d+")
 PASTED_ONLY = re.compile(r"^\[Pasted text #\d+(?: \+\d+ lines)?\]$")
 DIGITS = re.compile(r"\d+")
 GLYPHS = re.compile(r"[✻✳✢✶✽·*⏺]")
+BULLETS = re.compile(r"[●○]")  # a tool call's bullet, which blinks while its answer is awaited
 QUEUED = re.compile(r"⎿\s+Queued\b|Press up to edit queued messages")
 
 
@@ -152,6 +153,9 @@ def input_pending(screen: str, text: str) -> bool:
 
 
 def progress_key(screen: str) -> str:
-    """The capture with digits and spinner glyphs masked: a spinner turns and its clock
-    ticks every second even when Claude Code is hung, so only other changes are progress."""
-    return GLYPHS.sub("*", DIGITS.sub("#", screen))
+    """The capture with digits, spinner glyphs and tool bullets masked: a spinner turns and
+    its clock ticks every second even when Claude Code is hung, and while it waits for the
+    next answer after a tool call it blinks that call's `●` (seen by the real demo: the
+    blink alone kept a stalled agent from ever being "stuck"), so only other changes are
+    progress."""
+    return GLYPHS.sub("*", DIGITS.sub("#", BULLETS.sub(" ", screen)))

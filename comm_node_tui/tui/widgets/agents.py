@@ -11,6 +11,7 @@ from rich.text import Text
 
 from comm_node_tui.engine.world import AgentState, AgentView, BudgetView, Health, World
 from comm_node_tui.tui.messages import AgentChosen, AgentHighlighted
+from comm_node_tui.tui.numbers import count, percent
 from comm_node_tui.tui.text import safe
 from comm_node_tui.tui.widgets.keyed_table import KeyedTable
 
@@ -34,7 +35,10 @@ GLYPHS = {
 }
 LABELS = ("Agent", "State", "Task", "Progress", "Beat", "Budget", "Tok/min", "Git")
 # Fixed widths: the table does not jump as values change, and renders the same every time.
-WIDTHS = (14, 11, 10, 26, 5, 12, 7, 22)
+WIDTHS = (14, 11, 10, 40, 5, 11, 7, 22)
+# What a narrow room keeps: who, in what state, how much budget and how fast it burns, on
+# what; the progress line takes the width left, the heartbeat age and git go first.
+IMPORTANCE = ("Agent", "State", "Budget", "Tok/min", "Task", "Progress", "Beat", "Git")
 TROUBLE = (Health.LOST, Health.GONE, Health.STUCK, Health.SILENT)
 
 
@@ -65,12 +69,14 @@ def bar(remaining: int | None, limit: int | None, width: int = 6) -> Text:
     frac = max(0.0, min(1.0, (remaining or 0) / limit))
     full = round(frac * width)
     style = "green" if frac > 0.3 else "yellow" if frac > 0.1 else "bold red"
-    return Text("▮" * full + "▯" * (width - full) + f" {frac:4.0%}", style=style)
+    return Text("▮" * full + "▯" * (width - full) + f" {percent(frac):>4}", style=style)
 
 
 class AgentsPanel(KeyedTable):
     DEFAULT_CSS = "AgentsPanel { height: 1fr; }"
     COLUMNS = tuple(zip(LABELS, WIDTHS, strict=True))
+    IMPORTANCE = IMPORTANCE
+    FLEX = ("Progress", 12)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
@@ -123,13 +129,13 @@ class AgentsPanel(KeyedTable):
             safe(("! " if alert else "") + a.name, 32, "bold reverse red" if alert else "bold"),
             Text(f"{glyph} {state}", style=style),
             safe(a.task or "", 10),
-            safe(a.progress or "", 26),
+            safe(a.progress or "", 40),
             Text(age_text(a.heartbeat_age_s), style="yellow" if a.stale else ""),
             bar(
                 budget.remaining_tokens if budget else None,
                 budget.budget_tokens if budget else None,
             ),
-            Text(f"{usage.tokens_per_min if usage else 0:.0f}"),
+            Text(count(usage.tokens_per_min if usage else 0)),
             safe(self._git.get(a.name, ""), 22),
         )
 

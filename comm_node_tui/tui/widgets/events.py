@@ -1,7 +1,11 @@
 """Events and messages: a live, filterable log; a message event opens in full.
 
 The log's rows are keyed by arrival: each event is added once, and the oldest rows are
-removed past KEEP."""
+removed past KEEP. A message's row shows its subject (the router puts it in the event).
+
+The filter: `/` opens its box; Enter or Escape there closes the box and gives the keys back to
+the table (they are the room's keys again), the filter staying on and named in the panel's
+title; Escape in the table clears it."""
 
 from __future__ import annotations
 
@@ -14,15 +18,28 @@ from textual.widgets import DataTable, Input
 
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.tui.messages import EventChosen
-from comm_node_tui.tui.text import safe
+from comm_node_tui.tui.text import plain, safe
 from comm_node_tui.tui.widgets.keyed_table import KeyedTable
 
+TITLE = "5 Events"
 LEVEL_STYLE = {"error": "bold red", "warn": "yellow", "info": "", "debug": "dim"}
 KEEP = 5000
 
 
 class EventTable(KeyedTable):
     COLUMNS = (("Time", 8), ("Type", 18), ("Agent", 10), ("What", 120))
+    # When and what kind first (a reader scans the types), then the text, which takes the
+    # width left; the agent goes first (most lines start with its name).
+    IMPORTANCE = ("Time", "Type", "What", "Agent")
+    FLEX = ("What", 16)
+
+
+def what(ev: Event) -> str:
+    """The event's line, a message's subject first (what a reader scans for)."""
+    subject = ev.data.get("subject") if isinstance(ev.data, dict) else None
+    if ev.type.startswith("message.") and isinstance(subject, str) and subject.strip():
+        return f"“{subject.strip()}” {ev.msg}"
+    return ev.msg
 
 
 class EventsPanel(Vertical):
@@ -35,7 +52,7 @@ class EventsPanel(Vertical):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.border_title = "5 Events"
+        self.border_title = TITLE
         self.events: deque[Event] = deque(maxlen=KEEP)
         self.filter = ""
         self._n = 0
@@ -52,7 +69,7 @@ class EventsPanel(Vertical):
         if not self.filter:
             return True
         f = self.filter.lower()
-        return f in ev.type.lower() or f in (ev.agent or "").lower() or f in ev.msg.lower()
+        return f in ev.type.lower() or f in (ev.agent or "").lower() or f in what(ev).lower()
 
     def _row(self, ev: Event) -> None:
         self._n += 1
@@ -63,7 +80,7 @@ class EventsPanel(Vertical):
                 Text(ev.ts[11:19]),
                 Text(ev.type, style=style),
                 safe(ev.agent or "", 20),
-                safe(ev.msg, 300, style),
+                safe(what(ev), 300, style),
             ),
         )
         if self.table.row_count > KEEP:
@@ -97,13 +114,29 @@ class EventsPanel(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.filter = event.value.strip()
+        self.border_title = f"{TITLE} · filter: {plain(self.filter, 30)}" if self.filter else TITLE
         self.refilter()
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.close_filter()
+
+    def close_filter(self) -> None:
+        """The box goes, the filter stays; the keys go back to the table."""
+        self.query_one(Input).remove_class("filtering")
+        self.table.focus()
+
+    def clear_filter(self) -> None:
+        self.query_one(Input).value = ""  # Input.Changed refilters and resets the title
+
     def on_key(self, event) -> None:
-        if event.key == "escape" and self.query_one(Input).has_focus:
-            box = self.query_one(Input)
-            box.remove_class("filtering")
-            self.table.focus()
+        if event.key != "escape":
+            return
+        if self.query_one(Input).has_focus:
+            self.close_filter()
+            event.stop()
+        elif self.filter:
+            self.clear_filter()
             event.stop()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -8,11 +8,13 @@ from rich.text import Text
 
 from comm_node_tui.engine.world import LockView, World
 from comm_node_tui.tui.alerts import LockConflict
+from comm_node_tui.tui.numbers import minutes
 from comm_node_tui.tui.text import safe
 from comm_node_tui.tui.widgets.keyed_table import KeyedTable
 
 LABELS = ("Pattern", "Holder", "Kind", "Expires in", "Conflict")
 WIDTHS = (24, 12, 6, 10, 12)
+IMPORTANCE = ("Pattern", "Holder", "Expires in", "Kind", "Conflict")
 
 
 def minutes_left(lock: LockView, now: float) -> float:
@@ -26,6 +28,8 @@ def minutes_left(lock: LockView, now: float) -> float:
 class LocksPanel(KeyedTable):
     DEFAULT_CSS = "LocksPanel { height: 1fr; }"
     COLUMNS = tuple(zip(LABELS, WIDTHS, strict=True))
+    IMPORTANCE = IMPORTANCE
+    FLEX = ("Pattern", 14)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", **kwargs)
@@ -48,10 +52,16 @@ class LocksPanel(KeyedTable):
             (
                 lk.key,
                 (
-                    safe(lk.pattern, 60),
+                    # a refusal marks the pattern too: the Conflict column is the first to go
+                    # in a narrow panel
+                    safe(
+                        ("⚠ " if lk.key in self.conflicts else "") + lk.pattern,
+                        60,
+                        "bold yellow" if lk.key in self.conflicts else "",
+                    ),
                     safe(lk.holder, 30),
                     Text("excl" if lk.exclusive else "shared"),
-                    Text(f"{minutes_left(lk, self._now):.0f} min"),
+                    Text(minutes(minutes_left(lk, self._now))),
                     safe(self.conflicts.get(lk.key, ""), 30, "bold yellow"),
                 ),
             )

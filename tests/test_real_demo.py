@@ -1,0 +1,274 @@
+"""The demo on real Claude Code: `comm-node demo --agents claude --headless` runs the pinned
+`claude` in a private tmux server, offline, against the scripted model playing the demo plan;
+the workspace it leaves, the engine's event log and the model's request log are checked
+against each other. And the one line the demo prints when it falls back to simulated agents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from comm_node_tui.demo import real_plan
+from tests.conftest import cli_env, run_cli
+from tests.realclaude import claude_binary, stop_agents
+
+
+def _demo(root: Path, *args: str, env: dict, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", "demo", "--dir", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_real_demo_headless_plays_the_plan_on_real_claude_code(tmp_path: Path) -> None:
+    claude_binary()  # the pinned build: a clear failure when it is missing, never a skip
+    root = tmp_path / "demo"
+    socket = f"cn-real-demo-{os.getpid()}-{os.urandom(3).hex()}"
+    env = cli_env(COMM_NODE_TMUX_SOCKET=socket)
+    try:
+        r = _demo(
+            root,
+            "--agents",
+            "claude",
+            "--headless",
+            "--json",
+            "--speed",
+            "2",
+            "--timeout",
+            "900",
+            env=env,
+            timeout=480,
+        )
+    finally:
+        stop_agents(socket)  # the demo stops its agents; this is for a demo that crashed
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
+    s = json.loads(r.stdout)
+    assert s["agents"] == "claude" and s["ok"]
+    assert s["tasks_done"] == s["tasks_total"] == len(real_plan.TASKS)
+
+    # The agents' work is on disk, written by Claude Code's Write tool, and published.
+    for tid, dom, _title, _req, rel, content, _publish, _to, _msg in real_plan.TASKS:
+        assert (root / dom / rel).read_text() == content, tid
+    artifacts = json.loads(run_cli("artifact", "list", "--json", cwd=root, env=env).stdout)
+    published = {(a["domain"], a["name"]) for a in artifacts}
+    for _tid, dom, _t, _r, rel, _c, publish, _to, _m in real_plan.TASKS:
+        assert ((dom, os.path.basename(rel)) in published) == publish
+    tasks = json.loads(run_cli("task", "list", "--json", cwd=root, env=env).stdout)
+    assert {t["status"] for t in tasks} == {"closed"}
+    assert json.loads(run_cli("lock", "list", "--json", cwd=root, env=env).stdout) == []
+
+    # What the engine saw came from the agents' own hooks and `comm-node` calls.
+    log = [
+        json.loads(x)
+        for x in run_cli("log", "--json", "-n", "100000", cwd=root, env=env).stdout.splitlines()
+    ]
+    seen = [(e["type"], e.get("agent")) for e in log]
+    for tid, dom, *_rest in real_plan.TASKS:
+        assert ("task.claimed", dom) in seen and ("task.done", dom) in seen, tid
+        assert ("lock.granted", dom) in seen and ("lock.released", dom) in seen, tid
+        assert ("message.routed", dom) in seen, tid
+        # each Write asked for permission; the operator's stand-in approved it with keys
+        assert ("agent.approved", dom) in seen, tid
+    assert s["messages_routed"] == len(real_plan.TASKS) and s["messages_bounced"] == 0
+    assert s["locks_granted"] == len(real_plan.TASKS) and s["locks_refused"] == 0
+    assert s["permission_prompts"] == s["permissions_approved"] == len(real_plan.TASKS)
+    # the stall: the backend's silent reply flagged as stuck, then seen working again
+    stalled = real_plan.domain_of(real_plan.STALL_TASK)
+    at = seen.index(("agent.stuck", stalled))
+    assert ("agent.recovered", stalled) in seen[at:]
+    assert s["stalls_detected"] >= 1 and s["recoveries"] >= 1
+    # the restart: after its task, then the operator's words reached the new Claude Code
+    again = real_plan.RESTART_DOMAIN
+    at = seen.index(("agent.restarted", again))
+    assert ("demo.restart", again) in seen[:at]
+    assert any(e["type"] == "agent.injected" and e.get("agent") == again for e in log[at:]), (
+        "the restarted agent was never told to carry on"
+    )
+    assert s["restarts"] == 1
+
+    # Deliveries: every kickoff prompt and the restart words were typed; a delivery that
+    # gave up with its text typed (Claude Code slow to draw it on a loaded machine) was
+    # followed by one that went through.
+    d = s["deliveries"]
+    injected = [e for e in log if e["type"] == "agent.injected"]
+    assert d["typed"] == len(injected) >= len(real_plan.DOMAINS) + 1
+    assert d["refused"] == sum(1 for e in log if e["type"] == "agent.inject_refused")
+    for i, e in enumerate(log):
+        if e["type"] == "agent.inject_refused" and (e.get("data") or {}).get("typed"):
+            assert any(
+                later["type"] == "agent.injected" and later.get("agent") == e["agent"]
+                for later in log[i:]
+            ), e
+
+    # The model answered with the plan's rules, each task's work exactly once.
+    model = [
+        json.loads(x)
+        for x in (root / ".comm-node" / "demo" / "model-log.jsonl").read_text().splitlines()
+    ]
+    fired = [e["rule"] for e in model]
+    for tid, *_rest in real_plan.TASKS:
+        assert fired.count(tid) == 1, (tid, fired)
+    assert "work" in fired and "wait" in fired
+    assert not [e for e in model if e.get("status", 200) != 200 or e.get("error")]
+
+    # Tokens: what comm-node counted from the transcripts = what the model's log says.
+    assert s["tokens_equal"], (s["tokens"], s["model_log"], s["tokens_difference"])
+    m = s["model_log"]
+    assert s["tokens"]["total"] == m["total"] > 0 and m["responses"] > len(real_plan.TASKS)
+    answered = [e for e in model if e["kind"] in ("prompt", "tool_result", "notification")]
+    assert m["responses"] == len(answered)
+    assert m["output"] == sum(e["usage"]["output_tokens"] for e in answered)
+
+
+def test_demo_falls_back_to_simulated_agents_with_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-claude-here"
+    env = cli_env(COMM_NODE_DEMO_CLAUDE=str(missing))
+    socket = env["COMM_NODE_TMUX_SOCKET"]
+    try:
+        # --timeout cuts the run short after the kickoff: what is under test is the choice
+        r = _demo(
+            tmp_path / "demo",
+            "--headless",
+            "--json",
+            "--speed",
+            "5",
+            "--timeout",
+            "1",
+            env=env,
+            timeout=180,
+        )
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+    said = [ln for ln in r.stderr.splitlines() if ln.startswith("demo: ")]
+    assert said == [
+        "demo: simulated agents, not real Claude Code: $COMM_NODE_DEMO_CLAUDE names "
+        f"{missing}, which is not an executable file"
+    ], r.stderr
+    s = json.loads(r.stdout)
+    assert s["agents"] == "simulated" and s["tasks_total"] == 25
+    assert "sim_agent" in (tmp_path / "demo" / "comm-node.toml").read_text()
+    assert r.returncode == (0 if s["ok"] else 1)
+
+    # Asked for by name, real Claude Code that is not there is an error, not a fallback.
+    r = _demo(tmp_path / "demo2", "--agents", "claude", "--headless", env=env, timeout=60)
+    assert r.returncode != 0
+    assert "--agents claude: $COMM_NODE_DEMO_CLAUDE names" in r.stderr
+    assert not (tmp_path / "demo2" / "comm-node.toml").exists()
+
+
+async def test_real_demo_control_room_shows_the_real_agents(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from comm_node_tui.demo.run import Driver, create
+    from comm_node_tui.tui.app import ControlRoom
+    from tests.waiting import until, wait_for
+
+    claude = claude_binary()
+    socket = f"cn-real-demo-room-{os.getpid()}-{os.urandom(3).hex()}"
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", socket)
+    # the Driver points this process's CLAUDE_CONFIG_DIR at the demo's private Claude home
+    # (the room reads token use from it): set here so that it is restored after the test
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "unused"))
+    root = create(str(tmp_path / "demo"), 2.0, 1, 0, 0, claude=claude)
+    driver = Driver(root, 2.0, restart_after_s=20.0)  # as `run_ui` makes it
+    app = ControlRoom(driver.ws)
+    failures: list[BaseException] = []
+
+    def operator() -> None:  # what run_ui's background thread does
+        try:
+            engine = wait_for(lambda: app.bridge.engine, timeout=60, what="the room's engine")
+            driver.kickoff(engine.coord)
+            while not driver.stop.is_set():
+                driver.tend(engine, engine.coord)
+                driver.stop.wait(0.5)
+        except BaseException as exc:  # shown by the test, not lost in a thread
+            failures.append(exc)
+
+    try:
+        async with app.run_test(size=(180, 56)) as pilot:
+            threading.Thread(target=operator, daemon=True).start()
+
+            def real_work_shown() -> bool:
+                assert not failures, failures
+                w = app.world
+                return bool(
+                    app.query_one("#agents").row_count == len(real_plan.DOMAINS)
+                    and w is not None
+                    and w.tasks.counts.done >= 1
+                    and w.usage is not None
+                    and any(u.total > 0 for u in w.usage.domains.values())
+                    # the operator's stand-in answered a real permission prompt
+                    and driver.operator is not None
+                    and driver.operator.counts["approved"] >= 1
+                )
+
+            await until(
+                pilot,
+                real_work_shown,
+                timeout=240,
+                every=0.2,
+                show=lambda: (
+                    app.world and app.world.tasks.counts,
+                    driver.meeting,
+                    [(a.name, a.state) for a in (app.world.agents if app.world else ())],
+                ),
+            )
+            # the pane preview shows the real Claude Code's screen (its footer in default
+            # permission mode, or its banner)
+            await pilot.press("1")
+            await until(
+                pilot,
+                lambda: "manual mode on" in _preview(app) or "Claude Code v" in _preview(app),
+                show=lambda: _preview(app),
+            )
+    finally:
+        driver.stop.set()
+        driver.teardown()
+        stop_agents(socket)
+
+
+def _preview(app) -> str:
+    return str(app.query_one("#pane-text").content)
+
+
+def test_operator_submits_a_nudge_left_typed_in_the_box(real_ws, engine_for) -> None:
+    """A delivery that gave up after typing (Claude Code slow to draw the text on a loaded
+    machine) leaves the engine's nudge in the box; the engine does not type it again, so the
+    demo's operator stand-in takes it out and types it again: it reaches the model once."""
+    from comm_node_tui.demo.real import Operator
+    from comm_node_tui.panes.manager import AgentPanes
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.realclaude import prompts, wait_screen
+    from tests.waiting import wait_for
+
+    rw = real_ws(names=("api",))
+    panes = AgentPanes(load_workspace(str(rw.root)))
+    panes.up(["api"])
+    eng = engine_for(rw.root)
+    wait_screen(panes, "api", lambda s: "❯\u00a0" in s)
+    text = "You have 2 new messages: run `comm-node inbox`"
+    panes.tmux.cmd("send-keys", "-t", panes.pane("api").id, "-l", text)  # typed, no Enter
+    wait_screen(panes, "api", lambda s: panes.cli.input_is(s, text))
+    operator = Operator({"approve_after_s": 0.0, "restart": "no-such-domain"}, panes, eng.coord)
+
+    def delivered() -> bool:
+        # one round of the engine's loops (statuses, screens), then the stand-in's
+        eng.scan()
+        seen = eng.screens.read()
+        if seen.states is not None:
+            eng.screens.apply(seen)
+        eng.tick()
+        operator.tend(eng)
+        return text in prompts(rw.model)
+
+    wait_for(delivered, timeout=60, every=0.5, what="the nudge to reach the model")
+    assert prompts(rw.model).count(text) == 1
+    assert operator.counts["stranded_retyped"] == operator.counts["typed"] == 1
+    wait_screen(panes, "api", lambda s: panes.cli.read_screen(s).input == "")
