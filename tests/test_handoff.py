@@ -289,3 +289,32 @@ def test_broken_task_files_never_cost_the_session_its_state(root):
     assert "Your locks: src/api/**" in text
     status = json.loads((root / AGENT / ".comm-node" / "status.json").read_text())
     assert status["state"] == "idle" and status["session_id"] == "s-resume"
+
+
+async def test_the_rooms_h_key_asks_then_hands_off(panes_root):
+    from comm_node_tui.tui.app import ControlRoom
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.waiting import until
+
+    root = panes_root
+    app = ControlRoom(load_workspace(str(root)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.query_one("#agents").row_count == 3)
+        app.query_one("#agents").focus()
+        # the first row is backend (the domains' order); n keeps everything as it was
+        await pilot.press("h")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("n")
+        await until(pilot, lambda: type(app.screen).__name__ != "ConfirmScreen")
+        assert submitted(root) == []
+        await pilot.press("h")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await until(pilot, lambda: len(submitted(root)) == 1)
+        assert submitted(root)[0].startswith("comm-node hand-off")
+        note = root / AGENT / ".comm-node" / "handoff.md"
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text("where I was\n")  # the agent writes its note
+        await until(pilot, lambda: submitted(root)[-1:] == ["/clear"])
+        events = root / ".comm-node" / "events.jsonl"
+        await until(pilot, lambda: '"agent.handoff"' in events.read_text())
