@@ -252,6 +252,35 @@ def _task(p: argparse.ArgumentParser) -> None:
         one(pa)
         pa.add_argument("--reason", default="", help="why (logged)")
 
+    def fields(pa: argparse.ArgumentParser, *, adding: bool) -> None:
+        """The keys of a native task (tasks.toml); in `edit` a list option replaces the list
+        and an empty value ("") removes the key."""
+        pa.add_argument("--title", help="required for add" if adding else None)
+        # the common --domain ("act as this domain") names the task's domain here: these
+        # commands are the operator's, who acts as no domain
+        pa._option_string_actions["--domain"].help = "the domain that does it"
+        pa.add_argument("--priority", type=int, metavar="0-4", help="0 is the highest")
+        pa.add_argument(
+            "--depends-on", action="append", metavar="ID", help="a blocking task (repeatable)"
+        )
+        pa.add_argument("--parent", metavar="ID", help="the parent task")
+        pa.add_argument("--done-when", action="append", metavar="TEXT", help="a criterion")
+        pa.add_argument("--verify", action="append", metavar="CMD", help="a gate command")
+        pa.add_argument("--artifacts", action="append", metavar="NAME", help="to publish")
+        pa.add_argument("--notify", action="append", metavar="DOMAIN", help="told when done")
+        pa.add_argument("--notes", help="context handed to the agent with its claim")
+        _json(pa)
+
+    def add(pa: argparse.ArgumentParser) -> None:
+        pa.add_argument("id", nargs="?", metavar="ID", help="default: the next free id")
+        fields(pa, adding=True)
+
+    def edit(pa: argparse.ArgumentParser) -> None:
+        pa.add_argument("id", metavar="ID")
+        fields(pa, adding=False)
+        pa.add_argument("--add-dep", action="append", default=[], metavar="ID", help="one more")
+        pa.add_argument("--remove-dep", action="append", default=[], metavar="ID", help="one less")
+
     _actions(
         p,
         [
@@ -277,6 +306,8 @@ def _task(p: argparse.ArgumentParser) -> None:
                 "coord_cmd:task_reopen",
                 reopen,
             ),
+            ("add", "add a native task to tasks.toml (the operator)", "coord_cmd:task_add", add),
+            ("edit", "change a native task (the operator)", "coord_cmd:task_edit", edit),
         ],
     )
 
@@ -345,7 +376,8 @@ def _pane_cmd(handler: str, *extra: str) -> Callable[[argparse.ArgumentParser], 
                 default=30.0,
                 metavar="S",
                 help="wait up to S seconds for the agent's free prompt (default 30); a dialog, "
-                "a busy agent or text someone is typing is never typed over",
+                "a busy agent or text someone is typing is never typed over; with --wait, "
+                "also up to S seconds for the turn to start",
             )
             p.add_argument(
                 "--command",
@@ -357,6 +389,12 @@ def _pane_cmd(handler: str, *extra: str) -> Callable[[argparse.ArgumentParser], 
                 "--force",
                 action="store_true",
                 help="type it even into a paused agent (its hook still blocks a prompt)",
+            )
+            p.add_argument(
+                "--wait",
+                action="store_true",
+                help="return only once the agent's own hook saw the turn start (receipt); "
+                "each way it fails has its exit code (docs/cli.md)",
             )
         if "fresh" in extra:
             p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
@@ -596,7 +634,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "status": ("the world: agents, heartbeats, tasks, locks; `status set` sets mine", _status),
     "whoami": ("who this agent is: domain, role, scope, peers, budget", _whoami),
     "lock": ("advisory file locks: acquire, release, renew, list", _lock),
-    "task": ("the task DAG: ready, list, show, claim, done, fail, reopen", _task),
+    "task": ("the task DAG: ready, list, show, claim, done, fail, reopen, add, edit", _task),
     "budget": ("communication budgets: show, request, grant", _budget),
     "artifact": ("artifacts: publish, list", _artifact),
     "hook": ("(run by Claude Code hooks) report state, guard edits, deliver mail", _hook),

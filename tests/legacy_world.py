@@ -180,7 +180,16 @@ def legacy_snapshot(
         # added with "needs you" (issue 19): nothing waits on the operator in the workspaces
         # this reference is built for; tests/test_needs.py holds the items themselves
         "needs": [],
+        # added with delivery receipts (issue 15): the latest deliveries, after "paused"
+        "receipts": _receipts(ws),
     }
+
+
+def _receipts(ws: Workspace) -> list[dict]:
+    from comm_node_tui.engine.world_views import ReceiptView
+    from comm_node_tui.protocol.receipts import path_in, receipts
+
+    return [ReceiptView.parse(r).to_json() for r in receipts(path_in(ws.paths.state), last=50)]
 
 
 def _paused(ws: Workspace) -> dict:

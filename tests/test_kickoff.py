@@ -311,3 +311,48 @@ def test_init_from_shows_the_diff_before_replacing_hand_edits(shop: Path) -> Non
     # and what init wrote itself is no hand edit: a re-run is quiet
     r = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=shop)
     assert r.returncode == 0 and "up to date" in r.stdout
+
+
+def test_kickoff_types_nothing_into_a_paused_agent(tmp_path: Path, monkeypatch) -> None:
+    """A paused agent gets its start message in its inbox but no prompt typed into it (the
+    operator said stop); the summary says it is held until `resume`."""
+    socket = f"cn-kick-{os.getpid()}-{os.urandom(3).hex()}"
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", socket)
+    root = tmp_path / "ws"
+    fake = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
+    plan = ['[project]\nname = "meet"\n[tmux]\nlayout = "windows"\n']
+    for name in ("alpha", "beta"):
+        (root / name).mkdir(parents=True)
+        plan.append(
+            f'[[domains]]\nname = "{name}"\npath = "{name}"\n'
+            f'command = "{fake} --hooks --log {root}/{name}.log"\n'
+        )
+    (root / "PLAN.toml").write_text("\n".join(plan))
+    assert run_cli("init", "--from", "PLAN.toml", "--yes", cwd=root).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["COMM_NODE_TMUX_SOCKET"] = socket
+    assert run_cli("pause", "beta", cwd=root, env=env).returncode == 0
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "comm_node_tui", "kickoff", "--timeout", "20", "--json"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        summary = json.loads(r.stdout)
+        assert summary["started"] == ["alpha"] and summary["held"] == ["beta"], r.stderr
+        assert r.returncode == 0, r.stderr
+        for name in ("alpha", "beta"):
+            inbox = list((root / name / ".comm-node" / "inbox").glob("*.md"))
+            assert len(inbox) == 1 and 'type: "start"' in inbox[0].read_text()
+
+        def submits(name: str) -> list[str]:
+            records = map(json.loads, (root / f"{name}.log").read_text().splitlines())
+            return [x["text"] for x in records if x.get("event") == "submit"]
+
+        assert submits("alpha") and submits("alpha")[0].startswith("comm-node kickoff")
+        assert submits("beta") == []
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)

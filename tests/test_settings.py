@@ -120,6 +120,9 @@ EVERY_KEY = dedent("""
     nudge_idle_agents = false
     context_window = 500000
     context_alert_pct = 60
+    spiral_policy = "pause"
+    spiral_repeats = 3
+    spiral_minutes = 45
     [tmux]
     socket = "sock"
     session = "sess"

@@ -309,3 +309,34 @@ async def test_wizard_asks_for_a_private_tmux_socket(tmp_path: Path) -> None:
         toml = app.query_one("#review-toml").text
         assert "socket" not in toml and 'layout = "tiled"' in toml
         await pilot.press("ctrl+q")
+
+
+async def test_the_native_task_form_fits_an_80_column_terminal(tmp_path: Path) -> None:
+    """Every input of the native-task form is on screen and wide enough to type in at 80x24
+    (the form once hid three of its five inputs off the right edge)."""
+    root = tmp_path / "shop"
+    (root / "api").mkdir(parents=True)
+    app = InitWizard(str(root))
+    async with app.run_test(size=(80, 24)) as pilot:
+
+        async def press(wid: str) -> None:  # scrolled to first, as Tab to it would
+            app.query_one(f"#{wid}").scroll_visible(animate=False)
+            await pilot.pause()
+            await click(pilot, wid)
+
+        await fill(pilot, **{"project-name": "shop"})
+        await press("next")
+        await fill(pilot, **{"d-name": "api", "d-path": "api"})
+        await press("d-add")
+        await press("next")
+        assert app.query_one("#steps").current == "tasks", error(app)
+        app.query_one("#t-source").value = "native"
+        await pilot.pause()
+        screen = app.screen.region
+        for wid in ("t-id", "t-title", "t-domain", "t-deps", "t-artifacts"):
+            widget = app.query_one(f"#{wid}")
+            widget.scroll_visible(animate=False)
+            await pilot.pause()
+            region = widget.region
+            assert region.width >= 8, (wid, region)
+            assert screen.contains_region(region), (wid, region, screen)

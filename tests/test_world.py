@@ -43,6 +43,7 @@ TOP = [
     "boundaries",
     "paused",
     "needs",
+    "receipts",
 ]
 AGENT_KEYS = [
     "name",

@@ -91,10 +91,15 @@ class ScreenState:
                 self._idle_since = now
             # From a dialog, idle is believed at once: a dialog does not flicker (seen in the
             # real soak: "waiting" lingered while idle was being confirmed).
-            if believe_idle or now - self._idle_since >= self.idle_s or self.state in (
-                "unknown",
-                "idle",
-                "waiting",
+            if (
+                believe_idle
+                or now - self._idle_since >= self.idle_s
+                or self.state
+                in (
+                    "unknown",
+                    "idle",
+                    "waiting",
+                )
             ):
                 self.state = "idle"
         else:

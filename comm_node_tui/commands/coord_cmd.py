@@ -227,17 +227,32 @@ def _print_failure(last: dict | None) -> None:
             print(f"  | {line}")
 
 
-def _overlay_note(coord) -> None:
-    """Say where a Beads claim/close went when comm-node could not hand it to `bd`."""
-    import shutil
+def _write_back(coord, action: str, tid: str, *, assignee: str = "", reason: str = "") -> None:
+    """With a Beads source, hand the claim/close/reopen (already in the overlay) to `bd`;
+    one stderr line when it cannot, and nothing is undone (coordination/beads_writeback.py)."""
     import sys
 
-    if coord.task_source()[0] == "beads" and shutil.which("bd") is None:
-        print(
-            "comm-node: note: bd is not installed, so this is recorded in comm-node's "
-            "overlay (.comm-node/tasks.json), not in .beads/",
-            file=sys.stderr,
+    if coord.task_source()[0] != "beads":
+        return
+    from comm_node_tui.coordination.beads_writeback import UNAVAILABLE, write_back
+    from comm_node_tui.protocol.events import Event
+
+    problem = write_back(coord.ws.root, action, tid, assignee=assignee, reason=reason)
+    if problem is None:
+        return
+    if problem == UNAVAILABLE:
+        print(f"comm-node: note: {problem}", file=sys.stderr)
+        return
+    print(f"comm-node: warning: {problem}", file=sys.stderr)
+    coord.emit(
+        Event(
+            "tasks.writeback_failed",
+            f"{tid}: {problem}",
+            agent=assignee or None,
+            level="warn",
+            data={"task": tid, "action": action},
         )
+    )
 
 
 def task_claim(args) -> int:
@@ -249,7 +264,7 @@ def task_claim(args) -> int:
         print(f"{dom.name} claimed {args.id}: {row['title']}")
         _print_contract(row)
         _print_failure(row["last_failure"])
-    _overlay_note(coord)
+    _write_back(coord, "claim", args.id, assignee=dom.name)
     return 0
 
 
@@ -298,6 +313,7 @@ def task_done(args) -> int:
         coord, _dom = _coord(args, need_domain=False)
         row = coord.override(args.id, args.by, args.reason)
         print_json(row) if args.json else print(f"{args.id} closed by {args.by} (override)")
+        _write_back(coord, "close", args.id, reason=f"override by {args.by}: {args.reason}")
         return 0
     if args.reason or args.by != "operator":
         raise UsageError("--by and --reason go with --force")
@@ -318,12 +334,13 @@ def task_done(args) -> int:
             for line in excerpt.splitlines()[-40:]:
                 print(f"| {line}", file=sys.stderr)
         return exc.exit_code
+    ran = row["attempt"]["commands"]
     if args.json:
         print_json(row)
     else:
-        ran = row["attempt"]["commands"]
         print(f"{args.id} done" + (f" (verified: {len(ran)} passed)" if ran else ""))
-    _overlay_note(coord)
+    why = f"done: {len(ran)} verify command(s) passed (comm-node)" if ran else "done (comm-node)"
+    _write_back(coord, "close", args.id, assignee=dom.name, reason=why)
     return 0
 
 
@@ -332,6 +349,7 @@ def task_reopen(args) -> int:
     agent = caller_agent()
     row = coord.reopen(args.id, agent or "operator", args.reason, operator=agent is None)
     print_json(row) if args.json else print(f"{args.id} reopened")
+    _write_back(coord, "reopen", args.id, reason=args.reason)
     return 0
 
 
@@ -339,6 +357,43 @@ def task_fail(args) -> int:
     coord, dom = _coord(args)
     row = coord.fail(dom, args.id, args.reason)
     print_json(row) if args.json else print(f"{args.id} failed: {args.reason}")
+    return 0
+
+
+def _edit_fields(args) -> dict:
+    return {
+        "title": args.title,
+        "domain": getattr(args, "domain", None),  # the common --domain, absent when not given
+        "priority": args.priority,
+        "depends_on": args.depends_on,
+        "parent": args.parent,
+        "done_when": args.done_when,
+        "verify": args.verify,
+        "artifacts": args.artifacts,
+        "notify": args.notify,
+        "notes": args.notes,
+    }
+
+
+def task_add(args) -> int:
+    """Operator only: tasks.toml is the operator's file, and its verify commands run in a
+    shell on `task done`, so an agent that could write them could run anything."""
+    from comm_node_tui.coordination.task_edit import add_native
+
+    _operator_only("adding a task to tasks.toml")
+    coord, _dom = _coord(args, need_domain=False)
+    entry = add_native(coord, args.id, _edit_fields(args))
+    print_json(entry) if args.json else print(f"added {entry['id']}: {entry['title']}")
+    return 0
+
+
+def task_edit(args) -> int:
+    from comm_node_tui.coordination.task_edit import edit_native
+
+    _operator_only("editing tasks.toml")
+    coord, _dom = _coord(args, need_domain=False)
+    entry = edit_native(coord, args.id, _edit_fields(args), args.add_dep, args.remove_dep)
+    print_json(entry) if args.json else print(f"edited {entry['id']}: {entry.get('title', '')}")
     return 0
 
 

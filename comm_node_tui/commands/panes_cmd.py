@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from comm_node_tui.commands.context import print_json, workspace
-from comm_node_tui.errors import CommNodeError, ConflictError, UsageError
+from comm_node_tui.errors import EXIT_ERROR, CommNodeError, ConflictError, UsageError
 
 
 def _panes(args, ws=None):
@@ -72,22 +72,67 @@ def inject(args) -> int:
             )
     from comm_node_tui.panes.inject import NotDelivered
 
+    wait = getattr(args, "wait", False)
     try:
         out = _panes(args, ws).inject(
-            args.domain_name, text, ready_timeout_s=args.timeout, allow_command=args.command
+            args.domain_name,
+            text,
+            ready_timeout_s=args.timeout,
+            allow_command=args.command,
+            wait_s=args.timeout if wait else None,
         )
     except NotDelivered as exc:
+        receipt = _receipt(ws, exc.receipt)
         if args.json:
             print_json(
-                {"delivered": False, "reason": exc.reason, "typed": exc.typed, "error": str(exc)}
+                {
+                    "delivered": False,
+                    "reason": exc.reason,
+                    "typed": exc.typed,
+                    "error": str(exc),
+                    "receipt": receipt,
+                }
             )
-        raise CommNodeError(f"{args.domain_name}: {exc}") from None
+        err = CommNodeError(f"{args.domain_name}: {exc}")
+        if wait:
+            from comm_node_tui.panes.manager import receipt_reason
+
+            err.exit_code = WAIT_EXIT.get(receipt_reason(exc.reason), EXIT_ERROR)
+        raise err from None
     if args.json:
-        print_json({"delivered": True, **out})
+        print_json({"delivered": True, **out, "receipt": _receipt(ws, out.get("receipt"))})
     else:
         note = " as plain text (leading ! or /)" if out["protected"] else ""
-        print(f"injected into {args.domain_name}{note} ({out['attempts']} Enter)")
+        started = f"; turn started in {out['started_s']:.1f}s" if "started_s" in out else ""
+        print(
+            f"injected into {args.domain_name}{note} ({out['attempts']} Enter){started} "
+            f"[{out.get('receipt')}]"
+        )
     return 0
+
+
+# `inject --wait`: one exit code per way a delivery fails (docs/cli.md). Without --wait every
+# failure stays exit 1, as before.
+WAIT_EXIT = {
+    "dialog": 5,  # a dialog is open (or opened): nothing typed into it
+    "operator_typing": 6,  # the input box holds text comm-node did not type
+    "not_running": 7,  # no pane, or its agent exited
+    "not_started": 8,  # typed (and submitted) but no turn started in time
+    "busy": 9,  # the agent stayed busy, or another delivery held its typing lock
+    "no_prompt": 9,
+    "blocked": 10,  # the agent's own hook refused the prompt (a pause)
+}
+
+
+def _receipt(ws, rid: str | None) -> dict | None:
+    """The delivery's receipt as `status --json` shows it."""
+    if rid is None:
+        return None
+    from comm_node_tui.engine.world_views import ReceiptView
+    from comm_node_tui.protocol.receipts import find, path_in
+
+    rec = find(path_in(ws.paths.state), rid)
+    return None if rec is None else ReceiptView.parse(rec).to_json()
 
 
 def approve(args) -> int:

@@ -279,19 +279,28 @@ def load_native(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str
     """Tasks from tasks.toml: [[tasks]] id, title, domain, priority, depends_on,
     required_artifacts, status, and the contract: done_when, artifacts, notify, verify,
     notes."""
-    import tomllib
-
     from comm_node_tui.protocol.fileio import read_bounded
 
     name = os.path.basename(path)
     try:
-        data = tomllib.loads(read_bounded(path, 16 * 1024 * 1024).decode("utf-8"))
+        text = read_bounded(path, 16 * 1024 * 1024).decode("utf-8")
     except FileNotFoundError:
         raise SourceProblem(f"{path}: not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise SourceProblem(f"{name}: invalid TOML: {exc}") from None
     except Exception as exc:
         raise SourceProblem(f"{name}: {exc}") from None
+    return load_native_text(text, name, domains)
+
+
+def load_native_text(text: str, name: str, domains: set[str]) -> tuple[dict[str, Task], list[str]]:
+    """load_native on text already read (`task edit` checks its result before writing it)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SourceProblem(f"{name}: invalid TOML: {exc}") from None
     tasks: dict[str, Task] = {}
     problems: list[str] = []
     entries = data.get("tasks", [])
@@ -367,6 +376,32 @@ def _native_contract(e: dict, where: str, problems: list[str]) -> Contract:
         problems.append(f"{where}.notes: must be text; ignored")
         notes = ""
     return Contract(**lists, context=notes.strip()[:MAX_CONTEXT_CHARS])
+
+
+def cycle_through(tasks: dict[str, Task], start: str) -> list[str] | None:
+    """A dependency cycle that passes through `start` (its ids, `start` first and last), or
+    None. Every edge kind counts (a task waiting on its own descendant never becomes ready);
+    edges to absent ids do not."""
+    path = [start]
+    on_path = {start}
+    done: set[str] = set()
+    stack = [iter([t for _k, t, _m in tasks[start].deps])] if start in tasks else []
+    while stack:
+        nxt = next(stack[-1], None)
+        if nxt is None:
+            stack.pop()
+            node = path.pop()
+            on_path.discard(node)
+            done.add(node)
+            continue
+        if nxt == start:
+            return [*path, start]
+        if nxt in on_path or nxt in done or nxt not in tasks:
+            continue
+        path.append(nxt)
+        on_path.add(nxt)
+        stack.append(iter([t for _k, t, _m in tasks[nxt].deps]))
+    return None
 
 
 # ---- readiness ---------------------------------------------------------------------------

@@ -2,8 +2,14 @@
 
 PaneActions runs blocking tmux actions (a nudge, a pause) one at a time on its own worker
 thread, off the engine's loop. What it learns goes back as plain data: a nudge the prompt
-refused is put on `refused` (a deque: append and popleft are atomic across threads), which
-the Nudger drains on the loop thread; a failure is an event (emit is safe from any thread).
+refused is put on `refused`, a nudge typed and submitted on `sent` with its receipt (deques:
+append and popleft are atomic across threads), which the Nudger drains on the loop thread; a
+failure is an event (emit is safe from any thread).
+
+A submitted nudge counts as done only when the agent's own hook proved its turn started
+(protocol/receipts.py); one that started none within NUDGE_START_S is marked failed and tried
+again on the next cycle (never typed twice into a box that still holds it: the typist
+refuses a box that holds text).
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ if TYPE_CHECKING:
     from comm_node_tui.panes.manager import AgentPanes
 
 NUDGE_RETRY_S = 5.0  # a nudge refused (dialog, busy, someone typing) is tried again after
+NUDGE_START_S = 20.0  # a submitted nudge whose turn did not start by then is tried again
 
 
 class PaneActions:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
         self.refused: deque[str] = deque()  # agents whose nudge could not be typed
+        self.sent: deque[tuple[str, str]] = deque()  # (agent, receipt id) submitted nudges
         self._pool: ThreadPoolExecutor | None = None
         self._panes: AgentPanes | None = None  # used on the worker thread only
 
@@ -77,10 +85,12 @@ class PaneActions:
         from comm_node_tui.panes.inject import NotDelivered
 
         try:
-            self._agent_panes().inject(name, text, ready_timeout_s=0.0, why="nudge")
+            out = self._agent_panes().inject(name, text, ready_timeout_s=0.0, why="nudge")
         except NotDelivered as exc:
             if not exc.typed:
                 self.refused.append(name)
+            return
+        self.sent.append((name, out["receipt"]))
 
 
 class Nudger:
@@ -93,6 +103,8 @@ class Nudger:
         self.every_s = every_s
         self._pending: set[str] = set()
         self._nudged: dict[str, float] = {}  # when each agent was last nudged (monotonic)
+        self._unproved: dict[str, str] = {}  # receipt id -> agent: submitted, turn not seen
+        self.watch = ReceiptWatch(ctx)
 
     def last_nudge(self, name: str) -> float | None:
         """When `name` was last nudged (the clock's monotonic time); None: never."""
@@ -100,6 +112,7 @@ class Nudger:
 
     def tick(self) -> None:
         ctx = self.ctx
+        self.watch.tick()
         self._pending |= ctx.router.delivered_to
         ctx.router.delivered_to.clear()
         now = ctx.clock.monotonic()
@@ -108,6 +121,13 @@ class Nudger:
             self._pending.add(name)
             # again in NUDGE_RETRY_S, not at once: the prompt was not free
             self._nudged[name] = now - self.every_s + NUDGE_RETRY_S
+        while self.actions.sent:
+            name, rid = self.actions.sent.popleft()
+            self._unproved[rid] = name
+        if self._unproved:
+            for name in self._unstarted():
+                self._pending.add(name)
+                self._nudged[name] = now - self.every_s + NUDGE_RETRY_S
         if not ctx.ws.settings.agents.nudge_idle_agents:
             self._pending.clear()
             return
@@ -136,6 +156,41 @@ class Nudger:
                 text = f"You have {n} new message{'s' if n != 1 else ''}: run `comm-node inbox`"
                 self.actions.nudge(name, text)
 
+    def _unstarted(self) -> list[str]:
+        """Agents whose submitted nudge started no turn (failed, or NUDGE_START_S passed with
+        no UserPromptSubmit carrying it); proved ones are done and forgotten."""
+        from comm_node_tui.protocol import receipts as rc
+
+        path = rc.path_in(self.ctx.ws.paths.state)
+        known = {r["id"]: r for r in rc.receipts(path)}
+        now = self.ctx.clock.time()
+        again = []
+        for rid, name in list(self._unproved.items()):
+            rec = known.get(rid)
+            if rec is None:  # rotated away: nothing more will be learnt about it
+                del self._unproved[rid]
+                continue
+            if rec["state"] in rc.PROVED:
+                del self._unproved[rid]
+                continue
+            typed = rec["times"].get("typed") or now
+            if rec["state"] != rc.FAILED and now - typed < NUDGE_START_S:
+                continue
+            del self._unproved[rid]
+            if rec["state"] != rc.FAILED:
+                rc.append(path, rid, name, rc.FAILED, reason=rc.NOT_STARTED)
+            self.ctx.emit(
+                Event(
+                    "agent.nudge_unstarted",
+                    f"{name}: the nudge about mail started no turn; tried again [{rid}]",
+                    agent=name,
+                    level="warn",
+                    data={"receipt": rid, "reason": rec["reason"] or rc.NOT_STARTED},
+                )
+            )
+            again.append(name)
+        return again
+
     def _idle(self, name: str) -> bool:
         """At rest at its prompt: the screen says so (it is what a nudge is typed into)."""
         ctx = self.ctx
@@ -146,3 +201,73 @@ class Nudger:
         now = ctx.clock.time()
         state = shown_state(status, pane, heartbeat_age(status, now), now)
         return state in ("idle", "done", "blocked")
+
+
+UNSTARTED_S = 120.0  # a delivery typed this long ago whose turn never started has failed
+
+
+class ReceiptWatch:
+    """Puts what only the agents' hooks write into the receipts (a turn started, answered,
+    a prompt the hook refused) into the event log, where the room shows it: one line per
+    step, with the receipt's id. Reads the file only when it changed, and once a second
+    judges deliveries left at typed/submitted for UNSTARTED_S as failed (a room injection
+    has nobody waiting on it; a hook that comes later still turns it into `started`)."""
+
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        self._told: dict[str, str] | None = None  # receipt id -> the state already logged
+
+    def tick(self) -> None:
+        from comm_node_tui.protocol import receipts as rc
+
+        found = rc.receipts(rc.path_in(self.ctx.ws.paths.state))
+        if self._told is None:  # at start: what happened before is history, not news
+            self._told = {r["id"]: r["state"] for r in found}
+            return
+        told = self._told
+        now = self.ctx.clock.time()
+        path = rc.path_in(self.ctx.ws.paths.state)
+        for r in found:
+            since = r["times"].get("typed") or r["times"].get("queued") or now
+            if r["state"] in ("typed", "submitted") and now - since > UNSTARTED_S:
+                rc.append(path, r["id"], r["agent"] or "?", rc.FAILED, reason=rc.NOT_STARTED)
+                self.ctx.emit(
+                    Event(
+                        "agent.inject_refused",
+                        f"{r['agent']}: submitted, but no turn started within "
+                        f"{UNSTARTED_S:.0f}s [{r['id']}]",
+                        agent=r["agent"],
+                        level="warn",
+                        data={"receipt": r["id"], "reason": rc.NOT_STARTED, "by": r["by"]},
+                    )
+                )
+            rid, state = r["id"], r["state"]
+            before = told.get(rid)
+            if before == state:
+                continue
+            told[rid] = state
+            name = r["agent"] or "?"
+            times = r["times"]
+            # a turn can start and end between two ticks: both steps are logged
+            if state in rc.PROVED and before not in rc.PROVED:
+                took = (times.get("started") or 0) - (times.get("typed") or 0)
+                self.ctx.emit(
+                    Event(
+                        "agent.turn_started",
+                        f"{name}: turn started {took:.1f}s after typing ({r['by']}) [{rid}]",
+                        agent=name,
+                        data={"receipt": rid, "by": r["by"], "started_s": round(took, 3)},
+                    )
+                )
+            if state == "answered":
+                self.ctx.emit(
+                    Event(
+                        "agent.answered",
+                        f"{name}: answered ({r['by']}) [{rid}]",
+                        agent=name,
+                        data={"receipt": rid, "by": r["by"]},
+                    )
+                )
+        if len(told) > 4 * rc.TAIL_BYTES // 64:
+            keep = {r["id"] for r in found}
+            self._told = {k: v for k, v in told.items() if k in keep}

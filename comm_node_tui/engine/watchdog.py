@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from comm_node_tui.engine.agent_state import Health, judge, process_gone, shown_state
 from comm_node_tui.engine.context import EngineContext
+from comm_node_tui.engine.spiral import SpiralWatch
 from comm_node_tui.engine.world import heartbeat_age
 from comm_node_tui.protocol.events import Event
 
@@ -31,6 +32,7 @@ class Watchdog:
         self._still_s = still_s
         self._publish = publish
         self._gone_since: dict[str, float] = {}
+        self.spiral = SpiralWatch(ctx)
 
     @property
     def health(self) -> dict[str, Health]:
@@ -52,10 +54,12 @@ class Watchdog:
             else:
                 self._gone_since.pop(name, None)
             since = self._gone_since.get(name)
+            shown = shown_state(status, pane, age, now)
+            self.spiral.check(name, status, shown, now)
             new = judge(
                 status,
                 pane,
-                shown=shown_state(status, pane, age, now),
+                shown=shown,
                 hook_age_s=age,
                 still_s=self._still_s(name),
                 gone_for_s=None if since is None else now - since,

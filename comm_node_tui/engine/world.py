@@ -28,6 +28,7 @@ from comm_node_tui.engine.world_views import (
     DomainUsage,
     LockView,
     PaneView,
+    ReceiptView,
     TaskCounts,
     TaskGraph,
     TaskNode,
@@ -58,6 +59,7 @@ __all__ = [
     "Need",
     "NeedKind",
     "PaneView",
+    "ReceiptView",
     "TaskCounts",
     "TaskGraph",
     "TaskNode",
@@ -89,6 +91,8 @@ class World:
     boundaries: BoundaryView | None  # None: not checked yet
     paused: Pause = NOT_PAUSED  # what the operator stopped (coordination/pause.py)
     needs: tuple[Need, ...] = ()  # what waits on the human, ranked (engine/needs.py)
+    # the latest deliveries typed into agents, oldest first (protocol/receipts.py)
+    receipts: tuple[ReceiptView, ...] = ()
 
     def agent(self, name: str) -> AgentView | None:
         return next((a for a in self.agents if a.name == name), None)
@@ -98,6 +102,9 @@ class World:
 
     def usage_of(self, name: str) -> DomainUsage | None:
         return None if self.usage is None else self.usage.domains.get(name)
+
+    def receipts_of(self, name: str) -> tuple[ReceiptView, ...]:
+        return tuple(r for r in self.receipts if r.agent == name)
 
     def to_json(self) -> dict:
         """The plain-data shape `comm-node status --json` prints (a public interface: the
@@ -117,6 +124,7 @@ class World:
             "boundaries": None if self.boundaries is None else self.boundaries.to_json(),
             "paused": self.paused.to_json(),
             "needs": [n.to_json() for n in self.needs],
+            "receipts": [r.to_json() for r in self.receipts],
         }
 
 
@@ -283,7 +291,19 @@ def snapshot(
         ),
         paused=read_pause(ws.paths.state),
         needs=derive(agents, status_of, budget_views, mail.unread(), coord.overlay()),
+        receipts=recent_receipts(ws),
     )
+
+
+RECENT_RECEIPTS = 50
+
+
+def recent_receipts(ws: Workspace, last: int = RECENT_RECEIPTS) -> tuple[ReceiptView, ...]:
+    """The last deliveries from the receipts file (its tail only: the file is append-only
+    and a snapshot must stay cheap)."""
+    from comm_node_tui.protocol.receipts import path_in, receipts
+
+    return tuple(ReceiptView.parse(r) for r in receipts(path_in(ws.paths.state), last=last))
 
 
 def _task_graph(view: TaskView, earlier: Mapping[str, TaskNode] | None) -> TaskGraph:

@@ -735,3 +735,61 @@ class BoundaryView:
             "seconds": self.seconds,
             "checked_at": self.checked_at,
         }
+
+
+# ---- delivery receipts (protocol/receipts.py) -------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ReceiptView:
+    """One delivery typed into an agent, as far as it got: queued, typed, submitted, started
+    (the agent's own hook saw the text), answered (its next Stop), or failed (`reason`)."""
+
+    id: str
+    agent: str
+    by: str
+    state: str
+    reason: str | None
+    preview: str
+    chars: int
+    attempts: int
+    queued_at: float | None  # epoch seconds
+    started_s: float | None  # seconds from the first typing to the turn's start
+
+    @classmethod
+    def parse(cls, rec: Mapping) -> ReceiptView:
+        raw = rec.get("times")
+        times: Mapping = raw if isinstance(raw, Mapping) else {}
+        typed, started = times.get("typed"), times.get("started")
+        num = (int, float)
+        return cls(
+            id=_str(rec.get("id")),
+            agent=_str(rec.get("agent")),
+            by=_str(rec.get("by")),
+            state=_str(rec.get("state")),
+            reason=rec["reason"] if isinstance(rec.get("reason"), str) else None,
+            preview=_str(rec.get("preview")),
+            chars=rec["chars"] if isinstance(rec.get("chars"), int) else 0,
+            attempts=rec["attempts"] if isinstance(rec.get("attempts"), int) else 0,
+            queued_at=times.get("queued") if isinstance(times.get("queued"), num) else None,
+            started_s=round(started - typed, 3)
+            if isinstance(typed, num) and isinstance(started, num)
+            else None,
+        )
+
+    @property
+    def word(self) -> str:
+        """One short state for a line in the room: "started", "failed: dialog", ..."""
+        return f"{self.state}: {self.reason}" if self.reason else self.state
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "agent": self.agent,
+            "by": self.by,
+            "state": self.state,
+            "reason": self.reason,
+            "preview": self.preview,
+            "chars": self.chars,
+            "attempts": self.attempts,
+            "queued_at": self.queued_at,
+            "started_s": self.started_s,
+        }

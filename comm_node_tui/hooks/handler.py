@@ -224,6 +224,8 @@ def handle(payload: dict) -> tuple[int, str, str]:
         extra = _handoff(ws, dom, payload)
         if extra:
             out = _output(event, additionalContext=extra)
+    if owner is not False and event in ("UserPromptSubmit", "Stop"):
+        _receipts(ws, dom, event, payload, blocked=event == "UserPromptSubmit" and paused)
     if owner is False:
         # Another `claude` run in this folder (a `claude -p`, the agent's own sub-process):
         # the guard above still applies to it, but the domain's state is its agent's.
@@ -235,7 +237,61 @@ def handle(payload: dict) -> tuple[int, str, str]:
     except Exception as exc:  # the decision above still reaches Claude Code
         _report(exc)
     _keep_session(ws, dom, event, payload, current)
+    if event in ("PostToolUse", "PostToolUseFailure"):
+        _spiral(ws, dom, event, payload)
     return code, (json.dumps(out) if out else ""), err
+
+
+def _receipts(ws: Workspace, dom: Domain, event: str, payload: dict, blocked: bool) -> None:
+    """Delivery receipts (protocol/receipts.py): this prompt proves a delivery's turn started
+    (or was refused by this hook), this Stop that it was answered. One read of the receipts
+    file's tail and at most one appended line; never fails the hook."""
+    from comm_node_tui.protocol.receipts import hook_saw, path_in
+
+    try:
+        prompt = payload.get("prompt")
+        hook_saw(path_in(ws.paths.state), dom.name, event, prompt, blocked)
+    except Exception as exc:
+        _report(exc)
+
+
+def _spiral(ws: Workspace, dom: Domain, event: str, payload: dict) -> None:
+    """Note the finished tool call; the same call failing [agents] spiral_repeats times is
+    `agent.spiral` (and a pause by policy): coordination/spiral.py. One small file read and
+    write per tool call; the Coordinator is loaded only when a spiral is raised."""
+    import time
+
+    from comm_node_tui.coordination.spiral import note_call, raise_spiral, spiral_path
+
+    tool = payload.get("tool_name")
+    if not isinstance(tool, str):
+        return
+    failed = event == "PostToolUseFailure"
+    try:
+        count = note_call(
+            spiral_path(dom.paths.dir),
+            tool,
+            payload.get("tool_input"),
+            failed=failed,
+            repeats=ws.settings.agents.spiral_repeats,
+            now=time.time(),
+        )
+        if count is None:
+            return
+        from comm_node_tui.coordination.coordinator import Coordinator
+
+        error = " ".join(str(payload.get("error") or "").split())[:160]
+        detail = _tool_detail(payload.get("tool_input"))
+        raise_spiral(
+            Coordinator(ws),
+            dom.name,
+            f"the same {tool} call failed {count} times in a row"
+            + (f" ({detail})" if detail else "")
+            + (f": {error}" if error else ""),
+            {"kind": "repeat", "tool": tool, "count": count, "detail": detail},
+        )
+    except Exception as exc:  # never fail the agent because of comm-node
+        _report(exc)
 
 
 # Events after which the kept session is written even when its id did not change: its

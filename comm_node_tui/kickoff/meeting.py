@@ -170,8 +170,10 @@ class Meeting:
                 )
             )
         from comm_node_tui.coordination.operator import message_to_agent
+        from comm_node_tui.coordination.pause import read_pause
 
-        started = []
+        started, held = [], []
+        pause = read_pause(self.ws.paths.state)
         for name in names:
             if name in self.failed:
                 continue
@@ -179,12 +181,18 @@ class Meeting:
             message_to_agent(
                 self.coord, name, start_message(self.ws, dom), msg_type="start", priority="high"
             )
+            if inject and pause.covers(name):
+                # Paused: nothing is typed into it (its hook would refuse the prompt anyway).
+                # The start message waits in its inbox; after `resume` the engine's mail
+                # nudge brings the agent to it.
+                held.append(name)
+                continue
             if inject:
                 try:
                     prompt = FIRST_PROMPT.format(
                         name=name, project=self.ws.project, instructions=self.cli.instructions_file
                     )
-                    self.panes.inject(name, prompt)
+                    self.panes.inject(name, prompt, why="kickoff")  # receipted as such
                 except Exception as exc:
                     self.failed[name] = f"first prompt not delivered: {exc}"
                     continue
@@ -193,6 +201,7 @@ class Meeting:
         summary = {
             "registered": sorted(self.registered),
             "started": started,
+            "held": held,  # paused: the first prompt waits for `resume`
             "failed": self.failed,
             "seconds_to_register": {k: round(v, 2) for k, v in self.registered.items()},
         }
@@ -200,6 +209,7 @@ class Meeting:
             Event(
                 "kickoff.done",
                 f"kickoff: {len(started)}/{len(names)} agents started"
+                + (f"; held while paused: {', '.join(held)}" if held else "")
                 + (f"; failed: {', '.join(sorted(self.failed))}" if self.failed else ""),
                 level="warn" if self.failed else "info",
                 data=summary,

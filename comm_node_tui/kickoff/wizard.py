@@ -225,6 +225,9 @@ class InitWizard(App):
     .form { height: auto; }
     .form Input, .form Select { width: 1fr; }
     .row { height: auto; }
+    /* inputs side by side share the row (an Input is as wide as the screen by default: the
+       native-task form's second and third inputs were off the right edge) */
+    .row Input { width: 1fr; }
     DataTable { height: 8; }
     #review-toml { height: 1fr; }
     #review-files { height: 1fr; }

@@ -88,7 +88,11 @@ class OperatorActions:
             raise ConflictError(f"{name} is paused: nothing is typed into it; resume it first")
         ident = ops.message_to_agent(self.coord, name, text)
         out = self.panes().inject(name, text)
-        return f"typed ({out['method']}) and delivered as {ident}"
+        # submitted, not yet proved: the log shows "turn started" when the agent's hook does
+        return (
+            f"typed ({out['method']}) and delivered as {ident}; submitted [{out['receipt']}], "
+            "the log says when its turn starts"
+        )
 
     @answers_in_one_line
     def answer(self, name: str, text: str, reply_to: str | None = None) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from comm_node_tui.adapters.agent_cli import AgentCli, Unsafe
@@ -40,6 +41,7 @@ class NotDelivered(CommNodeError):
         super().__init__(message)
         self.reason = reason
         self.typed = typed
+        self.receipt: str | None = None  # its receipt's id, once it has one
 
 
 @dataclass
@@ -98,12 +100,22 @@ def _why_not(cli: AgentCli, screen: Screen) -> tuple[str, str] | None:
     return None
 
 
+# A step of one delivery as it happens: ("waiting", reason) each time what stands in the way
+# changes, ("typed", None) after the paste, ("submitted", None) when the box emptied after Enter.
+OnStep = Callable[[str, "str | None"], None]
+
+
+def _no_step(step: str, reason: str | None) -> None:
+    pass
+
+
 def wait_until_ready(
-    cli: AgentCli, tmux: Tmux, pane_id: str, timeout_s: float
+    cli: AgentCli, tmux: Tmux, pane_id: str, timeout_s: float, on_step: OnStep = _no_step
 ) -> tuple[Screen, float]:
     """The first screen at rest with an empty input box, within `timeout_s`; NotDelivered
     naming what stood in the way otherwise."""
     start = time.monotonic()
+    told = None
     while True:
         screen = cli.read_screen(tmux.capture(pane_id))
         why = _why_not(cli, screen)
@@ -112,6 +124,9 @@ def wait_until_ready(
         if time.monotonic() - start >= timeout_s:
             reason, sentence = why
             raise NotDelivered(f"not delivered: {sentence}", reason)
+        if why[0] != told:
+            told = why[0]
+            on_step("waiting", told)
         time.sleep(POLL_S)
 
 
@@ -124,11 +139,15 @@ def inject(
     ready_timeout_s: float = 0.0,
     allow_command: bool = False,
     retries: int = 3,
+    on_step: OnStep = _no_step,
 ) -> Delivery:
-    """Wait (up to `ready_timeout_s`) for the prompt, type, check, submit, confirm."""
+    """Wait (up to `ready_timeout_s`) for the prompt, type, check, submit, confirm.
+    "Submitted" means the box emptied after Enter: only the agent's own hook can say that a
+    turn started (protocol/receipts.py)."""
     sent, protected = (text, False) if allow_command else protect(cli, text)
-    _screen, waited = wait_until_ready(cli, tmux, pane_id, ready_timeout_s)
+    _screen, waited = wait_until_ready(cli, tmux, pane_id, ready_timeout_s, on_step)
     method = type_text(tmux, pane_id, sent)
+    on_step("typed", None)
     _wait_for_text(cli, tmux, pane_id, sent)
     attempts = 0
     while True:
@@ -137,6 +156,7 @@ def inject(
         if attempts and not pending:
             # Gone from the box after our Enter: submitted (a dialog that opens now is the
             # turn we started asking for a tool, not a place our text went).
+            on_step("submitted", None)
             return Delivery(method, attempts, True, waited, protected)
         screen = cli.read_screen(screen_text)
         if screen.state == "waiting":

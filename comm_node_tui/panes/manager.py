@@ -316,13 +316,71 @@ class AgentPanes:
         ready_timeout_s: float = 10.0,
         allow_command: bool = False,
         why: str = "operator",
+        wait_s: float | None = None,
     ) -> dict:
-        """Type and submit `text`; NotDelivered (logged) when the agent is not at its prompt.
+        """Type and submit `text` under a receipt (protocol/receipts.py); NotDelivered
+        (logged, with `receipt` set) when it cannot go.
 
-        `why` says who typed (operator, nudge, kickoff): it is in the event."""
+        `why` says who typed (operator, nudge, kickoff): it is in the event. With `wait_s`,
+        return only once the agent's own hook proved the turn started: a delivery with no
+        turn after `wait_s` is typed once more when its box is empty again, else failed."""
+        from comm_node_tui.protocol import receipts as rc
+
+        path = rc.path_in(self.ws.paths.state)
+        rid = rc.open_receipt(path, name, text, why)
+        attempts = 2 if wait_s is not None else 1
+        for attempt in range(1, attempts + 1):
+            result = self._deliver(name, text, rid, ready_timeout_s, allow_command, why)
+            result["receipt"] = rid
+            if wait_s is None:
+                return result
+            seen = self._wait_started(path, rid, wait_s)
+            if seen is not None and seen["state"] in rc.PROVED:
+                # the engine's receipt watch logs the start (engine/nudges.py)
+                result["started_s"] = _since(seen, "typed", "started")
+                return result
+            if seen is not None and seen["state"] == rc.FAILED:
+                self._refused(name, text, why, rid, seen["reason"], typed=True, noted=True)
+                raise _receipt_error(rid, seen["reason"])
+            if attempt < attempts and self._box_empty(name):
+                continue  # typed again: never into a box that still holds our text
+            rc.append(path, rid, name, rc.FAILED, reason=rc.NOT_STARTED)
+            self._refused(name, text, why, rid, rc.NOT_STARTED, typed=True, noted=True)
+            raise _receipt_error(rid, rc.NOT_STARTED, wait_s)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _deliver(
+        self, name: str, text: str, rid: str, ready_timeout_s: float, allow_command: bool, why: str
+    ) -> dict:
+        """One typing of a receipted delivery: typed, submitted (the box emptied)."""
         from comm_node_tui.panes.inject import NotDelivered, inject
+        from comm_node_tui.protocol import receipts as rc
 
-        pane = self.pane(name)
+        path = rc.path_in(self.ws.paths.state)
+
+        def step(state: str, reason: str | None) -> None:
+            if state != "waiting":
+                rc.append(path, rid, name, state)
+                return
+            word = receipt_reason(reason or "")
+            rc.append(path, rid, name, "queued", reason=word)
+            if word == rc.OPERATOR_TYPING:
+                # the room says so: deliveries wait while someone else's text is in the box
+                self.emit(
+                    Event(
+                        "agent.inject_waiting",
+                        f"{name}: delivery waits: its input box holds text comm-node did not "
+                        f"type (someone is typing) [{rid}]",
+                        agent=name,
+                        data={"receipt": rid, "reason": word, "by": why},
+                    )
+                )
+
+        try:
+            pane = self.pane(name)
+        except CommNodeError as exc:
+            self._refused(name, text, why, rid, rc.NOT_RUNNING, typed=False, sentence=str(exc))
+            raise NotDelivered(f"not delivered: {exc}", rc.NOT_RUNNING) from None
         try:
             # One writer at a time per agent, across processes (the engine's nudges, the
             # room, `comm-node inject`): two that both saw an empty box would otherwise paste
@@ -336,28 +394,79 @@ class AgentPanes:
                     cli=self.cli,
                     ready_timeout_s=ready_timeout_s,
                     allow_command=allow_command,
+                    on_step=step,
                 ).to_json()
         except NotDelivered as exc:
-            self.emit(
-                Event(
-                    "agent.inject_refused",
-                    f"{name}: {exc}",
-                    agent=name,
-                    level="warn",
-                    data={"reason": exc.reason, "typed": exc.typed, "by": why, "chars": len(text)},
-                )
-            )
+            word = receipt_reason(exc.reason)
+            self._refused(name, text, why, rid, word, typed=exc.typed, sentence=str(exc))
+            exc.receipt = rid
             raise
         self.emit(
             Event(
                 "agent.injected",
-                f"{name}: {len(text)} chars ({why})"
+                f"{name}: {len(text)} chars ({why}) submitted [{rid}]"
                 + (" as text, not a command" if result["protected"] else ""),
                 agent=name,
-                data={**result, "chars": len(text), "by": why},
+                data={**result, "chars": len(text), "by": why, "receipt": rid},
             )
         )
         return result
+
+    def _refused(
+        self,
+        name: str,
+        text: str,
+        why: str,
+        rid: str,
+        reason: str,
+        typed: bool,
+        noted: bool = False,
+        sentence: str = "",
+    ) -> None:
+        """The delivery failed: its receipt says why (unless already `noted`), and the log."""
+        from comm_node_tui.protocol import receipts as rc
+
+        if not noted:
+            rc.append(rc.path_in(self.ws.paths.state), rid, name, rc.FAILED, reason=reason)
+        self.emit(
+            Event(
+                "agent.inject_refused",
+                f"{name}: {sentence or f'not delivered ({reason})'} [{rid}]",
+                agent=name,
+                level="warn",
+                data={
+                    "reason": reason,
+                    "typed": typed,
+                    "by": why,
+                    "chars": len(text),
+                    "receipt": rid,
+                },
+            )
+        )
+
+    def _wait_started(self, path: str, rid: str, wait_s: float) -> dict | None:
+        """The receipt once the hook proved (or refused) the turn, or as it is at `wait_s`."""
+        import time
+
+        from comm_node_tui.protocol import receipts as rc
+
+        deadline = time.monotonic() + wait_s
+        while True:
+            seen = rc.find(path, rid)
+            if seen is None or seen["state"] in rc.PROVED or seen["state"] == rc.FAILED:
+                return seen
+            if time.monotonic() >= deadline:
+                return seen
+            time.sleep(0.05)
+
+    def _box_empty(self, name: str) -> bool:
+        """The agent is at rest with an empty input box (a retry may type there)."""
+        try:
+            pane = self.pane(name)
+        except CommNodeError:
+            return False
+        screen = self.cli.read_screen(self.tmux.capture(pane.id))
+        return screen.state == "idle" and screen.input is not None and not screen.input.strip()
 
     def _acted(self, pane_id: str, kind: str) -> None:
         """Note on the pane that comm-node just acted on it, and how: the engine then
@@ -516,6 +625,35 @@ def typing_lock(ws: Workspace, name: str, timeout_s: float):
 
     with exclusive_flock(os.path.join(folder, f"{name}.lock"), timeout_s, held, POLL_S):
         yield
+
+
+def receipt_reason(reason: str) -> str:
+    """A typist's refusal as the receipt's word (protocol/receipts.py)."""
+    from comm_node_tui.protocol import receipts as rc
+
+    return {
+        "occupied": rc.OPERATOR_TYPING,
+        "exited": rc.NOT_RUNNING,
+        "unsubmitted": rc.NOT_STARTED,
+    }.get(reason, reason)
+
+
+def _since(rec: dict, first: str, then: str) -> float:
+    times = rec.get("times") or {}
+    a, b = times.get(first), times.get(then)
+    return round(b - a, 3) if isinstance(a, (int, float)) and isinstance(b, (int, float)) else 0.0
+
+
+def _receipt_error(rid: str, reason: str, wait_s: float | None = None):
+    from comm_node_tui.panes.inject import NotDelivered
+
+    sentence = {
+        "not_started": f"typed and submitted, but the agent's hook saw no turn start in {wait_s}s",
+        "blocked": "the agent's hook refused the prompt (is it paused?)",
+    }.get(reason, reason)
+    exc = NotDelivered(f"not delivered: {sentence}", reason, typed=True)
+    exc.receipt = rid
+    return exc
 
 
 def conversation_words(plan: dict) -> str:

@@ -18,12 +18,19 @@ class EventType(StrEnum):
     AGENT_DEAD = "agent.dead"  # its pane or process is gone
     AGENT_LOST = "agent.lost"  # gone for heartbeat_lost_s: locks and claims released
     AGENT_STUCK = "agent.stuck"  # busy, no hook, a screen that does not move
+    # the same failing tool call spiral_repeats times, or busy with no write in its scope
+    # for spiral_minutes (engine/spiral.py); paused too when [agents] spiral_policy = "pause"
+    AGENT_SPIRAL = "agent.spiral"
     AGENT_STALE = "agent.stale"  # busy, silent, nothing to look at
     AGENT_RECOVERED = "agent.recovered"
     AGENT_REGISTERED = "agent.registered"  # kickoff: its first heartbeat
     AGENT_OTHER_SESSION = "agent.other_session"  # another claude run in its folder
     AGENT_INJECTED = "agent.injected"
     AGENT_INJECT_REFUSED = "agent.inject_refused"
+    AGENT_INJECT_WAITING = "agent.inject_waiting"  # someone's text is in the box: we wait
+    AGENT_TURN_STARTED = "agent.turn_started"  # its hook proved a delivery's turn started
+    AGENT_ANSWERED = "agent.answered"  # the Stop after a delivery's turn
+    AGENT_NUDGE_UNSTARTED = "agent.nudge_unstarted"  # a nudge started no turn: tried again
     AGENT_INTERRUPTED = "agent.interrupted"
     AGENT_APPROVED = "agent.approved"
     AGENT_DENIED = "agent.denied"
@@ -57,6 +64,8 @@ class EventType(StrEnum):
     TASK_REOPENED = "task.reopened"
     TASKS_LOADED = "tasks.loaded"
     TASKS_CHANGED = "tasks.changed"
+    TASKS_EDITED = "tasks.edited"  # `task add` / `task edit` wrote tasks.toml
+    TASKS_WRITEBACK_FAILED = "tasks.writeback_failed"  # `bd` failed: the overlay still holds it
     BUDGET_GRANTED = "budget.granted"
     BUDGET_DENIED = "budget.denied"
     BUDGET_WORK_EXHAUSTED = "budget.work_exhausted"
@@ -110,6 +119,7 @@ ALERTS: dict[EventType, str] = {
     EventType.AGENT_STUCK: "warning",
     EventType.AGENT_STALE: "warning",
     EventType.AGENT_CONTEXT_HIGH: "warning",
+    EventType.AGENT_SPIRAL: "warning",
     EventType.BUDGET_WORK_EXHAUSTED: "error",
     EventType.TASK_PARKED: "error",
     EventType.LOCK_REFUSED: "warning",

@@ -76,6 +76,14 @@ ACTIONS: tuple[Action, ...] = (
         "budget", "b", "grant_budget", "Budget", "Grant communication budget to the selected agent"
     ),
     Action("task", "t", "assign_task", "Task", "Assign or reassign a task to the selected agent"),
+    Action(
+        "task-add",
+        "plus",
+        "add_task",
+        "New task",
+        "Add a native task to tasks.toml (a small form; `comm-node task add` in the CLI)",
+        footer=False,
+    ),
     Action("lock", "l", "release_lock", "Unlock", "Release a lock", footer=False),
     Action(
         "artifact",

@@ -220,6 +220,22 @@ class Hand(App):
 
         self.push_screen(PickScreen(f"Task for {name}:", choices), picked)
 
+    def action_add_task(self) -> None:
+        from comm_node_tui.tui.screens.task_form import TaskFormScreen
+
+        def added(form: tuple[str | None, dict] | None) -> None:
+            if form is not None:
+                self._act("add task", self._add_task, *form)
+
+        self.push_screen(TaskFormScreen(self.selected_agent), added)
+
+    def _add_task(self, tid: str | None, fields: dict) -> str:
+        """In the worker: the CLI's own `task add` (its checks, its one-line refusals)."""
+        from comm_node_tui.coordination.task_edit import add_native
+
+        entry = add_native(self.operator.coord, tid, fields)
+        return f"added {entry['id']} to tasks.toml"
+
     def action_release_lock(self) -> None:
         panel = self.query_one(LocksPanel)
         locks = {lk.key: lk for lk in (self.world.locks if self.world else ())}

@@ -52,6 +52,9 @@ class AgentsConfig(_Strict):
     nudge_idle_agents: bool = _AGENTS.nudge_idle_agents
     context_window: Annotated[int, Field(ge=0)] = _AGENTS.context_window
     context_alert_pct: Annotated[int, Field(ge=1, le=100)] = _AGENTS.context_alert_pct
+    spiral_policy: Literal["alert", "pause"] = _AGENTS.spiral_policy
+    spiral_repeats: Annotated[int, Field(ge=2)] = _AGENTS.spiral_repeats
+    spiral_minutes: Annotated[float, Field(ge=0)] = _AGENTS.spiral_minutes
 
     @model_validator(mode="after")
     def _lost_after_stale(self) -> AgentsConfig:

@@ -113,6 +113,12 @@ class AgentsSettings(_Section):
     context_window: int = 0
     # an alert when an agent's last request filled this share of its window (once a crossing)
     context_alert_pct: int = 40
+    # a spiral (engine/spiral.py): the same tool call failing spiral_repeats times, or busy
+    # for spiral_minutes with no write in its scope and no progress; an alert, and with
+    # "pause" the domain is paused too (the operator resumes it). spiral_minutes 0 = off.
+    spiral_policy: Literal["alert", "pause"] = "alert"
+    spiral_repeats: int = 5
+    spiral_minutes: float = 20
 
 
 @section

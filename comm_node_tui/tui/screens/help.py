@@ -20,7 +20,9 @@ def help_table(keymap: dict[str, str] | None = None) -> Table:
     t.add_column("Action", no_wrap=True)
     t.add_column("What it does")
     for a in ACTIONS:
-        keys = keymap.get(a.id, a.keys).replace("question_mark", "?").replace("slash", "/")
+        keys = keymap.get(a.id, a.keys)
+        for name, char in (("question_mark", "?"), ("slash", "/"), ("plus", "+")):
+            keys = ",".join(char if k == name else k for k in keys.split(","))
         t.add_row(Text(keys), Text(a.description), Text(a.help))
     t.add_row(Text("1-6"), Text("Panels"), Text(", ".join(PANEL_KEYS)))
     t.add_row(Text("tab"), Text("Next panel"), Text("Cycle the panels"))

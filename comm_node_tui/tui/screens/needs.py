@@ -85,6 +85,7 @@ class NeedsScreen(ModalScreen[None]):
         self.clock = clock
         self.items: tuple[Need, ...] = tuple(needs)
         self.alerts: tuple[AlertRecord, ...] = tuple(alerts)
+        self._ready = False  # on_mount gave the tables their columns
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -100,13 +101,17 @@ class NeedsScreen(ModalScreen[None]):
         alerts = self.query_one("#alerts-table", DataTable)
         for label, width in (("Time", 8), ("Agent", 14), ("Kind", 22), ("Alert", 70)):
             alerts.add_column(label, key=label, width=width)
+        self._ready = True
         self._fill()
         needs.focus()
 
     # ---- what the room hands down -----------------------------------------------------------
     def show(self, needs: Sequence[Need], alerts: Iterable[AlertRecord]) -> None:
         self.items, self.alerts = tuple(needs), tuple(alerts)
-        if self.is_mounted:
+        # Only once its tables have their columns (a screen just pushed can be handed items
+        # before its on_mount ran: on_mount fills it then) and while they are there (a
+        # closing screen has lost them already).
+        if self._ready and self.query("#needs-table") and self.query("#alerts-table"):
             self._fill()
 
     def _fill(self) -> None:

@@ -1,0 +1,117 @@
+"""Spirals: an agent failing the same tool call again and again, or busy for a long time with
+nothing to show for it. Raised as `agent.spiral`; with `[agents] spiral_policy = "pause"` the
+domain is paused too (the operator resumes it, `comm-node resume NAME`).
+
+The repeat half runs in the hook after every tool call (PostToolUse / PostToolUseFailure), so
+it is the standard library and one small per-domain file, `spiral.json` in the domain's state
+folder: the last few calls as (tool, hash of its input, failed), and the time of the agent's
+last edit (the engine's no-progress half reads it, engine/spiral.py). "The same call" is the
+same tool with the same input; calls in between (a Read of the failing file) do not break
+the run, a success of that same call does. One alert per run: the same call must succeed
+before it can raise another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+TYPE_CHECKING = False  # the hook loads the coordinator only when it raises a spiral
+if TYPE_CHECKING:
+    from comm_node_tui.coordination.coordinator import Coordinator
+
+SPIRAL_FILE = "spiral.json"
+MAX_FILE_BYTES = 64 * 1024
+EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
+
+
+def spiral_path(state_dir: str) -> str:
+    """The domain's file (`state_dir`: its DomainPaths.dir)."""
+    return os.path.join(state_dir, SPIRAL_FILE)
+
+
+def call_key(tool: str, tool_input: object) -> str:
+    """Tool and input as one short hash (an input may be a whole file's content)."""
+    try:
+        text = json.dumps(tool_input, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(tool_input)
+    return hashlib.sha1(f"{tool}\0{text}".encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def read_spiral(path: str) -> dict:
+    """The file's data; {} when it is missing or unreadable (it only ever holds hints)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+        data = json.loads(raw) if len(raw) <= MAX_FILE_BYTES else None
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def note_call(
+    path: str, tool: str, tool_input: object, *, failed: bool, repeats: int, now: float
+) -> int | None:
+    """Record one finished tool call. When it is a failure that makes `repeats` failures of
+    the same call in a row (other calls between them aside) and this run was not raised yet,
+    the count; else None."""
+    from comm_node_tui.protocol.fileio import atomic_write
+
+    data = read_spiral(path)
+    calls = [c for c in data.get("calls", []) if isinstance(c, list) and len(c) == 2]
+    alerted = [k for k in data.get("alerted", []) if isinstance(k, str)]
+    key = call_key(tool, tool_input)
+    calls.append([key, bool(failed)])
+    # enough history for `repeats` failures with a few other calls between each
+    calls = calls[-max(3 * repeats, 20) :]
+    count = 0
+    for k, f in reversed(calls):
+        if k != key:
+            continue
+        if not f:
+            break
+        count += 1
+    if not failed and key in alerted:
+        alerted.remove(key)  # that call works now: a new run may be raised again
+    fire = failed and count >= repeats and key not in alerted
+    if fire:
+        alerted = [*alerted, key][-20:]
+    out = {**data, "calls": calls, "alerted": alerted}
+    if not failed and tool in EDIT_TOOLS:
+        out["last_edit"] = now
+    try:
+        atomic_write(path, json.dumps(out))
+    except OSError:
+        pass  # the hook must not fail the agent; a lost record only delays an alert
+    return count if fire else None
+
+
+def raise_spiral(coord: Coordinator, domain: str, why: str, data: dict) -> bool:
+    """The alert, and the pause when the policy says so; whether it paused."""
+    from comm_node_tui.protocol.events import Event
+
+    policy = coord.ws.settings.agents.spiral_policy
+    paused = False
+    if policy == "pause":
+        from comm_node_tui.coordination.operator import pause, pause_state
+
+        if not pause_state(coord).covers(domain):
+            pause(coord, [domain])
+            paused = True
+    tail = (
+        f"; paused by policy (`comm-node resume {domain}` ends it)"
+        if paused
+        else f"; look at it (`comm-node peek {domain}`), interrupt or message it"
+    )
+    coord.emit(
+        Event(
+            "agent.spiral",
+            f"{domain}: {why}{tail}",
+            agent=domain,
+            level="warn",
+            data={**data, "alert": True, "policy": policy, "paused": paused},
+        )
+    )
+    return paused
