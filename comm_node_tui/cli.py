@@ -561,6 +561,21 @@ def _pause(handler: str) -> Callable[[argparse.ArgumentParser], None]:
     return build
 
 
+def _handoff(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="handoff_cmd:handoff")
+    p.add_argument("domain_name", metavar="DOMAIN")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="wait up to S seconds for the agent's prompt and its note (default 600)",
+    )
+    p.add_argument("--no-clear", action="store_true", help="ask for the note but keep the context")
+    _json(p, 'JSON: {"domain", "note", "cleared"}')
+
+
 def _doctor(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="doctor_cmd:doctor")
     _json(p, 'JSON: {"ok", "exit_code", "checks": [{"name", "status", "detail", "fix"}]}')
@@ -649,6 +664,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _pause("pause"),
     ),
     "resume": ("end the pause of DOMAIN ... or of every agent (--all)", _pause("resume")),
+    "handoff": (
+        "ask an agent to write its hand-off note (.comm-node/handoff.md), then clear its "
+        "context (/clear); asks for confirmation",
+        _handoff,
+    ),
     "config": ("check or show the workspace configuration", _config),
     "doctor": (
         "is everything ready? tmux, Claude Code, hooks, config, the tmux server: one line "

@@ -69,6 +69,7 @@ def legacy_agent_view(
     if pane is not None:
         view["pane"] = pane
         view["dialog"] = pane.get("dialog")
+    view["context"] = None  # added by issue 17 item 6; legacy_snapshot fills it
     return view
 
 
@@ -122,6 +123,17 @@ def legacy_snapshot(
         pane = (panes or {}).get(name)
         pane = pane if isinstance(pane, dict) else None
         view = legacy_agent_view(ws, name, st, now, problem, pane, (health or {}).get(name))
+        # issue 17 item 6: the one key added since: the agent's context use, from the usage
+        # summary given (else the engine's usage.json)
+        source = usage
+        if source is None:
+            try:
+                source = coord.store.read("usage.json", None)
+            except (OSError, ValueError):
+                source = None
+        domains = source.get("domains") if isinstance(source, dict) else None
+        entry = domains.get(name) if isinstance(domains, dict) else None
+        view["context"] = entry.get("context") if isinstance(entry, dict) else None
         agents.append(view)
     tasks, ready, problems = tasks_view or coord.load_tasks()
     locks = [lk.to_json() for lk in coord.locks()]

@@ -160,7 +160,12 @@ def test_the_engine_world_is_the_shape_it_was(busy_ws, engine_for):
     assert before["budgets"][0]["work"] and before["budgets"][0]["granted_tokens"] == 500
     assert before["locks"] and before["artifacts"] and before["tasks"]["ready"]
     assert before["blocked"] and before["task_graph"]["T1"]["parent"] == "E1"
-    assert list(before) == TOP and list(before["agents"][0]) == [*AGENT_KEYS, "pane", "dialog"]
+    assert list(before) == TOP and list(before["agents"][0]) == [
+        *AGENT_KEYS,
+        "pane",
+        "dialog",
+        "context",
+    ]
     assert before["paused"] == {"all": True, "domains": [], "paused_at": "t0"}
     assert dumps(world.to_json()) == dumps(before)
     # the engine hands an earlier World's task graph back in: kept, and the same bytes

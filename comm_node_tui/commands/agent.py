@@ -53,7 +53,8 @@ def status_show(args) -> int:
         health = "" if a.health == Health.OK else f" {a.health.upper()}"
         age = "-" if a.heartbeat_age_s is None else f"{a.heartbeat_age_s:.0f}s ago"
         note = f"  ({a.problem})" if a.problem else ""
-        print(f"{a.name:<16} {a.state:<9}{health}{extra}  heartbeat {age}{note}")
+        ctx = "" if a.context is None else f"  ctx {a.context.pct:.0f}%"
+        print(f"{a.name:<16} {a.state:<9}{health}{extra}  heartbeat {age}{ctx}{note}")
     c = world.tasks.counts
     print(
         f"tasks: {c.ready} ready, {c.in_progress} in progress, {c.blocked} blocked, "
@@ -80,6 +81,15 @@ def whoami(args) -> int:
         )
     except OSError:
         unread = 0
+    from comm_node_tui.coordination.coordinator import Coordinator
+    from comm_node_tui.hooks.handoff import held_tasks
+
+    coord = Coordinator(ws)
+    held = held_tasks(coord.load_tasks()[0], dom.name)
+    # the task it holds and its contract: what a restarted or cleared agent asks first
+    task = (
+        {"id": held[0].id, "title": held[0].title, **coord.handover(dom, held[0])} if held else None
+    )
     info = {
         "workspace": ws.root,
         "project": ws.project,
@@ -97,6 +107,8 @@ def whoami(args) -> int:
         "budget": budget,
         "unread": unread,
         "state_dir": dom.paths.dir,
+        "task": task,
+        "also_held": [t.id for t in held[1:]],
     }
     if args.json:
         print_json(info)
@@ -110,6 +122,25 @@ def whoami(args) -> int:
         left = budget.get("remaining_tokens")
         print(f"budget: {'unlimited' if left is None else f'{left} tokens left'}")
     print(f"unread: {unread}")
+    if task:
+        _print_task(task)
+    else:
+        print("task:   none (`comm-node task ready` lists what you can claim)")
     peers = ", ".join(p["name"] for p in info["peers"]) or "none"
     print(f"peers:  {peers}")
     return 0
+
+
+def _print_task(task: dict) -> None:
+    from comm_node_tui.hooks.handoff import one_line
+
+    print(f"task:   {task['id']}: {one_line(task['title'])}")
+    for line in task["contract"]["done_when"]:
+        print(f"  done when: {one_line(line)}")
+    for name in task["contract"]["artifacts"]:
+        print(f"  publish:   {one_line(name)}")
+    for command in task["verify"]:
+        print(f"  verify:    {one_line(command)}")
+    last = task.get("last_failure")
+    if last:
+        print(f"  last failure: {one_line(last.get('reason'))}")

@@ -116,6 +116,12 @@ def task_ready(args) -> int:
     if args.json:
         print_json(rows)
         return 0
+    if dom is not None:
+        from comm_node_tui.hooks.handoff import held_tasks, one_line
+
+        # the task it already holds first: after a restart, that is where it was
+        for t in held_tasks(tasks, dom.name):
+            print(f"holding: {t.id} ({t.status}) {one_line(t.title)}")
     if not rows:
         print("nothing is ready" + ("" if args.all else f" for {dom.name}"))
     for r in rows:

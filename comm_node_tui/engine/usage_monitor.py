@@ -27,6 +27,7 @@ class UsageMonitor:
         self._tracker: UsageSource | None = None  # made on first use
         self._polled_at: float | None = None  # the clock's monotonic time of the last poll
         self._exhausted: set[str] = set()
+        self._context_high: set[str] = set()  # over context_alert_pct: alerted once a crossing
 
     def tick(self, force: bool = False) -> dict | None:
         """Poll the transcripts when poll_s has passed (or `force`); the summary, or None
@@ -54,6 +55,7 @@ class UsageMonitor:
         with contextlib.suppress(OSError):
             ctx.coord.store.write("usage.json", {"updated": now_iso(ctx.clock.time()), **summary})
         self._hold_to_budgets(summary)
+        self._watch_contexts(summary)
         ctx.budgets.flush()
         return summary
 
@@ -90,3 +92,35 @@ class UsageMonitor:
                     self._pause(name)
             elif not exhausted:
                 self._exhausted.discard(name)
+
+    def _watch_contexts(self, summary: dict) -> None:
+        """An alert when an agent's context passes [agents] context_alert_pct: once per
+        crossing (it is alerted again only after it went back under, e.g. after a /clear)."""
+        ctx = self.ctx
+        limit = ctx.ws.settings.agents.context_alert_pct
+        for name, d in summary["domains"].items():
+            used = d.get("context")
+            high = isinstance(used, dict) and used.get("pct", 0) >= limit
+            if not high:
+                self._context_high.discard(name)
+                continue
+            if name in self._context_high or name not in ctx.ws.domains:
+                continue
+            self._context_high.add(name)
+            ctx.emit(
+                Event(
+                    "agent.context_high",
+                    f"{name}: its context is {used['pct']:.0f}% full "
+                    f"({used['tokens']} of {used['window']} tokens; alert at {limit}%); "
+                    f"`comm-node handoff {name}` asks it for a note and clears it",
+                    agent=name,
+                    level="warn",
+                    data={
+                        "tokens": used["tokens"],
+                        "window": used["window"],
+                        "pct": used["pct"],
+                        "alert_pct": limit,
+                        "alert": True,
+                    },
+                )
+            )

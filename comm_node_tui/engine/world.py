@@ -24,6 +24,7 @@ from comm_node_tui.engine.world_views import (
     ArtifactView,
     BoundaryView,
     BudgetView,
+    ContextUsage,
     DomainUsage,
     LockView,
     PaneView,
@@ -51,6 +52,7 @@ __all__ = [
     "ArtifactView",
     "BoundaryView",
     "BudgetView",
+    "ContextUsage",
     "DomainUsage",
     "Health",
     "LockView",
@@ -160,6 +162,7 @@ def agent_view(
     problem: str | None = None,
     pane: dict | None = None,
     health: str | None = None,
+    context: object = None,
 ) -> AgentView:
     """One agent as shown: the state reconciled from hooks and screen, and its health (the
     engine's judgement, or, with no engine, what can be seen right now)."""
@@ -192,6 +195,7 @@ def agent_view(
         role=ws.domains[name].role if name in ws.domains else "",
         problem=problem,
         pane=None if pane is None else PaneView.parse(pane),
+        context=ContextUsage.parse(context),
     )
 
 
@@ -235,6 +239,7 @@ def snapshot(
         panes = seen.get("panes") if isinstance(seen.get("panes"), dict) else None
         health = seen.get("health") if isinstance(seen.get("health"), dict) else None
     agents = []
+    contexts = _contexts(usage if usage is not None else _stored(coord, "usage.json"))
     status_of: dict[str, dict] = {}  # as read here: the needs read the tool of a prompt
     for name, dom in ws.domains.items():
         problem = None
@@ -249,7 +254,11 @@ def snapshot(
         status_of[name] = st if isinstance(st, dict) else {}
         pane = (panes or {}).get(name)
         pane = pane if isinstance(pane, dict) else None
-        agents.append(agent_view(ws, name, st, now, problem, pane, (health or {}).get(name)))
+        agents.append(
+            agent_view(
+                ws, name, st, now, problem, pane, (health or {}).get(name), contexts.get(name)
+            )
+        )
     task_graph = _task_graph(tasks_view or coord.load_tasks(), graph)
     budget_views = tuple(
         BudgetView.parse(b)
@@ -326,6 +335,24 @@ def _task_graph(view: TaskView, earlier: Mapping[str, TaskNode] | None) -> TaskG
     )
     blocked = frozen_map({k: tuple(v) for k, v in ready.reasons.items()})
     return TaskGraph(nodes, derived, blocked, ready)
+
+
+def _contexts(usage: object) -> dict[str, object]:
+    """domain -> its context use, from a usage summary (the engine's, or usage.json)."""
+    domains = usage.get("domains") if isinstance(usage, dict) else None
+    if not isinstance(domains, dict):
+        return {}
+    return {k: v.get("context") for k, v in domains.items() if isinstance(v, dict)}
+
+
+def _stored(coord: Coordinator, name: str) -> dict | None:
+    """A file the engine keeps in its state folder; None when absent or unreadable (a
+    viewer without an engine shows what the last engine measured)."""
+    try:
+        data = coord.store.read(name, None)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _stored_boundaries(coord: Coordinator) -> dict | None:

@@ -127,6 +127,7 @@ class AgentView:
     role: str
     problem: str | None  # why its status.json could not be believed, if so
     pane: PaneView | None = None  # None: not in a pane comm-node can see
+    context: ContextUsage | None = None  # how full its context window is (None: not measured)
 
     @property
     def stale(self) -> bool:
@@ -158,6 +159,7 @@ class AgentView:
         if self.pane is not None:
             out["pane"] = self.pane.to_json()
             out["dialog"] = self.pane.dialog
+        out["context"] = None if self.context is None else self.context.to_json()
         return out
 
 
@@ -456,6 +458,34 @@ _USAGE_INTS = (
 
 
 @dataclass(frozen=True, slots=True)
+class ContextUsage:
+    """How full an agent's context window is: the last response's input + cache tokens in
+    its current session against the model's window (usage/transcripts.py `context_of`)."""
+
+    tokens: int
+    window: int
+    pct: float
+    model: str | None
+    at: float | None  # the response's timestamp (seconds since the epoch)
+
+    @classmethod
+    def parse(cls, d: object) -> ContextUsage | None:
+        if not isinstance(d, Mapping):
+            return None
+        model = d.get("model")
+        return cls(
+            tokens=_int(d.get("tokens")),
+            window=_int(d.get("window")),
+            pct=_num(d.get("pct")),
+            model=model if isinstance(model, str) else None,
+            at=_opt_num(d.get("at")),
+        )
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
 class DomainUsage:
     """Model tokens and cost of one domain (usage/transcripts.py `UsageTracker.summary`)."""
 
@@ -475,6 +505,7 @@ class DomainUsage:
     work_budget_tokens: int | None
     remaining: int | None
     minutes_left: float | None
+    context: ContextUsage | None = None  # None: nothing measured in its current session
 
     @classmethod
     def parse(cls, d: Mapping) -> DomainUsage:
@@ -496,11 +527,13 @@ class DomainUsage:
             work_budget_tokens=_opt_int(d.get("work_budget_tokens")),
             remaining=_opt_int(d.get("remaining")),
             minutes_left=_opt_num(d.get("minutes_left")),
+            context=ContextUsage.parse(d.get("context")),
         )
 
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in self.__slots__}
         out["models"] = dict(self.models)
+        out["context"] = None if self.context is None else self.context.to_json()
         return out
 
 

@@ -220,6 +220,10 @@ def handle(payload: dict) -> tuple[int, str, str]:
             out = _output(event, additionalContext=extra)
     if event == "Stop" and owner is not False:
         out = _stop(dom, payload, current, fields, paused)
+    if event == "SessionStart" and owner is not False:
+        extra = _handoff(ws, dom, payload)
+        if extra:
+            out = _output(event, additionalContext=extra)
     if owner is not False and event in ("UserPromptSubmit", "Stop"):
         _receipts(ws, dom, event, payload, blocked=event == "UserPromptSubmit" and paused)
     if owner is False:
@@ -394,6 +398,19 @@ def _mail_context(dom: Domain, current: dict, fields: dict) -> str | None:
         return None
     fields["mail_announced"] = (announced + [m["id"] for m in new])[-ANNOUNCED_KEEP:]
     return summary(new)
+
+
+def _handoff(ws: Workspace, dom: Domain, payload: dict) -> str | None:
+    """Where the agent was (task, contract, locks, mail, last failure), for every kind of
+    session start. SessionStart is rare: the heavier reads live in hooks/handoff.py,
+    imported here only, so the other events' imports stay as they were."""
+    try:
+        from comm_node_tui.hooks.handoff import context
+
+        return context(ws, dom, payload.get("source"))
+    except Exception as exc:  # a broken task file or overlay: the state is still recorded
+        _report(exc)  # the session starts anyway, without its hand-off
+        return None
 
 
 def _stop(dom: Domain, payload: dict, current: dict, fields: dict, paused: bool) -> dict | None:

@@ -49,6 +49,9 @@ class LogEntry:
     completed: bool = False  # the whole response reached the client
     seconds: float = 0.0  # how long answering took
     seq: int = 0  # arrival order (entries are kept in it: requests can finish out of order)
+    # the context Claude Code added (system reminders, hook additionalContext), each cut to
+    # PREVIEW characters (model/turn.py `reminders`)
+    reminders: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,7 +31,7 @@ from comm_node_tui.model import sse
 from comm_node_tui.model.log import LogEntry, RequestLog, preview
 from comm_node_tui.model.player import Player, Reply
 from comm_node_tui.model.script import ERROR_TYPES, Script, load_script
-from comm_node_tui.model.turn import read_turn
+from comm_node_tui.model.turn import read_turn, reminders
 
 HOST = "127.0.0.1"
 MAX_BODY = 32 * 1024 * 1024  # Claude Code's requests are ~50 KB to a few MB (long sessions)
@@ -366,6 +366,7 @@ class ScriptedModel:
         entry.stream = body.get("stream") is True
         entry.prompt = preview(turn.text if turn.kind in ("side", "notification") else turn.prompt)
         entry.earlier = [p for t in turn.earlier[-EARLIER_KEPT:] if (p := preview(t))]
+        entry.reminders = [p for t in reminders(body) if (p := preview(t))]
         if turn.kind == "tool_result":
             entry.tool = ",".join(sorted({r.tool or "?" for r in turn.results}))
             entry.tool_result = preview(turn.text)

@@ -192,3 +192,31 @@ def read_turn(body: dict) -> Turn:
         text = "\n".join(r.text for r in results)
         return Turn("tool_result", prompt=prompt, text=text, results=results, **common)
     return Turn("notification", prompt=prompt, text=reminder_text(last), **common)
+
+
+MAX_REMINDERS = 20  # per request: what a log entry keeps of Claude Code's added context
+
+
+def reminders(body: dict) -> tuple[str, ...]:
+    """The context Claude Code added to a request beside the person's words, oldest first:
+    `<system-reminder>` blocks in user messages and role "system" entries (environment,
+    CLAUDE.md, hook `additionalContext`), tags removed; at most MAX_REMINDERS (the first:
+    a session's start context comes first and is what a hand-off is checked by)."""
+    out: list[str] = []
+    for m in body.get("messages") or []:
+        if not isinstance(m, dict):
+            continue
+        for block in _blocks(m.get("content")):
+            if block.get("type") != "text" or not isinstance(block.get("text"), str):
+                continue
+            if m.get("role") == "system":
+                found = [block["text"]]
+            else:
+                found = _REMINDER.findall(block["text"])
+            for text in found:
+                text = re.sub(r"</?system-reminder>", "", text).strip()
+                if text and text not in out:
+                    out.append(text)
+                if len(out) >= MAX_REMINDERS:
+                    return tuple(out)
+    return tuple(out)

@@ -138,6 +138,16 @@ class OperatorActions:
         return f"{out['action']} (pid {out['pid']}), {conversation_words(out)}"
 
     @answers_in_one_line
+    def handoff(self, name: str) -> str:
+        """Ask the agent for its hand-off note, wait for it, then clear its context
+        (operator/handoff.py); runs for as long as the agent takes to write it."""
+        from comm_node_tui.operator.handoff import hand_off
+
+        out = hand_off(self.panes(), name)
+        note = os.path.relpath(out["note"], self.ws.root)
+        return f"hand-off note written to {note}; context cleared"
+
+    @answers_in_one_line
     def grant_budget(self, name: str, tokens: int) -> str:
         from comm_node_tui.coordination.coordinator import grant_budget
 

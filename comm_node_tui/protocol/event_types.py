@@ -34,6 +34,8 @@ class EventType(StrEnum):
     AGENT_INTERRUPTED = "agent.interrupted"
     AGENT_APPROVED = "agent.approved"
     AGENT_DENIED = "agent.denied"
+    AGENT_CONTEXT_HIGH = "agent.context_high"  # its last request filled context_alert_pct
+    AGENT_HANDOFF = "agent.handoff"  # the operator asked it for a hand-off note and a /clear
     # messages
     MESSAGE_ROUTED = "message.routed"
     MESSAGE_BOUNCED = "message.bounced"
@@ -116,6 +118,7 @@ ALERTS: dict[EventType, str] = {
     EventType.AGENT_DEAD: "error",
     EventType.AGENT_STUCK: "warning",
     EventType.AGENT_STALE: "warning",
+    EventType.AGENT_CONTEXT_HIGH: "warning",
     EventType.AGENT_SPIRAL: "warning",
     EventType.BUDGET_WORK_EXHAUSTED: "error",
     EventType.TASK_PARKED: "error",

@@ -65,6 +65,14 @@ ACTIONS: tuple[Action, ...] = (
         "Stop the selected agent or all (asks): interrupted; tools, prompts, claims refused",
     ),
     Action(
+        "handoff",
+        "h",
+        "handoff",
+        "Hand off",
+        "Ask the agent to write its hand-off note, then clear its context (asks first)",
+        footer=False,
+    ),
+    Action(
         "budget", "b", "grant_budget", "Budget", "Grant communication budget to the selected agent"
     ),
     Action("task", "t", "assign_task", "Task", "Assign or reassign a task to the selected agent"),

@@ -104,6 +104,24 @@ class Hand(App):
 
         self.push_screen(ConfirmScreen(f"Kill {name}'s agent and close its pane?"), confirmed)
 
+    def action_handoff(self) -> None:
+        name = self._need_agent()
+        if not name:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._act(f"hand off {name}", self.operator.handoff, name)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Hand off {name}? It is asked to write its note to .comm-node/handoff.md, "
+                "then its context is cleared (/clear); the note and its task are handed back "
+                "to it."
+            ),
+            confirmed,
+        )
+
     def action_restart(self) -> None:
         name = self._need_agent()
         if not name:

@@ -40,6 +40,7 @@ from comm_node_tui.usage.paths import (
     split_transcript,
 )
 from comm_node_tui.usage.prices import PriceTable, canonical
+from comm_node_tui.usage.windows import context_pct, context_window
 from comm_node_tui.workspace.model import Workspace
 
 TYPE_CHECKING = False  # annotations only
@@ -144,6 +145,7 @@ def _model_key(model: str) -> str:
 
 class _File:
     __slots__ = (
+        "context",
         "domain",
         "ino",
         "last_ts",
@@ -166,6 +168,9 @@ class _File:
         # cannot tell apart domains that share a directory
         self.owner: str | None = None
         self.last_ts = b""  # the latest record timestamp read (a session's main file)
+        # the newest response's (timestamp, context tokens, model): what its next request
+        # starts from (a session's main file; sub-agents have contexts of their own)
+        self.context: tuple[float, int, str] | None = None
         shape = split_transcript(path)
         if shape is None:
             self.session, self.parent, self.main = path, None, True
@@ -202,6 +207,7 @@ class UsageTracker:
         self.bytes_read = 0
         self.skipped = 0
         self._dirs: dict[str, tuple[int, list[str], list[str]]] = {}
+        self.current: dict[str, str] = {}  # domain -> the session transcript its hook named
         self._matchers = [folder_matcher(d.path) for d in ws.domains.values()]
         self._roots: dict[str, None] = {}  # projects dirs to scan, in order, real paths
         self._add_root(os.path.join(self.home, "projects"))
@@ -337,7 +343,10 @@ class UsageTracker:
                 continue
             self._learn_root(real)
             if owner:
-                self._file(real).owner = owner
+                state = self._file(real)
+                state.owner = owner
+                if state.main:
+                    self.current[owner] = real
             paths.append(real)
         changed = 0
         for path in self.discover(paths):
@@ -474,6 +483,8 @@ class UsageTracker:
             return 0
         resp.cost = self._price(resp, usage)
         self.responses[key] = resp
+        if state.main and (state.context is None or resp.ts >= state.context[0]):
+            state.context = (resp.ts, resp.input + resp.cache_write + resp.cache_read, model)
         self.recent.setdefault(domain, deque()).append((resp.ts, key))
         return 1
 
@@ -625,3 +636,32 @@ class UsageTracker:
             if limit and d["tokens_per_min"]
             else None
         )
+        d["context"] = self.context_of(name)
+
+    def context_of(self, name: str) -> dict | None:
+        """The domain's context window use: the input, cache-write and cache-read tokens of
+        the last response in its current session (the one its hook named, else its newest
+        session), against the model's window; None before any response of that session (a
+        session just started or cleared has nothing measured yet)."""
+        current = self.current.get(name)
+        if current is not None:
+            state = self.files.get(current)
+            last = state.context if state is not None else None
+        else:
+            mine = [
+                f.context
+                for f in self.files.values()
+                if f.main and f.context is not None and (f.owner or f.domain) == name
+            ]
+            last = max(mine, default=None)
+        if last is None:
+            return None
+        ts, tokens, model = last
+        window = context_window(model, self.ws.settings.agents.context_window)
+        return {
+            "tokens": tokens,
+            "window": window,
+            "pct": context_pct(tokens, window),
+            "model": model,
+            "at": ts,
+        }

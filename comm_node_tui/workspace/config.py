@@ -50,6 +50,8 @@ class AgentsConfig(_Strict):
     on_budget_exhausted: Literal["alert", "pause"] = _AGENTS.on_budget_exhausted
     auto_lock_on_edit: bool = _AGENTS.auto_lock_on_edit
     nudge_idle_agents: bool = _AGENTS.nudge_idle_agents
+    context_window: Annotated[int, Field(ge=0)] = _AGENTS.context_window
+    context_alert_pct: Annotated[int, Field(ge=1, le=100)] = _AGENTS.context_alert_pct
     spiral_policy: Literal["alert", "pause"] = _AGENTS.spiral_policy
     spiral_repeats: Annotated[int, Field(ge=2)] = _AGENTS.spiral_repeats
     spiral_minutes: Annotated[float, Field(ge=0)] = _AGENTS.spiral_minutes

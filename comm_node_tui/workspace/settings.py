@@ -109,6 +109,10 @@ class AgentsSettings(_Section):
     on_budget_exhausted: Literal["alert", "pause"] = "alert"
     auto_lock_on_edit: bool = False  # the edit guard locks a file on its first edit
     nudge_idle_agents: bool = True  # type "you have N new messages" into idle agents' panes
+    # the model's context window in tokens; 0 = the table in usage/windows.py (per model)
+    context_window: int = 0
+    # an alert when an agent's last request filled this share of its window (once a crossing)
+    context_alert_pct: int = 40
     # a spiral (engine/spiral.py): the same tool call failing spiral_repeats times, or busy
     # for spiral_minutes with no write in its scope and no progress; an alert, and with
     # "pause" the domain is paused too (the operator resumes it). spiral_minutes 0 = off.

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Sparkline, Static
 
-from comm_node_tui.engine.world import BudgetView, DomainUsage, UsageView, World
+from comm_node_tui.engine.world import BudgetView, ContextUsage, DomainUsage, UsageView, World
 from comm_node_tui.tui.numbers import count, minutes, money
 from comm_node_tui.tui.widgets.keyed_table import diff_keys
 
@@ -35,11 +35,16 @@ def time_left(d: DomainUsage | None) -> str:
     return f"{minutes(d.minutes_left)} left"
 
 
-def numbers(d: DomainUsage | None, budget: BudgetView | None) -> tuple[str, ...]:
-    """A row's numbers, most important first."""
+def numbers(
+    d: DomainUsage | None, budget: BudgetView | None, context: ContextUsage | None = None
+) -> tuple[str, ...]:
+    """A row's numbers, most important first; how full the agent's context window is right
+    after the time left (issue 17, item 6), once its current session has a response."""
     left = budget.remaining_tokens if budget else None
+    ctx = () if context is None else (f"ctx {context.pct:.0f}%",)
     return (
         time_left(d),
+        *ctx,
         f"{count(d.total if d else 0)} tok",
         money(d.cost_usd if d else 0),
         f"msg budget {count(left)}",
@@ -165,7 +170,7 @@ class BurnPanel(VerticalScroll):
             if row.series != series:
                 row.series = series
                 row.query_one(Sparkline).data = series
-            parts = numbers(world.usage_of(a.name), budgets.get(a.name))
+            parts = numbers(world.usage_of(a.name), budgets.get(a.name), a.context)
             if row.parts != parts:
                 row.set_parts(parts)
         if deferred:
