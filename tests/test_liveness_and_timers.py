@@ -159,7 +159,10 @@ def test_artifact_announced_to_importers_and_unblocks_task(tmp_path, engine_for)
     again = engine_for(root)
     again.tick()
     assert "artifact.announced" not in [e.type for e in again.recent]
-    assert len(list((root / "frontend" / ".comm-node" / "inbox").glob("*.md"))) == 1
+    inbox = root / "frontend" / ".comm-node" / "inbox"
+    assert len(list(inbox.glob("a-*.md"))) == 1
+    # T2 became ready for frontend once (work wakes agents): told once, not again at restart
+    assert len(list(inbox.glob("r-T2-*.md"))) == 1
 
 
 def test_task_source_edit_is_picked_up_live(tmp_path, engine_for):
