@@ -59,6 +59,32 @@ def make_ws(tmp_path: Path) -> Callable[..., Path]:
 PRIVATE_SOCKET = f"cn-test-default-{os.getpid()}"
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """The last net for tmux: every private socket a test makes names this process's pid
+    (`cn-<kind>-<pid>...`); any tmux process of one still alive now is killed. (Seen: a room
+    killed with its terminal left its control client orphaned, and the agents' server then
+    hung in kill-server: "server exited unexpectedly" to every later client.)"""
+    import re
+    import signal
+
+    mine = re.compile(rf"cn-[a-z-]+-{os.getpid()}(?:-|$)")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = fh.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if not argv or os.path.basename(argv[0]) != "tmux" or "-L" not in argv[:-1]:
+            continue
+        if mine.match(argv[argv.index("-L") + 1]):
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 @pytest.fixture(autouse=True)
 def private_tmux(monkeypatch):
     """Every test talks to a private tmux server, never the user's default one (tests that
