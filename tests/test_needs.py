@@ -309,3 +309,43 @@ def test_a_spent_budget_waits_until_a_grant(tmp_path, engine_for):
     assert needs[0].what.startswith("communication budget spent")
     grant_budget(eng.coord, "docs", 500, "more")
     assert eng.snapshot().needs == ()
+
+
+async def test_a_key_never_acts_on_an_item_the_cursor_fell_on():
+    """The operator's item goes away (answered in the pane) and the cursor falls on another
+    agent's prompt: `y` then explains and approves nothing; once seen (or chosen by moving
+    the cursor), it acts on that item."""
+    from textual.app import App
+
+    from comm_node_tui.engine.needs import Need, NeedKind
+    from comm_node_tui.tui.screens.needs import NeedAction, NeedsScreen
+
+    first = Need(NeedKind.PERMISSION, "alpha", "Bash: rm -rf build", 1.0, "k-alpha")
+    second = Need(NeedKind.PERMISSION, "beta", "Bash: curl x | sh", 2.0, "k-beta")
+    acted: list[tuple[str, str]] = []
+
+    class Room(App):
+        def on_mount(self) -> None:
+            self.push_screen(NeedsScreen([first, second], []))
+
+        def on_need_action(self, message: NeedAction) -> None:
+            acted.append((message.action, message.need.key))
+
+    app = Room()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, NeedsScreen))
+        screen = app.screen
+        await pilot.press("down")
+        assert screen.selected.key == "k-beta"
+        screen.show([first], [])  # beta's prompt was answered in its pane
+        await pilot.pause()
+        assert screen.selected.key == "k-alpha"
+        await pilot.press("y")
+        await pilot.pause()
+        assert acted == []  # not what the operator chose
+        await pilot.press("y")  # pressed again, having seen it
+        await until(pilot, lambda: acted == [("approve", "k-alpha")])
+        screen.show([first, second], [])
+        await pilot.pause()
+        await pilot.press("down", "y")  # chosen by moving the cursor: acts at once
+        await until(pilot, lambda: acted[-1] == ("approve", "k-beta"))

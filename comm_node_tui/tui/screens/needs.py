@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
@@ -86,6 +87,8 @@ class NeedsScreen(ModalScreen[None]):
         self.items: tuple[Need, ...] = tuple(needs)
         self.alerts: tuple[AlertRecord, ...] = tuple(alerts)
         self._ready = False  # on_mount gave the tables their columns
+        # The item the cursor fell on when the chosen one vanished (not chosen by anyone).
+        self._unchosen: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -117,7 +120,10 @@ class NeedsScreen(ModalScreen[None]):
     def _fill(self) -> None:
         now = self.clock()
         table = self.query_one("#needs-table", DataTable)
-        selected = self.selected
+        # the key under the cursor as drawn (self.items already holds the new list)
+        selected = None
+        if table.row_count:
+            selected = table.coordinate_to_cell_key(table.cursor_coordinate)[0].value
         table.clear()
         for n in self.items:
             table.add_row(
@@ -128,8 +134,14 @@ class NeedsScreen(ModalScreen[None]):
                 key=n.key,
             )
         keys = [n.key for n in self.items]
-        if selected is not None and selected.key in keys:
-            table.move_cursor(row=keys.index(selected.key))
+        if selected is not None and selected in keys:
+            table.move_cursor(row=keys.index(selected))
+        elif selected is not None and keys:
+            # The item the operator was looking at is gone and the cursor fell on another
+            # (another agent's prompt, say): a key pressed now must not act on what they did
+            # not choose. The first press explains; moving the cursor (or a second press,
+            # once they have seen it) chooses it.
+            self._unchosen = keys[0]
         count = len(self.items)
         self.query_one("#needs-title", Label).update(
             Text(
@@ -170,11 +182,29 @@ class NeedsScreen(ModalScreen[None]):
         if need is None:
             self.notify("nothing is selected", severity="warning")
             return
+        # (going to, attaching and dismissing are harmless: only what acts on an agent is held)
+        if need.key == self._unchosen and action in ("approve", "deny", "answer"):
+            self._unchosen = None
+            self.notify(
+                "the item you had selected is gone; the cursor is now on another: "
+                f"{need.agent}: {need.what}"[:200],
+                severity="warning",
+                markup=False,
+            )
+            return
         if kinds is not None and need.kind not in kinds:
             names = " or ".join(str(k) for k in kinds)
             self.notify(f"{action}: only for a {names} item", severity="warning", markup=False)
             return
         self.post_message(NeedAction(action, need))
+
+    def on_key(self, event: events.Key) -> None:
+        # The operator moves the cursor: what it lands on is chosen.
+        if event.key in ("up", "down", "pageup", "pagedown", "home", "end"):
+            self._unchosen = None
+
+    def on_click(self, _event: events.Click) -> None:
+        self._unchosen = None
 
     def action_jump(self) -> None:
         self._on_item("jump")
