@@ -164,16 +164,17 @@ def test_inject_wait_returns_once_the_hook_saw_the_turn_and_status_shows_it(agen
     assert receipt["id"] in line["msg"] and line["data"]["receipt"] == receipt["id"]
 
 
-def test_a_submitted_text_whose_turn_never_starts_is_retried_once_then_failed(agents):
+def test_a_submitted_text_whose_turn_never_starts_is_failed_not_typed_twice(agents):
     ap, root = agents
     res = run_cli("inject", "mute", "anyone there?", "--wait", "--timeout", "1", cwd=root)
     # no hook ever proves the turn: never reported as delivered
     assert res.returncode == 8, (res.returncode, res.stderr)
     assert "no turn start" in res.stderr
     [rec] = rc.receipts(rc.path_in(ap.ws.paths.state), agent="mute")
-    assert (rec["state"], rec["reason"], rec["attempts"]) == ("failed", "not_started", 2)
-    # typed a second time only because the box was empty again
-    assert submits(root, "mute") == ["anyone there?", "anyone there?"]
+    assert (rec["state"], rec["reason"], rec["attempts"]) == ("failed", "not_started", 1)
+    # An agent whose hooks never reported may well have taken the text: typing it again
+    # would deliver it twice (only a text believed lost, its hooks silent since, is retyped).
+    assert submits(root, "mute") == ["anyone there?"]
     # without --wait, a failure stays exit 1 as before; with it, each reason has its code
     res = run_cli("inject", "mute", "!perm", cwd=root)  # the fake agent opens a dialog
     assert res.returncode == 0, res.stderr
@@ -223,7 +224,9 @@ def test_a_nudge_that_starts_no_turn_is_tried_again(agents, engine_for, monkeypa
     _ap, root = agents
     monkeypatch.setattr(nudges, "NUDGE_START_S", 0.0)  # judged at once, not after 20 s
     eng = engine_for(root)
-    update_status(eng.ws.domains["mute"].paths.status, "mute", state="idle")
+    # as if its hooks had reported before (the nudge is retried only for such an agent: one
+    # whose hooks never report could never prove a nudge, and would get it every 30 s)
+    update_status(eng.ws.domains["mute"].paths.status, "mute", state="idle", updated_by="hook")
     eng.refresh_status("mute")
     res = run_cli("send", "--to", "mute", "hi", cwd=root / "hooked")
     assert res.returncode == 0, res.stderr
@@ -267,3 +270,25 @@ def test_the_engine_logs_hook_proved_steps_and_fails_a_forgotten_delivery(agents
     assert (rc.find(path, old)["state"], rc.find(path, old)["reason"]) == ("failed", "not_started")
     [refused] = [e for e in eng.recent if e.type == "agent.inject_refused"]
     assert old in refused.msg and refused.data["reason"] == "not_started"
+
+
+def test_a_nudge_is_not_repeated_to_an_agent_whose_hooks_never_report(
+    agents, engine_for, monkeypatch
+):
+    from comm_node_tui.engine import nudges
+    from comm_node_tui.protocol.status import update_status
+
+    _ap, root = agents
+    monkeypatch.setattr(nudges, "NUDGE_START_S", 0.0)  # judged at once, not after 20 s
+    eng = engine_for(root)
+    update_status(eng.ws.domains["mute"].paths.status, "mute", state="idle")
+    eng.refresh_status("mute")
+    assert run_cli("send", "--to", "mute", "hi", cwd=root / "hooked").returncode == 0
+    eng.scan()
+    eng.screens.apply(eng.screens.read())
+    eng.nudger.tick()
+    eng.actions.drain()
+    assert len(submits(root, "mute")) == 1
+    eng.nudger.tick()  # no proof can come: not failed, not pending again
+    assert not [e for e in eng.recent if e.type == "agent.nudge_unstarted"]
+    assert "mute" not in eng.nudger._pending

@@ -177,6 +177,10 @@ class Nudger:
             if rec["state"] != rc.FAILED and now - typed < NUDGE_START_S:
                 continue
             del self._unproved[rid]
+            if (self.ctx.statuses.get(name) or {}).get("updated_by") != "hook":
+                # Its hooks never report (not installed, or another CLI): no nudge can be
+                # proved, and typing it again every half minute would only repeat it.
+                continue
             if rec["state"] != rc.FAILED:
                 rc.append(path, rid, name, rc.FAILED, reason=rc.NOT_STARTED)
             self.ctx.emit(

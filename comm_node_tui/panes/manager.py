@@ -342,7 +342,12 @@ class AgentPanes:
             if seen is not None and seen["state"] == rc.FAILED:
                 self._refused(name, text, why, rid, seen["reason"], typed=True, noted=True)
                 raise _receipt_error(rid, seen["reason"])
-            if attempt < attempts and self._box_empty(name):
+            if (
+                attempt < attempts
+                and seen is not None
+                and self._text_lost(name, seen)
+                and self._box_empty(name)
+            ):
                 continue  # typed again: never into a box that still holds our text
             rc.append(path, rid, name, rc.FAILED, reason=rc.NOT_STARTED)
             self._refused(name, text, why, rid, rc.NOT_STARTED, typed=True, noted=True)
@@ -458,6 +463,23 @@ class AgentPanes:
             if time.monotonic() >= deadline:
                 return seen
             time.sleep(0.05)
+
+    def _text_lost(self, name: str, receipt: dict) -> bool:
+        """Whether the typed text can be believed lost (Claude Code drops a paste now and
+        then, e.g. as its input box first appears): its hooks are known to report, and none
+        has written since the typing. An agent whose hooks never reported, or one that ran
+        a turn the digest did not match (its hook wrote since), may well have taken the text:
+        typing it again would deliver it twice."""
+        from comm_node_tui.protocol.status import read_status
+
+        path = self.ws.domains[name].paths.status
+        typed = receipt.get("times", {}).get("typed")
+        try:
+            reports = read_status(path).get("updated_by") == "hook"
+            written = os.stat(path).st_mtime
+        except (OSError, ValueError):
+            return False
+        return reports and isinstance(typed, (int, float)) and written < typed
 
     def _box_empty(self, name: str) -> bool:
         """The agent is at rest with an empty input box (a retry may type there)."""
