@@ -240,6 +240,17 @@ def test_a_hanging_command_is_killed_with_its_group_at_the_timeout(tmp_path):
     wait_for(lambda: not _alive(child), what="the background sleep is killed")
 
 
+def test_a_command_that_sends_its_output_elsewhere_still_times_out(tmp_path):
+    """`exec >log` closes the gate's pipe at once: the end of output is not the end of the
+    command, and the timeout still holds (it once waited for the shell with no deadline)."""
+    start = time.monotonic()
+    result = run_command("exec sleep 300 > /dev/null 2>&1", str(tmp_path), timeout_s=1.0)
+    assert time.monotonic() - start < 10
+    assert result.timed_out and not result.ok
+    quick = run_command("exec > /dev/null; exit 4", str(tmp_path), timeout_s=30)
+    assert quick.exit_code == 4 and not quick.timed_out
+
+
 def test_megabytes_of_output_keep_only_a_bounded_tail(tmp_path):
     result = run_command(
         "head -c 20000000 /dev/zero | tr '\\0' 'x'; echo; echo THE END; exit 3",

@@ -203,6 +203,15 @@ def run_command(
             tail += chunk
             if len(tail) > tail_bytes:
                 del tail[: len(tail) - tail_bytes]
+        if not timed_out and proc.returncode is None:
+            # EOF came first (the command may have sent its output elsewhere: `exec >log`):
+            # wait for the shell, still under the deadline, without reaping it, so its pid,
+            # which names the group, cannot have been reused.
+            while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
+                time.sleep(0.05)
         if timed_out:
             _kill_group(proc, signal.SIGTERM)
             try:
@@ -211,11 +220,9 @@ def run_command(
                 pass
             _kill_group(proc, signal.SIGKILL)
         if proc.returncode is None:
-            # EOF came first: wait for the shell without reaping it, so its pid, which names
-            # the group, cannot have been reused, and kill what it left running in the
-            # background with its output elsewhere (no EOF tells of those). When the loop saw
-            # the shell exit (poll reaps), it killed the group there.
-            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            # the shell has exited (not reaped yet): kill what it left running in the
+            # background with its output elsewhere (no EOF tells of those). When the loop
+            # saw the shell exit (poll reaps), it killed the group there.
             _kill_group(proc, signal.SIGKILL)
         code = proc.wait()
     finally:
