@@ -234,3 +234,26 @@ def test_real_claude_code_spiralling_is_paused_and_its_next_call_refused(real_ws
     # the fourth try is refused by the agent's own hook, naming the way out
     [ev] = wait_for(denied, timeout=60, every=0.2)
     assert ev["agent"] == "api" and "comm-node resume api" in ev["data"]["reason"]
+
+
+def test_a_fifo_or_a_symlink_in_place_of_the_file_never_blocks_the_hook(tmp_path):
+    """spiral.json sits in the agent's own folder: whatever it put there, the hook reads it
+    without blocking or following it (a FIFO once held every tool call)."""
+    import threading
+
+    from comm_node_tui.coordination.spiral import note_call, read_spiral
+
+    fifo = tmp_path / "spiral.json"
+    os.mkfifo(fifo)
+    done: list[dict] = []
+    reader = threading.Thread(target=lambda: done.append(read_spiral(str(fifo))), daemon=True)
+    reader.start()
+    reader.join(10)
+    assert done == [{}]
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"calls": [["x", true]]}')
+    link = tmp_path / "other" / "spiral.json"
+    link.parent.mkdir()
+    link.symlink_to(secret)
+    assert read_spiral(str(link)) == {}
+    assert note_call(str(link), "Bash", {"command": "ls"}, failed=False, repeats=3, now=1.0) is None

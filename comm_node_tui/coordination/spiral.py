@@ -13,9 +13,9 @@ before it can raise another.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import zlib
 
 TYPE_CHECKING = False  # the hook loads the coordinator only when it raises a spiral
 if TYPE_CHECKING:
@@ -37,15 +37,19 @@ def call_key(tool: str, tool_input: object) -> str:
         text = json.dumps(tool_input, sort_keys=True, default=str)
     except (TypeError, ValueError, RecursionError):
         text = repr(tool_input)
-    return hashlib.sha1(f"{tool}\0{text}".encode("utf-8", "replace")).hexdigest()[:16]
+    # crc32 and the length, not a cryptographic hash: it only tells one call from another
+    # within an agent's last few, and hashlib (OpenSSL) costs the hook ~4 ms to import.
+    raw = f"{tool}\0{text}".encode("utf-8", "replace")
+    return f"{zlib.crc32(raw):08x}{len(raw):x}"
 
 
 def read_spiral(path: str) -> dict:
     """The file's data; {} when it is missing or unreadable (it only ever holds hints)."""
+    from comm_node_tui.protocol.fileio import read_bounded
+
+    # bounded, no symlink followed, never blocking on a FIFO: the folder is the agent's
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-        data = json.loads(raw) if len(raw) <= MAX_FILE_BYTES else None
+        data = json.loads(read_bounded(path, MAX_FILE_BYTES))
     except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -63,6 +67,10 @@ def note_call(
     calls = [c for c in data.get("calls", []) if isinstance(c, list) and len(c) == 2]
     alerted = [k for k in data.get("alerted", []) if isinstance(k, str)]
     key = call_key(tool, tool_input)
+    if not failed and tool not in EDIT_TOOLS and all(k != key for k, _f in calls):
+        # A success of a call with no failures on record changes no count: no write (most
+        # tool calls, on the hook's hot path).
+        return None
     calls.append([key, bool(failed)])
     # enough history for `repeats` failures with a few other calls between each
     calls = calls[-max(3 * repeats, 20) :]
