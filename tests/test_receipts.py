@@ -292,3 +292,31 @@ def test_a_nudge_is_not_repeated_to_an_agent_whose_hooks_never_report(
     eng.nudger.tick()  # no proof can come: not failed, not pending again
     assert not [e for e in eng.recent if e.type == "agent.nudge_unstarted"]
     assert "mute" not in eng.nudger._pending
+
+
+def test_a_full_receipts_file_is_rotated_once_by_racing_typists(tmp_path, monkeypatch):
+    """Many typists see the full file at once: one rotates, the history is kept whole in
+    receipts.1.jsonl and every new delivery's opening line is in the new file."""
+    path = rc.path_in(str(tmp_path))
+    history = "".join(
+        json.dumps({"id": f"old-{i}", "t": 1, "agent": "a", "state": "queued"}) + "\n"
+        for i in range(60)
+    )
+    # full now; the eight new deliveries (~170 bytes each) will not fill it again
+    monkeypatch.setattr(rc, "MAX_BYTES", len(history) - 1)
+    Path(path).write_text(history)
+    ids: list[str] = []
+    start = threading.Barrier(8)
+
+    def typist(n: int) -> None:
+        start.wait()
+        ids.append(rc.open_receipt(path, "a", f"text {n}", "operator"))
+
+    threads = [threading.Thread(target=typist, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert (tmp_path / "receipts.1.jsonl").read_text() == history
+    fresh = {json.loads(x)["id"] for x in Path(path).read_text().splitlines()}
+    assert fresh == set(ids) and len(ids) == 8

@@ -76,12 +76,24 @@ def append(path: str, receipt_id: str, agent: str, state: str, **fields: object)
     return rec
 
 
+def _rotate(path: str) -> None:
+    """receipts.jsonl -> receipts.1.jsonl, by one writer at a time: two typists that both saw
+    a full file would otherwise rotate twice, the second moving the brand-new file over the
+    history (and the deliveries in flight would lose their opening line)."""
+    import fcntl
+
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.getsize(path) > MAX_BYTES:  # not rotated by the other one meanwhile
+            base, ext = os.path.splitext(path)
+            os.replace(path, f"{base}.1{ext}")
+
+
 def open_receipt(path: str, agent: str, text: str, by: str) -> str:
     """A new delivery of `text` to `agent`, queued; its id. Rotates a full file first."""
     try:
         if os.path.getsize(path) > MAX_BYTES:
-            base, ext = os.path.splitext(path)
-            os.replace(path, f"{base}.1{ext}")
+            _rotate(path)
     except OSError:
         pass
     rid = new_id()
