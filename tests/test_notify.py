@@ -176,7 +176,7 @@ def test_notify_send_gets_the_item_as_plain_argv(tmp_path, monkeypatch, engine_f
     root = notify_ws(tmp_path, "min_interval_s = 0\n")  # no webhook: notify-send alone
     eng = engine_for(root)
     assert eng.notifier.active()
-    prompt(root, "backend", "-rf \x1b]0;title\x07 rm")
+    prompt(root, "backend", "-rf \x1b]0;title\x07 rm <b>&</b>")
     eng.scan()
     eng.tick()
     eng.notifier.drain()
@@ -187,7 +187,8 @@ def test_notify_send_gets_the_item_as_plain_argv(tmp_path, monkeypatch, engine_f
             "--app-name=comm-node",
             "--",
             "comm-node test-proj: backend needs you (permission)",
-            "Bash: -rf  ]0;title  rm",
+            # control characters gone, the daemon's markup escaped
+            "Bash: -rf  ]0;title  rm &lt;b&gt;&amp;&lt;/b&gt;",
         ]
     ]
 

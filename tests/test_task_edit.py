@@ -5,6 +5,7 @@ the running engine seeing the change."""
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 
@@ -238,3 +239,17 @@ async def test_the_room_adds_a_task_from_a_form(tmp_path):
             pilot, lambda: any("unknown domain" in str(n.message) for n in app._notifications)
         )
         assert (root / "tasks.toml").read_text() == before
+
+
+def test_an_edit_keeps_the_files_mode_and_a_fifo_is_refused_in_one_line(tmp_path):
+    root = _ws(tmp_path)
+    tasks = root / "tasks.toml"
+    tasks.chmod(0o644)
+    res = op(root, "add", "T3", "--title", "docs", "--domain", "docs")
+    assert res.returncode == 0, res.stderr
+    assert tasks.stat().st_mode & 0o777 == 0o644
+    tasks.unlink()
+    os.mkfifo(tasks)
+    res = op(root, "add", "T4", "--title", "more", "--domain", "docs")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "tasks.toml" in res.stderr

@@ -54,6 +54,17 @@ def _read(path: str) -> str:
         return ""
     except UnicodeDecodeError:
         raise EditRefused(f"{os.path.basename(path)}: not UTF-8 text; edit it by hand") from None
+    except ValueError as exc:  # too large, a symlink, a FIFO, a directory: one line
+        raise EditRefused(f"{exc}; edit it by hand") from None
+
+
+def _write(path: str, text: str) -> None:
+    """Atomically, keeping the file's permissions (the operator's 0644 stays 0644)."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        mode = 0o644  # a new tasks.toml, as an editor would make it
+    atomic_write(path, text, mode=mode)
 
 
 def _entries(text: str, name: str) -> list[dict]:
@@ -144,7 +155,7 @@ def add_task(path: str, domains: set[str], tid: str | None, fields: dict) -> dic
     if len(after) != len(entries) + 1 or after[:-1] != entries or after[-1] != entry:
         raise EditRefused(f"{name}: cannot append a [[tasks]] table to it; add {tid} by hand")
     _check(name, new, tid, domains, None)
-    atomic_write(path, new)
+    _write(path, new)
     return entry
 
 
@@ -252,7 +263,7 @@ def edit_task(
     ):
         raise EditRefused(f"{name}: cannot edit {tid} safely as text; edit it by hand")
     _check(name, new, tid, domains, old)
-    atomic_write(path, new)
+    _write(path, new)
     return want
 
 

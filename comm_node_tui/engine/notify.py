@@ -187,8 +187,10 @@ def post(note: Note, settings: NotifySettings) -> None:
 def desktop(exe: str, note: Note, settings: NotifySettings) -> None:
     """notify-send; its argv holds plain text only (`--` first: a body starting with a dash
     is not an option)."""
+    # Most notification daemons read a little HTML in the body: an agent's text is escaped.
+    body = note.body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     subprocess.run(
-        [exe, "--app-name=comm-node", "--", note.title, note.body],
+        [exe, "--app-name=comm-node", "--", note.title, body],
         timeout=settings.timeout_s,
         check=True,
         capture_output=True,
