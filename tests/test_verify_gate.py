@@ -400,3 +400,22 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
+
+
+def test_a_hand_edited_attempts_record_is_no_traceback(tmp_path):
+    """tasks.json's attempts made a number, an excerpt a number: `task show` still answers
+    (the record is ignored), and the next `task done` records again."""
+    root = _ws(tmp_path)
+    assert agent_cli(root, "task", "claim", "T1").returncode == 0
+    overlay = root / ".comm-node" / "tasks.json"
+    data = json.loads(overlay.read_text())
+    data["tasks"]["T1"]["attempts"] = 7
+    overlay.write_text(json.dumps(data))
+    res = operator_cli(root, "task", "show", "T1")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    data["tasks"]["T1"]["attempts"] = [{"result": "failed", "reason": "x", "excerpt": 5}]
+    overlay.write_text(json.dumps(data))
+    res = operator_cli(root, "task", "show", "T1")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert agent_cli(root, "task", "done", "T1").returncode == 0
+    assert show(root)["attempts"][-1]["result"] == "pass"

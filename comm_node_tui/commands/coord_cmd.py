@@ -220,7 +220,8 @@ def _print_failure(last: dict | None) -> None:
     print(
         f"last attempt failed ({last.get('by', '?')}, {last.get('at', '?')}): {last.get('reason')}"
     )
-    excerpt = (last.get("excerpt") or "").rstrip()
+    excerpt = last.get("excerpt")
+    excerpt = excerpt.rstrip() if isinstance(excerpt, str) else ""
     if excerpt:
         print("  its output ended with:")
         for line in excerpt.splitlines()[-30:]:

@@ -355,7 +355,8 @@ class Coordinator:
         reopen, the last failure (None when the last attempt passed or there is none)."""
         entry = self.overlay()["tasks"].get(tid)
         entry = entry if isinstance(entry, dict) else {}
-        attempts = [a for a in entry.get("attempts", []) if isinstance(a, dict)]
+        raw = entry.get("attempts")  # tasks.json is a file anyone may have edited
+        attempts = [a for a in raw if isinstance(a, dict)] if isinstance(raw, list) else []
         last = next((a for a in reversed(attempts) if a.get("result") != "reopened"), None)
         failures = entry.get("failures", 0)
         return {
@@ -365,7 +366,9 @@ class Coordinator:
         }
 
     def _record(self, overlay: dict, tid: str, attempt: dict) -> dict:
-        entry = overlay["tasks"].setdefault(tid, {})
+        entry = overlay["tasks"].get(tid)
+        if not isinstance(entry, dict):  # missing, or hand-edited into something else
+            entry = overlay["tasks"][tid] = {}
         attempts = entry.get("attempts")
         attempts = attempts if isinstance(attempts, list) else []
         attempts.append({"at": now_iso(), **attempt})
