@@ -339,9 +339,12 @@ def test_reopen_is_refused_for_a_task_never_failed_or_closed(tmp_path):
     assert operator_cli(root, "task", "reopen", "T1").returncode == 3
     assert agent_cli(root, "task", "fail", "T1", "--reason", "no time").returncode == 0
     assert show(root)["last_failure"]["result"] == "gave_up"
-    assert agent_cli(root, "task", "reopen", "T1").returncode == 0  # a failed task: anyone
+    assert agent_cli(root, "task", "reopen", "T1").returncode == 0  # its own agent
     assert agent_cli(root, "task", "claim", "T1").returncode == 0
     assert agent_cli(root, "task", "done", "T1").returncode == 0  # no gate configured
+    # a peer does not put another domain's finished work back up for claim
+    res = agent_cli(root, "task", "reopen", "T1", domain="frontend")
+    assert res.returncode == 3 and "only its own agent or the operator" in res.stderr
     assert operator_cli(root, "task", "reopen", "T1", "--reason", "regressed").returncode == 0
     assert "task.reopened" in types(root)
 

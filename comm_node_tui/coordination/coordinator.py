@@ -620,6 +620,12 @@ class Coordinator:
                     f"task {tid} is {t.status}: only a failed, parked or closed task can be "
                     "reopened"
                 )
+            if not operator and by not in (t.domain, t.assignee, entry.get("failed_by")):
+                # Another domain's finished work is not put back up for claim by a peer.
+                raise ConflictError(
+                    f"task {tid} is {t.domain or 'no domain'}'s: only its own agent or the "
+                    "operator can reopen it"
+                )
             if t.status == "parked" and not operator:
                 raise ConflictError(
                     f"task {tid} is parked: only the operator can reopen it (the circuit "
