@@ -58,11 +58,20 @@ class Notifier:
         self._thread: threading.Thread | None = None
         self._failing: set[str] = set()  # channels whose last send failed (worker thread)
         self.sent = 0  # notifications handed to the worker (for the tests and `status`)
+        self._which: tuple[float, bool] | None = None  # (when looked, notify-send found)
 
     def active(self) -> bool:
         """Whether any channel could carry a notification (else the engine skips the work)."""
         s = self.ctx.ws.settings.notify
-        return bool(s.webhook) or (s.desktop and shutil.which("notify-send") is not None)
+        if s.webhook:
+            return True
+        if not s.desktop:
+            return False
+        # looked up once a minute, not on every batch of hook changes (a PATH walk)
+        now = self.ctx.clock.monotonic()
+        if self._which is None or now - self._which[0] >= 60.0:
+            self._which = (now, shutil.which("notify-send") is not None)
+        return self._which[1]
 
     def observe(self, needs: Sequence[Need]) -> list[Note]:
         """Notify what is new in `needs`; the notes handed to the worker."""
