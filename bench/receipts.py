@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from common import machine, median, pct
+from inject import BASE as INJECT_BASE
 
 from comm_node_tui.adapters.claude.screen import read_screen
 from comm_node_tui.model import ScriptedModel, prepare_claude_home
@@ -41,19 +42,8 @@ from comm_node_tui.panes.manager import AgentPanes, receipt_reason
 from comm_node_tui.protocol import receipts as rc
 from comm_node_tui.workspace.discovery import load_workspace
 
-BASE = [  # bench/inject.py's hostile texts (a leading / is refused by design: not here)
-    "one line",
-    "-leading dash",
-    "ends with a semicolon;",
-    "#{pane_id} #(id) $(whoami)",
-    "Enter",
-    "C-c",
-    "unicode: naïve café ✓ 日本語 🚀",
-    "tabs\tbetween\twords",
-    "first line\nsecond line\n\nfourth",
-    "Please review artifacts/api.yaml and reply",
-    "!echo not a shell command",
-]
+# bench/inject.py's hostile texts, and a leading `!` (a leading / is refused by design)
+BASE = [*INJECT_BASE, "!echo not a shell command"]
 READY_S = 60.0  # how long a normal delivery may wait for the free prompt
 START_S = 30.0  # and then for its turn to start
 
