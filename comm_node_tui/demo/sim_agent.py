@@ -45,6 +45,7 @@ class SimAgent(FakeAgent):
         self.status_line = ""
         self.kickoff = threading.Event()
         self.answer_event = threading.Event()
+        self.woken = threading.Event()  # typed to while idle: look again now
         self.allowed = True
         self.interrupted = False
         self.lock = threading.Lock()
@@ -204,6 +205,7 @@ class SimAgent(FakeAgent):
         if not text.strip():
             return
         self.note(event="submit", text=text)
+        self.woken.set()
         self.hook("UserPromptSubmit", prompt=text)
         first = text.splitlines()[0][:70]
         self.say(f"> {first}")
@@ -254,39 +256,77 @@ class SimAgent(FakeAgent):
         else:
             self.say("Restarted: picking up where I left off.")
         self.cli("lock", "release", "--all")
-        last_beat = 0.0
-        said_done = False
+        last_beat = last_look = 0.0
+        said_done = done = False
+        last_state = ""
+        mail_seen: object = None
+        tasks_seen: object = None
         while True:
-            self.handle_mail()
-            task = self.resume() or self.next_task()
-            if task is not None:
-                said_done = False
-                self.work(task)
-                continue
+            # An idle agent looks again only when its mail or the tasks changed (or it was
+            # typed to), plus once every few heartbeats for a change no stat shows: polling
+            # `comm-node` three times a tick kept five idle agents' calls at a core's worth
+            # of CPU, the simulated demo's (and its test's) largest cost.
+            mail_now, tasks_now = self.changes()
+            periodic = time.monotonic() - last_look > 10 * self.heartbeat_every
+            if mail_now != mail_seen or periodic:
+                mail_seen = mail_now
+                self.handle_mail()
+            if tasks_now != tasks_seen or periodic:
+                tasks_seen, last_look = tasks_now, time.monotonic()
+                tasks = self.tasks()
+                task = self.resume(tasks) or self.next_task()
+                if task is not None:
+                    said_done = False
+                    self.work(task)
+                    tasks_seen = None  # look again at once after a task
+                    continue
+                done = tasks is not None and all(t.get("status") == "closed" for t in tasks)
             self.idle()
-            if time.monotonic() - last_beat > self.heartbeat_every / self.speed:
-                last_beat = time.monotonic()
-                state = "done" if self.plan_done() else "idle"
+            state = "done" if done else "idle"
+            # Idle needs no heartbeat (the engine judges only a busy agent by its silence;
+            # real Claude Code is silent while idle): the state when it changes, and a slow
+            # beat that shows the process alive.
+            if state != last_state or time.monotonic() - last_beat > 10 * self.heartbeat_every:
+                last_beat, last_state = time.monotonic(), state
                 self.cli("status", "set", state)
                 if state == "done" and not said_done:
                     said_done = True
                     self.say("Everything in the plan is done. Waiting for mail.")
                     self.hook("Stop", stop_hook_active=False)
-            self.wait(1.0)
+            self.woken.clear()
+            if self.changes() == (mail_seen, tasks_seen):
+                self.woken.wait(min(1.0 / self.speed, self.heartbeat_every))
 
-    def plan_done(self) -> bool:
-        code, tasks = self.cli("task", "list", "--json")
-        return (
-            code == 0
-            and isinstance(tasks, list)
-            and all(t.get("status") == "closed" for t in tasks)
+    def changes(self) -> tuple[object, object]:
+        """What says there may be new mail, and new work: the inbox folder; the claims and
+        statuses of tasks (`.comm-node/tasks.json`, replaced on every change) and the plan's
+        source. (Not the `.comm-node` folder: the engine rewrites its files all the time.)"""
+
+        def sig(path: str) -> object:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return None
+            return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+        mail = sig(os.path.join(self.private, "inbox"))
+        tasks = tuple(
+            sig(p)
+            for p in (
+                os.path.join(self.root, ".comm-node", "tasks.json"),
+                os.path.join(self.root, ".beads", "issues.jsonl"),
+                os.path.join(self.root, "tasks.toml"),
+            )
         )
+        return mail, tasks
 
-    def resume(self) -> dict | None:
+    def tasks(self) -> list[dict] | None:
         code, tasks = self.cli("task", "list", "--json")
-        if code != 0 or not isinstance(tasks, list):
-            return None
-        for t in tasks:
+        return tasks if code == 0 and isinstance(tasks, list) else None
+
+    def resume(self, tasks: list[dict] | None) -> dict | None:
+        """The task this agent holds (after a restart it picks it up again)."""
+        for t in tasks or ():
             if t.get("status") == "in_progress" and t.get("assignee") == self.name:
                 return t
         return None
