@@ -349,3 +349,38 @@ async def test_a_key_never_acts_on_an_item_the_cursor_fell_on():
         await pilot.pause()
         await pilot.press("down", "y")  # chosen by moving the cursor: acts at once
         await until(pilot, lambda: acted[-1] == ("approve", "k-beta"))
+
+
+def test_an_answer_goes_only_to_the_prompt_the_operator_read(panes_ws):
+    """The operator read the prompt for one command; by the time the key lands the agent
+    shows another (the first answered in the pane, a new tool call asked): nothing is
+    answered. The prompt still the one read is answered."""
+    from comm_node_tui.coordination.coordinator import Coordinator
+    from comm_node_tui.engine.needs import permission_key
+    from comm_node_tui.errors import CommNodeError
+    from comm_node_tui.operator.actions import OperatorActions
+    from comm_node_tui.protocol.status import read_status
+
+    root, ap = panes_ws
+    ws = load_workspace(str(root))
+    coord = Coordinator(ws)
+    ops = OperatorActions(ws, lambda: coord)
+    status = ws.domains["alpha"].paths.status
+    hook(root, "alpha", "PermissionRequest", tool_name="Bash", tool_input={"command": "ls"})
+    read = permission_key("alpha", read_status(status))
+    ap.inject("alpha", "!perm")
+    wait_for(lambda: "Do you want to proceed?" in ap.peek("alpha"), what="the dialog")
+    # the prompt the operator read is gone; the agent now asks for another command
+    hook(root, "alpha", "PermissionRequest", tool_name="Bash", tool_input={"command": "rm -rf /"})
+    with pytest.raises(CommNodeError, match="the prompt changed since you read it"):
+        ops.approve("alpha", read)
+    with pytest.raises(CommNodeError, match="the prompt changed since you read it"):
+        ops.deny("alpha", read)
+    assert not any(r.get("event") == "permission" for r in records(root, "alpha"))
+    assert "Do you want to proceed?" in ap.peek("alpha")  # no key reached the dialog
+    # read again: now it is answered, by keys
+    assert ops.deny("alpha", permission_key("alpha", read_status(status))) == "denied"
+    wait_for(lambda: any(r.get("event") == "permission" for r in records(root, "alpha")))
+    assert [r["allowed"] for r in records(root, "alpha") if r.get("event") == "permission"] == [
+        False
+    ]

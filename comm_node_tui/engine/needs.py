@@ -91,6 +91,15 @@ def epoch(text: object) -> float | None:
         return None
 
 
+def permission_key(agent: str, status: Mapping) -> str:
+    """The key of an agent's permission prompt: which tool and what it runs, as its hooks
+    last reported them. An answer is checked against it (operator/actions.py): the operator
+    approves the prompt they read, never one that took its place."""
+    tool = one_line(status.get("tool"), 60)
+    detail = one_line(status.get("tool_detail"))
+    return f"permission:{agent}:{_digest(tool, detail)}"
+
+
 def _digest(*parts: str) -> str:
     return hashlib.sha1("\x00".join(parts).encode("utf-8", "replace")).hexdigest()[:10]
 
@@ -117,7 +126,7 @@ def agent_needs(agent: AgentView, status: Mapping) -> list[Need]:
         permission = dialog == "permission" or (dialog is None and bool(tool))
         if permission:
             what = f"{tool or 'a tool'}: {detail}" if detail else (tool or "a permission prompt")
-            key = f"permission:{agent.name}:{_digest(tool, detail)}"
+            key = permission_key(agent.name, status)
             kind = NeedKind.PERMISSION
         else:
             what = (

@@ -117,12 +117,32 @@ class OperatorActions:
         return "Escape sent"
 
     @answers_in_one_line
-    def approve(self, name: str) -> str:
-        return self.panes().answer(name, allow=True)["answer"]
+    def approve(self, name: str, seen: str | None = None) -> str:
+        """Allow once; `seen`: the key of the prompt the operator read (engine/needs.py)."""
+        return self.panes().answer(name, allow=True, check=self._same_prompt(name, seen))[
+            "answer"
+        ]
 
     @answers_in_one_line
-    def deny(self, name: str) -> str:
-        return self.panes().answer(name, allow=False)["answer"]
+    def deny(self, name: str, seen: str | None = None) -> str:
+        return self.panes().answer(name, allow=False, check=self._same_prompt(name, seen))[
+            "answer"
+        ]
+
+    def _same_prompt(self, name: str, seen: str | None) -> Callable[[], str | None] | None:
+        """A check that the prompt on screen is still the one the operator read. Read after
+        the screen: a new prompt's hooks report its tool before its dialog shows, so a
+        dialog that took the place of the one read always comes with a new key."""
+        if seen is None:
+            return None
+        from comm_node_tui.engine.needs import permission_key
+        from comm_node_tui.protocol.status import read_status
+
+        def check() -> str | None:
+            now = permission_key(name, read_status(self.ws.domains[name].paths.status))
+            return None if now == seen else "the prompt changed since you read it: look again"
+
+        return check
 
     @answers_in_one_line
     def kill(self, name: str) -> str:

@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Callable
 
 from comm_node_tui.adapters.agent_cli import Unsafe, agent_cli_for, comm_node_command
 from comm_node_tui.adapters.tmux import DOMAIN_OPTION, Pane, Tmux, TmuxError
@@ -501,10 +502,14 @@ class AgentPanes:
         value = f"{time.time():.3f} {kind}"
         self.tmux.cmd("set-option", "-p", "-t", pane_id, ACTED_OPTION, value)
 
-    def answer(self, name: str, allow: bool) -> dict:
+    def answer(
+        self, name: str, allow: bool, check: Callable[[], str | None] | None = None
+    ) -> dict:
         """Answer the permission dialog on an agent's screen: allow once or deny, with the
         keys the agent CLI names. Only a permission dialog: trust and API-key dialogs are the
-        operator's to read and answer in the pane itself."""
+        operator's to read and answer in the pane itself. `check`, called after the screen
+        is read and before a key is sent, returns why not to answer (the prompt is not the
+        one the operator read), or None."""
         pane = self.pane(name)
         raw = self.tmux.capture(pane.id)
         screen = self.cli.read_screen(raw)
@@ -521,6 +526,9 @@ class AgentPanes:
             raise CommNodeError(
                 f"{name}: {exc}; answer in the pane (`comm-node attach {name}`)"
             ) from None
+        why = check() if check is not None else None
+        if why:
+            raise CommNodeError(f"{name}: {why}; nothing answered")
         self._acted(pane.id, "answer")
         self.tmux.cmd("send-keys", "-t", pane.id, *keys)
         verb = "approved" if allow else "denied"

@@ -351,9 +351,9 @@ class ControlRoom(Hand):
             # prompt the operator read, not whatever that agent shows now.
             self.notify(f"{need.agent}: that prompt is no longer there", severity="warning")
         elif action == "approve":
-            self.approve_agent(need.agent)
+            self.approve_agent(need.agent, need.key)
         elif action == "deny":
-            self.deny_agent(need.agent)
+            self.deny_agent(need.agent, need.key)
         elif action == "answer":
             self.answer_agent(need.agent, need.ref if need.kind == "question" else None)
 

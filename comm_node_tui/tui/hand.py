@@ -9,6 +9,7 @@ from functools import partial
 
 from textual.app import App
 
+from comm_node_tui.engine.needs import NeedKind
 from comm_node_tui.engine.world import World
 from comm_node_tui.errors import CommNodeError
 from comm_node_tui.operator.actions import OperatorActions
@@ -28,6 +29,15 @@ class Hand(App):
     def selected_agent(self) -> str | None:
         panels = self.query(AgentsPanel)  # none while the room closes (timers still fire)
         return panels.first().selected if panels else None
+
+    def _prompt_shown(self, name: str) -> str | None:
+        """The key of the permission prompt the room shows for `name`, which its answer must
+        still be (None when the room shows none yet: the answer goes to the permission
+        prompt on its screen, as it would from the pane)."""
+        needs = self.world.needs if self.world is not None else ()
+        return next(
+            (n.key for n in needs if n.agent == name and n.kind == NeedKind.PERMISSION), None
+        )
 
     def _act(self, what: str, fn, *args) -> None:
         """An intervention in a worker; its one-line result or its failure comes back to
@@ -70,19 +80,21 @@ class Hand(App):
 
     def action_approve(self) -> None:
         if name := self._need_agent():
-            self.approve_agent(name)
+            self.approve_agent(name, self._prompt_shown(name))
 
     def action_deny(self) -> None:
         if name := self._need_agent():
-            self.deny_agent(name)
+            self.deny_agent(name, self._prompt_shown(name))
 
     # By name: the "Needs you" screen acts on its item's agent, not the selected row. Both
-    # answer the dialog by keys (panes/ `answer`), never by typing text.
-    def approve_agent(self, name: str) -> None:
-        self._act(f"approve {name}", self.operator.approve, name)
+    # answer the dialog by keys (panes/ `answer`), never by typing text, and only while the
+    # prompt is the one the operator read (`seen`: its key, checked against the agent's
+    # hooks after its screen is read).
+    def approve_agent(self, name: str, seen: str | None = None) -> None:
+        self._act(f"approve {name}", self.operator.approve, name, seen)
 
-    def deny_agent(self, name: str) -> None:
-        self._act(f"deny {name}", self.operator.deny, name)
+    def deny_agent(self, name: str, seen: str | None = None) -> None:
+        self._act(f"deny {name}", self.operator.deny, name, seen)
 
     def answer_agent(self, name: str, reply_to: str | None) -> None:
         """A reply into the agent's inbox (the operator's question, if one, marked read)."""
