@@ -1,7 +1,8 @@
 """Beads write-back: with `[tasks] source = "beads"`, claims, closes and reopens made through
-the real CLI, and the operator's assign from the room, are handed to `bd`. bd is not installed on this machine, so `bd` here is a small
-executable of our own on PATH (a real process) that records its argv and working directory;
-the flags are the ones Beads documents (bd update/close/reopen)."""
+the real CLI, and the operator's assign from the room, are handed to `bd`. bd is not
+installed on this machine, so `bd` here is a small executable of our own on PATH (a real
+process) that records its argv and working directory; the flags are the ones Beads documents
+(bd update/close/reopen)."""
 
 from __future__ import annotations
 
