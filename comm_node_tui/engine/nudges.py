@@ -120,6 +120,7 @@ class Nudger:
         self._inflight: dict[str, float] = {}
         self._retry_at: dict[str, float] = {}  # agent -> no nudge before (refused, unstarted)
         self._told: dict[str, set[str]] = {}  # agent -> inbox files its last nudge counted
+        self._told_before: dict[str, set[str]] = {}  # and those the nudge before it counted
         self._kinds: dict[str, tuple[str, str]] = {}  # message path -> (type, what it names)
         self.watch = ReceiptWatch(ctx)
 
@@ -140,6 +141,7 @@ class Nudger:
             self._nudged[name] = now - self.every_s + NUDGE_RETRY_S
             self._retry_at[name] = now + NUDGE_RETRY_S
             self._inflight.pop(name, None)
+            self._untell(name)  # that mail was not told: the retry counts it as new
         while self.actions.sent:
             name, rid = self.actions.sent.popleft()
             self._unproved[rid] = name
@@ -148,6 +150,7 @@ class Nudger:
                 self._pending.add(name)
                 self._nudged[name] = now - self.every_s + NUDGE_RETRY_S
                 self._retry_at[name] = now + NUDGE_RETRY_S
+                self._untell(name)
         if not ctx.ws.settings.agents.nudge_idle_agents:
             self._pending.clear()
             return
@@ -175,9 +178,14 @@ class Nudger:
             ):
                 continue
             self._pending.discard(name)
-            if files:
+            # Only mail its last nudge did not count: one delivery can reach the pending set
+            # twice (the router's or a monitor's own count, then the watcher seeing the file)
+            # and must not wake the agent twice (the bench saw 11 of 90 wakes typed again
+            # 30 s later, "You have N new messages" with nothing new).
+            if new:
                 self._nudged[name] = now
                 self._inflight[name] = now
+                self._told_before[name] = self._told.get(name, set())
                 self._told[name] = files
                 self.actions.nudge(name, nudge_text(len(files), work))
             inbox = dom.paths.inbox  # forget what this inbox no longer holds
@@ -186,6 +194,11 @@ class Nudger:
                 for p, k in self._kinds.items()
                 if os.path.dirname(p) != inbox or os.path.basename(p) in files
             }
+
+    def _untell(self, name: str) -> None:
+        """The last nudge did not reach the agent (refused, or no turn started)."""
+        if name in self._told_before:
+            self._told[name] = self._told_before.pop(name)
 
     def _may_wake(self, name: str, now: float) -> bool:
         """Work may nudge before the pacing allows: not while a refused or unstarted nudge
