@@ -184,6 +184,11 @@ def run_events(rig: dict, events: list[tuple[str, str]], rng: random.Random) -> 
         row: dict = {"i": i, "kind": kind, "agent": agent, "load1": os.getloadavg()[0]}
         if kind == "dependency":
             cli(root, "task", "claim", f"B{i}")  # set-up, not timed
+        # The work is ready somewhere between launch and return (a loaded machine takes a
+        # while to end a CLI process: the engine may nudge before it has): the nudge is looked
+        # for from the launch, the latency counted from the return.
+        launch = row["launch"] = time.time()
+        if kind == "dependency":
             cli(root, "task", "done", f"B{i}")
         elif kind == "assign":
             ops.assign_task(f"S{i}", agent)
@@ -194,13 +199,13 @@ def run_events(rig: dict, events: list[tuple[str, str]], rng: random.Random) -> 
         t0 = time.time()
         row["ready"] = t0
 
-        def started(a=agent, t=t0):
+        def started(a=agent, t=launch):
             return next((r for r in nudges_since(path, a, t) if r["state"] in rc.PROVED), None)
 
         rec = wait_until(started, START_S, every=0.01)
         if rec is None:
             row["error"] = "no turn started"
-            row["nudges"] = nudges_since(path, agent, t0)
+            row["nudges"] = nudges_since(path, agent, launch)
             print(f"event {i} {kind} -> {agent}: no turn within {START_S:g} s", flush=True)
             rows.append(row)
             continue
@@ -290,12 +295,12 @@ def summarise(rows: list[dict], receipts: list[dict], model_log: list, args, wal
     started = [r for r in nudges if r["state"] in rc.PROVED]
     doubles = []
     for r in ok:
-        later = [x["ready"] for x in ok if x["agent"] == r["agent"] and x["ready"] > r["ready"]]
+        later = [x["launch"] for x in ok if x["agent"] == r["agent"] and x["ready"] > r["ready"]]
         end = min(later) if later else float("inf")
         n = sum(
             1
             for x in started
-            if x["agent"] == r["agent"] and r["ready"] <= (x["times"].get("queued") or 0) < end
+            if x["agent"] == r["agent"] and r["launch"] <= (x["times"].get("queued") or 0) < end
         )
         if n != 1:
             doubles.append({"event": r["i"], "agent": r["agent"], "turns": n})
