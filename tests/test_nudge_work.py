@@ -178,7 +178,7 @@ def test_the_nudge_names_work_with_only_safe_characters():
 def test_one_delivery_counted_twice_wakes_the_agent_once(tmp_path, monkeypatch, engine_for):
     """The tasks monitor counts its task_ready message for the nudger, and the watcher then
     reports the same file in the inbox: one wake, not a second "You have 1 new message" once
-    the agent is at rest again (bench/ready_to_turn.py saw 11 of 90 wakes typed twice)."""
+    the agent is at rest again (bench/ready_to_turn.py: 100 turns started for 90 events)."""
     from comm_node_tui.panes.manager import AgentPanes
     from comm_node_tui.protocol import receipts as rc
     from comm_node_tui.protocol.status import update_status

@@ -180,8 +180,8 @@ class Nudger:
             self._pending.discard(name)
             # Only mail its last nudge did not count: one delivery can reach the pending set
             # twice (the router's or a monitor's own count, then the watcher seeing the file)
-            # and must not wake the agent twice (the bench saw 11 of 90 wakes typed again
-            # 30 s later, "You have N new messages" with nothing new).
+            # and must not wake the agent twice (the bench had 100 turns for 90 events: the
+            # extra ones 30 s later, "You have N new messages" with nothing new).
             if new:
                 self._nudged[name] = now
                 self._inflight[name] = now
