@@ -1,7 +1,8 @@
 """Beads write-back: with `[tasks] source = "beads"`, claims, closes and reopens made through
-the real CLI are handed to `bd`. bd is not installed on this machine, so `bd` here is a small
-executable of our own on PATH (a real process) that records its argv and working directory;
-the flags are the ones Beads documents (bd update/close/reopen)."""
+the real CLI, and the operator's assign from the room, are handed to `bd`. bd is not
+installed on this machine, so `bd` here is a small executable of our own on PATH (a real
+process) that records its argv and working directory; the flags are the ones Beads documents
+(bd update/close/reopen)."""
 
 from __future__ import annotations
 
@@ -131,3 +132,75 @@ def test_native_tasks_never_call_bd(tmp_path):
     res = run_cli("task", "claim", "bd-a1b2", cwd=root / "backend", env=env)
     assert res.returncode == 0, res.stderr
     assert _calls(tmp_path) == [] and res.stderr == ""
+
+
+# ---- the room's assign and the engine's release, on a real Beads export -----------------------
+REAL_EXPORT = Path("/work/shared/data/beads/beads-repo-385c0c03.jsonl")
+
+
+def _real_beads_ws(tmp_path: Path, monkeypatch, fail: bool = False) -> tuple[Path, str]:
+    """A workspace over a copy of a real Beads export, a recording `bd` first on PATH; an
+    open task of the export."""
+    root = write_workspace(tmp_path / "ws", extra='[tasks]\nsource = "beads"\n')
+    (root / ".beads").mkdir()
+    (root / ".beads" / "issues.jsonl").write_bytes(REAL_EXPORT.read_bytes())
+    records = [json.loads(x) for x in REAL_EXPORT.read_text().splitlines() if x.strip()]
+    tid = next(r["id"] for r in records if r.get("status") == "open")
+    monkeypatch.setenv("PATH", f"{_fake_bd(tmp_path)}{os.pathsep}{_path_without_bd()}")
+    monkeypatch.setenv("FAKE_BD_LOG", str(tmp_path / "bd.log"))
+    if fail:
+        monkeypatch.setenv("FAKE_BD_FAIL", "1")
+    return root, tid
+
+
+def _room(root: Path):
+    from comm_node_tui.coordination.coordinator import Coordinator
+    from comm_node_tui.operator.actions import OperatorActions
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    ws = load_workspace(str(root))
+    coord = Coordinator(ws)
+    return OperatorActions(ws, lambda: coord), coord
+
+
+def test_the_rooms_assign_is_written_back_as_the_agents_claim_is(tmp_path, monkeypatch):
+    root, tid = _real_beads_ws(tmp_path, monkeypatch)
+    room, _coord = _room(root)
+    said = room.assign_task(tid, "backend")
+    assert said == "assigned"  # bd worked: nothing more to say
+    calls = _calls(tmp_path)
+    assert [c["argv"] for c in calls] == [
+        ["update", tid, "--status", "in_progress", "--assignee", "backend"]
+    ]
+    assert calls[0]["cwd"] == str(root)
+    # taken from backend by frontend: bd follows again, with the new assignee
+    assert room.assign_task(tid, "frontend") == "assigned (taken from backend)"
+    assert _calls(tmp_path)[-1]["argv"][-1] == "frontend"
+    assert _status(root, tid) == ("in_progress", "frontend")
+
+
+def test_a_failing_bd_under_the_rooms_assign_is_one_line_and_an_event(tmp_path, monkeypatch):
+    root, tid = _real_beads_ws(tmp_path, monkeypatch, fail=True)
+    room, _coord = _room(root)
+    said = room.assign_task(tid, "backend")
+    assert said.startswith("assigned; `bd update ") and "database is locked" in said
+    assert "\n" not in said
+    assert _status(root, tid) == ("in_progress", "backend")  # the assign stands
+    log = (root / ".comm-node" / "events.jsonl").read_text().splitlines()
+    events = [json.loads(x) for x in log]
+    [failed] = [e for e in events if e["type"] == "tasks.writeback_failed"]
+    assert failed["data"] == {"task": tid, "action": "claim"}
+
+
+def test_the_engines_release_of_a_lost_agents_claim_is_not_written_back(tmp_path, monkeypatch):
+    """No CLI command puts a claimed task back to open, so there is no write-back to follow:
+    the overlay releases it, bd is not called (coordination/beads_writeback.py says so)."""
+    root, tid = _real_beads_ws(tmp_path, monkeypatch)
+    agent = _env(tmp_path, tmp_path / "bin")  # the recording bd _real_beads_ws made
+    res = run_cli("task", "claim", tid, cwd=root / "backend", env=agent)
+    assert res.returncode == 0, res.stderr
+    assert len(_calls(tmp_path)) == 1  # the claim was written back
+    _actions, coord = _room(root)
+    assert coord.unclaim_holder("backend", "was gone") == [tid]  # the watchdog's hand
+    assert len(_calls(tmp_path)) == 1
+    assert _status(root, tid) == ("open", None)

@@ -256,4 +256,45 @@ def test_a_fifo_or_a_symlink_in_place_of_the_file_never_blocks_the_hook(tmp_path
     link.parent.mkdir()
     link.symlink_to(secret)
     assert read_spiral(str(link)) == {}
-    assert note_call(str(link), "Bash", {"command": "ls"}, failed=False, repeats=3, now=1.0) is None
+    state = str(tmp_path / "ws-state")
+    noted = note_call(
+        str(link), "Bash", {"command": "ls"}, failed=False, repeats=3, now=1.0, coord_dir=state
+    )
+    assert noted is None
+
+
+RACER = """
+import os, sys, time
+from comm_node_tui.coordination.spiral import note_call
+path, state, go, who, n = sys.argv[1:6]
+open(go + "." + who, "w").close()  # imports done: ready to race
+while not os.path.exists(go):
+    time.sleep(0.001)
+for i in range(int(n)):
+    note_call(path, "Bash", {"command": f"{who}-{i}"}, failed=True, repeats=100, now=0.0,
+              coord_dir=state)
+"""
+
+
+def test_two_hooks_writing_at_once_lose_no_call(tmp_path):
+    """Parallel tool calls run their hooks at once: each note is a read-change-write of
+    spiral.json, so without the coordination lock one hook's rename drops the other's call
+    (seen before the lock: 44 of 80 kept). Two real processes, 40 distinct failing calls each."""
+    state = tmp_path / "ws" / ".comm-node"
+    path = tmp_path / "dom" / ".comm-node" / "spiral.json"
+    path.parent.mkdir(parents=True)
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(path), str(state), str(go), who, "40"],
+            env=cli_env(),
+        )
+        for who in ("a", "b")
+    ]
+    # both interpreters through their imports before the start, else one runs alone
+    wait_for(lambda: all((tmp_path / f"go.{who}").exists() for who in ("a", "b")))
+    go.write_text("")
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    calls = json.loads(path.read_text())["calls"]
+    assert len(calls) == 80
+    assert (state / "coord.lock").exists()  # the workspace's lock, the one the CLI takes

@@ -770,7 +770,10 @@ def test_work_wakes_an_idle_agent(tmp_path, monkeypatch, engine_for):
         assert 'type: "task_ready"' in text and "comm-node task claim T2" in text
         eng.nudger.tick()
         eng.actions.drain()
-        assert submits()[-1] == "You have 1 new message: run `comm-node inbox`"
+        # the nudge names the work (engine/nudges.py)
+        assert submits()[-1] == (
+            "You have 1 new message (task T2 is ready for you): run `comm-node inbox`"
+        )
         assert len(submits()) == 2
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)

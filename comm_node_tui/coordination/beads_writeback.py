@@ -7,12 +7,22 @@ hangs costs one warning line, never a claim or a close. Beads' own store is left
 
 Flags as documented by Beads (early 2026): `bd update ID --status in_progress --assignee
 NAME`, `bd close ID --reason TEXT`, `bd reopen ID --reason TEXT`.
+
+Written back: the agent CLI's claim, close and reopen, and the operator's assign from the room
+(the same overlay change as a claim: in progress, that assignee). Not written back: the
+engine's release of a lost or killed agent's claims (back to open, no assignee), which no CLI
+command does, so there is no write-back of it to follow; Beads keeps showing the old claim
+until the task is claimed again.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from comm_node_tui.coordination.coordinator import Coordinator
 
 BD_TIMEOUT_S = 30.0
 UNAVAILABLE = (
@@ -59,3 +69,28 @@ def write_back(
         why = tail[-1][:200] if tail else f"exit {res.returncode}"
         return f"`{' '.join(argv[:3])}` failed ({why}); .beads/ not updated"
     return None
+
+
+def write_back_task(
+    coord: Coordinator, action: str, tid: str, *, assignee: str = "", reason: str = ""
+) -> str | None:
+    """With a Beads source, hand one action (already in the overlay) to `bd`: None when it
+    worked or the source is not Beads, else the one line to show (UNAVAILABLE when bd is
+    missing). A failing or hanging bd is also a `tasks.writeback_failed` event; nothing is
+    undone."""
+    if coord.task_source()[0] != "beads":
+        return None
+    from comm_node_tui.protocol.events import Event
+
+    problem = write_back(coord.ws.root, action, tid, assignee=assignee, reason=reason)
+    if problem is not None and problem != UNAVAILABLE:
+        coord.emit(
+            Event(
+                "tasks.writeback_failed",
+                f"{tid}: {problem}",
+                agent=assignee or None,
+                level="warn",
+                data={"task": tid, "action": action},
+            )
+        )
+    return problem

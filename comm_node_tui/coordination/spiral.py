@@ -9,6 +9,10 @@ last edit (the engine's no-progress half reads it, engine/spiral.py). "The same 
 same tool with the same input; calls in between (a Read of the failing file) do not break
 the run, a success of that same call does. One alert per run: the same call must succeed
 before it can raise another.
+
+Claude Code runs the hooks of parallel tool calls at the same time, so two hooks can read the
+file, each add its call, and the second rename loses the first one's: the read-change-write
+is done under the coordination lock (coordination/store.py), as every shared file is.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ if TYPE_CHECKING:
 SPIRAL_FILE = "spiral.json"
 MAX_FILE_BYTES = 64 * 1024
 EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
+# Other holders (the engine, the agent CLI) keep the lock for milliseconds; a hook that still
+# cannot have it after this long skips the record rather than hold up the agent's next step.
+LOCK_TIMEOUT_S = 2.0
 
 
 def spiral_path(state_dir: str) -> str:
@@ -56,21 +63,44 @@ def read_spiral(path: str) -> dict:
 
 
 def note_call(
-    path: str, tool: str, tool_input: object, *, failed: bool, repeats: int, now: float
+    path: str,
+    tool: str,
+    tool_input: object,
+    *,
+    failed: bool,
+    repeats: int,
+    now: float,
+    coord_dir: str,
 ) -> int | None:
     """Record one finished tool call. When it is a failure that makes `repeats` failures of
     the same call in a row (other calls between them aside) and this run was not raised yet,
-    the count; else None."""
+    the count; else None. `coord_dir`: the workspace's state folder, whose coordination lock
+    is held while the file is read, changed and written."""
+    key = call_key(tool, tool_input)
+    if not failed and tool not in EDIT_TOOLS:
+        calls = [c for c in read_spiral(path).get("calls", []) if isinstance(c, list)]
+        if all(len(c) != 2 or c[0] != key for c in calls):
+            # A success of a call with no failures on record changes no count: no lock and
+            # no write (most tool calls, on the hook's hot path).
+            return None
+    from comm_node_tui.coordination.store import CoordStore
+    from comm_node_tui.errors import CommNodeError
+
+    try:
+        with CoordStore(coord_dir).locked(timeout_s=LOCK_TIMEOUT_S):
+            return _note_locked(path, key, tool, failed=failed, repeats=repeats, now=now)
+    except (CommNodeError, OSError):
+        return None  # the hook must not fail or hang the agent; a lost record delays an alert
+
+
+def _note_locked(
+    path: str, key: str, tool: str, *, failed: bool, repeats: int, now: float
+) -> int | None:
     from comm_node_tui.protocol.fileio import atomic_write
 
-    data = read_spiral(path)
+    data = read_spiral(path)  # again, under the lock: what another hook wrote meanwhile
     calls = [c for c in data.get("calls", []) if isinstance(c, list) and len(c) == 2]
     alerted = [k for k in data.get("alerted", []) if isinstance(k, str)]
-    key = call_key(tool, tool_input)
-    if not failed and tool not in EDIT_TOOLS and all(k != key for k, _f in calls):
-        # A success of a call with no failures on record changes no count: no write (most
-        # tool calls, on the hook's hot path).
-        return None
     calls.append([key, bool(failed)])
     # enough history for `repeats` failures with a few other calls between each
     calls = calls[-max(3 * repeats, 20) :]

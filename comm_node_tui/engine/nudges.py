@@ -10,6 +10,13 @@ A submitted nudge counts as done only when the agent's own hook proved its turn 
 (protocol/receipts.py); one that started none within NUDGE_START_S is marked failed and tried
 again on the next cycle (never typed twice into a box that still holds it: the typist
 refuses a box that holds text).
+
+Mail is paced (one nudge per agent every `every_s`), work is not: a message that makes work
+ready for the agent (a task ready for it, a task the operator assigned it, an artifact it
+imports) wakes it at its next rest even when it was nudged a moment ago, once that earlier
+nudge's turn has started. Measured with real Claude Code (bench/ready_to_turn.py): the pacing
+alone made the p95 from "ready" to "turn started" ~25 s. The nudge names that work, so the
+turn it starts is about it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ if TYPE_CHECKING:
 
 NUDGE_RETRY_S = 5.0  # a nudge refused (dialog, busy, someone typing) is tried again after
 NUDGE_START_S = 20.0  # a submitted nudge whose turn did not start by then is tried again
+# Messages that make work ready for the agent: they wake it without waiting out the pacing.
+WORK_TYPES = ("task_ready", "assignment", "artifact_ready")
+MAX_HEADER_BYTES = 64 * 1024  # a message file is read this far to learn its type
+NAMED_MAX = 3  # work items named in one nudge
 
 
 class PaneActions:
@@ -104,6 +115,13 @@ class Nudger:
         self._pending: set[str] = set()
         self._nudged: dict[str, float] = {}  # when each agent was last nudged (monotonic)
         self._unproved: dict[str, str] = {}  # receipt id -> agent: submitted, turn not seen
+        # agent -> when its last nudge was handed to the typist, until its turn is proved (or
+        # the nudge refused or failed): no work nudge goes on top of one still on its way
+        self._inflight: dict[str, float] = {}
+        self._retry_at: dict[str, float] = {}  # agent -> no nudge before (refused, unstarted)
+        self._told: dict[str, set[str]] = {}  # agent -> inbox files its last nudge counted
+        self._told_before: dict[str, set[str]] = {}  # and those the nudge before it counted
+        self._kinds: dict[str, tuple[str, str]] = {}  # message path -> (type, what it names)
         self.watch = ReceiptWatch(ctx)
 
     def last_nudge(self, name: str) -> float | None:
@@ -121,6 +139,9 @@ class Nudger:
             self._pending.add(name)
             # again in NUDGE_RETRY_S, not at once: the prompt was not free
             self._nudged[name] = now - self.every_s + NUDGE_RETRY_S
+            self._retry_at[name] = now + NUDGE_RETRY_S
+            self._inflight.pop(name, None)
+            self._untell(name)  # that mail was not told: the retry counts it as new
         while self.actions.sent:
             name, rid = self.actions.sent.popleft()
             self._unproved[rid] = name
@@ -128,6 +149,8 @@ class Nudger:
             for name in self._unstarted():
                 self._pending.add(name)
                 self._nudged[name] = now - self.every_s + NUDGE_RETRY_S
+                self._retry_at[name] = now + NUDGE_RETRY_S
+                self._untell(name)
         if not ctx.ws.settings.agents.nudge_idle_agents:
             self._pending.clear()
             return
@@ -140,21 +163,81 @@ class Nudger:
                 continue
             if stop.covers(name):
                 continue
-            if not self._idle(name) or now - self._nudged.get(name, -1e9) < self.every_s:
+            if not self._idle(name):
                 continue
             try:
-                n = sum(
-                    1
-                    for f in os.listdir(dom.paths.inbox)
-                    if f.endswith(".md") and not f.startswith(".")
-                )
+                files = {
+                    f for f in os.listdir(dom.paths.inbox) if f.endswith(".md") and f[0] != "."
+                }
             except OSError:
-                n = 0
+                files = set()
+            new = sorted(files - self._told.get(name, set()))
+            work = self._work(dom.paths.inbox, new)
+            if now - self._nudged.get(name, -1e9) < self.every_s and not (
+                work and self._may_wake(name, now)
+            ):
+                continue
             self._pending.discard(name)
-            if n:
+            # Only mail its last nudge did not count: one delivery can reach the pending set
+            # twice (the router's or a monitor's own count, then the watcher seeing the file)
+            # and must not wake the agent twice (the bench had 100 turns for 90 events: the
+            # extra ones 30 s later, "You have N new messages" with nothing new).
+            if new:
                 self._nudged[name] = now
-                text = f"You have {n} new message{'s' if n != 1 else ''}: run `comm-node inbox`"
-                self.actions.nudge(name, text)
+                self._inflight[name] = now
+                self._told_before[name] = self._told.get(name, set())
+                self._told[name] = files
+                self.actions.nudge(name, nudge_text(len(files), work))
+            inbox = dom.paths.inbox  # forget what this inbox no longer holds
+            self._kinds = {
+                p: k
+                for p, k in self._kinds.items()
+                if os.path.dirname(p) != inbox or os.path.basename(p) in files
+            }
+
+    def _untell(self, name: str) -> None:
+        """The last nudge did not reach the agent (refused, or no turn started)."""
+        if name in self._told_before:
+            self._told[name] = self._told_before.pop(name)
+
+    def _may_wake(self, name: str, now: float) -> bool:
+        """Work may nudge before the pacing allows: not while a refused or unstarted nudge
+        waits out NUDGE_RETRY_S, nor while the last one's turn is not proved yet (typing on
+        top of it would start a second turn for the same mail)."""
+        if now < self._retry_at.get(name, -1e9):
+            return False
+        since = self._inflight.get(name)
+        return since is None or now - since >= NUDGE_START_S + NUDGE_RETRY_S
+
+    def _work(self, inbox: str, names: list[str]) -> list[str]:
+        """What the new messages make ready for the agent, one short phrase each."""
+        from comm_node_tui.protocol.messages import MessageFormatError, read_message_file
+
+        out = []
+        for f in names:
+            path = os.path.join(inbox, f)
+            if path not in self._kinds:
+                try:
+                    meta, _body = read_message_file(path, MAX_HEADER_BYTES)
+                except (OSError, MessageFormatError, ValueError):
+                    meta = {}
+                kind = str(meta.get("type") or "")
+                if kind == "task_ready":
+                    what = f"task {safe_word(meta.get('task'))} is ready for you"
+                elif kind == "assignment":
+                    what = "the operator assigned you a task"
+                elif kind == "artifact_ready":
+                    what = (
+                        f"{safe_word(meta.get('publisher'))} published "
+                        f"{safe_word(meta.get('artifact'))}"
+                    )
+                else:
+                    what = ""
+                self._kinds[path] = (kind, what)
+            kind, what = self._kinds[path]
+            if kind in WORK_TYPES and what not in out:
+                out.append(what)
+        return out
 
     def _unstarted(self) -> list[str]:
         """Agents whose submitted nudge started no turn (failed, or NUDGE_START_S passed with
@@ -172,11 +255,13 @@ class Nudger:
                 continue
             if rec["state"] in rc.PROVED:
                 del self._unproved[rid]
+                self._inflight.pop(name, None)
                 continue
             typed = rec["times"].get("typed") or now
             if rec["state"] != rc.FAILED and now - typed < NUDGE_START_S:
                 continue
             del self._unproved[rid]
+            self._inflight.pop(name, None)
             if (self.ctx.statuses.get(name) or {}).get("updated_by") != "hook":
                 # Its hooks never report (not installed, or another CLI): no nudge can be
                 # proved, and typing it again every half minute would only repeat it.
@@ -205,6 +290,23 @@ class Nudger:
         now = ctx.clock.time()
         state = shown_state(status, pane, heartbeat_age(status, now), now)
         return state in ("idle", "done", "blocked")
+
+
+def safe_word(value: object) -> str:
+    """A task id, artifact or domain name as it may be typed into a pane: letters, digits
+    and . _ - : only, at most 40 characters (they come from Beads records and agents)."""
+    if value is None or value == "":
+        return "?"
+    return "".join(c if c.isalnum() or c in "._-:" else "_" for c in str(value))[:40]
+
+
+def nudge_text(n: int, work: list[str]) -> str:
+    """The line typed into an idle agent: how much mail, and the work it makes ready."""
+    named = ""
+    if work:
+        more = len(work) - NAMED_MAX
+        named = " (" + "; ".join(work[:NAMED_MAX]) + (f"; {more} more" if more > 0 else "") + ")"
+    return f"You have {n} new message{'s' if n != 1 else ''}{named}: run `comm-node inbox`"
 
 
 UNSTARTED_S = 120.0  # a delivery typed this long ago whose turn never started has failed

@@ -275,6 +275,7 @@ def _spiral(ws: Workspace, dom: Domain, event: str, payload: dict) -> None:
             failed=failed,
             repeats=ws.settings.agents.spiral_repeats,
             now=time.time(),
+            coord_dir=ws.paths.state,
         )
         if count is None:
             return

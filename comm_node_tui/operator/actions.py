@@ -176,9 +176,14 @@ class OperatorActions:
 
     @answers_in_one_line
     def assign_task(self, tid: str, name: str) -> str:
+        from comm_node_tui.coordination.beads_writeback import write_back_task
+
         out = ops.assign_task(self.coord, tid, name)
         previous = out["previous"]
-        return "assigned" + (f" (taken from {previous})" if previous and previous != name else "")
+        said = "assigned" + (f" (taken from {previous})" if previous and previous != name else "")
+        # as the agent's own claim is: the overlay decided, `bd` follows (or one line says not)
+        problem = write_back_task(self.coord, "claim", tid, assignee=name)
+        return said + (f"; {problem}" if problem else "")
 
     @answers_in_one_line
     def publish_artifact(self, name: str, path: str) -> str:
