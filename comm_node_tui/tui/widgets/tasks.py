@@ -32,28 +32,65 @@ MAX_NODES = 3000
 
 
 def longest_chain(graph: Mapping[str, TaskNode]) -> list[str]:
-    """The longest path of not-done tasks along dependency edges (what paces the plan)."""
+    """The longest path of not-done tasks along dependency edges (what paces the plan).
+
+    Walked with a stack of its own, not by recursion: a plan whose chain of dependencies is
+    longer than Python's recursion limit (a thousand tasks in a row) made the panel raise
+    RecursionError and stay empty. Each task keeps its length and the dependency it
+    continues, not its whole path (paths of thousands of ids each grew as the square)."""
     live = {t for t, v in graph.items() if v.status not in ("closed", "pinned")}
-    memo: dict[str, list[str]] = {}
+    # tid -> (length, the dependency it continues, that dependency closes a cycle: stop)
+    best: dict[str, tuple[int, str | None, bool]] = {}
     visiting: set[str] = set()
 
-    def best(tid: str) -> list[str]:
-        if tid in memo:
-            return memo[tid]
-        if tid in visiting:  # a cycle: stop here
-            return [tid]
-        visiting.add(tid)
-        options = [best(d) for d in graph[tid].deps if d in live]
-        visiting.discard(tid)
-        memo[tid] = [*max(options, key=len, default=[]), tid]
-        return memo[tid]
+    def solve(root: str) -> None:
+        visiting.add(root)
+        # a frame: [tid, its dependencies left, best length, best next, cut, the one waited on]
+        stack: list[list] = [[root, iter(graph[root].deps), 0, None, False, None]]
+        while stack:
+            frame = stack[-1]
+            waited = frame[5]
+            if waited is not None:  # the dependency solved since this frame was left
+                frame[5] = None
+                if best[waited][0] > frame[2]:
+                    frame[2], frame[3], frame[4] = best[waited][0], waited, False
+            for d in frame[1]:
+                if d not in live:
+                    continue
+                if d in best:
+                    length, cut = best[d][0], False
+                elif d in visiting:  # a cycle: the chain stops at d
+                    length, cut = 1, True
+                else:
+                    frame[5] = d
+                    visiting.add(d)
+                    stack.append([d, iter(graph[d].deps), 0, None, False, None])
+                    break
+                if length > frame[2]:
+                    frame[2], frame[3], frame[4] = length, d, cut
+            else:
+                stack.pop()
+                visiting.discard(frame[0])
+                best[frame[0]] = (frame[2] + 1, frame[3], frame[4])
 
-    chain: list[str] = []
+    def path(tid: str) -> list[str]:
+        out: list[str] = []
+        step: str | None = tid
+        while step is not None:
+            out.append(step)
+            _length, step, cut = best[step]
+            if cut and step is not None:
+                out.append(step)
+                break
+        return out[::-1]
+
+    top, top_len = None, 0
     for tid in sorted(live):
-        path = best(tid)
-        if len(path) > len(chain):
-            chain = path
-    return chain
+        if tid not in best:
+            solve(tid)
+        if best[tid][0] > top_len:
+            top, top_len = tid, best[tid][0]
+    return [] if top is None else path(top)
 
 
 def children_of(graph: Mapping[str, TaskNode]) -> dict[str | None, list[str]]:
