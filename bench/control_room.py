@@ -137,7 +137,7 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
                 await asyncio.sleep(idle_s)
                 idle = (cpu() - c0) / (time.perf_counter() - w0)
                 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                mode = app.bridge.viewer_of and "viewer" or "engine in-process"
+                mode = "viewer" if app.bridge.viewer_of else "engine in-process"
         finally:
             if engine is not None:
                 engine.terminate()
@@ -184,12 +184,14 @@ def curve(sizes: list[int], changes: int, idle_s: float) -> None:
             rows.append(json.loads(out.strip().splitlines()[-1]))
             print(f"done: {n} agents{' (viewer)' if viewer else ''}", file=sys.stderr)
     print(f"machine: {machine()}")
-    print("| agents | tasks | events | mode | first frame (CPU) | row p95 (median) | idle CPU | RSS |")
+    head = ("agents", "tasks", "events", "mode", "first frame (CPU)", "row p95 (median)")
+    print("| " + " | ".join([*head, "idle CPU", "RSS"]) + " |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
             f"| {r['agents']} | {r['tasks']:,} | {r['events']:,} | {r['mode']} | "
-            f"{r['first_frame_s']:.2f} s ({r['first_frame_cpu_s']:.2f}) | {r['p95_ms']:.0f} ms ({r['median_ms']:.0f}) | "
+            f"{r['first_frame_s']:.2f} s ({r['first_frame_cpu_s']:.2f}) | "
+            f"{r['p95_ms']:.0f} ms ({r['median_ms']:.0f}) | "
             f"{r['idle_pct']:.1f} % | {r['rss_mb']:.0f} MB |"
         )
 
