@@ -112,7 +112,7 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
             names = names_for(agents)
             t0, c_start = time.perf_counter(), cpu()
             app = ControlRoom(ws)
-            async with app.run_test(size=(200, 60)) as pilot:
+            async with app.run_test(size=(200, 60)):
                 table = app.query_one("#agents")
                 tree = app.query_one("#tasks").tree
                 while not (table.row_count == agents and len(tree.root.children) > 0):
@@ -120,7 +120,7 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
                 first_frame = time.perf_counter() - t0
                 first_cpu = cpu() - c_start  # the wall time is the machine's load too
                 phase("changes")
-                await pilot.pause(2.0)
+                await asyncio.sleep(2.0)
                 lat = []
                 for i in range(changes):
                     name = names[i % agents]
@@ -131,7 +131,7 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
                         await asyncio.sleep(0.002)
                     lat.append(time.perf_counter() - t1)
                     await asyncio.sleep(0.05)
-                await pilot.pause(3.0)
+                await asyncio.sleep(3.0)
                 phase("idle")
                 c0, w0 = cpu(), time.perf_counter()
                 await asyncio.sleep(idle_s)
