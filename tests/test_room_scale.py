@@ -81,7 +81,7 @@ def test_status_reads_parse_a_file_again_only_when_it_changed(tmp_path):
     update_status(path, "docs", progress="two")
     assert reads.read(path)["progress"] == "two"
     Path(path).write_text("{not json")
-    with pytest.raises(ValueError, match="status.json"):
+    with pytest.raises(ValueError, match="not valid JSON"):
         reads.read(path)
 
 
