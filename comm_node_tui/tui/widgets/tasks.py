@@ -7,7 +7,7 @@ stay where the operator left them; a task added, removed or moved rebuilds the t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -152,17 +152,22 @@ class TasksPanel(Vertical):
         self.ready = world.tasks.ready_ids
         shape = children_of(self.graph)
         chain = set(longest_chain(self.graph)) if len(self.graph) <= MAX_NODES else set()
-        labels = {tid: self._label(tid, tid in chain) for tid in self.graph}
+
+        # Labels only for the nodes in the tree (at most MAX_NODES): at 20,000 tasks, making
+        # a Text for every task was most of the room's first frame.
+        def label(tid: str) -> Text:
+            return self._label(tid, tid in chain)
+
         if shape != self._shape:
             self._shape = shape
-            self._rebuild(shape, labels)
+            self._labels = {}
+            self._rebuild(shape, label)
         else:
-            for tid, label in labels.items():
-                node = self._tree_nodes.get(tid)
-                old = self._labels.get(tid)
-                if node is not None and (old is None or signature([label]) != signature([old])):
-                    node.set_label(label)
-        self._labels = labels
+            for tid, node in self._tree_nodes.items():
+                new, old = label(tid), self._labels.get(tid)
+                if old is None or signature([new]) != signature([old]):
+                    node.set_label(new)
+                self._labels[tid] = new
 
     def _label(self, tid: str, on_chain: bool) -> Text:
         t = self.graph[tid]
@@ -184,7 +189,7 @@ class TasksPanel(Vertical):
             label.stylize("bold")
         return label
 
-    def _rebuild(self, children: dict[str | None, list[str]], labels: dict[str, Text]) -> None:
+    def _rebuild(self, children: dict[str | None, list[str]], label: Callable[[str], Text]) -> None:
         tree = self.tree
         tree.clear()
         self._tree_nodes = {}
@@ -196,15 +201,14 @@ class TasksPanel(Vertical):
             if count > MAX_NODES:
                 return
             kids = children.get(tid, [])
+            text = self._labels[tid] = label(tid)
             if kids:
-                branch = node.add(
-                    labels[tid], data=tid, expand=self.graph[tid].status not in ("closed",)
-                )
+                branch = node.add(text, data=tid, expand=self.graph[tid].status not in ("closed",))
                 self._tree_nodes[tid] = branch
                 for k in kids:
                     add(branch, k)
             else:
-                self._tree_nodes[tid] = node.add_leaf(labels[tid], data=tid)
+                self._tree_nodes[tid] = node.add_leaf(text, data=tid)
 
         for tid in children.get(None, []):
             add(tree.root, tid)
