@@ -14,10 +14,12 @@ from __future__ import annotations
 import itertools
 import time
 from functools import partial
+from typing import TypeVar, cast
 
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.containers import Container
+from textual.widget import Widget
 from textual.widgets import Header
 from textual.worker import Worker, WorkerState
 
@@ -59,6 +61,7 @@ from comm_node_tui.tui.widgets.preview import PreviewPanel
 from comm_node_tui.tui.widgets.tasks import TasksPanel
 from comm_node_tui.workspace.model import Workspace
 
+W = TypeVar("W", bound=Widget)
 GIT_EVERY_S = 10.0
 # What a failed worker of each group was doing, for its notice (an action says it itself).
 FAILED = {"world": "cannot read the world"}
@@ -120,6 +123,7 @@ class ControlRoom(Hand):
         self.alert_history = AlertHistory()  # what the notices said (tui/alerts.py)
         self.dismissed: set[str] = set()  # needs-you keys hidden until they change
         self._ring = Ring()
+        self._panels: dict[type, Widget] = {}  # found once (panel())
 
     @property
     def kickoff(self) -> set[str] | None:
@@ -212,7 +216,19 @@ class ControlRoom(Hand):
     def _panels_gone(self) -> bool:
         """True while the room is closing: the engine's thread may still post messages after
         the panels are gone, and those must not fail the shutdown."""
-        return not self.query(EventsPanel)
+        panel = self._panels.get(EventsPanel)
+        if panel is None:
+            return not self.query(EventsPanel)
+        return not panel.is_attached
+
+    def panel(self, cls: type[W]) -> W:
+        """The room's one panel of this class, found once: a query walked the whole DOM,
+        and at 200 agents the burn panel's rows made it thousands of widgets, on every
+        event and every world."""
+        panel = self._panels.get(cls)
+        if panel is None or not panel.is_attached:
+            panel = self._panels[cls] = self.query_one(cls)
+        return cast(W, panel)
 
     def _notice(self, notice: Notice) -> None:
         self.notify(notice.text, title=notice.title, severity=notice.severity, markup=False)
@@ -221,19 +237,19 @@ class ControlRoom(Hand):
         if self._panels_gone():
             return
         ev = message.event
-        self.query_one(EventsPanel).add(ev)
+        self.panel(EventsPanel).add(ev)
         kickoff = self._kickoff.feed(ev)
         if kickoff is not None:
             self.alert_history.add(self.clock(), kickoff, None)
             self._notice(kickoff)
         reaction = react(ev)
         if reaction.conflict is not None:
-            self.query_one(LocksPanel).flag_conflict(reaction.conflict)
+            self.panel(LocksPanel).flag_conflict(reaction.conflict)
         if reaction.notice is not None:
             self.alert_history.add(self.clock(), reaction.notice, reaction.mark)
             self._notice(reaction.notice)
         if reaction.mark is not None:  # the marks are the history's agents (`clear` unmarks)
-            self.query_one(AgentsPanel).mark(reaction.mark)
+            self.panel(AgentsPanel).mark(reaction.mark)
         self._show_needs_screen()
 
     def on_world_changed(self, _message: WorldChanged) -> None:
@@ -262,11 +278,11 @@ class ControlRoom(Hand):
         self._world_applied = message.seq
         world = self.world = message.world
         now = self.clock()
-        self.query_one(AgentsPanel).show(world, message.git)
-        self.query_one(TasksPanel).show(world)
-        self.query_one(LocksPanel).show(world, now)
-        self.query_one(BurnPanel).show(world, now)
-        self.query_one(PreviewPanel).update_world(world)
+        self.panel(AgentsPanel).show(world, message.git)
+        self.panel(TasksPanel).show(world)
+        self.panel(LocksPanel).show(world, now)
+        self.panel(BurnPanel).show(world, now)
+        self.panel(PreviewPanel).update_world(world)
         mode = f"viewer of pid {self.bridge.viewer_of}" if self.bridge.viewer_of else "engine"
         stop = world.paused
         sub_title = f"{self.ws.project} · {mode}"
@@ -344,9 +360,7 @@ class ControlRoom(Hand):
             if self.select_agent(need.agent):
                 self.pop_screen()
                 self.action_attach()
-        elif action in ("approve", "deny") and need.key not in {
-            n.key for n in self.shown_needs()
-        }:
+        elif action in ("approve", "deny") and need.key not in {n.key for n in self.shown_needs()}:
             # Answered or changed since the list was drawn: a key must answer only the
             # prompt the operator read, not whatever that agent shows now.
             self.notify(f"{need.agent}: that prompt is no longer there", severity="warning")

@@ -85,6 +85,9 @@ class AgentsPanel(KeyedTable):
         self._waiting: set[str] = set()  # agents shown waiting in the last world
         self._world: World | None = None
         self._git: Mapping[str, str] = {}
+        # name -> (what its row shows, as plain values; the cells made from them): a refresh
+        # of 200 agents where few changed builds few rows (Text objects, spans, signatures).
+        self._made: dict[str, tuple[tuple, tuple[Text, ...]]] = {}
 
     @property
     def selected(self) -> str | None:
@@ -116,28 +119,45 @@ class AgentsPanel(KeyedTable):
         budgets = {b.domain: b for b in world.budgets}
         rows = [(a.name, self._cells(a, budgets.get(a.name), world)) for a in world.agents]
         # A domain removed from comm-node.toml leaves the table, and its alert with it.
-        self.alerts.difference_update(self.sync(rows))
+        removed = self.sync(rows)
+        self.alerts.difference_update(removed)
+        for name in removed:
+            self._made.pop(name, None)
 
     def _cells(self, a: AgentView, budget: BudgetView | None, world: World) -> tuple[Text, ...]:
         state = shown_state(a)
         if world.paused.covers(a.name) and state not in (AgentState.DEAD, AgentState.ENDED):
             state = "paused"  # the operator's stop: what it was doing no longer goes on
-        glyph, style = GLYPHS.get(state, GLYPHS["unknown"])
         usage = world.usage_of(a.name)
-        alert = a.name in self.alerts
-        return (
+        shown = (
+            a.name in self.alerts,
+            str(state),
+            a.task,
+            a.progress,
+            age_text(a.heartbeat_age_s),
+            a.stale,
+            budget.remaining_tokens if budget else None,
+            budget.budget_tokens if budget else None,
+            usage.tokens_per_min if usage else 0,
+            self._git.get(a.name, ""),
+        )
+        made = self._made.get(a.name)
+        if made is not None and made[0] == shown:
+            return made[1]  # the same cells: the table sees them unchanged at once
+        alert, state, task, progress, age, stale, remaining, limit, rate, git = shown
+        glyph, style = GLYPHS.get(state, GLYPHS["unknown"])
+        cells = (
             safe(("! " if alert else "") + a.name, 32, "bold reverse red" if alert else "bold"),
             Text(f"{glyph} {state}", style=style),
-            safe(a.task or "", 10),
-            safe(a.progress or "", 40),
-            Text(age_text(a.heartbeat_age_s), style="yellow" if a.stale else ""),
-            bar(
-                budget.remaining_tokens if budget else None,
-                budget.budget_tokens if budget else None,
-            ),
-            Text(count(usage.tokens_per_min if usage else 0)),
-            safe(self._git.get(a.name, ""), 22),
+            safe(task or "", 10),
+            safe(progress or "", 40),
+            Text(age, style="yellow" if stale else ""),
+            bar(remaining, limit),
+            Text(count(rate)),
+            safe(git, 22),
         )
+        self._made[a.name] = (shown, cells)
+        return cells
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         event.stop()

@@ -147,6 +147,8 @@ class KeyedTable(DataTable):
 
     def put(self, key: str, cells: Sequence[Text]) -> None:
         """Add the row, or update the cells of it that changed."""
+        if key in self._shown and self._all_cells.get(key) is cells:
+            return  # the very cells shown (a panel that keeps the rows it made)
         self._all_cells[key] = tuple(cells)
         visible = self._visible(cells)
         new = signature([cell for _label, cell in visible])

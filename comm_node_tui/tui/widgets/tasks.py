@@ -7,7 +7,7 @@ stay where the operator left them; a task added, removed or moved rebuilds the t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -32,28 +32,65 @@ MAX_NODES = 3000
 
 
 def longest_chain(graph: Mapping[str, TaskNode]) -> list[str]:
-    """The longest path of not-done tasks along dependency edges (what paces the plan)."""
+    """The longest path of not-done tasks along dependency edges (what paces the plan).
+
+    Walked with a stack of its own, not by recursion: a plan whose chain of dependencies is
+    longer than Python's recursion limit (a thousand tasks in a row) made the panel raise
+    RecursionError and stay empty. Each task keeps its length and the dependency it
+    continues, not its whole path (paths of thousands of ids each grew as the square)."""
     live = {t for t, v in graph.items() if v.status not in ("closed", "pinned")}
-    memo: dict[str, list[str]] = {}
+    # tid -> (length, the dependency it continues, that dependency closes a cycle: stop)
+    best: dict[str, tuple[int, str | None, bool]] = {}
     visiting: set[str] = set()
 
-    def best(tid: str) -> list[str]:
-        if tid in memo:
-            return memo[tid]
-        if tid in visiting:  # a cycle: stop here
-            return [tid]
-        visiting.add(tid)
-        options = [best(d) for d in graph[tid].deps if d in live]
-        visiting.discard(tid)
-        memo[tid] = [*max(options, key=len, default=[]), tid]
-        return memo[tid]
+    def solve(root: str) -> None:
+        visiting.add(root)
+        # a frame: [tid, its dependencies left, best length, best next, cut, the one waited on]
+        stack: list[list] = [[root, iter(graph[root].deps), 0, None, False, None]]
+        while stack:
+            frame = stack[-1]
+            waited = frame[5]
+            if waited is not None:  # the dependency solved since this frame was left
+                frame[5] = None
+                if best[waited][0] > frame[2]:
+                    frame[2], frame[3], frame[4] = best[waited][0], waited, False
+            for d in frame[1]:
+                if d not in live:
+                    continue
+                if d in best:
+                    length, cut = best[d][0], False
+                elif d in visiting:  # a cycle: the chain stops at d
+                    length, cut = 1, True
+                else:
+                    frame[5] = d
+                    visiting.add(d)
+                    stack.append([d, iter(graph[d].deps), 0, None, False, None])
+                    break
+                if length > frame[2]:
+                    frame[2], frame[3], frame[4] = length, d, cut
+            else:
+                stack.pop()
+                visiting.discard(frame[0])
+                best[frame[0]] = (frame[2] + 1, frame[3], frame[4])
 
-    chain: list[str] = []
+    def path(tid: str) -> list[str]:
+        out: list[str] = []
+        step: str | None = tid
+        while step is not None:
+            out.append(step)
+            _length, step, cut = best[step]
+            if cut and step is not None:
+                out.append(step)
+                break
+        return out[::-1]
+
+    top, top_len = None, 0
     for tid in sorted(live):
-        path = best(tid)
-        if len(path) > len(chain):
-            chain = path
-    return chain
+        if tid not in best:
+            solve(tid)
+        if best[tid][0] > top_len:
+            top, top_len = tid, best[tid][0]
+    return [] if top is None else path(top)
 
 
 def children_of(graph: Mapping[str, TaskNode]) -> dict[str | None, list[str]]:
@@ -115,17 +152,22 @@ class TasksPanel(Vertical):
         self.ready = world.tasks.ready_ids
         shape = children_of(self.graph)
         chain = set(longest_chain(self.graph)) if len(self.graph) <= MAX_NODES else set()
-        labels = {tid: self._label(tid, tid in chain) for tid in self.graph}
+
+        # Labels only for the nodes in the tree (at most MAX_NODES): at 20,000 tasks, making
+        # a Text for every task was most of the room's first frame.
+        def label(tid: str) -> Text:
+            return self._label(tid, tid in chain)
+
         if shape != self._shape:
             self._shape = shape
-            self._rebuild(shape, labels)
+            self._labels = {}
+            self._rebuild(shape, label)
         else:
-            for tid, label in labels.items():
-                node = self._tree_nodes.get(tid)
-                old = self._labels.get(tid)
-                if node is not None and (old is None or signature([label]) != signature([old])):
-                    node.set_label(label)
-        self._labels = labels
+            for tid, node in self._tree_nodes.items():
+                new, old = label(tid), self._labels.get(tid)
+                if old is None or signature([new]) != signature([old]):
+                    node.set_label(new)
+                self._labels[tid] = new
 
     def _label(self, tid: str, on_chain: bool) -> Text:
         t = self.graph[tid]
@@ -147,7 +189,7 @@ class TasksPanel(Vertical):
             label.stylize("bold")
         return label
 
-    def _rebuild(self, children: dict[str | None, list[str]], labels: dict[str, Text]) -> None:
+    def _rebuild(self, children: dict[str | None, list[str]], label: Callable[[str], Text]) -> None:
         tree = self.tree
         tree.clear()
         self._tree_nodes = {}
@@ -159,15 +201,14 @@ class TasksPanel(Vertical):
             if count > MAX_NODES:
                 return
             kids = children.get(tid, [])
+            text = self._labels[tid] = label(tid)
             if kids:
-                branch = node.add(
-                    labels[tid], data=tid, expand=self.graph[tid].status not in ("closed",)
-                )
+                branch = node.add(text, data=tid, expand=self.graph[tid].status not in ("closed",))
                 self._tree_nodes[tid] = branch
                 for k in kids:
                     add(branch, k)
             else:
-                self._tree_nodes[tid] = node.add_leaf(labels[tid], data=tid)
+                self._tree_nodes[tid] = node.add_leaf(text, data=tid)
 
         for tid in children.get(None, []):
             add(tree.root, tid)
