@@ -347,3 +347,21 @@ def test_a_bad_max_rooms_is_one_line(tmp_path, cli):
     res = cli("web", "-w", str(root), "--max-rooms", "0", cwd=tmp_path)
     assert res.returncode != 0
     assert re.fullmatch(r"comm-node: --max-rooms 0: at least 1\n", res.stderr)
+
+
+def test_the_server_takes_the_engine_over_when_its_holder_goes(serve, workspace):
+    from tests.conftest import start_serve
+
+    ws = load_workspace(str(workspace))
+    headless = start_serve(workspace)
+    try:
+        engine = wait_for(lambda: holder_pid(ws.paths.engine_lock), timeout=60)
+        server = serve()
+        # rooms would watch that engine: the server does not start a second one
+        wait_for(lambda: server.said(f"engine pid {engine}"))
+    finally:
+        headless.send_signal(signal.SIGTERM)
+        headless.wait(timeout=60)
+    # its holder gone, the server runs the engine itself at its next look
+    wait_for(lambda: holder_pid(ws.paths.engine_lock) == str(server.proc.pid), timeout=60)
+    wait_for(lambda: server.said("engine in-process"))
