@@ -5,7 +5,7 @@ Why not textual-serve's `Server` itself: its page fetches a font from the intern
 the websocket URL from the address the server bound (wrong behind an SSH tunnel), offers
 file downloads the room never makes, and logs through Rich with locals in tracebacks. Its
 process model is kept: each tab gets a room of its own, up to `max_rooms` at once; past that
-a tab is refused with one line (each room is a Python process of some 60 to 100 MB).
+a tab is refused with one line (each room is a Python process of some 50 MB).
 """
 
 from __future__ import annotations
