@@ -217,6 +217,11 @@ def test_the_room_in_a_browser_draws_the_agents_and_takes_keys(serve, browser, t
     assert "Leave the control room" in screen(page)
     page.screenshot(path=str(tmp_path / "help.png"))
     print(f"screenshot of the help: {tmp_path / 'help.png'}")
+    # the server stopping with the tab open: its room ends, the tab says so, exit 0
+    assert server.stop() == 0, server.err
+    page.wait_for_function("document.body.classList.contains('-closed')", timeout=30_000)
+    assert not room_pids(server.root)
+    assert not any("Traceback" in line for line in server.err), server.err
     page.context.close()
 
 
@@ -365,3 +370,30 @@ def test_the_server_takes_the_engine_over_when_its_holder_goes(serve, workspace)
     # its holder gone, the server runs the engine itself at its next look
     wait_for(lambda: holder_pid(ws.paths.engine_lock) == str(server.proc.pid), timeout=60)
     wait_for(lambda: server.said("engine in-process"))
+
+
+def test_a_port_in_use_is_one_line(serve, workspace, cli, tmp_path):
+    server = serve()
+    port = server.base.rsplit(":", 1)[1]
+    res = cli("web", "-w", str(workspace), "--port", port, cwd=tmp_path, timeout=60)
+    assert res.returncode == 1
+    assert re.fullmatch(rf"comm-node: cannot listen on 127.0.0.1:{port}: .+\n", res.stderr)
+    assert res.stdout == ""  # no URL, no token printed for a server that is not there
+
+
+def test_without_the_web_extra_it_says_what_to_install(workspace, tmp_path):
+    # aiohttp made unimportable, as on an install without the extra
+    code = (
+        "import sys\n"
+        "sys.modules['aiohttp'] = None\n"
+        "from comm_node_tui.cli import main\n"
+        f"sys.exit(main(['web', '-w', {str(workspace)!r}]))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=cli_env()
+    )
+    assert res.returncode == 1
+    assert res.stderr == (
+        "comm-node: `comm-node web` needs the web extra (aiohttp is missing): "
+        "pip install 'comm-node-tui[web]'\n"
+    )

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from textual_serve.app_service import AppService
 from textual_serve.download_manager import DownloadManager
 
@@ -37,11 +37,19 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 class Room(AppService):
-    """One tab's room process; `end` makes sure it is gone."""
+    """One tab's room process; `end` makes sure it is gone (once, whoever asks first: the
+    tab's handler or the server stopping)."""
+
+    _ending: asyncio.Task[None] | None = None
 
     async def end(self) -> None:
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(self._end())
+        await asyncio.shield(self._ending)
+
+    async def _end(self) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(self.stop()), ROOM_QUIT_S)
+            await asyncio.wait_for(self.stop(), ROOM_QUIT_S)
         except (TimeoutError, Exception):
             pass
         process = self._process
@@ -69,7 +77,7 @@ class WebServer:
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.gate = Gate(token, self.log)
         self.keeper = EngineKeeper(ws)
-        self.rooms: set[Room] = set()
+        self.rooms: dict[Room, web.WebSocketResponse] = {}
         self.downloads = DownloadManager()  # AppService wants one; the room delivers nothing
         command = [sys.executable, "-m", "comm_node_tui.web.room", "--workspace", str(ws.root)]
         command += ["--theme", theme] + (["--layout", layout] if layout else [])
@@ -116,7 +124,7 @@ class WebServer:
             close=close,
             download_manager=self.downloads,
         )
-        self.rooms.add(room)
+        self.rooms[room] = socket
         self.log(f"comm-node web: a room opened for {request.remote} ({len(self.rooms)} open)")
         try:
             await room.start(_dimension(request, "width", 80), _dimension(request, "height", 24))
@@ -125,17 +133,25 @@ class WebServer:
             # a closed tab, the room's own quit (q) or the server stopping: the room's process
             # ends here; the engine (keeper.py) is not the room's and goes on
             await room.end()
-            self.rooms.discard(room)
+            self.rooms.pop(room, None)
             self.log(f"comm-node web: a room closed ({len(self.rooms)} open)")
         return socket
 
     async def _close_rooms(self, _app: web.Application) -> None:
-        await asyncio.gather(*(room.end() for room in list(self.rooms)))
+        """The server stops: every room ends and its tab is told (1001, going away)."""
+        rooms = list(self.rooms.items())
+        await asyncio.gather(*(room.end() for room, _socket in rooms))
+        await asyncio.gather(
+            *(socket.close(code=WSCloseCode.GOING_AWAY) for _room, socket in rooms)
+        )
 
     async def keep_engine(self, stop: asyncio.Event) -> None:
         said = ""
         while not stop.is_set():
             who = await asyncio.to_thread(self.keeper.ensure)
+            if self.keeper.failure:  # said once; the look above started another
+                self.log(f"comm-node web: the engine stopped: {self.keeper.failure}")
+                self.keeper.failure = None
             if who != said:
                 self.log(f"comm-node web: {who}")
                 said = who
