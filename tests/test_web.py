@@ -115,7 +115,13 @@ def handshake(server: WebServer, origin: str) -> tuple[int, str]:
     traded = http.getresponse()
     traded.read()
     assert traded.status == 303
-    cookie = traded.getheader("Set-Cookie", "").split(";", 1)[0]
+    # the token goes into a cookie scripts cannot read and other sites cannot send, and
+    # the redirect's URL holds it no more
+    assert traded.getheader("Location") == "/"
+    set_cookie = traded.getheader("Set-Cookie", "")
+    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+    assert traded.getheader("Referrer-Policy") == "no-referrer"
+    cookie = set_cookie.split(";", 1)[0]
     http.request(
         "GET",
         "/ws",
@@ -236,6 +242,9 @@ def test_without_the_token_nothing_is_served(serve, browser, workspace):
     ):
         response = page.goto(url)
         assert response is not None and response.status == 403, url
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["cache-control"] == "no-store"
+        assert "aiohttp" not in response.headers.get("server", "")
         assert "forbidden" in page.inner_text("body")
         assert "Traceback" not in page.content()
     # the websocket too, even from a page of the server's own origin (no cookie in it)
@@ -347,11 +356,14 @@ def test_web_stays_off_the_cli_path(tmp_path):
     assert res.stdout.strip().endswith("[]")
 
 
-def test_a_bad_max_rooms_is_one_line(tmp_path, cli):
+def test_bad_options_are_one_line(tmp_path, cli):
     root = write_workspace(tmp_path / "ws")
     res = cli("web", "-w", str(root), "--max-rooms", "0", cwd=tmp_path)
     assert res.returncode != 0
     assert re.fullmatch(r"comm-node: --max-rooms 0: at least 1\n", res.stderr)
+    res = cli("web", "-w", str(root), "--port", "70000", cwd=tmp_path)
+    assert res.returncode != 0
+    assert re.fullmatch(r"comm-node: --port 70000: a port is 0 to 65535 .*\n", res.stderr)
 
 
 def test_the_server_takes_the_engine_over_when_its_holder_goes(serve, workspace):

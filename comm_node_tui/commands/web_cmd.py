@@ -24,6 +24,8 @@ def web(args) -> int:
     from comm_node_tui.web.auth import new_token
     from comm_node_tui.web.server import LOCAL_HOSTS, WebServer, serve
 
+    if not 0 <= args.port <= 65535:
+        raise CommNodeError(f"--port {args.port}: a port is 0 to 65535 (0: any free one)")
     if args.max_rooms < 1:
         raise CommNodeError(f"--max-rooms {args.max_rooms}: at least 1")
     if args.host not in LOCAL_HOSTS:

@@ -94,3 +94,4 @@ async def secure_headers(_request: web.Request, response: web.StreamResponse) ->
     """on_response_prepare: the headers of HEADERS on every response, the websocket's too."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = "comm-node"  # not which Python and aiohttp, to strangers
