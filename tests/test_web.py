@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from comm_node_tui.coordination.pause import read_pause
 from comm_node_tui.engine.pidlock import holder_pid
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env, write_workspace
@@ -202,7 +203,7 @@ def screen(page) -> str:
     return page.evaluate(SCREEN_JS)
 
 
-def test_the_room_in_a_browser_draws_the_agents_and_takes_keys(serve, browser, tmp_path):
+def test_the_room_in_a_browser_draws_the_agents_and_takes_keys(serve, browser, tmp_path, capsys):
     server = serve()
     page = open_room(browser, server.url)
     # the token was traded for a cookie: it is in neither the address bar nor the page
@@ -214,7 +215,8 @@ def test_the_room_in_a_browser_draws_the_agents_and_takes_keys(serve, browser, t
     assert "viewer of pid" in text  # the room watches the server's engine, never holds one
     shot = tmp_path / "room.png"
     page.screenshot(path=str(shot))
-    print(f"screenshot of the room in Chromium: {shot}")
+    with capsys.disabled():  # shown in the run's output, not only on a failure
+        print(f"\nscreenshot of the room in Chromium: {shot}")
     assert shot.stat().st_size > 10_000
     # a key acts: ? opens the help, generated from the room's table of actions
     page.locator(".xterm-screen").click()
@@ -222,7 +224,18 @@ def test_the_room_in_a_browser_draws_the_agents_and_takes_keys(serve, browser, t
     page.wait_for_function(shows("comm-node control room"), timeout=30_000)
     assert "Leave the control room" in screen(page)
     page.screenshot(path=str(tmp_path / "help.png"))
-    print(f"screenshot of the help: {tmp_path / 'help.png'}")
+    with capsys.disabled():
+        print(f"screenshot of the help: {tmp_path / 'help.png'}")
+    # an intervention acts as in a terminal: p, "Pause only backend", and the pause holds
+    page.keyboard.press("Escape")
+    # closed before the next key: an Escape followed at once by p reads as alt+p
+    page.wait_for_function(f"() => !({shows('comm-node control room')})()", timeout=30_000)
+    page.keyboard.press("p")
+    page.wait_for_function(shows("Pause only backend"), timeout=30_000)
+    page.keyboard.press("Enter")
+    state = load_workspace(str(server.root)).paths.state
+    wait_for(lambda: read_pause(state).covers("backend"), timeout=30)
+    assert not read_pause(state).covers("frontend")
     # the server stopping with the tab open: its room ends, the tab says so, exit 0
     assert server.stop() == 0, server.err
     page.wait_for_function("document.body.classList.contains('-closed')", timeout=30_000)
