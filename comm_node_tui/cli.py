@@ -613,6 +613,21 @@ def _model(p: argparse.ArgumentParser) -> None:
     pc.add_argument("script", metavar="FILE")
 
 
+def _web(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="web_cmd:web")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="H",
+        help="the address to listen on (default 127.0.0.1; another one warns: docs/web.md)",
+    )
+    p.add_argument("--port", type=int, default=8765, metavar="N", help="default 8765; 0: any")
+    p.add_argument("--viewer", action="store_true", help="read-only rooms: nothing acts on agents")
+    p.add_argument(
+        "--max-rooms", type=int, default=4, metavar="N", help="browser tabs at once (default 4)"
+    )
+
+
 def _trust(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="trust_cmd:trust")
     p.add_argument("domains", nargs="*", metavar="DOMAIN", help="default: every domain")
@@ -680,6 +695,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "init": ("lay out a workspace: the wizard, or --from PLAN.toml --yes", _init),
     "kickoff": ("the kickoff meeting: start every agent, wait for each, send START", _kickoff),
     "serve": ("run the engine headless (one per workspace)", _serve),
+    "web": ("the control room in a browser, behind a token (needs the web extra)", _web),
     "trust": ("tell Claude Code to trust the domain folders (asks first)", _trust),
     "model": ("the scripted model: rehearse with real Claude Code, no tokens spent", _model),
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install comm-node with its test extra, once (again when pyproject changes).
+# Create .venv and install comm-node with its test and web extras, once (again when pyproject changes).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$here/.venv"
@@ -10,7 +10,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-    "$venv/bin/python" -m pip install --quiet -e "$here[test]"
+    # web: `comm-node web` and its tests (textual-serve, aiohttp); playwright in the test
+    # extra drives the system's Chromium and must not fetch a browser of its own
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$venv/bin/python" -m pip install --quiet -e "$here[test,web]"
     echo "$want" > "$stamp"
 fi
 # Bytecode for the agent CLI's fast start, even where PYTHONDONTWRITEBYTECODE is set

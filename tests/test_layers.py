@@ -2,7 +2,7 @@
 the agents' hot paths (`comm-node hook`, `comm-node send`) load nothing heavy.
 
 protocol <- workspace <- coordination <- usage <- (adapters, boundaries, model) <- hooks <-
-panes <- engine <- kickoff <- operator <- tui <- demo <- commands. `cli.py` declares the
+panes <- engine <- kickoff <- operator <- tui <- demo <- web <- commands. `cli.py` declares the
 parser and dispatches by name (it imports no command module), so it sits low: the kickoff
 renders PROTOCOL.md from it.
 """
@@ -36,6 +36,7 @@ LAYERS: list[set[str]] = [
     {"operator"},  # the room's interventions as one service, below the UI that calls it
     {"tui"},
     {"demo"},
+    {"web"},  # `comm-node web`: the room behind a token; aiohttp only from here up
     {"commands", "__main__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
