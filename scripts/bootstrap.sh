@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install comm-node with its test extra, once (again when pyproject changes).
+# Create .venv and install comm-node with its test and cluster extras (tests/test_cluster*.py
+# run the real NATS server), once (again when pyproject changes).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$here/.venv"
@@ -10,7 +11,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-    "$venv/bin/python" -m pip install --quiet -e "$here[test]"
+    "$venv/bin/python" -m pip install --quiet -e "$here[test,cluster]"
     echo "$want" > "$stamp"
 fi
 # Bytecode for the agent CLI's fast start, even where PYTHONDONTWRITEBYTECODE is set

@@ -38,7 +38,14 @@ NO_ROTATE = 1 << 62  # CLI writers append only; the engine rotates the log
 class Coordinator:
     def __init__(self, ws: Workspace, log: EventLog | None = None) -> None:
         self.ws = ws
-        self.store = CoordStore(ws.paths.state)
+        self.store: CoordStore = CoordStore(ws.paths.state)
+        if ws.settings.cluster.enabled:
+            # Several machines: the shared decisions go through compare-and-set on NATS
+            # (cluster/kvstore.py); nats is imported only here, only then.
+            from comm_node_tui.cluster.kvstore import ClusterStore
+
+            shared = frozenset({LOCKS_FILE, OVERLAY_FILE, GRANTS_FILE})
+            self.store = ClusterStore(self.store, ws, shared)  # type: ignore[assignment]
         self._log = log
 
     # ---- events -------------------------------------------------------------------------
@@ -267,8 +274,14 @@ class Coordinator:
         return mine
 
     def expire_locks(self) -> None:
-        with self.store.locked():
-            self._load_locks()
+        try:
+            with self.store.locked():
+                self._load_locks()
+        except CommNodeError:
+            if not self.ws.settings.cluster.enabled:
+                raise
+            # NATS unreachable: the relay has reported it once (cluster.down); expiry waits
+            # for the server, as every other shared decision does
 
     # ---- tasks --------------------------------------------------------------------------
     def task_source(self) -> tuple[str, str]:
