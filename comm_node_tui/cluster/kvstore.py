@@ -55,6 +55,11 @@ class ClusterStore:
         self.me = f"{self.settings.node or socket.gethostname()}:{os.getpid()}"
 
     @property
+    def held(self) -> bool:
+        """Inside locked(): reads of shared files come from the bucket."""
+        return self._held is not None
+
+    @property
     def client(self) -> ClusterClient:
         if self._client is None:
             self._client = ClusterClient(self.settings, f"comm-node-cli-{self.me}")

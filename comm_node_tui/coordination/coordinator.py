@@ -305,6 +305,10 @@ class Coordinator:
     def load_tasks(self) -> TaskView:
         """(tasks, Readiness, problems), cached until the source, the overlay or a manifest
         changes (a viewer re-reads the world every few seconds)."""
+        if getattr(self.store, "held", False):
+            # deciding under the cluster's lease: the shared overlay as the bucket has it now,
+            # never a view cached from this machine's mirror of it
+            return self._load_tasks()
         stamp = self.tasks_stamp()
         cached = getattr(self, "_tasks_cache", None)
         if cached is not None and cached[0] == stamp:

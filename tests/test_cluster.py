@@ -1,0 +1,254 @@
+"""Engines on three "machines" (three workspaces, one engine each) sharing one real NATS
+JetStream server on 127.0.0.1: mail exactly once across an engine killed mid-burst and a
+server restart; locks, claims and budget grants decided once with 9 processes racing."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from comm_node_tui.workspace.discovery import load_workspace
+from tests.conftest import cli_env, queue, run_cli, start_serve
+from tests.natskit import events, inbox_ids, machine, running_server
+from tests.waiting import wait_for
+
+NODES = (("m1", "a"), ("m2", "b"), ("m3", "c"))
+
+
+def three_machines(tmp_path: Path, url: str, **kwargs) -> dict[str, Path]:
+    return {node: machine(tmp_path / node, url, node, [dom], **kwargs) for node, dom in NODES}
+
+
+class Engines:
+    """`comm-node serve` per machine, as separate processes; kill and restart by node."""
+
+    def __init__(self, roots: dict[str, Path]) -> None:
+        self.roots = roots
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, node: str) -> None:
+        before = len(events(self.roots[node], "cluster.up"))
+        self.procs[node] = start_serve(self.roots[node])
+        wait_for(
+            lambda: len(events(self.roots[node], "cluster.up")) > before,
+            what=f"engine {node} connected",
+            show=lambda: self.procs[node].poll(),
+        )
+
+    def kill(self, node: str) -> None:
+        proc = self.procs.pop(node)
+        proc.kill()
+        proc.wait(30)
+
+    def stop_all(self) -> dict[str, str]:
+        """Stop every engine (SIGTERM) and return what each wrote on stderr."""
+        out = {}
+        for node, proc in self.procs.items():
+            proc.send_signal(signal.SIGTERM)
+            try:
+                _, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
+            out[node] = err
+        self.procs.clear()
+        return out
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    yield from running_server(tmp_path / "nats")
+
+
+@pytest.fixture
+def engines():
+    made: list[Engines] = []
+
+    def make(roots: dict[str, Path]) -> Engines:
+        e = Engines(roots)
+        made.append(e)
+        return e
+
+    yield make
+    for e in made:
+        e.stop_all()
+
+
+def send_burst(roots: dict[str, Path], n: int, tag: str) -> dict[str, set[str]]:
+    """From each machine's own domain, n messages to each other domain; ids by recipient."""
+    expected: dict[str, set[str]] = {dom: set() for _, dom in NODES}
+    for node, dom in NODES:
+        ws = load_workspace(str(roots[node]))
+        for i in range(n):
+            for _, other in NODES:
+                if other != dom:
+                    expected[other].add(queue(ws.domains[dom], other, f"{tag} {i} {dom}"))
+    return expected
+
+
+def owner(roots: dict[str, Path], dom: str) -> Path:
+    return next(roots[node] for node, d in NODES if d == dom)
+
+
+def all_arrived(roots: dict[str, Path], expected: dict[str, set[str]]) -> bool:
+    return all(expected[dom] <= set(inbox_ids(owner(roots, dom), dom)) for dom in expected)
+
+
+def assert_exactly_once(roots: dict[str, Path], expected: dict[str, set[str]]) -> None:
+    for dom, ids in expected.items():
+        got = inbox_ids(owner(roots, dom), dom)
+        assert set(got) == ids, f"{dom}: lost {len(ids - set(got))}, extra {set(got) - ids}"
+        arrived = Counter(e["data"]["id"] for e in events(owner(roots, dom), "message.arrived"))
+        doubled = {i: c for i, c in arrived.items() if c > 1}
+        assert not doubled, f"{dom}: written twice: {doubled}"
+
+
+def test_mail_between_three_engines_is_exactly_once_across_an_engine_killed_mid_burst(
+    tmp_path, nats_server, engines
+):
+    roots = three_machines(tmp_path, nats_server.url)
+    eng = engines(roots)
+    for node, _ in NODES:
+        eng.start(node)
+    first = send_burst(roots, 20, "before")
+    # m2 dies with mail of its own half routed and mail for it half consumed
+    wait_for(lambda: len(events(roots["m2"], "message.routed")) >= 5, what="m2 routing")
+    eng.kill("m2")
+    second = send_burst(roots, 20, "while m2 is down")
+    eng.start("m2")
+    expected = {d: first[d] | second[d] for d in first}
+    wait_for(lambda: all_arrived(roots, expected), what="every message in its inbox")
+    assert_exactly_once(roots, expected)
+    for node, dom in NODES:  # nothing left behind in an outbox
+        outbox = load_workspace(str(roots[node])).domains[dom].paths.outbox
+        assert [n for n in Path(outbox).iterdir() if n.suffix == ".md"] == []
+    errs = eng.stop_all()
+    assert not any("Traceback" in e for e in errs.values()), errs
+
+
+def test_a_dead_server_holds_remote_mail_and_the_engines_catch_up_when_it_returns(
+    tmp_path, nats_server, engines
+):
+    roots = three_machines(tmp_path, nats_server.url)
+    eng = engines(roots)
+    for node, _ in NODES:
+        eng.start(node)
+    nats_server.stop()
+    wait_for(lambda: len(events(roots["m1"], "cluster.down")) == 1, what="m1 saw the server go")
+    expected = send_burst(roots, 5, "server down")
+    wait_for(lambda: events(roots["m1"], "message.deferred"), what="m1's mail waits in the outbox")
+    # the outage is one event, not one per retry
+    assert len(events(roots["m1"], "cluster.down")) == 1
+    # local work goes on: mail to this machine's operator is routed at once
+    ws1 = load_workspace(str(roots["m1"]))
+    note = queue(ws1.domains["a"], "operator", "still here")
+    wait_for(lambda: (Path(ws1.paths.operator.inbox) / f"{note}.md").exists(), what="local mail")
+    # a shared decision cannot be made without the server: refused in one line
+    res = run_cli("lock", "acquire", "x.py", cwd=roots["m1"] / "a")
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.count("\n") == 1 and "NATS" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    nats_server.start()
+    wait_for(lambda: all_arrived(roots, expected), what="the held mail delivered")
+    assert_exactly_once(roots, expected)
+    errs = eng.stop_all()
+    assert not any("Traceback" in e for e in errs.values()), errs
+
+
+def race(cmds: list[tuple[Path, list[str]]]) -> list[subprocess.CompletedProcess]:
+    """Start every CLI call, then wait for all: they race for the same decision."""
+    procs = [
+        (
+            cwd,
+            subprocess.Popen(
+                [sys.executable, "-m", "comm_node_tui", *args],
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=cli_env(),
+            ),
+        )
+        for cwd, args in cmds
+    ]
+    out = []
+    for cwd, p in procs:
+        o, e = p.communicate(timeout=120)
+        out.append(subprocess.CompletedProcess([str(cwd)], p.returncode, o, e))
+    return out
+
+
+NESTED = """
+[project]
+name = "test-proj"
+
+[agents]
+budget_tokens = 40000
+
+[budgets]
+max_auto_grant_tokens = 50000
+max_auto_total_ratio = 1.0
+
+[tasks]
+source = "native"
+
+[[domains]]
+name = "a"
+path = "a"
+
+[[domains]]
+name = "b"
+path = "a/sub"
+
+[[domains]]
+name = "c"
+path = "a/sub/deeper"
+"""
+
+TASKS = """
+[[tasks]]
+id = "T1"
+title = "the one task everybody wants"
+"""
+
+
+def nested_machine(root: Path, url: str, node: str, local: str) -> Path:
+    """Domains nested in one another, so a, b and c can all lock a/sub/deeper/x.py."""
+    (root / "a" / "sub" / "deeper").mkdir(parents=True)
+    (root / "tasks.toml").write_text(TASKS)
+    cluster = f'\n[cluster]\nnats = "{url}"\nnode = "{node}"\nlocal = ["{local}"]\n'
+    (root / "comm-node.toml").write_text(NESTED + cluster)
+    return root
+
+
+def test_nine_processes_on_three_machines_never_get_one_lock_claim_or_grant_twice(
+    tmp_path, nats_server
+):
+    roots = {n: nested_machine(tmp_path / n, nats_server.url, n, d) for n, d in NODES}
+    folder = {"a": Path("a"), "b": Path("a/sub"), "c": Path("a/sub/deeper")}
+    target = {"a": "sub/deeper/x.py", "b": "deeper/x.py", "c": "x.py"}  # one file
+    who = [(roots[node], dom) for node, _ in NODES for dom in ("a", "b", "c")]
+
+    def outcome(results: list[subprocess.CompletedProcess]) -> list[tuple[str, int, str]]:
+        return [(d, res.returncode, res.stderr) for (_, d), res in zip(who, results, strict=True)]
+
+    # every domain may re-take its own lock or claim: one winning *domain* in the cluster
+    locks = outcome(race([(r / folder[d], ["lock", "acquire", target[d]]) for r, d in who]))
+    assert len({d for d, rc, _ in locks if rc == 0}) == 1, locks
+    assert {rc for _, rc, _ in locks} <= {0, 3}, locks
+
+    claims = outcome(race([(r / folder[d], ["task", "claim", "T1"]) for r, d in who]))
+    assert len({d for d, rc, _ in claims if rc == 0}) == 1, claims
+    assert {rc for _, rc, _ in claims} <= {0, 3}, claims
+
+    # 9 requests of 30,000 by one domain against a cap of 40,000: one grant in the cluster
+    grants = race(
+        [(roots[node] / "a", ["budget", "request", "30000", "--reason", "r"]) for node, _ in NODES]
+        * 3
+    )
+    assert sorted(res.returncode for res in grants) == [0] + [3] * 8, [res.stderr for res in grants]
