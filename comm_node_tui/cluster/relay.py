@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -165,7 +166,7 @@ class Relay:
                 stream=self.names.stream,
                 config=ConsumerConfig(ack_wait=30, max_deliver=-1),
             )
-            self.client.spawn(lambda d=dom, s=sub: self._consume(d, s))
+            self.client.spawn(functools.partial(self._consume, dom, sub))
         kv = await self.client.kv(self.names.coord_bucket)
         watcher = await kv.watchall()
         self.client.spawn(lambda: self._mirror(watcher))
