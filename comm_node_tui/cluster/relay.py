@@ -28,11 +28,12 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from comm_node_tui.cluster.client import RETRY_S, ClusterClient
-from comm_node_tui.cluster.names import Names
+from comm_node_tui.cluster.names import Names, token
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 from comm_node_tui.workspace.model import Workspace
@@ -234,6 +235,31 @@ class Relay:
                 data={"id": ident, "to": domain, "node": self.node},
             )
         )
+
+    # ---- this engine's agents, for the other machines ---------------------------------------
+    def publish_state(self, statuses: dict[str, dict]) -> None:
+        """Put this node's agents (their status files as the engine read them) under its key
+        in the state bucket when they changed; `comm-node cluster status` on any machine
+        reads every node's. Never waits: the engine's loop calls it every tick."""
+        if not self.client.up or not self._ready:
+            return
+        mine = {n: statuses.get(n) for n in sorted(self.local)}
+        body = json.dumps({"domains": sorted(self.local), "agents": mine}, default=str).encode()
+        if body == self._last_state:
+            return
+        self._last_state = body
+        doc = json.dumps(
+            {"node": self.node, "ts": time.time(), **json.loads(body)}, default=str
+        ).encode()
+
+        async def put() -> None:
+            try:
+                kv = await self.client.kv(self.names.state_bucket)
+                await kv.put(token(self.node), doc)
+            except Exception:
+                self._last_state = None  # try again next tick
+
+        self.client.spawn(put)
 
     # ---- the coordination mirror ------------------------------------------------------------
     async def _mirror(self, watcher: Any) -> None:

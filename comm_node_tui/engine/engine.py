@@ -224,6 +224,8 @@ class Engine:
         self.usage.tick()
         self.nudger.tick()
         self.notify()
+        if self.relay is not None:
+            self.relay.publish_state(self.agents)  # what the other machines' rooms show
 
     def notify(self) -> None:
         """Tell whoever [notify] names about what newly waits on the operator (the room,
