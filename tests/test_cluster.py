@@ -4,60 +4,25 @@ server restart; locks, claims and budget grants decided once with 9 processes ra
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import cli_env, queue, run_cli, start_serve
-from tests.natskit import events, inbox_ids, machine, running_server
+from tests.conftest import cli_env, queue, run_cli
+from tests.natskit import (
+    NODES,
+    Engines,
+    all_arrived,
+    assert_exactly_once,
+    events,
+    running_server,
+    send_burst,
+    three_machines,
+)
 from tests.waiting import wait_for
-
-NODES = (("m1", "a"), ("m2", "b"), ("m3", "c"))
-
-
-def three_machines(tmp_path: Path, url: str, **kwargs) -> dict[str, Path]:
-    return {node: machine(tmp_path / node, url, node, [dom], **kwargs) for node, dom in NODES}
-
-
-class Engines:
-    """`comm-node serve` per machine, as separate processes; kill and restart by node."""
-
-    def __init__(self, roots: dict[str, Path]) -> None:
-        self.roots = roots
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, node: str) -> None:
-        before = len(events(self.roots[node], "cluster.up"))
-        self.procs[node] = start_serve(self.roots[node])
-        wait_for(
-            lambda: len(events(self.roots[node], "cluster.up")) > before,
-            what=f"engine {node} connected",
-            show=lambda: self.procs[node].poll(),
-        )
-
-    def kill(self, node: str) -> None:
-        proc = self.procs.pop(node)
-        proc.kill()
-        proc.wait(30)
-
-    def stop_all(self) -> dict[str, str]:
-        """Stop every engine (SIGTERM) and return what each wrote on stderr."""
-        out = {}
-        for node, proc in self.procs.items():
-            proc.send_signal(signal.SIGTERM)
-            try:
-                _, err = proc.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                _, err = proc.communicate()
-            out[node] = err
-        self.procs.clear()
-        return out
 
 
 @pytest.fixture
@@ -77,35 +42,6 @@ def engines():
     yield make
     for e in made:
         e.stop_all()
-
-
-def send_burst(roots: dict[str, Path], n: int, tag: str) -> dict[str, set[str]]:
-    """From each machine's own domain, n messages to each other domain; ids by recipient."""
-    expected: dict[str, set[str]] = {dom: set() for _, dom in NODES}
-    for node, dom in NODES:
-        ws = load_workspace(str(roots[node]))
-        for i in range(n):
-            for _, other in NODES:
-                if other != dom:
-                    expected[other].add(queue(ws.domains[dom], other, f"{tag} {i} {dom}"))
-    return expected
-
-
-def owner(roots: dict[str, Path], dom: str) -> Path:
-    return next(roots[node] for node, d in NODES if d == dom)
-
-
-def all_arrived(roots: dict[str, Path], expected: dict[str, set[str]]) -> bool:
-    return all(expected[dom] <= set(inbox_ids(owner(roots, dom), dom)) for dom in expected)
-
-
-def assert_exactly_once(roots: dict[str, Path], expected: dict[str, set[str]]) -> None:
-    for dom, ids in expected.items():
-        got = inbox_ids(owner(roots, dom), dom)
-        assert set(got) == ids, f"{dom}: lost {len(ids - set(got))}, extra {set(got) - ids}"
-        arrived = Counter(e["data"]["id"] for e in events(owner(roots, dom), "message.arrived"))
-        doubled = {i: c for i, c in arrived.items() if c > 1}
-        assert not doubled, f"{dom}: written twice: {doubled}"
 
 
 def test_mail_between_three_engines_is_exactly_once_across_an_engine_killed_mid_burst(
