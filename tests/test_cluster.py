@@ -18,6 +18,7 @@ from tests.natskit import (
     all_arrived,
     assert_exactly_once,
     events,
+    machine,
     running_server,
     send_burst,
     three_machines,
@@ -188,3 +189,22 @@ def test_nine_processes_on_three_machines_never_get_one_lock_claim_or_grant_twic
         * 3
     )
     assert sorted(res.returncode for res in grants) == [0] + [3] * 8, [res.stderr for res in grants]
+
+
+def test_an_engine_never_judges_another_machines_agents_lost(tmp_path, nats_server, engine_for):
+    """A status file visible here (a shared disk) naming a process this machine does not
+    have must not make this engine release the other machine's locks and claims."""
+    root = machine(tmp_path / "m1", nats_server.url, "m1", ["a"], domains=("a", "b"))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    eng = engine_for(root)
+    for dom in ("a", "b"):
+        d = eng.ws.domains[dom]
+        Path(d.paths.status).parent.mkdir(parents=True, exist_ok=True)
+        Path(d.paths.status).write_text(f'{{"state": "busy", "agent_pid": {dead.pid}}}')
+        eng.refresh_status(dom)
+    t0 = eng.ctx.clock.time()
+    for later in (0, 10_000):  # gone, then gone for longer than heartbeat_lost_s
+        eng.watchdog.check(now=t0 + later)
+    assert eng.watchdog.health.get("a") == "lost"  # this machine's agent: judged
+    assert "b" not in eng.watchdog.health  # the other machine's: left to its engine

@@ -184,6 +184,11 @@ class ClusterStore:
     def mtime(self, name: str) -> float | None:
         return self.local.mtime(name)
 
+    def close(self) -> None:
+        """The connection, if one was made (the engine's stop; a CLI process just exits)."""
+        if self._client is not None:
+            self._client.close()
+
 
 def _lease_until(raw: bytes | None) -> float | None:
     try:

@@ -198,6 +198,7 @@ class Engine:
         )
         if self.relay is not None:
             self.relay.stop()
+            self.coord.store.close()  # type: ignore[attr-defined]  # the ClusterStore's
         self.ledger.close()
         self.hub.close()
         self.lock.release()
