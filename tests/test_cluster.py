@@ -93,6 +93,12 @@ def test_a_dead_server_holds_remote_mail_and_the_engines_catch_up_when_it_return
     nats_server.start()
     wait_for(lambda: all_arrived(roots, expected), what="the held mail delivered")
     assert_exactly_once(roots, expected)
+    # the coordination mirror came back too: a lock taken on m2 shows in m1's locks.json,
+    # which m1's room and edit guard read
+    took = run_cli("lock", "acquire", "mirrored.py", cwd=roots["m2"] / "b")
+    assert took.returncode == 0, took.stderr
+    mirror = roots["m1"] / ".comm-node" / "locks.json"
+    wait_for(lambda: mirror.exists() and "mirrored.py" in mirror.read_text(), what="mirrored")
     errs = eng.stop_all()
     assert not any("Traceback" in e for e in errs.values()), errs
 

@@ -73,6 +73,7 @@ class Relay:
         self._last_state: bytes | None = None
         self._supervisor: Any = None
         self._said_down = False
+        self._connections = 0  # connections made so far: the mirror's watch is per connection
         self.attempted = threading.Event()  # set once the first connection attempt is over
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -100,6 +101,7 @@ class Relay:
 
     def _state(self, up: bool, why: str) -> None:
         if up:
+            self._connections += 1
             self._said_down = False
             self.emit(Event("cluster.up", f"node {self.node}: {why}", data={"node": self.node}))
         elif not self._said_down:
@@ -264,13 +266,26 @@ class Relay:
     # ---- the coordination mirror ------------------------------------------------------------
     async def _mirror(self, watcher: Any) -> None:
         """Every write to the shared coordination files, by any machine, into the local copy
-        the room and the task view read (a write made here is mirrored once more: harmless)."""
+        the room and the task view read (a write made here is mirrored once more: harmless).
+        The watch is an ephemeral consumer, lost when the server restarts: after every
+        reconnection it is made anew, and replays the current values first."""
+        seen = self._connections
         while not self._stop:
+            if self._connections != seen:
+                seen = self._connections
+                with contextlib.suppress(Exception):
+                    await watcher.stop()
+                try:
+                    kv = await self.client.kv(self.names.coord_bucket)
+                    watcher = await kv.watchall()
+                except Exception:
+                    seen = -1  # try again on the next pass
+                    await asyncio.sleep(RETRY_S)
+                    continue
             try:
-                entry = await watcher.updates(timeout=60)
+                entry = await watcher.updates(timeout=5)
             except Exception:
-                await asyncio.sleep(RETRY_S)
-                continue
+                continue  # nothing new (a timeout), or the connection is away
             if entry is None or entry.key not in MIRRORED or not entry.value:
                 continue
             try:
