@@ -131,3 +131,21 @@ def test_in_cluster_mode_send_stays_off_nats_and_the_token_is_never_logged(tmp_p
             assert TOKEN not in text
     finally:
         server.stop()
+
+
+def test_up_starts_only_this_machines_agents(tmp_path):
+    import os
+
+    socket = f"cn-cluster-up-{os.getpid()}"
+    root = machine(
+        tmp_path / "m1", "nats://127.0.0.1:9", "m1", ["a"], domains=("a", "b")
+    )  # no server needed: starting agents never talks to NATS
+    fake = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
+    config = root / "comm-node.toml"
+    config.write_text(config.read_text().replace("[agents]\n", f'[agents]\ncommand = "{fake}"\n'))
+    try:
+        res = run_cli("up", "--json", cwd=root, env=cli_env(COMM_NODE_TMUX_SOCKET=socket))
+        assert res.returncode == 0, res.stderr
+        assert [row["domain"] for row in json.loads(res.stdout)] == ["a"]
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
