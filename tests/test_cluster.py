@@ -90,6 +90,9 @@ def test_a_dead_server_holds_remote_mail_and_the_engines_catch_up_when_it_return
     assert res.returncode == 1, res.stderr
     assert res.stderr.count("\n") == 1 and "NATS" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
+    # views still work: the lock list and the task view read this machine's mirror
+    listed = run_cli("lock", "list", cwd=roots["m1"] / "a")
+    assert listed.returncode == 0, listed.stderr
     nats_server.start()
     wait_for(lambda: all_arrived(roots, expected), what="the held mail delivered")
     assert_exactly_once(roots, expected)
