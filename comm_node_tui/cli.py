@@ -641,6 +641,23 @@ def _trust(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _cluster(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(
+        dest="cluster_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    help = "start a local NATS JetStream server for a trial, until Ctrl-C (docs/cluster.md)"
+    pu = sub.add_parser("up", help=help, description=help)
+    pu.set_defaults(handler="cluster_cmd:up")
+    pu.add_argument("--port", type=int, default=4222, metavar="N", help="default 4222")
+    pu.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    pu.add_argument("--dir", default="", help="default <workspace>/.comm-node/nats")
+    pu.add_argument("--name", default="comm-node", help="the server's name")
+    help = "every machine's agents, as their engines last published them"
+    ps = sub.add_parser("status", help=help, description=help)
+    ps.set_defaults(handler="cluster_cmd:status")
+    _json(ps)
+
+
 # name -> (one-line help, builder). Order is the order of `comm-node --help`.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "send": ("send a message through comm-node", _send),
@@ -698,6 +715,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "web": ("the control room in a browser, behind a token (needs the web extra)", _web),
     "trust": ("tell Claude Code to trust the domain folders (asks first)", _trust),
     "model": ("the scripted model: rehearse with real Claude Code, no tokens spent", _model),
+    "cluster": ("engines on several machines through NATS: up, status", _cluster),
 }
 
 

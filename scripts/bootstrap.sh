@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install comm-node with its test and web extras, once (again when pyproject changes).
+# Create .venv and install comm-node with its test, web and cluster extras (tests/test_web.py
+# drives the system's Chromium; tests/test_cluster*.py run the real NATS server), once (again
+# when pyproject changes).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$here/.venv"
@@ -12,7 +14,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
     # web: `comm-node web` and its tests (textual-serve, aiohttp); playwright in the test
     # extra drives the system's Chromium and must not fetch a browser of its own
-    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$venv/bin/python" -m pip install --quiet -e "$here[test,web]"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$venv/bin/python" -m pip install --quiet -e "$here[test,web,cluster]"
     echo "$want" > "$stamp"
 fi
 # Bytecode for the agent CLI's fast start, even where PYTHONDONTWRITEBYTECODE is set

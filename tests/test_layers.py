@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"cli"},
     {"protocol"},
     {"workspace"},
+    {"cluster"},  # NATS for [cluster]: coordination decides through it, the engine relays
     {"coordination"},
     # usage reads Claude Code's transcripts; the Claude adapter hands its tracker out
     # (AgentCli.usage), so usage sits just below the adapters and never imports them.
@@ -82,7 +83,7 @@ def test_no_package_imports_from_a_layer_above_it():
 # dataclasses and inspect are the standard library's, but inspect costs ~10 ms a call: the typed
 # settings the hot path builds are made without them (workspace/settings.py)
 HEAVY = (
-    *("pydantic", "textual", "libtmux", "watchfiles", "git", "yaml", "pathspec", "rich"),
+    *("pydantic", "textual", "libtmux", "watchfiles", "git", "yaml", "pathspec", "rich", "nats"),
     *("dataclasses", "inspect"),
 )
 

@@ -18,7 +18,12 @@ def up(args) -> int:
     from comm_node_tui.panes.manager import conversation_words
 
     ap = _panes(args)
-    out = ap.up(args.domains or None, fresh=args.fresh)
+    domains = args.domains or None
+    if domains is None and ap.ws.settings.cluster.enabled:
+        from comm_node_tui.cluster.relay import local_domains
+
+        domains = sorted(local_domains(ap.ws))  # the other machines start their own
+    out = ap.up(domains, fresh=args.fresh)
     if args.json:
         print_json(out)
     else:

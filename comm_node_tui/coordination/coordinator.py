@@ -38,7 +38,14 @@ NO_ROTATE = 1 << 62  # CLI writers append only; the engine rotates the log
 class Coordinator:
     def __init__(self, ws: Workspace, log: EventLog | None = None) -> None:
         self.ws = ws
-        self.store = CoordStore(ws.paths.state)
+        self.store: CoordStore = CoordStore(ws.paths.state)
+        if ws.settings.cluster.enabled:
+            # Several machines: the shared decisions go through compare-and-set on NATS
+            # (cluster/kvstore.py); nats is imported only here, only then.
+            from comm_node_tui.cluster.kvstore import ClusterStore
+
+            shared = frozenset({LOCKS_FILE, OVERLAY_FILE, GRANTS_FILE})
+            self.store = ClusterStore(self.store, ws, shared)  # type: ignore[assignment]
         self._log = log
 
     # ---- events -------------------------------------------------------------------------
@@ -97,6 +104,17 @@ class Coordinator:
         return table
 
     def locks(self) -> list[Lock]:
+        if self.ws.settings.cluster.enabled:
+            # A view (the room, `lock list`): this machine's mirror of the bucket, expired
+            # locks left out, so it works while NATS is away and costs no round trip; the
+            # engine's expire_locks writes expiry under the cluster's lease.
+            try:
+                data = self.store.read(LOCKS_FILE, {})
+            except ValueError:
+                data = {}
+            table, _ = LockTable.from_json(data, self._domain_paths())
+            table.expire()
+            return sorted(table.all(), key=lambda lk: (lk.holder, lk.pattern))
         with self.store.locked():
             return sorted(self._load_locks().all(), key=lambda lk: (lk.holder, lk.pattern))
 
@@ -267,8 +285,14 @@ class Coordinator:
         return mine
 
     def expire_locks(self) -> None:
-        with self.store.locked():
-            self._load_locks()
+        try:
+            with self.store.locked():
+                self._load_locks()
+        except CommNodeError:
+            if not self.ws.settings.cluster.enabled:
+                raise
+            # NATS unreachable: the relay has reported it once (cluster.down); expiry waits
+            # for the server, as every other shared decision does
 
     # ---- tasks --------------------------------------------------------------------------
     def task_source(self) -> tuple[str, str]:
@@ -292,6 +316,10 @@ class Coordinator:
     def load_tasks(self) -> TaskView:
         """(tasks, Readiness, problems), cached until the source, the overlay or a manifest
         changes (a viewer re-reads the world every few seconds)."""
+        if getattr(self.store, "held", False):
+            # deciding under the cluster's lease: the shared overlay as the bucket has it now,
+            # never a view cached from this machine's mirror of it
+            return self._load_tasks()
         stamp = self.tasks_stamp()
         cached = getattr(self, "_tasks_cache", None)
         if cached is not None and cached[0] == stamp:

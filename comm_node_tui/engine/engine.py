@@ -90,6 +90,15 @@ class Engine:
         self.budgets = Budgets(ws, self.ledger)
         self.router = Router(ws, self.ledger, self.budgets, self.emit)
         self.coord = HubCoordinator(ws, self.emit)
+        self.relay = None  # [cluster]: mail, coordination and state across machines
+        if ws.settings.cluster.enabled:
+            from comm_node_tui.cluster.relay import Relay
+
+            self.relay = Relay(ws, self.emit)
+            self.router.remote_domains, self.router.remote = (
+                self.relay.remote_domains,
+                self.relay.deliver,
+            )
         ctx = self.ctx = EngineContext(
             ws, self.coord, self.ledger, self.budgets, self.router, self.emit, self.changed,
             clock or SystemClock(),
@@ -153,6 +162,8 @@ class Engine:
     def start(self) -> None:
         """Take the workspace, recover, route what waited while no engine ran."""
         self.lock.acquire()
+        if self.relay is not None:
+            self.relay.start()
         self.ledger.load()
         self.domains.start()
         self.emit(
@@ -185,6 +196,9 @@ class Engine:
                 f"engine down (routed {self.router.routed}, bounced {self.router.bounced})",
             )
         )
+        if self.relay is not None:
+            self.relay.stop()
+            self.coord.store.close()  # type: ignore[attr-defined]  # the ClusterStore's
         self.ledger.close()
         self.hub.close()
         self.lock.release()
@@ -211,6 +225,8 @@ class Engine:
         self.usage.tick()
         self.nudger.tick()
         self.notify()
+        if self.relay is not None:
+            self.relay.publish_state(self.agents)  # what the other machines' rooms show
 
     def notify(self) -> None:
         """Tell whoever [notify] names about what newly waits on the operator (the room,

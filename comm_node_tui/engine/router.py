@@ -62,6 +62,10 @@ class Router:
         self.deferred: set[str] = set()
         self.delivered_to: set[str] = set()  # recipients since the engine last looked
         self.stuck: dict[str, str] = {}  # outbox path -> why it could not be delivered yet
+        # The cluster's seam (cluster/relay.py): domains owned by another machine and how a
+        # copy reaches them. OSError from `remote` leaves the message in the outbox.
+        self.remote_domains: frozenset[str] = frozenset()
+        self.remote: Callable[[str, str, str], None] | None = None
         from comm_node_tui.protocol.models import OutboxMessage
 
         self._model = OutboxMessage
@@ -264,7 +268,11 @@ class Router:
         if not recipients:
             return bounce("no recipient: '*' found no other domain")
         for name in recipients:
-            if name != OPERATOR and not os.path.isdir(self.ws.domains[name].path):
+            if (
+                name != OPERATOR
+                and name not in self.remote_domains
+                and not os.path.isdir(self.ws.domains[name].path)
+            ):
                 return bounce(f"recipient '{name}' has no directory ({self.ws.domains[name].path})")
         if msg.token_budget is not None and tokens > msg.token_budget:
             return bounce(
@@ -311,6 +319,9 @@ class Router:
                 # the operator marks read as an agent does (`comm-node inbox --operator`)
                 mailbox = self.ws.paths.operator
                 inbox, read_dir = mailbox.inbox, mailbox.inbox_read
+            elif name in self.remote_domains and self.remote is not None:
+                self.remote(name, ident, text)  # on another machine: through the cluster
+                continue
             else:
                 recipient = self.ws.domains[name]
                 if not os.path.isdir(recipient.path):

