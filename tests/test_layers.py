@@ -36,7 +36,7 @@ LAYERS: list[set[str]] = [
     {"operator"},  # the room's interventions as one service, below the UI that calls it
     {"tui"},
     {"demo"},
-    {"commands", "__main__"},
+    {"commands", "__main__", "entry"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
