@@ -29,6 +29,10 @@ from datetime import UTC, datetime
 
 from comm_node_tui.protocol import jsonfast as json
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
 BLOCKING = ("blocks", "conditional-blocks")
 EXCLUDED_TYPES = frozenset({"merge-request", "gate", "molecule", "message", "agent", "role", "rig"})
 DONE = frozenset({"closed", "pinned"})
@@ -297,7 +301,9 @@ def load_beads_jsonl(path: str, domains: set[str]) -> tuple[dict[str, Task], lis
     return tasks, problems
 
 
-def _read_beads(fh, name: str, domains: set[str], tasks: dict, problems: list[str]) -> None:
+def _read_beads(
+    fh: BinaryIO, name: str, domains: set[str], tasks: dict, problems: list[str]
+) -> None:
     with fh:
         for n, raw in enumerate(fh, 1):
             if not raw.strip():

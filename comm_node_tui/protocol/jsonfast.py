@@ -46,7 +46,8 @@ class _Context:
     memo: dict = {}
 
 
-_scan = _json.make_scanner(_Context()) if _json is not None else None
+# typeshed's make_scanner wants a JSONDecoder; it reads only the attributes above
+_scan: Any = _json.make_scanner(_Context()) if _json is not None else None  # type: ignore[arg-type]
 
 
 def loads(s: str | bytes | bytearray) -> Any:
@@ -156,7 +157,7 @@ def _indented(
     elif o is False:
         out.append("false")
     elif t is int:
-        out.append(int.__repr__(o))  # type: ignore[arg-type]
+        out.append(int.__repr__(o))
     elif t is float:
         out.append(_float(o))  # type: ignore[arg-type]
     elif t is list or t is tuple:

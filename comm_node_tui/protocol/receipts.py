@@ -65,7 +65,7 @@ def digest(text: str) -> str:
     # the built-in sha256 where there is one: hashlib's import (OpenSSL, blake2) costs the
     # hook on every prompt and Stop; the digest is the same
     try:
-        from _sha256 import sha256
+        from _sha256 import sha256  # type: ignore[import-not-found]
     except ImportError:
         from hashlib import sha256
     return sha256(normalise(text).encode("utf-8")).hexdigest()[:20]
