@@ -1,3 +1,3 @@
-from comm_node_tui.cli import main
+from comm_node_tui.entry import main
 
 raise SystemExit(main())

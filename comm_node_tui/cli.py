@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from comm_node_tui.errors import EXIT_USAGE, CommNodeError
+from comm_node_tui.errors import EXIT_USAGE, run_handler
 
 TYPE_CHECKING = False  # annotations only: typing costs the agents' CLI import time
 if TYPE_CHECKING:
@@ -785,19 +785,4 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help()
             return 0
     module_name, func_name = handler.split(":")
-    try:
-        import importlib
-
-        module = importlib.import_module(f"comm_node_tui.commands.{module_name}")
-        return int(getattr(module, func_name)(args) or 0)
-    except CommNodeError as exc:
-        print(f"comm-node: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
-    except OSError as exc:
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"comm-node: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 1
+    return run_handler(f"comm_node_tui.commands.{module_name}", func_name, args)

@@ -43,3 +43,26 @@ class ConfigError(CommNodeError):
             else ""
         )
         super().__init__(f"{first}{more}")
+
+
+def run_handler(module_name: str, func_name: str, args: object) -> int:
+    """Run a command's handler with the CLI's error contract: a CommNodeError is one line on
+    stderr and its exit code, ^C is 130, a closed stdout is not an error, an OSError is one
+    line naming the file."""
+    import sys
+
+    try:
+        # __import__, not importlib: importlib's package costs the hot path its import time
+        module = __import__(module_name, fromlist=[func_name])
+        return int(getattr(module, func_name)(args) or 0)
+    except CommNodeError as exc:
+        print(f"comm-node: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"comm-node: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1

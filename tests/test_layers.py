@@ -38,7 +38,7 @@ LAYERS: list[set[str]] = [
     {"tui"},
     {"demo"},
     {"web"},  # `comm-node web`: the room behind a token; aiohttp only from here up
-    {"commands", "__main__"},
+    {"commands", "__main__", "entry"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
+from comm_node_tui.protocol import jsonfast as json
 from comm_node_tui.workspace.discovery import find_root, load_workspace, resolve_domain
 from comm_node_tui.workspace.model import Domain, Workspace
 

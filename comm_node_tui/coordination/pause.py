@@ -9,8 +9,9 @@ be read: a stop that fails open is no stop.
 
 from __future__ import annotations
 
-import json
 import os
+
+from comm_node_tui.protocol import jsonfast as json
 
 PAUSE_FILE = "paused.json"
 MAX_PAUSE_BYTES = 64 * 1024

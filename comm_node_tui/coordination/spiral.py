@@ -17,9 +17,10 @@ is done under the coordination lock (coordination/store.py), as every shared fil
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
+
+from comm_node_tui.protocol import jsonfast as json
 
 TYPE_CHECKING = False  # the hook loads the coordinator only when it raises a spiral
 if TYPE_CHECKING:

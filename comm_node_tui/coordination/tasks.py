@@ -22,10 +22,16 @@ comm-node.toml).
 
 from __future__ import annotations
 
-import json
+import gc
 import os
 from collections import defaultdict, deque
 from datetime import UTC, datetime
+
+from comm_node_tui.protocol import jsonfast as json
+
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 BLOCKING = ("blocks", "conditional-blocks")
 EXCLUDED_TYPES = frozenset({"merge-request", "gate", "molecule", "message", "agent", "role", "rig"})
@@ -169,45 +175,65 @@ def _priority(v: object) -> int:
 
 
 def task_from_beads(rec: dict, domains: set[str]) -> Task:
-    tid = rec.get("id")
+    # Written for speed (issue 22: 10,000 tasks loaded and judged in 100 ms): each field read
+    # once and set once (no Task.__init__ defaults overwritten), no empty Contract built to
+    # be replaced, "{}" metadata not parsed. Same result as Task(...) + the fields.
+    get = rec.get
+    tid = get("id")
     if not isinstance(tid, str) or not tid:
         raise ValueError("record has no text id")
-    t = Task(
-        tid,
-        _text(rec.get("title")),
-        _text(rec.get("status"), "open") or "open",
-        _priority(rec.get("priority")),
-        _text(rec.get("issue_type"), "task") or "task",
-    )
-    t.description = _text(rec.get("description"))
-    t.assignee = _text(rec.get("assignee")) or None
-    labels = rec.get("labels")
-    t.labels = [x for x in labels if isinstance(x, str)] if isinstance(labels, list) else []
-    t.pinned = rec.get("pinned") is True or t.status == "pinned"
-    t.ephemeral = rec.get("ephemeral") is True
-    t.defer_until = _text(rec.get("defer_until")) or None
-    deps = rec.get("dependencies")
-    for d in deps if isinstance(deps, list) else []:
-        if not isinstance(d, dict):
-            continue
-        target, kind = d.get("depends_on_id"), d.get("type")
-        if not isinstance(target, str) or not isinstance(kind, str):
-            continue
-        if d.get("issue_id") not in (None, tid):
-            continue  # an edge stored on the wrong record: not this issue's dependency
-        meta = d.get("metadata")
-        if isinstance(meta, str):
-            try:
-                meta = json.loads(meta) if meta.strip() else {}
-            except (ValueError, RecursionError):
-                meta = {}
-        t.deps.append((kind, target, meta if isinstance(meta, dict) else {}))
-        if kind == "parent-child":
-            t.parent = target
-    if t.parent is None and isinstance(rec.get("parent"), str) and rec["parent"]:
-        t.parent = rec["parent"]
-        t.deps.append(("parent-child", t.parent, {}))
-    meta = rec.get("metadata")
+    t = Task.__new__(Task)
+    t.id = tid
+    v = get("title")
+    t.title = v if isinstance(v, str) else ""
+    v = get("status")
+    status = t.status = (v if isinstance(v, str) else "open") or "open"
+    t.priority = _priority(get("priority"))
+    v = get("issue_type")
+    t.issue_type = (v if isinstance(v, str) else "task") or "task"
+    v = get("description")
+    t.description = v if isinstance(v, str) else ""
+    v = get("assignee")
+    assignee = t.assignee = (v if isinstance(v, str) else "") or None
+    v = get("labels")
+    labels = t.labels = [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+    t.pinned = get("pinned") is True or status == "pinned"
+    t.ephemeral = get("ephemeral") is True
+    v = get("defer_until")
+    t.defer_until = (v if isinstance(v, str) else "") or None
+    t.required_artifacts = []
+    deps: list[tuple[str, str, dict]] = []
+    parent = None
+    v = get("dependencies")
+    if isinstance(v, list):
+        for d in v:
+            if not isinstance(d, dict):
+                continue
+            target, kind = d.get("depends_on_id"), d.get("type")
+            if not isinstance(target, str) or not isinstance(kind, str):
+                continue
+            if d.get("issue_id") not in (None, tid):
+                continue  # an edge stored on the wrong record: not this issue's dependency
+            meta = d.get("metadata")
+            if isinstance(meta, str):
+                if meta == "{}" or not meta.strip():
+                    meta = {}
+                else:
+                    try:
+                        meta = json.loads(meta)
+                    except (ValueError, RecursionError):
+                        meta = {}
+            deps.append((kind, target, meta if isinstance(meta, dict) else {}))
+            if kind == "parent-child":
+                parent = target
+    if parent is None:
+        v = get("parent")
+        if isinstance(v, str) and v:
+            parent = v
+            deps.append(("parent-child", v, {}))
+    t.deps = deps
+    t.parent = parent
+    meta = get("metadata")
     if isinstance(meta, str):
         try:
             meta = json.loads(meta)
@@ -215,18 +241,26 @@ def task_from_beads(rec: dict, domains: set[str]) -> Task:
             meta = None
     if isinstance(meta, dict) and isinstance(meta.get("required_artifacts"), list):
         t.required_artifacts = [a for a in meta["required_artifacts"] if isinstance(a, str)]
-    context = "\n\n".join(
-        f"{k}: {_text(rec.get(k)).strip()}"
-        for k in ("design", "notes")
-        if _text(rec.get(k)).strip()
-    )
-    t.contract = Contract(
-        done_when=criteria_lines(_text(rec.get("acceptance_criteria"))),
-        artifacts=_strings(meta.get("artifacts")) if isinstance(meta, dict) else [],
-        notify=_strings(meta.get("notify")) if isinstance(meta, dict) else [],
-        context=context[:MAX_CONTEXT_CHARS],
-    )
-    t.domain = _domain_of(t, domains)
+    design, notes, criteria = get("design"), get("notes"), get("acceptance_criteria")
+    if design or notes or criteria or isinstance(meta, dict):
+        design, notes = _text(design).strip(), _text(notes).strip()
+        context = "\n\n".join(f"{k}: {v}" for k, v in (("design", design), ("notes", notes)) if v)
+        t.contract = Contract(
+            done_when=criteria_lines(criteria) if isinstance(criteria, str) else None,
+            artifacts=_strings(meta.get("artifacts")) if isinstance(meta, dict) else None,
+            notify=_strings(meta.get("notify")) if isinstance(meta, dict) else None,
+            context=context[:MAX_CONTEXT_CHARS],
+        )
+    else:
+        t.contract = Contract()
+    t.domain = None
+    for label in labels:  # _domain_of, inline
+        if label.startswith("domain:"):
+            t.domain = label.split(":", 1)[1] or None
+            break
+    else:
+        if assignee and assignee in domains:
+            t.domain = assignee
     return t
 
 
@@ -254,6 +288,22 @@ def load_beads_jsonl(path: str, domains: set[str]) -> tuple[dict[str, Task], lis
         fh = open(path, "rb")  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
         raise SourceProblem(f"{path}: cannot read ({exc.strerror})") from None
+    # Thousands of records become tens of thousands of small objects, none of them in a
+    # cycle: the collector's passes over the growing heap are pure overhead here (5 % of the
+    # instructions at 2,000 tasks, more as the heap grows; issue 22).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _read_beads(fh, name, domains, tasks, problems)
+    finally:
+        if collecting:
+            gc.enable()
+    return tasks, problems
+
+
+def _read_beads(
+    fh: BinaryIO, name: str, domains: set[str], tasks: dict, problems: list[str]
+) -> None:
     with fh:
         for n, raw in enumerate(fh, 1):
             if not raw.strip():
@@ -272,7 +322,6 @@ def load_beads_jsonl(path: str, domains: set[str]) -> tuple[dict[str, Task], lis
             if t.id in tasks:
                 problems.append(f"{name}:{n}: duplicate id '{t.id}' (the later line wins)")
             tasks[t.id] = t
-    return tasks, problems
 
 
 def load_native(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str]]:

@@ -9,9 +9,10 @@ comm-node's lean modules (bench/hook_startup.py measures the cost).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+from comm_node_tui.protocol import jsonfast as json
 
 # Annotations only: the hook imports its modules lazily to start fast.
 TYPE_CHECKING = False

@@ -8,11 +8,11 @@ do not interleave), and `comm-node log` reads it without the engine.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
 
+from comm_node_tui.protocol import jsonfast as json
 from comm_node_tui.protocol.fileio import FILE_MODE
 
 LEVELS = ("debug", "info", "warn", "error")

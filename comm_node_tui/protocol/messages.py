@@ -8,9 +8,10 @@ not in that form falls back to a safe YAML parse.
 
 from __future__ import annotations
 
-import json
 import os
 import time
+
+from comm_node_tui.protocol import jsonfast as json
 
 FIELDS = ("id", "from", "to", "type", "task", "priority", "token_budget", "reply_to", "created")
 PRIORITIES = ("low", "normal", "high", "urgent")

@@ -17,12 +17,10 @@ Stdlib only and no dataclasses: the hook runs this on every prompt (tests/test_l
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
 import time
 
+from comm_node_tui.protocol import jsonfast as json
 from comm_node_tui.protocol.fileio import append_line
 
 FILE = "receipts.jsonl"
@@ -50,17 +48,27 @@ def path_in(state_dir: str) -> str:
 # Claude Code 2.1.330 hands some pastes (long ones, and multi-line ones with a blank line) to
 # the UserPromptSubmit hook wrapped, with a hex id:
 # '\n\n<pasted_content id="7bce">\nTEXT\n</pasted_content id="7bce">\n' (seen in the bench).
-PASTE_TAG = re.compile(r'</?pasted_content(?: id="[^"]*")?>')
+PASTE_TAG = r'</?pasted_content(?: id="[^"]*")?>'
 
 
 def normalise(text: str) -> str:
     """The text as compared: paste wrappers dropped, blanks collapsed (a protecting leading
     space, CR LF, tabs)."""
-    return " ".join(PASTE_TAG.sub(" ", text).split())
+    if "pasted_content" in text:  # `re` only then: its import costs the hook (issue 22)
+        import re
+
+        text = re.sub(PASTE_TAG, " ", text)
+    return " ".join(text.split())
 
 
 def digest(text: str) -> str:
-    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()[:20]
+    # the built-in sha256 where there is one: hashlib's import (OpenSSL, blake2) costs the
+    # hook on every prompt and Stop; the digest is the same
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found]
+    except ImportError:
+        from hashlib import sha256
+    return sha256(normalise(text).encode("utf-8")).hexdigest()[:20]
 
 
 def new_id(now: float | None = None) -> str:

@@ -6,8 +6,7 @@ agent's own progress text do not erase each other.
 
 from __future__ import annotations
 
-import json
-
+from comm_node_tui.protocol import jsonfast as json
 from comm_node_tui.protocol.fileio import atomic_write, read_bounded
 from comm_node_tui.protocol.messages import now_iso
 

@@ -7,10 +7,10 @@ TOML file's size and modification time, and only a changed TOML is validated aga
 
 from __future__ import annotations
 
-import json
 import os
 
 from comm_node_tui.errors import CommNodeError
+from comm_node_tui.protocol import jsonfast as json
 from comm_node_tui.protocol.paths import CONFIG_NAME, WorkspacePaths
 from comm_node_tui.workspace.model import Domain, Workspace
 

@@ -1,0 +1,130 @@
+"""entry.py's fast `send` reading gives exactly argparse's namespace, or leaves it to argparse;
+the hook and send hot paths import neither argparse nor json nor re (issue 22)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from comm_node_tui.cli import build_parser
+from comm_node_tui.entry import send_args
+from tests.conftest import write_workspace
+
+
+def _argparse(argv: list[str]) -> dict | None:
+    try:
+        return vars(build_parser("send").parse_args(argv))
+    except SystemExit:
+        return None
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        ["--to", "frontend", "hello"],
+        ["hello", "--to", "a,b", "--json"],
+        ["--to=*", "--type", "request", "--priority", "urgent", "--budget", "12", "x"],
+        ["-w", "/ws", "-d", "backend", "--to", "operator", "--reply-to", "m-1", "-"],
+        [
+            "--to",
+            "a",
+            "--subject",
+            "s p a c e",
+            "--task",
+            "t-1",
+            "--domain=x",
+            "--workspace=/w",
+            "",
+        ],
+        ["--to", "a", "--to", "b", "two --to: the last wins"],
+    ],
+)
+def test_plain_sends_read_as_argparse_reads_them(rest):
+    fast = send_args(rest)
+    assert fast is not None
+    assert vars(fast) == _argparse(["send", *rest])
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        ["--help"],
+        ["--to", "a"],  # no text: argparse's error
+        ["hello"],  # no --to
+        ["--to", "a", "--priority", "asap", "x"],
+        ["--to", "a", "--budget", "many", "x"],
+        ["--pri", "high", "--to", "a", "x"],  # abbreviations are argparse's
+        ["--to", "a", "--", "-x"],
+        ["--to", "a", "-5"],
+        ["--to", "a", "x", "y"],
+        ["--to", "-a", "x"],
+        ["-wfoo", "--to", "a", "x"],
+        ["--json=1", "--to", "a", "x"],
+    ],
+)
+def test_anything_else_is_left_to_argparse(rest):
+    assert send_args(rest) is None
+
+
+TOKENS = [
+    *("--to", "--to=a", "a", "b,c", "*", "--type", "--priority", "high", "low", "--budget"),
+    *("7", "x7", "--json", "-w", "-d", "--subject", "--reply-to", "-", "--", "-h", "", "--t"),
+    *("--domain", "--workspace=/w", "text", "-1"),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=8))
+def test_the_fast_reading_never_differs_from_argparse(rest):
+    fast = send_args(rest)
+    if fast is not None:
+        assert vars(fast) == _argparse(["send", *rest])
+
+
+HOT_FORBIDDEN = ("argparse", "json", "re", "enum", "hashlib", "pydantic", "yaml", "pathspec")
+
+
+def _loaded(argv: list[str], stdin: str, cwd) -> list[str]:
+    code = (
+        "import sys\n"
+        "from comm_node_tui.entry import main\n"
+        f"rc = main({argv!r})\n"
+        "sys.stderr.write(repr(sorted({m.split('.')[0] for m in sys.modules} & set(%r))))\n"
+        % (HOT_FORBIDDEN,)
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        input=stdin,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return eval(res.stderr.strip().splitlines()[-1])
+
+
+def test_hook_events_and_send_stay_off_the_heavy_imports(tmp_path):
+    """Every hook event but SessionStart (rare: the hand-off reads the task graph), and send:
+    re/enum/json/argparse each cost the hot path a measurable share of its start-up."""
+    from comm_node_tui.adapters.claude.settings import EVENTS
+
+    root = write_workspace(tmp_path / "ws")
+    cwd = root / "backend"
+    subprocess.run([sys.executable, "-m", "comm_node_tui", "whoami"], cwd=cwd, timeout=60)
+    for event in [e for e in EVENTS if e != "SessionStart"]:
+        payload = {
+            "hook_event_name": event,
+            "session_id": "0b8a1f2e-5c3d-4e6f-8a9b-0c1d2e3f4a5b",
+            "cwd": str(cwd),
+            "tool_name": "Edit",
+            "tool_input": {"file_path": str(cwd / "x.py"), "old_string": "a"},
+            "prompt": "go on",
+        }
+        assert _loaded(["hook"], json.dumps(payload), cwd) == [], event
+    assert _loaded(["send", "--to", "frontend", "hello"], "", cwd) == []
+    assert list((cwd / ".comm-node" / "outbox").glob("*.md")), "send wrote its message"
