@@ -11,10 +11,10 @@ A distributed backend would replace this class with compare-and-set on a key-val
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 
+from comm_node_tui.protocol import jsonfast as json
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir, exclusive_flock, read_bounded
 
 MAX_STATE_BYTES = 64 * 1024 * 1024
