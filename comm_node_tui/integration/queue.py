@@ -375,6 +375,7 @@ class MergeQueue:
         for d in config.get("domains", []):
             if d.get("name") == dom.name:
                 d["path"] = wt
+                d.pop("scope_regex", None)  # the cache's, compiled for the domain's own folder
         view = Workspace(self.ws.root, config)
         rules = Rules(view)
         mine = view.domains[dom.name]
