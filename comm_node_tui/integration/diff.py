@@ -10,7 +10,7 @@ gigabytes costs a bounded read.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 from comm_node_tui.integration.gitwork import GitFailed, Work, run
 
@@ -27,13 +27,23 @@ class FileChange:
     added: int | None  # None: binary (git counts no lines)
     removed: int | None
     old_path: str | None = None  # a rename's or copy's source
+    # the names as git spelled them (surrogate-escaped bytes, control characters and all):
+    # what is passed back to git; `path` and `old_path` are for showing
+    raw: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def binary(self) -> bool:
         return self.added is None
 
     def to_json(self) -> dict:
-        return {**asdict(self), "binary": self.binary}
+        return {
+            "path": self.path,
+            "status": self.status,
+            "added": self.added,
+            "removed": self.removed,
+            "old_path": self.old_path,
+            "binary": self.binary,
+        }
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,11 @@ def clean(text: str) -> str:
 
 
 def _fields(raw: bytes) -> list[str]:
-    return [clean(p.decode("utf-8", "surrogateescape")) for p in raw.split(b"\0")]
+    return [p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0")]
+
+
+def _shown(raw: str) -> str:
+    return clean(raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
 
 
 def changed_files(work: Work) -> tuple[list[FileChange], int]:
@@ -78,10 +92,11 @@ def changed_files(work: Work) -> tuple[list[FileChange], int]:
         letter = parts[i][:1]
         if letter in "RC" and i + 2 < len(parts):
             old, new = parts[i + 1], parts[i + 2]
-            by_path[new] = FileChange(new, letter, 0, 0, old)
+            by_path[new] = FileChange(_shown(new), letter, 0, 0, _shown(old), (old, new))
             i += 3
         else:
-            by_path[parts[i + 1]] = FileChange(parts[i + 1], letter, 0, 0)
+            name = parts[i + 1]
+            by_path[name] = FileChange(_shown(name), letter, 0, 0, None, (name,))
             i += 2
     nums = _fields(counts.out)
     i = 0
@@ -101,17 +116,18 @@ def changed_files(work: Work) -> tuple[list[FileChange], int]:
             continue
         binary = head[0] == "-"
         by_path[path] = FileChange(
-            path,
+            old.path,
             old.status,
             None if binary else int(head[0]),
             None if binary else int(head[1]),
             old.old_path,
+            old.raw,
         )
     untracked = run(work.folder, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
     if untracked.code == 0:
         for path in _fields(untracked.out):
             if path and not path.startswith(STATE_DIR) and path not in by_path:
-                by_path[path] = FileChange(path, "?", None, None)
+                by_path[path] = FileChange(_shown(path), "?", None, None, None, (path,))
     files = sorted(by_path.values(), key=lambda f: f.path)
     return files[:MAX_FILES], len(files)
 
@@ -120,15 +136,13 @@ def patch(work: Work, change: FileChange) -> Patch:
     """One file's patch, or a note saying why there is none."""
     if work.top is None or work.since is None:
         return Patch(change.path, "", f"{work.domain}: {work.folder} is not in git")
+    paths = change.raw or (change.path,)
     if change.status == "?":
-        args: tuple[str, ...] = ("diff", "--no-index", "--", "/dev/null", change.path)
+        args: tuple[str, ...] = ("diff", "--no-index", "--", "/dev/null", *paths)
     else:
-        paths = (change.path,) if change.old_path is None else (change.old_path, change.path)
         args = ("diff", "--relative", "-M", work.since, "--", *paths)
     got = run(work.folder, *args, limit=MAX_PATCH_BYTES)
-    if got.code not in (0, 1):  # --no-index exits 1 when the files differ
-        return Patch(change.path, "", f"no diff: {clean(got.why())}")
-    if got.truncated:
+    if got.truncated:  # first: git was killed for it, so its exit code says nothing
         counted = (
             f" ({change.added} lines added, {change.removed} removed)"
             if change.added is not None
@@ -137,6 +151,8 @@ def patch(work: Work, change: FileChange) -> Patch:
         return Patch(
             change.path, "", f"diff larger than {MAX_PATCH_BYTES // 1024} KB: not shown{counted}"
         )
+    if got.code not in (0, 1):  # --no-index exits 1 when the files differ
+        return Patch(change.path, "", f"no diff: {clean(got.why())}")
     text = clean(got.text)
     if change.binary and ("Binary files" in text[:2000] or not text.strip()):
         return Patch(change.path, "", "binary file: not shown")
