@@ -6,7 +6,7 @@ deleted or reset, a domain's worktree never touched, and a bad entry never stops
 from __future__ import annotations
 
 import json
-import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,10 @@ from comm_node_tui.protocol.events import tail
 from comm_node_tui.workspace.config import IntegrationConfig
 from comm_node_tui.workspace.discovery import load_workspace
 from comm_node_tui.workspace.settings import DEFAULTS
-from tests.conftest import run_cli
+from tests.conftest import run_cli, start_serve
 from tests.gitrepos import SHARED, branches, commit, git, make_project
+from tests.test_engine_process import engine_ready
+from tests.waiting import wait_for
 
 INTEG = "comm-node/integration"
 
@@ -30,7 +32,7 @@ def queue_for(root: Path) -> MergeQueue:
 
 def inbox(root: Path, name: str) -> list[str]:
     box = root / name / ".comm-node" / "inbox"
-    return [(box / f).read_text() for f in sorted(os.listdir(box))] if box.is_dir() else []
+    return [p.read_text() for p in sorted(box.glob("*.md"))]
 
 
 def tree(root: Path, ref: str) -> set[str]:
@@ -225,3 +227,26 @@ def test_cli_merge_queue_run_status_and_a_bad_queue_file(tmp_path):
     assert path.read_text() == "{not json"
     r = run_cli("merge", cwd=root)
     assert r.returncode != 0 and "name a domain" in r.stderr
+
+
+def test_the_engine_takes_what_is_queued_and_the_domain_hears_of_a_failure(tmp_path):
+    root = make_project(tmp_path, ("api", "web"), domain_extra={"web": 'verify = ["false"]'})
+    commit(root / "api", {"src/api.txt": "api\n"})
+    commit(root / "web", {"src/web.txt": "web\n"})
+    proc = start_serve(root)
+    try:
+        wait_for(lambda: engine_ready(root))
+        assert run_cli("merge", "api", cwd=root).returncode == 0
+        assert run_cli("merge", "web", cwd=root / "web").returncode == 0  # the agent itself
+        q = queue_for(root)
+        wait_for(lambda: all(e["state"] != "queued" and e["state"] != "running"
+                             for e in q.entries()), timeout=60, show=q.entries)  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert [(e["domain"], e["state"]) for e in q.entries()] == [
+        ("api", "landed"),
+        ("web", "failed"),
+    ]
+    assert "src/api.txt" in tree(root, INTEG)
+    assert "`false` exited 1" in inbox(root, "web")[0]
