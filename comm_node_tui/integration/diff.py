@@ -111,17 +111,17 @@ def changed_files(work: Work) -> tuple[list[FileChange], int]:
         else:
             path = head[2]
             i += 1
-        old = by_path.get(path)
-        if old is None:
+        seen = by_path.get(path)
+        if seen is None:
             continue
         binary = head[0] == "-"
         by_path[path] = FileChange(
-            old.path,
-            old.status,
+            seen.path,
+            seen.status,
             None if binary else int(head[0]),
             None if binary else int(head[1]),
-            old.old_path,
-            old.raw,
+            seen.old_path,
+            seen.raw,
         )
     untracked = run(work.folder, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
     if untracked.code == 0:
