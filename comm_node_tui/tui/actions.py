@@ -159,13 +159,13 @@ NEEDS_ACTIONS: tuple[Action, ...] = (
 # The keys of the review screen (tui/screens/review.py), as NEEDS_ACTIONS are the needs screen's.
 REVIEW_ACTIONS: tuple[Action, ...] = (
     Action("review-next-file", "j,down", "next_file", "Next file", "The next changed file"),
-    Action("review-prev-file", "k,up", "prev_file", "Previous file", "The previous changed file"),
+    Action("review-prev-file", "k,up", "prev_file", "Prev file", "The previous changed file"),
     Action("review-next-hunk", "n", "next_hunk", "Next hunk", "The cursor to the next hunk"),
-    Action("review-prev-hunk", "p", "prev_hunk", "Previous hunk", "The cursor to the hunk before"),
+    Action("review-prev-hunk", "p", "prev_hunk", "Prev hunk", "The cursor to the hunk before"),
     Action("review-line-down", "J", "line_down", "Line down", "The cursor one line down"),
     Action("review-line-up", "K", "line_up", "Line up", "The cursor one line up"),
-    Action("review-page-down", "pagedown,space", "page_down", "Page down", "Scroll the diff"),
-    Action("review-page-up", "pageup,b", "page_up", "Page up", "Scroll the diff back"),
+    Action("review-page-down", "pagedown", "page_down", "Page down", "Scroll the diff"),
+    Action("review-page-up", "pageup", "page_up", "Page up", "Scroll the diff back"),
     Action(
         "review-comment",
         "c",
