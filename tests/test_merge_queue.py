@@ -225,6 +225,7 @@ def test_cli_merge_queue_run_status_and_a_bad_queue_file(tmp_path):
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert QUEUE_FILE in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert path.read_text() == "{not json"
+    assert "merge.queue_invalid" in [e.type for e in events(root)]
     r = run_cli("merge", cwd=root)
     assert r.returncode != 0 and "name a domain" in r.stderr
 

@@ -36,8 +36,9 @@ class MergeMonitor:
         self._seen = mtime
         try:
             data = store.read(QUEUE_FILE, {})
-        except ValueError:
-            return False  # a broken file: `comm-node merge` names it; nothing to take
+        except ValueError as exc:  # once per change of the file; nothing to take from it
+            self.ctx.emit(Event("merge.queue_invalid", str(exc), level="warn"))
+            return False
         entries = data.get("entries") if isinstance(data, dict) else None
         return any(isinstance(e, dict) and e.get("state") in (QUEUED, "running")
                    for e in entries or [])  # fmt: skip

@@ -81,20 +81,27 @@ class MergeQueue:
         data.setdefault("next", len(data["entries"]) + 1)
         return data
 
+    def _bad(self, exc: Exception) -> CommNodeError:
+        """A queue file that cannot be read: an event, and one line to raise (the file is
+        left as it is: nothing in it is lost, and nothing is queued until it is fixed)."""
+        why = str(exc)
+        self.coord.emit(Event("merge.queue_invalid", why, level="warn"))
+        return CommNodeError(why)
+
     def entries(self) -> list[dict]:
         """Every entry, oldest first (a bad queue file: CommNodeError naming it)."""
         try:
             return self._read()["entries"]
-        except ValueError as exc:
-            raise CommNodeError(str(exc)) from None
+        except (ValueError, CommNodeError) as exc:
+            raise self._bad(exc) from None
 
     def _update(self, change: Callable[[dict], object]) -> object:
         """Read, change and write the queue file under the coordination lock."""
         with self.store.locked():
             try:
                 data = self._read()
-            except ValueError as exc:  # garbage: never overwritten, so nothing is lost
-                raise CommNodeError(str(exc)) from None
+            except (ValueError, CommNodeError) as exc:  # never overwritten: nothing lost
+                raise self._bad(exc) from None
             out = change(data)
             finished = [e for e in data["entries"] if e.get("state") in FINISHED]
             drop = {e["id"] for e in finished[: max(0, len(finished) - KEEP_FINISHED)]}

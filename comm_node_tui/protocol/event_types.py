@@ -86,6 +86,7 @@ class EventType(StrEnum):
     MERGE_CONFLICT = "merge.conflict"  # back to the domain with the files
     MERGE_FAILED = "merge.failed"  # a check failed, the branch vanished, git refused
     MERGE_SCRATCH_CLEANED = "merge.scratch_cleaned"  # the queue's own worktree was dirty/broken
+    MERGE_QUEUE_INVALID = "merge.queue_invalid"  # merge-queue.json unreadable: left as it is
     # review comments from the room (operator/actions.py)
     REVIEW_COMMENT = "review.comment"
     # the workspace, the engine, tmux
