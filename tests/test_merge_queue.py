@@ -251,3 +251,29 @@ def test_the_engine_takes_what_is_queued_and_the_domain_hears_of_a_failure(tmp_p
     ]
     assert "src/api.txt" in tree(root, INTEG)
     assert "`false` exited 1" in inbox(root, "web")[0]
+
+
+def test_an_import_that_breaks_the_rules_in_the_merged_tree_does_not_land(tmp_path):
+    root = make_project(
+        tmp_path,
+        ("api", "web"),
+        domain_extra={
+            "api": 'scope = ["api/**"]\nforbidden_imports = ["web"]',
+            "web": 'scope = ["web/**"]',
+        },
+    )
+    commit(root / "web", {"web/__init__.py": "", "web/views.py": "X = 1\n"})
+    commit(root / "api", {"api/__init__.py": "", "api/ok.py": "import json\n"})
+    q = queue_for(root)
+    q.enqueue("web")
+    q.enqueue("api")
+    assert [e["state"] for e in q.run_pass()] == ["landed", "landed"]
+    # web's module is in the integration branch now: api importing it breaks api's rules
+    commit(root / "api", {"api/use.py": "from web import views\n"})
+    q.enqueue("api")
+
+    (entry,) = q.run_pass()
+
+    assert entry["state"] == "failed" and "import(s) that break api's rules" in entry["reason"]
+    assert entry["files"] == ["api/use.py"] and "from web import views" in entry["output"]
+    assert "api/use.py" in inbox(root, "api")[0]

@@ -284,13 +284,9 @@ class MergeQueue:
                         "files": files[:MAX_FILES_SHOWN],
                     }
                 return {"state": FAILED, "reason": f"git merge: {clean(merged.why())}"}
-            outside = self._outside_scope(dom, wt)
-            if outside:
-                return {
-                    "state": FAILED,
-                    "reason": f"{len(outside)} changed file(s) outside {name}'s scope",
-                    "files": outside[:MAX_FILES_SHOWN],
-                }
+            refused = self._boundaries(dom, top, wt)
+            if refused is not None:
+                return refused
             failed = self._commands(dom, wt)
             if failed is not None:
                 return failed
@@ -370,22 +366,66 @@ class MergeQueue:
         run(wt, "reset", "-q", "--hard")
         run(wt, "clean", "-q", "-ffdx")
 
-    def _outside_scope(self, dom: Domain, wt: str) -> list[str]:
-        """Files the merge brings that `dom`'s scope does not cover (its scope read against
-        the scratch worktree, which holds the same tree as the domain's own folder)."""
-        from comm_node_tui.boundaries.rules import Rules
-
-        if dom.scope == ["**"]:
-            return []
-        got = run(wt, "diff", "--cached", "--name-only", "-z", "--no-renames")
+    def _merged_view(self, dom: Domain, top: str, wt: str) -> Workspace:
+        """The workspace as the merged tree sees it: `dom` and every other domain that is a
+        worktree of the same repository have the scratch worktree as their folder (their
+        scopes then divide the one merged tree between them, as they divide the repository)."""
         config = copy.deepcopy(self.ws.config)
         for d in config.get("domains", []):
-            if d.get("name") == dom.name:
-                d["path"] = wt
-                d.pop("scope_regex", None)  # the cache's, compiled for the domain's own folder
-        view = Workspace(self.ws.root, config)
+            other = self.ws.domains.get(str(d.get("name")))
+            if other is None:
+                continue
+            if other.name != dom.name:
+                mine = gitwork.repo_top(other.path)
+                if mine is None or mine != other.path or gitwork.main_worktree(mine) != top:
+                    continue
+            d["path"] = wt
+            d.pop("scope_regex", None)  # the cache's, compiled for the domain's own folder
+        return Workspace(self.ws.root, config)
+
+    def _boundaries(self, dom: Domain, top: str, wt: str) -> dict | None:
+        """The boundary check on what the merge brings: files outside `dom`'s scope, and
+        imports in the merged files that break its rules (boundaries/check.py on the
+        scratch worktree's index); the failed result, or None."""
+        from comm_node_tui.boundaries.check import run_check
+        from comm_node_tui.boundaries.gitfiles import GitError
+
+        view = self._merged_view(dom, top, wt)
+        outside = self._outside_scope(view, dom.name, wt)
+        if outside:
+            return {
+                "state": FAILED,
+                "reason": f"{len(outside)} changed file(s) outside {dom.name}'s scope",
+                "files": outside[:MAX_FILES_SHOWN],
+            }
+        try:
+            report = run_check(view, domain=dom.name, staged=True)
+        except GitError as exc:
+            return {"state": FAILED, "reason": f"boundary check: {clean(str(exc))[:200]}"}
+        broken = [v for v in report.violations if v.kind == "import"]
+        if broken:
+            # named as in the repository, not by where the scratch worktree sits
+            prefix = os.path.relpath(wt, view.root) + os.sep
+            lines = [clean(v.describe().replace(prefix, "")) for v in broken[:MAX_FILES_SHOWN]]
+            return {
+                "state": FAILED,
+                "reason": f"{len(broken)} import(s) that break {dom.name}'s rules",
+                "files": sorted({clean(v.file.replace(prefix, "", 1)) for v in broken})[
+                    :MAX_FILES_SHOWN
+                ],
+                "output": "\n".join(lines)[-OUTPUT_CHARS:],
+            }
+        return None
+
+    def _outside_scope(self, view: Workspace, name: str, wt: str) -> list[str]:
+        """Files the merge brings that the domain's scope does not cover."""
+        from comm_node_tui.boundaries.rules import Rules
+
+        mine = view.domains[name]
+        if mine.scope == ["**"]:
+            return []
+        got = run(wt, "diff", "--cached", "--name-only", "-z", "--no-renames")
         rules = Rules(view)
-        mine = view.domains[dom.name]
         out = []
         for rel in got.text.split("\0"):
             mine_or_ours = not rel or rel.startswith(".comm-node/")
