@@ -67,6 +67,9 @@ class MergeQueue:
         self.store = coord.store
         # told the domain's name when a message went to its inbox (the engine nudges it)
         self.on_message = on_message or (lambda _name: None)
+        # each domain's repository (its main worktree, None: no worktree of its own), asked of
+        # git once per pass: every entry's boundary check needs them all
+        self._repos: dict[str, str | None] = {}
 
     # ---- the file ------------------------------------------------------------------------
     def _read(self) -> dict:
@@ -168,6 +171,7 @@ class MergeQueue:
         except ConflictError:
             return None
         try:
+            self._repos = {}
             self._requeue_stale()
             done: list[dict] = []
             while limit is None or len(done) < limit:
@@ -375,13 +379,18 @@ class MergeQueue:
             other = self.ws.domains.get(str(d.get("name")))
             if other is None:
                 continue
-            if other.name != dom.name:
-                mine = gitwork.repo_top(other.path)
-                if mine is None or mine != other.path or gitwork.main_worktree(mine) != top:
-                    continue
+            if other.name != dom.name and self._repo_of(other) != top:
+                continue
             d["path"] = wt
             d.pop("scope_regex", None)  # the cache's, compiled for the domain's own folder
         return Workspace(self.ws.root, config)
+
+    def _repo_of(self, dom: Domain) -> str | None:
+        if dom.name not in self._repos:
+            mine = gitwork.repo_top(dom.path)
+            own = mine is not None and mine == dom.path
+            self._repos[dom.name] = gitwork.main_worktree(mine) if own and mine else None
+        return self._repos[dom.name]
 
     def _boundaries(self, dom: Domain, top: str, wt: str) -> dict | None:
         """The boundary check on what the merge brings: files outside `dom`'s scope, and
