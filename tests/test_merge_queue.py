@@ -190,7 +190,9 @@ def test_the_queue_refuses_work_it_cannot_take_in_one_line(tmp_path):
     with pytest.raises(CommNodeError, match="no branch of its own"):
         q.enqueue("plain")  # a folder inside the main checkout, on main
     entry = q.enqueue("api")
-    assert q.enqueue("api") == {**entry, "already": True}
+    assert entry["uncommitted"] is False
+    (root / "api" / "README.md").write_text("edited, not committed\n")
+    assert q.enqueue("api") == {**entry, "already": True, "uncommitted": True}
     assert [e["id"] for e in q.entries()] == ["q1"]
 
 

@@ -28,6 +28,8 @@ def merge(args) -> int:
                 print(f"{name}: {entry['branch']} is already queued as {entry['id']}")
             else:
                 print(f"{name}: {entry['branch']} queued as {entry['id']}")
+            if entry.get("uncommitted"):
+                print(f"note: {name} has uncommitted changes: only its commits are merged")
     if args.run:
         done = queue.run_pass()
         out["ran"] = done

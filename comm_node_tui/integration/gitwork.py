@@ -54,7 +54,9 @@ class GitOut:
 def run(cwd: str, *args: str, limit: int = OUT_LIMIT, timeout_s: float = GIT_TIMEOUT_S) -> GitOut:
     """One git command; never raises for git's own failure (see `code`), only when git
     cannot start or outlives `timeout_s` (GitFailed, one line)."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    # GIT_OPTIONAL_LOCKS=0: reading a domain's worktree (status, diff) must not take its
+    # index lock to refresh stat data while the agent is committing there
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
     try:
         proc = subprocess.Popen(
             ["git", *args],

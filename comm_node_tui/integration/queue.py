@@ -147,6 +147,9 @@ class MergeQueue:
 
         entry = self._update(add)
         assert isinstance(entry, dict)
+        # only commits are merged: say so when the folder holds more (not kept in the file)
+        dirty = run(work.top, "status", "--porcelain", "--untracked-files=no").out.strip()
+        entry = {**entry, "uncommitted": bool(dirty)}
         if not entry.get("already"):
             self.coord.emit(
                 Event(

@@ -251,9 +251,10 @@ class OperatorActions:
         from comm_node_tui.integration.queue import MergeQueue
 
         entry = MergeQueue(self.coord).enqueue(name, by="operator")
+        note = "; its uncommitted changes are not merged" if entry.get("uncommitted") else ""
         if entry.get("already"):
-            return f"{entry['branch']} is already queued as {entry['id']}"
-        return f"{entry['branch']} queued as {entry['id']}; the engine merges it"
+            return f"{entry['branch']} is already queued as {entry['id']}{note}"
+        return f"{entry['branch']} queued as {entry['id']}; the engine merges it{note}"
 
     # ---- everyone ---------------------------------------------------------------------------
     @answers_in_one_line
