@@ -470,6 +470,27 @@ def _graph(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["dot", "mermaid"], default="dot", help="default dot")
 
 
+def _diff(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="diff_cmd:diff")
+    p.add_argument(
+        "domain_name", metavar="DOMAIN", nargs="?", help="default: this agent's own domain"
+    )
+    p.add_argument("--patch", "-p", action="store_true", help="the diff itself, file by file")
+    _json(p, 'JSON: {"domain", "mode", "branch", "base", "since", "files": [...]}')
+
+
+def _merge(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(handler="merge_cmd:merge")
+    p.add_argument("domain_name", metavar="DOMAIN", nargs="?", help="queue this domain's branch")
+    p.add_argument("--status", action="store_true", help="list the queue")
+    p.add_argument(
+        "--run",
+        action="store_true",
+        help="take the queued entries now, one pass (the engine does this by itself)",
+    )
+    _json(p)
+
+
 def _init(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="kickoff_cmd:init")
     p.add_argument(
@@ -676,6 +697,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     ),
     "check": ("boundaries: changes outside scopes, imports that break the rules", _check),
     "graph": ("the domain dependency graph (dot or mermaid), violations in red", _graph),
+    "diff": ("the files a domain changed since its base, and the diff (--patch)", _diff),
+    "merge": (
+        "queue a domain's branch for the merge queue; --status lists it, --run takes it",
+        _merge,
+    ),
     "usage": ("real token use and cost per domain, from Claude Code transcripts", _usage),
     "up": ("start (or adopt) the agents' tmux session", _up),
     "down": ("stop every agent and end the tmux session", _down),

@@ -2,9 +2,9 @@
 the agents' hot paths (`comm-node hook`, `comm-node send`) load nothing heavy.
 
 protocol <- workspace <- coordination <- usage <- (adapters, boundaries, model) <- hooks <-
-panes <- engine <- kickoff <- operator <- tui <- demo <- web <- commands. `cli.py` declares the
-parser and dispatches by name (it imports no command module), so it sits low: the kickoff
-renders PROTOCOL.md from it.
+panes <- integration <- engine <- kickoff <- operator <- tui <- demo <- web <- commands. `cli.py`
+declares the parser and dispatches by name (it imports no command module), so it sits low:
+the kickoff renders PROTOCOL.md from it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ LAYERS: list[set[str]] = [
     {"adapters", "boundaries", "model"},
     {"hooks"},
     {"panes"},
+    # review, the merge queue, conflict warnings: git and the domains' work, run by the
+    # engine and called by the CLI and the room
+    {"integration"},
     {"engine"},
     {"kickoff"},
     {"operator"},  # the room's interventions as one service, below the UI that calls it

@@ -40,9 +40,9 @@ def typed(value: object) -> tuple[type, object]:
 def test_settings_has_a_section_for_every_section_of_the_config_model():
     sections = set(WorkspaceConfig.model_fields) - {"project", "domains"}
     assert sections == set(DEFAULTS.to_dict())
-    # [notify] and [cluster] hold lists: tests/test_notify.py and tests/test_cluster_config.py
-    # check their defaults
-    assert set(SECTIONS) == sections - {"prices", "keymap", "notify", "cluster"}
+    # [notify], [cluster] and [integration] hold lists: tests/test_notify.py,
+    # tests/test_cluster_config.py and tests/test_merge_queue.py check their defaults
+    assert set(SECTIONS) == sections - {"prices", "keymap", "notify", "cluster", "integration"}
 
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))

@@ -29,6 +29,7 @@ from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.engine.domains import DomainMonitor
 from comm_node_tui.engine.hub import EventHub
 from comm_node_tui.engine.journal import JournalKeeper
+from comm_node_tui.engine.merges import MergeMonitor
 from comm_node_tui.engine.needs import OperatorMail
 from comm_node_tui.engine.notify import Notifier
 from comm_node_tui.engine.nudges import Nudger, PaneActions
@@ -113,6 +114,7 @@ class Engine:
         self.tasks = TasksMonitor(ctx)
         self.artifacts = ArtifactAnnouncer(ctx)
         self.boundary_monitor = BoundaryMonitor(ctx)
+        self.merges = MergeMonitor(ctx)  # the merge queue's passes (integration/queue.py)
         self.journal = JournalKeeper(ctx)
         self.mail = OperatorMail(ws.paths.operator)  # the operator's unread mail, cached
         self.notifier = Notifier(ctx)
@@ -266,6 +268,7 @@ class Engine:
             asyncio.create_task(self._rescan_loop(stop)),
             asyncio.create_task(self.screens.run(stop)),
             asyncio.create_task(self.boundary_monitor.run(stop)),
+            asyncio.create_task(self.merges.run(stop)),
         ]
         try:
             await watch(

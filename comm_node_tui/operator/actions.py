@@ -23,6 +23,8 @@ from comm_node_tui.workspace.model import Workspace
 
 if TYPE_CHECKING:
     from comm_node_tui.coordination.coordinator import Coordinator
+    from comm_node_tui.integration.diff import FileChange, Patch
+    from comm_node_tui.integration.gitwork import Work
     from comm_node_tui.panes.manager import AgentPanes
 
 MAX_LINE = 300
@@ -220,6 +222,64 @@ class OperatorActions:
         if p.how == "switch":
             return f"switched to {name}'s pane ({p.back} comes back)"
         return f"back from {name}'s pane"
+
+    # ---- review and the merge queue (integration/) ----------------------------------------
+    def review_files(self, name: str) -> tuple[Work, list[FileChange], int]:
+        """Where the domain's work is and the files it changed (git, blocking: a worker);
+        CommNodeError in one line when git cannot say."""
+        from comm_node_tui.integration.diff import changed_files
+        from comm_node_tui.integration.gitwork import find_work
+
+        try:
+            work = find_work(self.ws, self.ws.domain(name))
+            files, total = changed_files(work)
+        except CommNodeError:
+            raise
+        except Exception as exc:
+            raise CommNodeError(one_line(exc) or type(exc).__name__) from exc
+        return work, files, total
+
+    def review_patch(self, work: Work, change: FileChange) -> Patch:
+        """One file's patch, or a note saying why not (binary, too large)."""
+        from comm_node_tui.integration.diff import patch
+
+        return patch(work, change)
+
+    @answers_in_one_line
+    def review_comment(
+        self, name: str, path: str, line: int | None, hunk: str, quote: str, text: str
+    ) -> str:
+        """A review comment into the agent's inbox (the operator's message, as `answer`
+        sends one): it names the file and the line and quotes the hunk's header and the line
+        commented on, so the agent can find the place without the room."""
+        where = f"{path}, line {line}" if line is not None else path
+        body = [f"Review comment on {where}:", ""]
+        if hunk:
+            body.append(f"> {hunk}")
+        if quote and quote != hunk:
+            body.append(f"> {quote}")
+        body += ["", text.strip(), ""]
+        ident = ops.message_to_agent(self.coord, name, "\n".join(body), msg_type="review")
+        self.coord.emit(
+            Event(
+                "review.comment",
+                f"operator -> {name}: comment on {where}"[:200],
+                agent=name,
+                data={"id": ident, "path": path, "line": line},
+            )
+        )
+        return f"comment on {where} delivered as {ident}"
+
+    @answers_in_one_line
+    def queue_merge(self, name: str) -> str:
+        """The domain's branch into the merge queue (the engine takes it)."""
+        from comm_node_tui.integration.queue import MergeQueue
+
+        entry = MergeQueue(self.coord).enqueue(name, by="operator")
+        note = "; its uncommitted changes are not merged" if entry.get("uncommitted") else ""
+        if entry.get("already"):
+            return f"{entry['branch']} is already queued as {entry['id']}{note}"
+        return f"{entry['branch']} queued as {entry['id']}; the engine merges it{note}"
 
     # ---- everyone ---------------------------------------------------------------------------
     @answers_in_one_line

@@ -80,6 +80,15 @@ class EventType(StrEnum):
     BOUNDARY_CHECK = "boundary.check"
     BOUNDARY_COMMIT_BLOCKED = "boundary.commit_blocked"
     BOUNDARY_COMMIT_CHECKED = "boundary.commit_checked"
+    # the merge queue (integration/queue.py)
+    MERGE_QUEUED = "merge.queued"
+    MERGE_LANDED = "merge.landed"  # merged, checked and fast-forwarded into the integration branch
+    MERGE_CONFLICT = "merge.conflict"  # back to the domain with the files
+    MERGE_FAILED = "merge.failed"  # a check failed, the branch vanished, git refused
+    MERGE_SCRATCH_CLEANED = "merge.scratch_cleaned"  # the queue's own worktree was dirty/broken
+    MERGE_QUEUE_INVALID = "merge.queue_invalid"  # merge-queue.json unreadable: left as it is
+    # review comments from the room (operator/actions.py)
+    REVIEW_COMMENT = "review.comment"
     # the workspace, the engine, tmux
     CONFIG_INVALID = "config.invalid"
     CONFIG_RELOADED = "config.reloaded"
@@ -130,4 +139,6 @@ ALERTS: dict[EventType, str] = {
     EventType.DOMAIN_MISSING: "error",
     EventType.MESSAGE_DEFERRED: "warning",
     EventType.KICKOFF_UNREGISTERED: "error",
+    EventType.MERGE_CONFLICT: "warning",
+    EventType.MERGE_FAILED: "warning",
 }

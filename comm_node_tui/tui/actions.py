@@ -102,6 +102,22 @@ ACTIONS: tuple[Action, ...] = (
         footer=False,
     ),
     Action(
+        "review",
+        "d",
+        "review",
+        "Review",
+        "Review the selected agent's changes: the files, the diff, comments sent to the agent",
+        footer=False,
+    ),
+    Action(
+        "merge",
+        "m",
+        "merge",
+        "Merge",
+        "Queue the selected domain's branch for the merge queue (asks first)",
+        footer=False,
+    ),
+    Action(
         "needs",
         "w",
         "needs",
@@ -138,6 +154,27 @@ NEEDS_ACTIONS: tuple[Action, ...] = (
     Action("needs-alerts", "tab", "switch_tab", "Alerts", "Switch between the items and alerts"),
     Action("needs-clear", "c", "clear_alerts", "Clear", "Clear the alert history and the marks"),
     Action("needs-close", "escape,w", "close", "Close", "Back to the room"),
+)
+
+# The keys of the review screen (tui/screens/review.py), as NEEDS_ACTIONS are the needs screen's.
+REVIEW_ACTIONS: tuple[Action, ...] = (
+    Action("review-next-file", "j,down", "next_file", "Next file", "The next changed file"),
+    Action("review-prev-file", "k,up", "prev_file", "Prev file", "The previous changed file"),
+    Action("review-next-hunk", "n", "next_hunk", "Next hunk", "The cursor to the next hunk"),
+    Action("review-prev-hunk", "p", "prev_hunk", "Prev hunk", "The cursor to the hunk before"),
+    Action("review-line-down", "J", "line_down", "Line down", "The cursor one line down"),
+    Action("review-line-up", "K", "line_up", "Line up", "The cursor one line up"),
+    Action("review-page-down", "pagedown", "page_down", "Page down", "Scroll the diff"),
+    Action("review-page-up", "pageup", "page_up", "Page up", "Scroll the diff back"),
+    Action(
+        "review-comment",
+        "c",
+        "comment",
+        "Comment",
+        "A comment on the cursor's line, sent to the agent (names the file, line and hunk)",
+    ),
+    Action("review-merge", "m", "merge", "Merge", "Queue this domain's branch for merging"),
+    Action("review-close", "escape,q", "close", "Close", "Back to the room"),
 )
 
 PANEL_KEYS = ("agents", "tasks", "locks", "burn", "events", "preview")

@@ -27,7 +27,13 @@ from comm_node_tui.engine.world import World
 from comm_node_tui.operator.actions import OperatorActions, one_line
 from comm_node_tui.operator.lookups import find_message_text, git_summary
 from comm_node_tui.protocol.events import Event
-from comm_node_tui.tui.actions import NEEDS_ACTIONS, PANEL_KEYS, bindings, keymap
+from comm_node_tui.tui.actions import (
+    NEEDS_ACTIONS,
+    PANEL_KEYS,
+    REVIEW_ACTIONS,
+    bindings,
+    keymap,
+)
 from comm_node_tui.tui.alerts import (
     AlertHistory,
     KickoffProgress,
@@ -175,7 +181,9 @@ class ControlRoom(Hand):
         problems = use_theme(self, self.wanted_theme)
         self.keymap_ids, unknown = keymap(
             dict(self.ws.settings.keymap),
-            {b.id for b in self.BINDINGS} | {a.id for a in NEEDS_ACTIONS},
+            {b.id for b in self.BINDINGS}
+            | {a.id for a in NEEDS_ACTIONS}
+            | {a.id for a in REVIEW_ACTIONS},
         )
         for p in [*problems, self.layout_problem, unknown]:
             if p:

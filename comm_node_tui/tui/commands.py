@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from comm_node_tui.tui.actions import ACTIONS, NEEDS_ACTIONS, Action
+from comm_node_tui.tui.actions import ACTIONS, NEEDS_ACTIONS, REVIEW_ACTIONS, Action
 
 
 class ActionsProvider(Provider):
     def _actions(self) -> list[tuple[Action, str]]:
         """(action, what to run): a screen's own actions run on it (`screen.` namespace)."""
         from comm_node_tui.tui.screens.needs import NeedsScreen
+        from comm_node_tui.tui.screens.review import ReviewScreen
 
         out = [(a, a.action) for a in ACTIONS]
         if isinstance(self.screen, NeedsScreen):
             out = [(a, f"screen.{a.action}") for a in NEEDS_ACTIONS] + out
+        elif isinstance(self.screen, ReviewScreen):
+            out = [(a, f"screen.{a.action}") for a in REVIEW_ACTIONS] + out
         return out
 
     async def discover(self) -> Hits:

@@ -267,6 +267,33 @@ class Hand(App):
         else:
             self.notify("no locks are held", severity="warning")
 
+    def action_review(self) -> None:
+        """The review screen on the selected agent's changes (tui/screens/review.py)."""
+        from comm_node_tui.tui.screens.review import ReviewScreen
+
+        if name := self._need_agent():
+            self.push_screen(ReviewScreen(name, self.operator))
+
+    def action_merge(self) -> None:
+        if name := self._need_agent():
+            self.merge_agent(name)
+
+    def merge_agent(self, name: str) -> None:
+        """Asks, then queues the domain's branch (the engine's merge queue takes it)."""
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._act(f"merge {name}", self.operator.queue_merge, name)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Queue {name}'s branch for the merge queue? It is merged into the integration "
+                "branch only if the merge, its verify commands, the boundary check and the "
+                "integration tests pass; its branch is never changed."
+            ),
+            confirmed,
+        )
+
     def action_publish_artifact(self) -> None:
         name = self._need_agent()
         if not name:

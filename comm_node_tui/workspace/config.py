@@ -233,6 +233,36 @@ class ClusterConfig(_Strict):
         return v
 
 
+def _branch_name(v: str) -> str:
+    # passed to git as an argument, never through a shell; still refused when git would
+    # read it as an option or a range, so a typo is one line here and not a git error later
+    bad = (
+        v.startswith("-")
+        or ".." in v
+        or any(c in v for c in " ~^:?*[\\")
+        or any(not c.isprintable() for c in v)
+    )
+    if bad or v.endswith((".lock", "/", ".")):
+        raise ValueError(f"{v[:80]!r} is not a usable git branch name")
+    return v
+
+
+class IntegrationConfig(_Strict):
+    """[integration]: review and the merge queue (integration/)."""
+
+    base_branch: Annotated[str, Field(max_length=200)] = DEFAULTS.integration.base_branch
+    branch: Annotated[str, Field(min_length=1, max_length=200)] = DEFAULTS.integration.branch
+    # shell commands run on every merged result: the operator's own text, as verify's
+    tests: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(default_factory=list)
+    tests_timeout_s: Annotated[float, Field(gt=0, le=86400)] = DEFAULTS.integration.tests_timeout_s
+    land_on_base: bool = DEFAULTS.integration.land_on_base
+
+    @field_validator("base_branch", "branch")
+    @classmethod
+    def _git_branch(cls, v: str) -> str:
+        return _branch_name(v) if v else v
+
+
 class WorkspaceConfig(_Strict):
     project: ProjectConfig
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
@@ -245,6 +275,7 @@ class WorkspaceConfig(_Strict):
     keymap: dict[str, str] = Field(default_factory=dict)  # binding id -> keys, e.g. kill = "k"
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    integration: IntegrationConfig = Field(default_factory=IntegrationConfig)
     domains: list[DomainConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -319,6 +319,24 @@ def mask_nats(urls: str) -> str:
     return ",".join(out)
 
 
+@section
+class IntegrationSettings(_Section):
+    """[integration]: review and the merge queue (integration/, docs/configuration.md)."""
+
+    base_branch: str = ""  # "" = the repository's default branch (main, else master)
+    branch: str = "comm-node/integration"  # where the merge queue lands what passes
+    tests: tuple[str, ...] = ()  # shell commands run on every merged result
+    tests_timeout_s: float = 600  # each of `tests`, at most
+    land_on_base: bool = False  # also fast-forward base_branch to what landed
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any] | None) -> IntegrationSettings:
+        data = dict(data or {})
+        if "tests" in data:
+            data["tests"] = tuple(data["tests"])
+        return cls.from_dict(data)
+
+
 _NO_PRICES: Mapping[str, PriceSettings] = MappingProxyType({})
 _NO_KEYS: Mapping[str, str] = MappingProxyType({})
 
@@ -338,6 +356,7 @@ class Settings(_Section):
     keymap: Mapping[str, str] = _NO_KEYS  # binding id -> keys, e.g. kill = "k"
     notify: NotifySettings = NotifySettings()
     cluster: ClusterSettings = ClusterSettings()
+    integration: IntegrationSettings = IntegrationSettings()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -355,6 +374,7 @@ class Settings(_Section):
             keymap=MappingProxyType(dict(config.get("keymap") or {})),
             notify=NotifySettings.from_config(config.get("notify")),
             cluster=ClusterSettings.from_config(config.get("cluster")),
+            integration=IntegrationSettings.from_config(config.get("integration")),
         )
 
 

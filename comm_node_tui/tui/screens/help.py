@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from comm_node_tui.tui.actions import ACTIONS, NEEDS_ACTIONS, PANEL_KEYS
+from comm_node_tui.tui.actions import ACTIONS, NEEDS_ACTIONS, PANEL_KEYS, REVIEW_ACTIONS
 
 
 def help_table(keymap: dict[str, str] | None = None) -> Table:
@@ -31,6 +31,10 @@ def help_table(keymap: dict[str, str] | None = None) -> Table:
     for a in NEEDS_ACTIONS:  # the "Needs you" screen (w)
         keys = keymap.get(a.id, a.keys)
         t.add_row(Text(keys), Text(f"Needs you: {a.description}"), Text(a.help))
+    t.add_section()
+    for a in REVIEW_ACTIONS:  # the review screen (d)
+        keys = keymap.get(a.id, a.keys)
+        t.add_row(Text(keys), Text(f"Review: {a.description}"), Text(a.help))
     return t
 
 
