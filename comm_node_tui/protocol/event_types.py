@@ -40,6 +40,7 @@ class EventType(StrEnum):
     MESSAGE_ROUTED = "message.routed"
     MESSAGE_BOUNCED = "message.bounced"
     MESSAGE_DEFERRED = "message.deferred"
+    MESSAGE_ARRIVED = "message.arrived"  # from another machine, through NATS (cluster/relay.py)
     OUTBOX_UNREADABLE = "outbox.unreadable"
     OPERATOR_MESSAGE = "operator.message"
     OPERATOR_PAUSE = "operator.pause"
@@ -108,6 +109,13 @@ class EventType(StrEnum):
     TMUX_UNAVAILABLE = "tmux.unavailable"
     TMUX_AVAILABLE = "tmux.available"
     TMUX_ACTION_FAILED = "tmux.action_failed"
+    # engines on several machines (cluster/relay.py, docs/cluster.md)
+    CLUSTER_STARTING = "cluster.starting"
+    CLUSTER_UP = "cluster.up"
+    CLUSTER_DOWN = "cluster.down"  # mail for other machines waits; local work goes on
+    CLUSTER_FAULT = "cluster.fault"  # setting up JetStream failed
+    # a viewer's file watch failed: it refreshes on its timer instead (tui/bridge.py)
+    VIEWER_WATCH_FAILED = "viewer.watch_failed"
     # notifications to people outside the room (engine/notify.py)
     NOTIFY_FAILED = "notify.failed"  # a webhook or notify-send failed (once until it works)
     # the kickoff meeting and the demo
@@ -138,6 +146,8 @@ ALERTS: dict[EventType, str] = {
     EventType.TMUX_UNAVAILABLE: "warning",
     EventType.DOMAIN_MISSING: "error",
     EventType.MESSAGE_DEFERRED: "warning",
+    EventType.CLUSTER_DOWN: "warning",
+    EventType.CLUSTER_FAULT: "error",
     EventType.KICKOFF_UNREGISTERED: "error",
     EventType.MERGE_CONFLICT: "warning",
     EventType.MERGE_FAILED: "warning",
