@@ -31,6 +31,8 @@ LAYERS: list[set[str]] = [
     {"adapters", "boundaries", "model"},
     {"hooks"},
     {"panes"},
+    # bringing the domains' work together: git, the boundary check; the engine runs it
+    {"integration"},
     {"engine"},
     {"kickoff"},
     {"operator"},  # the room's interventions as one service, below the UI that calls it

@@ -25,6 +25,7 @@ from comm_node_tui.coordination.ledger import Ledger
 from comm_node_tui.engine.artifacts import ArtifactAnnouncer
 from comm_node_tui.engine.boundaries_monitor import BoundaryMonitor
 from comm_node_tui.engine.clock import Clock, SystemClock
+from comm_node_tui.engine.conflicts import ConflictMonitor
 from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.engine.domains import DomainMonitor
 from comm_node_tui.engine.hub import EventHub
@@ -104,6 +105,7 @@ class Engine:
         self.tasks = TasksMonitor(ctx)
         self.artifacts = ArtifactAnnouncer(ctx)
         self.boundary_monitor = BoundaryMonitor(ctx)
+        self.conflicts = ConflictMonitor(ctx)  # conflicts ahead of time (issue 18)
         self.journal = JournalKeeper(ctx)
         self.mail = OperatorMail(ws.paths.operator)  # the operator's unread mail, cached
         self.notifier = Notifier(ctx)
@@ -112,6 +114,7 @@ class Engine:
         self.refresh_usage = self.usage.tick
         self.reload_config = self.domains.reload_config
         self.check_boundaries = self.boundary_monitor.check
+        self.check_conflicts = self.conflicts.check
         self._graph_cache: tuple[int, TaskGraph] | None = None
         self.started = False
 
@@ -169,6 +172,7 @@ class Engine:
             self.ledger.compact(keep_ids=set())
         self.budgets.flush(everything=True)
         self.artifacts.load()
+        self.conflicts.load()
         self.tick()
         self.started = True
 
@@ -250,6 +254,7 @@ class Engine:
             asyncio.create_task(self._rescan_loop(stop)),
             asyncio.create_task(self.screens.run(stop)),
             asyncio.create_task(self.boundary_monitor.run(stop)),
+            asyncio.create_task(self.conflicts.run(stop)),
         ]
         try:
             await watch(
@@ -314,6 +319,7 @@ class Engine:
             health=dict(self.watchdog.health),
             now=self.ctx.clock.time(),  # the engine's clock (a test's ManualClock too)
             mail=self.mail,
+            conflicts=self.conflicts.to_json(),
         )
         self._graph_cache = (self.tasks_version, world.task_graph)
         return world

@@ -99,6 +99,15 @@ class EventType(StrEnum):
     TMUX_UNAVAILABLE = "tmux.unavailable"
     TMUX_AVAILABLE = "tmux.available"
     TMUX_ACTION_FAILED = "tmux.action_failed"
+    # integration: conflicts ahead of time (engine/conflicts.py), the integration
+    # coordinator (engine/integration_monitor.py)
+    INTEGRATION_CONFLICT = "integration.conflict"  # two domains' work cannot be merged
+    INTEGRATION_CONFLICT_CLEARED = "integration.conflict_cleared"  # ... and now it can
+    INTEGRATION_CHECK_FAILED = "integration.check_failed"  # git could not answer for a domain
+    INTEGRATION_CHECK_BACK = "integration.check_back"  # ... and now it can again
+    INTEGRATION_COORDINATOR_STARTED = "integration.coordinator_started"
+    INTEGRATION_COORDINATOR_FAILED = "integration.coordinator_failed"
+    INTEGRATION_REPORT = "integration.report"  # the coordinator wrote (or rewrote) its report
     # notifications to people outside the room (engine/notify.py)
     NOTIFY_FAILED = "notify.failed"  # a webhook or notify-send failed (once until it works)
     # the kickoff meeting and the demo
@@ -130,4 +139,6 @@ ALERTS: dict[EventType, str] = {
     EventType.DOMAIN_MISSING: "error",
     EventType.MESSAGE_DEFERRED: "warning",
     EventType.KICKOFF_UNREGISTERED: "error",
+    EventType.INTEGRATION_CONFLICT: "warning",
+    EventType.INTEGRATION_COORDINATOR_FAILED: "error",
 }

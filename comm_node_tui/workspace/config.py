@@ -103,6 +103,24 @@ class BoundariesConfig(_Strict):
     check_interval_s: Annotated[float, Field(ge=0)] = DEFAULTS.boundaries.check_interval_s
 
 
+class IntegrationConfig(_Strict):
+    """[integration]: bringing the domains' work together."""
+
+    # conflict warnings and the integration coordinator
+    conflict_check_s: Annotated[float, Field(ge=0)] = DEFAULTS.integration.conflict_check_s
+    coordinator: bool = DEFAULTS.integration.coordinator
+    report: Annotated[str, Field(min_length=1, max_length=4096)] = DEFAULTS.integration.report
+
+    @field_validator("report")
+    @classmethod
+    def _relative_file(cls, v: str) -> str:
+        # the coordinator writes it inside its own folder: no way out of it
+        parts = v.replace("\\", "/").split("/")
+        if v.startswith("/") or ".." in parts or "\x00" in v or v.endswith("/"):
+            raise ValueError("a file path relative to the coordinator's folder, without '..'")
+        return v
+
+
 class BudgetsConfig(_Strict):
     """The policy for `comm-node budget request`: auto-grant while a domain is efficient."""
 
@@ -210,6 +228,7 @@ class WorkspaceConfig(_Strict):
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     keymap: dict[str, str] = Field(default_factory=dict)  # binding id -> keys, e.g. kill = "k"
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    integration: IntegrationConfig = Field(default_factory=IntegrationConfig)
     domains: list[DomainConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -171,6 +171,17 @@ class BoundariesSettings(_Section):
 
 
 @section
+class IntegrationSettings(_Section):
+    """[integration]: bringing the domains' work together (docs/configuration.md)."""
+
+    # -- conflict warnings and the integration coordinator (engine/conflicts.py,
+    #    integration/coordinator.py)
+    conflict_check_s: float = 60.0  # every domain pair merged in memory this often; 0 = off
+    coordinator: bool = True  # start the integration-role domain once all tasks are done
+    report: str = ".comm-node/integration-report.md"  # in the coordinator's folder
+
+
+@section
 class BudgetsSettings(_Section):
     """The policy for `comm-node budget request`: auto-grant while a domain is efficient."""
 
@@ -265,6 +276,7 @@ class Settings(_Section):
     prices: Mapping[str, PriceSettings] = _NO_PRICES  # model id prefix -> its price
     keymap: Mapping[str, str] = _NO_KEYS  # binding id -> keys, e.g. kill = "k"
     notify: NotifySettings = NotifySettings()
+    integration: IntegrationSettings = IntegrationSettings()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -281,6 +293,7 @@ class Settings(_Section):
             ),
             keymap=MappingProxyType(dict(config.get("keymap") or {})),
             notify=NotifySettings.from_config(config.get("notify")),
+            integration=IntegrationSettings.from_dict(config.get("integration")),
         )
 
 
