@@ -29,6 +29,7 @@ from comm_node_tui.engine.conflicts import ConflictMonitor
 from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.engine.domains import DomainMonitor
 from comm_node_tui.engine.hub import EventHub
+from comm_node_tui.engine.integration_monitor import IntegrationMonitor
 from comm_node_tui.engine.journal import JournalKeeper
 from comm_node_tui.engine.needs import OperatorMail
 from comm_node_tui.engine.notify import Notifier
@@ -106,6 +107,7 @@ class Engine:
         self.artifacts = ArtifactAnnouncer(ctx)
         self.boundary_monitor = BoundaryMonitor(ctx)
         self.conflicts = ConflictMonitor(ctx)  # conflicts ahead of time (issue 18)
+        self.integration = IntegrationMonitor(ctx, lambda: self.tasks.view, self.actions.start)
         self.journal = JournalKeeper(ctx)
         self.mail = OperatorMail(ws.paths.operator)  # the operator's unread mail, cached
         self.notifier = Notifier(ctx)
@@ -173,6 +175,7 @@ class Engine:
         self.budgets.flush(everything=True)
         self.artifacts.load()
         self.conflicts.load()
+        self.integration.load()
         self.tick()
         self.started = True
 
@@ -212,6 +215,7 @@ class Engine:
         self.watchdog.check()
         self.artifacts.tick()
         self.tasks.tick()
+        self.integration.tick()  # after the tasks: it reads their view
         self.usage.tick()
         self.nudger.tick()
         self.notify()
