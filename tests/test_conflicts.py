@@ -266,3 +266,22 @@ def test_a_hand_edited_conflicts_file_is_read_as_far_as_it_makes_sense():
     data = {"conflicts": [{"domains": ["a"], "path": "x"}, 3, {"domains": ["a", "b"], "path": "y"}]}
     assert [(v.a, v.b, v.path) for v in ConflictView.all_of(data)] == [("a", "b", "y")]
     assert ConflictView.all_of([1, 2]) == ()
+
+
+def test_the_room_raises_a_conflict_as_an_alert_and_its_clearing_quietly():
+    from comm_node_tui.protocol.events import Event
+    from comm_node_tui.tui.alerts import react
+
+    warned = react(
+        Event(
+            "integration.conflict",
+            "a and b: conflicting changes in app.py",
+            agent="a",
+            level="warn",
+            data={"domains": ["a", "b"], "files": ["app.py"], "alert": True},
+        )
+    )
+    assert warned.notice is not None and warned.notice.severity == "warning"
+    assert "a and b" in warned.notice.text and warned.mark == "a"
+    cleared = react(Event("integration.conflict_cleared", "a and b: no longer", agent="a"))
+    assert cleared.notice is None
