@@ -25,12 +25,14 @@ import os
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations
 
 from comm_node_tui.boundaries.managed import is_managed_rel
 
 GIT_TIMEOUT_S = 60.0
+SNAPSHOT_WORKERS = 4  # working trees snapshotted at once
 MAX_HUNKS = 3  # per file, in a message or the World
 MAX_HUNK_LINES = 12  # per side of a hunk
 MAX_LINE_CHARS = 200
@@ -100,58 +102,62 @@ def _has_git_above(path: str) -> bool:
         p = up
 
 
-def locate(path: str) -> tuple[str, str] | None:
-    """(working tree, common git dir) of the repository holding `path`; None for a folder in
-    no repository; GitFailed for a repository git cannot read."""
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a domain's folder is in git: its working tree, repository, index."""
+
+    top: str
+    repo: str  # the common git dir
+    index: str
+
+
+def locate(path: str) -> Where | None:
+    """The repository holding `path`; None for a folder in no repository; GitFailed for a
+    repository git cannot read. (Each git call is a process: one answers all three.)"""
     if not os.path.isdir(path):
         raise GitFailed(f"{path}: no such folder")
     if not _has_git_above(path):
         return None
-    _, out = _git(path, "rev-parse", "--show-toplevel", "--git-common-dir")
+    _, out = _git(path, "rev-parse", "--show-toplevel", "--git-common-dir", "--git-path", "index")
     lines = out.splitlines()
-    if len(lines) < 2:
+    if len(lines) < 3:
         raise GitFailed(f"git rev-parse in {path}: no working tree")
     top = os.path.realpath(lines[0])
-    common = os.path.realpath(os.path.join(path, lines[1]))
-    return top, common
+    return Where(top, os.path.realpath(os.path.join(path, lines[1])), os.path.join(path, lines[2]))
 
 
-def domain_work(domain: str, top: str, repo: str) -> Work:
+def domain_work(domain: str, where: Where) -> Work:
     """The domain's branch/commit: HEAD, or a snapshot commit when its tree has changes."""
-    _, out = _git(top, "rev-parse", "--verify", "--quiet", "HEAD", ok=(0, 1))
-    head = out.strip()
-    if not head:
+    top = where.top
+    code, out = _git(top, "rev-parse", "HEAD", "HEAD^{tree}", "--abbrev-ref", "HEAD", ok=(0, 128))
+    lines = out.split()
+    if code != 0 or len(lines) < 3:
         _, ref = _git(top, "symbolic-ref", "--quiet", "HEAD", ok=(0, 1))
         what = f"branch {ref.strip().removeprefix('refs/heads/')}" if ref.strip() else "HEAD"
         raise GitFailed(f"{top}: {what} has no commit (a branch that vanished, or none yet)")
-    _, ref = _git(top, "symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1))
-    branch = ref.strip() or None
-    tree = snapshot_tree(top)
-    _, head_tree = _git(top, "rev-parse", "HEAD^{tree}")
-    if tree == head_tree.strip():
-        return Work(domain, repo, top, head, branch, dirty=False)
+    head, head_tree, branch = lines[0], lines[1], None if lines[2] == "HEAD" else lines[2]
+    tree = snapshot_tree(top, where.index)
+    if tree == head_tree:
+        return Work(domain, where.repo, top, head, branch, dirty=False)
     _, commit = _git(
         top, "commit-tree", tree, "-p", head, "-m", SNAPSHOT_MESSAGE, env=_SNAPSHOT_ENV
     )
-    return Work(domain, repo, top, commit.strip(), branch, dirty=True)
+    return Work(domain, where.repo, top, commit.strip(), branch, dirty=True)
 
 
-def snapshot_tree(top: str) -> str:
+def snapshot_tree(top: str, real_index: str) -> str:
     """The working tree (tracked, and untracked not ignored) as a tree object, through a
     temporary index: the worktree's index, its files and its refs are left as they were."""
-    _, index = _git(top, "rev-parse", "--git-path", "index")
-    real_index = os.path.join(top, index.strip())
     fd, tmp = tempfile.mkstemp(prefix="comm-node-index-")
     os.close(fd)
     try:
+        env = {"GIT_INDEX_FILE": tmp}
         try:
             with open(real_index, "rb") as src, open(tmp, "wb") as dst:
                 # its stat data: only the files that changed are hashed again
                 while chunk := src.read(1 << 20):
                     dst.write(chunk)
-            env = {"GIT_INDEX_FILE": tmp}
         except FileNotFoundError:
-            env = {"GIT_INDEX_FILE": tmp}
             os.unlink(tmp)  # no index yet: start from HEAD's tree
             _git(top, "read-tree", "HEAD", env=env)
         _git(top, "add", "-A", env=env)
@@ -365,7 +371,7 @@ class ConflictChecker:
         """`domains`: name -> folder. Blocking (git): call it in a worker thread."""
         t0 = time.perf_counter()
         result = PassResult()
-        where: dict[str, tuple[str, str]] = {}
+        where: dict[str, Where] = {}
         for name, path in sorted(domains.items()):
             try:
                 found = locate(path)
@@ -376,15 +382,24 @@ class ConflictChecker:
                 where[name] = found
         # only domains sharing a repository with another working tree need a commit
         trees_of: dict[str, set[str]] = {}
-        for top, repo in where.values():
-            trees_of.setdefault(repo, set()).add(top)
-        for name, (top, repo) in where.items():
-            if len(trees_of[repo]) < 2:
-                continue
+        for w in where.values():
+            trees_of.setdefault(w.repo, set()).add(w.top)
+        wanted = [(name, w) for name, w in where.items() if len(trees_of[w.repo]) >= 2]
+
+        def snap(item: tuple[str, Where]) -> Work | str:
             try:
-                result.work[name] = domain_work(name, top, repo)
+                return domain_work(*item)
             except GitFailed as exc:
-                result.problems[name] = str(exc)
+                return str(exc)
+
+        # git does the work in its own processes: a few at once, the rest of the time is
+        # waiting for them (the benchmark: docs/benchmarks.md)
+        with ThreadPoolExecutor(max_workers=SNAPSHOT_WORKERS) as pool:
+            for (name, _w), got in zip(wanted, pool.map(snap, wanted), strict=True):
+                if isinstance(got, str):
+                    result.problems[name] = got
+                else:
+                    result.work[name] = got
         merged: dict[tuple[str, str], list[Conflict] | str] = {}
         for a, b in combinations(sorted(result.work), 2):
             wa, wb = result.work[a], result.work[b]
