@@ -170,3 +170,16 @@ def test_ready_waits_for_every_task_of_the_other_domains(coord_ws: Path):
     finish(coord_ws, "T2", "web")
     tasks = Coordinator(ws).load_tasks()[0]
     assert ready("integ", tasks).ready
+
+
+@pytest.mark.parametrize("report", ["../outside.md", "/etc/report.md", "reports/"])
+def test_a_report_path_out_of_the_coordinators_folder_is_one_line(report: str):
+    from comm_node_tui.errors import ConfigError
+    from comm_node_tui.workspace.config import parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(f'[project]\nname = "p"\n[integration]\nreport = "{report}"\n')
+    assert err.value.problems == [
+        "comm-node.toml: integration.report: a file path relative to the coordinator's "
+        "folder, without '..'"
+    ]
