@@ -157,11 +157,15 @@ class ConflictMonitor:
                     data={"domains": [a, b], "files": paths},
                 )
             )
+        before = dict(self.known)
         for key, c in now.items():
             self.known[key] = c.to_json()
         self.checked_at = ctx.clock.time()
-        with contextlib.suppress(OSError):
-            ctx.coord.store.write(STORE, self.to_json())
+        # written when it changed (hunks move as agents edit): not every pass, and never in
+        # a workspace where there is nothing to say
+        if changed or gone or self.known != before:
+            with contextlib.suppress(OSError):
+                ctx.coord.store.write(STORE, self.to_json())
         if new or gone or changed:
             ctx.changed()
 
