@@ -182,6 +182,9 @@ def legacy_snapshot(
         "needs": [],
         # added with delivery receipts (issue 15): the latest deliveries, after "paused"
         "receipts": _receipts(ws),
+        # added with conflict warnings (issue 18): no conflict check ran in the workspaces
+        # this reference is built for; tests/test_conflicts.py holds the items themselves
+        "conflicts": [],
     }
 
 

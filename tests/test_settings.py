@@ -10,6 +10,7 @@ from comm_node_tui.workspace.config import (
     BoundariesConfig,
     BudgetsConfig,
     DomainConfig,
+    IntegrationConfig,
     PriceConfig,
     RouterConfig,
     TasksConfig,
@@ -29,6 +30,7 @@ SECTIONS = {
     "router": RouterConfig,
     "budgets": BudgetsConfig,
     "boundaries": BoundariesConfig,
+    "integration": IntegrationConfig,
 }
 
 
@@ -138,6 +140,10 @@ EVERY_KEY = dedent("""
     count_broadcast_per_recipient = false
     [boundaries]
     check_interval_s = 0
+    [integration]
+    conflict_check_s = 15.0
+    coordinator = false
+    report = "reports/integration.md"
     [budgets]
     auto_grant = false
     max_auto_grant_tokens = 10

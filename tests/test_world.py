@@ -44,6 +44,7 @@ TOP = [
     "paused",
     "needs",
     "receipts",
+    "conflicts",
 ]
 AGENT_KEYS = [
     "name",

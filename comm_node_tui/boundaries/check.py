@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from comm_node_tui.boundaries import gitfiles, js_imports, python_imports, rust_imports
 from comm_node_tui.boundaries.found import FoundImport, ParseError
+from comm_node_tui.boundaries.managed import is_managed
 from comm_node_tui.boundaries.rules import Rules, relative
 from comm_node_tui.workspace.model import Domain, Workspace
 
@@ -144,8 +145,8 @@ def _python_roots(ws: Workspace, dom: Domain, top: str | None) -> list[str]:
 
 
 def _is_runtime(ws: Workspace, path: str) -> bool:
-    """comm-node's own files: never a boundary question."""
-    return f"{os.sep}.comm-node{os.sep}" in path or path == ws.paths.config
+    """comm-node's own files (boundaries/managed.py): never a boundary question."""
+    return f"{os.sep}.comm-node{os.sep}" in path or is_managed(ws, path)
 
 
 def run_check(

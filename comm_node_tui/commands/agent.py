@@ -64,6 +64,14 @@ def status_show(args) -> int:
     if stop.any:
         who = "every agent" if stop.all else ", ".join(stop.domains)
         print(f"PAUSED: {who} (since {stop.paused_at or '?'}); `comm-node resume` ends it")
+    from comm_node_tui.integration.coordinator import status_line
+
+    for cf in world.conflicts:  # paths from agents' files: printable text only
+        where = "".join(ch if ch.isprintable() else "?" for ch in cf.path)
+        print(f"CONFLICT: {cf.a} and {cf.b} in {where} ({cf.kind})")
+    line = status_line(ws)
+    if line:
+        print(line)
     return 0
 
 

@@ -25,9 +25,11 @@ from comm_node_tui.coordination.ledger import Ledger
 from comm_node_tui.engine.artifacts import ArtifactAnnouncer
 from comm_node_tui.engine.boundaries_monitor import BoundaryMonitor
 from comm_node_tui.engine.clock import Clock, SystemClock
+from comm_node_tui.engine.conflicts import ConflictMonitor
 from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.engine.domains import DomainMonitor
 from comm_node_tui.engine.hub import EventHub
+from comm_node_tui.engine.integration_monitor import IntegrationMonitor
 from comm_node_tui.engine.journal import JournalKeeper
 from comm_node_tui.engine.merges import MergeMonitor
 from comm_node_tui.engine.needs import OperatorMail
@@ -115,6 +117,8 @@ class Engine:
         self.artifacts = ArtifactAnnouncer(ctx)
         self.boundary_monitor = BoundaryMonitor(ctx)
         self.merges = MergeMonitor(ctx)  # the merge queue's passes (integration/queue.py)
+        self.conflicts = ConflictMonitor(ctx)  # conflicts ahead of time (issue 18)
+        self.integration = IntegrationMonitor(ctx, lambda: self.tasks.view, self.actions.start)
         self.journal = JournalKeeper(ctx)
         self.mail = OperatorMail(ws.paths.operator)  # the operator's unread mail, cached
         self.notifier = Notifier(ctx)
@@ -123,6 +127,7 @@ class Engine:
         self.refresh_usage = self.usage.tick
         self.reload_config = self.domains.reload_config
         self.check_boundaries = self.boundary_monitor.check
+        self.check_conflicts = self.conflicts.check
         self._graph_cache: tuple[int, TaskGraph] | None = None
         self.started = False
 
@@ -182,6 +187,8 @@ class Engine:
             self.ledger.compact(keep_ids=set())
         self.budgets.flush(everything=True)
         self.artifacts.load()
+        self.conflicts.load()
+        self.integration.load()
         self.tick()
         self.started = True
 
@@ -224,6 +231,7 @@ class Engine:
         self.watchdog.check()
         self.artifacts.tick()
         self.tasks.tick()
+        self.integration.tick()  # after the tasks: it reads their view
         self.usage.tick()
         self.nudger.tick()
         self.notify()
@@ -269,6 +277,7 @@ class Engine:
             asyncio.create_task(self.screens.run(stop)),
             asyncio.create_task(self.boundary_monitor.run(stop)),
             asyncio.create_task(self.merges.run(stop)),
+            asyncio.create_task(self.conflicts.run(stop)),
         ]
         try:
             await watch(
@@ -333,6 +342,7 @@ class Engine:
             health=dict(self.watchdog.health),
             now=self.ctx.clock.time(),  # the engine's clock (a test's ManualClock too)
             mail=self.mail,
+            conflicts=self.conflicts.to_json(),
         )
         self._graph_cache = (self.tasks_version, world.task_graph)
         return world

@@ -59,6 +59,18 @@ class PaneActions:
         """Interrupt the agent (Escape), as a spent work budget asks under policy "pause"."""
         self._submit(self._pause, name)
 
+    def start(self, name: str, failed: Callable[[str, Exception], None]) -> None:
+        """Start (or adopt) the agent's pane as `comm-node up NAME` does; `failed` hears
+        why it could not (the integration coordinator: engine/integration_monitor.py)."""
+
+        def up() -> None:
+            try:
+                self._agent_panes().up([name])
+            except Exception as exc:
+                failed(name, exc)
+
+        self._submit(up)
+
     def drain(self) -> None:
         """Wait until every action asked for so far is done (at stop, and in tests)."""
         if self._pool is not None:

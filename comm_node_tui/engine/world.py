@@ -25,6 +25,7 @@ from comm_node_tui.engine.world_views import (
     ArtifactView,
     BoundaryView,
     BudgetView,
+    ConflictView,
     ContextUsage,
     DomainUsage,
     LockView,
@@ -53,6 +54,7 @@ __all__ = [
     "ArtifactView",
     "BoundaryView",
     "BudgetView",
+    "ConflictView",
     "ContextUsage",
     "DomainUsage",
     "Health",
@@ -95,6 +97,8 @@ class World:
     needs: tuple[Need, ...] = ()  # what waits on the human, ranked (engine/needs.py)
     # the latest deliveries typed into agents, oldest first (protocol/receipts.py)
     receipts: tuple[ReceiptView, ...] = ()
+    # two domains' work that cannot be merged, as the last conflict check saw it
+    conflicts: tuple[ConflictView, ...] = ()
 
     def agent(self, name: str) -> AgentView | None:
         return next((a for a in self.agents if a.name == name), None)
@@ -127,6 +131,7 @@ class World:
             "paused": self.paused.to_json(),
             "needs": [n.to_json() for n in self.needs],
             "receipts": [r.to_json() for r in self.receipts],
+            "conflicts": [c.to_json() for c in self.conflicts],
         }
 
 
@@ -261,6 +266,7 @@ def snapshot(
     health: dict | None = None,
     mail: OperatorMail | None = None,
     reads: StatusReads | None = None,
+    conflicts: dict | None = None,
 ) -> World:
     """Everything the control room shows, read fresh from the files where not given.
     `graph`: the task graph of an earlier World with the same tasks_version (kept, not
@@ -328,6 +334,10 @@ def snapshot(
         paused=read_pause(ws.paths.state),
         needs=derive(agents, status_of, budget_views, mail.unread(), coord.overlay()),
         receipts=recent_receipts(ws),
+        # the engine's last conflict check (a viewer reads the engine's copy on disk)
+        conflicts=ConflictView.all_of(
+            conflicts if conflicts is not None else _stored(coord, "conflicts.json")
+        ),
     )
 
 

@@ -793,3 +793,54 @@ class ReceiptView:
             "queued_at": self.queued_at,
             "started_s": self.started_s,
         }
+
+
+# ---- conflicts ahead of time (engine/conflicts.py) -------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ConflictView:
+    """Two domains' current work that git cannot merge, in one file: where (the first
+    domain's line numbers of the conflicting regions) and what kind."""
+
+    a: str
+    b: str
+    path: str
+    kind: str
+    lines: tuple[int, ...]  # where each shown region starts, in a's version
+    more_hunks: int
+
+    @classmethod
+    def parse(cls, d: object) -> ConflictView | None:
+        """None for an entry that is not a conflict (a hand-edited conflicts.json)."""
+        if not isinstance(d, Mapping):
+            return None
+        pair = _strs(d.get("domains"))
+        if len(pair) != 2 or not isinstance(d.get("path"), str):
+            return None
+        hunks = d.get("hunks")
+        lines = tuple(
+            _int(h.get("line"))
+            for h in (hunks if isinstance(hunks, list) else [])
+            if isinstance(h, Mapping)
+        )
+        return cls(
+            pair[0], pair[1], d["path"], _str(d.get("kind")), lines, _int(d.get("more_hunks"))
+        )
+
+    def involves(self, name: str) -> bool:
+        return name in (self.a, self.b)
+
+    def to_json(self) -> dict:
+        return {
+            "domains": [self.a, self.b],
+            "path": self.path,
+            "kind": self.kind,
+            "lines": list(self.lines),
+            "more_hunks": self.more_hunks,
+        }
+
+    @staticmethod
+    def all_of(data: object) -> tuple[ConflictView, ...]:
+        """The conflicts of a conflicts.json (or the monitor's data); () for anything else."""
+        items = data.get("conflicts") if isinstance(data, Mapping) else None
+        views = (ConflictView.parse(x) for x in (items if isinstance(items, list) else []))
+        return tuple(v for v in views if v is not None)

@@ -1,7 +1,8 @@
 """What `comm-node init` writes, computed first (so it can be shown and asked about) and
 then applied: comm-node.toml, native tasks, and per domain its `.comm-node/` folders,
 registry.json, PROTOCOL.md, a role section in the agent CLI's instructions file (CLAUDE.md),
-comm-node's hooks in the CLI's settings, and `.comm-node/` in .gitignore. Nothing of the
+comm-node's hooks in the CLI's settings, and `.comm-node/` in .gitignore (in the workspace's
+repository also the domains that are repositories or worktrees of their own). Nothing of the
 user's is replaced: the instructions file is merged between marked lines, the settings keep
 the user's hooks, .gitignore only gains lines. What is the CLI's comes from its adapter
 (adapters/agent_cli.py).
@@ -275,23 +276,30 @@ def merge_role_section(existing: str | None, section: str, name: str) -> str:
     return existing + sep + section
 
 
-def _gitignore_targets(plan: Plan) -> list[str]:
+def _gitignore_targets(plan: Plan) -> dict[str, list[str]]:
+    """Each working tree (or plain folder) init writes into -> the extra lines its
+    .gitignore needs beyond IGNORE_LINES: a domain that is its own repository or worktree
+    inside the workspace's repository is ignored there (`git add -A` refuses a nested
+    repository with no commit, and would record the others as gitlinks)."""
     from comm_node_tui.boundaries.gitfiles import repo_top
 
-    out: list[str] = []
+    out: dict[str, list[str]] = {}
     top = repo_top(plan.root) if os.path.isdir(plan.root) else None
     if top:
-        out.append(top)
+        out[top] = []
     for d in plan.ws.domains.values():
         if os.path.isdir(d.path):
-            t = repo_top(d.path)
-            out.append(t or d.path)
+            own = repo_top(d.path) or d.path
         else:
             how = plan.creations.get(d.name, DomainCreation()).how
             # a new repository or worktree is its own working tree (what repo_top will say
             # on the next run); a plain directory belongs to the workspace's repository
-            out.append(d.path if how in ("git", "worktree") else (top or d.path))
-    return list(dict.fromkeys(out))
+            own = d.path if how in ("git", "worktree") else (top or d.path)
+        out.setdefault(own, [])
+        if top and own == d.path and d.path != top and d.path.startswith(top + os.sep):
+            rel = os.path.relpath(d.path, top).replace(os.sep, "/")
+            out[top].append(f"/{rel}/")
+    return out
 
 
 def build_plan(
@@ -359,11 +367,12 @@ def build_plan(
         settings = cli.hooks_file(d)
         if not any(c.path == settings for c in changes):
             file(settings, cli.hooks_preview(d), f"comm-node's {cli.label} hooks", d.name)
-    for target in _gitignore_targets(plan):
+    for target, nested in _gitignore_targets(plan).items():
         path = os.path.join(target, ".gitignore")
         old = _read(path) or ""
         have = {ln.strip() for ln in old.splitlines()}
-        missing = [ln for ln in (*IGNORE_LINES, *cli.ignore_lines) if ln not in have]
+        wanted = dict.fromkeys((*IGNORE_LINES, *cli.ignore_lines, *nested))
+        missing = [ln for ln in wanted if ln not in have]
         new = (
             old
             + ("" if not old or old.endswith("\n") else "\n")

@@ -116,6 +116,15 @@ class EventType(StrEnum):
     CLUSTER_FAULT = "cluster.fault"  # setting up JetStream failed
     # a viewer's file watch failed: it refreshes on its timer instead (tui/bridge.py)
     VIEWER_WATCH_FAILED = "viewer.watch_failed"
+    # integration: conflicts ahead of time (engine/conflicts.py), the integration
+    # coordinator (engine/integration_monitor.py)
+    INTEGRATION_CONFLICT = "integration.conflict"  # two domains' work cannot be merged
+    INTEGRATION_CONFLICT_CLEARED = "integration.conflict_cleared"  # ... and now it can
+    INTEGRATION_CHECK_FAILED = "integration.check_failed"  # git could not answer for a domain
+    INTEGRATION_CHECK_BACK = "integration.check_back"  # ... and now it can again
+    INTEGRATION_COORDINATOR_STARTED = "integration.coordinator_started"
+    INTEGRATION_COORDINATOR_FAILED = "integration.coordinator_failed"
+    INTEGRATION_REPORT = "integration.report"  # the coordinator wrote (or rewrote) its report
     # notifications to people outside the room (engine/notify.py)
     NOTIFY_FAILED = "notify.failed"  # a webhook or notify-send failed (once until it works)
     # the kickoff meeting and the demo
@@ -151,4 +160,6 @@ ALERTS: dict[EventType, str] = {
     EventType.KICKOFF_UNREGISTERED: "error",
     EventType.MERGE_CONFLICT: "warning",
     EventType.MERGE_FAILED: "warning",
+    EventType.INTEGRATION_CONFLICT: "warning",
+    EventType.INTEGRATION_COORDINATOR_FAILED: "error",
 }

@@ -248,7 +248,7 @@ def _branch_name(v: str) -> str:
 
 
 class IntegrationConfig(_Strict):
-    """[integration]: review and the merge queue (integration/)."""
+    """[integration]: bringing the domains' work together (integration/)."""
 
     base_branch: Annotated[str, Field(max_length=200)] = DEFAULTS.integration.base_branch
     branch: Annotated[str, Field(min_length=1, max_length=200)] = DEFAULTS.integration.branch
@@ -261,6 +261,20 @@ class IntegrationConfig(_Strict):
     @classmethod
     def _git_branch(cls, v: str) -> str:
         return _branch_name(v) if v else v
+
+    # conflict warnings and the integration coordinator
+    conflict_check_s: Annotated[float, Field(ge=0)] = DEFAULTS.integration.conflict_check_s
+    coordinator: bool = DEFAULTS.integration.coordinator
+    report: Annotated[str, Field(min_length=1, max_length=4096)] = DEFAULTS.integration.report
+
+    @field_validator("report")
+    @classmethod
+    def _relative_file(cls, v: str) -> str:
+        # the coordinator writes it inside its own folder: no way out of it
+        parts = v.replace("\\", "/").split("/")
+        if v.startswith("/") or ".." in parts or "\x00" in v or v.endswith("/"):
+            raise ValueError("a file path relative to the coordinator's folder, without '..'")
+        return v
 
 
 class WorkspaceConfig(_Strict):

@@ -321,13 +321,19 @@ def mask_nats(urls: str) -> str:
 
 @section
 class IntegrationSettings(_Section):
-    """[integration]: review and the merge queue (integration/, docs/configuration.md)."""
+    """[integration]: bringing the domains' work together: review, the merge queue, conflict
+    warnings, the integration coordinator (integration/, docs/configuration.md)."""
 
     base_branch: str = ""  # "" = the repository's default branch (main, else master)
     branch: str = "comm-node/integration"  # where the merge queue lands what passes
     tests: tuple[str, ...] = ()  # shell commands run on every merged result
     tests_timeout_s: float = 600  # each of `tests`, at most
     land_on_base: bool = False  # also fast-forward base_branch to what landed
+    # -- conflict warnings and the integration coordinator (engine/conflicts.py,
+    #    integration/coordinator.py)
+    conflict_check_s: float = 60.0  # every domain pair merged in memory this often; 0 = off
+    coordinator: bool = True  # start the integration-role domain once all tasks are done
+    report: str = ".comm-node/integration-report.md"  # in the coordinator's folder
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any] | None) -> IntegrationSettings:
