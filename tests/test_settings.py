@@ -10,7 +10,6 @@ from comm_node_tui.workspace.config import (
     BoundariesConfig,
     BudgetsConfig,
     DomainConfig,
-    IntegrationConfig,
     PriceConfig,
     RouterConfig,
     TasksConfig,
@@ -30,7 +29,6 @@ SECTIONS = {
     "router": RouterConfig,
     "budgets": BudgetsConfig,
     "boundaries": BoundariesConfig,
-    "integration": IntegrationConfig,
 }
 
 
@@ -171,6 +169,13 @@ def test_every_key_of_comm_node_toml_reaches_the_settings_also_through_the_cache
             changed = {k for k, v in values.items() if v != getattr(DEFAULTS, section).to_dict()[k]}
             # every key set away from its default (cli has only one value so far)
             assert changed == set(values) - {"cli"}, section
+        # [integration] holds a list (tests/test_merge_queue.py checks those keys)
+        integration = ws.settings.integration
+        assert (integration.conflict_check_s, integration.coordinator, integration.report) == (
+            15.0,
+            False,
+            "reports/integration.md",
+        )
         assert dict(ws.settings.prices) == {
             "claude-x": PriceSettings(input=1.0, output=2.0, cache_read=0.25)
         }
