@@ -66,6 +66,7 @@ class AgentPanes:
         self.tmux = Tmux(socket_for(ws), session_for(ws))
         self._screens: dict[str, tuple[int, float, str]] = {}
         self.captures = 0
+        self._systemd: bool | None = None  # whether a user systemd answers (asked once)
 
     @property
     def session(self) -> str:
@@ -206,9 +207,56 @@ class AgentPanes:
             )
         return out
 
+    def _prepare(self, dom: Domain, command: str) -> str:
+        """Before an agent starts: its sandbox settings written from the current config and
+        its limits put on its command (issue 23); what cannot be done, told in one line."""
+        from comm_node_tui.panes.limits import limited, user_systemd
+
+        if self.cli.name == "claude-code":
+            from comm_node_tui.adapters.claude import sandbox
+
+            done = sandbox.write_sandbox(self.ws, dom)
+            if done["changed"]:
+                words = "on" if done["enabled"] else "off"
+                self.emit(
+                    Event(
+                        "sandbox.written",
+                        f"{dom.name}: sandbox {words} in {done['path']}",
+                        agent=dom.name,
+                        data=done,
+                    )
+                )
+            why = sandbox.unavailable_reason() if done["enabled"] else None
+            if why:
+                # Claude Code refuses to start (failIfUnavailable): the pane shows its exit
+                self.emit(
+                    Event(
+                        "sandbox.unavailable",
+                        f"{dom.name}: sandbox cannot start: {why}; the agent will not run",
+                        agent=dom.name,
+                        level="error",
+                        data={"reason": why},
+                    )
+                )
+        if dom.memory_max or dom.cpu_quota:
+            if self._systemd is None:
+                self._systemd = user_systemd()
+            command, note = limited(command, dom, self._systemd)
+            if note:
+                self.emit(
+                    Event(
+                        "limits.unavailable",
+                        f"{dom.name}: {note}",
+                        agent=dom.name,
+                        level="warn",
+                        data={"memory_max": dom.memory_max, "cpu_quota": dom.cpu_quota},
+                    )
+                )
+        return command
+
     def _create(self, dom: Domain, layout: str, command: str) -> Pane:
         s = self.session
-        cmd = pane_command(command, self.cli_dir())
+        cmd = pane_command(self._prepare(dom, command), self.cli_dir())
         if layout == "tiled":
             windows = self.tmux.cmd("list-windows", "-t", f"={s}", "-F", "#{window_name}")
             if TILED_WINDOW in windows:
@@ -264,7 +312,7 @@ class AgentPanes:
             "-c",
             dom.path,
             *self._env(dom),
-            pane_command(command, self.cli_dir()),
+            pane_command(self._prepare(dom, command), self.cli_dir()),
         )
 
     def down(self) -> dict:

@@ -344,9 +344,7 @@ class ControlRoom(Hand):
             if self.select_agent(need.agent):
                 self.pop_screen()
                 self.action_attach()
-        elif action in ("approve", "deny") and need.key not in {
-            n.key for n in self.shown_needs()
-        }:
+        elif action in ("approve", "deny") and need.key not in {n.key for n in self.shown_needs()}:
             # Answered or changed since the list was drawn: a key must answer only the
             # prompt the operator read, not whatever that agent shows now.
             self.notify(f"{need.agent}: that prompt is no longer there", severity="warning")

@@ -24,14 +24,17 @@ class Domain:
         "allowed_imports",
         "budget_tokens",
         "command",
+        "cpu_quota",
         "exports",
         "forbidden_imports",
         "imports",
+        "memory_max",
         "model",
         "name",
         "path",
         "paths",
         "role",
+        "sandbox",
         "scope",
         "scope_regex",
         "verify",
@@ -60,6 +63,11 @@ class Domain:
         # the verify gate's commands; None timeout: [tasks] verify_timeout_s
         self.verify: list[str] = list(data.get("verify", []))
         self.verify_timeout_s: float | None = data.get("verify_timeout_s")
+        # issue 23: a domain's own value, else [agents]'
+        sandbox = data.get("sandbox")
+        self.sandbox: bool = bool(agents.sandbox if sandbox is None else sandbox)
+        self.memory_max: str = data.get("memory_max") or agents.memory_max
+        self.cpu_quota: str = data.get("cpu_quota") or agents.cpu_quota
 
     def to_json(self) -> dict:
         return {
