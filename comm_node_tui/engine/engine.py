@@ -33,6 +33,7 @@ from comm_node_tui.engine.needs import OperatorMail
 from comm_node_tui.engine.notify import Notifier
 from comm_node_tui.engine.nudges import Nudger, PaneActions
 from comm_node_tui.engine.pidlock import EngineLock
+from comm_node_tui.engine.resources import ResourceMonitor
 from comm_node_tui.engine.router import Router
 from comm_node_tui.engine.screens import ScreenMonitor
 from comm_node_tui.engine.status import StatusMonitor
@@ -107,6 +108,7 @@ class Engine:
         self.journal = JournalKeeper(ctx)
         self.mail = OperatorMail(ws.paths.operator)  # the operator's unread mail, cached
         self.notifier = Notifier(ctx)
+        self.resources = ResourceMonitor(ctx)  # the agents' CPU and memory (issue 23)
         # The engine's single operations, as callers (CLI, room, tests) know them.
         self.refresh_status = self.status.refresh
         self.refresh_usage = self.usage.tick
@@ -210,6 +212,7 @@ class Engine:
         self.tasks.tick()
         self.usage.tick()
         self.nudger.tick()
+        self.resources.tick()
         self.notify()
 
     def notify(self) -> None:
@@ -314,6 +317,7 @@ class Engine:
             health=dict(self.watchdog.health),
             now=self.ctx.clock.time(),  # the engine's clock (a test's ManualClock too)
             mail=self.mail,
+            resources=self.resources.latest,
         )
         self._graph_cache = (self.tasks_version, world.task_graph)
         return world

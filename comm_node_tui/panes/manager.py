@@ -256,7 +256,8 @@ class AgentPanes:
 
     def _create(self, dom: Domain, layout: str, command: str) -> Pane:
         s = self.session
-        cmd = pane_command(self._prepare(dom, command), self.cli_dir())
+        folder = self.cli_dir()  # first: the sandbox settings protect it only if it exists
+        cmd = pane_command(self._prepare(dom, command), folder)
         if layout == "tiled":
             windows = self.tmux.cmd("list-windows", "-t", f"={s}", "-F", "#{window_name}")
             if TILED_WINDOW in windows:
@@ -304,6 +305,8 @@ class AgentPanes:
         return pane_id
 
     def _respawn(self, pane: Pane, dom: Domain, command: str) -> None:
+        folder = self.cli_dir()
+        command = self._prepare(dom, command)
         self.tmux.cmd(
             "respawn-pane",
             "-k",
@@ -312,7 +315,7 @@ class AgentPanes:
             "-c",
             dom.path,
             *self._env(dom),
-            pane_command(self._prepare(dom, command), self.cli_dir()),
+            pane_command(command, folder),
         )
 
     def down(self) -> dict:

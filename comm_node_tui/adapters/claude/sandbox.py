@@ -143,7 +143,11 @@ def sandbox_block(ws: Workspace, dom: Domain) -> dict:
     """The `sandbox` settings comm-node wants for `dom`."""
     state = ws.paths.state
     allow = [state] + [d for d in git_dirs(dom.path) if not _inside(d, dom.path)]
-    deny = [os.path.join(state, name) for name in PROTECTED_STATE]
+    # Only what exists: Claude Code binds /dev/null over a denied path that does not, and
+    # inside the sandbox that reads as "Permission denied" (a missing paused.json read that
+    # way would look like a pause of everyone to the agent's own `comm-node` calls). The
+    # settings are written again at each start, so a file made since is covered then.
+    deny = [p for name in PROTECTED_STATE if os.path.lexists(p := os.path.join(state, name))]
     deny += peer_denies(ws, dom)
     agents = ws.settings.agents
     block: dict = dict(SCALARS)
