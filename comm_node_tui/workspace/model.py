@@ -66,8 +66,9 @@ class Domain:
         # issue 23: a domain's own value, else [agents]'
         sandbox = data.get("sandbox")
         self.sandbox: bool = bool(agents.sandbox if sandbox is None else sandbox)
-        self.memory_max: str = data.get("memory_max") or agents.memory_max
-        self.cpu_quota: str = data.get("cpu_quota") or agents.cpu_quota
+        memory, cpu = data.get("memory_max"), data.get("cpu_quota")  # "": none, for this one
+        self.memory_max: str = agents.memory_max if memory is None else memory
+        self.cpu_quota: str = agents.cpu_quota if cpu is None else cpu
 
     def to_json(self) -> dict:
         return {
