@@ -5,6 +5,7 @@ the refusals read from a Bash call's output; the limits put on an agent's comman
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -207,3 +208,80 @@ def test_a_niced_command_really_runs_at_the_lower_priority(tmp_path):
     out = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=True).stdout
     nice = int(out[out.rfind(")") + 2 :].split()[16])  # field 19 of proc(5)
     assert nice == 10
+
+
+def test_the_engine_samples_an_agents_process_tree_and_the_world_shows_it(tmp_path, engine_for):
+    from comm_node_tui.engine.clock import ManualClock
+    from comm_node_tui.engine.resources import ResourceMonitor
+    from tests.waiting import wait_for
+
+    root = write_workspace(tmp_path / "ws")
+    clock = ManualClock(time=1_800_000_000.0)
+    eng = engine_for(root, clock=clock)
+    # a pane's process whose child burns CPU and holds ~40 MB: the tree is summed
+    tree = subprocess.Popen(
+        ["sh", "-c", "python3 -c 'b = bytearray(40 << 20)\nwhile True: b[0] = 1' & wait"]
+    )
+    try:
+        eng.panes["backend"] = {"pane": "%1", "pid": tree.pid, "dead": False}
+        monitor = ResourceMonitor(eng.ctx, every_s=5.0)
+
+        def sampled() -> tuple[float | None, int] | None:
+            clock.advance(5.0)
+            monitor.tick()
+            got = monitor.latest.get("backend")
+            return got if got and got[0] and got[1] > 40 << 20 else None
+
+        cpu, rss = wait_for(sampled, timeout=30, every=0.2, what="a CPU and memory sample")
+        assert cpu > 0 and rss > 40 << 20
+        world = eng.snapshot()
+        shown = {a.name: a for a in world.agents}
+        assert shown["docs"].rss_bytes is None  # no pane: not measured
+        eng.resources = monitor
+        world = eng.snapshot()
+        backend = next(a for a in world.agents if a.name == "backend")
+        assert backend.rss_bytes == monitor.latest["backend"][1]
+        assert "cpu_pct" not in backend.to_json()  # the JSON keys stay what they were
+    finally:
+        tree.kill()
+        subprocess.run(["pkill", "-P", str(tree.pid)], check=False)
+        tree.wait()
+
+
+def test_starting_an_agent_writes_its_sandbox_and_says_why_it_cannot_start(tmp_path, monkeypatch):
+    from comm_node_tui.panes.manager import AgentPanes
+
+    root = write_workspace(
+        tmp_path / "ws",
+        domains=("backend",),
+        agents='sandbox = true\ncommand = "sleep 60"\ncpu_quota = "50%"',
+    )
+    ws = load_workspace(str(root))
+    panes = AgentPanes(ws)
+    bare = tmp_path / "bin"  # the system's programs but bwrap and socat
+    bare.mkdir()
+    for folder in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for entry in os.scandir(folder) if os.path.isdir(folder) else ():
+            link = bare / entry.name
+            if entry.name not in ("bwrap", "socat") and not link.exists():
+                link.symlink_to(entry.path)
+    monkeypatch.setenv("PATH", str(bare))
+    panes._systemd = False  # no user systemd here either way: the nice fallback
+    try:
+        panes.up()
+    finally:
+        monkeypatch.undo()
+    log = (root / ".comm-node" / "events.jsonl").read_text().splitlines()
+    kinds = {json.loads(line)["type"]: json.loads(line) for line in log}
+    assert kinds["sandbox.written"]["agent"] == "backend"
+    assert kinds["sandbox.unavailable"]["msg"] == (
+        "backend: sandbox cannot start: bwrap, socat not installed "
+        "(apt install bubblewrap socat); the agent will not run"
+    )
+    assert "lower priority" in kinds["limits.unavailable"]["msg"]
+    assert settings(ws, "backend")["sandbox"]["failIfUnavailable"] is True
+    # the pane runs the command below nice
+    pid = panes.tmux.panes()["backend"].pid
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    assert int(stat[stat.rfind(")") + 2 :].split()[16]) == 10
+    panes.down()

@@ -66,9 +66,10 @@ def tree_totals(procs: dict[int, tuple[int, int, int]], root: int) -> tuple[int,
 class ResourceMonitor:
     """Samples the agents' process trees; `latest` maps domain -> (cpu %, resident bytes)."""
 
-    def __init__(self, ctx: EngineContext, proc: str = PROC) -> None:
+    def __init__(self, ctx: EngineContext, proc: str = PROC, every_s: float = SAMPLE_S) -> None:
         self.ctx = ctx
         self.proc = proc
+        self.every_s = every_s
         self.latest: dict[str, tuple[float | None, int]] = {}
         self._last_at: float | None = None
         self._ticks: dict[str, tuple[int, int]] = {}  # domain -> (root pid, ticks) last time
@@ -77,7 +78,7 @@ class ResourceMonitor:
 
     def tick(self) -> None:
         now = self.ctx.clock.monotonic()
-        if self._last_at is not None and now - self._last_at < SAMPLE_S:
+        if self._last_at is not None and now - self._last_at < self.every_s:
             return
         if not os.path.isdir(self.proc):
             return
