@@ -285,3 +285,20 @@ def test_starting_an_agent_writes_its_sandbox_and_says_why_it_cannot_start(tmp_p
     stat = Path(f"/proc/{pid}/stat").read_text()
     assert int(stat[stat.rfind(")") + 2 :].split()[16]) == 10
     panes.down()
+
+
+def test_the_wizard_proposes_the_sandbox_where_it_can_run_and_keeps_the_answer(tmp_path):
+    from comm_node_tui.kickoff.wizard import WizardState
+
+    state = WizardState(root=str(tmp_path), project="p")
+    # bubblewrap and socat are installed here (.ci/run): proposed on
+    assert missing_tools() == [] and state.sandbox_on()
+    assert state.config_data()["agents"] == {"sandbox": True}
+    state.sandbox = False
+    assert "agents" not in state.config_data()  # off is the default: nothing written
+    root = write_workspace(tmp_path / "ws", agents="sandbox = true\nstuck_after_s = 900")
+    again = WizardState.load(str(root))
+    assert again.sandbox is True
+    assert again.config_data()["agents"] == {"budget_tokens": 0, "stuck_after_s": 900.0, "sandbox": True}
+    again.sandbox = False
+    assert again.config_data()["agents"] == {"budget_tokens": 0, "stuck_after_s": 900.0}
