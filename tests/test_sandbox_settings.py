@@ -299,6 +299,10 @@ def test_the_wizard_proposes_the_sandbox_where_it_can_run_and_keeps_the_answer(t
     root = write_workspace(tmp_path / "ws", agents="sandbox = true\nstuck_after_s = 900")
     again = WizardState.load(str(root))
     assert again.sandbox is True
-    assert again.config_data()["agents"] == {"budget_tokens": 0, "stuck_after_s": 900.0, "sandbox": True}
+    assert again.config_data()["agents"] == {
+        "budget_tokens": 0,
+        "stuck_after_s": 900.0,
+        "sandbox": True,
+    }
     again.sandbox = False
     assert again.config_data()["agents"] == {"budget_tokens": 0, "stuck_after_s": 900.0}

@@ -239,6 +239,11 @@ def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict]:
 def write_sandbox(ws: Workspace, dom: Domain) -> dict:
     """Merge (or, with `sandbox` off, take out) comm-node's sandbox settings for `dom`."""
     path = settings_path(dom)
+    if not dom.sandbox and not os.path.exists(_record_path(dom)):
+        # never on here: the settings file is not even read (a broken one is the user's,
+        # and starting an agent did not read it before the sandbox existed)
+        return {"domain": dom.name, "path": path, "enabled": False, "changed": False,
+                "backup": None}  # fmt: skip
     data, new, ours = merged(ws, dom)
     changed = new != data
     backup = None
