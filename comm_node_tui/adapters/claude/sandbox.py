@@ -202,13 +202,15 @@ def _merge(user: dict, ours: dict) -> tuple[dict, dict]:
     added: dict = {}
     for key, value in ours.items():
         if isinstance(value, dict):
-            sub, sub_added = _merge(out.get(key) if isinstance(out.get(key), dict) else {}, value)
+            have_sub = out.get(key)
+            sub, sub_added = _merge(have_sub if isinstance(have_sub, dict) else {}, value)
             if sub:
                 out[key] = sub
             if sub_added:
                 added[key] = sub_added
         elif isinstance(value, list):
-            have = out.get(key) if isinstance(out.get(key), list) else []
+            found = out.get(key)
+            have: list = found if isinstance(found, list) else []
             new = [v for v in value if v not in have]
             if have or new:
                 out[key] = list(have) + new
@@ -256,7 +258,8 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         atomic_write(record, json.dumps(ours, indent=2) + "\n", mode=0o644)
     elif os.path.exists(record):
         os.unlink(record)
-    block = new.get("sandbox") if isinstance(new.get("sandbox"), dict) else {}
+    found = new.get("sandbox")
+    block: dict = found if isinstance(found, dict) else {}
     return {
         "domain": dom.name,
         "path": path,
