@@ -187,3 +187,43 @@ def test_the_sandbox_fails_closed_without_bubblewrap(real_ws, short_tmpdir, tmp_
     assert res.returncode != 0
     assert "sandbox required but unavailable" in res.stderr and "bwrap" in res.stderr
     assert not target.exists() and results == []
+
+
+def test_an_agent_started_by_comm_node_runs_walled_and_unprompted_in_its_pane(real_ws):
+    """The production path: `up` writes the sandbox before the agent starts; in its pane
+    (classic permission mode) the agent's own `comm-node send` runs with no dialog and a
+    write into a peer's folder is refused and reported."""
+    from comm_node_tui.panes.manager import AgentPanes
+    from tests.realclaude import wait_screen
+    from tests.waiting import wait_for
+
+    rw = real_ws(agents="sandbox = true")
+    ap = AgentPanes(load_workspace(str(rw.root)))
+    ap.up(["api"])
+    box = json.loads((rw.dom("api") / ".claude" / "settings.json").read_text())["sandbox"]
+    assert box["enabled"] and box["failIfUnavailable"]
+    assert not box["allowUnsandboxedCommands"]
+    wait_screen(ap, "api", lambda s: "❯\u00a0" in s, timeout=60)
+    from comm_node_tui.panes.inject import NotDelivered
+
+    def delivered() -> bool:
+        # Observed: the first text typed after the prompt appears can vanish from the box
+        # while Claude Code sets its sandbox up; an empty box is typed into again.
+        try:
+            ap.inject("api", 'CN_BASH comm-node send --to web "hello from the sandbox"')
+        except NotDelivered as exc:
+            if exc.reason == "dialog":
+                raise
+            return False
+        return True
+
+    wait_for(delivered, timeout=60, every=1.0, what="the prompt taken")
+    outbox = rw.dom("api") / ".comm-node" / "outbox"
+    wait_for(lambda: list(outbox.glob("*.md")), timeout=60, what="the message in the outbox")
+    target = rw.dom("web") / "src" / "x.ts"
+    wait_screen(ap, "api", lambda s: "esc to interrupt" not in s, timeout=60)
+    ap.inject("api", f"CN_BASH touch {target}")
+    wait_for(lambda: events(rw, "boundary.sandbox_refused"), timeout=60, what="the refusal event")
+    assert "Do you want to proceed?" not in ap.peek("api")
+    assert not target.exists()
+    assert events(rw, "boundary.sandbox_refused")[-1]["data"]["path"] == str(target)
