@@ -137,9 +137,10 @@ class WizardState:
     def sandbox_on(self) -> bool:
         if self.sandbox is not None:
             return self.sandbox
-        from comm_node_tui.adapters.claude.sandbox import missing_tools
+        from comm_node_tui.adapters.agent_cli import CLIS
+        from comm_node_tui.workspace.settings import DEFAULTS
 
-        return not missing_tools()
+        return CLIS[DEFAULTS.agents.cli]().sandbox_unavailable() is None
 
     def tmux_socket(self) -> str:
         return default_socket(self.project) if self.socket is None else self.socket
@@ -507,9 +508,10 @@ class InitWizard(App):
         return None
 
     def _sandbox_hint(self) -> str:
-        from comm_node_tui.adapters.claude.sandbox import unavailable_reason
+        from comm_node_tui.adapters.agent_cli import CLIS
+        from comm_node_tui.workspace.settings import DEFAULTS
 
-        why = unavailable_reason()
+        why = CLIS[DEFAULTS.agents.cli]().sandbox_unavailable()
         walls = (
             "Each agent's Bash commands may then write only in its own domain and the "
             "comm-node state they need, never read ~/.ssh and the like (docs/security.md)."

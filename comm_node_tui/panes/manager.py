@@ -212,32 +212,29 @@ class AgentPanes:
         its limits put on its command (issue 23); what cannot be done, told in one line."""
         from comm_node_tui.panes.limits import limited, user_systemd
 
-        if self.cli.name == "claude-code":
-            from comm_node_tui.adapters.claude import sandbox
-
-            done = sandbox.write_sandbox(self.ws, dom)
-            if done["changed"]:
-                words = "on" if done["enabled"] else "off"
-                self.emit(
-                    Event(
-                        "sandbox.written",
-                        f"{dom.name}: sandbox {words} in {done['path']}",
-                        agent=dom.name,
-                        data=done,
-                    )
+        done = self.cli.write_sandbox(self.ws, dom)
+        if done["changed"]:
+            words = "on" if done["enabled"] else "off"
+            self.emit(
+                Event(
+                    "sandbox.written",
+                    f"{dom.name}: sandbox {words} in {done['path']}",
+                    agent=dom.name,
+                    data=done,
                 )
-            why = sandbox.unavailable_reason() if done["enabled"] else None
-            if why:
-                # Claude Code refuses to start (failIfUnavailable): the pane shows its exit
-                self.emit(
-                    Event(
-                        "sandbox.unavailable",
-                        f"{dom.name}: sandbox cannot start: {why}; the agent will not run",
-                        agent=dom.name,
-                        level="error",
-                        data={"reason": why},
-                    )
+            )
+        why = self.cli.sandbox_unavailable() if done["enabled"] else None
+        if why:
+            # Claude Code refuses to start (failIfUnavailable): the pane shows its exit
+            self.emit(
+                Event(
+                    "sandbox.unavailable",
+                    f"{dom.name}: sandbox cannot start: {why}; the agent will not run",
+                    agent=dom.name,
+                    level="error",
+                    data={"reason": why},
                 )
+            )
         if dom.memory_max or dom.cpu_quota:
             if self._systemd is None:
                 self._systemd = user_systemd()
