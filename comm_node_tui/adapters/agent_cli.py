@@ -130,6 +130,15 @@ class AgentCli(Protocol):
         """Take comm-node's hooks out again, the user's kept."""
         ...
 
+    def write_sandbox(self, ws: Workspace, dom: Domain) -> dict:
+        """Before `dom`'s agent starts: its OS sandbox written from the config (or taken out
+        when off), merged with the user's settings; {"enabled", "changed", "path", ...}."""
+        ...
+
+    def sandbox_unavailable(self, path: str | None = None) -> str | None:
+        """Why the sandbox cannot run here (one line), None when it can; `path`: a PATH."""
+        ...
+
     def program_version(self, executable: str, env: dict[str, str]) -> str | None:
         """The version `executable` (this CLI's program) reports, run with `env`; None when
         it cannot be run or does not say. Never starts an agent."""

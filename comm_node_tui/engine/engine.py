@@ -36,6 +36,7 @@ from comm_node_tui.engine.needs import OperatorMail
 from comm_node_tui.engine.notify import Notifier
 from comm_node_tui.engine.nudges import Nudger, PaneActions
 from comm_node_tui.engine.pidlock import EngineLock
+from comm_node_tui.engine.resources import ResourceMonitor
 from comm_node_tui.engine.router import Router
 from comm_node_tui.engine.screens import ScreenMonitor
 from comm_node_tui.engine.status import StatusMonitor
@@ -122,6 +123,7 @@ class Engine:
         self.journal = JournalKeeper(ctx)
         self.mail = OperatorMail(ws.paths.operator)  # the operator's unread mail, cached
         self.notifier = Notifier(ctx)
+        self.resources = ResourceMonitor(ctx)  # the agents' CPU and memory (issue 23)
         # The engine's single operations, as callers (CLI, room, tests) know them.
         self.refresh_status = self.status.refresh
         self.refresh_usage = self.usage.tick
@@ -234,6 +236,7 @@ class Engine:
         self.integration.tick()  # after the tasks: it reads their view
         self.usage.tick()
         self.nudger.tick()
+        self.resources.tick()
         self.notify()
         if self.relay is not None:
             self.relay.publish_state(self.agents)  # what the other machines' rooms show
@@ -343,6 +346,7 @@ class Engine:
             now=self.ctx.clock.time(),  # the engine's clock (a test's ManualClock too)
             mail=self.mail,
             conflicts=self.conflicts.to_json(),
+            resources=self.resources.latest,
         )
         self._graph_cache = (self.tasks_version, world.task_graph)
         return world

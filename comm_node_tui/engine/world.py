@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from comm_node_tui.coordination.pause import NOT_PAUSED, Pause, read_pause
@@ -267,6 +267,7 @@ def snapshot(
     mail: OperatorMail | None = None,
     reads: StatusReads | None = None,
     conflicts: dict | None = None,
+    resources: Mapping[str, tuple[float | None, int]] | None = None,
 ) -> World:
     """Everything the control room shows, read fresh from the files where not given.
     `graph`: the task graph of an earlier World with the same tasks_version (kept, not
@@ -296,11 +297,13 @@ def snapshot(
         status_of[name] = st if isinstance(st, dict) else {}
         pane = (panes or {}).get(name)
         pane = pane if isinstance(pane, dict) else None
-        agents.append(
-            agent_view(
-                ws, name, st, now, problem, pane, (health or {}).get(name), contexts.get(name)
-            )
+        view = agent_view(
+            ws, name, st, now, problem, pane, (health or {}).get(name), contexts.get(name)
         )
+        if resources and name in resources:  # the engine's last sample (engine/resources.py)
+            cpu, rss = resources[name]
+            view = replace(view, cpu_pct=cpu, rss_bytes=rss)
+        agents.append(view)
     task_graph = _task_graph(tasks_view or coord.load_tasks(), graph)
     budget_views = tuple(
         BudgetView.parse(b)

@@ -128,6 +128,11 @@ class AgentView:
     problem: str | None  # why its status.json could not be believed, if so
     pane: PaneView | None = None  # None: not in a pane comm-node can see
     context: ContextUsage | None = None  # how full its context window is (None: not measured)
+    # its process tree's CPU (100 = one core) and resident memory, sampled by the engine
+    # every few seconds (engine/resources.py); None: not measured (no engine, no pane).
+    # Left out of to_json: its keys stay what they were.
+    cpu_pct: float | None = None
+    rss_bytes: int | None = None
 
     @property
     def stale(self) -> bool:

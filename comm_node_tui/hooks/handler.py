@@ -227,6 +227,8 @@ def handle(payload: dict) -> tuple[int, str, str]:
             out = _output(event, additionalContext=extra)
     if owner is not False and event in ("UserPromptSubmit", "Stop"):
         _receipts(ws, dom, event, payload, blocked=event == "UserPromptSubmit" and paused)
+    if event in ("PostToolUse", "PostToolUseFailure") and payload.get("tool_name") == "Bash":
+        _sandbox_refusals(ws, dom, payload)  # Bash only: other tools' cost is unchanged
     if owner is False:
         # Another `claude` run in this folder (a `claude -p`, the agent's own sub-process):
         # the guard above still applies to it, but the domain's state is its agent's.
@@ -241,6 +243,43 @@ def handle(payload: dict) -> tuple[int, str, str]:
     if event in ("PostToolUse", "PostToolUseFailure"):
         _spiral(ws, dom, event, payload)
     return code, (json.dumps(out) if out else ""), err
+
+
+def _sandbox_refusals(ws: Workspace, dom: Domain, payload: dict) -> None:
+    """What Claude Code's sandbox refused this Bash call (hooks/refusals.py): one
+    `boundary.sandbox_refused` event naming the domain and the paths, for the operator.
+    Whichever claude run in the folder made the call (its pane's agent or another)."""
+    if not dom.sandbox:
+        return
+    try:
+        from comm_node_tui.hooks.refusals import output_text, refused_paths
+
+        cwd = payload.get("cwd")
+        found = refused_paths(output_text(payload), cwd if isinstance(cwd, str) else None)
+        if not found:
+            return
+        from comm_node_tui.protocol.events import Event
+
+        paths = [p for p, _why in found]
+        more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+        _emit(
+            ws,
+            Event(
+                "boundary.sandbox_refused",
+                f"{dom.name}: the sandbox refused {paths[0]}{more} ({found[0][1]})",
+                agent=dom.name,
+                level="warn",
+                data={
+                    "domain": dom.name,
+                    "path": paths[0],
+                    "paths": paths,
+                    "reason": found[0][1],
+                    "command": _tool_detail(payload.get("tool_input")),
+                },
+            ),
+        )
+    except Exception as exc:  # never fail the agent because of comm-node
+        _report(exc)
 
 
 def _receipts(ws: Workspace, dom: Domain, event: str, payload: dict, blocked: bool) -> None:

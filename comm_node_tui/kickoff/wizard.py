@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import (
     Button,
+    Checkbox,
     ContentSwitcher,
     DataTable,
     Footer,
@@ -101,6 +102,8 @@ class WizardState:
     tasks: list[dict] = field(default_factory=list)
     base: dict = field(default_factory=dict)  # the existing config's other sections
     existing: bool = False
+    # `[agents] sandbox` (issue 23): None until asked = on where bubblewrap and socat are
+    sandbox: bool | None = None
 
     @classmethod
     def load(cls, root: str) -> WizardState:
@@ -127,8 +130,17 @@ class WizardState:
         if state.task_source == "native":
             state.tasks = _read_native(os.path.join(root, tasks.get("path") or "tasks.toml"))
         cfg.pop("project", None)
+        state.sandbox = bool(cfg.get("agents", {}).get("sandbox", False))
         state.base = cfg
         return state
+
+    def sandbox_on(self) -> bool:
+        if self.sandbox is not None:
+            return self.sandbox
+        from comm_node_tui.adapters.agent_cli import CLIS
+        from comm_node_tui.workspace.settings import DEFAULTS
+
+        return CLIS[DEFAULTS.agents.cli]().sandbox_unavailable() is None
 
     def tmux_socket(self) -> str:
         return default_socket(self.project) if self.socket is None else self.socket
@@ -137,6 +149,13 @@ class WizardState:
         data = dict(self.base)
         data["project"] = {"name": self.project}
         data["tmux"] = {**data.get("tmux", {}), "socket": self.tmux_socket()}
+        agents = {k: v for k, v in data.get("agents", {}).items() if k != "sandbox"}
+        if self.sandbox_on():  # off is the default: written only when on
+            agents["sandbox"] = True
+        if agents:
+            data["agents"] = agents
+        else:
+            data.pop("agents", None)
         data["domains"] = [
             {k: v for k, v in d.items() if k != "create" and v not in (None, "", [], {})}
             for d in self.domains
@@ -268,6 +287,12 @@ class InitWizard(App):
                     "empty to run them in your default server.",
                     classes="hint",
                 )
+                yield Checkbox(
+                    "Sandbox each agent's commands (Claude Code's sandbox: bubblewrap, socat)",
+                    self.state.sandbox_on(),
+                    id="project-sandbox",
+                )
+                yield Static(self._sandbox_hint(), classes="hint")
             with VerticalScroll(id="domains", classes="step"):
                 yield Label(STEP_TITLES["domains"], classes="title")
                 yield Static(
@@ -479,7 +504,19 @@ class InitWizard(App):
             return f"tmux socket: {why}"
         self.state.project = name
         self.state.socket = socket
+        self.state.sandbox = self.query_one("#project-sandbox", Checkbox).value
         return None
+
+    def _sandbox_hint(self) -> str:
+        from comm_node_tui.adapters.agent_cli import CLIS
+        from comm_node_tui.workspace.settings import DEFAULTS
+
+        why = CLIS[DEFAULTS.agents.cli]().sandbox_unavailable()
+        walls = (
+            "Each agent's Bash commands may then write only in its own domain and the "
+            "comm-node state they need, never read ~/.ssh and the like (docs/security.md)."
+        )
+        return walls + (f" Not available here: {why}; agents would not start." if why else "")
 
     # ---- step 2: domains ------------------------------------------------------------------
     def _fill_domains(self) -> None:

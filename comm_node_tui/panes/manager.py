@@ -67,6 +67,7 @@ class AgentPanes:
         self.tmux = Tmux(socket_for(ws), session_for(ws))
         self._screens: dict[str, tuple[int, float, str]] = {}
         self.captures = 0
+        self._systemd: bool | None = None  # whether a user systemd answers (asked once)
 
     @property
     def session(self) -> str:
@@ -207,9 +208,54 @@ class AgentPanes:
             )
         return out
 
+    def _prepare(self, dom: Domain, command: str) -> str:
+        """Before an agent starts: its sandbox settings written from the current config and
+        its limits put on its command (issue 23); what cannot be done, told in one line."""
+        from comm_node_tui.panes.limits import limited, user_systemd
+
+        done = self.cli.write_sandbox(self.ws, dom)
+        if done["changed"]:
+            words = "on" if done["enabled"] else "off"
+            self.emit(
+                Event(
+                    "sandbox.written",
+                    f"{dom.name}: sandbox {words} in {done['path']}",
+                    agent=dom.name,
+                    data=done,
+                )
+            )
+        why = self.cli.sandbox_unavailable() if done["enabled"] else None
+        if why:
+            # Claude Code refuses to start (failIfUnavailable): the pane shows its exit
+            self.emit(
+                Event(
+                    "sandbox.unavailable",
+                    f"{dom.name}: sandbox cannot start: {why}; the agent will not run",
+                    agent=dom.name,
+                    level="error",
+                    data={"reason": why},
+                )
+            )
+        if dom.memory_max or dom.cpu_quota:
+            if self._systemd is None:
+                self._systemd = user_systemd()
+            command, note = limited(command, dom, self._systemd)
+            if note:
+                self.emit(
+                    Event(
+                        "limits.unavailable",
+                        f"{dom.name}: {note}",
+                        agent=dom.name,
+                        level="warn",
+                        data={"memory_max": dom.memory_max, "cpu_quota": dom.cpu_quota},
+                    )
+                )
+        return command
+
     def _create(self, dom: Domain, layout: str, command: str) -> Pane:
         s = self.session
-        cmd = pane_command(command, self.cli_dir())
+        folder = self.cli_dir()  # first: the sandbox settings protect it only if it exists
+        cmd = pane_command(self._prepare(dom, command), folder)
         if layout == "tiled":
             windows = self.tmux.cmd("list-windows", "-t", f"={s}", "-F", "#{window_name}")
             if TILED_WINDOW in windows:
@@ -257,6 +303,8 @@ class AgentPanes:
         return pane_id
 
     def _respawn(self, pane: Pane, dom: Domain, command: str) -> None:
+        folder = self.cli_dir()
+        command = self._prepare(dom, command)
         self.tmux.cmd(
             "respawn-pane",
             "-k",
@@ -265,7 +313,7 @@ class AgentPanes:
             "-c",
             dom.path,
             *self._env(dom),
-            pane_command(command, self.cli_dir()),
+            pane_command(command, folder),
         )
 
     def down(self) -> dict:

@@ -90,6 +90,14 @@ class EventType(StrEnum):
     MERGE_QUEUE_INVALID = "merge.queue_invalid"  # merge-queue.json unreadable: left as it is
     # review comments from the room (operator/actions.py)
     REVIEW_COMMENT = "review.comment"
+    # Claude Code's Bash sandbox (adapters/claude/sandbox.py, issue 23): a command's write
+    # (or read) the OS refused, with the domain and the path; the sandbox written for a
+    # domain; and why it cannot start here (the agent then fails closed: it does not start)
+    BOUNDARY_SANDBOX_REFUSED = "boundary.sandbox_refused"
+    SANDBOX_WRITTEN = "sandbox.written"
+    SANDBOX_UNAVAILABLE = "sandbox.unavailable"
+    # limits per agent (panes/limits.py): none could be applied where they were asked for
+    LIMITS_UNAVAILABLE = "limits.unavailable"
     # the workspace, the engine, tmux
     CONFIG_INVALID = "config.invalid"
     CONFIG_RELOADED = "config.reloaded"
@@ -151,6 +159,8 @@ ALERTS: dict[EventType, str] = {
     EventType.LOCK_REFUSED: "warning",
     EventType.BOUNDARY_VIOLATION: "warning",
     EventType.BOUNDARY_COMMIT_BLOCKED: "warning",
+    EventType.BOUNDARY_SANDBOX_REFUSED: "warning",
+    EventType.SANDBOX_UNAVAILABLE: "error",
     EventType.TMUX_SESSION_LOST: "error",
     EventType.TMUX_UNAVAILABLE: "warning",
     EventType.DOMAIN_MISSING: "error",

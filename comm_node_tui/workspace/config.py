@@ -26,6 +26,22 @@ _AGENTS = DEFAULTS.agents
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 RESERVED_NAMES = {"operator", "all", "engine", "comm-node"}
 MAX_CONFIG_BYTES = 1 << 20
+# [agents] sandbox_network hosts (Claude Code's allowedDomains: "*.example.com", ":port");
+# memory_max and cpu_quota as systemd spells them ("512M", "2G", "50%", "150%")
+HOST_PATTERN = r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})(:[0-9]{1,5})?$"
+MEMORY_PATTERN = r"^([1-9][0-9]{0,8}[KMGT]?)?$"
+CPU_PATTERN = r"^([1-9][0-9]{0,4}%)?$"
+
+
+def _limit_text(v: str, field: str) -> str:
+    pattern, example = (
+        (MEMORY_PATTERN, "bytes with K, M, G or T, e.g. '2G'")
+        if field == "memory_max"
+        else (CPU_PATTERN, "a percentage of one CPU, e.g. '50%' or '150%'")
+    )
+    if not re.match(pattern, v):
+        raise ValueError(f"{v[:40]!r}: {example} ('' for none)")
+    return v
 
 
 class _Strict(BaseModel):
@@ -55,6 +71,37 @@ class AgentsConfig(_Strict):
     spiral_policy: Literal["alert", "pause"] = _AGENTS.spiral_policy
     spiral_repeats: Annotated[int, Field(ge=2)] = _AGENTS.spiral_repeats
     spiral_minutes: Annotated[float, Field(ge=0)] = _AGENTS.spiral_minutes
+    # issue 23: Claude Code's sandbox and limits per agent (workspace/settings.py)
+    sandbox: bool = _AGENTS.sandbox
+    sandbox_network: tuple[str, ...] = _AGENTS.sandbox_network
+    sandbox_deny_read: tuple[Annotated[str, Field(min_length=1, max_length=4096)], ...] = (
+        _AGENTS.sandbox_deny_read
+    )
+    memory_max: str = _AGENTS.memory_max
+    cpu_quota: str = _AGENTS.cpu_quota
+
+    @field_validator("sandbox_network")
+    @classmethod
+    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for host in v:
+            if not re.match(HOST_PATTERN, host):
+                raise ValueError(f"{host[:60]!r}: a host name, '*.example.com' or 'host:port'")
+        return v
+
+    @field_validator("memory_max", "cpu_quota")
+    @classmethod
+    def _limit(cls, v: str, info: Any) -> str:
+        return _limit_text(v, info.field_name)
+
+    @field_validator("sandbox_deny_read")
+    @classmethod
+    def _deny_paths(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for path in v:
+            if not (path.startswith("/") or path == "~" or path.startswith("~/")):
+                raise ValueError(f"{path[:60]!r}: an absolute path or one under ~/")
+            if any(not c.isprintable() for c in path):
+                raise ValueError(f"{path[:60]!r}: contains a control character")
+        return v
 
     @model_validator(mode="after")
     def _lost_after_stale(self) -> AgentsConfig:
@@ -129,6 +176,15 @@ class DomainConfig(_Strict):
     # (docs/configuration.md); the operator's own text, never an agent's
     verify: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(default_factory=list)
     verify_timeout_s: Annotated[float, Field(gt=0, le=86400)] | None = None  # None: [tasks]'
+    # issue 23, None: [agents]' (workspace/settings.py)
+    sandbox: bool | None = None
+    memory_max: str | None = None
+    cpu_quota: str | None = None
+
+    @field_validator("memory_max", "cpu_quota")
+    @classmethod
+    def _limit(cls, v: str | None, info: Any) -> str | None:
+        return None if v is None else _limit_text(v, info.field_name)
 
     @field_validator("name")
     @classmethod

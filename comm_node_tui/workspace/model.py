@@ -24,14 +24,17 @@ class Domain:
         "allowed_imports",
         "budget_tokens",
         "command",
+        "cpu_quota",
         "exports",
         "forbidden_imports",
         "imports",
+        "memory_max",
         "model",
         "name",
         "path",
         "paths",
         "role",
+        "sandbox",
         "scope",
         "scope_regex",
         "verify",
@@ -60,6 +63,12 @@ class Domain:
         # the verify gate's commands; None timeout: [tasks] verify_timeout_s
         self.verify: list[str] = list(data.get("verify", []))
         self.verify_timeout_s: float | None = data.get("verify_timeout_s")
+        # issue 23: a domain's own value, else [agents]'
+        sandbox = data.get("sandbox")
+        self.sandbox: bool = bool(agents.sandbox if sandbox is None else sandbox)
+        memory, cpu = data.get("memory_max"), data.get("cpu_quota")  # "": none, for this one
+        self.memory_max: str = agents.memory_max if memory is None else memory
+        self.cpu_quota: str = agents.cpu_quota if cpu is None else cpu
 
     def to_json(self) -> dict:
         return {

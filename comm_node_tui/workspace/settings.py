@@ -90,6 +90,23 @@ def section(cls: type[S]) -> type[S]:
     return remade
 
 
+# Secrets a sandboxed command never reads, whatever the project: keys, cloud and registry
+# credentials (docs/security.md).
+SECRET_PATHS = (
+    "~/.ssh",
+    "~/.aws",
+    "~/.gnupg",
+    "~/.config/gcloud",
+    "~/.azure",
+    "~/.kube",
+    "~/.docker",
+    "~/.netrc",
+    "~/.npmrc",
+    "~/.pypirc",
+    "~/.git-credentials",
+)
+
+
 @section
 class AgentsSettings(_Section):
     """[agents]: defaults for every domain."""
@@ -119,6 +136,20 @@ class AgentsSettings(_Section):
     spiral_policy: Literal["alert", "pause"] = "alert"
     spiral_repeats: int = 5
     spiral_minutes: float = 20
+    # Issue 23, the walls the OS enforces (adapters/claude/sandbox.py, docs/security.md):
+    # Claude Code's Bash sandbox built from each domain's scope (a domain may set its own
+    # `sandbox`); off unless asked, so an existing workspace runs as before (the wizard asks,
+    # yes by default where bubblewrap and socat are installed)
+    sandbox: bool = False
+    # hosts sandboxed commands may reach ("github.com", "*.npmjs.org"); none by default:
+    # Claude Code's own requests to its model are made outside the sandbox
+    sandbox_network: tuple[str, ...] = ()
+    # paths sandboxed commands may not read ("~" is the agent's HOME)
+    sandbox_deny_read: tuple[str, ...] = SECRET_PATHS
+    # limits per agent process tree (panes/limits.py): systemd's MemoryMax (e.g. "2G") and
+    # CPUQuota (e.g. "50%"); "" = none. Without a user systemd, a CPU quota lowers priority.
+    memory_max: str = ""
+    cpu_quota: str = ""
 
 
 @section
@@ -367,8 +398,12 @@ class Settings(_Section):
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
         """From a validated config as plain data; a missing section takes its defaults."""
+        agents = dict(config.get("agents") or {})
+        for key in ("sandbox_network", "sandbox_deny_read"):  # lists in JSON, tuples here
+            if key in agents:
+                agents[key] = tuple(agents[key])
         return cls(
-            agents=AgentsSettings.from_dict(config.get("agents")),
+            agents=AgentsSettings.from_dict(agents),
             tmux=TmuxSettings.from_dict(config.get("tmux")),
             tasks=TasksSettings.from_dict(config.get("tasks")),
             router=RouterSettings.from_dict(config.get("router")),

@@ -146,6 +146,16 @@ class ClaudeCode:
     def uninstall_hooks(self, dom: Domain) -> dict:
         return settings.uninstall_hooks(dom)
 
+    def write_sandbox(self, ws: Workspace, dom: Domain) -> dict:
+        from comm_node_tui.adapters.claude import sandbox
+
+        return sandbox.write_sandbox(ws, dom)
+
+    def sandbox_unavailable(self, path: str | None = None) -> str | None:
+        from comm_node_tui.adapters.claude import sandbox
+
+        return sandbox.unavailable_reason(path)
+
     def program_version(self, executable: str, env: dict[str, str]) -> str | None:
         """`claude --version` prints `2.1.330 (Claude Code)` and exits: no session, no
         dialog, no auto-update (asked not to, in case a build would)."""

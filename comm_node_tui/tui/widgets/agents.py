@@ -33,12 +33,15 @@ GLYPHS = {
     "unknown": ("·", "dim"),
     "paused": ("‖", "bold magenta"),  # the operator paused it (comm-node pause)
 }
-LABELS = ("Agent", "State", "Task", "Progress", "Beat", "Budget", "Tok/min", "Git")
+LABELS = ("Agent", "State", "Task", "Progress", "Beat", "Budget", "Tok/min", "Git", "CPU/mem")
 # Fixed widths: the table does not jump as values change, and renders the same every time.
-WIDTHS = (14, 11, 10, 40, 5, 11, 7, 22)
+WIDTHS = (14, 11, 10, 40, 5, 11, 7, 22, 10)
 # What a narrow room keeps: who, in what state, how much budget and how fast it burns, on
-# what; the progress line takes the width left, the heartbeat age and git go first.
-IMPORTANCE = ("Agent", "State", "Budget", "Tok/min", "Task", "Progress", "Beat", "Git")
+# what; the progress line takes the width left, the heartbeat age and git go first, and the
+# process figures (issue 23: a noisy neighbour) before them.
+IMPORTANCE = (
+    "Agent", "State", "Budget", "Tok/min", "Task", "Progress", "Beat", "Git", "CPU/mem",
+)  # fmt: skip
 TROUBLE = (Health.LOST, Health.GONE, Health.STUCK, Health.SILENT)
 
 
@@ -70,6 +73,17 @@ def bar(remaining: int | None, limit: int | None, width: int = 6) -> Text:
     full = round(frac * width)
     style = "green" if frac > 0.3 else "yellow" if frac > 0.1 else "bold red"
     return Text("▮" * full + "▯" * (width - full) + f" {percent(frac):>4}", style=style)
+
+
+def resources_text(agent: AgentView) -> Text:
+    """`37% 310M`: the agent's process tree, as the engine last sampled it ("-" unknown)."""
+    if agent.rss_bytes is None:
+        return Text("-", style="dim")
+    mib = agent.rss_bytes / (1 << 20)
+    mem = f"{mib / 1024:.1f}G" if mib >= 1000 else f"{mib:.0f}M"
+    cpu = "" if agent.cpu_pct is None else f"{agent.cpu_pct:.0f}% "
+    busy = agent.cpu_pct is not None and agent.cpu_pct >= 80
+    return Text(cpu + mem, style="bold yellow" if busy else "")
 
 
 class AgentsPanel(KeyedTable):
@@ -140,11 +154,13 @@ class AgentsPanel(KeyedTable):
             budget.budget_tokens if budget else None,
             usage.tokens_per_min if usage else 0,
             self._git.get(a.name, ""),
+            a.cpu_pct,
+            a.rss_bytes,
         )
         made = self._made.get(a.name)
         if made is not None and made[0] == shown:
             return made[1]  # the same cells: the table sees them unchanged at once
-        alert, state, task, progress, age, stale, remaining, limit, rate, git = shown
+        alert, state, task, progress, age, stale, remaining, limit, rate, git, _cpu, _rss = shown
         glyph, style = GLYPHS.get(state, GLYPHS["unknown"])
         cells = (
             safe(("! " if alert else "") + a.name, 32, "bold reverse red" if alert else "bold"),
@@ -155,6 +171,7 @@ class AgentsPanel(KeyedTable):
             bar(remaining, limit),
             Text(count(rate)),
             safe(git, 22),
+            resources_text(a),
         )
         self._made[a.name] = (shown, cells)
         return cells

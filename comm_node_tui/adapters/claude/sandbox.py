@@ -1,0 +1,269 @@
+"""Each domain's Claude Code sandbox, built from its scope (issue 23, docs/security.md).
+
+Claude Code 2.1.330 runs every Bash command in bubblewrap when `sandbox.enabled` is set
+(Linux: bwrap and socat on PATH). By default a sandboxed command may write only in the folder
+Claude Code started in (the domain's) and its temporary folder; everything else is read-only.
+comm-node adds what the agent's own tools need and takes away what belongs to its peers:
+
+- allowWrite: the workspace's `.comm-node/` (the coordination store `comm-node lock/task/
+  budget ...` change under a flock, the event log they append to) and the repository's git
+  folders when they lie outside the domain's folder (a worktree's `.git/worktrees/<name>`
+  and the shared objects and refs), so `git commit` works;
+- denyWrite: the parts of that store an agent must never change (the `bin/comm-node` its
+  hooks run outside the sandbox, the config cache, pauses, budget grants, the engine's pid
+  and ledger, the operator's mailbox) and every peer domain's folder or scope that lies
+  inside this domain's folder (domains sharing a repository);
+- denyRead: `[agents] sandbox_deny_read` (keys and credentials under ~);
+- network: `[agents] sandbox_network` only (Claude Code itself reaches its model from
+  outside the sandbox: nothing is needed for that);
+- failIfUnavailable on and allowUnsandboxedCommands off: no command ever runs unsandboxed.
+
+Every value lives in the project settings Claude Code reads (`.claude/settings.json`, merged
+there with the user's own, never clobbering them); what comm-node wrote is recorded in the
+domain's protocol folder (`sandbox.json`) so a later write or `sandbox = false` takes out
+exactly that and nothing of the user's. Checked on the real CLI: docs/claude-code.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+from comm_node_tui.adapters.claude.settings import _load, _write, settings_path, settings_text
+from comm_node_tui.protocol.fileio import atomic_write, read_json_bounded
+from comm_node_tui.workspace.model import Domain, Workspace
+
+# What Claude Code needs on Linux to start its sandbox (its own error names both).
+TOOLS = ("bwrap", "socat")
+RECORD = "sandbox.json"  # in the domain's protocol folder: what comm-node merged in
+# In the workspace's .comm-node/: written by the engine or the operator only. A sandboxed
+# agent that could change these would run code outside the sandbox (bin/comm-node is what
+# its hooks execute), lift its own pause or grant itself budget.
+PROTECTED_STATE = (
+    "bin",
+    "config.cache.json",
+    "paused.json",
+    "budget-grants.json",
+    "engine.pid",
+    "ledger.jsonl",
+    "archive",
+    "operator",
+)
+SCALARS = {
+    "enabled": True,
+    # the agent's own commands run without "This command requires approval": the walls
+    # stop what they must not do
+    "autoAllowBashIfSandboxed": True,
+    "failIfUnavailable": True,  # fail closed: Claude Code exits rather than run unwalled
+    "allowUnsandboxedCommands": False,  # dangerouslyDisableSandbox is ignored
+}
+
+
+def missing_tools(path: str | None = None) -> list[str]:
+    """The programs the sandbox needs that are not on PATH (Debian: bubblewrap, socat)."""
+    return [tool for tool in TOOLS if shutil.which(tool, path=path) is None]
+
+
+def unavailable_reason(path: str | None = None) -> str | None:
+    """One line for the operator when the sandbox cannot start here; None when it can."""
+    missing = missing_tools(path)
+    if not missing:
+        return None
+    packages = " ".join("bubblewrap" if t == "bwrap" else t for t in missing)
+    return f"{', '.join(missing)} not installed (apt install {packages})"
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def scope_dirs(dom: Domain) -> list[str]:
+    """The folders a domain's scope covers, absolute: each glob's part before its first
+    wildcard ("src/**" -> <path>/src). A scope that starts with a wildcard covers the whole
+    folder."""
+    out = []
+    for pattern in dom.scope:
+        parts = []
+        for part in pattern.split("/"):
+            if any(c in part for c in "*?["):
+                break
+            parts.append(part)
+        else:
+            parts = parts[:-1] if len(parts) > 1 else parts  # a file: its folder
+        out.append(os.path.normpath(os.path.join(dom.path, *parts)))
+    return list(dict.fromkeys(out))
+
+
+def git_dirs(folder: str) -> list[str]:
+    """The repository folders git writes for a commit in `folder` that lie outside it (a
+    worktree's own git dir and the common one); [] outside a repository."""
+    try:
+        res = subprocess.run(
+            ["git", "-C", folder, "rev-parse", "--absolute-git-dir", "--git-common-dir"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if res.returncode != 0:
+        return []
+    found = []
+    for line in res.stdout.splitlines():
+        line = line.strip()
+        if line:
+            path = os.path.realpath(line if os.path.isabs(line) else os.path.join(folder, line))
+            if not _inside(path, folder):
+                found.append(path)
+    return list(dict.fromkeys(found))
+
+
+def peer_denies(ws: Workspace, dom: Domain) -> list[str]:
+    """Peers' folders (or, in a shared folder, their scopes' folders) inside this domain's
+    folder: writable by default there, so denied by name."""
+    mine = scope_dirs(dom)
+    out = []
+    for peer in ws.domains.values():
+        if peer.name == dom.name:
+            continue
+        if peer.path == dom.path:
+            for d in scope_dirs(peer):
+                # a peer scope that covers this domain's own (e.g. "**") denies nothing:
+                # the edit guard and `comm-node check` still judge the files themselves
+                if not any(_inside(m, d) for m in mine):
+                    out.append(d)
+        elif _inside(peer.path, dom.path):
+            out.append(peer.path)
+    return list(dict.fromkeys(out))
+
+
+def sandbox_block(ws: Workspace, dom: Domain) -> dict:
+    """The `sandbox` settings comm-node wants for `dom`."""
+    state = ws.paths.state
+    allow = [state] + [d for d in git_dirs(dom.path) if not _inside(d, dom.path)]
+    # Only what exists: Claude Code binds /dev/null over a denied path that does not, and
+    # inside the sandbox that reads as "Permission denied" (a missing paused.json read that
+    # way would look like a pause of everyone to the agent's own `comm-node` calls). The
+    # settings are written again at each start, so a file made since is covered then.
+    deny = [p for name in PROTECTED_STATE if os.path.lexists(p := os.path.join(state, name))]
+    deny += peer_denies(ws, dom)
+    agents = ws.settings.agents
+    block: dict = dict(SCALARS)
+    block["filesystem"] = {
+        "allowWrite": list(dict.fromkeys(allow)),
+        "denyWrite": list(dict.fromkeys(deny)),
+        "denyRead": list(agents.sandbox_deny_read),
+    }
+    block["network"] = {"allowedDomains": list(agents.sandbox_network)}
+    return block
+
+
+def _record_path(dom: Domain) -> str:
+    return os.path.join(dom.paths.dir, RECORD)
+
+
+def _read_record(dom: Domain) -> dict:
+    try:
+        data = read_json_bounded(_record_path(dom), 1 << 20)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _without(current: object, ours: dict) -> dict:
+    """The user's `sandbox` settings: `current` without what comm-node merged in before."""
+    if not isinstance(current, dict):
+        return {}
+    out = dict(current)
+    for key, value in ours.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            inner = _without(out[key], value)
+            if inner:
+                out[key] = inner
+            else:
+                del out[key]
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            kept = [v for v in out[key] if v not in value]
+            if kept:
+                out[key] = kept
+            else:
+                del out[key]
+        elif key in out and out[key] == value:
+            del out[key]
+    return out
+
+
+def _merge(user: dict, ours: dict) -> tuple[dict, dict]:
+    """(the merged block, what of it is comm-node's): lists add to the user's, a scalar the
+    user set stays theirs (their `enabled: false` is not overridden: it is reported)."""
+    out = dict(user)
+    added: dict = {}
+    for key, value in ours.items():
+        if isinstance(value, dict):
+            have_sub = out.get(key)
+            sub, sub_added = _merge(have_sub if isinstance(have_sub, dict) else {}, value)
+            if sub:
+                out[key] = sub
+            if sub_added:
+                added[key] = sub_added
+        elif isinstance(value, list):
+            found = out.get(key)
+            have: list = found if isinstance(found, list) else []
+            new = [v for v in value if v not in have]
+            if have or new:
+                out[key] = list(have) + new
+            if new:
+                added[key] = new
+        elif key not in out:
+            out[key] = value
+            added[key] = value
+    return out, added
+
+
+def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict]:
+    """(the settings now, the settings as comm-node writes them, comm-node's part)."""
+    data = _load(settings_path(dom))
+    user = _without(data.get("sandbox"), _read_record(dom))
+    if dom.sandbox:
+        block, ours = _merge(user, sandbox_block(ws, dom))
+    else:
+        block, ours = user, {}
+    new = dict(data)
+    if block:
+        new["sandbox"] = block
+    else:
+        new.pop("sandbox", None)
+    return data, new, ours
+
+
+def write_sandbox(ws: Workspace, dom: Domain) -> dict:
+    """Merge (or, with `sandbox` off, take out) comm-node's sandbox settings for `dom`."""
+    path = settings_path(dom)
+    if not dom.sandbox and not os.path.exists(_record_path(dom)):
+        # never on here: the settings file is not even read (a broken one is the user's,
+        # and starting an agent did not read it before the sandbox existed)
+        return {"domain": dom.name, "path": path, "enabled": False, "changed": False,
+                "backup": None}  # fmt: skip
+    data, new, ours = merged(ws, dom)
+    changed = new != data
+    backup = None
+    if changed:
+        before = settings_text(data) if os.path.exists(path) else None
+        backup = _write(path, new, before)
+    record = _record_path(dom)
+    if ours:
+        os.makedirs(dom.paths.dir, exist_ok=True)
+        atomic_write(record, json.dumps(ours, indent=2) + "\n", mode=0o644)
+    elif os.path.exists(record):
+        os.unlink(record)
+    found = new.get("sandbox")
+    block: dict = found if isinstance(found, dict) else {}
+    return {
+        "domain": dom.name,
+        "path": path,
+        "enabled": block.get("enabled") is True,
+        "changed": changed,
+        "backup": backup,
+    }

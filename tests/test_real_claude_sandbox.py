@@ -1,0 +1,229 @@
+"""Claude Code's Bash sandbox as comm-node writes it (issue 23), on the real pinned CLI in
+print mode under the scripted model, with bubblewrap and socat installed (.ci/run): walls
+between domains, the agent's own tools working without a prompt, secrets unreadable, and no
+start at all when the sandbox cannot run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from comm_node_tui.adapters.claude.sandbox import unavailable_reason, write_sandbox
+from comm_node_tui.workspace.discovery import load_workspace
+from tests.realclaude import claude_binary
+
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "agent",
+    "GIT_AUTHOR_EMAIL": "agent@example.invalid",
+    "GIT_COMMITTER_NAME": "agent",
+    "GIT_COMMITTER_EMAIL": "agent@example.invalid",
+}
+
+
+@pytest.fixture(autouse=True)
+def short_tmpdir() -> Iterator[str]:
+    """Claude Code's sandbox makes its network bridge's Unix sockets under $TMPDIR: a socket
+    path is at most 107 bytes, and a pytest folder under xdist is too deep for it ("Failed
+    to create bridge sockets after 5 attempts"), so a short private one."""
+    folder = tempfile.mkdtemp(prefix="cn-sbx-", dir="/tmp")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def sandboxed(real_ws, agents: str = "", before=None):
+    """A real workspace with the sandbox on; `before(rw)` runs before the settings are
+    written (as `comm-node up` writes them just before an agent starts)."""
+    from comm_node_tui.panes.manager import AgentPanes
+
+    rw = real_ws(agents="sandbox = true\n" + agents)
+    if before is not None:
+        before(rw)
+    ws = load_workspace(str(rw.root))
+    bin_dir = AgentPanes(ws).cli_dir()  # the `comm-node` on the agent's PATH
+    for dom in ws.domains.values():
+        assert write_sandbox(ws, dom)["enabled"]
+    return rw, bin_dir
+
+
+def run_bash(
+    rw, command: str, *, path: str, tmp: str, domain: str = "api"
+) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`claude -p` in the classic permission mode (a command that needs approval would be
+    refused, not run) making one Bash call; (the run, the tool results the model saw)."""
+    env = dict(rw.env)
+    env.update(GIT_ID)
+    env["TMPDIR"] = tmp
+    env["PATH"] = path
+    env["COMM_NODE_WORKSPACE"] = str(rw.root)
+    env["COMM_NODE_DOMAIN"] = domain
+    before = len(rw.model.requests())
+    res = subprocess.run(
+        [claude_binary(), "-p", f"CN_BASH {command}", "--output-format", "json",
+         "--permission-mode", "default"],
+        cwd=rw.dom(domain),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    results = [e.tool_result or "" for e in rw.model.requests()[before:] if e.kind == "tool_result"]
+    return res, results
+
+
+def events(rw, kind: str) -> list[dict]:
+    path = rw.root / ".comm-node" / "events.jsonl"
+    if not path.exists():
+        return []
+    return [e for line in path.read_text().splitlines() if (e := json.loads(line))["type"] == kind]
+
+
+def test_a_write_into_a_peers_folder_is_refused_and_reported(real_ws, short_tmpdir):
+    rw, bin_dir = sandboxed(real_ws)
+    target = rw.dom("web") / "src" / "x.ts"
+    res, results = run_bash(
+        rw, f"touch {target}", path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir
+    )
+    assert res.returncode == 0, res.stderr
+    assert not target.exists()
+    assert any("Read-only file system" in r for r in results), results
+    refused = events(rw, "boundary.sandbox_refused")
+    assert refused and refused[-1]["agent"] == "api", refused
+    assert refused[-1]["data"]["path"] == str(target)
+    assert refused[-1]["data"]["domain"] == "api"
+
+
+def test_a_write_in_the_domains_scope_runs_without_a_prompt(real_ws, short_tmpdir):
+    rw, bin_dir = sandboxed(real_ws)
+    target = rw.dom("api") / "src" / "made.txt"
+    res, results = run_bash(
+        rw, f"touch {target} && echo made", path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir
+    )
+    assert res.returncode == 0, res.stderr
+    assert target.exists(), results
+    assert results == ["made"]
+    assert not events(rw, "boundary.sandbox_refused")
+
+
+def test_the_agents_comm_node_calls_work_inside_the_sandbox_without_a_prompt(real_ws, short_tmpdir):
+    rw, bin_dir = sandboxed(real_ws)
+    path = f"{bin_dir}:{SYSTEM_PATH}"
+    _res, sent = run_bash(
+        rw, 'comm-node send --to web "the contract changed"', path=path, tmp=short_tmpdir
+    )
+    assert sent and sent[0].startswith("queued "), sent
+    assert list((rw.dom("api") / ".comm-node" / "outbox").glob("*.md"))
+    _res, locked = run_bash(rw, "comm-node lock acquire src/a.py", path=path, tmp=short_tmpdir)
+    assert locked and locked[0].startswith("granted 'src/a.py' to api"), locked
+    locks = json.loads((rw.root / ".comm-node" / "locks.json").read_text())
+    assert "src/a.py" in json.dumps(locks)
+    # what the sandbox keeps from the agent: the `comm-node` its hooks run outside it
+    script = Path(bin_dir) / "comm-node"
+    text = script.read_text()
+    _res, refused = run_bash(rw, f"echo 'exit 0' > {script}", path=path, tmp=short_tmpdir)
+    assert script.read_text() == text, refused
+
+
+def test_a_secret_path_cannot_be_read(real_ws, short_tmpdir):
+    def plant(rw):
+        (rw.home / ".ssh").mkdir()
+        (rw.home / ".ssh" / "id_ed25519").write_text("PRIVATE-KEY-MATERIAL")
+
+    rw, bin_dir = sandboxed(real_ws, before=plant)  # ~/.ssh is denied by default
+    key = rw.home / ".ssh" / "id_ed25519"  # rw.home is the agent's HOME: never the real ~
+    res, results = run_bash(rw, f"cat {key}", path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir)
+    assert res.returncode == 0, res.stderr
+    assert results and not any("PRIVATE-KEY-MATERIAL" in r for r in results), results
+
+
+def test_git_commits_in_the_agents_own_worktree(real_ws, short_tmpdir, tmp_path):
+    main = tmp_path / "main"
+
+    def worktree(rw):
+        subprocess.run(["git", "init", "-q", str(main)], check=True)
+        env = {**os.environ, **GIT_ID}
+        subprocess.run(["git", "-C", str(main), "commit", "-q", "--allow-empty", "-m", "i"],
+                       check=True, env=env)  # fmt: skip
+        shutil.rmtree(rw.dom("api"))
+        subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", "-b", "api",
+                        str(rw.dom("api"))], check=True)  # fmt: skip
+        (rw.dom("api") / "src").mkdir()
+        (rw.dom("api") / "src" / "a.py").write_text("x = 1\n")
+
+    rw, bin_dir = sandboxed(real_ws, before=worktree)
+    # `git add -A` at the worktree's top would meet the files Claude Code's sandbox itself
+    # masks there (.bashrc, .gitconfig ... as /dev/null): an agent adds its own paths
+    res, results = run_bash(
+        rw, "git add src && git commit -q -m 'from the sandbox' && echo committed",
+        path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    log = subprocess.run(
+        ["git", "-C", str(main), "log", "--oneline", "api"], capture_output=True, text=True
+    ).stdout
+    assert "from the sandbox" in log, (results, log)
+
+
+def test_the_sandbox_fails_closed_without_bubblewrap(real_ws, short_tmpdir, tmp_path):
+    rw, bin_dir = sandboxed(real_ws)
+    no_bwrap = tmp_path / "no-bwrap"
+    no_bwrap.mkdir()
+    for folder in SYSTEM_PATH.split(":"):
+        for entry in os.scandir(folder) if os.path.isdir(folder) else ():
+            link = no_bwrap / entry.name
+            if entry.name != "bwrap" and not link.exists():
+                link.symlink_to(entry.path)
+    path = f"{bin_dir}:{no_bwrap}"
+    assert unavailable_reason(path) == "bwrap not installed (apt install bubblewrap)"
+    target = rw.dom("api") / "src" / "ran.txt"
+    res, results = run_bash(rw, f"touch {target}", path=path, tmp=short_tmpdir)
+    assert res.returncode != 0
+    assert "sandbox required but unavailable" in res.stderr and "bwrap" in res.stderr
+    assert not target.exists() and results == []
+
+
+def test_an_agent_started_by_comm_node_runs_walled_and_unprompted_in_its_pane(real_ws):
+    """The production path: `up` writes the sandbox before the agent starts; in its pane
+    (classic permission mode) the agent's own `comm-node send` runs with no dialog and a
+    write into a peer's folder is refused and reported."""
+    from comm_node_tui.panes.manager import AgentPanes
+    from tests.realclaude import wait_screen
+    from tests.waiting import wait_for
+
+    rw = real_ws(agents="sandbox = true")
+    ap = AgentPanes(load_workspace(str(rw.root)))
+    ap.up(["api"])
+    box = json.loads((rw.dom("api") / ".claude" / "settings.json").read_text())["sandbox"]
+    assert box["enabled"] and box["failIfUnavailable"]
+    assert not box["allowUnsandboxedCommands"]
+    wait_screen(ap, "api", lambda s: "❯\u00a0" in s, timeout=60)
+    from comm_node_tui.panes.inject import NotDelivered
+
+    def delivered() -> bool:
+        # Observed: the first text typed after the prompt appears can vanish from the box
+        # while Claude Code sets its sandbox up; an empty box is typed into again.
+        try:
+            ap.inject("api", 'CN_BASH comm-node send --to web "hello from the sandbox"')
+        except NotDelivered as exc:
+            if exc.reason == "dialog":
+                raise
+            return False
+        return True
+
+    wait_for(delivered, timeout=60, every=1.0, what="the prompt taken")
+    outbox = rw.dom("api") / ".comm-node" / "outbox"
+    wait_for(lambda: list(outbox.glob("*.md")), timeout=60, what="the message in the outbox")
+    target = rw.dom("web") / "src" / "x.ts"
+    wait_screen(ap, "api", lambda s: "esc to interrupt" not in s, timeout=60)
+    ap.inject("api", f"CN_BASH touch {target}")
+    wait_for(lambda: events(rw, "boundary.sandbox_refused"), timeout=60, what="the refusal event")
+    assert "Do you want to proceed?" not in ap.peek("api")
+    assert not target.exists()
+    assert events(rw, "boundary.sandbox_refused")[-1]["data"]["path"] == str(target)

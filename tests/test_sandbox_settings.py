@@ -1,0 +1,308 @@
+"""The sandbox settings comm-node writes for each domain (adapters/claude/sandbox.py): merged
+with the user's own, built from scopes, peers denied in a shared repository, taken out again;
+the refusals read from a Bash call's output; the limits put on an agent's command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from comm_node_tui.adapters.claude.sandbox import (
+    missing_tools,
+    sandbox_block,
+    unavailable_reason,
+    write_sandbox,
+)
+from comm_node_tui.adapters.claude.settings import install_hooks
+from comm_node_tui.hooks.refusals import output_text, refused_paths
+from comm_node_tui.panes.limits import limited
+from comm_node_tui.workspace.discovery import load_workspace
+from tests.conftest import write_workspace
+
+
+def settings(ws, name: str) -> dict:
+    return json.loads((Path(ws.domains[name].path) / ".claude" / "settings.json").read_text())
+
+
+def test_the_sandbox_is_merged_with_the_users_settings_and_their_hooks_kept(tmp_path):
+    root = write_workspace(tmp_path / "ws", agents="sandbox = true")
+    claude = root / "backend" / ".claude"
+    claude.mkdir()
+    mine = {
+        "model": "x",
+        "sandbox": {
+            "excludedCommands": ["docker *"],
+            "filesystem": {"denyRead": ["/srv/private"], "allowWrite": ["/srv/cache"]},
+        },
+    }
+    (claude / "settings.json").write_text(json.dumps(mine))
+    ws = load_workspace(str(root))
+    install_hooks(ws.domains["backend"])
+    done = write_sandbox(ws, ws.domains["backend"])
+    assert done["enabled"] and done["changed"]
+    data = settings(ws, "backend")
+    assert data["model"] == "x" and "PreToolUse" in data["hooks"]
+    box = data["sandbox"]
+    assert box["enabled"] is True and box["failIfUnavailable"] is True
+    assert box["autoAllowBashIfSandboxed"] is True and box["allowUnsandboxedCommands"] is False
+    assert box["excludedCommands"] == ["docker *"]
+    fs = box["filesystem"]
+    assert fs["allowWrite"][0] == "/srv/cache"  # the user's first, comm-node's added
+    assert ws.paths.state in fs["allowWrite"]
+    assert fs["denyRead"][0] == "/srv/private" and "~/.ssh" in fs["denyRead"]
+    # a second write changes nothing
+    assert write_sandbox(ws, ws.domains["backend"])["changed"] is False
+
+
+def test_turning_it_off_takes_out_exactly_what_comm_node_added(tmp_path):
+    root = write_workspace(tmp_path / "ws", agents="sandbox = true")
+    claude = root / "backend" / ".claude"
+    claude.mkdir()
+    mine = {"sandbox": {"filesystem": {"denyRead": ["/srv/private", "~/.ssh"]}}}
+    (claude / "settings.json").write_text(json.dumps(mine))
+    ws = load_workspace(str(root))
+    write_sandbox(ws, ws.domains["backend"])
+    text = (root / "comm-node.toml").read_text().replace("sandbox = true", "sandbox = false")
+    (root / "comm-node.toml").write_text(text)
+    ws = load_workspace(str(root))
+    done = write_sandbox(ws, ws.domains["backend"])
+    assert done["changed"] and not done["enabled"]
+    # "~/.ssh" was the user's before comm-node listed it too: it stays
+    assert settings(ws, "backend") == mine
+
+
+def test_a_domain_can_turn_its_own_sandbox_off(tmp_path):
+    root = write_workspace(
+        tmp_path / "ws", agents="sandbox = true", domain_extra={"docs": "sandbox = false"}
+    )
+    ws = load_workspace(str(root))
+    assert ws.domains["backend"].sandbox and not ws.domains["docs"].sandbox
+    write_sandbox(ws, ws.domains["docs"])
+    assert not (root / "docs" / ".claude" / "settings.json").exists()
+
+
+def test_domains_sharing_a_repository_deny_each_others_scopes(tmp_path):
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "comm-node.toml").write_text(
+        '[project]\nname = "mono"\n[agents]\nsandbox = true\n'
+        '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**", "shared/api.ts"]\n'
+        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        '[[domains]]\nname = "lib"\npath = "lib"\n'
+    )
+    (root / "lib").mkdir()
+    ws = load_workspace(str(root))
+    api = sandbox_block(ws, ws.domains["api"])["filesystem"]
+    assert str(root / "web") in api["denyWrite"]
+    assert str(root / "lib") in api["denyWrite"]  # a peer's folder inside this one's
+    assert str(root / "api") not in api["denyWrite"]
+    web = sandbox_block(ws, ws.domains["web"])["filesystem"]
+    assert str(root / "api") in web["denyWrite"] and str(root / "shared") in web["denyWrite"]
+    lib = sandbox_block(ws, ws.domains["lib"])["filesystem"]
+    assert not any(p.startswith(str(root / "api")) for p in lib["denyWrite"])
+
+
+def test_the_store_files_the_engine_owns_are_denied_and_the_rest_of_the_store_allowed(tmp_path):
+    root = write_workspace(tmp_path / "ws", agents='sandbox = true\nsandbox_network = ["pypi.org"]')
+    ws = load_workspace(str(root))
+    state = Path(ws.paths.state)
+    (state / "bin").mkdir(parents=True, exist_ok=True)
+    box = sandbox_block(ws, ws.domains["backend"])
+    assert str(state) in box["filesystem"]["allowWrite"]
+    deny = box["filesystem"]["denyWrite"]
+    assert str(state / "bin") in deny and str(state / "config.cache.json") in deny
+    # a file that does not exist is not listed: Claude Code would bind /dev/null there
+    assert str(state / "paused.json") not in deny
+    assert box["network"] == {"allowedDomains": ["pypi.org"]}
+
+
+def test_a_worktree_gets_its_git_folders_outside_it_writable(tmp_path):
+    main = tmp_path / "main"
+    subprocess.run(["git", "init", "-q", str(main)], check=True)
+    subprocess.run(["git", "-C", str(main), "commit", "-q", "--allow-empty", "-m", "i"], check=True)
+    root = tmp_path / "ws"
+    root.mkdir()
+    subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", str(root / "api")], check=True)
+    (root / "comm-node.toml").write_text(
+        '[project]\nname = "w"\n[agents]\nsandbox = true\n[[domains]]\nname = "api"\npath = "api"\n'
+    )
+    ws = load_workspace(str(root))
+    allow = sandbox_block(ws, ws.domains["api"])["filesystem"]["allowWrite"]
+    git = (main / ".git").resolve()
+    assert str(git / "worktrees" / "api") in allow and str(git) in allow
+
+
+def test_bad_sandbox_keys_are_one_line_each_naming_the_field(tmp_path):
+    from comm_node_tui.errors import ConfigError
+    from comm_node_tui.workspace.config import parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            '[project]\nname = "x"\n[agents]\nsandbox_network = ["a b"]\nmemory_max = "2Q"\n'
+            'sandbox_deny_read = ["relative"]\n[[domains]]\nname = "a"\npath = "."\n'
+            'cpu_quota = "half"\n'
+        )
+    problems = err.value.problems
+    assert len(problems) == 4
+    for field in ("agents.sandbox_network", "agents.memory_max", "agents.sandbox_deny_read"):
+        assert any(f"comm-node.toml: {field}:" in p for p in problems), problems
+    assert any("domains[0] (a).cpu_quota" in p for p in problems)
+
+
+def test_missing_tools_are_named_with_the_packages_to_install(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    assert missing_tools(str(empty)) == ["bwrap", "socat"]
+    why = unavailable_reason(str(empty))
+    assert why == "bwrap, socat not installed (apt install bubblewrap socat)"
+
+
+def test_refusals_are_read_from_the_commands_errors():
+    text = output_text(
+        {
+            "error": "Exit code 1\ntouch: cannot touch '/w/web/src/x': Read-only file system\n"
+            "mkdir: cannot create directory ‘/w/web/y’: Read-only file system\n"
+            "/bin/bash: line 1: ../web/z.ts: Read-only file system\n"
+            "cp: cannot create regular file 'a': Operation not permitted\n"
+            "ls: fine"
+        }
+    )
+    found = refused_paths(text, cwd="/w/api")
+    assert [p for p, _ in found] == ["/w/web/src/x", "/w/web/y", "/w/web/z.ts", "/w/api/a"]
+    assert found[-1][1] == "Operation not permitted"
+    assert refused_paths("all good\n", cwd="/w") == []
+    response = output_text(
+        {"tool_response": {"stdout": "", "stderr": "x: '/p\x1b[31m': Read-only file system"}}
+    )
+    assert refused_paths(response) == [("/p?[31m", "Read-only file system")]
+
+
+def test_limits_wrap_the_command_in_a_scope_or_below_nice(tmp_path):
+    root = write_workspace(
+        tmp_path / "ws",
+        agents='memory_max = "2G"\ncpu_quota = "50%"',
+        domain_extra={"docs": 'cpu_quota = "25%"\nmemory_max = ""'},
+    )
+    ws = load_workspace(str(root))
+    cmd, note = limited("claude --model x", ws.domains["backend"], systemd=True)
+    assert note is None
+    assert cmd.startswith("systemd-run --user --scope")
+    assert "-p MemoryMax=2G -p CPUQuota=50% -- sh -c 'claude --model x'" in cmd
+    cmd, note = limited("claude", ws.domains["backend"], systemd=False)
+    assert cmd == "nice -n 10 sh -c claude"
+    assert note and "memory_max 2G not applied" in note
+    cmd, note = limited("claude", ws.domains["docs"], systemd=False)
+    assert cmd == "nice -n 10 sh -c claude" and note and "lower priority" in note
+    plain = load_workspace(str(write_workspace(tmp_path / "plain")))
+    assert limited("claude", plain.domains["docs"], systemd=False) == ("claude", None)
+
+
+def test_a_niced_command_really_runs_at_the_lower_priority(tmp_path):
+    root = write_workspace(tmp_path / "ws", agents='cpu_quota = "50%"')
+    ws = load_workspace(str(root))
+    cmd, _note = limited("cat /proc/self/stat", ws.domains["docs"], systemd=False)
+    out = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=True).stdout
+    nice = int(out[out.rfind(")") + 2 :].split()[16])  # field 19 of proc(5)
+    assert nice == 10
+
+
+def test_the_engine_samples_an_agents_process_tree_and_the_world_shows_it(tmp_path, engine_for):
+    from comm_node_tui.engine.clock import ManualClock
+    from comm_node_tui.engine.resources import ResourceMonitor
+    from tests.waiting import wait_for
+
+    root = write_workspace(tmp_path / "ws")
+    clock = ManualClock(time=1_800_000_000.0)
+    eng = engine_for(root, clock=clock)
+    # a pane's process whose child burns CPU and holds ~40 MB: the tree is summed
+    tree = subprocess.Popen(
+        ["sh", "-c", "python3 -c 'b = bytearray(40 << 20)\nwhile True: b[0] = 1' & wait"]
+    )
+    try:
+        eng.panes["backend"] = {"pane": "%1", "pid": tree.pid, "dead": False}
+        monitor = ResourceMonitor(eng.ctx, every_s=5.0)
+
+        def sampled() -> tuple[float | None, int] | None:
+            clock.advance(5.0)
+            monitor.tick()
+            got = monitor.latest.get("backend")
+            return got if got and got[0] and got[1] > 40 << 20 else None
+
+        cpu, rss = wait_for(sampled, timeout=30, every=0.2, what="a CPU and memory sample")
+        assert cpu > 0 and rss > 40 << 20
+        world = eng.snapshot()
+        shown = {a.name: a for a in world.agents}
+        assert shown["docs"].rss_bytes is None  # no pane: not measured
+        eng.resources = monitor
+        world = eng.snapshot()
+        backend = next(a for a in world.agents if a.name == "backend")
+        assert backend.rss_bytes == monitor.latest["backend"][1]
+        assert "cpu_pct" not in backend.to_json()  # the JSON keys stay what they were
+    finally:
+        tree.kill()
+        subprocess.run(["pkill", "-P", str(tree.pid)], check=False)
+        tree.wait()
+
+
+def test_starting_an_agent_writes_its_sandbox_and_says_why_it_cannot_start(tmp_path, monkeypatch):
+    from comm_node_tui.panes.manager import AgentPanes
+
+    root = write_workspace(
+        tmp_path / "ws",
+        domains=("backend",),
+        agents='sandbox = true\ncommand = "sleep 60"\ncpu_quota = "50%"',
+    )
+    ws = load_workspace(str(root))
+    panes = AgentPanes(ws)
+    bare = tmp_path / "bin"  # the system's programs but bwrap and socat
+    bare.mkdir()
+    for folder in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for entry in os.scandir(folder) if os.path.isdir(folder) else ():
+            link = bare / entry.name
+            if entry.name not in ("bwrap", "socat") and not link.exists():
+                link.symlink_to(entry.path)
+    monkeypatch.setenv("PATH", str(bare))
+    panes._systemd = False  # no user systemd here either way: the nice fallback
+    try:
+        panes.up()
+    finally:
+        monkeypatch.undo()
+    log = (root / ".comm-node" / "events.jsonl").read_text().splitlines()
+    kinds = {json.loads(line)["type"]: json.loads(line) for line in log}
+    assert kinds["sandbox.written"]["agent"] == "backend"
+    assert kinds["sandbox.unavailable"]["msg"] == (
+        "backend: sandbox cannot start: bwrap, socat not installed "
+        "(apt install bubblewrap socat); the agent will not run"
+    )
+    assert "lower priority" in kinds["limits.unavailable"]["msg"]
+    assert settings(ws, "backend")["sandbox"]["failIfUnavailable"] is True
+    # the pane runs the command below nice
+    pid = panes.tmux.panes()["backend"].pid
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    assert int(stat[stat.rfind(")") + 2 :].split()[16]) == 10
+    panes.down()
+
+
+def test_the_wizard_proposes_the_sandbox_where_it_can_run_and_keeps_the_answer(tmp_path):
+    from comm_node_tui.kickoff.wizard import WizardState
+
+    state = WizardState(root=str(tmp_path), project="p")
+    # bubblewrap and socat are installed here (.ci/run): proposed on
+    assert missing_tools() == [] and state.sandbox_on()
+    assert state.config_data()["agents"] == {"sandbox": True}
+    state.sandbox = False
+    assert "agents" not in state.config_data()  # off is the default: nothing written
+    root = write_workspace(tmp_path / "ws", agents="sandbox = true\nstuck_after_s = 900")
+    again = WizardState.load(str(root))
+    assert again.sandbox is True
+    assert again.config_data()["agents"] == {
+        "budget_tokens": 0,
+        "stuck_after_s": 900.0,
+        "sandbox": True,
+    }
+    again.sandbox = False
+    assert again.config_data()["agents"] == {"budget_tokens": 0, "stuck_after_s": 900.0}
