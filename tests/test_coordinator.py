@@ -183,3 +183,30 @@ def test_a_report_path_out_of_the_coordinators_folder_is_one_line(report: str):
         "comm-node.toml: integration.report: a file path relative to the coordinator's "
         "folder, without '..'"
     ]
+
+
+def test_up_and_the_kickoff_leave_the_coordinator_to_the_engine(coord_ws: Path):
+    """`comm-node up` with no names starts every agent but the integration coordinator,
+    which waits for the other domains' tasks (the engine starts it); named, it starts; once
+    the engine started it, `up` keeps it up like any agent."""
+    from comm_node_tui.integration.coordinator import MARKER, held_back
+
+    config = coord_ws / "comm-node.toml"
+    text = config.read_text()
+    # every agent the fake one ([agents] command, before the first [[domains]])
+    config.write_text(text.replace("[agents]\n", f'[agents]\ncommand = "{AGENT}"\n', 1))
+    ws = load_workspace(str(coord_ws))
+    assert held_back(ws) == {"integ"}
+    res = run_cli("up", cwd=coord_ws)
+    assert res.returncode == 0, res.stderr
+    panes = AgentPanes(ws)
+    assert set(panes.tmux.panes()) == {"api", "web"}
+    assert "integ" not in res.stdout
+    res = run_cli("up", "integ", cwd=coord_ws)  # named: the operator's choice
+    assert res.returncode == 0, res.stderr
+    assert set(panes.tmux.panes()) == {"api", "web", "integ"}
+    Coordinator(ws).store.write(MARKER, {"domain": "integ", "started_at": 1.0})
+    assert held_back(ws) == set()
+    config.write_text(config.read_text() + "\n[integration]\ncoordinator = false\n")
+    Coordinator(ws).store.write(MARKER, {})
+    assert held_back(load_workspace(str(coord_ws))) == set()  # no coordinator: an agent

@@ -19,10 +19,27 @@ def up(args) -> int:
 
     ap = _panes(args)
     domains = args.domains or None
-    if domains is None and ap.ws.settings.cluster.enabled:
-        from comm_node_tui.cluster.relay import local_domains
+    if domains is None:
+        from comm_node_tui.integration.coordinator import held_back
 
-        domains = sorted(local_domains(ap.ws))  # the other machines start their own
+        held = held_back(ap.ws)  # the engine starts the integration coordinator when due
+        pool = list(ap.ws.domains)
+        if ap.ws.settings.cluster.enabled:
+            from comm_node_tui.cluster.relay import local_domains
+
+            pool = sorted(local_domains(ap.ws))  # the other machines start their own
+        if held or ap.ws.settings.cluster.enabled:
+            domains = [n for n in pool if n not in held]
+            if not domains:  # (an empty list would read as "every domain" below)
+                print(
+                    "no agent to start here"
+                    + (
+                        f" ({', '.join(sorted(held))} waits for the other domains' tasks)"
+                        if held
+                        else ""
+                    )
+                )
+                return 0
     out = ap.up(domains, fresh=args.fresh)
     if args.json:
         print_json(out)

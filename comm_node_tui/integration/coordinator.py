@@ -38,6 +38,25 @@ def coordinator_of(ws: Workspace) -> Domain | None:
     return found[0] if found else None
 
 
+def held_back(ws: Workspace) -> set[str]:
+    """The integration coordinator while the engine has not started it yet: `comm-node up`
+    with no names and the kickoff leave it to the engine, which starts it once every other
+    domain's tasks are done (named explicitly, it starts like any agent)."""
+    if not ws.settings.integration.coordinator:
+        return set()
+    dom = coordinator_of(ws)
+    if dom is None:
+        return set()
+    from comm_node_tui.coordination.store import CoordStore
+
+    try:
+        marker = CoordStore(ws.paths.state).read(MARKER, {})
+    except (OSError, ValueError):
+        marker = {}
+    started = isinstance(marker, dict) and marker.get("started_at") is not None
+    return set() if started and marker.get("domain") == dom.name else {dom.name}
+
+
 def report_path(ws: Workspace, dom: Domain) -> str:
     """Where the coordinator writes its report: inside its own folder ([integration] report)."""
     return os.path.join(dom.path, ws.settings.integration.report)

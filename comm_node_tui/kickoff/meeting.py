@@ -127,13 +127,17 @@ class Meeting:
         return screen.dialog if screen.state == "waiting" else None
 
     def run(self, *, start: bool = True, inject: bool = True) -> dict:
-        names = list(self.ws.domains)
+        from comm_node_tui.integration.coordinator import held_back
+
+        # the integration coordinator starts later, when every other domain is done
+        held = held_back(self.ws)
+        names = [n for n in self.ws.domains if n not in held]
         self.coord.emit(
             Event("kickoff.started", f"kickoff of {self.ws.project}: {len(names)} agents")
         )
         since = self.clock()
         if start:
-            self.panes.up()
+            self.panes.up(names if held else None)
         self.progress("agents starting")
         missing = self._wait(names, since)
         for attempt in range(self.retries):
