@@ -53,8 +53,10 @@ def held_back(ws: Workspace) -> set[str]:
         marker = CoordStore(ws.paths.state).read(MARKER, {})
     except (OSError, ValueError):
         marker = {}
-    started = isinstance(marker, dict) and marker.get("started_at") is not None
-    return set() if started and marker.get("domain") == dom.name else {dom.name}
+    if not isinstance(marker, dict):
+        return {dom.name}
+    started = marker.get("started_at") is not None and marker.get("domain") == dom.name
+    return set() if started else {dom.name}
 
 
 def report_path(ws: Workspace, dom: Domain) -> str:
