@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -219,8 +220,11 @@ def test_the_engine_samples_an_agents_process_tree_and_the_world_shows_it(tmp_pa
     clock = ManualClock(time=1_800_000_000.0)
     eng = engine_for(root, clock=clock)
     # a pane's process whose child burns CPU and holds ~40 MB: the tree is summed
+    # in its own process group, so that the busy child is killed with it (killed after its
+    # shell, it would be reparented and spin on after the test)
     tree = subprocess.Popen(
-        ["sh", "-c", "python3 -c 'b = bytearray(40 << 20)\nwhile True: b[0] = 1' & wait"]
+        ["sh", "-c", "python3 -c 'b = bytearray(40 << 20)\nwhile True: b[0] = 1' & wait"],
+        start_new_session=True,
     )
     try:
         eng.panes["backend"] = {"pane": "%1", "pid": tree.pid, "dead": False}
@@ -243,8 +247,7 @@ def test_the_engine_samples_an_agents_process_tree_and_the_world_shows_it(tmp_pa
         assert backend.rss_bytes == monitor.latest["backend"][1]
         assert "cpu_pct" not in backend.to_json()  # the JSON keys stay what they were
     finally:
-        tree.kill()
-        subprocess.run(["pkill", "-P", str(tree.pid)], check=False)
+        os.killpg(tree.pid, signal.SIGKILL)
         tree.wait()
 
 
