@@ -146,18 +146,21 @@ def handshake(server: WebServer, origin: str) -> tuple[int, str]:
 
 
 def room_pids(root: Path) -> set[int]:
-    """The room processes serving this workspace (python -m comm_node_tui.web.room)."""
-    out = set()
+    """The room processes serving this workspace (python -m comm_node_tui.web.room). Not a
+    room's own child: between fork and exec (a room starting tmux, say) a child still shows
+    its parent's command line, and a loaded machine makes that window long enough to see."""
+    found: dict[int, int] = {}  # pid -> parent pid
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
         if b"comm_node_tui.web.room" in argv and str(root).encode() in argv:
-            out.add(int(entry))
-    return out
+            found[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return {pid for pid, parent in found.items() if parent not in found}
 
 
 @pytest.fixture
@@ -313,6 +316,8 @@ def test_a_tab_closed_mid_action_ends_its_room_only(serve, browser, workspace):
     server = serve()
     ws = load_workspace(str(workspace))
     page = open_room(browser, server.url)
+    # one tab, one room (a room that a reconnect replaced may still be ending: wait it out)
+    wait_for(lambda: len(room_pids(workspace)) == 1, what="one room process for the tab")
     (room,) = room_pids(workspace)
     engine = holder_pid(ws.paths.engine_lock)
     assert engine == str(server.proc.pid)  # the server keeps the engine, not the room
