@@ -148,6 +148,9 @@ def test_deny_refuses_the_tool_and_the_agent_is_idle_again(real_ws, engine_for):
     target = rw.dom("api") / "src" / "denied.txt"
     ap.inject("api", f"CN_BASH touch {target}")
     wait_screen(ap, "api", lambda s: "Do you want to proceed?" in s)
+    # the hooks' own report of the prompt (its hook may run after the dialog shows; a
+    # loaded machine made it land after the answer)
+    until(eng, "api", lambda a: a["hook_state"] == "waiting", timeout=15)
     ap.answer("api", allow=False)
     # "No" fires no Stop hook: the screen says idle, and the state follows.
     view = until(eng, "api", lambda a: a["state"] == "idle", timeout=15)
