@@ -56,22 +56,11 @@ class BoundaryMonitor:
     # ---- on the loop thread ---------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Check at once, then every check_interval_s until `stop` (0 turns it off)."""
-        while not stop.is_set():
-            every = self.interval_s()
-            if every <= 0:
-                await asyncio.sleep(5.0)  # off; look again in case the config changes
-                continue
-            try:
-                self.apply(await asyncio.to_thread(self.read))
-            except Exception as exc:
-                self.ctx.emit(
-                    Event(
-                        "engine.fault",
-                        f"boundary check: {type(exc).__name__}: {exc}",
-                        level="error",
-                    )
-                )
-            await asyncio.sleep(every)
+        from comm_node_tui.engine.periodic import run_every
+
+        await run_every(
+            stop, self.interval_s, self.read, self.apply, self.ctx.emit, "boundary check"
+        )
 
     def check(self) -> dict:
         """read() and apply() in the caller's thread (for a caller that drives the engine
