@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,7 +29,7 @@ from comm_node_tui.model import (
 )
 from comm_node_tui.model.claude_home import DUMMY_API_KEY
 from comm_node_tui.model.turn import read_turn
-from tests.conftest import cli_env, run_cli
+from tests.conftest import cli_env, run_cli, wait_for
 from tests.realclaude import claude_binary
 
 MESSAGES = "/v1/messages?beta=true"
@@ -295,6 +296,28 @@ def test_a_slow_stream_takes_its_seconds_and_keeps_its_text(model):
     took = time.monotonic() - started
     assert 0.55 <= took < 5
     assert blocks == [{"type": "text", "text": "SLOW: this reply streamed over 0.6 seconds."}]
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_gated_reply_waits_for_its_file(tmp_path, stream):
+    gate = tmp_path / "go"
+    script = f"[[rules]]\nreply = [{{text = 'after the gate'}}]\nstream = {{gate = '{gate}'}}\n"
+    m = scripted(script)
+    m.start()
+    got: list = []
+    t = threading.Thread(target=lambda: got.append(call(m.base_url, prompt("x", stream=stream))))
+    t.start()
+    try:
+        wait_for(lambda: m.holding(gate) == 1, timeout=10, every=0.02)
+        assert not got and m.requests() == []  # held: nothing answered yet
+        gate.touch()
+        t.join(10)
+        assert not t.is_alive() and got[0][0] == 200
+        assert b"after the gate" in got[0][2] and m.holding(gate) == 0
+    finally:
+        gate.touch()
+        t.join(10)
+        m.stop()
 
 
 # ---- what the model sees -----------------------------------------------------------------

@@ -19,22 +19,27 @@ from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import wait_for
 from tests.realclaude import prompts, wait_screen
 
-# The tool call comes seconds after the prompt (the spinner runs meanwhile): time for the
-# test to pause the agent between the prompt, which the hook lets through, and the tool.
+# The tool call is held at a gate file until the test has paused the agent: the prompt goes
+# through the hook before the pause and the tool call comes after it, whatever the load.
 SCRIPT = """
 [[rules]]
 name = "late-tool"
 match = 'LATE_TOOL (?P<file>\\S+)'
-reply = [{tool = "Bash", input = {command = "touch {file}"}}]
-stream = {wait = 6}
+reply = [{{tool = "Bash", input = {{command = "touch {{file}}"}}}}]
+stream = {{gate = '{gate}'}}
 """
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Iterator[ScriptedModel]:
-    """This module's model: the built-in directives and the late tool call."""
+def gate(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("gate") / "go"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, gate) -> Iterator[ScriptedModel]:
+    """This module's model: the built-in directives and the gated tool call."""
     path = tmp_path_factory.mktemp("script") / "pause.toml"
-    path.write_text(SCRIPT)
+    path.write_text(SCRIPT.format(gate=gate))
     with ScriptedModel(script=path) as m:
         yield m
 
@@ -45,7 +50,7 @@ def denied(root: Path) -> list[dict]:
     return [e for e in map(json.loads, lines) if e["type"] == "tool.denied"]
 
 
-def test_a_paused_agents_tool_call_and_prompt_are_refused(real_ws):
+def test_a_paused_agents_tool_call_and_prompt_are_refused(real_ws, gate):
     rw = real_ws()
     ws = load_workspace(str(rw.root))
     ap = AgentPanes(ws)
@@ -53,8 +58,9 @@ def test_a_paused_agents_tool_call_and_prompt_are_refused(real_ws):
     wait_screen(ap, "api", lambda s: "❯\u00a0" in s)
     target = rw.dom("api") / "src" / "late.txt"
     ap.inject("api", f"LATE_TOOL {target}")
-    wait_for(lambda: any("LATE_TOOL" in p for p in prompts(rw.model)), timeout=30, every=0.1)
+    wait_for(lambda: rw.model.holding(gate), timeout=60, every=0.1)
     pause(Coordinator(ws), ["api"])  # no Escape: the turn goes on, and calls its tool
+    gate.touch()
     [ev] = wait_for(lambda: denied(rw.root), timeout=30, every=0.2)
     assert ev["agent"] == "api" and ev["data"]["tool"] == "Bash"
     assert "comm-node resume api" in ev["data"]["reason"]

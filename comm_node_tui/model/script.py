@@ -72,6 +72,10 @@ class Stream(_Strict):
     delay: Annotated[float, Field(ge=0, le=600)] | None = None
     chunks: Annotated[int, Field(ge=1, le=100_000)] | None = None
     wait: Annotated[float, Field(ge=0, le=3600)] = 0.0
+    # A file the reply waits for (after `wait`, before the first delta): a test holds a turn
+    # at a known point and lets it go by creating the file, instead of racing a timer.
+    gate: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    gate_timeout: Annotated[float, Field(gt=0, le=3600)] = 120.0
 
     @model_validator(mode="after")
     def _seconds_or_delay(self) -> Stream:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ HOST = "127.0.0.1"
 MAX_BODY = 32 * 1024 * 1024  # Claude Code's requests are ~50 KB to a few MB (long sessions)
 MAX_DISCARD = 1024 * 1024 * 1024  # a larger body is refused without reading it away
 PING_EVERY = 5.0  # seconds of silence in a slow stream before a ping keeps it alive
+GATE_POLL = 0.05  # how often a held reply looks for its gate file
 IDLE_TIMEOUT = 600.0  # an idle keep-alive connection is closed after this
 MESSAGES = "/v1/messages"
 COUNT_TOKENS = "/v1/messages/count_tokens"
@@ -241,6 +243,8 @@ class ScriptedModel:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._arrivals = itertools.count(1)  # next() is atomic: handler threads share it
+        self._held: dict[str, int] = {}
+        self._held_lock = threading.Lock()
 
     # ---- life -----------------------------------------------------------------------------
     def start(self) -> str:
@@ -446,7 +450,12 @@ class ScriptedModel:
             interval = stream.delay
         wait = stream.wait if stream is not None else 0.0
         t0 = time.monotonic()
+        gate = stream.gate if stream is not None else None
         if not entry.stream:
+            self._pause(t0 + wait)
+            if gate is not None:
+                self._hold(gate, stream.gate_timeout)
+                t0, wait = time.monotonic(), 0.0
             self._pause(t0 + wait + interval * deltas)
             h.reply_json(entry, 200, sse.message(message_id, model, reply, use))
             return
@@ -455,10 +464,40 @@ class ScriptedModel:
         for event in events:
             if event.delta:
                 k += 1
+                if k == 1 and gate is not None:
+                    self._pause(t0 + wait, h)
+                    self._hold(gate, stream.gate_timeout, h)
+                    t0, wait = time.monotonic() - interval, 0.0
                 self._pause(t0 + wait + interval * k, h)
             h.write_chunk(event.encode())
         h.write(b"0\r\n\r\n")
         entry.completed = True
+
+    def _hold(self, gate: str, timeout: float, h: _Handler | None = None) -> None:
+        """Wait until the file `gate` exists (a test's signal), at most `timeout` seconds, with
+        pings every 5 s of silence; past the timeout the reply goes on, so a test that forgot
+        its gate fails on what follows rather than hanging."""
+        path = Path(gate)
+        until = time.monotonic() + timeout
+        pinged = time.monotonic()
+        with self._held_lock:
+            self._held[gate] = self._held.get(gate, 0) + 1
+        try:
+            while not path.exists() and time.monotonic() < until:
+                if self._stopping.wait(GATE_POLL):
+                    raise _Stopped()
+                if h is not None and time.monotonic() - pinged >= PING_EVERY:
+                    h.write_chunk(sse.PING.encode())
+                    pinged = time.monotonic()
+        finally:
+            with self._held_lock:
+                self._held[gate] -= 1
+
+    def holding(self, gate: str | os.PathLike[str]) -> int:
+        """How many replies wait at `gate` right now (requests are logged only once answered,
+        so this is how a test knows a turn reached its gate)."""
+        with self._held_lock:
+            return self._held.get(str(gate), 0)
 
     def _pause(self, until: float, h: _Handler | None = None) -> None:
         """Wait until `until` (monotonic); pings keep a long stream alive; a stop ends it."""
