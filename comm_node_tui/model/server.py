@@ -451,10 +451,11 @@ class ScriptedModel:
         wait = stream.wait if stream is not None else 0.0
         t0 = time.monotonic()
         gate = stream.gate if stream is not None else None
+        gate_timeout = stream.gate_timeout if stream is not None else 0.0
         if not entry.stream:
             self._pause(t0 + wait)
             if gate is not None:
-                self._hold(gate, stream.gate_timeout)
+                self._hold(gate, gate_timeout)
                 t0, wait = time.monotonic(), 0.0
             self._pause(t0 + wait + interval * deltas)
             h.reply_json(entry, 200, sse.message(message_id, model, reply, use))
@@ -466,7 +467,7 @@ class ScriptedModel:
                 k += 1
                 if k == 1 and gate is not None:
                     self._pause(t0 + wait, h)
-                    self._hold(gate, stream.gate_timeout, h)
+                    self._hold(gate, gate_timeout, h)
                     t0, wait = time.monotonic() - interval, 0.0
                 self._pause(t0 + wait + interval * k, h)
             h.write_chunk(event.encode())
