@@ -32,6 +32,9 @@ from comm_node_tui.workspace.model import Workspace
 
 MUTEX = "_mutex"
 LEASE_S = 10.0  # a holder that died frees the cluster this long after it took the lease
+LEASE_WAIT_S = 30.0  # how long a decision waits its turn: every holder in line pays round trips
+# to the server (one per read or write), and a queue of agents on several loaded machines
+# took more than 10 s in a test run at load 21 (9 processes, 2 cores)
 
 
 class StaleDecision(CommNodeError):
@@ -67,7 +70,7 @@ class ClusterStore:
 
     # ---- the cluster-wide lease ---------------------------------------------------------------
     @contextlib.contextmanager
-    def locked(self, timeout_s: float = 10.0) -> Iterator[ClusterStore]:
+    def locked(self, timeout_s: float = LEASE_WAIT_S) -> Iterator[ClusterStore]:
         with self.local.locked(timeout_s):
             lease = self._acquire(timeout_s)
             self._held = {}
