@@ -183,14 +183,18 @@ def test_nine_processes_on_three_machines_never_get_one_lock_claim_or_grant_twic
     def outcome(results: list[subprocess.CompletedProcess]) -> list[tuple[str, int, str]]:
         return [(d, res.returncode, res.stderr) for (_, d), res in zip(who, results, strict=True)]
 
+    def shown(results: list[tuple[str, int, str]]) -> str:
+        # pytest cuts a long repr: each call's whole answer, one per line
+        return "\n".join(f"{d} exit {rc}: {err.strip()}" for d, rc, err in results)
+
     # every domain may re-take its own lock or claim: one winning *domain* in the cluster
     locks = outcome(race([(r / folder[d], ["lock", "acquire", target[d]]) for r, d in who]))
-    assert len({d for d, rc, _ in locks if rc == 0}) == 1, locks
-    assert {rc for _, rc, _ in locks} <= {0, 3}, locks
+    assert len({d for d, rc, _ in locks if rc == 0}) == 1, shown(locks)
+    assert {rc for _, rc, _ in locks} <= {0, 3}, shown(locks)
 
     claims = outcome(race([(r / folder[d], ["task", "claim", "T1"]) for r, d in who]))
-    assert len({d for d, rc, _ in claims if rc == 0}) == 1, claims
-    assert {rc for _, rc, _ in claims} <= {0, 3}, claims
+    assert len({d for d, rc, _ in claims if rc == 0}) == 1, shown(claims)
+    assert {rc for _, rc, _ in claims} <= {0, 3}, shown(claims)
 
     # 9 requests of 30,000 by one domain against a cap of 40,000: one grant in the cluster
     grants = race(
