@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -39,6 +40,22 @@ def write_workspace(
         )
     (root / "comm-node.toml").write_text("\n".join(parts))
     return root
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The longest tests first (tests/durations.json, refreshed by scripts/test-durations.py),
+    the rest in file order: ./test hands tests to the workers one at a time
+    (--maxschedchunk 1), so this is longest-first list scheduling, and no 35 s test starts
+    when the others are about to finish."""
+    path = Path(__file__).with_name("durations.json")
+    try:
+        seconds = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # only the order is lost
+    known = [it for it in items if it.nodeid in seconds]
+    known.sort(key=lambda it: -seconds[it.nodeid])  # stable: same input, same order
+    rest = [it for it in items if it.nodeid not in seconds]
+    items[:] = known + rest
 
 
 @pytest.fixture
