@@ -12,6 +12,7 @@ from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 ALWAYS = ("help", "quit")  # the actions whose keys never give way
+LAYOUT_TRIES = 50  # refreshes to wait for the keys' first layout
 
 
 class RoomFooter(Footer):
@@ -42,12 +43,19 @@ class RoomFooter(Footer):
             key.display = True
         self.call_after_refresh(self._hide_cut)
 
-    def _hide_cut(self) -> None:
+    def _hide_cut(self, tries: int = LAYOUT_TRIES) -> None:
         """A key the group at the right would cut (`p Pau`) is not shown at all."""
         groups = self.query_children(HorizontalGroup)
         if not groups:
             return
-        edge = groups.first().region.x
-        for key in self.query_children(FooterKey):
-            if key.display and key.region.right > edge:
+        keys = [k for k in self.query_children(FooterKey) if k.display]
+        group = groups.first()
+        if (not group.region.width or any(not k.region.width for k in keys)) and tries > 0:
+            # A recomposed footer's keys may not be laid out after the first refresh (seen
+            # on a loaded machine): with no regions yet nothing would be hidden, for good.
+            self.call_after_refresh(self._hide_cut, tries - 1)
+            return
+        edge = group.region.x
+        for key in keys:
+            if key.region.right > edge:
                 key.display = False
