@@ -443,9 +443,7 @@ class Relay:
         self.emit(
             Event(
                 "operator.remote",
-                f"{action} {agent}, asked from {req['from'][:32]}: {answer.get('line', '')}"[
-                    :300
-                ],
+                f"{action} {agent}, asked from {req['from'][:32]}: {answer.get('line', '')}"[:300],
                 agent=agent if agent in self.local else None,
                 level="info" if answer.get("ok") else "warn",
                 data={"id": rid, "action": action, "from": req["from"], "ok": answer.get("ok")},
