@@ -179,3 +179,33 @@ def test_an_owner_that_is_down_is_one_line_and_an_event_and_nothing_is_typed(clu
     assert res.returncode == 0, res.stderr
     wait_for(lambda: submits(roots["m2"])[-1:] == ["m2 is back"], timeout=STEP_S)
     assert submits(roots["m2"]) == ["m2 is back"]
+
+
+async def test_the_agents_panel_marks_a_row_another_machine_runs(tmp_path):
+    """The World's mark reaches the room: the row of m2's agent names m2; a node's name is
+    text from elsewhere (shown as text, never markup)."""
+    from textual.app import App
+
+    from comm_node_tui.coordination.coordinator import Coordinator
+    from comm_node_tui.engine.world import on_other_machines, snapshot
+    from comm_node_tui.tui.widgets.agents import AgentsPanel
+
+    root = write_workspace(tmp_path / "ws", domains=("a", "b", "c"))
+    ws = load_workspace(str(root))
+    world = on_other_machines(
+        snapshot(ws, Coordinator(ws)), {"b": ("m2", 1.0), "c": ("[bold]m3", 99.0)}
+    )
+    assert world.agent("a").node is None and world.agent("b").problem is None
+    assert world.agent("c").problem == "[bold]m3's engine last published 99 s ago"
+
+    class Room(App):
+        def compose(self):
+            yield AgentsPanel(id="agents")
+
+    app = Room()
+    async with app.run_test() as pilot:
+        panel = app.query_one(AgentsPanel)
+        panel.show(world, {})
+        await pilot.pause()
+        names = [str(panel.get_row(key)[0]) for key in ("a", "b", "c")]
+    assert names == ["a", "b @m2", "c @[bold]m3"]
