@@ -209,3 +209,43 @@ async def test_the_agents_panel_marks_a_row_another_machine_runs(tmp_path):
         await pilot.pause()
         names = [str(panel.get_row(key)[0]) for key in ("a", "b", "c")]
     assert names == ["a", "b @m2", "c @[bold]m3"]
+
+
+def test_a_bad_request_is_one_line_naming_the_field():
+    from comm_node_tui.cluster.requests import BadRequest, parse
+
+    good = {"id": "r", "action": "inject", "agent": "b", "from": "m1", "args": {"text": "hi"}}
+    assert parse(json.dumps(good).encode())["args"] == {"text": "hi"}
+    cases = {
+        b"not json": "not JSON",
+        json.dumps({**good, "id": ""}).encode(): "field 'id'",
+        json.dumps({**good, "action": "rm -rf"}).encode(): "field 'action'",
+        json.dumps({**good, "args": {"text": 3}}).encode(): "field 'args.text' must be str",
+        json.dumps({**good, "args": {"shell": "x"}}).encode(): "field 'args.shell'",
+        json.dumps({**good, "action": "grant_budget", "args": {"tokens": True}}).encode(): (
+            "field 'args.tokens' must be int"
+        ),
+    }
+    for data, said in cases.items():
+        with pytest.raises(BadRequest, match=said) as info:
+            parse(data)
+        assert "\n" not in str(info.value)
+
+
+def test_the_owner_remembers_requests_across_a_restart(tmp_path):
+    """An answered id is answered again from the journal; one begun and never answered (the
+    engine died mid-action) is known, so a retry is refused rather than done twice."""
+    from comm_node_tui.cluster.requests import RequestMemory
+
+    mem = RequestMemory(str(tmp_path))
+    mem.begin("done", {"action": "inject", "agent": "b", "from": "m1"})
+    mem.finish("done", {"ok": True, "line": "typed", "exit": 0})
+    mem.begin("cut", {"action": "inject", "agent": "b", "from": "m1"})
+    with open(tmp_path / "remote-requests.jsonl", "a") as fh:
+        fh.write('{"id": "half-writ')  # a line cut short by the crash
+    again = RequestMemory(str(tmp_path))
+    assert again.seen("done") == (True, {"ok": True, "line": "typed", "exit": 0})
+    assert again.seen("cut") == (True, None)
+    assert again.seen("new") == (False, None)
+    again.begin("next", {"action": "kill", "agent": "b", "from": "m1"})  # after the cut line
+    assert RequestMemory(str(tmp_path)).seen("next") == (True, None)

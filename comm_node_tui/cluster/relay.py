@@ -423,6 +423,8 @@ class Relay:
         self._running[rid] = fut
         try:
             answer = await asyncio.to_thread(self._carry_out, req)
+        except Exception as exc:  # never leave a repeat of this id waiting for ever
+            answer = {"ok": False, "line": f"{type(exc).__name__}: {str(exc)[:200]}", "exit": 1}
         finally:
             self._running.pop(rid, None)
         fut.set_result(answer)

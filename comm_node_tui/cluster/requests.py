@@ -90,14 +90,17 @@ class RequestMemory:
         self._answers: OrderedDict[str, dict | None] = OrderedDict()  # None: under way
         self._lock = threading.Lock()
         self._lines = 0
+        self._cut = False  # the file ends in a line cut short (a crash): start a new one
         self._load()
 
     def _load(self) -> None:
         try:
             with open(self.path, encoding="utf-8", errors="replace") as fh:
-                lines = fh.read().splitlines()
+                text = fh.read()
         except OSError:
             return
+        self._cut = bool(text) and not text.endswith("\n")
+        lines = text.splitlines()
         for line in lines[-KEEP * 2 :]:
             try:
                 rec = json.loads(line)
@@ -136,6 +139,8 @@ class RequestMemory:
 
     def _append(self, rec: dict) -> None:
         line = json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"
+        if self._cut:
+            line, self._cut = "\n" + line, False
         try:
             if self._lines > KEEP * 4:
                 self._compact()
