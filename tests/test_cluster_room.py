@@ -158,6 +158,19 @@ def test_approve_from_m1_answers_only_the_prompt_m1_read(cluster):
         line = ops.approve("b", seen=need.key)
         assert line, line
         wait_for(lambda: permissions(roots["m2"]) == [True], timeout=STEP_S)
+
+        # pause and resume by name: m2's engine writes m2's pause file (b's hooks read it);
+        # while paused, the owner's own check refuses to type into b
+        from comm_node_tui.coordination.pause import read_pause
+
+        state2 = load_workspace(str(roots["m2"])).paths.state
+        assert "m2: paused b" in ops.pause(["b"])
+        assert read_pause(state2).covers("b")
+        assert not read_pause(ws1.paths.state).any  # m1's own agents are not paused
+        with pytest.raises(CommNodeError, match=r"^b is paused: nothing is typed into it"):
+            ops.inject("b", "typed into a paused agent")
+        assert "m2: resumed b" in ops.resume(["b"])
+        assert not read_pause(state2).any
     finally:
         if ops._remote is not None:
             ops._remote.close()
