@@ -81,6 +81,13 @@ def cluster(tmp_path, nats_server, engine_for):
     m1 = engine_for(roots["m1"])
     seen: list = []
     m1.subscribe(seen.append)
+    # an engine publishes its state only once it listens for requests (cluster/relay.py):
+    # seen here, m2 and m3 take requests
+    wait_for(
+        lambda: {"m2", "m3"} <= set(m1.relay.remote_nodes),
+        timeout=STEP_S,
+        what="m2 and m3 publish their agents",
+    )
     yield roots, eng, m1, seen
     eng.stop_all()
 
@@ -93,7 +100,12 @@ def test_m1s_world_shows_m2s_agent_its_events_and_an_inject_reaches_its_pane_onc
     roots, _eng, m1, seen = cluster
     # the room on m1 shows b as m2's engine sees it: a pane, a prompt, marked with m2
     wait_for(
-        lambda: (row := b_row(m1)) is not None and row.node == "m2" and row.pane is not None,
+        lambda: (
+            (row := b_row(m1)) is not None
+            and row.node == "m2"
+            and row.pane is not None
+            and m1.snapshot().agent("c").node == "m3"
+        ),
         timeout=STEP_S,
         what="b, from m2, in m1's World",
         show=lambda: b_row(m1),
@@ -180,14 +192,22 @@ def test_an_owner_that_is_down_is_one_line_and_an_event_and_nothing_is_typed(clu
     roots, eng, m1, _seen = cluster
     wait_for(lambda: (row := b_row(m1)) is not None and row.node == "m2", timeout=STEP_S)
     eng.kill("m2")
-    res = run_cli("inject", "b", "while m2 is down", cwd=roots["m1"], timeout=STEP_S)
+    # (NATS answers "no responders" at once for a dead engine; the bound covers the other
+    # way an owner is silent, a request that times out after 60 s)
+    res = run_cli("inject", "b", "while m2 is down", cwd=roots["m1"], timeout=3 * STEP_S)
     assert res.returncode == 1, (res.stdout, res.stderr)
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
     assert "engine m2 (owner of b) does not answer" in res.stderr
     unanswered = events(roots["m1"], "cluster.unanswered")
     assert len(unanswered) == 1 and unanswered[0]["data"]["node"] == "m2"
     # m2's engine back: the refused text was never queued, the next one goes once
+    before = m1.relay.remote_nodes["m2"]["ts"]
     eng.start("m2")
+    wait_for(  # it publishes again once it listens for requests
+        lambda: m1.relay.remote_nodes["m2"]["ts"] > before,
+        timeout=STEP_S,
+        what="m2's engine back and listening",
+    )
     res = run_cli("inject", "b", "m2 is back", cwd=roots["m1"], timeout=STEP_S)
     assert res.returncode == 0, res.stderr
     wait_for(lambda: submits(roots["m2"])[-1:] == ["m2 is back"], timeout=STEP_S)
