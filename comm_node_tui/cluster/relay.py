@@ -108,6 +108,7 @@ class Relay:
         self.on_request: Callable[[dict], dict] | None = None
         self.requests = RequestMemory(ws.paths.state)
         self._running: dict[str, asyncio.Future] = {}  # request id -> its answer, under way
+        self._handling: set[asyncio.Task] = set()  # requests being answered (kept referenced)
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -393,6 +394,13 @@ class Relay:
 
     # ---- the operator's requests for this machine's agents ----------------------------------
     async def _request_in(self, msg: Any) -> None:
+        """nats-py hands a subscription's messages over one at a time: each request goes on
+        in its own task, so an inject waiting for a prompt does not hold up a kill."""
+        task = asyncio.get_running_loop().create_task(self._handle(msg))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
+
+    async def _handle(self, msg: Any) -> None:
         try:
             req = parse(msg.data)
         except BadRequest as exc:
