@@ -90,7 +90,18 @@ def down(args) -> int:
     return 0
 
 
+def _only_here(args, what: str) -> None:
+    """([cluster]) Panes are read on their own machine: one line, not "no pane"."""
+    ws = workspace(args)
+    if ws.settings.cluster.enabled and _remote_agent(ws, args.domain_name):
+        raise CommNodeError(
+            f"{args.domain_name} runs on another machine: {what} it there "
+            f"(`comm-node cluster status` says which)"
+        )
+
+
 def attach(args) -> int:
+    _only_here(args, "attach to")
     _panes(args).attach(args.domain_name)
     return 0
 
@@ -243,6 +254,7 @@ def restart(args) -> int:
 
 
 def peek(args) -> int:
+    _only_here(args, "peek at")
     text = _panes(args).peek(args.domain_name, lines=args.lines, ansi=args.ansi)
     if not args.ansi:
         from comm_node_tui.adapters.screen import clean
