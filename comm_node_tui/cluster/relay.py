@@ -39,7 +39,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from comm_node_tui.cluster.client import RETRY_S, ClusterClient
@@ -297,7 +297,7 @@ class Relay:
         self,
         statuses: dict[str, dict],
         panes: dict[str, dict] | None = None,
-        health: dict[str, str] | None = None,
+        health: Mapping[str, str] | None = None,
     ) -> None:
         """Put this node's agents (their status files as the engine read them, their panes
         and the engine's judgement of their health) under its key in the state bucket when
@@ -316,7 +316,7 @@ class Relay:
                 for n in names
                 if isinstance(panes.get(n), dict)
             },
-            "health": {n: (health or {}).get(n) for n in names if (health or {}).get(n)},
+            "health": {n: str(health[n]) for n in names if health and health.get(n)},
         }
         body = json.dumps(mine, default=str).encode()
         now = time.monotonic()

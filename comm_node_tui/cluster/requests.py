@@ -76,7 +76,7 @@ def parse(data: bytes) -> dict:
             not isinstance(value, kind) or (kind is int and isinstance(value, bool))
         ):
             raise BadRequest(f"request: field 'args.{key}' must be {kind.__name__}")
-        if kind is list and value is not None and not all(isinstance(v, str) for v in value):
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise BadRequest(f"request: field 'args.{key}' must be a list of names")
     return {**req, "args": args}
 
