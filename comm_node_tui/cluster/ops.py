@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -43,17 +44,19 @@ class RemoteOps:
         settings = ws.settings.cluster
         self.me = settings.node or socket.gethostname()
         self._client: ClusterClient | None = None
+        self._lock = threading.Lock()  # the room acts from several worker threads
 
     def client(self) -> ClusterClient:
-        c = self._client
-        if c is not None and c.nc is not None and not c.up:
-            c.close()  # lost: a non-persistent client never comes back by itself
-            c = None
-        if c is None:
-            c = self._client = ClusterClient(
-                self.ws.settings.cluster, f"comm-node-operator-{self.me}-{os.getpid()}"
-            )
-        return c
+        with self._lock:
+            c = self._client
+            if c is not None and c.nc is not None and not c.up:
+                c.close()  # lost: a non-persistent client never comes back by itself
+                c = None
+            if c is None:
+                c = self._client = ClusterClient(
+                    self.ws.settings.cluster, f"comm-node-operator-{self.me}-{os.getpid()}"
+                )
+            return c
 
     def close(self) -> None:
         if self._client is not None:
@@ -145,17 +148,17 @@ class RemoteOps:
                 why = f"no answer within {limit:g} s"
             else:
                 why = type(exc).__name__
+            owner = f"engine {node} (owner of {agent})" if agent != "*" else f"engine {node}"
             self.emit(
                 Event(
                     "cluster.unanswered",
-                    f"{action} {agent}: engine {node} (owner of {agent}) does not answer "
-                    f"({why}); nothing done",
+                    f"{action} {agent}: {owner} does not answer ({why}); nothing done",
                     agent=agent,
                     level="error",
                     data={"node": node, "action": action, "id": rid},
                 )
             )
-            raise OwnerSilent(f"engine {node} (owner of {agent}) does not answer") from None
+            raise OwnerSilent(f"{owner} does not answer") from None
         try:
             answer = json.loads(data)
             ok, line = bool(answer["ok"]), str(answer["line"])
