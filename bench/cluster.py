@@ -12,7 +12,9 @@ Measures, for each path:
     cluster mode imports nats and connects): median;
   - a partition: the server killed, a burst sent meanwhile, the server back: how long after
     its return until every held message is in b's inbox (the wait itself is the outage).
-Usage: python bench/cluster.py [MESSAGES] [BURST]
+Usage: python bench/cluster.py [MESSAGES] [BURST] [--throughput | --acks]
+(--throughput: the bursts only, file and cluster, three times each: to compare two versions
+of the code under the same load, run it with PYTHONPATH pointing at each in turn.)
 """
 
 from __future__ import annotations
@@ -130,7 +132,96 @@ def row(name: str, values: list[float]) -> str:
     return f"p50 {median(values):.1f} ms, p95 {pct(values, 95):.1f} ms"
 
 
+def throughput_only(burst: int) -> None:
+    """The bursts alone, file path and cluster path, three rounds (the best of each)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        port = free_port()
+        conf = server_config(name="bench", port=port, store_dir=str(base / "nats" / "js"))
+        server = start_server(str(base / "nats"), conf)
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)  # the server's own start-up
+        url = f"nats://127.0.0.1:{port}"
+        single = workspace(base / "file")
+        m1 = workspace(base / "m1", f'[cluster]\nnats = "{url}"\nnode = "m1"\nlocal = ["a"]\n')
+        m2 = workspace(base / "m2", f'[cluster]\nnats = "{url}"\nnode = "m2"\nlocal = ["b"]\n')
+        procs = [serve(single), serve(m1), serve(m2)]
+        rates: dict[str, list[float]] = {"file": [], "cluster": []}
+        try:
+            latency(m1, m2, 20)  # warm-up: consumers, page cache
+            for _ in range(3):
+                rates["file"].append(throughput(single, single, burst))
+                rates["cluster"].append(throughput(m1, m2, burst))
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(30)
+            server.kill()
+            server.wait()
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    for path, got in rates.items():
+        print(f"{path:8} throughput {', '.join(f'{r:.0f}' for r in got)} msg/s ({burst} a -> b)")
+
+
+def acks(burst: int, rounds: int = 4) -> None:
+    """The router alone, in this process: one scan of an outbox holding `burst` messages for
+    a domain on another machine, with the acks awaited one message at a time (ACK_BATCH 1,
+    as before batching) and in batches (ACK_BATCH 256), alternated so both see one load."""
+    from comm_node_tui.engine import router as router_mod
+    from comm_node_tui.engine.engine import Engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        port = free_port()
+        conf = server_config(name="bench", port=port, store_dir=str(base / "nats" / "js"))
+        server = start_server(str(base / "nats"), conf)
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)  # the server's own start-up
+        url = f"nats://127.0.0.1:{port}"
+        m1 = workspace(base / "m1", f'[cluster]\nnats = "{url}"\nnode = "m1"\nlocal = ["a"]\n')
+        eng = Engine(load_workspace(str(m1)))
+        eng.start()
+        rates: dict[int, list[float]] = {1: [], router_mod.ACK_BATCH: []}
+        try:
+            for _ in range(rounds):
+                for batch in rates:
+                    router_mod.ACK_BATCH = batch
+                    for i in range(burst):
+                        write(m1, f"acks {i}")
+                    t0 = time.perf_counter()
+                    done = eng.scan()
+                    rates[batch].append(done / (time.perf_counter() - t0))
+                    assert done == burst, (done, burst)
+        finally:
+            eng.stop()
+            server.kill()
+            server.wait()
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    for batch, got in rates.items():
+        print(
+            f"acks awaited {'one at a time' if batch == 1 else f'in batches of {batch}'}: "
+            f"{', '.join(f'{r:.0f}' for r in got)} msg/s routed to another machine "
+            f"(median {median(got):.0f}; {burst} a -> b per scan)"
+        )
+
+
 def main() -> None:
+    if "--acks" in sys.argv:
+        sys.argv.remove("--acks")
+        acks(int(sys.argv[2]) if len(sys.argv) > 2 else 1000)
+        return
+    if "--throughput" in sys.argv:
+        sys.argv.remove("--throughput")
+        throughput_only(int(sys.argv[2]) if len(sys.argv) > 2 else 1000)
+        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     burst = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     with tempfile.TemporaryDirectory() as tmp:

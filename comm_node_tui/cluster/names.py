@@ -25,10 +25,22 @@ class Names:
         self.coord_bucket = f"cn_{p}_coord"
         self.state_bucket = f"cn_{p}_state"
         self._mail = f"cn.{p}.mail."
+        self._ops = f"cn.{p}.ops."
+        self._events = f"cn.{p}.events."
+        self.all_events = f"cn.{p}.events.*"
 
     def mail(self, domain: str) -> str:
         """The subject a message for `domain` is published on."""
         return self._mail + token(domain)
+
+    def ops(self, node: str) -> str:
+        """The subject an engine answers the operator's requests on (request/reply)."""
+        return self._ops + token(node)
+
+    def events(self, node: str) -> str:
+        """The subject an engine shares its agents' events on (core NATS: a live feed, the
+        owner's own log is the record)."""
+        return self._events + token(node)
 
     def consumer(self, domain: str) -> str:
         """The durable consumer that holds `domain`'s place in the stream: one per domain, so

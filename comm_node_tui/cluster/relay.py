@@ -2,11 +2,13 @@
 mirror, and this engine's agents published for the others.
 
 Mail out: the router delivers locally as ever and hands a copy for a domain owned by another
-machine to `deliver`, which publishes it on that domain's subject with `Nats-Msg-Id` =
-"<message id>:<recipient>" and waits for the stream's ack. No ack (server down) raises
-OSError: the message stays in the outbox (its decision is in the ledger) and the router's
-rescan retries it; a publish whose ack was lost and is sent again is dropped by the stream's
-de-duplication window, and any copy past that by the receiver.
+machine to `send`, which publishes it on that domain's subject with `Nats-Msg-Id` =
+"<message id>:<recipient>" and returns at once with the pending ack; the router publishes a
+batch, then waits for the batch's acks together (engine/router.py) and only then archives
+each message. No ack (server down) is an OSError: the message stays in the outbox (its
+decision is in the ledger) and the router's rescan retries it; a publish whose ack was lost
+and is sent again is dropped by the stream's de-duplication window, and any copy past that
+by the receiver.
 
 Mail in: one durable pull consumer per local domain (named after the domain, so a domain
 moved to another machine takes its unread mail along). Each message is written atomically
@@ -14,9 +16,17 @@ into the inbox as `<id>.md`, then acked: a crash between the two redelivers it, 
 whose id is already in the inbox or inbox/read/ is acked and dropped. Exactly once per
 recipient.
 
-Threads: everything NATS runs on the client's loop thread (client.py); `deliver` is called
-from the engine's loop and waits at most [cluster] timeout_s, and not at all while the
-server is known to be down. Events go through the engine's emit, which any thread may call.
+The rest of the cluster's view, for the rooms: each engine puts its agents (status, pane,
+health) under its node's key in the state bucket and watches the other nodes' keys
+(`remote_nodes`, swapped whole); it shares its agents' events on its events subject and
+shows the other engines' events to its subscribers (the room), not in its own log; and it
+answers the operator's requests for its agents on its ops subject (cluster/requests.py),
+through `on_request`, which a layer above sets (operator/remote.py).
+
+Threads: everything NATS runs on the client's loop thread (client.py); the router waits for
+acks at most [cluster] timeout_s, and not at all while the server is known to be down. A
+request is carried out in a worker thread (tmux blocks). Events go through the engine's
+emit, which any thread may call.
 """
 
 from __future__ import annotations
@@ -29,11 +39,12 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from comm_node_tui.cluster.client import RETRY_S, ClusterClient
 from comm_node_tui.cluster.names import Names, token
+from comm_node_tui.cluster.requests import BadRequest, RequestMemory, parse
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 from comm_node_tui.workspace.model import Workspace
@@ -44,6 +55,13 @@ FETCH_WAIT_S = 1.0  # a fetch waits on the server this long: idle consumers do n
 ID_HEADER = "Comm-Node-Id"
 TO_HEADER = "Comm-Node-To"
 MIRRORED = ("locks.json", "tasks.json", "budget-grants.json")  # coordination/coordinator.py
+STATE_REFRESH_S = 10.0  # an engine's state is put again this often even unchanged: its age
+# then tells the other rooms whether it is still there
+# what of a pane the other machines' rooms read (engine/world_views.py PaneView)
+PANE_KEYS = (
+    "pane", "pid", "dead", "exit_status", "activity", "acted", "acted_kind", "screen_state",
+    "dialog", "screen_raw", "screen_at", "screen_since",
+)  # fmt: skip
 
 
 def local_domains(ws: Workspace) -> frozenset[str]:
@@ -55,9 +73,15 @@ def local_domains(ws: Workspace) -> frozenset[str]:
 
 
 class Relay:
-    def __init__(self, ws: Workspace, emit: Callable[[Event], None]) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        emit: Callable[[Event], None],
+        show: Callable[[Event], None] | None = None,
+    ) -> None:
         self.ws = ws
         self.emit = emit
+        self.show = show  # another machine's event, to this engine's subscribers only
         self.settings = ws.settings.cluster
         self.node = self.settings.node or socket.gethostname()
         self.names = Names(ws.project)
@@ -75,6 +99,16 @@ class Relay:
         self._said_down = False
         self._connections = 0  # connections made so far: the mirror's watch is per connection
         self.attempted = threading.Event()  # set once the first connection attempt is over
+        self._state_at = 0.0
+        # node -> its last published state ({node, ts, domains, agents, panes, health}), the
+        # other nodes only; replaced whole on each change, so any thread reads it unlocked
+        self.remote_nodes: dict[str, dict] = {}
+        # what carries out an operator's request for one of this machine's agents: request
+        # -> {"ok", "line", "exit"}; set by the layer above (operator/remote.py)
+        self.on_request: Callable[[dict], dict] | None = None
+        self.requests = RequestMemory(ws.paths.state)
+        self._running: dict[str, asyncio.Future] = {}  # request id -> its answer, under way
+        self._handling: set[asyncio.Task] = set()  # requests being answered (kept referenced)
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -172,12 +206,22 @@ class Relay:
             self.client.spawn(functools.partial(self._consume, dom, sub))
         kv = await self.client.kv(self.names.coord_bucket)
         watcher = await kv.watchall()
-        self.client.spawn(lambda: self._mirror(watcher))
+        self.client.spawn(lambda: self._watch(self.names.coord_bucket, watcher, self._mirror))
+        states = await self.client.kv(self.names.state_bucket)
+        state_watcher = await states.watchall()
+        self.client.spawn(
+            lambda: self._watch(self.names.state_bucket, state_watcher, self._node_state)
+        )
+        # core subscriptions: nats-py makes them again on every reconnection by itself
+        nc = self.client.nc
+        await nc.subscribe(self.names.all_events, cb=self._event_in)
+        await nc.subscribe(self.names.ops(self.node), cb=self._request_in)
         self._ready = True
 
     # ---- mail out ---------------------------------------------------------------------------
-    def deliver(self, domain: str, ident: str, text: str) -> None:
-        """Publish one copy for a domain on another machine; OSError when not acked."""
+    def send(self, domain: str, ident: str, text: str) -> Any:
+        """Publish one copy for a domain on another machine without waiting: the pending ack
+        (a Future; `acked` waits for it). OSError at once while the server is down."""
         client = self.client
         if not client.up or not self._ready:
             raise OSError(f"NATS at {client.where} is unreachable; it goes when the server is back")
@@ -188,11 +232,21 @@ class Relay:
         async def publish() -> Any:
             return await client.js.publish(subject, data, headers=headers)
 
+        return client.spawn(publish)
+
+    def acked(self, pending: Any, deadline: float) -> None:
+        """Wait (until `deadline`, monotonic) for one publish's ack; OSError without it."""
         try:
-            client.run(publish)
+            pending.result(max(0.0, deadline - time.monotonic()))
         except Exception as exc:
-            raise OSError(f"NATS at {client.where} did not ack: {str(exc)[:160]}") from None
+            pending.cancel()
+            why = str(exc)[:160] or type(exc).__name__
+            raise OSError(f"NATS at {self.client.where} did not ack: {why}") from None
         self.sent += 1
+
+    def deliver(self, domain: str, ident: str, text: str) -> None:
+        """Publish one copy and wait for its ack (OSError when not acked)."""
+        self.acked(self.send(domain, ident, text), time.monotonic() + self.settings.timeout_s)
 
     # ---- mail in ----------------------------------------------------------------------------
     async def _consume(self, domain: str, sub: Any) -> None:
@@ -239,20 +293,37 @@ class Relay:
         )
 
     # ---- this engine's agents, for the other machines ---------------------------------------
-    def publish_state(self, statuses: dict[str, dict]) -> None:
-        """Put this node's agents (their status files as the engine read them) under its key
-        in the state bucket when they changed; `comm-node cluster status` on any machine
-        reads every node's. Never waits: the engine's loop calls it every tick."""
+    def publish_state(
+        self,
+        statuses: dict[str, dict],
+        panes: dict[str, dict] | None = None,
+        health: Mapping[str, str] | None = None,
+    ) -> None:
+        """Put this node's agents (their status files as the engine read them, their panes
+        and the engine's judgement of their health) under its key in the state bucket when
+        they changed, and every STATE_REFRESH_S anyway; the rooms and `comm-node cluster
+        status` on any machine read every node's. Never waits: the engine's loop calls it
+        every tick."""
         if not self.client.up or not self._ready:
             return
-        mine = {n: statuses.get(n) for n in sorted(self.local)}
-        body = json.dumps({"domains": sorted(self.local), "agents": mine}, default=str).encode()
-        if body == self._last_state:
+        names = sorted(self.local)
+        panes = panes or {}
+        mine = {
+            "domains": names,
+            "agents": {n: statuses.get(n) for n in names},
+            "panes": {
+                n: {k: panes[n].get(k) for k in PANE_KEYS}
+                for n in names
+                if isinstance(panes.get(n), dict)
+            },
+            "health": {n: str(health[n]) for n in names if health and health.get(n)},
+        }
+        body = json.dumps(mine, default=str).encode()
+        now = time.monotonic()
+        if body == self._last_state and now - self._state_at < STATE_REFRESH_S:
             return
-        self._last_state = body
-        doc = json.dumps(
-            {"node": self.node, "ts": time.time(), **json.loads(body)}, default=str
-        ).encode()
+        self._last_state, self._state_at = body, now
+        doc = json.dumps({"node": self.node, "ts": time.time(), **mine}, default=str).encode()
 
         async def put() -> None:
             try:
@@ -263,12 +334,144 @@ class Relay:
 
         self.client.spawn(put)
 
-    # ---- the coordination mirror ------------------------------------------------------------
-    async def _mirror(self, watcher: Any) -> None:
-        """Every write to the shared coordination files, by any machine, into the local copy
-        the room and the task view read (a write made here is mirrored once more: harmless).
-        The watch is an ephemeral consumer, lost when the server restarts: after every
-        reconnection it is made anew, and replays the current values first."""
+    def _node_state(self, key: str, value: bytes) -> None:
+        """Another node's state, as the watch on the state bucket delivers it."""
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            return
+        if not isinstance(doc, dict) or key == token(self.node):
+            return
+        node = doc.get("node")
+        if not isinstance(node, str) or not isinstance(doc.get("domains"), list):
+            return
+        self.remote_nodes = {**self.remote_nodes, node: doc}
+
+    def owners(self) -> dict[str, str]:
+        """domain -> the node that publishes it (the freshest when two do: a domain moved)."""
+        out: dict[str, tuple[float, str]] = {}
+        for node, doc in self.remote_nodes.items():
+            ts = float(doc.get("ts") or 0)
+            for dom in doc.get("domains") or ():
+                fresher = dom not in out or out[dom][0] < ts
+                if isinstance(dom, str) and dom not in self.local and fresher:
+                    out[dom] = (ts, node)
+        return {d: n for d, (_ts, n) in out.items()}
+
+    # ---- events, shared with the other machines' rooms --------------------------------------
+    def share(self, event: Event) -> None:
+        """An event about one of this machine's agents, to the other engines (a hub
+        subscriber: called in the emitting thread; never waits, never raises)."""
+        if event.agent not in self.local or not self.client.up or not self._ready:
+            return
+        if event.data.get("node") not in (None, self.node):
+            return  # one that came from elsewhere: never sent round again
+        data = json.dumps({**event.to_json(), "node": self.node}, default=str).encode()
+        subject = self.names.events(self.node)
+        nc = self.client.nc
+
+        async def publish() -> None:
+            with contextlib.suppress(Exception):
+                await nc.publish(subject, data)
+
+        self.client.spawn(publish)
+
+    async def _event_in(self, msg: Any) -> None:
+        if self.show is None or msg.subject == self.names.events(self.node):
+            return
+        try:
+            rec = json.loads(msg.data)
+            node = rec.pop("node")
+            ev = Event.from_json(rec)
+        except (ValueError, KeyError, TypeError):
+            return  # not ours to show
+        if not isinstance(node, str):
+            return
+        # marked: the events panel shows the machine; `data.node` says it to scripts
+        ev.msg = f"{node[:32]}: {ev.msg}"
+        ev.data = {**ev.data, "node": node}
+        self.show(ev)
+
+    # ---- the operator's requests for this machine's agents ----------------------------------
+    async def _request_in(self, msg: Any) -> None:
+        """nats-py hands a subscription's messages over one at a time: each request goes on
+        in its own task, so an inject waiting for a prompt does not hold up a kill."""
+        task = asyncio.get_running_loop().create_task(self._handle(msg))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
+
+    async def _handle(self, msg: Any) -> None:
+        try:
+            req = parse(msg.data)
+        except BadRequest as exc:
+            self.emit(Event("cluster.bad_request", str(exc), level="warn"))
+            await self._reply(msg, {"ok": False, "line": f"engine {self.node}: {exc}", "exit": 2})
+            return
+        answer = await self._answer(req)
+        await self._reply(msg, answer)
+
+    async def _answer(self, req: dict) -> dict:
+        """Carry out one request once: a repeat of an id gets the first answer (waiting for
+        it while the first is under way)."""
+        rid = req["id"]
+        running = self._running.get(rid)
+        if running is not None:
+            return await asyncio.shield(running)
+        known, answer = self.requests.seen(rid)
+        if answer is not None:
+            return answer
+        if known:  # begun, and this engine stopped before it answered
+            return {
+                "ok": False,
+                "line": f"engine {self.node} stopped while doing request {rid}: not done "
+                f"again (look at {req['agent']} first)",
+                "exit": 1,
+            }
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._running[rid] = fut
+        try:
+            answer = await asyncio.to_thread(self._carry_out, req)
+        except Exception as exc:  # never leave a repeat of this id waiting for ever
+            answer = {"ok": False, "line": f"{type(exc).__name__}: {str(exc)[:200]}", "exit": 1}
+        finally:
+            self._running.pop(rid, None)
+        fut.set_result(answer)
+        return answer
+
+    def _carry_out(self, req: dict) -> dict:
+        rid, action, agent = req["id"], req["action"], req["agent"]
+        if agent not in self.local and action not in ("pause", "resume"):
+            return {"ok": False, "line": f"{agent} is not on {self.node}", "exit": 1}
+        if self.on_request is None:
+            return {"ok": False, "line": f"engine {self.node} takes no requests yet", "exit": 1}
+        self.requests.begin(rid, {"action": action, "agent": agent, "from": req["from"]})
+        try:
+            answer = self.on_request(req)
+        except Exception as exc:  # the service answers in one line; this is the last net
+            answer = {"ok": False, "line": f"{type(exc).__name__}: {str(exc)[:200]}", "exit": 1}
+        self.requests.finish(rid, answer)
+        self.emit(
+            Event(
+                "operator.remote",
+                f"{action} {agent}, asked from {req['from'][:32]}: {answer.get('line', '')}"[:300],
+                agent=agent if agent in self.local else None,
+                level="info" if answer.get("ok") else "warn",
+                data={"id": rid, "action": action, "from": req["from"], "ok": answer.get("ok")},
+            )
+        )
+        return answer
+
+    async def _reply(self, msg: Any, answer: dict) -> None:
+        if not msg.reply:
+            return
+        with contextlib.suppress(Exception):
+            await msg.respond(json.dumps(answer).encode())
+
+    # ---- watching a bucket -------------------------------------------------------------------
+    async def _watch(self, bucket: str, watcher: Any, take: Callable[[str, bytes], None]) -> None:
+        """Every write to a bucket, by any machine, handed to `take(key, value)`. The watch is
+        an ephemeral consumer, lost when the server restarts: after every reconnection it is
+        made anew, and replays the current values first."""
         seen = self._connections
         while not self._stop:
             if self._connections != seen:
@@ -276,7 +479,7 @@ class Relay:
                 with contextlib.suppress(Exception):
                     await watcher.stop()
                 try:
-                    kv = await self.client.kv(self.names.coord_bucket)
+                    kv = await self.client.kv(bucket)
                     watcher = await kv.watchall()
                 except Exception:
                     seen = -1  # try again on the next pass
@@ -286,14 +489,22 @@ class Relay:
                 entry = await watcher.updates(timeout=5)
             except Exception:
                 continue  # nothing new (a timeout), or the connection is away
-            if entry is None or entry.key not in MIRRORED or not entry.value:
+            if entry is None or not entry.value:
                 continue
-            try:
-                data = json.loads(entry.value)
-            except ValueError:
-                continue
-            with contextlib.suppress(OSError):
-                atomic_write(
-                    os.path.join(self.ws.paths.state, entry.key),
-                    json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n",
-                )
+            take(entry.key, entry.value)
+
+    # ---- the coordination mirror ------------------------------------------------------------
+    def _mirror(self, key: str, value: bytes) -> None:
+        """A shared coordination file, into the local copy the room and the task view read
+        (a write made here is mirrored once more: harmless)."""
+        if key not in MIRRORED:
+            return
+        try:
+            data = json.loads(value)
+        except ValueError:
+            return
+        with contextlib.suppress(OSError):
+            atomic_write(
+                os.path.join(self.ws.paths.state, key),
+                json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n",
+            )

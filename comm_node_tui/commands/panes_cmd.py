@@ -14,6 +14,31 @@ def _panes(args, ws=None):
     return AgentPanes(ws or workspace(args))
 
 
+def _elsewhere(args, action: str, ws=None, **kwargs) -> bool:
+    """([cluster]) An agent another machine runs: the action is a request to its engine,
+    which does what its own room would (operator/remote.py); its line is printed here.
+    False when the agent runs on this machine (or there is no cluster)."""
+    ws = ws or workspace(args)
+    if not ws.settings.cluster.enabled:
+        return False
+    from comm_node_tui.coordination.coordinator import Coordinator
+    from comm_node_tui.operator.actions import OperatorActions
+
+    name = ws.domain(args.domain_name).name
+    coord = Coordinator(ws)
+    ops = OperatorActions(ws, lambda: coord)
+    if not ops.runs_elsewhere(name):
+        return False
+    try:
+        line = getattr(ops, action)(name, **kwargs)
+    finally:
+        ops.remote().close()
+    print_json({"domain": name, "remote": True, "result": line}) if getattr(
+        args, "json", False
+    ) else print(f"{name}: {line}")
+    return True
+
+
 def up(args) -> int:
     from comm_node_tui.panes.manager import conversation_words
 
@@ -65,7 +90,18 @@ def down(args) -> int:
     return 0
 
 
+def _only_here(args, what: str) -> None:
+    """([cluster]) Panes are read on their own machine: one line, not "no pane"."""
+    ws = workspace(args)
+    if ws.settings.cluster.enabled and _remote_agent(ws, args.domain_name):
+        raise CommNodeError(
+            f"{args.domain_name} runs on another machine: {what} it there "
+            f"(`comm-node cluster status` says which)"
+        )
+
+
 def attach(args) -> int:
+    _only_here(args, "attach to")
     _panes(args).attach(args.domain_name)
     return 0
 
@@ -84,6 +120,12 @@ def inject(args) -> int:
     if not text:
         raise UsageError("nothing to inject")
     ws = workspace(args)
+    if ws.settings.cluster.enabled:
+        extra = [f for f in ("force", "wait", "command") if getattr(args, f, False)]
+        if extra and _remote_agent(ws, args.domain_name):
+            raise UsageError(f"--{extra[0]} is not sent to another machine's engine: run it there")
+        if _elsewhere(args, "inject", ws, text=text):
+            return 0
     if not args.force:
         from comm_node_tui.coordination.pause import read_pause
 
@@ -157,25 +199,39 @@ def _receipt(ws, rid: str | None) -> dict | None:
     return None if rec is None else ReceiptView.parse(rec).to_json()
 
 
+def _remote_agent(ws, name: str) -> bool:
+    from comm_node_tui.cluster.relay import local_domains
+
+    return ws.domain(name).name not in local_domains(ws)
+
+
 def approve(args) -> int:
+    if _elsewhere(args, "approve"):
+        return 0
     out = _panes(args).answer(args.domain_name, allow=True)
     print_json(out) if args.json else print(f"{args.domain_name}: approved once")
     return 0
 
 
 def deny(args) -> int:
+    if _elsewhere(args, "deny"):
+        return 0
     out = _panes(args).answer(args.domain_name, allow=False)
     print_json(out) if args.json else print(f"{args.domain_name}: denied")
     return 0
 
 
 def interrupt(args) -> int:
+    if _elsewhere(args, "interrupt"):
+        return 0
     _panes(args).interrupt(args.domain_name)
     print(f"interrupted {args.domain_name}")
     return 0
 
 
 def kill(args) -> int:
+    if _elsewhere(args, "kill"):
+        return 0
     out = _panes(args).kill(args.domain_name, grace_s=args.grace)
     print_json(out) if args.json else print(
         f"killed {args.domain_name} ({len(out['pids'])} processes, "
@@ -187,6 +243,8 @@ def kill(args) -> int:
 def restart(args) -> int:
     from comm_node_tui.panes.manager import conversation_words
 
+    if _elsewhere(args, "restart", fresh=args.fresh):
+        return 0
     out = _panes(args).restart(args.domain_name, fresh=args.fresh)
     print_json(out) if args.json else print(
         f"{args.domain_name}: {out['action']} in pane {out['pane']} (pid {out['pid']}), "
@@ -196,6 +254,7 @@ def restart(args) -> int:
 
 
 def peek(args) -> int:
+    _only_here(args, "peek at")
     text = _panes(args).peek(args.domain_name, lines=args.lines, ansi=args.ansi)
     if not args.ansi:
         from comm_node_tui.adapters.screen import clean

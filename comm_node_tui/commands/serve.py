@@ -15,6 +15,10 @@ def serve(args) -> int:
 
     ws = workspace(args)
     engine = Engine(ws)
+    if engine.relay is not None:  # [cluster]: the other machines' rooms act through us
+        from comm_node_tui.operator.remote import answer_requests
+
+        answer_requests(engine)
     if not args.quiet:
         engine.subscribe(lambda ev: print(format_event(ev), flush=True))
 

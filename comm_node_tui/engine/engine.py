@@ -98,11 +98,11 @@ class Engine:
         if ws.settings.cluster.enabled:
             from comm_node_tui.cluster.relay import Relay
 
-            self.relay = Relay(ws, self.emit)
-            self.router.remote_domains, self.router.remote = (
-                self.relay.remote_domains,
-                self.relay.deliver,
-            )
+            self.relay = Relay(ws, self.emit, show=hub.show)
+            self.router.remote_domains = self.relay.remote_domains
+            self.router.remote, self.router.acked = self.relay.send, self.relay.acked
+            self.router.ack_wait_s = ws.settings.cluster.timeout_s
+            self.subscribe(self.relay.share)  # this machine's agents' events, for other rooms
         ctx = self.ctx = EngineContext(
             ws, self.coord, self.ledger, self.budgets, self.router, self.emit, self.changed,
             clock or SystemClock(),
@@ -239,7 +239,8 @@ class Engine:
         self.resources.tick()
         self.notify()
         if self.relay is not None:
-            self.relay.publish_state(self.agents)  # what the other machines' rooms show
+            # what the other machines' rooms show
+            self.relay.publish_state(self.agents, self.panes, self.watchdog.health)
 
     def notify(self) -> None:
         """Tell whoever [notify] names about what newly waits on the operator (the room,
@@ -326,27 +327,63 @@ class Engine:
         """The typed, immutable World the control room renders. The task graph is rebuilt
         only when the tasks changed (tasks_version). Called from the room's thread: it reads
         copies, and swaps its one cache tuple whole."""
-        from comm_node_tui.engine.world import snapshot
+        from comm_node_tui.engine.world import on_other_machines, snapshot
 
+        statuses, panes, health = dict(self.agents), dict(self.panes), dict(self.watchdog.health)
+        nodes: dict[str, tuple[str, float | None]] = {}
+        if self.relay is not None:  # the other machines' agents, as their engines publish them
+            nodes = self._remote_rows(statuses, panes, health)
         graph = None
         if self._graph_cache is not None and self._graph_cache[0] == self.tasks_version:
             graph = self._graph_cache[1]
         world = snapshot(
             self.ws,
             self.coord,
-            statuses=dict(self.agents),
-            panes=dict(self.panes),
+            statuses=statuses,
+            panes=panes,
             tasks_view=self.tasks_view,
             budgets=self.budgets,
             usage=self.usage_summary,
             tasks_version=self.tasks_version,
             graph=graph,
             boundaries=self.boundaries,
-            health=dict(self.watchdog.health),
+            health=health,
             now=self.ctx.clock.time(),  # the engine's clock (a test's ManualClock too)
             mail=self.mail,
             conflicts=self.conflicts.to_json(),
             resources=self.resources.latest,
         )
         self._graph_cache = (self.tasks_version, world.task_graph)
-        return world
+        return on_other_machines(world, nodes) if nodes else world
+
+    def _remote_rows(
+        self, statuses: dict, panes: dict, health: dict
+    ) -> dict[str, tuple[str, float | None]]:
+        """Fill the rows of agents on other machines from their engines' published state
+        (this machine has no status, pane or judgement of its own for them); domain ->
+        (its node, seconds since that node last published; "" and None: none has)."""
+        assert self.relay is not None
+        nodes = self.relay.remote_nodes
+        owners = self.relay.owners()
+        for dom in self.relay.remote_domains:
+            node = owners.get(dom)
+            doc = nodes.get(node) if node is not None else None
+            panes.pop(dom, None)  # a pane seen here is not that agent's (a shared tmux)
+            health.pop(dom, None)
+            if doc is None:
+                continue
+            st = (doc.get("agents") or {}).get(dom)
+            statuses[dom] = st if isinstance(st, dict) else {}
+            pane = (doc.get("panes") or {}).get(dom)
+            if isinstance(pane, dict):
+                panes[dom] = pane
+            judged = (doc.get("health") or {}).get(dom)
+            if isinstance(judged, str):
+                health[dom] = judged
+        now = self.ctx.clock.time()
+        out: dict[str, tuple[str, float | None]] = {}
+        for dom in self.relay.remote_domains:
+            node = owners.get(dom, "")
+            ts = (nodes.get(node) or {}).get("ts")
+            out[dom] = (node, max(0.0, now - float(ts)) if isinstance(ts, int | float) else None)
+        return out

@@ -54,6 +54,17 @@ class EventHub:
             except Exception:  # a subscriber's bug must never stop the engine
                 pass
 
+    def show(self, event: Event) -> None:
+        """An event from another machine's engine ([cluster]): to the subscribers (the room)
+        and the recent list, not to this machine's log (its own engine's log has it)."""
+        with self._lock:
+            self.recent.append(event)
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                pass
+
     def close(self) -> None:
         with self._lock:
             self.log.close()

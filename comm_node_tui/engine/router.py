@@ -6,6 +6,11 @@ Order of a message's life, chosen so a SIGKILL at any point loses and doubles no
   3. move the original from the outbox into the archive;
   4. append the event.
 On restart a message still in an outbox whose id is in the ledger replays its decision.
+
+A copy for another machine ([cluster]) is published in step 2 without waiting; the message
+then waits (its steps 3 and 4 held) until the end of the outbox's scan or ACK_BATCH such
+messages, whichever is first, and the batch's acks are awaited together: a message leaves
+the outbox only once every copy of it is acked, as when each ack was awaited in turn.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from typing import Any
 
 from comm_node_tui.coordination.budgets import Budgets
 from comm_node_tui.coordination.ledger import Ledger
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
 OPERATOR = "operator"
 SETTLE_S = 1.0  # a file that fails to parse this soon after its last write may still be written
 BOUNCE_QUOTE_CHARS = 600
+ACK_BATCH = 256  # messages with copies for other machines whose acks are awaited together
 
 
 class Router:
@@ -64,8 +71,15 @@ class Router:
         self.stuck: dict[str, str] = {}  # outbox path -> why it could not be delivered yet
         # The cluster's seam (cluster/relay.py): domains owned by another machine and how a
         # copy reaches them. OSError from `remote` leaves the message in the outbox.
+        # `remote` publishes and returns the pending ack, which `acked(pending, deadline)`
+        # waits for (OSError without it).
         self.remote_domains: frozenset[str] = frozenset()
-        self.remote: Callable[[str, str, str], None] | None = None
+        self.remote: Callable[[str, str, str], Any] | None = None
+        self.acked: Callable[[Any, float], None] | None = None
+        self.ack_wait_s = 5.0
+        # messages whose remote copies are published and not yet acked:
+        # (domain, outbox path, what finishes the message, the pending acks)
+        self._unacked: list[tuple[Domain, str, Callable[[], None], list]] = []
         from comm_node_tui.protocol.models import OutboxMessage
 
         self._model = OutboxMessage
@@ -97,22 +111,49 @@ class Router:
                     handled += 1
                     self.stuck.pop(path, None)
             except OSError as exc:
-                # A full disk, a recipient whose directory is gone: this message waits in the
-                # outbox (its decision is in the ledger, so a retry neither re-debits nor
-                # doubles) and the ones behind it still go.
-                why = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-                if self.stuck.get(path) != why:
-                    self.stuck[path] = why
-                    self.emit(
-                        Event(
-                            "message.deferred",
-                            f"{dom.name}: '{name}' waits in the outbox: {why}",
-                            agent=dom.name,
-                            level="error",
-                            data={"file": name, "error": why},
-                        )
-                    )
-        return handled
+                self._defer(dom, path, exc)
+            if len(self._unacked) >= ACK_BATCH:
+                handled += self.settle()
+        return handled + self.settle()
+
+    def _defer(self, dom: Domain, path: str, exc: OSError) -> None:
+        """A full disk, a recipient whose directory is gone, no ack from another machine:
+        this message waits in the outbox (its decision is in the ledger, so a retry neither
+        re-debits nor doubles) and the ones behind it still go."""
+        name = os.path.basename(path)
+        why = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+        if self.stuck.get(path) != why:
+            self.stuck[path] = why
+            self.emit(
+                Event(
+                    "message.deferred",
+                    f"{dom.name}: '{name}' waits in the outbox: {why}",
+                    agent=dom.name,
+                    level="error",
+                    data={"file": name, "error": why},
+                )
+            )
+
+    def settle(self) -> int:
+        """Wait for the acks of the messages published for other machines (together: one
+        deadline for the batch), then finish each message all of whose copies were acked;
+        the others wait in their outboxes. The number finished."""
+        batch, self._unacked = self._unacked, []
+        if not batch or self.acked is None:
+            return 0
+        deadline = time.monotonic() + self.ack_wait_s
+        done = 0
+        for dom, path, finish, pending in batch:
+            try:
+                for ack in pending:
+                    self.acked(ack, deadline)
+                finish()
+            except OSError as exc:
+                self._defer(dom, path, exc)
+                continue
+            done += 1
+            self.stuck.pop(path, None)
+        return done
 
     # ---- one message ------------------------------------------------------------------
     def process(self, dom: Domain, path: str) -> bool:
@@ -196,29 +237,36 @@ class Router:
             self.ledger.record(decision)
             self.budgets.touched(dom.name)
         if decision["outcome"] == "routed":
-            self._deliver(dom, msg, ident, body, decision)
-            self.delivered_to.update(decision["to"])
-            self._archive(path, ident, bounced=False)
-            self.routed += 1
-            self.emit(
-                Event(
-                    "message.routed",
-                    f"{dom.name} -> {', '.join(decision['to'])}: {msg.type}"
-                    + (f" ({msg.task})" if msg.task else ""),
-                    agent=dom.name,
-                    data={
-                        "id": ident,
-                        "from": dom.name,
-                        "to": decision["to"],
-                        "type": msg.type,
-                        "task": msg.task,
-                        "priority": msg.priority,
-                        "tokens": decision["tokens"],
-                        "cost": decision["cost"],
-                        "subject": msg.subject or _subject(body),
-                    },
+            pending = self._deliver(dom, msg, ident, body, decision)
+
+            def finish() -> None:
+                self.delivered_to.update(decision["to"])
+                self._archive(path, ident, bounced=False)
+                self.routed += 1
+                self.emit(
+                    Event(
+                        "message.routed",
+                        f"{dom.name} -> {', '.join(decision['to'])}: {msg.type}"
+                        + (f" ({msg.task})" if msg.task else ""),
+                        agent=dom.name,
+                        data={
+                            "id": ident,
+                            "from": dom.name,
+                            "to": decision["to"],
+                            "type": msg.type,
+                            "task": msg.task,
+                            "priority": msg.priority,
+                            "tokens": decision["tokens"],
+                            "cost": decision["cost"],
+                            "subject": msg.subject or _subject(body),
+                        },
+                    )
                 )
-            )
+
+            if pending:  # finished once its copies on other machines are acked (settle)
+                self._unacked.append((dom, path, finish, pending))
+                return False
+            finish()
         else:
             self._bounce(dom, decision["reason"], ident, body, f"b-{ident}")
             self._archive(path, ident, bounced=True)
@@ -296,7 +344,8 @@ class Router:
     # ---- effects (each idempotent) ------------------------------------------------------
     def _deliver(
         self, dom: Domain, msg: OutboxMessage, ident: str, body: str, decision: dict
-    ) -> None:
+    ) -> list:
+        """Write the local copies; publish the remote ones: their pending acks."""
         meta = {
             "id": ident,
             "from": dom.name,
@@ -314,13 +363,15 @@ class Router:
             meta["subject"] = msg.subject
         meta = {k: v for k, v in meta.items() if v is not None}
         text = render(meta, body)
+        pending = []
         for name in decision["to"]:
             if name == OPERATOR:
                 # the operator marks read as an agent does (`comm-node inbox --operator`)
                 mailbox = self.ws.paths.operator
                 inbox, read_dir = mailbox.inbox, mailbox.inbox_read
             elif name in self.remote_domains and self.remote is not None:
-                self.remote(name, ident, text)  # on another machine: through the cluster
+                # on another machine: through the cluster, acked in settle()
+                pending.append(self.remote(name, ident, text))
                 continue
             else:
                 recipient = self.ws.domains[name]
@@ -329,6 +380,7 @@ class Router:
                     raise FileNotFoundError(2, f"{name}'s directory is missing", recipient.path)
                 inbox, read_dir = recipient.paths.inbox, recipient.paths.inbox_read
             self.deliver_copy(inbox, read_dir, ident, text)
+        return pending
 
     def deliver_copy(self, inbox: str, read_dir: str | None, ident: str, text: str) -> None:
         target = os.path.join(inbox, f"{ident}.md")

@@ -73,6 +73,7 @@ __all__ = [
     "World",
     "agent_view",
     "heartbeat_age",
+    "on_other_machines",
     "snapshot",
 ]
 
@@ -342,6 +343,29 @@ def snapshot(
             conflicts if conflicts is not None else _stored(coord, "conflicts.json")
         ),
     )
+
+
+REMOTE_STALE_S = 30.0  # a node that has not published for this long may be gone
+
+
+def on_other_machines(world: World, remote: Mapping[str, tuple[str, float | None]]) -> World:
+    """([cluster]) The rows of agents run by other machines' engines, marked with their node
+    (domain -> (node, seconds since it last published)); a row whose node has not published
+    lately, or at all, says so in `problem`: it shows what was, not what is."""
+    if not remote:
+        return world
+    rows = []
+    for a in world.agents:
+        if a.name in remote:
+            node, age = remote[a.name]
+            problem = a.problem
+            if not node:
+                problem = "no engine on another machine publishes this agent (is it running?)"
+            elif age is not None and age > REMOTE_STALE_S:
+                problem = f"{node}'s engine last published {age:.0f} s ago"
+            a = replace(a, node=node or "?", problem=problem)
+        rows.append(a)
+    return replace(world, agents=tuple(rows))
 
 
 RECENT_RECEIPTS = 50

@@ -133,6 +133,9 @@ class AgentView:
     # Left out of to_json: its keys stay what they were.
     cpu_pct: float | None = None
     rss_bytes: int | None = None
+    # ([cluster]) the machine whose engine runs this agent when it is not this one; the row
+    # is what that engine last published (read-only here). to_json adds "node" only then.
+    node: str | None = None
 
     @property
     def stale(self) -> bool:
@@ -165,6 +168,8 @@ class AgentView:
             out["pane"] = self.pane.to_json()
             out["dialog"] = self.pane.dialog
         out["context"] = None if self.context is None else self.context.to_json()
+        if self.node is not None:
+            out["node"] = self.node
         return out
 
 

@@ -22,6 +22,7 @@ from comm_node_tui.protocol.events import Event
 from comm_node_tui.workspace.model import Workspace
 
 if TYPE_CHECKING:
+    from comm_node_tui.cluster.ops import RemoteOps
     from comm_node_tui.coordination.coordinator import Coordinator
     from comm_node_tui.integration.diff import FileChange, Patch
     from comm_node_tui.integration.gitwork import Work
@@ -61,12 +62,40 @@ def answers_in_one_line(fn: Callable[P, str]) -> Callable[P, str]:
 
 class OperatorActions:
     """The interventions, over the workspace and the coordinator in use (the engine's once
-    it runs in-process: `coord` is asked each time)."""
+    it runs in-process: `coord` is asked each time).
 
-    def __init__(self, ws: Workspace, coord: Callable[[], Coordinator]) -> None:
+    With [cluster], an action on an agent another machine runs is a request to that
+    machine's engine, which does it with this same service (operator/remote.py) and answers
+    in one line: the room and the CLI need not know where an agent runs. `local_only`: the
+    owner's own service, which never sends a request on."""
+
+    def __init__(
+        self, ws: Workspace, coord: Callable[[], Coordinator], *, local_only: bool = False
+    ) -> None:
         self.ws = ws
         self._coord = coord
         self._panes: AgentPanes | None = None
+        self._remote: RemoteOps | None = None
+        self._elsewhere: frozenset[str] = frozenset()
+        if ws.settings.cluster.enabled and not local_only:
+            from comm_node_tui.cluster.relay import local_domains
+
+            self._elsewhere = frozenset(ws.domains) - local_domains(ws)
+
+    def runs_elsewhere(self, name: str) -> bool:
+        """Whether another machine's engine runs this agent ([cluster])."""
+        return name in self._elsewhere
+
+    def remote(self) -> RemoteOps:
+        if self._remote is None:
+            from comm_node_tui.cluster.ops import RemoteOps
+
+            self._remote = RemoteOps(self.ws, lambda ev: self.coord.emit(ev))
+        return self._remote
+
+    def _ask(self, action: str, name: str, **args: object) -> str:
+        """The action, done by the engine that owns the agent; its one line."""
+        return self.remote().ask(action, name, {k: v for k, v in args.items() if v is not None})
 
     @property
     def coord(self) -> Coordinator:
@@ -85,6 +114,8 @@ class OperatorActions:
     def inject(self, name: str, text: str) -> str:
         """Into the agent's inbox as a message from the operator, and typed into its pane.
         Refused while the agent is paused: its hook would block the prompt anyway."""
+        if self.runs_elsewhere(name):
+            return self._ask("inject", name, text=text)
         stop = ops.pause_state(self.coord)
         if stop.covers(name):
             raise ConflictError(f"{name} is paused: nothing is typed into it; resume it first")
@@ -100,6 +131,8 @@ class OperatorActions:
     def answer(self, name: str, text: str, reply_to: str | None = None) -> str:
         """A message from the operator into the agent's inbox, as a reply to `reply_to` (a
         message the agent sent the operator: marked read, it no longer waits)."""
+        if self.runs_elsewhere(name):
+            return self._ask("answer", name, text=text, reply_to=reply_to)
         ident = ops.message_to_agent(self.coord, name, text, reply_to=reply_to)
         if reply_to:
             from comm_node_tui.protocol.mailbox import find_in_inbox, mark_read
@@ -115,21 +148,24 @@ class OperatorActions:
 
     @answers_in_one_line
     def interrupt(self, name: str) -> str:
+        if self.runs_elsewhere(name):
+            return self._ask("interrupt", name)
         self.panes().interrupt(name)
         return "Escape sent"
 
     @answers_in_one_line
     def approve(self, name: str, seen: str | None = None) -> str:
-        """Allow once; `seen`: the key of the prompt the operator read (engine/needs.py)."""
-        return self.panes().answer(name, allow=True, check=self._same_prompt(name, seen))[
-            "answer"
-        ]
+        """Allow once; `seen`: the key of the prompt the operator read (engine/needs.py),
+        checked by the engine that owns the agent when another machine runs it."""
+        if self.runs_elsewhere(name):
+            return self._ask("approve", name, seen=seen)
+        return self.panes().answer(name, allow=True, check=self._same_prompt(name, seen))["answer"]
 
     @answers_in_one_line
     def deny(self, name: str, seen: str | None = None) -> str:
-        return self.panes().answer(name, allow=False, check=self._same_prompt(name, seen))[
-            "answer"
-        ]
+        if self.runs_elsewhere(name):
+            return self._ask("deny", name, seen=seen)
+        return self.panes().answer(name, allow=False, check=self._same_prompt(name, seen))["answer"]
 
     def _same_prompt(self, name: str, seen: str | None) -> Callable[[], str | None] | None:
         """A check that the prompt on screen is still the one the operator read. Read after
@@ -148,12 +184,16 @@ class OperatorActions:
 
     @answers_in_one_line
     def kill(self, name: str) -> str:
+        if self.runs_elsewhere(name):
+            return self._ask("kill", name)
         out = self.panes().kill(name)
         return f"killed (pids {out['pids']}; {len(out['killed'])} needed SIGKILL)"
 
     @answers_in_one_line
     def restart(self, name: str, fresh: bool = False) -> str:
         """Restart the agent in its last conversation, or in a new one (`fresh`)."""
+        if self.runs_elsewhere(name):
+            return self._ask("restart", name, fresh=fresh)
         from comm_node_tui.panes.manager import conversation_words
 
         out = self.panes().restart(name, fresh=fresh)
@@ -171,6 +211,8 @@ class OperatorActions:
 
     @answers_in_one_line
     def grant_budget(self, name: str, tokens: int) -> str:
+        if self.runs_elsewhere(name):
+            return self._ask("grant_budget", name, tokens=tokens)
         from comm_node_tui.coordination.coordinator import grant_budget
 
         grant_budget(self.coord, name, tokens, "granted in the control room")
@@ -285,7 +327,14 @@ class OperatorActions:
     @answers_in_one_line
     def pause(self, names: list[str] | None = None) -> str:
         """Stop every agent (`names` None) or these: the pause file, then Escape into each
-        stopped agent's pane so what it runs now ends too (the hooks refuse the rest)."""
+        stopped agent's pane so what it runs now ends too (the hooks refuse the rest). With
+        [cluster], the other machines' engines pause their agents (every one, or those
+        named), each on its own machine's pause file."""
+        here, elsewhere = self._split(names)
+        line = self._pause_here(here) if here != [] else ""
+        return self._joined(line, self._fan_out("pause", names, elsewhere))
+
+    def _pause_here(self, names: list[str] | None) -> str:
         coord = self.coord
         ops.pause(coord, names)
         who = "every agent" if names is None else ", ".join(names)
@@ -302,17 +351,63 @@ class OperatorActions:
 
     @answers_in_one_line
     def resume(self, names: list[str] | None = None) -> str:
-        """End every pause (`names` None) or these agents' pauses."""
-        left = ops.resume(self.coord, names)
-        who = "every agent" if names is None else ", ".join(names)
-        still = f"; still paused: {', '.join(left.domains)}" if left.domains else ""
-        return f"resumed {who}{still}"
+        """End every pause (`names` None) or these agents' pauses (on their machines)."""
+        here, elsewhere = self._split(names)
+        line = ""
+        if here != []:
+            left = ops.resume(self.coord, here)
+            who = "every agent" if here is None else ", ".join(here)
+            still = f"; still paused: {', '.join(left.domains)}" if left.domains else ""
+            line = f"resumed {who}{still}"
+        return self._joined(line, self._fan_out("resume", names, elsewhere))
+
+    def _split(self, names: list[str] | None) -> tuple[list[str] | None, list[str]]:
+        """(the names run here, or None for everyone; the names another machine runs)."""
+        if names is None:
+            return None, []
+        return (
+            [n for n in names if not self.runs_elsewhere(n)],
+            [n for n in names if self.runs_elsewhere(n)],
+        )
+
+    def _fan_out(self, action: str, names: list[str] | None, elsewhere: list[str]) -> str:
+        """pause/resume on the other machines: every engine (names None) or the owners of
+        the names; each answers in its line, one that is silent is named."""
+        if not self._elsewhere or (names is not None and not elsewhere):
+            return ""
+        from comm_node_tui.cluster.ops import OwnerSilent
+
+        remote = self.remote()
+        asks: dict[str, list[str] | None] = {}
+        if names is None:
+            asks = {node: None for node in remote.nodes() if node != remote.me}
+        else:
+            for name in elsewhere:
+                owned = asks.setdefault(remote.owner(name), [])
+                assert owned is not None
+                owned.append(name)
+        out = []
+        for node, which in sorted(asks.items()):
+            try:
+                said = remote.ask(action, (which or ["*"])[0], {"names": which}, node=node)
+            except OwnerSilent as exc:
+                said = str(exc)
+            except CommNodeError as exc:
+                said = f"refused: {exc}"
+            out.append(f"{node}: {said}")
+        return "; ".join(out)
+
+    @staticmethod
+    def _joined(*parts: str) -> str:
+        return "; ".join(p for p in parts if p) or "nothing to do"
 
     def pause_state(self) -> Pause:
         return ops.pause_state(self.coord)
 
     @answers_in_one_line
     def release_lock(self, holder: str, pattern: str) -> str:
+        if self.runs_elsewhere(holder):
+            return self._ask("release_lock", holder, pattern=pattern)
         self.coord.release(holder, [pattern], why="released by the operator")
         return f"released {holder}'s lock"
 

@@ -54,6 +54,10 @@ class EngineBridge:
         pid = holder_pid(self.ws.paths.engine_lock)
         if pid is None:
             eng = Engine(self.ws)
+            if eng.relay is not None:  # [cluster]: the other machines' rooms act through it
+                from comm_node_tui.operator.remote import answer_requests
+
+                answer_requests(eng)
             try:
                 eng.start()
             except WorkspaceBusy as exc:

@@ -156,14 +156,18 @@ class AgentsPanel(KeyedTable):
             self._git.get(a.name, ""),
             a.cpu_pct,
             a.rss_bytes,
+            a.node,  # [cluster]: the machine that runs it, when not this one
         )
         made = self._made.get(a.name)
         if made is not None and made[0] == shown:
             return made[1]  # the same cells: the table sees them unchanged at once
-        alert, state, task, progress, age, stale, remaining, limit, rate, git, _cpu, _rss = shown
+        alert, state, task, progress, age, stale, remaining, limit, rate, git, _cpu, _rss, node = (
+            shown
+        )
+        name = a.name + (f" @{node}" if node else "")
         glyph, style = GLYPHS.get(state, GLYPHS["unknown"])
         cells = (
-            safe(("! " if alert else "") + a.name, 32, "bold reverse red" if alert else "bold"),
+            safe(("! " if alert else "") + name, 32, "bold reverse red" if alert else "bold"),
             Text(f"{glyph} {state}", style=style),
             safe(task or "", 10),
             safe(progress or "", 40),

@@ -1,0 +1,175 @@
+"""The operator's side of an intervention on another machine's agent: find the engine that
+owns the agent (the state bucket says which node publishes it), send it the request on its
+ops subject and wait for its one-line answer (cluster/requests.py has the owner's side).
+
+An owner that does not answer (no engine subscribed: NATS says so at once; or no reply in
+time) is one line, "engine m2 (owner of api) does not answer", and an event in this
+machine's log; nothing is done here instead. A retry sends the same request id, which the
+owner answers from its memory: the text is typed once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+
+from comm_node_tui.cluster.client import ClusterClient, ClusterUnavailable
+from comm_node_tui.cluster.names import Names
+from comm_node_tui.errors import CommNodeError
+from comm_node_tui.protocol.events import Event
+from comm_node_tui.workspace.model import Workspace
+
+# How long the owner may take, by action: an inject waits for the agent's free prompt (up to
+# 30 s in the operator service), a restart for the new process; the rest are quick.
+WAIT_S = {"inject": 60.0, "restart": 60.0, "kill": 30.0}
+QUICK_S = 15.0
+
+
+class OwnerSilent(CommNodeError):
+    """The engine that owns the agent did not answer: nothing was done."""
+
+
+class RemoteOps:
+    """One client for this room or CLI call (made on first use, made anew after it lost
+    its connection); `emit` logs on this machine."""
+
+    def __init__(self, ws: Workspace, emit: Callable[[Event], None]) -> None:
+        self.ws = ws
+        self.emit = emit
+        self.names = Names(ws.project)
+        settings = ws.settings.cluster
+        self.me = settings.node or socket.gethostname()
+        self._client: ClusterClient | None = None
+        self._lock = threading.Lock()  # the room acts from several worker threads
+
+    def client(self) -> ClusterClient:
+        with self._lock:
+            c = self._client
+            if c is not None and c.nc is not None and not c.up:
+                c.close()  # lost: a non-persistent client never comes back by itself
+                c = None
+            if c is None:
+                c = self._client = ClusterClient(
+                    self.ws.settings.cluster, f"comm-node-operator-{self.me}-{os.getpid()}"
+                )
+            return c
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def nodes(self) -> dict[str, dict]:
+        """node -> its last published state (cluster/relay.py publish_state)."""
+        from nats.js.errors import BucketNotFoundError
+
+        client = self.client()
+        bucket = self.names.state_bucket
+
+        async def read() -> dict[str, dict]:
+            try:
+                kv = await client.js.key_value(bucket)
+            except BucketNotFoundError:
+                return {}
+            try:
+                keys = await kv.keys()
+            except Exception:  # nats-py: NoKeysError on an empty bucket
+                return {}
+            out = {}
+            for key in keys:
+                entry = await kv.get(key)
+                try:
+                    doc = json.loads(entry.value or b"")
+                except ValueError:
+                    continue
+                if isinstance(doc, dict) and isinstance(doc.get("node"), str):
+                    out[doc["node"]] = doc
+            return out
+
+        return client.call(read)
+
+    def owner(self, agent: str) -> str:
+        """The node whose engine publishes `agent` (the freshest, if a domain moved)."""
+        best: tuple[float, str] | None = None
+        for node, doc in self.nodes().items():
+            if node != self.me and agent in (doc.get("domains") or ()):
+                ts = float(doc.get("ts") or 0)
+                if best is None or ts > best[0]:
+                    best = (ts, node)
+        if best is None:
+            raise CommNodeError(
+                f"no engine on another machine publishes {agent}: is its machine's engine "
+                "running? (`comm-node cluster status`)"
+            )
+        return best[1]
+
+    def ask(
+        self,
+        action: str,
+        agent: str,
+        args: dict | None = None,
+        *,
+        node: str | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        """The owner's one line for `action` on `agent`; CommNodeError (its exit code kept)
+        when the owner refused, OwnerSilent when it did not answer."""
+        node = node or self.owner(agent)
+        rid = request_id or uuid.uuid4().hex
+        limit = timeout if timeout is not None else WAIT_S.get(action, QUICK_S)
+        payload = json.dumps(
+            {"id": rid, "action": action, "agent": agent, "args": args or {}, "from": self.me}
+        ).encode()
+        client = self.client()
+        subject = self.names.ops(node)
+
+        async def request() -> bytes:
+            msg = await client.nc.request(subject, payload, timeout=limit)
+            return msg.data
+
+        try:
+            client.ensure()
+            data = client.run(request, limit + 2)
+        except (ClusterUnavailable, Exception) as exc:
+            import nats.errors
+
+            if isinstance(exc, ClusterUnavailable) and client.up:
+                why = "no answer in time"
+            elif isinstance(exc, ClusterUnavailable):
+                raise  # the server itself: its own one line
+            elif isinstance(exc, nats.errors.NoRespondersError):
+                why = "no engine listening"
+            elif isinstance(exc, nats.errors.TimeoutError | TimeoutError):
+                why = f"no answer within {limit:g} s"
+            else:
+                why = type(exc).__name__
+            owner = f"engine {node} (owner of {agent})" if agent != "*" else f"engine {node}"
+            self.emit(
+                Event(
+                    "cluster.unanswered",
+                    f"{action} {agent}: {owner} does not answer ({why}); nothing done",
+                    agent=agent,
+                    level="error",
+                    data={"node": node, "action": action, "id": rid},
+                )
+            )
+            raise OwnerSilent(f"{owner} does not answer") from None
+        try:
+            answer = json.loads(data)
+            ok, line = bool(answer["ok"]), str(answer["line"])
+        except (ValueError, KeyError, TypeError):
+            raise CommNodeError(
+                f"engine {node}: an answer that is not one (request {rid})"
+            ) from None
+        if ok:
+            return line
+        err = CommNodeError(line)
+        code = answer.get("exit")
+        if isinstance(code, int) and not isinstance(code, bool) and code > 0:
+            err.exit_code = code
+        raise err
