@@ -131,6 +131,24 @@ def test_a_second_pass_merges_only_what_changed(repo_ws: Path):
     assert third.merged == 2  # c's two pairs only
 
 
+def test_a_snapshot_git_warns_about_at_length_is_still_taken(repo_ws: Path):
+    """`git add -A` warns a line per file it will convert (core.autocrlf): far more than a
+    pipe holds. The snapshot reads git's stderr as it goes, so git is never left blocked on
+    a full stderr while the checker waits for its stdout (that waits for ever)."""
+    import threading
+
+    git(repo_ws / "repo", "config", "core.autocrlf", "true")
+    for i in range(1500):
+        (repo_ws / "a" / f"generated-file-with-a-long-name-{i:04d}.txt").write_text("x\n")
+    edit(repo_ws / "b" / "app.py", "line 2\n", "b\n")
+    got: list = []
+    worker = threading.Thread(target=lambda: got.append(ConflictChecker().run(domains_of(repo_ws))))
+    worker.start()
+    worker.join(240)  # generous for a loaded machine: the pass takes seconds
+    assert got, "the conflict check did not finish: git blocked on its stderr"
+    assert got[0].problems == {} and got[0].work["a"].dirty
+
+
 def test_the_engine_tells_both_agents_once_and_clears(repo_ws: Path, engine_for):
     a, b = repo_ws / "a", repo_ws / "b"
     edit(a / "app.py", "line 7\n", "line 7: a wants this\n")
