@@ -15,6 +15,10 @@ and no ref is touched. Only domains in separate working trees of one repository 
 domains sharing a working tree edit the same files in place, and separate repositories have
 no common history to merge.
 
+Where a domain's folder is in git comes from gitwork.locate, the finder review and the merge
+queue use too, and git runs through gitwork.run: one answer to "which repository, which
+working tree" and one way git's failures read, whichever part asks.
+
 Files comm-node writes and manages (boundaries/managed.py) are never a conflict: every
 domain's CLAUDE.md carries its own role section on purpose.
 """
