@@ -307,11 +307,11 @@ def test_the_room_raises_a_conflict_as_an_alert_and_its_clearing_quietly():
 
 def test_the_running_engine_checks_in_a_worker_and_reports_on_its_loop(repo_ws: Path):
     """The engine's own timer: git in a worker thread, the events on the loop thread."""
-    import asyncio
     import threading
-    import time
 
     from comm_node_tui.engine.engine import Engine
+    from tests.running import running_engine
+    from tests.waiting import wait_for
 
     toml = repo_ws / "comm-node.toml"
     toml.write_text(toml.read_text().replace("conflict_check_s = 0", "conflict_check_s = 0.2"))
@@ -320,27 +320,12 @@ def test_the_running_engine_checks_in_a_worker_and_reports_on_its_loop(repo_ws: 
     eng = Engine(load_workspace(str(repo_ws)))
     seen: list[tuple[str, int]] = []
     eng.subscribe(lambda ev: seen.append((ev.type, threading.get_ident())))
-    running: dict = {}
-
-    async def main() -> None:
-        running["stop"] = asyncio.Event()
-        running["loop"] = asyncio.get_running_loop()
-        running["thread"] = threading.get_ident()
-        await eng.run(running["stop"])
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), name="engine-under-test")
-    thread.start()
-    deadline = time.monotonic() + 60
-    try:
-        while not any(kind == "integration.conflict" for kind, _ in seen):
-            assert time.monotonic() < deadline, seen
-            time.sleep(0.05)
-    finally:
-        while "stop" not in running:
-            time.sleep(0.01)
-        running["loop"].call_soon_threadsafe(running["stop"].set)
-        thread.join(30)
-    assert not thread.is_alive()
+    with running_engine(eng) as running:
+        wait_for(
+            lambda: any(kind == "integration.conflict" for kind, _ in seen),
+            timeout=60,
+            show=lambda: seen,
+        )
     threads = {ident for kind, ident in seen if kind.startswith("integration.")}
     assert threads == {running["thread"]}
     assert [(c.a, c.b, c.path) for c in eng.snapshot().conflicts] == [("a", "c", "app.py")]

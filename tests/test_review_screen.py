@@ -19,15 +19,21 @@ from tests.waiting import until
 EDITED = SHARED.replace("line 2\n", "line two\n").replace("line 18\n", "line eighteen\n")
 
 
+async def open_review(pilot, name: str, agents: int) -> ReviewScreen:
+    """`d` on `name`'s row, once the room lists its `agents`: the review screen it opens."""
+    app = pilot.app
+    await until(pilot, lambda: app.query_one("#agents").row_count == agents)
+    app.select_agent(name)
+    await pilot.press("d")
+    return await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen)
+
+
 async def test_review_files_hunks_and_a_comment_that_reaches_the_agent(tmp_path):
     root = make_project(tmp_path, ("api", "web"))
     commit(root / "api", {"src/a.py": "print('[bold]hi[/bold]')\n", "src/shared.txt": EDITED})
     app = ControlRoom(load_workspace(str(root)))
     async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: app.query_one("#agents").row_count == 2)
-        app.select_agent("api")
-        await pilot.press("d")
-        screen = await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen)
+        screen = await open_review(pilot, "api", agents=2)
         files = screen.query_one(OptionList)
         await until(pilot, lambda: files.option_count == 2)
         await until(pilot, lambda: screen.shown is not None and screen.shown.path == "src/a.py")
@@ -76,10 +82,7 @@ async def test_review_of_a_domain_outside_git_says_so(tmp_path):
     )
     app = ControlRoom(load_workspace(str(root)))
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.query_one("#agents").row_count == 1)
-        app.select_agent("api")
-        await pilot.press("d")
-        screen = await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen)
+        screen = await open_review(pilot, "api", agents=1)
         summary = screen.query_one("#review-summary")
         await until(pilot, lambda: "not in git" in str(summary.render()))
 
@@ -103,10 +106,7 @@ async def test_the_room_keys_stop_at_the_review_and_its_help_quit_and_back_are_i
     toml.write_text(toml.read_text() + '\n[keymap]\nreview-quit = "Q"\n')
     app = ControlRoom(load_workspace(str(root)))
     async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: app.query_one("#agents").row_count == 2)
-        app.select_agent("api")
-        await pilot.press("d")
-        screen = await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen)
+        screen = await open_review(pilot, "api", agents=2)
         await until(pilot, lambda: screen.shown is not None)
         depth = len(app.screen_stack)
         # kill and restart ask, inject opens its editor, w the needs screen, d a second
