@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import random
-import shlex
 import shutil
 import signal
 import subprocess
@@ -48,7 +47,17 @@ import time
 from pathlib import Path
 
 from common import machine, median, pct
-from real_soak import EngineThread, claude_binary, iso_ts, read_events
+from realagents import (
+    EngineThread,
+    at_rest,
+    claude_binary,
+    iso_ts,
+    private_environ,
+    read_events,
+    stop_agents,
+    wait_until,
+    write_real_workspace,
+)
 
 KINDS = ("dependency", "assign", "artifact")
 HUB = "hub"  # the domain with no agent: it closes blockers and publishes artifacts
@@ -69,41 +78,6 @@ def plan(rng: random.Random, names: list[str], rounds: int) -> list[tuple[str, s
 def write_workspace(
     tmp: Path, base_url: str, names: list[str], socket: str, events: list[tuple[str, str]]
 ) -> tuple[Path, object]:
-    from comm_node_tui.adapters.claude.settings import install_hooks
-    from comm_node_tui.model import prepare_claude_home
-    from comm_node_tui.workspace.discovery import load_workspace
-
-    root = tmp / "ws"
-    root.mkdir(parents=True)
-    # the git root and each domain trusted (see bench/real_soak.py: with the folder in a git
-    # repository Claude Code asks about the allow rules unless the root is trusted too)
-    home = prepare_claude_home(
-        tmp / "home", base_url, trust=[str(root), *(str(root / n) for n in names)]
-    )
-    (tmp / "claude-tmp").mkdir()
-    wrapper = tmp / "claude.sh"
-    exports = "".join(
-        f"export {k}={shlex.quote(v)}\n"
-        for k, v in sorted({**home.env, "TMPDIR": str(tmp / "claude-tmp")}.items())
-    )
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        + exports
-        + f'exec {shlex.quote(claude_binary())} --permission-mode default "$@"\n'
-    )
-    wrapper.chmod(0o755)
-    parts = [
-        f'[project]\nname = "wake"\n[tmux]\nsocket = "{socket}"\n'
-        f'[agents]\ncommand = "{wrapper}"\n[tasks]\nsource = "native"\n'
-    ]
-    for name in names:
-        (root / name / "src").mkdir(parents=True)
-        parts.append(
-            f'[[domains]]\nname = "{name}"\npath = "{name}"\nscope = ["src/**"]\n'
-            f'imports = {{ {HUB} = ["{name}-feed.txt"] }}\n'
-        )
-    (root / HUB).mkdir()
-    parts.append(f'[[domains]]\nname = "{HUB}"\npath = "{HUB}"\nscope = ["**"]\n')
     tasks = []
     for i, (kind, agent) in enumerate(events):
         if kind == "dependency":
@@ -114,13 +88,17 @@ def write_workspace(
             )
         elif kind == "assign":
             tasks.append(f'[[tasks]]\nid = "S{i}"\ntitle = "assigned {i}"\ndomain = "{agent}"\n')
-    (root / "comm-node.toml").write_text("\n".join(parts))
-    (root / "tasks.toml").write_text("\n".join(tasks))
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    ws = load_workspace(str(root))
-    for dom in ws.domains.values():
-        install_hooks(dom)
-    return root, home
+    return write_real_workspace(
+        tmp,
+        base_url,
+        names,
+        socket,
+        project="wake",
+        claude=claude_binary(),
+        domain=lambda name: f'imports = {{ {HUB} = ["{name}-feed.txt"] }}\n',
+        agentless=(HUB,),
+        tasks="\n".join(tasks),
+    )
 
 
 def cli(root: Path, *args: str) -> None:
@@ -138,15 +116,6 @@ def cli(root: Path, *args: str) -> None:
         raise RuntimeError(f"comm-node {' '.join(args)}: {res.stderr.strip()}")
 
 
-def wait_until(check, timeout: float, every: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(every)  # polling interval
-
-
 def nudges_since(path: str, agent: str, since: float) -> list[dict]:
     """The engine's nudges to `agent` queued at or after `since` (receipts, oldest first)."""
     from comm_node_tui.protocol import receipts as rc
@@ -156,13 +125,6 @@ def nudges_since(path: str, agent: str, since: float) -> list[dict]:
         for r in rc.receipts(path, agent)
         if r.get("by") == "nudge" and (r["times"].get("queued") or 0) >= since - 0.002
     ]
-
-
-def at_rest(ap, name: str) -> bool:
-    from comm_node_tui.adapters.claude.screen import read_screen
-
-    s = read_screen(ap.peek(name))
-    return s.state == "idle" and s.input is not None and not s.input.strip()
 
 
 def run_events(rig: dict, events: list[tuple[str, str]], rng: random.Random) -> list[dict]:
@@ -380,12 +342,8 @@ def main() -> int:
 
     # nothing of the user's Claude Code, workspace or tmux reaches the engine, the CLI or the
     # tmux server this process starts (the server hands this environment to the panes)
-    drop = ("ANTHROPIC_", "CLAUDE", "COMM_NODE_", "XDG_CONFIG_", "XDG_DATA_", "XDG_CACHE_")
-    for key in list(os.environ):
-        if key.startswith((*drop, "XDG_STATE_")) or key in ("TMUX", "TMUX_PANE"):
-            del os.environ[key]
     socket = f"cn-bench-wake-{os.getpid()}"
-    os.environ["COMM_NODE_TMUX_SOCKET"] = socket
+    private_environ(socket)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped (SIGTERM)"))
     rng = random.Random(args.seed)
     names = [f"d{i:02d}" for i in range(args.agents)]
@@ -419,18 +377,7 @@ def main() -> int:
     finally:
         if eng is not None:
             eng.stop()
-        from comm_node_tui.panes.processes import kill_tree
-
-        out = subprocess.run(
-            ["tmux", "-L", socket, "list-panes", "-a", "-F", "#{pane_pid}"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-        for pid in out.split():
-            if pid.isdigit():
-                kill_tree(int(pid), grace_s=2.0)
-        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+        stop_agents(socket)
         if args.keep:
             print(f"kept {tmp}")
         else:

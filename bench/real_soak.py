@@ -32,13 +32,11 @@ CLAUDE_CONFIG_DIR under a temporary directory (never ~/.claude), the scripted mo
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
 import random
 import re
-import shlex
 import shutil
 import signal
 import statistics
@@ -49,10 +47,18 @@ import threading
 import time
 import traceback
 from collections import Counter, defaultdict
-from datetime import datetime
 from pathlib import Path
 
 from common import machine, rss_kb
+from realagents import (
+    EngineThread,
+    claude_binary,
+    iso_ts,
+    private_environ,
+    read_events,
+    stop_agents,
+    write_real_workspace,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 ALIVE_EVENTS = ("agent.lost", "agent.dead", "agent.stale", "agent.stuck")
@@ -80,28 +86,8 @@ def alive(pid: int | None) -> bool:
         return False
 
 
-def claude_binary() -> str:
-    from comm_node_tui.claude_code import TESTED_VERSION, installed_binary
-
-    path = installed_binary()
-    if path is None:
-        print(f"installing Claude Code {TESTED_VERSION} (scripts/install-claude-code.sh)...")
-        subprocess.run([str(REPO / "scripts" / "install-claude-code.sh")], check=True)
-        path = installed_binary()
-    if path is None:
-        sys.exit(f"Claude Code {TESTED_VERSION} is not installed")
-    return path
-
-
 def median(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
-
-
-def iso_ts(text: str) -> float:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except (ValueError, AttributeError):
-        return 0.0
 
 
 def code_stamp() -> dict:
@@ -146,100 +132,16 @@ def write_workspace(
 ) -> tuple[Path, object, list]:
     """N domains whose agent is the pinned claude in default permission mode, trusted in a
     private config, hooks installed, a native tasks.toml; (root, ClaudeHome, names)."""
-    from comm_node_tui.adapters.claude.settings import install_hooks
-    from comm_node_tui.model import prepare_claude_home
-    from comm_node_tui.workspace.discovery import load_workspace
-
-    root = tmp / "ws"
-    root.mkdir(parents=True)
     names = [f"d{i:02d}" for i in range(n)]
-    # Trust each domain folder and the git root above them: with the folder inside a git
-    # repository, Claude Code 2.1.330 asks about the `permissions.allow` rules install_hooks
-    # writes ("This folder pre-approves 2 tool permissions") unless the repository's root is
-    # trusted; trust recorded for the domain folder alone does not do.
-    trust = [str(root), *(str(root / m) for m in names)]
-    home = prepare_claude_home(tmp / "home", base_url, trust=trust)
-    (tmp / "claude-tmp").mkdir()
-    wrapper = tmp / "claude.sh"
-    # A tmux server passes its own environment to new panes: the wrapper sets claude's.
-    exports = "".join(
-        f"export {k}={shlex.quote(v)}\n"
-        for k, v in sorted({**home.env, "TMPDIR": str(tmp / "claude-tmp")}.items())
-    )
-    wrapper.write_text(
-        "#!/bin/sh\n" + exports + f'exec {shlex.quote(claude)} --permission-mode default "$@"\n'
-    )
-    wrapper.chmod(0o755)
-    parts = [
-        f'[project]\nname = "soak"\n[tmux]\nsocket = "{socket}"\n'
-        f'[agents]\ncommand = "{wrapper}"\n[tasks]\nsource = "native"\n'
+    tasks = [
+        f'[[tasks]]\nid = "{name}-T{k:02d}"\ntitle = "soak task {k} of {name}"\ndomain = "{name}"\n'
+        for name in names
+        for k in range(TASKS_PER_DOMAIN)
     ]
-    tasks = []
-    for name in names:
-        (root / name / "src").mkdir(parents=True)
-        parts.append(f'[[domains]]\nname = "{name}"\npath = "{name}"\nscope = ["src/**"]\n')
-        for k in range(TASKS_PER_DOMAIN):
-            tasks.append(
-                f'[[tasks]]\nid = "{name}-T{k:02d}"\ntitle = "soak task {k} of {name}"\n'
-                f'domain = "{name}"\n'
-            )
-    (root / "comm-node.toml").write_text("\n".join(parts))
-    (root / "tasks.toml").write_text("\n".join(tasks))
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    ws = load_workspace(str(root))
-    for dom in ws.domains.values():
-        install_hooks(dom)
+    root, home = write_real_workspace(
+        tmp, base_url, names, socket, project="soak", claude=claude, tasks="\n".join(tasks)
+    )
     return root, home, names
-
-
-# ---- the engine, in this process, as `comm-node serve` runs it ----------------------------
-class EngineThread:
-    def __init__(self, ws) -> None:
-        from comm_node_tui.engine.engine import Engine
-
-        self.engine = Engine(ws)
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self.ready = threading.Event()
-        self.crash: str | None = None
-        self.thread = threading.Thread(target=self._main, name="engine", daemon=True)
-
-    def _main(self) -> None:
-        async def main() -> None:
-            self.loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            self.engine.start()  # as serve does: WorkspaceBusy at once if another engine
-            self.ready.set()
-            await self.engine.run(self._stop)
-
-        try:
-            asyncio.run(main())
-        except BaseException:
-            self.crash = traceback.format_exc()
-        finally:
-            self.ready.set()
-
-    def start(self) -> None:
-        self.thread.start()
-        self.ready.wait(30)
-        if self.crash:
-            raise RuntimeError(f"the engine did not start:\n{self.crash}")
-
-    def call(self, fn, timeout: float = 20.0):
-        """Run `fn` on the engine's loop (its data is only touched from there)."""
-
-        async def run():
-            return fn()
-
-        if self.loop is None or not self.thread.is_alive():
-            raise RuntimeError("the engine is not running")
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
-
-    def stop(self) -> None:
-        if self.loop is not None and self._stop is not None and self.thread.is_alive():
-            with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(self._stop.set)
-            self.thread.join(30)
 
 
 # ---- shared state between drivers and the sampler -----------------------------------------
@@ -721,18 +623,6 @@ class Sampler(threading.Thread):
 
 
 # ---- analysis -----------------------------------------------------------------------------
-def read_events(ws) -> list[dict]:
-    from comm_node_tui.protocol.events import log_files
-
-    out = []
-    for path in log_files(ws.paths.events):
-        with open(path, "rb") as fh:
-            for line in fh:
-                with contextlib.suppress(ValueError):
-                    out.append(json.loads(line))
-    return out
-
-
 def agreement(samples: list[dict]) -> dict:
     """% of samples (screen known) where shown == screen; mismatches grouped, and runs of
     consecutive mismatches per agent (episodes) with their lengths."""
@@ -1001,17 +891,11 @@ def main() -> int:
     from comm_node_tui.panes.manager import AgentPanes
     from comm_node_tui.workspace.discovery import load_workspace
 
-    claude = claude_binary()  # installs the pinned build first if it is missing
+    claude = claude_binary(install=True)  # installs the pinned build first if it is missing
     code_at_start = code_stamp()
     tmp = Path(tempfile.mkdtemp(prefix="cn-real-soak-"))
     rig = Rig(args, tmp)
-    # This process runs the engine and starts the tmux server: nothing of the user's Claude
-    # Code, workspace or tmux reaches it (the server passes this environment to the panes).
-    drop = ("ANTHROPIC_", "CLAUDE", "COMM_NODE_", "XDG_CONFIG_", "XDG_DATA_", "XDG_CACHE_")
-    for key in list(os.environ):
-        if key.startswith((*drop, "XDG_STATE_")) or key in ("TMUX", "TMUX_PANE"):
-            del os.environ[key]
-    os.environ["COMM_NODE_TMUX_SOCKET"] = rig.socket
+    private_environ(rig.socket)
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
@@ -1138,10 +1022,7 @@ def main() -> int:
         with contextlib.suppress(Exception):
             if rig.ws is not None:
                 AgentPanes(rig.ws).down()
-        subprocess.run(["tmux", "-L", rig.socket, "kill-server"], capture_output=True, timeout=10)
-        socket_dir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
-        with contextlib.suppress(OSError):
-            (socket_dir / rig.socket).unlink()  # a killed server may leave its socket file
+        stop_agents(rig.socket)
         if rig.eng is not None:
             rig.eng.stop()
         if rig.model is not None:

@@ -23,9 +23,7 @@ import argparse
 import json
 import os
 import random
-import shlex
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,9 +32,17 @@ from pathlib import Path
 
 from common import machine, median, pct
 from inject import BASE as INJECT_BASE
+from realagents import (
+    at_rest,
+    claude_binary,
+    private_environ,
+    stop_agents,
+    wait_until,
+    write_real_workspace,
+)
 
 from comm_node_tui.adapters.claude.screen import read_screen
-from comm_node_tui.model import ScriptedModel, prepare_claude_home
+from comm_node_tui.model import ScriptedModel
 from comm_node_tui.panes.inject import NotDelivered
 from comm_node_tui.panes.manager import AgentPanes, receipt_reason
 from comm_node_tui.protocol import receipts as rc
@@ -56,51 +62,19 @@ def text_for(rng: random.Random, i: int) -> str:
     return f"{t} #{i}"
 
 
-def claude_binary() -> str:
-    from comm_node_tui.claude_code import TESTED_VERSION, installed_binary
-
-    path = installed_binary()
-    if path is None:
-        sys.exit(f"Claude Code {TESTED_VERSION} is not installed (scripts/install-claude-code.sh)")
-    return path
-
-
 def write_workspace(tmp: Path, base_url: str, n: int, socket: str) -> tuple[Path, list[str]]:
-    from comm_node_tui.adapters.claude.settings import install_hooks
-
-    root = tmp / "ws"
-    root.mkdir(parents=True)
     names = [f"d{i:02d}" for i in range(n)]
-    home = prepare_claude_home(tmp / "home", base_url, trust=[str(root / m) for m in names])
-    wrapper = tmp / "claude.sh"
-    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(home.env.items()))
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        + exports
-        + f'exec {shlex.quote(claude_binary())} --permission-mode default "$@"\n'
+    root, _home = write_real_workspace(
+        tmp,
+        base_url,
+        names,
+        socket,
+        project="receipts",
+        claude=claude_binary(),
+        agents="nudge_idle_agents = false\n",
+        git=False,
     )
-    wrapper.chmod(0o755)
-    parts = [
-        f'[project]\nname = "receipts"\n[tmux]\nsocket = "{socket}"\n'
-        f'[agents]\ncommand = "{wrapper}"\nnudge_idle_agents = false\n'
-    ]
-    for name in names:
-        (root / name / "src").mkdir(parents=True)
-        parts.append(f'[[domains]]\nname = "{name}"\npath = "{name}"\nscope = ["src/**"]\n')
-    (root / "comm-node.toml").write_text("\n".join(parts))
-    ws = load_workspace(str(root))
-    for dom in ws.domains.values():
-        install_hooks(dom)
     return root, names
-
-
-def wait_until(check, timeout: float, every: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(every)
-    return False
 
 
 class Run:
@@ -128,16 +102,11 @@ def deliver(ap: AgentPanes, name: str, text: str, run: Run) -> dict:
     return row
 
 
-def idle_and_empty(ap: AgentPanes, name: str) -> bool:
-    s = read_screen(ap.peek(name))
-    return s.state == "idle" and s.input is not None and not s.input.strip()
-
-
 def agent_loop(ws_root: Path, name: str, plan: list[tuple[str, str]], run: Run) -> None:
     ap = AgentPanes(load_workspace(str(ws_root)))  # one tmux client per thread
     pane = ap.tmux.panes()[name].id
     for i, (kind, text) in enumerate(plan):
-        wait_until(lambda: idle_and_empty(ap, name), 60)
+        wait_until(lambda: at_rest(ap, name), 60)
         if kind == "normal":
             deliver(ap, name, text, run)
         elif kind == "dialog":
@@ -185,7 +154,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped (SIGTERM)"))
     rng = random.Random(args.seed)
     socket = f"cn-bench-receipts-{os.getpid()}"
-    os.environ["COMM_NODE_TMUX_SOCKET"] = socket
+    private_environ(socket)
     run = Run()
     with tempfile.TemporaryDirectory() as tmp, ScriptedModel() as model:
         root, names = write_workspace(Path(tmp), model.base_url, args.agents, socket)
@@ -218,18 +187,7 @@ def main() -> int:
             time.sleep(2.0)  # the last Stop hooks
             report = summarise(run, model, rc.path_in(ap.ws.paths.state), wall, args)
         finally:
-            out = subprocess.run(
-                ["tmux", "-L", socket, "list-panes", "-a", "-F", "#{pane_pid}"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout
-            from comm_node_tui.panes.processes import kill_tree
-
-            for pid in out.split():
-                if pid.isdigit():
-                    kill_tree(int(pid), grace_s=2.0)
-            subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+            stop_agents(socket)
     print_report(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

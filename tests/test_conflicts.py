@@ -131,6 +131,24 @@ def test_a_second_pass_merges_only_what_changed(repo_ws: Path):
     assert third.merged == 2  # c's two pairs only
 
 
+def test_a_snapshot_git_warns_about_at_length_is_still_taken(repo_ws: Path):
+    """`git add -A` warns a line per file it will convert (core.autocrlf): far more than a
+    pipe holds. The snapshot reads git's stderr as it goes, so git is never left blocked on
+    a full stderr while the checker waits for its stdout (that waits for ever)."""
+    import threading
+
+    git(repo_ws / "repo", "config", "core.autocrlf", "true")
+    for i in range(1500):
+        (repo_ws / "a" / f"generated-file-with-a-long-name-{i:04d}.txt").write_text("x\n")
+    edit(repo_ws / "b" / "app.py", "line 2\n", "b\n")
+    got: list = []
+    worker = threading.Thread(target=lambda: got.append(ConflictChecker().run(domains_of(repo_ws))))
+    worker.start()
+    worker.join(240)  # generous for a loaded machine: the pass takes seconds
+    assert got, "the conflict check did not finish: git blocked on its stderr"
+    assert got[0].problems == {} and got[0].work["a"].dirty
+
+
 def test_the_engine_tells_both_agents_once_and_clears(repo_ws: Path, engine_for):
     a, b = repo_ws / "a", repo_ws / "b"
     edit(a / "app.py", "line 7\n", "line 7: a wants this\n")
@@ -289,11 +307,11 @@ def test_the_room_raises_a_conflict_as_an_alert_and_its_clearing_quietly():
 
 def test_the_running_engine_checks_in_a_worker_and_reports_on_its_loop(repo_ws: Path):
     """The engine's own timer: git in a worker thread, the events on the loop thread."""
-    import asyncio
     import threading
-    import time
 
     from comm_node_tui.engine.engine import Engine
+    from tests.running import running_engine
+    from tests.waiting import wait_for
 
     toml = repo_ws / "comm-node.toml"
     toml.write_text(toml.read_text().replace("conflict_check_s = 0", "conflict_check_s = 0.2"))
@@ -302,27 +320,12 @@ def test_the_running_engine_checks_in_a_worker_and_reports_on_its_loop(repo_ws: 
     eng = Engine(load_workspace(str(repo_ws)))
     seen: list[tuple[str, int]] = []
     eng.subscribe(lambda ev: seen.append((ev.type, threading.get_ident())))
-    running: dict = {}
-
-    async def main() -> None:
-        running["stop"] = asyncio.Event()
-        running["loop"] = asyncio.get_running_loop()
-        running["thread"] = threading.get_ident()
-        await eng.run(running["stop"])
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), name="engine-under-test")
-    thread.start()
-    deadline = time.monotonic() + 60
-    try:
-        while not any(kind == "integration.conflict" for kind, _ in seen):
-            assert time.monotonic() < deadline, seen
-            time.sleep(0.05)
-    finally:
-        while "stop" not in running:
-            time.sleep(0.01)
-        running["loop"].call_soon_threadsafe(running["stop"].set)
-        thread.join(30)
-    assert not thread.is_alive()
+    with running_engine(eng) as running:
+        wait_for(
+            lambda: any(kind == "integration.conflict" for kind, _ in seen),
+            timeout=60,
+            show=lambda: seen,
+        )
     threads = {ident for kind, ident in seen if kind.startswith("integration.")}
     assert threads == {running["thread"]}
     assert [(c.a, c.b, c.path) for c in eng.snapshot().conflicts] == [("a", "c", "app.py")]

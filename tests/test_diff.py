@@ -120,6 +120,36 @@ def test_a_folder_outside_git_or_on_the_base_says_so(tmp_path):
     assert [(f.path, f.status) for f in changed_files(work)[0]] == [("a.txt", "M")]
 
 
+def test_review_and_the_conflict_check_find_a_domain_in_git_alike(tmp_path):
+    """One finder (gitwork.locate) for review, the merge queue and the conflict check: a
+    worktree its repository no longer knows is the same one-line fault for all of them,
+    not "not in git" for review and a fault for the conflict check."""
+    import shutil
+
+    from comm_node_tui.integration.conflicts import ConflictChecker
+    from comm_node_tui.integration.gitwork import GitFailed, locate
+
+    root = make_project(tmp_path)
+    where = locate(str(root / "api"))
+    assert where is not None and where.top == str((root / "api").resolve())
+    assert where.repo == str((root / ".git").resolve())  # the worktrees share one repository
+    assert locate(str(tmp_path)) is None  # a folder in no repository
+    shutil.rmtree(root / ".git" / "worktrees" / "api")
+    try:
+        work_of(root, "api")
+    except GitFailed as exc:
+        review_says = str(exc)
+    else:
+        raise AssertionError("review took a broken worktree for a folder outside git")
+    assert "not a git repository" in review_says and "\n" not in review_says
+    ws = load_workspace(str(root))
+    problems = ConflictChecker().run({d.name: d.path for d in ws.domains.values()}).problems
+    assert problems == {"api": review_says}
+    r = run_cli("diff", "api", cwd=root)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "not a git repository" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_hunk_at_names_the_hunk_and_the_new_line_number():
     text = "diff --git a/x b/x\n@@ -1,3 +10,4 @@ def f():\n ctx\n-gone\n+new\n+more\n ctx\n"
     assert hunk_at(text, 2) == ("@@ -1,3 +10,4 @@ def f():", 10)

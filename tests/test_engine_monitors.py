@@ -4,7 +4,6 @@ event-loop thread)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from pathlib import Path
@@ -18,6 +17,7 @@ from comm_node_tui.engine.screens import ScreenRead
 from comm_node_tui.protocol.messages import now_iso
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import write_workspace
+from tests.running import running_engine
 from tests.test_boundaries import config, files, git_repo
 from tests.test_claude_screen import BUSY, IDLE
 from tests.waiting import wait_for
@@ -152,23 +152,8 @@ def test_boundary_results_are_applied_on_the_engine_loop_thread(tmp_path) -> Non
     change_threads: set[int] = set()
     eng.subscribe(lambda ev: seen.append((ev.type, threading.get_ident())))
     eng.on_change(lambda: change_threads.add(threading.get_ident()))
-    running: dict = {}
-
-    async def main() -> None:
-        running["stop"] = asyncio.Event()
-        running["loop"] = asyncio.get_running_loop()
-        running["thread"] = threading.get_ident()
-        await eng.run(running["stop"])
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), name="engine-under-test")
-    thread.start()
-    try:
+    with running_engine(eng) as running:
         wait_for(lambda: any(kind == "boundary.violation" for kind, _ in seen), timeout=30)
-    finally:
-        wait_for(lambda: "stop" in running, timeout=30)
-        running["loop"].call_soon_threadsafe(running["stop"].set)
-        thread.join(30)
-    assert not thread.is_alive()
     boundary_threads = {ident for kind, ident in seen if kind.startswith("boundary")}
     assert boundary_threads == {running["thread"]}
     assert change_threads == {running["thread"]}
@@ -253,4 +238,3 @@ def test_a_look_after_the_hooks_idle_that_still_shows_the_spinner_wins(tmp_path,
     clock.advance(0.03)
     eng.screens.apply(ScreenRead({"backend": {**backend, "screen": IDLE}}, at=T0 + 0.6))
     assert shown() == "idle"  # no debounce: the capture agrees with the hook
-

@@ -34,6 +34,14 @@ def _workspace(root: Path) -> None:
     )
 
 
+def _submits(root: Path) -> list[str]:
+    """What the fake agent `web` was given to submit, oldest first (its log)."""
+    log = [json.loads(x) for x in (root / "web.log").read_text().splitlines()]
+    # an empty Enter (the typist's second press when a loaded screen was slow to show the
+    # submit) is no delivery
+    return [r["text"] for r in log if r["event"] == "submit" and r["text"]]
+
+
 def test_a_task_ready_wakes_an_agent_nudged_a_moment_ago_and_mail_stays_paced(
     tmp_path, monkeypatch, engine_for
 ):
@@ -49,10 +57,7 @@ def test_a_task_ready_wakes_an_agent_nudged_a_moment_ago_and_mail_stays_paced(
     _workspace(root)
 
     def submits() -> list[str]:
-        log = [json.loads(x) for x in (root / "web.log").read_text().splitlines()]
-        # an empty Enter (the typist's second press when a loaded screen was slow to show
-        # the submit) is no delivery
-        return [r["text"] for r in log if r["event"] == "submit" and r["text"]]
+        return _submits(root)
 
     try:
         ap = AgentPanes(load_workspace(str(root)))
@@ -155,8 +160,7 @@ def test_work_is_not_typed_on_top_of_a_nudge_whose_turn_has_not_started(
         eng.actions.drain()
 
         def submits() -> list[str]:
-            log = [json.loads(x) for x in (root / "web.log").read_text().splitlines()]
-            return [r["text"] for r in log if r["event"] == "submit" and r["text"]]
+            return _submits(root)
 
         once = ["You have 1 new message: run `comm-node inbox`"]
         wait_for(lambda: submits() == once, show=submits)
@@ -205,8 +209,7 @@ def test_one_delivery_counted_twice_wakes_the_agent_once(tmp_path, monkeypatch, 
             return eng.panes["web"]["screen_state"] == "idle"
 
         def submits() -> list[str]:
-            log = [json.loads(x) for x in (root / "web.log").read_text().splitlines()]
-            return [r["text"] for r in log if r["event"] == "submit" and r["text"]]
+            return _submits(root)
 
         wait_for(at_rest, show=lambda: ap.peek("web"))
         eng.coord.claim(eng.ws.domains["api"], "T1")
@@ -241,3 +244,86 @@ def test_one_delivery_counted_twice_wakes_the_agent_once(tmp_path, monkeypatch, 
         wait_for(lambda: submits()[1:] == again, show=submits)
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_a_tasks_change_wakes_an_idle_agent_without_waiting_for_the_timer(tmp_path, monkeypatch):
+    """The engine running as `comm-node serve` runs it, its timer set to an hour: an agent's
+    `comm-node task done` writes the task overlay, the file watcher sees it, T2 becomes ready
+    and the idle agent it is for is nudged, with no timer pass in between."""
+    from comm_node_tui.engine.engine import Engine
+    from comm_node_tui.panes.manager import AgentPanes
+    from comm_node_tui.protocol.status import update_status
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.conftest import run_cli
+    from tests.running import running_engine
+
+    socket = f"cn-test-{os.getpid()}-taskwake"
+    monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", socket)
+    root = tmp_path / "ws"
+    _workspace(root)
+    try:
+        ap = AgentPanes(load_workspace(str(root)))
+        ap.up()
+        wait_for(lambda: "❯" in ap.peek("web"), show=lambda: ap.peek("web"))
+        eng = Engine(load_workspace(str(root)))
+        eng.tick_s = 3600.0  # the timer's first pass is an hour away
+        timer_passes: list[float] = []
+        timer_tick = eng.tick
+        eng.tick = lambda: (timer_passes.append(1.0), timer_tick())[1]  # type: ignore[method-assign]
+        web = eng.ws.domains["web"]
+
+        def web_shown() -> dict:
+            return next(a.to_json() for a in eng.snapshot().agents if a.name == "web")
+
+        def submits() -> list[str]:
+            return _submits(root)
+
+        with running_engine(eng):
+            update_status(web.paths.status, "web", state="idle")  # as its hook says at rest
+            # at rest as the nudger sees it: the hooks' word (by the watcher) and the screen
+            wait_for(
+                lambda: (
+                    web_shown()["state"] == "idle"
+                    and (web_shown().get("pane") or {}).get("screen_state") == "idle"
+                ),
+                timeout=60,
+                show=web_shown,
+            )
+            assert submits() == []
+            passes = len(timer_passes)  # start()'s own pass, before any timer
+            for args in (("task", "claim", "T1"), ("task", "done", "T1")):
+                r = run_cli(*args, cwd=root / "api")
+                assert r.returncode == 0, r.stderr
+            woken = "You have 1 new message (task T2 is ready for you): run `comm-node inbox`"
+            wait_for(lambda: woken in submits(), timeout=60, show=submits)
+            assert len(timer_passes) == passes  # the watcher did it: the timer never ran
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_the_watcher_sees_the_task_files_and_not_the_engines_own_writing(tmp_path):
+    """What wakes the nudger for tasks: the overlay any CLI writes and the native tasks file;
+    the engine's own files beside the overlay (events.jsonl on every event) never make a
+    batch, or each event would wake the engine to read what it just wrote."""
+    from comm_node_tui.engine.watched import sort_changes, state_filter, watch_paths
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    root = tmp_path / "ws"
+    _workspace(root)
+    # a second workspace whose domain is its root: its status.json sits beside the overlay
+    (root / "comm-node.toml").write_text(
+        (root / "comm-node.toml").read_text() + '[[domains]]\nname = "top"\npath = "."\n'
+    )
+    ws = load_workspace(str(root))
+    os.makedirs(ws.paths.state, exist_ok=True)
+    state = ws.paths.state
+    assert state in watch_paths(ws)
+    overlay = os.path.join(state, "tasks.json")
+    assert sort_changes(ws, {(2, overlay)}).tasks
+    assert sort_changes(ws, {(2, str(root / "tasks.toml"))}).tasks
+    assert not sort_changes(ws, {(2, os.path.join(state, "events.jsonl"))}).tasks
+    keep = state_filter(ws)
+    assert keep(2, overlay) and not keep(2, os.path.join(state, "events.jsonl"))
+    assert not keep(1, os.path.join(state, ".tasks.json.tmp"))  # the write's temporary name
+    assert keep(2, ws.domains["top"].paths.status)  # a domain's own file there is kept
+    assert keep(2, os.path.join(ws.domains["web"].paths.inbox, "m.md"))  # elsewhere: all

@@ -230,30 +230,17 @@ def _print_failure(last: dict | None) -> None:
 
 def _write_back(coord, action: str, tid: str, *, assignee: str = "", reason: str = "") -> None:
     """With a Beads source, hand the claim/close/reopen (already in the overlay) to `bd`;
-    one stderr line when it cannot, and nothing is undone (coordination/beads_writeback.py)."""
+    one stderr line when it cannot, and nothing is undone (coordination/beads_writeback.py
+    writes the event, shared with the room's assign)."""
     import sys
 
-    if coord.task_source()[0] != "beads":
-        return
-    from comm_node_tui.coordination.beads_writeback import UNAVAILABLE, write_back
-    from comm_node_tui.protocol.events import Event
+    from comm_node_tui.coordination.beads_writeback import UNAVAILABLE, write_back_task
 
-    problem = write_back(coord.ws.root, action, tid, assignee=assignee, reason=reason)
+    problem = write_back_task(coord, action, tid, assignee=assignee, reason=reason)
     if problem is None:
         return
-    if problem == UNAVAILABLE:
-        print(f"comm-node: note: {problem}", file=sys.stderr)
-        return
-    print(f"comm-node: warning: {problem}", file=sys.stderr)
-    coord.emit(
-        Event(
-            "tasks.writeback_failed",
-            f"{tid}: {problem}",
-            agent=assignee or None,
-            level="warn",
-            data={"task": tid, "action": action},
-        )
-    )
+    kind = "note" if problem == UNAVAILABLE else "warning"
+    print(f"comm-node: {kind}: {problem}", file=sys.stderr)
 
 
 def task_claim(args) -> int:

@@ -260,12 +260,16 @@ class Engine:
                 self.router.scan_outbox(dom)
         for name in batch.statuses:
             self.status.refresh(name)
-        # New mail by any path (the router's deliveries are counted as they are routed): the
-        # nudger wakes the agent once it is at rest (engine/nudges.py).
-        self.router.delivered_to.update(batch.inboxes)
         if batch.artifacts:
             self.artifacts.tick()
-            self.tasks.tick()
+        if batch.artifacts or batch.tasks:
+            self.tasks.tick()  # a task that became ready is mail for its agent, now
+        # New mail by any path (the router's deliveries are counted as they are routed, a
+        # ready task's as it is told): the nudger looks now, not at the next timer pass; the
+        # timer (tick_s) stays for what no file says: an agent come to rest, a retry due.
+        self.router.delivered_to.update(batch.inboxes)
+        if self.router.delivered_to:
+            self.nudger.tick()
         self.budgets.flush()
         if batch.outboxes or batch.statuses:  # a prompt or a message to the operator, at once
             self.notify()

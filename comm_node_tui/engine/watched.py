@@ -8,6 +8,7 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
+from comm_node_tui.coordination.coordinator import OVERLAY_FILE
 from comm_node_tui.workspace.model import Workspace
 
 # (change, path) pairs from watchfiles (a set[tuple[Change, str]]), only read: the read-only
@@ -16,11 +17,15 @@ Changes = AbstractSet[tuple[object, str]]
 
 
 def watch_paths(ws: Workspace) -> list[str]:
-    """The workspace root (comm-node.toml) and each domain's outbox, inbox, state and
-    artifacts directories that exist (the watcher is re-armed when that list changes). The
-    inbox: mail that reaches an agent without the router (the operator's messages, a task
-    assigned from the room, an answer from the Needs-you list) wakes it too."""
+    """The workspace root (comm-node.toml, a native tasks file), the engine's own state
+    directory (the task overlay: a claim, close or assign by any CLI) and each domain's
+    outbox, inbox, state and artifacts directories that exist (the watcher is re-armed when
+    that list changes). The inbox: mail that reaches an agent without the router (the
+    operator's messages, a task assigned from the room, an answer from the Needs-you list)
+    wakes it too."""
     paths = [ws.root]
+    if os.path.isdir(ws.paths.state):
+        paths.append(ws.paths.state)
     for dom in ws.domains.values():
         for p in (dom.paths.outbox, dom.paths.inbox, dom.paths.dir, dom.paths.artifacts):
             if os.path.isdir(p):
@@ -49,12 +54,26 @@ async def watch(
             step=step_ms,
             stop_event=stop,
             recursive=False,
-            watch_filter=None,
+            watch_filter=state_filter(ws()),
             ignore_permission_denied=True,
         ):
             handle(changes)
             if set(watch_paths(ws())) != set(paths):
                 break
+
+
+def state_filter(ws: Workspace) -> Callable[[object, str], bool]:
+    """What the watcher keeps of the engine's state directory: the task overlay (and a
+    domain's status.json, for a domain whose folder is the workspace root). The rest there
+    is the engine's own writing (events.jsonl on every event, the journal, receipts): a
+    batch for each would wake the engine to read what it has just written."""
+    state = ws.paths.state
+    keep = {os.path.join(state, OVERLAY_FILE)} | {d.paths.status for d in ws.domains.values()}
+
+    def wanted(_change: object, path: str) -> bool:
+        return os.path.dirname(path) != state or path in keep
+
+    return wanted
 
 
 @dataclass
@@ -64,6 +83,7 @@ class Batch:
     inboxes: list[str] = field(default_factory=list)  # domains with new mail in their inbox
     config: bool = False  # comm-node.toml changed
     artifacts: bool = False  # some domain published (or removed) an artifact
+    tasks: bool = False  # the task overlay or the native tasks file changed
 
 
 def sort_changes(ws: Workspace, changes: Changes) -> Batch:
@@ -72,6 +92,9 @@ def sort_changes(ws: Workspace, changes: Changes) -> Batch:
     by_outbox = {d.paths.outbox: d.name for d in ws.domains.values()}
     by_inbox = {d.paths.inbox: d.name for d in ws.domains.values()}
     by_status = {d.paths.status: d.name for d in ws.domains.values()}
+    tasks_files = {os.path.join(ws.paths.state, OVERLAY_FILE)}
+    if ws.settings.tasks.file():
+        tasks_files.add(os.path.join(ws.root, ws.settings.tasks.file()))
     outboxes: set[str] = set()
     inboxes: set[str] = set()
     statuses: set[str] = set()
@@ -89,6 +112,8 @@ def sort_changes(ws: Workspace, changes: Changes) -> Batch:
             statuses.add(by_status[path])
         elif path == ws.paths.config:
             batch.config = True
+        elif path in tasks_files:
+            batch.tasks = True
         elif parent in by_artifacts:
             batch.artifacts = True
     batch.outboxes, batch.statuses = sorted(outboxes), sorted(statuses)

@@ -15,6 +15,10 @@ and no ref is touched. Only domains in separate working trees of one repository 
 domains sharing a working tree edit the same files in place, and separate repositories have
 no common history to merge.
 
+Where a domain's folder is in git comes from gitwork.locate, the finder review and the merge
+queue use too, and git runs through gitwork.run: one answer to "which repository, which
+working tree" and one way git's failures read, whichever part asks.
+
 Files comm-node writes and manages (boundaries/managed.py) are never a conflict: every
 domain's CLAUDE.md carries its own role section on purpose.
 """
@@ -22,7 +26,6 @@ domain's CLAUDE.md carries its own role section on purpose.
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from comm_node_tui.boundaries.managed import is_managed_rel
+from comm_node_tui.integration.gitwork import OUT_LIMIT, GitFailed, Where, locate, run
 
 GIT_TIMEOUT_S = 60.0
 SNAPSHOT_WORKERS = 4  # working trees snapshotted at once
@@ -48,37 +52,20 @@ _SNAPSHOT_ENV = {
 }
 
 
-class GitFailed(Exception):
-    """git could not answer; the message is one line naming the folder."""
-
-
 def _git(
     cwd: str, *args: str, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)
 ) -> tuple[int, str]:
-    full_env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", **(env or {})}
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=full_env,
-            capture_output=True,
-            timeout=GIT_TIMEOUT_S,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        raise GitFailed(f"git {args[0]} in {cwd}: no answer in {GIT_TIMEOUT_S:g}s") from None
-    except OSError as exc:
-        raise GitFailed(f"git {args[0]} in {cwd}: {exc.strerror or exc}") from None
-    out = done.stdout.decode("utf-8", "surrogateescape")
-    if done.returncode not in ok:
-        err = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        why = next((ln for ln in reversed(err) if ln.strip()), f"exit {done.returncode}")
-        raise GitFailed(f"git {args[0]} in {cwd}: {why.strip()[:300]}")
-    return done.returncode, out
+    got = run(cwd, *args, env=env, timeout_s=GIT_TIMEOUT_S)
+    if got.truncated:
+        raise GitFailed(f"git {args[0]} in {cwd}: more than {OUT_LIMIT >> 20} MiB of output")
+    if got.code not in ok:
+        raise GitFailed(f"git {args[0]} in {cwd}: {got.why()[:300]}")
+    # paths as git wrote them: a name that is not UTF-8 goes back to git unchanged
+    return got.code, got.out.decode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True, slots=True)
-class Work:
+class WorkCommit:
     """One domain's current work, as a commit of its repository."""
 
     domain: str
@@ -89,44 +76,7 @@ class Work:
     dirty: bool
 
 
-def _has_git_above(path: str) -> bool:
-    """Whether a `.git` is in `path` or a folder above: git's failure is then a fault, not
-    a plain folder that was never a repository."""
-    p = os.path.realpath(path)
-    while True:
-        if os.path.lexists(os.path.join(p, ".git")):
-            return True
-        up = os.path.dirname(p)
-        if up == p:
-            return False
-        p = up
-
-
-@dataclass(frozen=True, slots=True)
-class Where:
-    """Where a domain's folder is in git: its working tree, repository, index."""
-
-    top: str
-    repo: str  # the common git dir
-    index: str
-
-
-def locate(path: str) -> Where | None:
-    """The repository holding `path`; None for a folder in no repository; GitFailed for a
-    repository git cannot read. (Each git call is a process: one answers all three.)"""
-    if not os.path.isdir(path):
-        raise GitFailed(f"{path}: no such folder")
-    if not _has_git_above(path):
-        return None
-    _, out = _git(path, "rev-parse", "--show-toplevel", "--git-common-dir", "--git-path", "index")
-    lines = out.splitlines()
-    if len(lines) < 3:
-        raise GitFailed(f"git rev-parse in {path}: no working tree")
-    top = os.path.realpath(lines[0])
-    return Where(top, os.path.realpath(os.path.join(path, lines[1])), os.path.join(path, lines[2]))
-
-
-def domain_work(domain: str, where: Where) -> Work:
+def domain_work(domain: str, where: Where) -> WorkCommit:
     """The domain's branch/commit: HEAD, or a snapshot commit when its tree has changes."""
     top = where.top
     code, out = _git(top, "rev-parse", "HEAD", "HEAD^{tree}", "--abbrev-ref", "HEAD", ok=(0, 128))
@@ -138,11 +88,11 @@ def domain_work(domain: str, where: Where) -> Work:
     head, head_tree, branch = lines[0], lines[1], None if lines[2] == "HEAD" else lines[2]
     tree = snapshot_tree(top, where.index)
     if tree == head_tree:
-        return Work(domain, where.repo, top, head, branch, dirty=False)
+        return WorkCommit(domain, where.repo, top, head, branch, dirty=False)
     _, commit = _git(
         top, "commit-tree", tree, "-p", head, "-m", SNAPSHOT_MESSAGE, env=_SNAPSHOT_ENV
     )
-    return Work(domain, where.repo, top, commit.strip(), branch, dirty=True)
+    return WorkCommit(domain, where.repo, top, commit.strip(), branch, dirty=True)
 
 
 def snapshot_tree(top: str, real_index: str) -> str:
@@ -222,7 +172,7 @@ class Conflict:
 class PassResult:
     conflicts: list[Conflict] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)  # domain -> one line
-    work: dict[str, Work] = field(default_factory=dict)
+    work: dict[str, WorkCommit] = field(default_factory=dict)
     pairs: int = 0  # pairs considered
     merged: int = 0  # pairs merged this pass (the rest answered from the cache)
     seconds: float = 0.0
@@ -315,7 +265,7 @@ def parse_merge_tree(out: str) -> tuple[str, list[str], dict[str, str]]:
     return tree, list(dict.fromkeys(paths)), kinds
 
 
-def merge_pair(a: Work, b: Work) -> list[Conflict]:
+def merge_pair(a: WorkCommit, b: WorkCommit) -> list[Conflict]:
     """What git cannot merge between two domains' work (both in one repository)."""
     first, second = (a, b) if a.domain <= b.domain else (b, a)
     if first.commit == second.commit:
@@ -386,7 +336,7 @@ class ConflictChecker:
             trees_of.setdefault(w.repo, set()).add(w.top)
         wanted = [(name, w) for name, w in where.items() if len(trees_of[w.repo]) >= 2]
 
-        def snap(item: tuple[str, Where]) -> Work | str:
+        def snap(item: tuple[str, Where]) -> WorkCommit | str:
             try:
                 return domain_work(*item)
             except GitFailed as exc:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from comm_node_tui.errors import CommNodeError
@@ -24,6 +26,7 @@ from comm_node_tui.workspace.model import Domain, Workspace
 
 GIT_TIMEOUT_S = 60.0
 OUT_LIMIT = 8 * 1024 * 1024  # what one git call may hand back; more is cut and flagged
+ERR_LIMIT = 64 * 1024  # the end of what git says on stderr: its reason is the last line
 # Merge commits are the queue's: they carry its name whatever the user's git identity is
 # (and a machine without one can still merge).
 IDENTITY = ("-c", "user.name=comm-node merge queue", "-c", "user.email=comm-node@localhost")
@@ -51,12 +54,25 @@ class GitOut:
         return lines[-1] if lines else f"git exited {self.code}"
 
 
-def run(cwd: str, *args: str, limit: int = OUT_LIMIT, timeout_s: float = GIT_TIMEOUT_S) -> GitOut:
-    """One git command; never raises for git's own failure (see `code`), only when git
-    cannot start or outlives `timeout_s` (GitFailed, one line)."""
+def run(
+    cwd: str,
+    *args: str,
+    limit: int = OUT_LIMIT,
+    timeout_s: float = GIT_TIMEOUT_S,
+    env: Mapping[str, str] | None = None,
+) -> GitOut:
+    """One git command (`env` added to this process's environment); never raises for git's
+    own failure (see `code`), only when git cannot start or outlives `timeout_s` (GitFailed,
+    one line)."""
     # GIT_OPTIONAL_LOCKS=0: reading a domain's worktree (status, diff) must not take its
     # index lock to refresh stat data while the agent is committing there
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
+    full_env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "LC_ALL": "C",
+        "GIT_OPTIONAL_LOCKS": "0",
+        **(env or {}),
+    }
     try:
         proc = subprocess.Popen(
             ["git", *args],
@@ -64,29 +80,41 @@ def run(cwd: str, *args: str, limit: int = OUT_LIMIT, timeout_s: float = GIT_TIM
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=env,
+            env=full_env,
         )
     except OSError as exc:
         raise GitFailed(f"git {args[0]} in {cwd}: {exc.strerror or exc}") from None
     assert proc.stdout is not None and proc.stderr is not None
+    # stderr drained alongside, its tail kept: `git add -A` warns a line per file (line
+    # endings), and a full stderr pipe would stop git before it closes stdout
+    err_tail = bytearray()
+    stderr = proc.stderr
+
+    def drain() -> None:
+        while chunk := stderr.read(64 * 1024):
+            err_tail.extend(chunk)
+            del err_tail[: max(0, len(err_tail) - ERR_LIMIT)]
+
+    drainer = threading.Thread(target=drain, name="git-stderr", daemon=True)
+    drainer.start()
     try:
-        # Read at most limit+1 bytes: one more than allowed says there was more. stderr is
-        # small for the commands used here and read after (git writes it as it goes; the
-        # pipe buffer holds what it says about a merge).
+        # Read at most limit+1 bytes: one more than allowed says there was more.
         out = proc.stdout.read(limit + 1)
         truncated = len(out) > limit
         if truncated:
             proc.kill()
             out = out[:limit]
-        err = proc.stderr.read(64 * 1024)
         code = proc.wait(timeout_s)
+        drainer.join(timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
         raise GitFailed(f"git {args[0]} in {cwd}: no answer in {timeout_s:g} s") from None
     finally:
+        drainer.join(5.0)  # git has ended (or was killed): its stderr is at EOF
         proc.stdout.close()
         proc.stderr.close()
+    err = bytes(err_tail)
     return GitOut(code, out, err.decode("utf-8", "replace"), truncated)
 
 
@@ -98,12 +126,55 @@ def check(cwd: str, *args: str, limit: int = OUT_LIMIT) -> str:
     return got.text
 
 
-def repo_top(path: str) -> str | None:
-    """The working tree `path` is in, or None outside git (or no folder)."""
+def _has_git_above(path: str) -> bool:
+    """Whether a `.git` is in `path` or a folder above: git's failure is then a fault, not
+    a plain folder that was never a repository."""
+    p = os.path.realpath(path)
+    while True:
+        if os.path.lexists(os.path.join(p, ".git")):
+            return True
+        up = os.path.dirname(p)
+        if up == p:
+            return False
+        p = up
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a domain's folder is in git: its working tree, repository, index."""
+
+    top: str
+    repo: str  # the common git dir: folders with the same one share branches and objects
+    index: str
+
+
+def locate(path: str) -> Where | None:
+    """The repository holding `path`; None for a folder in no repository; GitFailed for no
+    such folder or a repository git cannot read. The one finder of a domain's place in git:
+    review and the merge queue (find_work) and the conflict warnings (conflicts.py) both
+    start here. (Each git call is a process: one answers all three.)"""
     if not os.path.isdir(path):
+        raise GitFailed(f"{path}: no such folder")
+    if not _has_git_above(path):
         return None
-    got = run(path, "rev-parse", "--show-toplevel")
-    return os.path.realpath(got.text.strip()) if got.code == 0 and got.text.strip() else None
+    got = run(path, "rev-parse", "--show-toplevel", "--git-common-dir", "--git-path", "index")
+    lines = got.out.decode("utf-8", "surrogateescape").splitlines()  # a path as it is
+    if got.code != 0:
+        raise GitFailed(f"git rev-parse in {path}: {got.why()[:300]}")
+    if len(lines) < 3:
+        raise GitFailed(f"git rev-parse in {path}: no working tree")
+    top = os.path.realpath(lines[0])
+    return Where(top, os.path.realpath(os.path.join(path, lines[1])), os.path.join(path, lines[2]))
+
+
+def repo_top(path: str) -> str | None:
+    """The working tree `path` is in, or None outside git (or no folder, or a repository
+    git cannot read)."""
+    try:
+        where = locate(path)
+    except GitFailed:
+        return None
+    return where.top if where is not None else None
 
 
 def current_branch(top: str) -> str | None:
@@ -177,9 +248,10 @@ class Work:
 
 def find_work(ws: Workspace, dom: Domain) -> Work:
     """Where `dom`'s work is; GitFailed (one line) when git cannot say."""
-    top = repo_top(dom.path)
-    if top is None:
+    where = locate(dom.path) if os.path.isdir(dom.path) else None
+    if where is None:
         return Work(dom.name, dom.path, None, None, None, None, "none")
+    top = where.top
     branch = current_branch(top)
     base = base_branch(ws, top) if branch is not None else None
     if branch is not None and branch != base and os.path.realpath(dom.path) == top:

@@ -175,6 +175,16 @@ REVIEW_ACTIONS: tuple[Action, ...] = (
     ),
     Action("review-merge", "m", "merge", "Merge", "Queue this domain's branch for merging"),
     Action("review-close", "escape,q", "close", "Close", "Back to the room"),
+    # The room's own keys stop at this screen (they would act on the room's selection,
+    # hidden under it): its help and its quit are the screen's own, here.
+    Action("review-help", "question_mark,f1", "help", "Help", "Keys and what they do"),
+    Action(
+        "review-quit",
+        "ctrl+q",
+        "quit",
+        "Quit",
+        "Leave the control room (agents keep running); q here closes the review",
+    ),
 )
 
 PANEL_KEYS = ("agents", "tasks", "locks", "burn", "events", "preview")

@@ -1,5 +1,5 @@
 """The command palette: every action of the table, by name (and, while the "Needs you"
-screen is open, that screen's actions too)."""
+screen is open, that screen's actions too; while the review is open, the review's alone)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ class ActionsProvider(Provider):
         if isinstance(self.screen, NeedsScreen):
             out = [(a, f"screen.{a.action}") for a in NEEDS_ACTIONS] + out
         elif isinstance(self.screen, ReviewScreen):
-            out = [(a, f"screen.{a.action}") for a in REVIEW_ACTIONS] + out
+            # its own actions only: the room's act on the room's selection, which it hides
+            out = [(a, f"screen.{a.action}") for a in REVIEW_ACTIONS]
         return out
 
     async def discover(self) -> Hits:

@@ -13,6 +13,12 @@ from textual.widgets import Static
 from comm_node_tui.tui.actions import ACTIONS, NEEDS_ACTIONS, PANEL_KEYS, REVIEW_ACTIONS
 
 
+def shown_keys(keys: str) -> str:
+    """Keys as they are typed (`?`), not Textual's names for them (`question_mark`)."""
+    names = {"question_mark": "?", "slash": "/", "plus": "+"}
+    return ",".join(names.get(k, k) for k in keys.split(","))
+
+
 def help_table(keymap: dict[str, str] | None = None) -> Table:
     keymap = keymap or {}
     t = Table(title="comm-node control room", expand=True, show_edge=False)
@@ -20,20 +26,17 @@ def help_table(keymap: dict[str, str] | None = None) -> Table:
     t.add_column("Action", no_wrap=True)
     t.add_column("What it does")
     for a in ACTIONS:
-        keys = keymap.get(a.id, a.keys)
-        for name, char in (("question_mark", "?"), ("slash", "/"), ("plus", "+")):
-            keys = ",".join(char if k == name else k for k in keys.split(","))
-        t.add_row(Text(keys), Text(a.description), Text(a.help))
+        t.add_row(Text(shown_keys(keymap.get(a.id, a.keys))), Text(a.description), Text(a.help))
     t.add_row(Text("1-6"), Text("Panels"), Text(", ".join(PANEL_KEYS)))
     t.add_row(Text("tab"), Text("Next panel"), Text("Cycle the panels"))
     t.add_row(Text("ctrl+p"), Text("Palette"), Text("Every action by name"))
     t.add_section()
     for a in NEEDS_ACTIONS:  # the "Needs you" screen (w)
-        keys = keymap.get(a.id, a.keys)
+        keys = shown_keys(keymap.get(a.id, a.keys))
         t.add_row(Text(keys), Text(f"Needs you: {a.description}"), Text(a.help))
     t.add_section()
     for a in REVIEW_ACTIONS:  # the review screen (d)
-        keys = keymap.get(a.id, a.keys)
+        keys = shown_keys(keymap.get(a.id, a.keys))
         t.add_row(Text(keys), Text(f"Review: {a.description}"), Text(a.help))
     return t
 

@@ -7,6 +7,10 @@ A cursor line in the diff (n/p jump between hunks, J/K move a line) is what a co
 about: the comment goes to the agent through operator/actions.py (`review_comment`), which
 names the file and the line and quotes the hunk's header. git runs in workers (thread=True);
 their results come back as typed messages; the screen writes no file itself.
+
+A modal screen: the room's keys (approve, kill, inject, ...) act on the agent selected in the
+room, which this screen hides, so they stop here; its own table (REVIEW_ACTIONS) has the help
+and the quit the room offers, and escape (or q) back to the room.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Footer, Label, OptionList, Static
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from comm_node_tui.errors import CommNodeError
@@ -30,6 +34,7 @@ from comm_node_tui.operator.actions import OperatorActions
 from comm_node_tui.tui.actions import REVIEW_ACTIONS, screen_bindings
 from comm_node_tui.tui.screens.dialogs import PromptScreen
 from comm_node_tui.tui.text import plain, safe
+from comm_node_tui.tui.widgets.footer import RoomFooter
 
 MAX_SHOWN_LINES = 20_000  # a patch under MAX_PATCH_BYTES can still be long: the rest is cut
 
@@ -68,9 +73,10 @@ def file_label(change: FileChange) -> Text:
     return text
 
 
-class ReviewScreen(Screen):
+class ReviewScreen(ModalScreen[None]):
     BINDINGS = screen_bindings(REVIEW_ACTIONS)
     DEFAULT_CSS = """
+    ReviewScreen { background: $background; &:ansi { background: ansi_default; } }
     ReviewScreen #review-summary { height: 1; padding: 0 1; background: $panel; }
     ReviewScreen #review-files { width: 38%; height: 1fr; border: round $primary; }
     ReviewScreen #review-diff { width: 1fr; height: 1fr; border: round $secondary; }
@@ -94,7 +100,7 @@ class ReviewScreen(Screen):
                 with VerticalScroll(id="review-diff"):
                     yield Static(id="review-patch")
                 yield Label("", id="review-where")
-        yield Footer()
+        yield RoomFooter()
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
@@ -248,3 +254,9 @@ class ReviewScreen(Screen):
 
     def action_close(self) -> None:
         self.dismiss()
+
+    def action_help(self) -> None:
+        self.app.action_help()  # type: ignore[attr-defined]
+
+    async def action_quit(self) -> None:
+        await self.app.action_quit()
