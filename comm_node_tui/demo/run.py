@@ -294,6 +294,16 @@ def run_headless(root: str, speed: float, timeout_s: float) -> tuple[int, dict]:
             driver.settle(engine, deadline=time.monotonic() + 30)
         engine.scan()
         summary = driver.summary(engine)
+        # The model logs an answer once its stream has ended and Claude Code writes the
+        # transcript line once it has read it: at rest the two agree, but a last answer can
+        # sit between them for a moment on a loaded machine. Counted again until they agree.
+        agree_by = time.monotonic() + 20
+        while driver.real is not None and not summary["tokens_equal"]:
+            if time.monotonic() > agree_by:
+                break
+            time.sleep(0.5)
+            engine.scan()
+            summary = driver.summary(engine)
         ok = summary["tasks_total"] > 0 and summary["tasks_done"] == summary["tasks_total"]
         summary["ok"] = ok
         return (0 if ok else 1), summary
