@@ -13,6 +13,11 @@ import time
 
 from comm_node_tui.protocol import jsonfast as json
 
+try:  # the C encoder json.dumps(str, ensure_ascii=False) uses (render writes ~10 a message)
+    from _json import encode_basestring as _encode_str
+except ImportError:
+    _encode_str = None  # type: ignore[assignment]
+
 FIELDS = ("id", "from", "to", "type", "task", "priority", "token_budget", "reply_to", "created")
 PRIORITIES = ("low", "normal", "high", "urgent")
 CHARS_PER_TOKEN = 4
@@ -71,7 +76,10 @@ _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 def _yaml_scalar(value: object) -> str:
     # JSON with every character outside YAML's printable set escaped, so PyYAML and other
     # YAML readers accept what json.loads accepts.
-    text = json.dumps(value, ensure_ascii=False)
+    if type(value) is str and _encode_str is not None:
+        text = _encode_str(value)  # what dumps does for a str, without its option handling
+    else:
+        text = json.dumps(value, ensure_ascii=False)
     if text.isprintable() and "\u2028" not in text and "\u2029" not in text:
         return text
     out = []
