@@ -312,7 +312,15 @@ def test_replayed_decision_waits_for_a_removed_recipient_directory(make_ws, engi
     assert not (root / "frontend").exists()
     [waits] = [e for e in eng.recent if e.type == "message.deferred"]
     assert "frontend's directory is missing" in waits.data["error"]
+    # A file where the directory was is no directory either: the message still waits.
+    (root / "frontend").write_text("not a directory")
+    eng.scan()
+    assert path.exists() and (root / "frontend").is_file()
+    assert [e.data["error"] for e in eng.recent if e.type == "message.deferred"] == [
+        waits.data["error"]
+    ]
     # The directory comes back (empty: no inbox yet): the same decision is delivered, once.
+    (root / "frontend").unlink()
     (root / "frontend").mkdir()
     eng.scan()
     assert not path.exists()

@@ -374,12 +374,14 @@ class Router:
             return  # delivered before a crash: at-least-once becomes exactly-once here
         try:
             atomic_write(target, text)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError) as exc:
             # Only now ask whether the domain's directory is there: a write into an inbox
             # that exists proves it, so the usual copy costs no extra stat.
             if home is not None and not os.path.isdir(home):
                 # never re-create a domain directory someone removed: wait for it
                 raise FileNotFoundError(2, f"{recipient}'s directory is missing", home) from None
+            if isinstance(exc, NotADirectoryError):
+                raise  # the inbox (or a folder above it) is a file: it waits, as before
             ensure_dir(inbox)
             atomic_write(target, text)
 
