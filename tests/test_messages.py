@@ -15,6 +15,7 @@ from comm_node_tui.protocol.messages import (
     estimate_tokens,
     is_valid_id,
     new_message_id,
+    now_iso,
     render,
     split,
 )
@@ -94,6 +95,26 @@ def test_ids_are_unique_sortable_and_safe_as_file_names():
     assert all(is_valid_id(i) for i in ids)
     for bad in ("../x", "a/b", ".hidden", "", "a\x00b", "x" * 101, "é"):
         assert not is_valid_id(bad)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=8))
+def test_an_id_is_ascii_letters_digits_dot_underscore_dash(value):
+    # The rule as a loop per character (what is_valid_id computes with one C call);
+    # non-ASCII letters and digits (é, Arabic-Indic digits, superscripts) are refused.
+    allowed = set(string.ascii_letters + string.digits + "._-")
+    expected = 1 <= len(value) <= 100 and value[0] not in ".-" and set(value) <= allowed
+    assert is_valid_id(value) == expected
+    assert is_valid_id("m" + value) == (len(value) < 100 and set(value) <= allowed)
+
+
+def test_now_iso_stamps_milliseconds_across_second_boundaries():
+    import time
+
+    for ts in (0.0, 1.0004, 1_800_000_000.9994, 1_800_000_000.9996, 1_800_000_001.25, 5.5):
+        secs, ms = divmod(round(ts * 1000), 1000)
+        want = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
+        assert now_iso(ts) == want
 
 
 def test_token_estimate_is_about_four_chars_a_token():

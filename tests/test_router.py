@@ -287,3 +287,42 @@ def test_ledger_is_compacted_while_running(make_ws, engine_for):
     eng.stop()
     eng2 = engine_for(root)
     assert eng2.budgets.spent("backend") == 60 * 10
+
+
+def test_replayed_decision_waits_for_a_removed_recipient_directory(make_ws, engine_for):
+    """A decision replayed from the ledger whose recipient's directory is gone waits in the
+    outbox (the directory is never re-created), then is delivered once it is back."""
+    import shutil
+
+    root = make_ws(budget=1000)
+    eng = engine_for(root)
+    path = drop(
+        root, "backend", "m-w.md", {"id": "m-w", "to": ["frontend"], "type": "info"}, "y" * 400
+    )
+    saved = path.read_bytes()
+    eng.scan()
+    # As after a SIGKILL right after the ledger's commit point: the original back in the
+    # outbox, no copy delivered, nothing archived; and then the recipient's directory goes.
+    path.write_bytes(saved)
+    os.utime(path, (1, 1))
+    (root / ".comm-node" / "archive" / "routed" / "m-w.md").unlink()
+    shutil.rmtree(root / "frontend")
+    eng.scan()
+    assert path.exists()
+    assert not (root / "frontend").exists()
+    [waits] = [e for e in eng.recent if e.type == "message.deferred"]
+    assert "frontend's directory is missing" in waits.data["error"]
+    # A file where the directory was is no directory either: the message still waits.
+    (root / "frontend").write_text("not a directory")
+    eng.scan()
+    assert path.exists() and (root / "frontend").is_file()
+    assert [e.data["error"] for e in eng.recent if e.type == "message.deferred"] == [
+        waits.data["error"]
+    ]
+    # The directory comes back (empty: no inbox yet): the same decision is delivered, once.
+    (root / "frontend").unlink()
+    (root / "frontend").mkdir()
+    eng.scan()
+    assert not path.exists()
+    assert [m["id"] for m in inbox(root, "frontend")] == ["m-w"]
+    assert eng.budgets.spent("backend") == 100

@@ -13,6 +13,11 @@ import time
 
 from comm_node_tui.protocol import jsonfast as json
 
+try:  # the C encoder json.dumps(str, ensure_ascii=False) uses (render writes ~10 a message)
+    from _json import encode_basestring as _encode_str
+except ImportError:
+    _encode_str = None  # type: ignore[assignment]
+
 FIELDS = ("id", "from", "to", "type", "task", "priority", "token_budget", "reply_to", "created")
 PRIORITIES = ("low", "normal", "high", "urgent")
 CHARS_PER_TOKEN = 4
@@ -23,10 +28,19 @@ class MessageFormatError(ValueError):
     """The file is not a message: names the field and what is wrong."""
 
 
+_last_second: tuple[int, str] = (-1, "")  # the router stamps thousands a second
+
+
 def now_iso(ts: float | None = None) -> str:
     """UTC time as ISO 8601 with milliseconds and a Z (sortable as text)."""
+    global _last_second
     secs, ms = divmod(round((time.time() if ts is None else ts) * 1000), 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
+    # strftime(gmtime()) is most of the cost, and within one second its text is the same.
+    cached_secs, text = _last_second
+    if secs != cached_secs:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+        _last_second = (secs, text)
+    return f"{text}.{ms:03d}Z"
 
 
 def new_message_id(ts: float | None = None) -> str:
@@ -51,13 +65,21 @@ def is_valid_id(value: object) -> bool:
         return False
     if value[0] in ".-":
         return False
-    return all(c.isascii() and (c.isalnum() or c in "._-") for c in value)
+    # Stripping every allowed character leaves nothing: one C call, where a loop per
+    # character was most of the router's validation time (issue 22).
+    return not value.strip(_ID_CHARS)
+
+
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
 
 def _yaml_scalar(value: object) -> str:
     # JSON with every character outside YAML's printable set escaped, so PyYAML and other
     # YAML readers accept what json.loads accepts.
-    text = json.dumps(value, ensure_ascii=False)
+    if type(value) is str and _encode_str is not None:
+        text = _encode_str(value)  # what dumps does for a str, without its option handling
+    else:
+        text = json.dumps(value, ensure_ascii=False)
     if text.isprintable() and "\u2028" not in text and "\u2029" not in text:
         return text
     out = []
