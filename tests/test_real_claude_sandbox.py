@@ -38,6 +38,16 @@ def short_tmpdir() -> Iterator[str]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def claude_config(tmp_path, monkeypatch) -> Path:
+    """The user's Claude settings comm-node checks for excludedCommands when it writes the
+    sandbox: a private folder, never the real ~/.claude."""
+    folder = tmp_path / "claude-config"
+    folder.mkdir()
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(folder))
+    return folder
+
+
 def sandboxed(real_ws, agents: str = "", before=None):
     """A real workspace with the sandbox on; `before(rw)` runs before the settings are
     written (as `comm-node up` writes them just before an agent starts)."""
@@ -110,6 +120,46 @@ def test_a_write_in_the_domains_scope_runs_without_a_prompt(real_ws, short_tmpdi
     assert target.exists(), results
     assert results == ["made"]
     assert not events(rw, "boundary.sandbox_refused")
+
+
+def denials(res: subprocess.CompletedProcess) -> list:
+    """The calls print mode refused for want of a permission (a prompt, interactively)."""
+    return json.loads(res.stdout)["permission_denials"]
+
+
+def test_compound_commands_in_scope_run_unprompted_and_into_a_peer_are_refused(
+    real_ws, short_tmpdir
+):
+    """`cd X && ... rm`, a variable, a loop: autoAllowBashIfSandboxed alone asked for each
+    (it cannot check them statically); the whole Bash tool allowed inside the walls runs
+    them with no prompt, and the walls still hold for the same shapes aimed at a peer."""
+    rw, bin_dir = sandboxed(real_ws)
+    path = f"{bin_dir}:{SYSTEM_PATH}"
+    assert "Bash" in json.loads((rw.dom("api") / ".claude" / "settings.json").read_text())[
+        "permissions"]["allow"]  # fmt: skip
+    res, results = run_bash(
+        rw,
+        "cd src && git init -q && echo 1 > a.py && git add a.py && git commit -q -m first"
+        " && rm -f a.py && for f in x y; do N=$f; echo made-$N; done",
+        path=path, tmp=short_tmpdir,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [] and results == ["made-x\nmade-y"], results
+    log = subprocess.run(["git", "-C", str(rw.dom("api") / "src"), "log", "--oneline"],
+                         capture_output=True, text=True).stdout  # fmt: skip
+    assert "first" in log and not (rw.dom("api") / "src" / "a.py").exists()
+    peer = rw.dom("web") / "src"
+    (peer / "keep.ts").write_text("kept\n")
+    res, results = run_bash(
+        rw, "cd ../web/src && rm -f keep.ts; X=1 && touch x$X.ts", path=path, tmp=short_tmpdir
+    )
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [], results
+    assert (peer / "keep.ts").read_text() == "kept\n" and not (peer / "x1.ts").exists()
+    assert any("Read-only file system" in r for r in results), results
+    # reported to the operator (the path a refusal names is read from the command's output:
+    # a relative one after a `cd` is resolved against the agent's folder, docs/security.md)
+    assert {e["agent"] for e in events(rw, "boundary.sandbox_refused")} == {"api"}
 
 
 def test_the_agents_comm_node_calls_work_inside_the_sandbox_without_a_prompt(real_ws, short_tmpdir):

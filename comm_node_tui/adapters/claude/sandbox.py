@@ -16,7 +16,14 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
 - denyRead: `[agents] sandbox_deny_read` (keys and credentials under ~);
 - network: `[agents] sandbox_network` only (Claude Code itself reaches its model from
   outside the sandbox: nothing is needed for that);
-- failIfUnavailable on and allowUnsandboxedCommands off: no command ever runs unsandboxed.
+- failIfUnavailable on and allowUnsandboxedCommands off: no command ever runs unsandboxed;
+- the permission rule `Bash` (the whole tool) in `permissions.allow`: `autoAllowBashIfSandboxed`
+  alone still asks for a command whose parts it cannot check statically (`cd X && rm ...`,
+  `FOO=1 cmd`, a loop, a `{ ...; }` group), and no narrower rule lifts those asks (checked on
+  2.1.330, docs/claude-code.md). Inside walls that hold for every command the prompt guards
+  nothing the walls do not, so it is written only while they do: no `excludedCommands` in
+  any settings Claude Code merges (an excluded command runs outside the sandbox and would
+  then run unasked) and the fail-closed switches as comm-node sets them.
 
 Every value lives in the project settings Claude Code reads (`.claude/settings.json`, merged
 there with the user's own, never clobbering them); what comm-node wrote is recorded in the
@@ -59,6 +66,11 @@ SCALARS = {
     "failIfUnavailable": True,  # fail closed: Claude Code exits rather than run unwalled
     "allowUnsandboxedCommands": False,  # dangerouslyDisableSandbox is ignored
 }
+
+
+# The whole Bash tool: see the module's docstring for when it is written.
+ALLOW_ALL_BASH = "Bash"
+MANAGED_DIR = "/etc/claude-code"  # Claude Code's managed settings on Linux
 
 
 def missing_tools(path: str | None = None) -> list[str]:
@@ -164,12 +176,66 @@ def _record_path(dom: Domain) -> str:
     return os.path.join(dom.paths.dir, RECORD)
 
 
-def _read_record(dom: Domain) -> dict:
+def _read_record(dom: Domain) -> tuple[dict, list]:
+    """(comm-node's part of `sandbox`, the allow rules comm-node added). A record written
+    before the allow rule existed is the `sandbox` part alone."""
     try:
         data = read_json_bounded(_record_path(dom), 1 << 20)
     except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return {}, []
+    if not isinstance(data, dict):
+        return {}, []
+    if not isinstance(data.get("sandbox"), dict):
+        return data, []
+    found = data.get("allow")
+    allow = found if isinstance(found, list) else []
+    return data["sandbox"], [r for r in allow if isinstance(r, str)]
+
+
+def claude_config_dir() -> str:
+    """Where Claude Code keeps the user's settings: the agents inherit comm-node's
+    environment, so the same CLAUDE_CONFIG_DIR (or ~/.claude)."""
+    return os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
+
+
+def _excluded_in(path: str) -> bool:
+    try:
+        data = read_json_bounded(path, 1 << 20)
+    except (OSError, ValueError):
+        return False
+    box = data.get("sandbox") if isinstance(data, dict) else None
+    return isinstance(box, dict) and bool(box.get("excludedCommands"))
+
+
+def excluded_sources(dom: Domain, managed: str = MANAGED_DIR) -> list[str]:
+    """The settings files that hold `sandbox.excludedCommands` for `dom`'s agent, besides
+    its `.claude/settings.json` (checked in the merged block)."""
+    files = [
+        os.path.join(dom.path, ".claude", "settings.local.json"),
+        os.path.join(claude_config_dir(), "settings.json"),
+        os.path.join(managed, "managed-settings.json"),
+    ]
+    drop_ins = os.path.join(managed, "managed-settings.d")
+    if os.path.isdir(drop_ins):
+        files += sorted(
+            os.path.join(drop_ins, n) for n in os.listdir(drop_ins) if n.endswith(".json")
+        )
+    return [f for f in files if _excluded_in(f)]
+
+
+def prompts_reason(block: dict, dom: Domain, managed: str = MANAGED_DIR) -> str | None:
+    """Why the whole Bash tool is not allowed without a prompt in `dom` (one line), None
+    when every command it runs is walled."""
+    for key, want in (("enabled", True), ("failIfUnavailable", True),
+                      ("allowUnsandboxedCommands", False)):  # fmt: skip
+        if block.get(key) is not want:
+            return f"sandbox.{key} is {json.dumps(block.get(key))} in {settings_path(dom)}"
+    if block.get("excludedCommands"):
+        return f"sandbox.excludedCommands in {settings_path(dom)} run outside the sandbox"
+    found = excluded_sources(dom, managed)
+    if found:
+        return f"sandbox.excludedCommands in {found[0]} run outside the sandbox"
+    return None
 
 
 def _without(current: object, ours: dict) -> dict:
@@ -222,12 +288,41 @@ def _merge(user: dict, ours: dict) -> tuple[dict, dict]:
     return out, added
 
 
-def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict]:
-    """(the settings now, the settings as comm-node writes them, comm-node's part)."""
+def _with_allow(data: dict, drop: list, add: str | None) -> tuple[dict, list]:
+    """`data` with the allow rules comm-node added before (`drop`) taken out and `add` put
+    in unless the user has it; (the settings, the rules comm-node added now)."""
+    perms = data.get("permissions")
+    if perms is not None and not isinstance(perms, dict):
+        return data, []  # not ours to repair: install_hooks leaves it alone too
+    perms = dict(perms or {})
+    found = perms.get("allow")
+    allow = [r for r in found if r not in drop] if isinstance(found, list) else []
+    added = []
+    if add is not None and add not in allow:
+        allow.append(add)
+        added.append(add)
+    if allow:
+        perms["allow"] = allow
+    else:
+        perms.pop("allow", None)
+    new = dict(data)
+    if perms:
+        new["permissions"] = perms
+    else:
+        new.pop("permissions", None)
+    return new, added
+
+
+def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict, list, str | None]:
+    """(the settings now, the settings as comm-node writes them, comm-node's part of
+    `sandbox`, the allow rules it adds, why commands may still prompt)."""
     data = _load(settings_path(dom))
-    user = _without(data.get("sandbox"), _read_record(dom))
+    ours_before, allow_before = _read_record(dom)
+    user = _without(data.get("sandbox"), ours_before)
+    why = None
     if dom.sandbox:
         block, ours = _merge(user, sandbox_block(ws, dom))
+        why = prompts_reason(block, dom)
     else:
         block, ours = user, {}
     new = dict(data)
@@ -235,7 +330,9 @@ def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict]:
         new["sandbox"] = block
     else:
         new.pop("sandbox", None)
-    return data, new, ours
+    rule = ALLOW_ALL_BASH if dom.sandbox and why is None else None
+    new, added = _with_allow(new, allow_before, rule)
+    return data, new, ours, added, why
 
 
 def write_sandbox(ws: Workspace, dom: Domain) -> dict:
@@ -245,17 +342,18 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         # never on here: the settings file is not even read (a broken one is the user's,
         # and starting an agent did not read it before the sandbox existed)
         return {"domain": dom.name, "path": path, "enabled": False, "changed": False,
-                "backup": None}  # fmt: skip
-    data, new, ours = merged(ws, dom)
+                "backup": None, "prompts": None}  # fmt: skip
+    data, new, ours, added, why = merged(ws, dom)
     changed = new != data
     backup = None
     if changed:
         before = settings_text(data) if os.path.exists(path) else None
         backup = _write(path, new, before)
     record = _record_path(dom)
-    if ours:
+    if ours or added:
         os.makedirs(dom.paths.dir, exist_ok=True)
-        atomic_write(record, json.dumps(ours, indent=2) + "\n", mode=0o644)
+        text = json.dumps({"sandbox": ours, "allow": added}, indent=2) + "\n"
+        atomic_write(record, text, mode=0o644)
     elif os.path.exists(record):
         os.unlink(record)
     found = new.get("sandbox")
@@ -266,4 +364,5 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         "enabled": block.get("enabled") is True,
         "changed": changed,
         "backup": backup,
+        "prompts": why,  # why commands may still ask (None: none inside the walls do)
     }
