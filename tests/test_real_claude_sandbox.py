@@ -162,6 +162,34 @@ def test_compound_commands_in_scope_run_unprompted_and_into_a_peer_are_refused(
     assert {e["agent"] for e in events(rw, "boundary.sandbox_refused")} == {"api"}
 
 
+def test_a_glob_in_deny_write_is_ignored_by_claude_code(real_ws, short_tmpdir):
+    """Why a peer's scope such as `**/*.md` cannot be walled: Claude Code 2.1.330 ignores
+    globs in filesystem.denyWrite on Linux, a literal path beside them is honoured."""
+
+    def plant(rw):
+        (rw.dom("api") / "notes").mkdir()
+        (rw.dom("api") / "notes" / "guide.md").write_text("the guide\n")
+        (rw.dom("api") / "notes" / "kept.md").write_text("kept\n")
+
+    rw, bin_dir = sandboxed(real_ws, before=plant)
+    notes = rw.dom("api") / "notes"
+    settings = rw.dom("api") / ".claude" / "settings.json"
+    data = json.loads(settings.read_text())
+    data["sandbox"]["filesystem"]["denyWrite"] += [
+        f"{rw.dom('api')}/**/*.md", f"{notes}/*.md", str(notes / "kept.md")
+    ]  # fmt: skip
+    settings.write_text(json.dumps(data))
+    res, results = run_bash(
+        rw, "echo x >> notes/guide.md; echo x >> notes/kept.md; echo done",
+        path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [], results
+    assert (notes / "guide.md").read_text() == "the guide\nx\n", results  # globs: ignored
+    assert (notes / "kept.md").read_text() == "kept\n", results  # the literal path: denied
+    assert any("kept.md: Read-only file system" in r for r in results), results
+
+
 def test_the_agents_comm_node_calls_work_inside_the_sandbox_without_a_prompt(real_ws, short_tmpdir):
     rw, bin_dir = sandboxed(real_ws)
     path = f"{bin_dir}:{SYSTEM_PATH}"

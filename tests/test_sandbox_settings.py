@@ -152,25 +152,36 @@ def test_a_domain_can_turn_its_own_sandbox_off(tmp_path):
     assert not (root / "docs" / ".claude" / "settings.json").exists()
 
 
-def test_domains_sharing_a_repository_deny_each_others_scopes(tmp_path):
+def test_domains_sharing_a_folder_are_not_walled_from_each_other_and_that_is_said(tmp_path):
+    """Domains in one folder share its .claude/settings.json: denying each other's scopes
+    there walled every agent out of its own scope too (the union of their denies), and a
+    scope like `**/*.md` has no folder at all (Claude Code ignores globs in denyWrite). So
+    nothing of a sharing peer is denied, a nested peer's folder is, and the gap is said."""
     root = tmp_path / "ws"
     root.mkdir()
     (root / "comm-node.toml").write_text(
         '[project]\nname = "mono"\n[agents]\nsandbox = true\n'
         '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**", "shared/api.ts"]\n'
-        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        '[[domains]]\nname = "docs"\npath = "."\nscope = ["**/*.md"]\n'
         '[[domains]]\nname = "lib"\npath = "lib"\n'
     )
     (root / "lib").mkdir()
     ws = load_workspace(str(root))
-    api = sandbox_block(ws, ws.domains["api"])["filesystem"]
-    assert str(root / "web") in api["denyWrite"]
-    assert str(root / "lib") in api["denyWrite"]  # a peer's folder inside this one's
-    assert str(root / "api") not in api["denyWrite"]
-    web = sandbox_block(ws, ws.domains["web"])["filesystem"]
-    assert str(root / "api") in web["denyWrite"] and str(root / "shared") in web["denyWrite"]
+    for name in ("api", "docs"):
+        deny = sandbox_block(ws, ws.domains[name])["filesystem"]["denyWrite"]
+        assert str(root / "lib") in deny  # a peer's folder inside this one's
+        assert not any(p.startswith((str(root / "api"), str(root / "shared"))) for p in deny)
+    done = write_sandbox(ws, ws.domains["api"])
+    assert done["partial"] == [
+        "docs shares api's folder and its Claude settings: not walled from it by the sandbox"
+    ]
+    # written for both, the one file denies neither agent its own scope
+    write_sandbox(ws, ws.domains["docs"])
+    deny = json.loads((root / ".claude" / "settings.json").read_text())["sandbox"]
+    assert not any(p.startswith(str(root / "api")) for p in deny["filesystem"]["denyWrite"])
     lib = sandbox_block(ws, ws.domains["lib"])["filesystem"]
     assert not any(p.startswith(str(root / "api")) for p in lib["denyWrite"])
+    assert write_sandbox(ws, ws.domains["lib"])["partial"] == []
 
 
 def test_the_store_files_the_engine_owns_are_denied_and_the_rest_of_the_store_allowed(tmp_path):

@@ -11,8 +11,8 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
   and the shared objects and refs), so `git commit` works;
 - denyWrite: the parts of that store an agent must never change (the `bin/comm-node` its
   hooks run outside the sandbox, the config cache, pauses, budget grants, the engine's pid
-  and ledger, the operator's mailbox) and every peer domain's folder or scope that lies
-  inside this domain's folder (domains sharing a repository);
+  and ledger, the operator's mailbox) and every peer domain's folder nested in this
+  domain's folder (domains sharing one folder share its settings file: peer_coverage);
 - denyRead: `[agents] sandbox_deny_read` (keys and credentials under ~);
 - network: `[agents] sandbox_network` only (Claude Code itself reaches its model from
   outside the sandbox: nothing is needed for that);
@@ -91,23 +91,6 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def scope_dirs(dom: Domain) -> list[str]:
-    """The folders a domain's scope covers, absolute: each glob's part before its first
-    wildcard ("src/**" -> <path>/src). A scope that starts with a wildcard covers the whole
-    folder."""
-    out = []
-    for pattern in dom.scope:
-        parts = []
-        for part in pattern.split("/"):
-            if any(c in part for c in "*?["):
-                break
-            parts.append(part)
-        else:
-            parts = parts[:-1] if len(parts) > 1 else parts  # a file: its folder
-        out.append(os.path.normpath(os.path.join(dom.path, *parts)))
-    return list(dict.fromkeys(out))
-
-
 def git_dirs(folder: str) -> list[str]:
     """The repository folders git writes for a commit in `folder` that lie outside it (a
     worktree's own git dir and the common one); [] outside a repository."""
@@ -132,23 +115,35 @@ def git_dirs(folder: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def peer_denies(ws: Workspace, dom: Domain) -> list[str]:
-    """Peers' folders (or, in a shared folder, their scopes' folders) inside this domain's
-    folder: writable by default there, so denied by name."""
-    mine = scope_dirs(dom)
-    out = []
+def peer_coverage(ws: Workspace, dom: Domain) -> tuple[list[str], list[str]]:
+    """(the peers' folders inside this domain's folder, writable by default there, so denied
+    by name; one line per peer the sandbox cannot wall off from this domain).
+
+    Domains that share a folder share its `.claude/settings.json`, so one agent's sandbox
+    is every agent's there: denying each other's scope folders in it walled every agent out
+    of its own scope too (their union). They are not walled from each other by the OS; the
+    edit guard and `comm-node check` still judge their files. A scope starting with a
+    wildcard (`**/*.md`) could not be denied anyway: Claude Code 2.1.330 ignores a glob in
+    denyWrite on Linux (docs/claude-code.md)."""
+    out: list[str] = []
+    partial: list[str] = []
     for peer in ws.domains.values():
         if peer.name == dom.name:
             continue
         if peer.path == dom.path:
-            for d in scope_dirs(peer):
-                # a peer scope that covers this domain's own (e.g. "**") denies nothing:
-                # the edit guard and `comm-node check` still judge the files themselves
-                if not any(_inside(m, d) for m in mine):
-                    out.append(d)
+            partial.append(
+                f"{peer.name} shares {dom.name}'s folder and its Claude settings: "
+                "not walled from it by the sandbox"
+            )
         elif _inside(peer.path, dom.path):
             out.append(peer.path)
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(out)), partial
+
+
+def peer_denies(ws: Workspace, dom: Domain) -> list[str]:
+    """Peers' folders nested in this domain's folder: writable by default there, so denied
+    by name."""
+    return peer_coverage(ws, dom)[0]
 
 
 def sandbox_block(ws: Workspace, dom: Domain) -> dict:
@@ -342,7 +337,7 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         # never on here: the settings file is not even read (a broken one is the user's,
         # and starting an agent did not read it before the sandbox existed)
         return {"domain": dom.name, "path": path, "enabled": False, "changed": False,
-                "backup": None, "prompts": None}  # fmt: skip
+                "backup": None, "prompts": None, "partial": []}  # fmt: skip
     data, new, ours, added, why = merged(ws, dom)
     changed = new != data
     backup = None
@@ -365,4 +360,5 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         "changed": changed,
         "backup": backup,
         "prompts": why,  # why commands may still ask (None: none inside the walls do)
+        "partial": peer_coverage(ws, dom)[1] if dom.sandbox else [],  # peers not walled off
     }
