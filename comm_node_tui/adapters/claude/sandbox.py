@@ -87,6 +87,25 @@ def unavailable_reason(path: str | None = None) -> str | None:
     return f"{', '.join(missing)} not installed (apt install {packages})"
 
 
+def probe(path: str | None = None) -> str | None:
+    """Why bubblewrap cannot make a sandbox here (one line: no user namespaces in a
+    container, say), None when it can: the walls Claude Code builds, in small."""
+    bwrap = shutil.which("bwrap", path=path)
+    if bwrap is None:
+        return unavailable_reason(path)
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--unshare-net"]
+    try:
+        res = subprocess.run(
+            [*argv, "true"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{bwrap} did not run: {exc}"
+    if res.returncode == 0:
+        return None
+    last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
+    return f"{bwrap} cannot make a sandbox here: {last}"
+
+
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
@@ -328,6 +347,19 @@ def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict, list, str | No
     rule = ALLOW_ALL_BASH if dom.sandbox and why is None else None
     new, added = _with_allow(new, allow_before, rule)
     return data, new, ours, added, why
+
+
+def preview(ws: Workspace, dom: Domain) -> dict:
+    """What `write_sandbox` would do, writing nothing (for `comm-node doctor`)."""
+    data, new, _ours, _added, why = merged(ws, dom)
+    found = data.get("sandbox")
+    return {
+        "path": settings_path(dom),
+        "enabled": isinstance(found, dict) and found.get("enabled") is True,
+        "stale": new != data,
+        "prompts": why,
+        "partial": peer_coverage(ws, dom)[1] if dom.sandbox else [],
+    }
 
 
 def write_sandbox(ws: Workspace, dom: Domain) -> dict:
