@@ -146,3 +146,50 @@ def test_doctor_fails_a_sandbox_that_cannot_work_here(tmp_path):
         "(needed for sandbox = true)"
     )
     assert not any(name.startswith("sandbox: ") for name in checks)
+
+
+PLAN = '[project]\nname = "p"\n\n[[domains]]\nname = "api"\npath = "api"\n'
+
+
+def test_init_from_a_plan_turns_the_sandbox_on_where_it_can_run(tmp_path):
+    """A new comm-node.toml gets `sandbox = true` where bubblewrap and socat are installed
+    (.ci/run installs them), `sandbox = false` with the reason where not; a plan that says,
+    says; an existing file keeps its own choice."""
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    root = tmp_path / "here"
+    (root / "api").mkdir(parents=True)
+    (root / "PLAN.toml").write_text(PLAN)
+    res = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert "\n[agents]\nsandbox = true\n" in (root / "comm-node.toml").read_text()
+    assert load_workspace(str(root), use_cache=False).domains["api"].sandbox
+    # the plan run again: the file's choice stays, even one the operator changed since
+    toml = root / "comm-node.toml"
+    toml.write_text(toml.read_text().replace("sandbox = true", "sandbox = false"))
+    res = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert not load_workspace(str(root), use_cache=False).domains["api"].sandbox
+    # where it cannot run: off, and why, in the file
+    bare = tmp_path / "bare"
+    (bare / "api").mkdir(parents=True)
+    (bare / "PLAN.toml").write_text(PLAN)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["PATH"] = without(tmp_path / "nobwrap", "bwrap", "socat")
+    res = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=bare, env=env)
+    assert res.returncode == 0, res.stderr
+    text = (bare / "comm-node.toml").read_text()
+    assert (
+        "\n[agents]\nsandbox = false  # bwrap, socat not installed (apt install bubblewrap "
+        "socat): Claude Code's Bash sandbox cannot run here\n"
+    ) in text
+    assert not load_workspace(str(bare), use_cache=False).domains["api"].sandbox
+    # a plan that says wins over both
+    said = tmp_path / "said"
+    (said / "api").mkdir(parents=True)
+    (said / "PLAN.toml").write_text(
+        PLAN.replace("\n\n[[domains]]", "\n[agents]\nsandbox = false\n\n[[domains]]", 1)
+    )
+    res = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=said)
+    assert res.returncode == 0, res.stderr
+    assert "sandbox" not in (said / "comm-node.toml").read_text()  # off: the default
