@@ -64,7 +64,7 @@ def sandboxed(real_ws, agents: str = "", before=None):
 
 
 def run_bash(
-    rw, command: str, *, path: str, tmp: str, domain: str = "api"
+    rw, command: str, *, path: str, tmp: str, domain: str = "api", cwd: Path | None = None
 ) -> tuple[subprocess.CompletedProcess, list[str]]:
     """`claude -p` in the classic permission mode (a command that needs approval would be
     refused, not run) making one Bash call; (the run, the tool results the model saw)."""
@@ -78,7 +78,7 @@ def run_bash(
     res = subprocess.run(
         [claude_binary(), "-p", f"CN_BASH {command}", "--output-format", "json",
          "--permission-mode", "default"],
-        cwd=rw.dom(domain),
+        cwd=cwd or rw.dom(domain),
         env=env,
         capture_output=True,
         text=True,
@@ -160,6 +160,37 @@ def test_compound_commands_in_scope_run_unprompted_and_into_a_peer_are_refused(
     # reported to the operator (the path a refusal names is read from the command's output:
     # a relative one after a `cd` is resolved against the agent's folder, docs/security.md)
     assert {e["agent"] for e in events(rw, "boundary.sandbox_refused")} == {"api"}
+
+
+def test_domains_sharing_a_folder_keep_their_own_scopes_and_a_nested_peer_is_walled(
+    real_ws, short_tmpdir
+):
+    """A monorepo: api (`api/**`) and docs (`**/*.md`) in one folder, web nested in it. Their
+    one settings file once held the union of both agents' denies, and api could not write
+    `api/` itself; now each writes its own scope, the nested peer stays walled."""
+    from comm_node_tui.model import prepare_claude_home
+
+    def monorepo(rw):
+        toml = rw.root / "comm-node.toml"
+        head, _, rest = toml.read_text().partition("[[domains]]")
+        web = "[[domains]]" + rest.split("[[domains]]")[1]  # web's table, as written
+        toml.write_text(
+            head + '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+            '[[domains]]\nname = "docs"\npath = "."\nscope = ["**/*.md"]\n' + web
+        )
+        prepare_claude_home(rw.home, rw.model.base_url, trust=[rw.root])
+
+    rw, bin_dir = sandboxed(real_ws, before=monorepo)
+    res, results = run_bash(
+        rw, "echo x > api/a.py; echo x > notes.md; echo x > web/src/x.ts; echo done",
+        path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir, cwd=rw.root,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [], results
+    assert (rw.root / "api" / "a.py").exists(), results
+    assert (rw.root / "notes.md").exists()  # docs' scope: not walled from api (said)
+    assert not (rw.dom("web") / "src" / "x.ts").exists()
+    assert any("x.ts: Read-only file system" in r for r in results), results
 
 
 def test_a_glob_in_deny_write_is_ignored_by_claude_code(real_ws, short_tmpdir):
