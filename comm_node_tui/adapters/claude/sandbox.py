@@ -26,9 +26,11 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
   then run unasked) and the fail-closed switches as comm-node sets them.
 
 Every value lives in the project settings Claude Code reads (`.claude/settings.json`, merged
-there with the user's own, never clobbering them); what comm-node wrote is recorded in the
-domain's protocol folder (`sandbox.json`) so a later write or `sandbox = false` takes out
-exactly that and nothing of the user's. Checked on the real CLI: docs/claude-code.md.
+there with the user's own, never clobbering them); what comm-node wrote (its part of
+`sandbox` and the allow rule) is recorded in the domain's protocol folder (`sandbox.json`,
+`{"sandbox": ..., "allow": [...]}`; an older record is the `sandbox` part alone) so a
+later write or `sandbox = false` takes out exactly that and nothing of the user's.
+Checked on the real CLI: docs/claude-code.md.
 """
 
 from __future__ import annotations
