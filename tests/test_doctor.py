@@ -81,6 +81,7 @@ def test_a_ready_workspace_is_all_ok(tmp_path, socket_name, pinned_claude):
         "hooks: backend",
         "hooks: frontend",
         "hooks: docs",
+        "sandbox",
     }
     assert "control mode available" in checks["tmux"]["detail"]
     assert "Claude Code 2.1.330" in checks["agent CLI"]["detail"]

@@ -38,6 +38,16 @@ def short_tmpdir() -> Iterator[str]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def claude_config(tmp_path, monkeypatch) -> Path:
+    """The user's Claude settings comm-node checks for excludedCommands when it writes the
+    sandbox: a private folder, never the real ~/.claude."""
+    folder = tmp_path / "claude-config"
+    folder.mkdir()
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(folder))
+    return folder
+
+
 def sandboxed(real_ws, agents: str = "", before=None):
     """A real workspace with the sandbox on; `before(rw)` runs before the settings are
     written (as `comm-node up` writes them just before an agent starts)."""
@@ -54,7 +64,7 @@ def sandboxed(real_ws, agents: str = "", before=None):
 
 
 def run_bash(
-    rw, command: str, *, path: str, tmp: str, domain: str = "api"
+    rw, command: str, *, path: str, tmp: str, domain: str = "api", cwd: Path | None = None
 ) -> tuple[subprocess.CompletedProcess, list[str]]:
     """`claude -p` in the classic permission mode (a command that needs approval would be
     refused, not run) making one Bash call; (the run, the tool results the model saw)."""
@@ -68,7 +78,7 @@ def run_bash(
     res = subprocess.run(
         [claude_binary(), "-p", f"CN_BASH {command}", "--output-format", "json",
          "--permission-mode", "default"],
-        cwd=rw.dom(domain),
+        cwd=cwd or rw.dom(domain),
         env=env,
         capture_output=True,
         text=True,
@@ -110,6 +120,105 @@ def test_a_write_in_the_domains_scope_runs_without_a_prompt(real_ws, short_tmpdi
     assert target.exists(), results
     assert results == ["made"]
     assert not events(rw, "boundary.sandbox_refused")
+
+
+def denials(res: subprocess.CompletedProcess) -> list:
+    """The calls print mode refused for want of a permission (a prompt, interactively)."""
+    return json.loads(res.stdout)["permission_denials"]
+
+
+def test_compound_commands_in_scope_run_unprompted_and_into_a_peer_are_refused(
+    real_ws, short_tmpdir
+):
+    """`cd X && ... rm`, a variable, a loop: autoAllowBashIfSandboxed alone asked for each
+    (it cannot check them statically); the whole Bash tool allowed inside the walls runs
+    them with no prompt, and the walls still hold for the same shapes aimed at a peer."""
+    rw, bin_dir = sandboxed(real_ws)
+    path = f"{bin_dir}:{SYSTEM_PATH}"
+    assert "Bash" in json.loads((rw.dom("api") / ".claude" / "settings.json").read_text())[
+        "permissions"]["allow"]  # fmt: skip
+    res, results = run_bash(
+        rw,
+        "cd src && git init -q && echo 1 > a.py && git add a.py && git commit -q -m first"
+        " && rm -f a.py && for f in x y; do N=$f; echo made-$N; done",
+        path=path, tmp=short_tmpdir,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [] and results == ["made-x\nmade-y"], results
+    log = subprocess.run(["git", "-C", str(rw.dom("api") / "src"), "log", "--oneline"],
+                         capture_output=True, text=True).stdout  # fmt: skip
+    assert "first" in log and not (rw.dom("api") / "src" / "a.py").exists()
+    peer = rw.dom("web") / "src"
+    (peer / "keep.ts").write_text("kept\n")
+    res, results = run_bash(
+        rw, "cd ../web/src && rm -f keep.ts; X=1 && touch x$X.ts", path=path, tmp=short_tmpdir
+    )
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [], results
+    assert (peer / "keep.ts").read_text() == "kept\n" and not (peer / "x1.ts").exists()
+    assert any("Read-only file system" in r for r in results), results
+    # reported to the operator (the path a refusal names is read from the command's output:
+    # a relative one after a `cd` is resolved against the agent's folder, docs/security.md)
+    assert {e["agent"] for e in events(rw, "boundary.sandbox_refused")} == {"api"}
+
+
+def test_domains_sharing_a_folder_keep_their_own_scopes_and_a_nested_peer_is_walled(
+    real_ws, short_tmpdir
+):
+    """A monorepo: api (`api/**`) and docs (`**/*.md`) in one folder, web nested in it. Their
+    one settings file once held the union of both agents' denies, and api could not write
+    `api/` itself; now each writes its own scope, the nested peer stays walled."""
+    from comm_node_tui.model import prepare_claude_home
+
+    def monorepo(rw):
+        toml = rw.root / "comm-node.toml"
+        head, _, rest = toml.read_text().partition("[[domains]]")
+        web = "[[domains]]" + rest.split("[[domains]]")[1]  # web's table, as written
+        toml.write_text(
+            head + '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+            '[[domains]]\nname = "docs"\npath = "."\nscope = ["**/*.md"]\n' + web
+        )
+        prepare_claude_home(rw.home, rw.model.base_url, trust=[rw.root])
+
+    rw, bin_dir = sandboxed(real_ws, before=monorepo)
+    res, results = run_bash(
+        rw, "echo x > api/a.py; echo x > notes.md; echo x > web/src/x.ts; echo done",
+        path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir, cwd=rw.root,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [], results
+    assert (rw.root / "api" / "a.py").exists(), results
+    assert (rw.root / "notes.md").exists()  # docs' scope: not walled from api (said)
+    assert not (rw.dom("web") / "src" / "x.ts").exists()
+    assert any("x.ts: Read-only file system" in r for r in results), results
+
+
+def test_a_glob_in_deny_write_is_ignored_by_claude_code(real_ws, short_tmpdir):
+    """Why a peer's scope such as `**/*.md` cannot be walled: Claude Code 2.1.330 ignores
+    globs in filesystem.denyWrite on Linux, a literal path beside them is honoured."""
+
+    def plant(rw):
+        (rw.dom("api") / "notes").mkdir()
+        (rw.dom("api") / "notes" / "guide.md").write_text("the guide\n")
+        (rw.dom("api") / "notes" / "kept.md").write_text("kept\n")
+
+    rw, bin_dir = sandboxed(real_ws, before=plant)
+    notes = rw.dom("api") / "notes"
+    settings = rw.dom("api") / ".claude" / "settings.json"
+    data = json.loads(settings.read_text())
+    data["sandbox"]["filesystem"]["denyWrite"] += [
+        f"{rw.dom('api')}/**/*.md", f"{notes}/*.md", str(notes / "kept.md")
+    ]  # fmt: skip
+    settings.write_text(json.dumps(data))
+    res, results = run_bash(
+        rw, "echo x >> notes/guide.md; echo x >> notes/kept.md; echo done",
+        path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [], results
+    assert (notes / "guide.md").read_text() == "the guide\nx\n", results  # globs: ignored
+    assert (notes / "kept.md").read_text() == "kept\n", results  # the literal path: denied
+    assert any("kept.md: Read-only file system" in r for r in results), results
 
 
 def test_the_agents_comm_node_calls_work_inside_the_sandbox_without_a_prompt(real_ws, short_tmpdir):

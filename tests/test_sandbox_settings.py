@@ -25,6 +25,16 @@ from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import write_workspace
 
 
+@pytest.fixture(autouse=True)
+def claude_config(tmp_path, monkeypatch) -> Path:
+    """The user's Claude settings comm-node checks for excludedCommands: a private folder,
+    never the real ~/.claude."""
+    folder = tmp_path / "claude-config"
+    folder.mkdir()
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(folder))
+    return folder
+
+
 def settings(ws, name: str) -> dict:
     return json.loads((Path(ws.domains[name].path) / ".claude" / "settings.json").read_text())
 
@@ -55,6 +65,12 @@ def test_the_sandbox_is_merged_with_the_users_settings_and_their_hooks_kept(tmp_
     assert fs["allowWrite"][0] == "/srv/cache"  # the user's first, comm-node's added
     assert ws.paths.state in fs["allowWrite"]
     assert fs["denyRead"][0] == "/srv/private" and "~/.ssh" in fs["denyRead"]
+    # the user's excludedCommands run outside the walls: the Bash tool is not allowed whole
+    assert "Bash" not in data["permissions"]["allow"]
+    assert (
+        done["prompts"] == f"sandbox.excludedCommands in {claude / 'settings.json'} run "
+        "outside the sandbox"
+    )
     # a second write changes nothing
     assert write_sandbox(ws, ws.domains["backend"])["changed"] is False
 
@@ -63,10 +79,16 @@ def test_turning_it_off_takes_out_exactly_what_comm_node_added(tmp_path):
     root = write_workspace(tmp_path / "ws", agents="sandbox = true")
     claude = root / "backend" / ".claude"
     claude.mkdir()
-    mine = {"sandbox": {"filesystem": {"denyRead": ["/srv/private", "~/.ssh"]}}}
+    mine = {
+        "permissions": {"allow": ["Bash(make:*)"]},
+        "sandbox": {"filesystem": {"denyRead": ["/srv/private", "~/.ssh"]}},
+    }
     (claude / "settings.json").write_text(json.dumps(mine))
     ws = load_workspace(str(root))
-    write_sandbox(ws, ws.domains["backend"])
+    done = write_sandbox(ws, ws.domains["backend"])
+    # every command walled: the whole Bash tool allowed, so compound commands do not ask
+    assert done["prompts"] is None
+    assert settings(ws, "backend")["permissions"]["allow"] == ["Bash(make:*)", "Bash"]
     text = (root / "comm-node.toml").read_text().replace("sandbox = true", "sandbox = false")
     (root / "comm-node.toml").write_text(text)
     ws = load_workspace(str(root))
@@ -74,6 +96,50 @@ def test_turning_it_off_takes_out_exactly_what_comm_node_added(tmp_path):
     assert done["changed"] and not done["enabled"]
     # "~/.ssh" was the user's before comm-node listed it too: it stays
     assert settings(ws, "backend") == mine
+
+
+def test_the_bash_tool_is_allowed_whole_only_while_every_command_is_walled(tmp_path, claude_config):
+    root = write_workspace(tmp_path / "ws", agents="sandbox = true")
+    ws = load_workspace(str(root))
+    dom = ws.domains["backend"]
+    claude = root / "backend" / ".claude"
+    assert write_sandbox(ws, dom)["prompts"] is None
+    assert settings(ws, "backend")["permissions"]["allow"] == ["Bash"]
+    # the user excludes a command in their own settings: it would run unwalled and unasked
+    (claude_config / "settings.json").write_text(
+        json.dumps({"sandbox": {"excludedCommands": ["docker *"]}})
+    )
+    done = write_sandbox(ws, dom)
+    assert done["changed"] and "permissions" not in settings(ws, "backend")
+    assert done["prompts"] == (
+        f"sandbox.excludedCommands in {claude_config / 'settings.json'} run outside the sandbox"
+    )
+    (claude_config / "settings.json").unlink()
+    (claude / "settings.local.json").write_text(
+        json.dumps({"sandbox": {"excludedCommands": ["make *"]}})
+    )
+    assert "settings.local.json" in write_sandbox(ws, dom)["prompts"]
+    (claude / "settings.local.json").unlink()
+    # the user's own fail-open switch wins over comm-node's: then no whole-tool rule either
+    data = settings(ws, "backend")
+    data["sandbox"]["failIfUnavailable"] = False
+    (claude / "settings.json").write_text(json.dumps(data))
+    done = write_sandbox(ws, dom)
+    assert done["prompts"] == f"sandbox.failIfUnavailable is false in {claude / 'settings.json'}"
+    assert "permissions" not in settings(ws, "backend")
+    # the user's own "Bash" rule is theirs: kept when the sandbox goes off
+    data = settings(ws, "backend")
+    data["sandbox"]["failIfUnavailable"] = True
+    data["permissions"] = {"allow": ["Bash"]}
+    (claude / "settings.json").write_text(json.dumps(data))
+    assert write_sandbox(ws, dom)["prompts"] is None
+    text = (root / "comm-node.toml").read_text().replace("sandbox = true", "sandbox = false")
+    (root / "comm-node.toml").write_text(text)
+    ws = load_workspace(str(root))
+    write_sandbox(ws, ws.domains["backend"])
+    after = settings(ws, "backend")
+    assert after["permissions"] == {"allow": ["Bash"]}
+    assert "enabled" not in after.get("sandbox", {})
 
 
 def test_a_domain_can_turn_its_own_sandbox_off(tmp_path):
@@ -86,25 +152,36 @@ def test_a_domain_can_turn_its_own_sandbox_off(tmp_path):
     assert not (root / "docs" / ".claude" / "settings.json").exists()
 
 
-def test_domains_sharing_a_repository_deny_each_others_scopes(tmp_path):
+def test_domains_sharing_a_folder_are_not_walled_from_each_other_and_that_is_said(tmp_path):
+    """Domains in one folder share its .claude/settings.json: denying each other's scopes
+    there walled every agent out of its own scope too (the union of their denies), and a
+    scope like `**/*.md` has no folder at all (Claude Code ignores globs in denyWrite). So
+    nothing of a sharing peer is denied, a nested peer's folder is, and the gap is said."""
     root = tmp_path / "ws"
     root.mkdir()
     (root / "comm-node.toml").write_text(
         '[project]\nname = "mono"\n[agents]\nsandbox = true\n'
         '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**", "shared/api.ts"]\n'
-        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        '[[domains]]\nname = "docs"\npath = "."\nscope = ["**/*.md"]\n'
         '[[domains]]\nname = "lib"\npath = "lib"\n'
     )
     (root / "lib").mkdir()
     ws = load_workspace(str(root))
-    api = sandbox_block(ws, ws.domains["api"])["filesystem"]
-    assert str(root / "web") in api["denyWrite"]
-    assert str(root / "lib") in api["denyWrite"]  # a peer's folder inside this one's
-    assert str(root / "api") not in api["denyWrite"]
-    web = sandbox_block(ws, ws.domains["web"])["filesystem"]
-    assert str(root / "api") in web["denyWrite"] and str(root / "shared") in web["denyWrite"]
+    for name in ("api", "docs"):
+        deny = sandbox_block(ws, ws.domains[name])["filesystem"]["denyWrite"]
+        assert str(root / "lib") in deny  # a peer's folder inside this one's
+        assert not any(p.startswith((str(root / "api"), str(root / "shared"))) for p in deny)
+    done = write_sandbox(ws, ws.domains["api"])
+    assert done["partial"] == [
+        "docs shares api's folder and its Claude settings: not walled from it by the sandbox"
+    ]
+    # written for both, the one file denies neither agent its own scope
+    write_sandbox(ws, ws.domains["docs"])
+    deny = json.loads((root / ".claude" / "settings.json").read_text())["sandbox"]
+    assert not any(p.startswith(str(root / "api")) for p in deny["filesystem"]["denyWrite"])
     lib = sandbox_block(ws, ws.domains["lib"])["filesystem"]
     assert not any(p.startswith(str(root / "api")) for p in lib["denyWrite"])
+    assert write_sandbox(ws, ws.domains["lib"])["partial"] == []
 
 
 def test_the_store_files_the_engine_owns_are_denied_and_the_rest_of_the_store_allowed(tmp_path):

@@ -139,6 +139,15 @@ class AgentCli(Protocol):
         """Why the sandbox cannot run here (one line), None when it can; `path`: a PATH."""
         ...
 
+    def sandbox_preview(self, ws: Workspace, dom: Domain) -> dict:
+        """What `write_sandbox` would change, writing nothing: {"path", "enabled" (now),
+        "stale", "prompts" (why commands may still ask), "partial" (peers not walled)}."""
+        ...
+
+    def sandbox_probe(self, path: str | None = None) -> str | None:
+        """Like `sandbox_unavailable`, and the sandbox tried once (user namespaces)."""
+        ...
+
     def program_version(self, executable: str, env: dict[str, str]) -> str | None:
         """The version `executable` (this CLI's program) reports, run with `env`; None when
         it cannot be run or does not say. Never starts an agent."""

@@ -54,6 +54,7 @@ class Doctor:
         self.ws = None  # the Workspace, once its config is valid
         self.server = None  # the adapters.tmux.Tmux of the workspace, once reachable
         self.agents_up = False  # agent panes run (they need .comm-node/bin/comm-node)
+        self.sandbox_why: str | None = None  # why the OS sandbox cannot run here
 
     def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
         self.checks.append(Check(name, status, detail, fix))
@@ -74,6 +75,10 @@ class Doctor:
         if self.ws is not None:
             for dom in self.ws.domains.values():
                 self.guarded(f"hooks: {dom.name}", lambda d=dom: self.check_hooks(d))
+        self.guarded("sandbox", self.check_sandbox_tools)
+        if self.ws is not None and any(d.sandbox for d in self.ws.domains.values()):
+            for dom in self.ws.domains.values():
+                self.guarded(f"sandbox: {dom.name}", lambda d=dom: self.check_sandbox(d))
         return self.checks
 
     # ---- tmux -----------------------------------------------------------------------------
@@ -435,6 +440,65 @@ class Doctor:
             )
         else:
             self.add(name, OK, f"hooks and allow rules current in {rel}")
+
+    # ---- the OS sandbox (issue 23) --------------------------------------------------------
+    def _cli(self):
+        from comm_node_tui.adapters.agent_cli import CLIS, DEFAULT, agent_cli_for
+
+        return agent_cli_for(self.ws) if self.ws is not None else CLIS[DEFAULT]()
+
+    def check_sandbox_tools(self) -> None:
+        path, source = self.agents_path()
+        on = [d.name for d in self.ws.domains.values() if d.sandbox] if self.ws else []
+        # tried once only where a domain needs it: otherwise a missing tool is news enough
+        why = self._cli().sandbox_probe(path) if on else self._cli().sandbox_unavailable(path)
+        self.sandbox_why = why
+        if why is None:
+            where = f"on for {', '.join(on)}" if on else "off for every domain"
+            self.add("sandbox", OK, f"bubblewrap and socat on the agents' PATH ({source}); {where}")
+        elif on:
+            self.add(
+                "sandbox",
+                FAIL,
+                f"{why}: the agents with sandbox = true ({', '.join(on)}) will not start",
+                "install what is named, or set sandbox = false in comm-node.toml",
+            )
+        else:
+            self.add("sandbox", OK, f"off for every domain; {why} (needed for sandbox = true)")
+
+    def check_sandbox(self, dom) -> None:
+        from comm_node_tui.errors import CommNodeError
+
+        name = f"sandbox: {dom.name}"
+        if not dom.sandbox:
+            self.add(name, OK, "off (this domain's sandbox = false)")
+            return
+        if self.sandbox_why:
+            self.add(name, FAIL, f"sandbox = true cannot work here: {self.sandbox_why}")
+            return
+        try:
+            seen = self._cli().sandbox_preview(self.ws, dom)
+        except CommNodeError as exc:
+            self.add(name, FAIL, str(exc))
+            return
+        rel = os.path.relpath(seen["path"], self.ws.root)
+        gaps = "".join(f"; {line}" for line in seen["partial"])
+        if seen["stale"]:
+            self.add(
+                name,
+                WARN,
+                f"sandbox = true, but {rel} does not hold it yet as comm-node writes it{gaps}",
+                f"`comm-node hooks install --domain {dom.name}` (or it is written when the "
+                "agent starts)",
+            )
+        elif seen["prompts"]:
+            self.add(
+                name,
+                WARN,
+                f"on in {rel}, but commands it cannot check may still ask: {seen['prompts']}{gaps}",
+            )
+        else:
+            self.add(name, OK, f"on in {rel}{gaps}")
 
 
 def _stale_events(have: object, want: object) -> list[str]:

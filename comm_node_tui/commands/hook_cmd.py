@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def hook(args) -> int:
     from comm_node_tui.hooks.handler import main
@@ -30,13 +32,33 @@ def install(args) -> int:
     ws, doms = _domains(args)
     cli = agent_cli_for(ws)
     out = [cli.install_hooks(d) for d in doms]
+    # The sandbox too (issue 23): an agent started by hand from these settings is walled
+    # as one `comm-node up` starts; with sandbox = false this takes out only what
+    # comm-node wrote there before, and reads nothing when it never wrote any.
+    boxes = [cli.write_sandbox(ws, d) for d in doms]
+    why = cli.sandbox_unavailable() if any(b["enabled"] for b in boxes) else None
+    for r, box in zip(out, boxes, strict=True):
+        r["sandbox"] = {**box, "unavailable": why if box["enabled"] else None}
     if args.json:
         print_json(out)
-    else:
-        for r in out:
+        return 0
+    for r in out:
+        print(
+            f"{r['domain']}: {r['added']} hooks added, {r['kept']} of yours kept "
+            f"({r['path']})" + (f"; backup {r['backup']}" if r["backup"] else "")
+        )
+        box = r["sandbox"]
+        if box["changed"] or box["enabled"]:
+            state = "on" if box["enabled"] else "off"
+            print(f"{r['domain']}: sandbox {state} ({box['path']})")
+        notes = [box["prompts"]] if box["enabled"] and box["prompts"] else []
+        for line in notes + box["partial"]:
+            print(f"{r['domain']}: sandbox: {line}", file=sys.stderr)
+        if box["unavailable"]:
             print(
-                f"{r['domain']}: {r['added']} hooks added, {r['kept']} of yours kept "
-                f"({r['path']})" + (f"; backup {r['backup']}" if r["backup"] else "")
+                f"{r['domain']}: sandbox = true, but {box['unavailable']}: Claude Code will "
+                "refuse to start there",
+                file=sys.stderr,
             )
     return 0
 

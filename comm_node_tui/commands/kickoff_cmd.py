@@ -33,14 +33,15 @@ def init(args) -> int:
 
         return run_wizard(root)
     from comm_node_tui.kickoff.plan import check_domain_paths, load_plan
-    from comm_node_tui.kickoff.scaffold import apply, build_plan, config_diff
+    from comm_node_tui.kickoff.scaffold import apply, build_plan, config_diff, sandbox_default
     from comm_node_tui.protocol.paths import CONFIG_NAME, STATE_DIR
 
     config, tasks, creations = load_plan(args.plan)
     problems = check_domain_paths(root, config, creations)
     if problems:
         raise ConfigError(args.plan, [f"{os.path.basename(args.plan)}: {p}" for p in problems])
-    plan = build_plan(root, config, tasks, creations)
+    config, sandbox_off = sandbox_default(root, config)
+    plan = build_plan(root, config, tasks, creations, sandbox_off=sandbox_off)
     pending = plan.pending
     config_change = next(c for c in plan.changes if c.path == os.path.join(root, CONFIG_NAME))
     if args.json and not args.yes:

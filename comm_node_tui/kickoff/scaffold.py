@@ -302,13 +302,56 @@ def _gitignore_targets(plan: Plan) -> dict[str, list[str]]:
     return out
 
 
+def sandbox_default(root: str, config):
+    """(the config, why the sandbox stays off) for `init --from PLAN` when the plan does not
+    say `[agents] sandbox`: a workspace's file keeps its own choice; a new one gets the
+    sandbox where Claude Code's can run (bubblewrap and socat), as the wizard proposes,
+    and otherwise off with the reason beside it (issue 23)."""
+    if "sandbox" in config.agents.model_fields_set:
+        return config, None
+    path = os.path.join(root, CONFIG_NAME)
+    if os.path.exists(path):
+        import tomllib
+
+        try:
+            with open(path, "rb") as fh:
+                agents = tomllib.load(fh).get("agents")
+        except (OSError, ValueError):
+            return config, None  # the plan rewrites it whole; its diff shows what changes
+        have = agents.get("sandbox") if isinstance(agents, dict) else None
+        if not isinstance(have, bool):
+            return config, None
+        on = have
+        why = None
+    else:
+        from comm_node_tui.adapters.agent_cli import CLIS
+
+        why = CLIS[config.agents.cli]().sandbox_unavailable()
+        on = why is None
+    agents = config.agents.model_copy(update={"sandbox": on})
+    return config.model_copy(update={"agents": agents}), why
+
+
+def _sandbox_off_line(text: str, why: str) -> str:
+    """The config text with `sandbox = false` and its reason in `[agents]` (a default value
+    is not written otherwise)."""
+    line = f"sandbox = false  # {why}: Claude Code's Bash sandbox cannot run here\n"
+    if "\n[agents]\n" in text:
+        return text.replace("\n[agents]\n", "\n[agents]\n" + line, 1)
+    at = text.find("\n[[domains]]")
+    at = len(text) if at < 0 else at + 1
+    return text[:at] + "[agents]\n" + line + "\n" + text[at:]
+
+
 def build_plan(
     root: str,
     config,
     tasks: list[dict] | None = None,
     creations: dict[str, DomainCreation] | None = None,
+    sandbox_off: str | None = None,
 ) -> Plan:
-    """Every change `apply` would make, without making any."""
+    """Every change `apply` would make, without making any; `sandbox_off`: why the new
+    config's sandbox is off (written beside it)."""
     from comm_node_tui.adapters.agent_cli import agent_cli_for
     from comm_node_tui.workspace.discovery import _add_scope_regexes
     from comm_node_tui.workspace.registry import registry_for
@@ -318,7 +361,10 @@ def build_plan(
     _add_scope_regexes(root, data)
     ws = Workspace(root, data)
     cli = agent_cli_for(ws)
-    plan = Plan(root, config_text(config), ws, creations=dict(creations or {}))
+    text = config_text(config)
+    if sandbox_off:
+        text = _sandbox_off_line(text, sandbox_off)
+    plan = Plan(root, text, ws, creations=dict(creations or {}))
     changes = plan.changes
 
     def file(path: str, new: str, what: str, domain: str | None = None) -> None:

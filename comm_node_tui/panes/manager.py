@@ -216,6 +216,10 @@ class AgentPanes:
         done = self.cli.write_sandbox(self.ws, dom)
         if done["changed"]:
             words = "on" if done["enabled"] else "off"
+            if done.get("prompts"):
+                words += f" (commands it cannot check may still ask: {done['prompts']})"
+            for line in done.get("partial") or ():
+                words += f"; {line}"
             self.emit(
                 Event(
                     "sandbox.written",

@@ -156,6 +156,16 @@ class ClaudeCode:
 
         return sandbox.unavailable_reason(path)
 
+    def sandbox_preview(self, ws: Workspace, dom: Domain) -> dict:
+        from comm_node_tui.adapters.claude import sandbox
+
+        return sandbox.preview(ws, dom)
+
+    def sandbox_probe(self, path: str | None = None) -> str | None:
+        from comm_node_tui.adapters.claude import sandbox
+
+        return sandbox.probe(path)
+
     def program_version(self, executable: str, env: dict[str, str]) -> str | None:
         """`claude --version` prints `2.1.330 (Claude Code)` and exits: no session, no
         dialog, no auto-update (asked not to, in case a build would)."""

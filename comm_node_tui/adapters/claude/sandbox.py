@@ -11,17 +11,26 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
   and the shared objects and refs), so `git commit` works;
 - denyWrite: the parts of that store an agent must never change (the `bin/comm-node` its
   hooks run outside the sandbox, the config cache, pauses, budget grants, the engine's pid
-  and ledger, the operator's mailbox) and every peer domain's folder or scope that lies
-  inside this domain's folder (domains sharing a repository);
+  and ledger, the operator's mailbox) and every peer domain's folder nested in this
+  domain's folder (domains sharing one folder share its settings file: peer_coverage);
 - denyRead: `[agents] sandbox_deny_read` (keys and credentials under ~);
 - network: `[agents] sandbox_network` only (Claude Code itself reaches its model from
   outside the sandbox: nothing is needed for that);
-- failIfUnavailable on and allowUnsandboxedCommands off: no command ever runs unsandboxed.
+- failIfUnavailable on and allowUnsandboxedCommands off: no command ever runs unsandboxed;
+- the permission rule `Bash` (the whole tool) in `permissions.allow`: `autoAllowBashIfSandboxed`
+  alone still asks for a command whose parts it cannot check statically (`cd X && rm ...`,
+  `FOO=1 cmd`, a loop, a `{ ...; }` group), and no narrower rule lifts those asks (checked on
+  2.1.330, docs/claude-code.md). Inside walls that hold for every command the prompt guards
+  nothing the walls do not, so it is written only while they do: no `excludedCommands` in
+  any settings Claude Code merges (an excluded command runs outside the sandbox and would
+  then run unasked) and the fail-closed switches as comm-node sets them.
 
 Every value lives in the project settings Claude Code reads (`.claude/settings.json`, merged
-there with the user's own, never clobbering them); what comm-node wrote is recorded in the
-domain's protocol folder (`sandbox.json`) so a later write or `sandbox = false` takes out
-exactly that and nothing of the user's. Checked on the real CLI: docs/claude-code.md.
+there with the user's own, never clobbering them); what comm-node wrote (its part of
+`sandbox` and the allow rule) is recorded in the domain's protocol folder (`sandbox.json`,
+`{"sandbox": ..., "allow": [...]}`; an older record is the `sandbox` part alone) so a
+later write or `sandbox = false` takes out exactly that and nothing of the user's.
+Checked on the real CLI: docs/claude-code.md.
 """
 
 from __future__ import annotations
@@ -61,6 +70,11 @@ SCALARS = {
 }
 
 
+# The whole Bash tool: see the module's docstring for when it is written.
+ALLOW_ALL_BASH = "Bash"
+MANAGED_DIR = "/etc/claude-code"  # Claude Code's managed settings on Linux
+
+
 def missing_tools(path: str | None = None) -> list[str]:
     """The programs the sandbox needs that are not on PATH (Debian: bubblewrap, socat)."""
     return [tool for tool in TOOLS if shutil.which(tool, path=path) is None]
@@ -75,25 +89,27 @@ def unavailable_reason(path: str | None = None) -> str | None:
     return f"{', '.join(missing)} not installed (apt install {packages})"
 
 
+def probe(path: str | None = None) -> str | None:
+    """Why bubblewrap cannot make a sandbox here (one line: no user namespaces in a
+    container, say), None when it can: the walls Claude Code builds, in small."""
+    bwrap = shutil.which("bwrap", path=path)
+    if bwrap is None:
+        return unavailable_reason(path)
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--unshare-net"]
+    try:
+        res = subprocess.run(
+            [*argv, "true"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{bwrap} did not run: {exc}"
+    if res.returncode == 0:
+        return None
+    last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
+    return f"{bwrap} cannot make a sandbox here: {last}"
+
+
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def scope_dirs(dom: Domain) -> list[str]:
-    """The folders a domain's scope covers, absolute: each glob's part before its first
-    wildcard ("src/**" -> <path>/src). A scope that starts with a wildcard covers the whole
-    folder."""
-    out = []
-    for pattern in dom.scope:
-        parts = []
-        for part in pattern.split("/"):
-            if any(c in part for c in "*?["):
-                break
-            parts.append(part)
-        else:
-            parts = parts[:-1] if len(parts) > 1 else parts  # a file: its folder
-        out.append(os.path.normpath(os.path.join(dom.path, *parts)))
-    return list(dict.fromkeys(out))
 
 
 def git_dirs(folder: str) -> list[str]:
@@ -120,23 +136,35 @@ def git_dirs(folder: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def peer_denies(ws: Workspace, dom: Domain) -> list[str]:
-    """Peers' folders (or, in a shared folder, their scopes' folders) inside this domain's
-    folder: writable by default there, so denied by name."""
-    mine = scope_dirs(dom)
-    out = []
+def peer_coverage(ws: Workspace, dom: Domain) -> tuple[list[str], list[str]]:
+    """(the peers' folders inside this domain's folder, writable by default there, so denied
+    by name; one line per peer the sandbox cannot wall off from this domain).
+
+    Domains that share a folder share its `.claude/settings.json`, so one agent's sandbox
+    is every agent's there: denying each other's scope folders in it walled every agent out
+    of its own scope too (their union). They are not walled from each other by the OS; the
+    edit guard and `comm-node check` still judge their files. A scope starting with a
+    wildcard (`**/*.md`) could not be denied anyway: Claude Code 2.1.330 ignores a glob in
+    denyWrite on Linux (docs/claude-code.md)."""
+    out: list[str] = []
+    partial: list[str] = []
     for peer in ws.domains.values():
         if peer.name == dom.name:
             continue
         if peer.path == dom.path:
-            for d in scope_dirs(peer):
-                # a peer scope that covers this domain's own (e.g. "**") denies nothing:
-                # the edit guard and `comm-node check` still judge the files themselves
-                if not any(_inside(m, d) for m in mine):
-                    out.append(d)
+            partial.append(
+                f"{peer.name} shares {dom.name}'s folder and its Claude settings: "
+                "not walled from it by the sandbox"
+            )
         elif _inside(peer.path, dom.path):
             out.append(peer.path)
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(out)), partial
+
+
+def peer_denies(ws: Workspace, dom: Domain) -> list[str]:
+    """Peers' folders nested in this domain's folder: writable by default there, so denied
+    by name."""
+    return peer_coverage(ws, dom)[0]
 
 
 def sandbox_block(ws: Workspace, dom: Domain) -> dict:
@@ -164,12 +192,66 @@ def _record_path(dom: Domain) -> str:
     return os.path.join(dom.paths.dir, RECORD)
 
 
-def _read_record(dom: Domain) -> dict:
+def _read_record(dom: Domain) -> tuple[dict, list]:
+    """(comm-node's part of `sandbox`, the allow rules comm-node added). A record written
+    before the allow rule existed is the `sandbox` part alone."""
     try:
         data = read_json_bounded(_record_path(dom), 1 << 20)
     except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return {}, []
+    if not isinstance(data, dict):
+        return {}, []
+    if not isinstance(data.get("sandbox"), dict):
+        return data, []
+    found = data.get("allow")
+    allow = found if isinstance(found, list) else []
+    return data["sandbox"], [r for r in allow if isinstance(r, str)]
+
+
+def claude_config_dir() -> str:
+    """Where Claude Code keeps the user's settings: the agents inherit comm-node's
+    environment, so the same CLAUDE_CONFIG_DIR (or ~/.claude)."""
+    return os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
+
+
+def _excluded_in(path: str) -> bool:
+    try:
+        data = read_json_bounded(path, 1 << 20)
+    except (OSError, ValueError):
+        return False
+    box = data.get("sandbox") if isinstance(data, dict) else None
+    return isinstance(box, dict) and bool(box.get("excludedCommands"))
+
+
+def excluded_sources(dom: Domain, managed: str = MANAGED_DIR) -> list[str]:
+    """The settings files that hold `sandbox.excludedCommands` for `dom`'s agent, besides
+    its `.claude/settings.json` (checked in the merged block)."""
+    files = [
+        os.path.join(dom.path, ".claude", "settings.local.json"),
+        os.path.join(claude_config_dir(), "settings.json"),
+        os.path.join(managed, "managed-settings.json"),
+    ]
+    drop_ins = os.path.join(managed, "managed-settings.d")
+    if os.path.isdir(drop_ins):
+        files += sorted(
+            os.path.join(drop_ins, n) for n in os.listdir(drop_ins) if n.endswith(".json")
+        )
+    return [f for f in files if _excluded_in(f)]
+
+
+def prompts_reason(block: dict, dom: Domain, managed: str = MANAGED_DIR) -> str | None:
+    """Why the whole Bash tool is not allowed without a prompt in `dom` (one line), None
+    when every command it runs is walled."""
+    for key, want in (("enabled", True), ("failIfUnavailable", True),
+                      ("allowUnsandboxedCommands", False)):  # fmt: skip
+        if block.get(key) is not want:
+            return f"sandbox.{key} is {json.dumps(block.get(key))} in {settings_path(dom)}"
+    if block.get("excludedCommands"):
+        return f"sandbox.excludedCommands in {settings_path(dom)} run outside the sandbox"
+    found = excluded_sources(dom, managed)
+    if found:
+        return f"sandbox.excludedCommands in {found[0]} run outside the sandbox"
+    return None
 
 
 def _without(current: object, ours: dict) -> dict:
@@ -222,12 +304,41 @@ def _merge(user: dict, ours: dict) -> tuple[dict, dict]:
     return out, added
 
 
-def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict]:
-    """(the settings now, the settings as comm-node writes them, comm-node's part)."""
+def _with_allow(data: dict, drop: list, add: str | None) -> tuple[dict, list]:
+    """`data` with the allow rules comm-node added before (`drop`) taken out and `add` put
+    in unless the user has it; (the settings, the rules comm-node added now)."""
+    perms = data.get("permissions")
+    if perms is not None and not isinstance(perms, dict):
+        return data, []  # not ours to repair: install_hooks leaves it alone too
+    perms = dict(perms or {})
+    found = perms.get("allow")
+    allow = [r for r in found if r not in drop] if isinstance(found, list) else []
+    added = []
+    if add is not None and add not in allow:
+        allow.append(add)
+        added.append(add)
+    if allow:
+        perms["allow"] = allow
+    else:
+        perms.pop("allow", None)
+    new = dict(data)
+    if perms:
+        new["permissions"] = perms
+    else:
+        new.pop("permissions", None)
+    return new, added
+
+
+def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict, list, str | None]:
+    """(the settings now, the settings as comm-node writes them, comm-node's part of
+    `sandbox`, the allow rules it adds, why commands may still prompt)."""
     data = _load(settings_path(dom))
-    user = _without(data.get("sandbox"), _read_record(dom))
+    ours_before, allow_before = _read_record(dom)
+    user = _without(data.get("sandbox"), ours_before)
+    why = None
     if dom.sandbox:
         block, ours = _merge(user, sandbox_block(ws, dom))
+        why = prompts_reason(block, dom)
     else:
         block, ours = user, {}
     new = dict(data)
@@ -235,7 +346,22 @@ def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict]:
         new["sandbox"] = block
     else:
         new.pop("sandbox", None)
-    return data, new, ours
+    rule = ALLOW_ALL_BASH if dom.sandbox and why is None else None
+    new, added = _with_allow(new, allow_before, rule)
+    return data, new, ours, added, why
+
+
+def preview(ws: Workspace, dom: Domain) -> dict:
+    """What `write_sandbox` would do, writing nothing (for `comm-node doctor`)."""
+    data, new, _ours, _added, why = merged(ws, dom)
+    found = data.get("sandbox")
+    return {
+        "path": settings_path(dom),
+        "enabled": isinstance(found, dict) and found.get("enabled") is True,
+        "stale": new != data,
+        "prompts": why,
+        "partial": peer_coverage(ws, dom)[1] if dom.sandbox else [],
+    }
 
 
 def write_sandbox(ws: Workspace, dom: Domain) -> dict:
@@ -245,17 +371,18 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         # never on here: the settings file is not even read (a broken one is the user's,
         # and starting an agent did not read it before the sandbox existed)
         return {"domain": dom.name, "path": path, "enabled": False, "changed": False,
-                "backup": None}  # fmt: skip
-    data, new, ours = merged(ws, dom)
+                "backup": None, "prompts": None, "partial": []}  # fmt: skip
+    data, new, ours, added, why = merged(ws, dom)
     changed = new != data
     backup = None
     if changed:
         before = settings_text(data) if os.path.exists(path) else None
         backup = _write(path, new, before)
     record = _record_path(dom)
-    if ours:
+    if ours or added:
         os.makedirs(dom.paths.dir, exist_ok=True)
-        atomic_write(record, json.dumps(ours, indent=2) + "\n", mode=0o644)
+        text = json.dumps({"sandbox": ours, "allow": added}, indent=2) + "\n"
+        atomic_write(record, text, mode=0o644)
     elif os.path.exists(record):
         os.unlink(record)
     found = new.get("sandbox")
@@ -266,4 +393,6 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         "enabled": block.get("enabled") is True,
         "changed": changed,
         "backup": backup,
+        "prompts": why,  # why commands may still ask (None: none inside the walls do)
+        "partial": peer_coverage(ws, dom)[1] if dom.sandbox else [],  # peers not walled off
     }

@@ -1,0 +1,195 @@
+"""The sandbox outside `comm-node up` (issue 23): `comm-node hooks install` writes a domain's
+sandbox with its hooks (an agent started by hand is walled too), and `comm-node doctor` says
+whether bubblewrap and socat are there, which domains are walled and why one cannot be."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.conftest import run_cli, write_workspace
+from tests.test_doctor import doctor
+
+
+def without(tmp_path: Path, *programs: str) -> str:
+    """A PATH with the system's programs but `programs` (symlinks, real programs)."""
+    bare = tmp_path / "bin"
+    bare.mkdir(parents=True)
+    for folder in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for entry in os.scandir(folder) if os.path.isdir(folder) else ():
+            link = bare / entry.name
+            if entry.name not in programs and not link.exists():
+                link.symlink_to(entry.path)
+    return str(bare)
+
+
+def sandbox_of(root: Path, name: str) -> dict | None:
+    path = root / name / ".claude" / "settings.json"
+    return json.loads(path.read_text()).get("sandbox") if path.exists() else None
+
+
+def workspace(tmp_path: Path) -> Path:
+    return write_workspace(
+        tmp_path / "ws",
+        agents='sandbox = true\ncommand = "claude"',
+        domain_extra={"docs": "sandbox = false"},
+    )
+
+
+def test_hooks_install_writes_the_sandbox_and_takes_it_out_when_turned_off(tmp_path):
+    root = workspace(tmp_path)
+    home = tmp_path / "claude-config"  # the user's Claude settings: a private folder
+    home.mkdir()
+    env = {**os.environ, "CLAUDE_CONFIG_DIR": str(home)}
+    env = {k: v for k, v in env.items() if not k.startswith("COMM_NODE_")}
+    res = run_cli("hooks", "install", "--all", cwd=root, env=env)
+    assert res.returncode == 0, res.stderr
+    assert f"backend: sandbox on ({root / 'backend' / '.claude' / 'settings.json'})" in res.stdout
+    box = sandbox_of(root, "backend")
+    assert box and box["enabled"] and box["failIfUnavailable"]
+    assert str(root / ".comm-node") in box["filesystem"]["allowWrite"]
+    data = json.loads((root / "backend" / ".claude" / "settings.json").read_text())
+    assert "Bash" in data["permissions"]["allow"] and "PreToolUse" in data["hooks"]
+    assert sandbox_of(root, "docs") is None  # its own sandbox = false
+    assert "docs: sandbox" not in res.stdout
+    # JSON: the sandbox's result beside the hooks'
+    out = json.loads(run_cli("hooks", "install", "--all", "--json", cwd=root, env=env).stdout)
+    by = {r["domain"]: r["sandbox"] for r in out}
+    assert by["backend"]["enabled"] and not by["backend"]["changed"]
+    assert by["backend"]["unavailable"] is None and not by["docs"]["enabled"]
+    # sandbox = false: the next install takes out exactly what comm-node wrote
+    toml = root / "comm-node.toml"
+    toml.write_text(toml.read_text().replace("sandbox = true\n", "", 1))
+    res = run_cli("hooks", "install", "--all", cwd=root, env=env)
+    assert "backend: sandbox off" in res.stdout
+    assert sandbox_of(root, "backend") is None
+    data = json.loads((root / "backend" / ".claude" / "settings.json").read_text())
+    assert "Bash" not in data["permissions"]["allow"] and "PreToolUse" in data["hooks"]
+
+
+def test_hooks_install_says_when_the_sandbox_cannot_run_here(tmp_path):
+    root = workspace(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["CLAUDE_CONFIG_DIR"] = str(tmp_path)
+    env["PATH"] = without(tmp_path, "bwrap", "socat")
+    res = run_cli("hooks", "install", "--domain", "backend", cwd=root, env=env)
+    assert res.returncode == 0, res.stderr
+    assert sandbox_of(root, "backend")["failIfUnavailable"] is True  # fails closed
+    assert res.stderr.splitlines() == [
+        "backend: sandbox = true, but bwrap, socat not installed (apt install bubblewrap "
+        "socat): Claude Code will refuse to start there"
+    ]
+
+
+def test_doctor_reports_the_sandbox_of_each_domain(tmp_path):
+    root = workspace(tmp_path)
+    _code, checks, text = doctor(root)
+    assert checks["sandbox"]["status"] == "OK", text
+    assert checks["sandbox"]["detail"].startswith("bubblewrap and socat on the agents' PATH")
+    assert checks["sandbox"]["detail"].endswith("on for backend, frontend")
+    # not written yet (no `up`, no `hooks install`): a WARN naming the fix
+    backend = checks["sandbox: backend"]
+    assert backend["status"] == "WARN" and "does not hold it yet" in backend["detail"]
+    assert backend["fix"].startswith("`comm-node hooks install --domain backend`")
+    assert checks["sandbox: docs"] == {
+        "name": "sandbox: docs", "status": "OK",
+        "detail": "off (this domain's sandbox = false)", "fix": "",
+    }  # fmt: skip
+    home = root / ".home"  # doctor()'s CLAUDE_CONFIG_DIR
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["CLAUDE_CONFIG_DIR"] = str(home)
+    assert run_cli("hooks", "install", "--all", cwd=root, env=env).returncode == 0
+    _code, checks, text = doctor(root)
+    assert checks["sandbox: backend"] == {
+        "name": "sandbox: backend", "status": "OK",
+        "detail": "on in backend/.claude/settings.json", "fix": "",
+    }, text  # fmt: skip
+    # the user excludes a command from the sandbox: it would run unwalled, so the agent is
+    # asked before commands the sandbox cannot check (and the doctor says why)
+    (home / "settings.json").write_text(json.dumps({"sandbox": {"excludedCommands": ["x *"]}}))
+    _code, checks, text = doctor(root)
+    detail = checks["sandbox: backend"]["detail"]
+    assert checks["sandbox: backend"]["status"] == "WARN", text
+    assert detail.startswith("sandbox = true, but backend/.claude/settings.json does not hold")
+    assert run_cli("hooks", "install", "--all", cwd=root, env=env).returncode == 0
+    _code, checks, text = doctor(root)
+    assert checks["sandbox: backend"]["status"] == "WARN", text
+    assert checks["sandbox: backend"]["detail"] == (
+        "on in backend/.claude/settings.json, but commands it cannot check may still ask: "
+        f"sandbox.excludedCommands in {home / 'settings.json'} run outside the sandbox"
+    )
+
+
+def test_doctor_fails_a_sandbox_that_cannot_work_here(tmp_path):
+    root = workspace(tmp_path)
+    code, checks, text = doctor(root, PATH=without(tmp_path, "bwrap"))
+    assert code == 1
+    assert checks["sandbox"] == {
+        "name": "sandbox", "status": "FAIL",
+        "detail": "bwrap not installed (apt install bubblewrap): the agents with sandbox = "
+        "true (backend, frontend) will not start",
+        "fix": "install what is named, or set sandbox = false in comm-node.toml",
+    }, text  # fmt: skip
+    assert checks["sandbox: frontend"]["status"] == "FAIL"
+    assert checks["sandbox: frontend"]["detail"] == (
+        "sandbox = true cannot work here: bwrap not installed (apt install bubblewrap)"
+    )
+    assert checks["sandbox: docs"]["status"] == "OK"
+    # with no domain walled, missing tools are only news
+    toml = root / "comm-node.toml"
+    toml.write_text(toml.read_text().replace("sandbox = true\n", "", 1))
+    _code, checks, text = doctor(root, PATH=without(tmp_path / "2", "bwrap", "socat"))
+    assert checks["sandbox"]["status"] == "OK"
+    assert checks["sandbox"]["detail"] == (
+        "off for every domain; bwrap, socat not installed (apt install bubblewrap socat) "
+        "(needed for sandbox = true)"
+    )
+    assert not any(name.startswith("sandbox: ") for name in checks)
+
+
+PLAN = '[project]\nname = "p"\n\n[[domains]]\nname = "api"\npath = "api"\n'
+
+
+def test_init_from_a_plan_turns_the_sandbox_on_where_it_can_run(tmp_path):
+    """A new comm-node.toml gets `sandbox = true` where bubblewrap and socat are installed
+    (.ci/run installs them), `sandbox = false` with the reason where not; a plan that says,
+    says; an existing file keeps its own choice."""
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    root = tmp_path / "here"
+    (root / "api").mkdir(parents=True)
+    (root / "PLAN.toml").write_text(PLAN)
+    res = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert "\n[agents]\nsandbox = true\n" in (root / "comm-node.toml").read_text()
+    assert load_workspace(str(root), use_cache=False).domains["api"].sandbox
+    # the plan run again: the file's choice stays, even one the operator changed since
+    toml = root / "comm-node.toml"
+    toml.write_text(toml.read_text().replace("sandbox = true", "sandbox = false"))
+    res = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert not load_workspace(str(root), use_cache=False).domains["api"].sandbox
+    # where it cannot run: off, and why, in the file
+    bare = tmp_path / "bare"
+    (bare / "api").mkdir(parents=True)
+    (bare / "PLAN.toml").write_text(PLAN)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["PATH"] = without(tmp_path / "nobwrap", "bwrap", "socat")
+    res = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=bare, env=env)
+    assert res.returncode == 0, res.stderr
+    text = (bare / "comm-node.toml").read_text()
+    assert (
+        "\n[agents]\nsandbox = false  # bwrap, socat not installed (apt install bubblewrap "
+        "socat): Claude Code's Bash sandbox cannot run here\n"
+    ) in text
+    assert not load_workspace(str(bare), use_cache=False).domains["api"].sandbox
+    # a plan that says wins over both
+    said = tmp_path / "said"
+    (said / "api").mkdir(parents=True)
+    (said / "PLAN.toml").write_text(
+        PLAN.replace("\n\n[[domains]]", "\n[agents]\nsandbox = false\n\n[[domains]]", 1)
+    )
+    res = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=said)
+    assert res.returncode == 0, res.stderr
+    assert "sandbox" not in (said / "comm-node.toml").read_text()  # off: the default
