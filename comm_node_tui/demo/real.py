@@ -333,6 +333,7 @@ def deliveries(events: list[dict]) -> dict:
         elif e.get("type") == "agent.inject_refused":
             refused[data.get("reason", "?")] += 1
     return {
+        "events": len(events),  # how many were read: the demo's teardown may log more
         "typed": sum(typed.values()),
         "typed_by": dict(typed),
         "refused": sum(refused.values()),
