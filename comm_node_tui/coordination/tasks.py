@@ -25,12 +25,12 @@ from __future__ import annotations
 import gc
 import os
 from collections import defaultdict, deque
-from datetime import UTC, datetime
 
 from comm_node_tui.protocol import jsonfast as json
 
 TYPE_CHECKING = False  # annotations only
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import BinaryIO
 
 BLOCKING = ("blocks", "conditional-blocks")
@@ -342,6 +342,79 @@ def load_native(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str
     return load_native_text(text, name, domains)
 
 
+# ---- the parsed tasks.toml, kept as JSON -------------------------------------------------
+# tomllib (with re, typing and its parser) is most of a SessionStart hand-off's start-up and
+# 55 % of Engine.start at 20,000 tasks (issue 22). Whoever parses tasks.toml (the engine, the
+# agent CLI, the hook) keeps the result next to the config cache, keyed by the file's size,
+# mtime and inode and by the domains the problems were judged against, so the next reader
+# loads JSON with the C scanner instead. Written atomically; a cache that cannot be read or
+# written is only slower, never wrong.
+CACHE_FILE = "tasks.cache.json"  # in the workspace's .comm-node/
+CACHE_VERSION = 1
+
+
+def _stamp(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _task_row(t: Task) -> list:
+    c = t.contract
+    return [
+        t.id, t.title, t.status, t.priority, t.issue_type, t.domain, t.assignee, t.labels,
+        t.deps, t.parent, t.pinned, t.ephemeral, t.defer_until, t.required_artifacts,
+        t.description, [c.done_when, c.artifacts, c.notify, c.verify, c.context],
+    ]  # fmt: skip
+
+
+def _task_of(row: list) -> Task:
+    t = Task.__new__(Task)
+    (
+        t.id, t.title, t.status, t.priority, t.issue_type, t.domain, t.assignee, t.labels,
+        deps, t.parent, t.pinned, t.ephemeral, t.defer_until, t.required_artifacts,
+        t.description, contract,
+    ) = row  # fmt: skip
+    t.deps = [(k, target, meta) for k, target, meta in deps]
+    c = t.contract = Contract.__new__(Contract)
+    c.done_when, c.artifacts, c.notify, c.verify, c.context = contract
+    return t
+
+
+def load_native_cached(
+    path: str, domains: set[str], state_dir: str
+) -> tuple[dict[str, Task], list[str]]:
+    """load_native's result, from `state_dir`/CACHE_FILE while tasks.toml is unchanged."""
+    cache = os.path.join(state_dir, CACHE_FILE)
+    stamp = _stamp(path)
+    key = [CACHE_VERSION, path, stamp, sorted(domains)]
+    if stamp is not None:
+        try:
+            with open(cache, "rb") as fh:
+                data = json.loads(fh.read().decode("utf-8"))
+            if data["key"] == key:
+                tasks = {}
+                for row in data["tasks"]:
+                    t = _task_of(row)
+                    tasks[t.id] = t
+                return tasks, list(data["problems"])
+        except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
+            pass  # missing, stale or damaged: parse the TOML and write it again
+    tasks, problems = load_native(path, domains)
+    if stamp is not None and _stamp(path) == stamp:  # not changed while it was read
+        from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
+
+        data = {"key": key, "problems": problems, "tasks": [_task_row(t) for t in tasks.values()]}
+        try:
+            ensure_dir(state_dir)
+            atomic_write(cache, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        except (OSError, ValueError, TypeError):
+            pass  # a read-only workspace still works, only slower
+    return tasks, problems
+
+
 def load_native_text(text: str, name: str, domains: set[str]) -> tuple[dict[str, Task], list[str]]:
     """load_native on text already read (`task edit` checks its result before writing it)."""
     import tomllib
@@ -457,6 +530,8 @@ def cycle_through(tasks: dict[str, Task], start: str) -> list[str] | None:
 def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
+    from datetime import UTC, datetime
+
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -472,6 +547,10 @@ class Readiness:
     ) -> None:
         self.tasks = tasks
         self.published = published or set()
+        # datetime is imported here, not at the top: the SessionStart hand-off reads tasks
+        # without judging readiness, and datetime is a tenth of its start-up (issue 22)
+        from datetime import UTC, datetime
+
         self.now = now or datetime.now(UTC)
         self.children: dict[str, list[str]] = defaultdict(list)
         self.dependents: dict[str, list[str]] = defaultdict(list)

@@ -53,7 +53,9 @@ def facts(ws: Workspace, dom: Domain) -> dict:
     from comm_node_tui.hooks.mail import unread
 
     coord = Coordinator(ws)
-    tasks, _ready, _problems = coord.load_tasks()
+    # the tasks with their claims, not their readiness: readiness reads every domain's
+    # artifact manifest and judges the whole graph, none of which the hand-off shows
+    tasks, _problems = coord.overlaid_tasks()
     held = held_tasks(tasks, dom.name)
     task = None
     if held:
