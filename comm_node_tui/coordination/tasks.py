@@ -387,6 +387,39 @@ def load_native_cached(
     path: str, domains: set[str], state_dir: str
 ) -> tuple[dict[str, Task], list[str]]:
     """load_native's result, from `state_dir`/CACHE_FILE while tasks.toml is unchanged."""
+    rows, problems = native_rows(path, domains, state_dir)
+    tasks = {}
+    for row in rows:
+        t = _task_of(row)
+        tasks[t.id] = t
+    return tasks, problems
+
+
+def held_native(
+    path: str, domains: set[str], state_dir: str, overlay: dict, name: str
+) -> list[Task]:
+    """The native tasks domain `name` holds once `overlay` (tasks.json's "tasks") is applied,
+    as Coordinator.overlaid_tasks applies it; only those become Task objects (the SessionStart
+    hand-off needs the agent's own task, not the graph). SourceProblem as load_native."""
+    rows, _problems = native_rows(path, domains, state_dir)
+    held = []
+    for row in rows:
+        status, assignee = row[2], row[6]
+        over = overlay.get(row[0])
+        if isinstance(over, dict):
+            if isinstance(over.get("status"), str):
+                status = over["status"]
+            if over.get("assignee"):
+                assignee = over["assignee"]
+        if status == "in_progress" and assignee == name:
+            t = _task_of(row)
+            t.status, t.assignee = status, assignee
+            held.append(t)
+    return held
+
+
+def native_rows(path: str, domains: set[str], state_dir: str) -> tuple[list[list], list[str]]:
+    """load_native's tasks as cache rows (_task_row), and its problems."""
     cache = os.path.join(state_dir, CACHE_FILE)
     stamp = _stamp(path)
     key = [CACHE_VERSION, path, stamp, sorted(domains)]
@@ -394,25 +427,23 @@ def load_native_cached(
         try:
             with open(cache, "rb") as fh:
                 data = json.loads(fh.read().decode("utf-8"))
-            if data["key"] == key:
-                tasks = {}
-                for row in data["tasks"]:
-                    t = _task_of(row)
-                    tasks[t.id] = t
-                return tasks, list(data["problems"])
+            rows = data["tasks"]
+            if data["key"] == key and all(type(r) is list and len(r) == 16 for r in rows):
+                return rows, list(data["problems"])
         except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
             pass  # missing, stale or damaged: parse the TOML and write it again
     tasks, problems = load_native(path, domains)
+    rows = [_task_row(t) for t in tasks.values()]
     if stamp is not None and _stamp(path) == stamp:  # not changed while it was read
         from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 
-        data = {"key": key, "problems": problems, "tasks": [_task_row(t) for t in tasks.values()]}
+        data = {"key": key, "problems": problems, "tasks": rows}
         try:
             ensure_dir(state_dir)
             atomic_write(cache, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
         except (OSError, ValueError, TypeError):
             pass  # a read-only workspace still works, only slower
-    return tasks, problems
+    return rows, problems
 
 
 def load_native_text(text: str, name: str, domains: set[str]) -> tuple[dict[str, Task], list[str]]:
