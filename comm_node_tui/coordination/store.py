@@ -10,12 +10,14 @@ A distributed backend would replace this class with compare-and-set on a key-val
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 
 from comm_node_tui.protocol import jsonfast as json
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir, exclusive_flock, read_bounded
+
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from types import TracebackType
 
 MAX_STATE_BYTES = 64 * 1024 * 1024
 
@@ -25,20 +27,9 @@ class CoordStore:
         self.dir = state_dir
         self.lock_path = os.path.join(state_dir, "coord.lock")
 
-    @contextlib.contextmanager
-    def locked(self, timeout_s: float = 10.0) -> Iterator[CoordStore]:
+    def locked(self, timeout_s: float = 10.0) -> _Held:
         """Hold the coordination lock (waits, with a timeout, for the other holder)."""
-        from comm_node_tui.errors import CommNodeError
-
-        ensure_dir(self.dir)
-
-        def held() -> CommNodeError:
-            return CommNodeError(
-                f"{self.lock_path}: still held by another comm-node after {timeout_s:g} s"
-            )
-
-        with exclusive_flock(self.lock_path, timeout_s, held):
-            yield self
+        return _Held(self, timeout_s)
 
     def read(self, name: str, default: object) -> object:
         """A JSON state file; `default` when missing; ValueError naming the file if garbage."""
@@ -65,3 +56,39 @@ class CoordStore:
             return os.stat(os.path.join(self.dir, name)).st_mtime
         except OSError:
             return None
+
+
+class _Held:
+    """CoordStore.locked's `with` block: a class, not contextlib (whose import, with
+    collections and functools, was a quarter of the SessionStart hand-off's start-up)."""
+
+    def __init__(self, store: CoordStore, timeout_s: float) -> None:
+        self.store = store
+        self.timeout_s = timeout_s
+        self.flock: exclusive_flock | None = None
+
+    def __enter__(self) -> CoordStore:
+        from comm_node_tui.errors import CommNodeError
+
+        store, timeout_s = self.store, self.timeout_s
+        ensure_dir(store.dir)
+
+        def held() -> CommNodeError:
+            return CommNodeError(
+                f"{store.lock_path}: still held by another comm-node after {timeout_s:g} s"
+            )
+
+        flock = exclusive_flock(store.lock_path, timeout_s, held)
+        flock.__enter__()
+        self.flock = flock
+        return store
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        flock, self.flock = self.flock, None
+        if flock is not None:
+            flock.__exit__(kind, exc, tb)

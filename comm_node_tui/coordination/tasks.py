@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import gc
 import os
-from collections import defaultdict, deque
 
 from comm_node_tui.protocol import jsonfast as json
 
@@ -342,12 +341,13 @@ def load_native(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str
     return load_native_text(text, name, domains)
 
 
-# ---- the parsed tasks.toml, kept as JSON -------------------------------------------------
+# ---- the parsed task source, kept as JSON ---------------------------------------------------
 # tomllib (with re, typing and its parser) is most of a SessionStart hand-off's start-up and
 # 55 % of Engine.start at 20,000 tasks (issue 22). Whoever parses tasks.toml (the engine, the
 # agent CLI, the hook) keeps the result next to the config cache, keyed by the file's size,
 # mtime and inode and by the domains the problems were judged against, so the next reader
-# loads JSON with the C scanner instead. Written atomically; a cache that cannot be read or
+# loads JSON with the C scanner instead; the hand-off reads only its agent's rows (a Beads
+# export is cached the same way for it). Written atomically; a cache that cannot be read or
 # written is only slower, never wrong.
 CACHE_FILE = "tasks.cache.json"  # in the workspace's .comm-node/
 CACHE_VERSION = 1
@@ -387,7 +387,7 @@ def load_native_cached(
     path: str, domains: set[str], state_dir: str
 ) -> tuple[dict[str, Task], list[str]]:
     """load_native's result, from `state_dir`/CACHE_FILE while tasks.toml is unchanged."""
-    rows, problems = native_rows(path, domains, state_dir)
+    rows, problems = source_rows("native", path, domains, state_dir)
     tasks = {}
     for row in rows:
         t = _task_of(row)
@@ -395,13 +395,34 @@ def load_native_cached(
     return tasks, problems
 
 
-def held_native(
-    path: str, domains: set[str], state_dir: str, overlay: dict, name: str
+def held_cached(
+    source: str, path: str, domains: set[str], state_dir: str, overlay: dict, name: str
 ) -> list[Task]:
-    """The native tasks domain `name` holds once `overlay` (tasks.json's "tasks") is applied,
-    as Coordinator.overlaid_tasks applies it; only those become Task objects (the SessionStart
-    hand-off needs the agent's own task, not the graph). SourceProblem as load_native."""
-    rows, _problems = native_rows(path, domains, state_dir)
+    """The tasks domain `name` holds once `overlay` (tasks.json's "tasks") is applied, as
+    Coordinator.overlaid_tasks applies it (unsorted). Only tasks assigned to `name` (by the
+    overlay, or by the source: the cache header lists those) can be held, so only their rows
+    are read from the cache (the SessionStart hand-off needs the agent's own task, not the
+    graph). SourceProblem as the source's loader."""
+    ids = [
+        tid
+        for tid, over in overlay.items()
+        if isinstance(over, dict) and over.get("assignee") == name
+    ]
+    found = _read_cache(source, path, domains, state_dir)
+    if found is None:
+        rows, _problems = _parse_and_cache(source, path, domains, state_dir)
+        wanted = set(ids) | {r[0] for r in rows if r[6] == name}
+        rows = [r for r in rows if r[0] in wanted]
+    else:
+        head, body = found
+        more = head["assigned"].get(name)
+        ids += [tid for tid in more if tid not in ids] if isinstance(more, list) else []
+        found_rows = _rows_of(body, ids)
+        if found_rows is None:  # a damaged row: the source decides
+            found_rows, _problems = _parse_and_cache(source, path, domains, state_dir)
+            wanted = set(ids) | {r[0] for r in found_rows if r[6] == name}
+            found_rows = [r for r in found_rows if r[0] in wanted]
+        rows = found_rows
     held = []
     for row in rows:
         status, assignee = row[2], row[6]
@@ -418,29 +439,100 @@ def held_native(
     return held
 
 
-def native_rows(path: str, domains: set[str], state_dir: str) -> tuple[list[list], list[str]]:
-    """load_native's tasks as cache rows (_task_row), and its problems."""
-    cache = os.path.join(state_dir, CACHE_FILE)
-    stamp = _stamp(path)
-    key = [CACHE_VERSION, path, stamp, sorted(domains)]
-    if stamp is not None:
+def source_rows(
+    source: str, path: str, domains: set[str], state_dir: str
+) -> tuple[list[list], list[str]]:
+    """The source's tasks as cache rows (_task_row), and its problems."""
+    found = _read_cache(source, path, domains, state_dir)
+    if found is not None:
+        head, body = found
         try:
-            with open(cache, "rb") as fh:
-                data = json.loads(fh.read().decode("utf-8"))
-            rows = data["tasks"]
-            if data["key"] == key and all(type(r) is list and len(r) == 16 for r in rows):
-                return rows, list(data["problems"])
-        except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
-            pass  # missing, stale or damaged: parse the TOML and write it again
-    tasks, problems = load_native(path, domains)
+            rows = json.loads(body)
+            if all(type(r) is list and len(r) == ROW_FIELDS for r in rows):
+                return rows, head["problems"]
+        except (ValueError, RecursionError, TypeError):
+            pass
+    return _parse_and_cache(source, path, domains, state_dir)
+
+
+def _rows_of(body: str, ids: list[str]) -> list[list] | None:
+    """The cache rows of these task ids (those that exist), found by their text without
+    parsing the others: each row is one line that starts with `[` and its id's JSON. None
+    when a line found is not such a row."""
+    out = []
+    for tid in ids:
+        at = body.find("\n[" + json.dumps(tid, ensure_ascii=False) + ",")
+        if at < 0:
+            continue  # not in the source: claimed once, since deleted
+        end = body.find("\n", at + 1)
+        line = body[at + 1 : end if end >= 0 else len(body)].rstrip().removesuffix(",")
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            return None
+        if type(row) is not list or len(row) != ROW_FIELDS or row[0] != tid:
+            return None
+        out.append(row)
+    return out
+
+
+ROW_FIELDS = 16  # _task_row's length
+
+
+def _read_cache(
+    source: str, path: str, domains: set[str], state_dir: str
+) -> tuple[dict, str] | None:
+    """(header, rows text) of the cache when it is of this source file as it is now."""
+    stamp = _stamp(path)
+    if stamp is None:
+        return None
+    try:
+        with open(os.path.join(state_dir, CACHE_FILE), "rb") as fh:
+            text = fh.read().decode("utf-8")
+        first, _nl, body = text.partition("\n")
+        head = json.loads(first)
+        if (
+            head["key"] == _cache_key(source, path, domains, stamp)
+            and head["chars"] == len(body)  # not cut short, nothing appended
+            and isinstance(head["problems"], list)
+            and isinstance(head["assigned"], dict)
+        ):
+            return head, body
+    except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
+        pass  # missing, stale or damaged: parse the source and write it again
+    return None
+
+
+def _cache_key(source: str, path: str, domains: set[str], stamp: list[int] | None) -> list:
+    return [CACHE_VERSION, source, path, stamp, sorted(domains)]
+
+
+def _parse_and_cache(
+    source: str, path: str, domains: set[str], state_dir: str
+) -> tuple[list[list], list[str]]:
+    """The source's tasks as rows, written to the cache: a header line (key, problems, the
+    ids each assignee of the source holds), then a JSON array of the rows, one row a line."""
+    stamp = _stamp(path)
+    loader = load_native if source == "native" else load_beads_jsonl
+    tasks, problems = loader(path, domains)
     rows = [_task_row(t) for t in tasks.values()]
     if stamp is not None and _stamp(path) == stamp:  # not changed while it was read
         from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 
-        data = {"key": key, "problems": problems, "tasks": rows}
+        def enc(obj: object) -> str:
+            return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+        assigned: dict[str, list[str]] = {}
+        for t in tasks.values():
+            if t.assignee is not None:
+                assigned.setdefault(t.assignee, []).append(t.id)
+        key = _cache_key(source, path, domains, stamp)
+        body = "[\n" + ",\n".join(enc(r) for r in rows) + "\n]\n"
+        head = enc({"key": key, "problems": problems, "assigned": assigned, "chars": len(body)})
+        text = head + "\n" + body
         try:
             ensure_dir(state_dir)
-            atomic_write(cache, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+            atomic_write(os.path.join(state_dir, CACHE_FILE), text)
         except (OSError, ValueError, TypeError):
             pass  # a read-only workspace still works, only slower
     return rows, problems
@@ -578,8 +670,10 @@ class Readiness:
     ) -> None:
         self.tasks = tasks
         self.published = published or set()
-        # datetime is imported here, not at the top: the SessionStart hand-off reads tasks
-        # without judging readiness, and datetime is a tenth of its start-up (issue 22)
+        # datetime and collections are imported here, not at the top: the SessionStart
+        # hand-off reads tasks without judging readiness, and they were a fifth of its
+        # start-up (issue 22)
+        from collections import defaultdict
         from datetime import UTC, datetime
 
         self.now = now or datetime.now(UTC)
@@ -625,6 +719,8 @@ class Readiness:
                 direct[t.id] = why
         self.reasons = dict(direct)
         # Blocked parents block their (not closed/pinned) descendants, transitively.
+        from collections import deque
+
         queue = deque(direct)
         while queue:
             pid = queue.popleft()

@@ -83,30 +83,17 @@ def facts(ws: Workspace, dom: Domain) -> dict:
 
 
 def _held(ws: Workspace, name: str, over: dict) -> list:
-    """Coordinator.overlaid_tasks, then held_tasks' filter (unsorted)."""
-    from comm_node_tui.coordination.tasks import SourceProblem, held_native, load_beads_jsonl
+    """Coordinator.overlaid_tasks, then held_tasks' filter (unsorted), from the cache."""
+    from comm_node_tui.coordination.tasks import SourceProblem, held_cached
 
     source = ws.settings.tasks.source
-    path = os.path.join(ws.root, ws.settings.tasks.file()) if ws.settings.tasks.file() else ""
+    if source not in ("native", "beads"):
+        return []
+    path = os.path.join(ws.root, ws.settings.tasks.file())
     try:
-        if source == "native":
-            return held_native(path, set(ws.domains), ws.paths.state, over, name)
-        if source != "beads":
-            return []
-        tasks, _problems = load_beads_jsonl(path, set(ws.domains))
+        return held_cached(source, path, set(ws.domains), ws.paths.state, over, name)
     except SourceProblem:
         return []
-    held = []
-    for tid, t in tasks.items():
-        o = over.get(tid)
-        if isinstance(o, dict):
-            if isinstance(o.get("status"), str):
-                t.status = o["status"]
-            if o.get("assignee"):
-                t.assignee = o["assignee"]
-        if t.status == "in_progress" and t.assignee == name:
-            held.append(t)
-    return held
 
 
 def _last_failure(entry: object) -> dict | None:
