@@ -89,10 +89,14 @@ def _locks(root: Path, n: int, holders: list[str]) -> None:
         base = str(root / holder)
         pattern = f"/src/m{i}.py" if i % 3 else f"src/pkg{i}/**"
         locks.append(Lock(holder, pattern, Glob(base, pattern), True, time.time() + 3600))
+    from comm_node_tui.coordination.store import CoordStore
+
     state = root / ".comm-node"
     state.mkdir(exist_ok=True)
-    data = {"version": 1, "locks": [lk.to_json() for lk in locks]}
-    (state / "locks.json").write_text(json.dumps(data, separators=(",", ":")))
+    # through the store, as the lock commands write it (with the guard's locks.index)
+    CoordStore(str(state)).write(
+        "locks.json", {"version": 1, "locks": [lk.to_json() for lk in locks]}
+    )
 
 
 def _inbox(root: Path, domain: str, n: int) -> None:
@@ -156,12 +160,14 @@ def events_table(runs: int) -> None:
         )
 
 
-def sizes_table(runs: int) -> None:
+def sizes_table(runs: int, before: str | None = None) -> None:
     script = str(Path(sys.executable).parent / "comm-node")
     env = _env()
+    env_before = {**env, "PYTHONPATH": before} if before else None
     rows = []
     cases = [("PreToolUse Edit", "locks", n) for n in (5, 50, 500, 5000)]
-    cases += [(ev, "inbox", n) for ev in ("PostToolUse", "Stop") for n in (0, 100, 1000)]
+    if before is None:
+        cases += [(ev, "inbox", n) for ev in ("PostToolUse", "Stop") for n in (0, 100, 1000)]
     for event, what, n in cases:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -175,7 +181,7 @@ def sizes_table(runs: int) -> None:
                 payload = _payload(event, cwd)
             data = json.dumps(payload).encode()
             timed([script, "hook"], cwd, env, data)  # the config cache
-            bw, bc, hw, hc = [], [], [], []
+            bw, bc, hw, hc, oc = [], [], [], [], []
             for _ in range(runs):
                 w, c = timed([sys.executable, "-c", "pass"], cwd, env)
                 bw.append(w)
@@ -183,12 +189,16 @@ def sizes_table(runs: int) -> None:
                 w, c = timed([script, "hook"], cwd, env, data)
                 hw.append(w)
                 hc.append(c)
-        rows.append((event, what, n, median(hw), median(hw) / median(bw), median(hc) / median(bc)))
-    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
-    print("| event | held | wall median | wall ratio | cpu ratio |")
-    print("| --- | --- | --- | --- | --- |")
-    for event, what, n, mw, rw, rc in rows:
-        print(f"| {event} | {n:,} {what} | {mw * 1000:.1f} ms | {rw:.2f}x | {rc:.2f}x |")
+                if env_before is not None:
+                    oc.append(timed([script, "hook"], cwd, env_before, data)[1])
+        b = median(bc)
+        old = f"{median(oc) / b:.2f}x" if oc else ""
+        rows.append((event, what, n, median(hw), median(hw) / median(bw), median(hc) / b, old))
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; {runs} runs each")
+    print("| event | held | wall median | wall ratio | before: cpu ratio | cpu ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for event, what, n, mw, rw, rc, old in rows:
+        print(f"| {event} | {n:,} {what} | {mw * 1000:.1f} ms | {rw:.2f}x | {old} | {rc:.2f}x |")
 
 
 def _handoff_workspace(root: Path, source: str, n: int) -> str:
@@ -286,7 +296,7 @@ def main() -> None:
         args.remove(before)
         runs = int(args[0]) if args else 30
     if "--sizes" in sys.argv:
-        sizes_table(runs)
+        sizes_table(runs, before)
     elif "--handoff" in sys.argv:
         handoff_table(runs, before)
     else:
