@@ -262,7 +262,7 @@ def test_a_damaged_or_foreign_cache_is_only_slower(tmp_path):
 
     def with_body(new_body: str) -> str:  # a header that vouches for `new_body`
         h = json.loads(head)
-        h["chars"] = len(new_body)
+        h["bytes"] = len(new_body.encode())
         return json.dumps(h, ensure_ascii=False, separators=(",", ":")) + "\n" + new_body
 
     damaged = [

@@ -450,22 +450,22 @@ def source_rows(
             rows = json.loads(body)
             if all(type(r) is list and len(r) == ROW_FIELDS for r in rows):
                 return rows, head["problems"]
-        except (ValueError, RecursionError, TypeError):
+        except (ValueError, RecursionError, TypeError, UnicodeDecodeError):
             pass
     return _parse_and_cache(source, path, domains, state_dir)
 
 
-def _rows_of(body: str, ids: list[str]) -> list[list] | None:
+def _rows_of(body: bytes, ids: list[str]) -> list[list] | None:
     """The cache rows of these task ids (those that exist), found by their text without
-    parsing the others: each row is one line that starts with `[` and its id's JSON. None
-    when a line found is not such a row."""
+    parsing (or even decoding) the others: each row is one line that starts with `[` and
+    its id's JSON. None when a line found is not such a row."""
     out = []
     for tid in ids:
-        at = body.find("\n[" + json.dumps(tid, ensure_ascii=False) + ",")
+        at = body.find(b"\n[" + json.dumps(tid, ensure_ascii=False).encode() + b",")
         if at < 0:
             continue  # not in the source: claimed once, since deleted
-        end = body.find("\n", at + 1)
-        line = body[at + 1 : end if end >= 0 else len(body)].rstrip().removesuffix(",")
+        end = body.find(b"\n", at + 1)
+        line = body[at + 1 : end if end >= 0 else len(body)].rstrip().removesuffix(b",")
         try:
             row = json.loads(line)
         except (ValueError, RecursionError):
@@ -481,19 +481,19 @@ ROW_FIELDS = 16  # _task_row's length
 
 def _read_cache(
     source: str, path: str, domains: set[str], state_dir: str
-) -> tuple[dict, str] | None:
-    """(header, rows text) of the cache when it is of this source file as it is now."""
+) -> tuple[dict, bytes] | None:
+    """(header, rows as bytes) of the cache when it is of this source file as it is now."""
     stamp = _stamp(path)
     if stamp is None:
         return None
     try:
         with open(os.path.join(state_dir, CACHE_FILE), "rb") as fh:
-            text = fh.read().decode("utf-8")
-        first, _nl, body = text.partition("\n")
+            data = fh.read()
+        first, _nl, body = data.partition(b"\n")
         head = json.loads(first)
         if (
             head["key"] == _cache_key(source, path, domains, stamp)
-            and head["chars"] == len(body)  # not cut short, nothing appended
+            and head["bytes"] == len(body)  # not cut short, nothing appended
             and isinstance(head["problems"], list)
             and isinstance(head["assigned"], dict)
         ):
@@ -527,9 +527,9 @@ def _parse_and_cache(
             if t.assignee is not None:
                 assigned.setdefault(t.assignee, []).append(t.id)
         key = _cache_key(source, path, domains, stamp)
-        body = "[\n" + ",\n".join(enc(r) for r in rows) + "\n]\n"
-        head = enc({"key": key, "problems": problems, "assigned": assigned, "chars": len(body)})
-        text = head + "\n" + body
+        body = ("[\n" + ",\n".join(enc(r) for r in rows) + "\n]\n").encode()
+        head = enc({"key": key, "problems": problems, "assigned": assigned, "bytes": len(body)})
+        text = head.encode() + b"\n" + body
         try:
             ensure_dir(state_dir)
             atomic_write(os.path.join(state_dir, CACHE_FILE), text)
