@@ -28,6 +28,10 @@ def one(n: int) -> None:
     """In this process: a new workspace of `n` domains; print the CPU seconds as JSON."""
     import time
 
+    if os.environ.get("PYTHONPATH"):
+        # --before: common.py put this checkout first on sys.path; the old one must win
+        sys.path.remove(str(Path(__file__).resolve().parent.parent))
+
     from comm_node_tui.engine.engine import Engine
     from comm_node_tui.workspace.discovery import load_workspace
 
@@ -47,6 +51,9 @@ def one(n: int) -> None:
         eng.domains.write_registries()  # every file new
         fresh = time.process_time() - t0
         eng.stop()
+        import comm_node_tui
+
+        assert os.environ.get("PYTHONPATH", "") in comm_node_tui.__file__
     print(json.dumps({"start": first, "write_new": fresh, "write_same": unchanged}))
 
 
