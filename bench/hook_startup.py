@@ -6,9 +6,14 @@ Bash) to the installed console script, alternating with `python3 -c pass`, in a 
 workspace (config cache written). Reports medians of wall time and of CPU time (user + sys of
 the child): on a shared machine the wall time swings with the load, the CPU time much less.
 
-Usage: python bench/hook_startup.py [RUNS] [--sizes]
+Usage: python bench/hook_startup.py [RUNS] [--sizes] [--handoff] [--before DIR]
   --sizes: the growth table instead: PreToolUse Edit with 5/50/500/5,000 locks held by other
   domains, PostToolUse and Stop with 0/100/1,000 unread messages in the inbox.
+  --handoff: SessionStart with its hand-off at work (the agent holds a task with a contract,
+  two locks, unread mail): each `source`, native tasks.toml and Beads, 20/200/2,000/20,000
+  tasks.
+  --before DIR: also run an older checkout's comm_node_tui (DIR holds it, e.g. from
+  `git archive OLD comm_node_tui | tar -x -C DIR`) through PYTHONPATH, side by side.
 """
 
 from __future__ import annotations
@@ -84,10 +89,14 @@ def _locks(root: Path, n: int, holders: list[str]) -> None:
         base = str(root / holder)
         pattern = f"/src/m{i}.py" if i % 3 else f"src/pkg{i}/**"
         locks.append(Lock(holder, pattern, Glob(base, pattern), True, time.time() + 3600))
+    from comm_node_tui.coordination.store import CoordStore
+
     state = root / ".comm-node"
     state.mkdir(exist_ok=True)
-    data = {"version": 1, "locks": [lk.to_json() for lk in locks]}
-    (state / "locks.json").write_text(json.dumps(data, separators=(",", ":")))
+    # through the store, as the lock commands write it (with the guard's locks.index)
+    CoordStore(str(state)).write(
+        "locks.json", {"version": 1, "locks": [lk.to_json() for lk in locks]}
+    )
 
 
 def _inbox(root: Path, domain: str, n: int) -> None:
@@ -151,12 +160,14 @@ def events_table(runs: int) -> None:
         )
 
 
-def sizes_table(runs: int) -> None:
+def sizes_table(runs: int, before: str | None = None) -> None:
     script = str(Path(sys.executable).parent / "comm-node")
     env = _env()
+    env_before = {**env, "PYTHONPATH": before} if before else None
     rows = []
     cases = [("PreToolUse Edit", "locks", n) for n in (5, 50, 500, 5000)]
-    cases += [(ev, "inbox", n) for ev in ("PostToolUse", "Stop") for n in (0, 100, 1000)]
+    if before is None:
+        cases += [(ev, "inbox", n) for ev in ("PostToolUse", "Stop") for n in (0, 100, 1000)]
     for event, what, n in cases:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -170,7 +181,7 @@ def sizes_table(runs: int) -> None:
                 payload = _payload(event, cwd)
             data = json.dumps(payload).encode()
             timed([script, "hook"], cwd, env, data)  # the config cache
-            bw, bc, hw, hc = [], [], [], []
+            bw, bc, hw, hc, oc = [], [], [], [], []
             for _ in range(runs):
                 w, c = timed([sys.executable, "-c", "pass"], cwd, env)
                 bw.append(w)
@@ -178,20 +189,116 @@ def sizes_table(runs: int) -> None:
                 w, c = timed([script, "hook"], cwd, env, data)
                 hw.append(w)
                 hc.append(c)
-        rows.append((event, what, n, median(hw), median(hw) / median(bw), median(hc) / median(bc)))
-    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
-    print("| event | held | wall median | wall ratio | cpu ratio |")
+                if env_before is not None:
+                    oc.append(timed([script, "hook"], cwd, env_before, data)[1])
+        b = median(bc)
+        old = f"{median(oc) / b:.2f}x" if oc else ""
+        rows.append((event, what, n, median(hw), median(hw) / median(bw), median(hc) / b, old))
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; {runs} runs each")
+    print("| event | held | wall median | wall ratio | before: cpu ratio | cpu ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for event, what, n, mw, rw, rc, old in rows:
+        print(f"| {event} | {n:,} {what} | {mw * 1000:.1f} ms | {rw:.2f}x | {old} | {rc:.2f}x |")
+
+
+def _handoff_workspace(root: Path, source: str, n: int) -> str:
+    """A workspace whose d00 holds task t1 (with a contract and a failed attempt), two
+    locks and three unread messages; `n` tasks in the `source` (native or beads)."""
+    make_workspace(root, 3)
+    with open(root / "comm-node.toml", "a") as fh:
+        fh.write(f'\n[tasks]\nsource = "{source}"\n')
+    if source == "native":
+        parts = []
+        for i in range(n):
+            dep = f'depends_on = ["t{i - 1}"]\n' if i % 10 else ""
+            parts.append(
+                f'[[tasks]]\nid = "t{i}"\ntitle = "task number {i}"\ndomain = "d0{i % 3}"\n'
+                f'priority = {i % 4}\ndone_when = ["criterion {i}", "tests pass"]\n'
+                f'verify = ["pytest -q tests/test_{i}.py"]\nnotes = "context of {i}"\n{dep}'
+            )
+        (root / "tasks.toml").write_text("\n".join(parts))
+    else:
+        (root / ".beads").mkdir()
+        with open(root / ".beads" / "issues.jsonl", "w") as fh:
+            for i in range(n):
+                rec = {
+                    "id": f"t{i}",
+                    "title": f"task number {i}",
+                    "status": "open",
+                    "priority": i % 4,
+                    "issue_type": "task",
+                    "labels": [f"domain:d0{i % 3}"],
+                    "acceptance_criteria": f"- criterion {i}\n- tests pass",
+                    "notes": f"context of {i}",
+                    "dependencies": [
+                        {"issue_id": f"t{i}", "depends_on_id": f"t{i - 1}", "type": "blocks"}
+                    ]
+                    if i % 10
+                    else [],
+                }
+                fh.write(json.dumps(rec) + "\n")
+    state = root / ".comm-node"
+    state.mkdir(exist_ok=True)
+    overlay = {
+        "version": 1,
+        "tasks": {
+            "t1": {
+                "status": "in_progress",
+                "assignee": "d00",
+                "attempts": [{"at": "2026-11-22T00:00:00Z", "result": "fail", "reason": "exit 1"}],
+            }
+        },
+    }
+    (state / "tasks.json").write_text(json.dumps(overlay))
+    _locks(root, 2, ["d00"])
+    _inbox(root, "d00", 3)
+    return str(root / "d00")
+
+
+def handoff_table(runs: int, before: str | None) -> None:
+    """SessionStart's hand-off: each source, each task source and size; before and after."""
+    script = str(Path(sys.executable).parent / "comm-node")
+    env = _env()
+    env_before = {**env, "PYTHONPATH": before} if before else None
+    rows = []
+    cases = [("native", n, "startup") for n in (20, 200, 2000, 20000)]
+    cases += [("native", 200, s) for s in ("resume", "clear", "compact")]
+    cases += [("beads", n, "startup") for n in (20, 200, 2000, 20000)]
+    for source, n, kind in cases:
+        with tempfile.TemporaryDirectory() as tmp:
+            cwd = _handoff_workspace(Path(tmp), source, n)
+            payload = {**_payload("SessionStart", cwd), "source": kind}
+            data = json.dumps(payload).encode()
+            timed([script, "hook"], cwd, env, data)  # the config (and tasks) cache
+            base, new, old = [], [], []
+            for _ in range(runs):
+                base.append(timed([sys.executable, "-c", "pass"], cwd, env)[1])
+                new.append(timed([script, "hook"], cwd, env, data)[1])
+                if env_before is not None:
+                    old.append(timed([script, "hook"], cwd, env_before, data)[1])
+        b = median(base)
+        rows.append((source, n, kind, b, median(new) / b, median(old) / b if old else None))
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; {runs} runs each")
+    print("| tasks | source | python -c pass cpu | before: cpu ratio | after: cpu ratio |")
     print("| --- | --- | --- | --- | --- |")
-    for event, what, n, mw, rw, rc in rows:
-        print(f"| {event} | {n:,} {what} | {mw * 1000:.1f} ms | {rw:.2f}x | {rc:.2f}x |")
+    for source, n, kind, b, rn, ro in rows:
+        old_text = f"{ro:.2f}x" if ro is not None else ""
+        print(f"| {n:,} {source} | {kind} | {b * 1000:.1f} ms | {old_text} | {rn:.2f}x |")
 
 
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     runs = int(args[0]) if args else 30
     _compile()
+    before = None
+    if "--before" in sys.argv:
+        before = sys.argv[sys.argv.index("--before") + 1]
+        args.remove(before)
+        runs = int(args[0]) if args else 30
     if "--sizes" in sys.argv:
-        sizes_table(runs)
+        sizes_table(runs, before)
+    elif "--handoff" in sys.argv:
+        handoff_table(runs, before)
     else:
         events_table(runs)
 

@@ -128,3 +128,53 @@ def test_hook_events_and_send_stay_off_the_heavy_imports(tmp_path):
         assert _loaded(["hook"], json.dumps(payload), cwd) == [], event
     assert _loaded(["send", "--to", "frontend", "hello"], "", cwd) == []
     assert list((cwd / ".comm-node" / "outbox").glob("*.md")), "send wrote its message"
+
+
+# SessionStart fires on every start, resume, /clear and compaction: its hand-off reads the
+# task source from its JSON cache, not through tomllib, the Coordinator or readiness.
+SESSION_FORBIDDEN = (
+    *HOT_FORBIDDEN,
+    "tomllib",
+    "datetime",
+    "fnmatch",
+    "collections",
+    "contextlib",
+    "functools",
+)
+
+
+@pytest.mark.parametrize("source", ["native", "beads"])
+def test_session_start_stays_off_the_heavy_imports(tmp_path, source):
+    root = write_workspace(tmp_path / "ws", extra=f'[tasks]\nsource = "{source}"\n')
+    if source == "native":
+        (root / "tasks.toml").write_text('[[tasks]]\nid = "T1"\ntitle = "held"\n')
+    else:
+        (root / ".beads").mkdir()
+        (root / ".beads" / "issues.jsonl").write_text(
+            '{"id": "T1", "title": "held", "status": "open"}\n'
+        )
+    (root / ".comm-node").mkdir(exist_ok=True)
+    overlay = {"tasks": {"T1": {"status": "in_progress", "assignee": "backend"}}}
+    (root / ".comm-node" / "tasks.json").write_text(json.dumps(overlay))
+    cwd = root / "backend"
+    payload = json.dumps(
+        {"hook_event_name": "SessionStart", "source": "startup", "cwd": str(cwd)}
+    )
+    code = (
+        "import sys\n"
+        "from comm_node_tui.entry import main\n"
+        "rc = main(['hook'])\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        f"sys.stderr.write(repr(sorted(loaded & set({SESSION_FORBIDDEN!r}))))\n"
+    )
+    for call in ("cold", "warm"):  # the first call parses the source and writes the cache
+        res = subprocess.run(
+            [sys.executable, "-c", code],
+            input=payload,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "Your task: T1: held" in res.stdout, (call, res.stdout, res.stderr)
+    assert eval(res.stderr.strip().splitlines()[-1]) == []

@@ -6,7 +6,6 @@ the watchdog, announcements). Every change is an event in the log.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 
@@ -330,11 +329,18 @@ class Coordinator:
 
     def _load_tasks(self) -> TaskView:
         """Read the source, apply the overlay and the published artifacts."""
+        from comm_node_tui.coordination.tasks import Readiness
+
+        tasks, problems = self.overlaid_tasks()
+        return tasks, Readiness(tasks, self.published_names()), problems
+
+    def overlaid_tasks(self) -> tuple[dict[str, Task], list[str]]:
+        """The source's tasks with the overlay's claims and closes applied, and the problems
+        found; no readiness (the SessionStart hand-off needs only the agent's own task)."""
         from comm_node_tui.coordination.tasks import (
-            Readiness,
             SourceProblem,
             load_beads_jsonl,
-            load_native,
+            load_native_cached,
         )
 
         source, path = self.task_source()
@@ -345,7 +351,7 @@ class Coordinator:
             if source == "beads":
                 tasks, problems = load_beads_jsonl(path, domains)
             elif source == "native":
-                tasks, problems = load_native(path, domains)
+                tasks, problems = load_native_cached(path, domains, self.ws.paths.state)
         except SourceProblem as exc:
             problems = [str(exc)]
         try:
@@ -361,7 +367,7 @@ class Coordinator:
                 t.status = over["status"]
             if over.get("assignee"):
                 t.assignee = over["assignee"]
-        return tasks, Readiness(tasks, self.published_names()), problems
+        return tasks, problems
 
     def overlay(self) -> dict:
         try:
@@ -760,6 +766,8 @@ class Coordinator:
             raise CommNodeError(f"{file}: no such file") from None
         except Exception as exc:
             raise CommNodeError(str(exc)) from None
+        import hashlib  # here, not at the top: it costs the SessionStart hand-off 9 ms
+
         digest = hashlib.sha256(data).hexdigest()
         ensure_dir(dom.paths.artifacts)
         with self.store.locked():

@@ -51,7 +51,18 @@ class Lock:
             "reason": self.reason,
             "path": self.glob.text,
             "regex": self.glob.regex(),
+            "prefix": self.index_prefix(),
         }
+
+    def index_prefix(self) -> str:
+        """The literal leading segments every path this lock matches starts with, as the
+        edit guard's key spells them (`ws/dom/src`; store.py's locks index files the lock
+        under it). Taken from the glob, the same base and segments its regex is compiled
+        from; a pattern with a backslash (an escape to pathspec, a separator to the glob)
+        is filed under its domain's directory alone."""
+        g = self.glob
+        segs = g.segs[: g.base_len] if "\\" in self.pattern else g.literal_prefix
+        return "/".join(segs)
 
     def describe(self) -> str:
         kind = "exclusive" if self.exclusive else "shared"

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import gc
 import os
-from collections import defaultdict, deque
-from datetime import UTC, datetime
 
 from comm_node_tui.protocol import jsonfast as json
 
 TYPE_CHECKING = False  # annotations only
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import BinaryIO
 
 BLOCKING = ("blocks", "conditional-blocks")
@@ -342,6 +341,203 @@ def load_native(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str
     return load_native_text(text, name, domains)
 
 
+# ---- the parsed task source, kept as JSON ---------------------------------------------------
+# tomllib (with re, typing and its parser) is most of a SessionStart hand-off's start-up and
+# 55 % of Engine.start at 20,000 tasks (issue 22). Whoever parses tasks.toml (the engine, the
+# agent CLI, the hook) keeps the result next to the config cache, keyed by the file's size,
+# mtime and inode and by the domains the problems were judged against, so the next reader
+# loads JSON with the C scanner instead; the hand-off reads only its agent's rows (a Beads
+# export is cached the same way for it). Written atomically; a cache that cannot be read or
+# written is only slower, never wrong.
+CACHE_FILE = "tasks.cache.json"  # in the workspace's .comm-node/
+CACHE_VERSION = 1
+
+
+def _stamp(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _task_row(t: Task) -> list:
+    c = t.contract
+    return [
+        t.id, t.title, t.status, t.priority, t.issue_type, t.domain, t.assignee, t.labels,
+        t.deps, t.parent, t.pinned, t.ephemeral, t.defer_until, t.required_artifacts,
+        t.description, [c.done_when, c.artifacts, c.notify, c.verify, c.context],
+    ]  # fmt: skip
+
+
+def _task_of(row: list) -> Task:
+    t = Task.__new__(Task)
+    (
+        t.id, t.title, t.status, t.priority, t.issue_type, t.domain, t.assignee, t.labels,
+        deps, t.parent, t.pinned, t.ephemeral, t.defer_until, t.required_artifacts,
+        t.description, contract,
+    ) = row  # fmt: skip
+    t.deps = [(k, target, meta) for k, target, meta in deps]
+    c = t.contract = Contract.__new__(Contract)
+    c.done_when, c.artifacts, c.notify, c.verify, c.context = contract
+    return t
+
+
+def load_native_cached(
+    path: str, domains: set[str], state_dir: str
+) -> tuple[dict[str, Task], list[str]]:
+    """load_native's result, from `state_dir`/CACHE_FILE while tasks.toml is unchanged."""
+    rows, problems = source_rows("native", path, domains, state_dir)
+    tasks = {}
+    for row in rows:
+        t = _task_of(row)
+        tasks[t.id] = t
+    return tasks, problems
+
+
+def held_cached(
+    source: str, path: str, domains: set[str], state_dir: str, overlay: dict, name: str
+) -> list[Task]:
+    """The tasks domain `name` holds once `overlay` (tasks.json's "tasks") is applied, as
+    Coordinator.overlaid_tasks applies it (unsorted). Only tasks assigned to `name` (by the
+    overlay, or by the source: the cache header lists those) can be held, so only their rows
+    are read from the cache (the SessionStart hand-off needs the agent's own task, not the
+    graph). SourceProblem as the source's loader."""
+    ids = [
+        tid
+        for tid, over in overlay.items()
+        if isinstance(over, dict) and over.get("assignee") == name
+    ]
+    found = _read_cache(source, path, domains, state_dir)
+    if found is None:
+        rows, _problems = _parse_and_cache(source, path, domains, state_dir)
+        wanted = set(ids) | {r[0] for r in rows if r[6] == name}
+        rows = [r for r in rows if r[0] in wanted]
+    else:
+        head, body = found
+        more = head["assigned"].get(name)
+        ids += [tid for tid in more if tid not in ids] if isinstance(more, list) else []
+        found_rows = _rows_of(body, ids)
+        if found_rows is None:  # a damaged row: the source decides
+            found_rows, _problems = _parse_and_cache(source, path, domains, state_dir)
+            wanted = set(ids) | {r[0] for r in found_rows if r[6] == name}
+            found_rows = [r for r in found_rows if r[0] in wanted]
+        rows = found_rows
+    held = []
+    for row in rows:
+        status, assignee = row[2], row[6]
+        over = overlay.get(row[0])
+        if isinstance(over, dict):
+            if isinstance(over.get("status"), str):
+                status = over["status"]
+            if over.get("assignee"):
+                assignee = over["assignee"]
+        if status == "in_progress" and assignee == name:
+            t = _task_of(row)
+            t.status, t.assignee = status, assignee
+            held.append(t)
+    return held
+
+
+def source_rows(
+    source: str, path: str, domains: set[str], state_dir: str
+) -> tuple[list[list], list[str]]:
+    """The source's tasks as cache rows (_task_row), and its problems."""
+    found = _read_cache(source, path, domains, state_dir)
+    if found is not None:
+        head, body = found
+        try:
+            rows = json.loads(body)
+            if all(type(r) is list and len(r) == ROW_FIELDS for r in rows):
+                return rows, head["problems"]
+        except (ValueError, RecursionError, TypeError, UnicodeDecodeError):
+            pass
+    return _parse_and_cache(source, path, domains, state_dir)
+
+
+def _rows_of(body: bytes, ids: list[str]) -> list[list] | None:
+    """The cache rows of these task ids (those that exist), found by their text without
+    parsing (or even decoding) the others: each row is one line that starts with `[` and
+    its id's JSON. None when a line found is not such a row."""
+    out = []
+    for tid in ids:
+        at = body.find(b"\n[" + json.dumps(tid, ensure_ascii=False).encode() + b",")
+        if at < 0:
+            continue  # not in the source: claimed once, since deleted
+        end = body.find(b"\n", at + 1)
+        line = body[at + 1 : end if end >= 0 else len(body)].rstrip().removesuffix(b",")
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            return None
+        if type(row) is not list or len(row) != ROW_FIELDS or row[0] != tid:
+            return None
+        out.append(row)
+    return out
+
+
+ROW_FIELDS = 16  # _task_row's length
+
+
+def _read_cache(
+    source: str, path: str, domains: set[str], state_dir: str
+) -> tuple[dict, bytes] | None:
+    """(header, rows as bytes) of the cache when it is of this source file as it is now."""
+    stamp = _stamp(path)
+    if stamp is None:
+        return None
+    try:
+        with open(os.path.join(state_dir, CACHE_FILE), "rb") as fh:
+            data = fh.read()
+        first, _nl, body = data.partition(b"\n")
+        head = json.loads(first)
+        if (
+            head["key"] == _cache_key(source, path, domains, stamp)
+            and head["bytes"] == len(body)  # not cut short, nothing appended
+            and isinstance(head["problems"], list)
+            and isinstance(head["assigned"], dict)
+        ):
+            return head, body
+    except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
+        pass  # missing, stale or damaged: parse the source and write it again
+    return None
+
+
+def _cache_key(source: str, path: str, domains: set[str], stamp: list[int] | None) -> list:
+    return [CACHE_VERSION, source, path, stamp, sorted(domains)]
+
+
+def _parse_and_cache(
+    source: str, path: str, domains: set[str], state_dir: str
+) -> tuple[list[list], list[str]]:
+    """The source's tasks as rows, written to the cache: a header line (key, problems, the
+    ids each assignee of the source holds), then a JSON array of the rows, one row a line."""
+    stamp = _stamp(path)
+    loader = load_native if source == "native" else load_beads_jsonl
+    tasks, problems = loader(path, domains)
+    rows = [_task_row(t) for t in tasks.values()]
+    if stamp is not None and _stamp(path) == stamp:  # not changed while it was read
+        from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
+
+        def enc(obj: object) -> str:
+            return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+        assigned: dict[str, list[str]] = {}
+        for t in tasks.values():
+            if t.assignee is not None:
+                assigned.setdefault(t.assignee, []).append(t.id)
+        key = _cache_key(source, path, domains, stamp)
+        body = ("[\n" + ",\n".join(enc(r) for r in rows) + "\n]\n").encode()
+        head = enc({"key": key, "problems": problems, "assigned": assigned, "bytes": len(body)})
+        text = head.encode() + b"\n" + body
+        try:
+            ensure_dir(state_dir)
+            atomic_write(os.path.join(state_dir, CACHE_FILE), text)
+        except (OSError, ValueError, TypeError):
+            pass  # a read-only workspace still works, only slower
+    return rows, problems
+
+
 def load_native_text(text: str, name: str, domains: set[str]) -> tuple[dict[str, Task], list[str]]:
     """load_native on text already read (`task edit` checks its result before writing it)."""
     import tomllib
@@ -457,6 +653,8 @@ def cycle_through(tasks: dict[str, Task], start: str) -> list[str] | None:
 def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
+    from datetime import UTC, datetime
+
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -472,6 +670,12 @@ class Readiness:
     ) -> None:
         self.tasks = tasks
         self.published = published or set()
+        # datetime and collections are imported here, not at the top: the SessionStart
+        # hand-off reads tasks without judging readiness, and they were a fifth of its
+        # start-up (issue 22)
+        from collections import defaultdict
+        from datetime import UTC, datetime
+
         self.now = now or datetime.now(UTC)
         self.children: dict[str, list[str]] = defaultdict(list)
         self.dependents: dict[str, list[str]] = defaultdict(list)
@@ -515,6 +719,8 @@ class Readiness:
                 direct[t.id] = why
         self.reasons = dict(direct)
         # Blocked parents block their (not closed/pinned) descendants, transitively.
+        from collections import deque
+
         queue = deque(direct)
         while queue:
             pid = queue.popleft()

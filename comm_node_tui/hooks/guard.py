@@ -94,15 +94,23 @@ def owner_of(ws: Workspace, path: str, exclude: str) -> str | None:
 
 
 def lock_holder(ws: Workspace, dom: Domain, path: str) -> dict | None:
-    """An unexpired exclusive lock of another domain that covers `path`."""
-    try:
-        with open(os.path.join(ws.paths.state, "locks.json"), encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (RecursionError, OSError, ValueError):
-        return None
-    now = time.time()
+    """An unexpired exclusive lock of another domain that covers `path` (the first in
+    locks.json's order). Only the locks filed under this path's prefixes in locks.index
+    (coordination/store.py), so the cost does not grow with the locks held elsewhere; the
+    whole file when the index is not of it."""
+    from comm_node_tui.coordination.store import locks_for
+
     key = _key(path)
-    for lock in data.get("locks", []) if isinstance(data, dict) else []:
+    records = locks_for(ws.paths.state, key)
+    if records is None:
+        try:
+            with open(os.path.join(ws.paths.state, "locks.json"), encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (RecursionError, OSError, ValueError):
+            return None
+        records = data.get("locks", []) if isinstance(data, dict) else []
+    now = time.time()
+    for lock in records:
         try:
             if (
                 lock["holder"] != dom.name

@@ -416,16 +416,36 @@ def _guard(ws: Workspace, dom: Domain, payload: dict) -> str | None:
 
 def _auto_lock(ws: Workspace, dom: Domain, path: str) -> None:
     """Lock the file on its first edit (slow path: only when not yet held)."""
+    rel = os.path.relpath(path, dom.path)
+    if _holds(ws, dom, path, "/" + rel):
+        return  # every later edit of the file: the locks index says so, no Coordinator
     from comm_node_tui.coordination.coordinator import Coordinator
     from comm_node_tui.errors import CommNodeError
 
-    rel = os.path.relpath(path, dom.path)
     try:
         coord = Coordinator(ws)
         if not any(lk.holder == dom.name and lk.pattern == "/" + rel for lk in coord.locks()):
             coord.acquire(dom, ["/" + rel], reason="auto-lock on edit")
     except (CommNodeError, ValueError, OSError):
         pass  # the guard already allowed the edit; a lock race is not the agent's problem
+
+
+def _holds(ws: Workspace, dom: Domain, path: str, pattern: str) -> bool:
+    """True when locks.index (coordination/store.py) shows `dom` holding `pattern`, unexpired:
+    the lock a file's first edit took is filed under the file's own path, so this reads a
+    few lines whatever the number of locks. False sends _auto_lock to the Coordinator."""
+    import time
+
+    from comm_node_tui.coordination.store import locks_for
+
+    now = time.time()
+    for rec in locks_for(ws.paths.state, path.lstrip("/")) or []:
+        try:
+            if rec["holder"] == dom.name and rec["pattern"] == pattern and rec["expires"] > now:
+                return True
+        except (KeyError, TypeError):
+            continue
+    return False
 
 
 def _mail_context(dom: Domain, current: dict, fields: dict) -> str | None:

@@ -9,8 +9,14 @@ by agents too), mail subjects from peers, a verify command's output. So every pi
 one line of printable characters (no terminal escapes, no fake headings), cut to a bound, and
 the whole is cut to `MAX_CHARS`.
 
-Imported only by the hook's SessionStart branch: SessionStart is rare, so reading the task
-source and the overlay here does not slow the hook calls of every step.
+Imported only by the hook's SessionStart branch. It fires on every start, resume, `/clear`
+and compaction of every agent, so `facts` reads only what the text shows (issue 22: it was
+3-4x `python -c pass`, mostly imports): the parsed tasks.toml from its JSON cache
+(coordination/tasks.py), only the agent's own tasks made into objects, the overlay and
+locks.json as plain JSON, no Coordinator (whose imports, flock and readiness judgement of the
+whole graph the text never shows). `facts_from_coordinator` is the same answer through the
+Coordinator: the cluster's path (its shared state lives in NATS), and the reference the
+tests compare `facts` with.
 """
 
 from __future__ import annotations
@@ -49,11 +55,84 @@ def held_tasks(tasks: dict, name: str) -> list:
 
 def facts(ws: Workspace, dom: Domain) -> dict:
     """Plain data for the text (and for `whoami --json`): task, contract, locks, mail, note."""
+    if ws.settings.cluster.enabled:
+        return facts_from_coordinator(ws, dom)
+    from comm_node_tui.coordination.store import CoordStore
+
+    store = CoordStore(ws.paths.state)
+    try:
+        overlay = store.read("tasks.json", {})  # coordinator.OVERLAY_FILE
+    except ValueError:
+        overlay = {}
+    over = overlay.get("tasks") if isinstance(overlay, dict) else None
+    over = over if isinstance(over, dict) else {}
+    held = sorted(_held(ws, dom.name, over), key=lambda t: (t.priority, t.id))
+    task = None
+    if held:
+        t = held[0]
+        timeout = dom.verify_timeout_s or ws.settings.tasks.verify_timeout_s
+        task = {
+            "id": t.id,
+            "title": t.title,
+            "contract": t.contract.to_json(),
+            "verify": [*dom.verify, *t.contract.verify],
+            "verify_timeout_s": float(timeout),
+            "last_failure": _last_failure(over.get(t.id)),
+        }
+    return _rest(dom, task, held, _own_locks(store, dom.name))
+
+
+def _held(ws: Workspace, name: str, over: dict) -> list:
+    """Coordinator.overlaid_tasks, then held_tasks' filter (unsorted), from the cache."""
+    from comm_node_tui.coordination.tasks import SourceProblem, held_cached
+
+    source = ws.settings.tasks.source
+    if source not in ("native", "beads"):
+        return []
+    path = os.path.join(ws.root, ws.settings.tasks.file())
+    try:
+        return held_cached(source, path, set(ws.domains), ws.paths.state, over, name)
+    except SourceProblem:
+        return []
+
+
+def _last_failure(entry: object) -> dict | None:
+    """Coordinator.task_record(...)["last_failure"] from the task's overlay entry."""
+    raw = entry.get("attempts") if isinstance(entry, dict) else None
+    attempts = [a for a in raw if isinstance(a, dict)] if isinstance(raw, list) else []
+    last = next((a for a in reversed(attempts) if a.get("result") != "reopened"), None)
+    return last if last and last.get("result") in ("fail", "gave_up") else None
+
+
+def _own_locks(store: object, name: str) -> list[dict]:
+    """The unexpired locks `name` holds, as Coordinator.locks() lists them, read without the
+    flock: a snapshot for the text. Expiring others' locks (and setting a damaged file
+    aside) stays with the engine and the lock commands."""
+    try:
+        data = store.read("locks.json", {})  # type: ignore[attr-defined]
+    except ValueError:
+        return []
+    records = data.get("locks", []) if isinstance(data, dict) else []
+    now = time.time()
+    out = []
+    for rec in records if isinstance(records, list) else []:
+        try:
+            if rec["holder"] != name:
+                continue
+            pattern, expires = rec["pattern"], float(rec["expires"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if isinstance(pattern, str) and expires > now:
+            out.append({"pattern": pattern, "expires": expires})
+    return sorted(out, key=lambda lk: lk["pattern"])
+
+
+def facts_from_coordinator(ws: Workspace, dom: Domain) -> dict:
+    """`facts` through the Coordinator (the cluster's shared state)."""
     from comm_node_tui.coordination.coordinator import Coordinator
-    from comm_node_tui.hooks.mail import unread
 
     coord = Coordinator(ws)
-    tasks, _ready, _problems = coord.load_tasks()
+    tasks, _problems = coord.overlaid_tasks()
     held = held_tasks(tasks, dom.name)
     task = None
     if held:
@@ -64,6 +143,12 @@ def facts(ws: Workspace, dom: Domain) -> dict:
         for lk in coord.locks()
         if lk.holder == dom.name
     ]
+    return _rest(dom, task, held, locks)
+
+
+def _rest(dom: Domain, task: dict | None, held: list, locks: list[dict]) -> dict:
+    from comm_node_tui.hooks.mail import unread
+
     mail = unread(dom.paths)
     note = note_path(dom)
     try:

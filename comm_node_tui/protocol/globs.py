@@ -18,10 +18,18 @@ unless the pattern ends in `/` or such a directory exists.
 from __future__ import annotations
 
 import os
-from fnmatch import fnmatchcase
 from functools import cache, lru_cache
 
 WILD = frozenset("*?[")
+
+
+def fnmatchcase(name: str, pat: str) -> bool:
+    """fnmatch.fnmatchcase, imported on first use: fnmatch brings `re` (15 ms of a
+    SessionStart hand-off, which builds globs for the agent's locks but never compares two
+    wildcard segments; issue 22)."""
+    from fnmatch import fnmatchcase as match
+
+    return match(name, pat)
 
 
 class Glob:
