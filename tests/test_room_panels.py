@@ -241,3 +241,38 @@ async def test_the_preview_says_how_far_the_agents_last_delivery_got(snap_ws: Pa
         assert rc.hook_saw(path, "backend", "UserPromptSubmit", "[bold]hello[/bold]", False)
         app.request_refresh()
         await until(pilot, lambda: "started" in str(preview.border_subtitle or ""))
+
+
+async def test_the_burn_panel_draws_every_agent_in_one_scrolling_widget(snap_ws: Path):
+    """Each agent one line (name, sparkline, time left first), drawn by the panel itself: more
+    agents than fit scroll, the last one reachable, and an agent gone leaves no line."""
+    import dataclasses
+
+    from comm_node_tui.tui.messages import WorldUpdated
+    from comm_node_tui.tui.widgets.burn import BurnPanel
+
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        burn = app.query_one(BurnPanel)
+        everyone = app.bridge.snapshot()
+        one = everyone.agents[0]
+        many = tuple(dataclasses.replace(one, name=f"a{i:02d}") for i in range(40))
+        app.on_world_updated(
+            WorldUpdated(dataclasses.replace(everyone, agents=many), {}, False, 1000)
+        )
+        await pilot.pause()
+        assert list(burn.rows) == [a.name for a in many] and not burn.children
+        assert burn.virtual_size.height == 40 > burn.scrollable_content_region.height
+        first = burn.render_line(0).text
+        assert first.startswith("a00 ") and "no limit" in first
+        burn.scroll_end(animate=False)
+        await until(pilot, lambda: burn.scroll_offset.y > 0)
+        height = burn.scrollable_content_region.height
+        assert burn.render_line(height - 1).text.startswith("a39 ")
+        fewer = dataclasses.replace(everyone, agents=many[:3])
+        app.on_world_updated(WorldUpdated(fewer, {}, False, 1001))
+        await until(pilot, lambda: burn.virtual_size.height == 3)
+        await until(pilot, lambda: burn.scroll_offset.y == 0)
+        texts = [burn.render_line(y).text for y in range(4)]
+        assert [t.split()[0] for t in texts[:3]] == ["a00", "a01", "a02"] and not texts[3].strip()
