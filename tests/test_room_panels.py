@@ -276,3 +276,30 @@ async def test_the_burn_panel_draws_every_agent_in_one_scrolling_widget(snap_ws:
         await until(pilot, lambda: burn.scroll_offset.y == 0)
         texts = [burn.render_line(y).text for y in range(4)]
         assert [t.split()[0] for t in texts[:3]] == ["a00", "a01", "a02"] and not texts[3].strip()
+
+
+async def test_the_agents_show_before_the_tasks_are_loaded(snap_ws: Path):
+    """A first look (the status files, no tasks) fills the agents' rows while the task panel
+    says it is loading, not that there are no tasks; the full world then fills the tree, and
+    a first look read before it but arriving after it changes nothing."""
+    from comm_node_tui.tui.messages import WorldUpdated
+    from comm_node_tui.tui.widgets.tasks import TasksPanel
+
+    app = room(snap_ws)
+    look, full = app.bridge.first_look(), app.bridge.snapshot()
+    assert [a.name for a in look.agents] == [a.name for a in full.agents]
+    assert not look.task_graph and full.task_graph
+    async with app.run_test(size=SIZE) as pilot:
+        # Before the room's own first read can land (its seq is below these: dropped).
+        panel, table = app.query_one(TasksPanel), app.query_one("#agents")
+        app.on_world_updated(WorldUpdated(look, {}, False, seq=1000, no_tasks=True))
+        await pilot.pause()
+        assert table.row_count == len(look.agents) and panel.loading
+        assert not panel.tree.root.children
+        app.on_world_updated(WorldUpdated(full, {}, False, seq=1001))
+        await pilot.pause()
+        shown = len(panel.tree.root.children)
+        assert not panel.loading and shown > 0
+        app.on_world_updated(WorldUpdated(look, {}, False, seq=999, no_tasks=True))
+        await settle(pilot)
+        assert not panel.loading and len(panel.tree.root.children) == shown

@@ -201,6 +201,18 @@ class ControlRoom(Hand):
 
     @work(thread=True, group="engine", exclusive=True)
     def start_bridge(self) -> None:
+        # The agents' rows first: the engine's start below loads and judges every task
+        # (seconds at 20,000 tasks), the status files take milliseconds.
+        seq = next(self._world_seq)
+        try:
+            look = self.bridge.first_look()
+        except Exception:  # the full world after the start says what is wrong, if anything
+            look = None
+        if look is not None:
+            self.call_from_thread(
+                self.on_world_updated,
+                WorldUpdated(look, {}, look.paused.any, seq, no_tasks=True),
+            )
         self.bridge.start()
         events = self.bridge.recent_events(500)
         self.call_from_thread(self._loaded, events)
@@ -287,7 +299,12 @@ class ControlRoom(Hand):
         world = self.world = message.world
         now = self.clock()
         self.panel(AgentsPanel).show(world, message.git)
-        self.panel(TasksPanel).show(world)
+        tasks = self.panel(TasksPanel)
+        if message.no_tasks:
+            tasks.loading = True  # not an empty plan: the tasks are still being read
+        else:
+            tasks.loading = False
+            tasks.show(world)
         self.panel(LocksPanel).show(world, now)
         self.panel(BurnPanel).show(world, now)
         self.panel(PreviewPanel).update_world(world)

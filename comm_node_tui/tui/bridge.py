@@ -124,6 +124,21 @@ class EngineBridge:
     def recent_events(self, n: int = 500) -> list[Event]:
         return tail(self.ws.paths.events, n)
 
+    def first_look(self) -> World:
+        """The agents as their files say, with no tasks: shown before the engine's start,
+        which parses and judges every task (seconds at 20,000 tasks), so the rows come first
+        and the task panel follows when the first full world does."""
+        from comm_node_tui.coordination.tasks import Readiness
+        from comm_node_tui.engine.world import snapshot
+
+        return snapshot(
+            self.ws,
+            self.coord,
+            now=self.clock() if self.clock else None,
+            tasks_view=({}, Readiness({}), []),
+            reads=self._reads,
+        )
+
     def snapshot(self) -> World:
         if self.engine is not None:
             world = self.engine.snapshot()
