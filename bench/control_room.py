@@ -73,6 +73,16 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def rss_now_mb() -> float:
+    """Resident memory now (VmRSS), beside the peak (ru_maxrss): a peak while loading
+    differs from what the room holds afterwards."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def phase(name: str) -> None:
     """Where the run is, on stderr (to attach a profiler to one phase: py-spy --pid)."""
     print(f"phase: {name} pid {os.getpid()}", file=sys.stderr, flush=True)
@@ -123,6 +133,7 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
                     await asyncio.sleep(0.01)
                 first_frame = time.perf_counter() - t0
                 first_cpu = cpu() - c_start  # the wall time is the machine's load too
+                rss_first = rss_now_mb()
                 phase("changes")
                 await asyncio.sleep(2.0)
                 lat = []
@@ -141,6 +152,7 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
                 await asyncio.sleep(idle_s)
                 idle = (cpu() - c0) / (time.perf_counter() - w0)
                 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                rss_end = rss_now_mb()
                 mode = "viewer" if app.bridge.viewer_of else "engine in-process"
         finally:
             if engine is not None:
@@ -160,6 +172,8 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
         "max_ms": max(lat) * 1000,
         "changes": changes,
         "rss_mb": rss_mb,
+        "rss_first_mb": rss_first,
+        "rss_end_mb": rss_end,
         "idle_pct": idle * 100,
         "idle_s": idle_s,
     }
@@ -176,7 +190,10 @@ def report(r: dict) -> None:
         f"status.json change -> row shows it: median {r['median_ms']:.0f} ms, "
         f"p95 {r['p95_ms']:.0f} ms, max {r['max_ms']:.0f} ms ({r['changes']} changes)"
     )
-    print(f"resident memory (max RSS): {r['rss_mb']:.0f} MB")
+    print(
+        f"resident memory (max RSS): {r['rss_mb']:.0f} MB (at the first frame "
+        f"{r['rss_first_mb']:.0f} MB, after idle {r['rss_end_mb']:.0f} MB)"
+    )
     print(f"CPU while nothing changes: {r['idle_pct']:.1f} % of one core ({r['idle_s']:.0f} s)")
 
 
