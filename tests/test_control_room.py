@@ -70,8 +70,13 @@ def room(tmp_path, monkeypatch):
 
 
 async def start(pilot) -> ControlRoom:
+    """Until the engine runs and the rows are shown (the rows alone come first, from a look
+    at the status files before the engine's start)."""
     app = pilot.app
-    await until(pilot, lambda: app.query_one("#agents").row_count == 2)
+    await until(
+        pilot,
+        lambda: app.bridge.engine is not None and app.query_one("#agents").row_count == 2,
+    )
     return app
 
 
