@@ -9,7 +9,8 @@ the tasks are the same (at 200 agents and 20,000 tasks, re-reading everything ev
 seconds was most of its idle CPU).
 
 `snapshot()` (called in a worker) publishes the latest World by a reference swap: `world` is
-replaced, never edited, so any thread may read the one it got without a lock."""
+replaced, never edited, so any thread may read the one it got without a lock. Snapshots are
+taken one at a time: one that waited finds the tasks the first one loaded."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ class EngineBridge:
         self.world: World | None = None  # the latest snapshot, None before the first
         self._reads = StatusReads()  # a viewer's status files, parsed again when changed
         self._watcher: threading.Thread | None = None
+        # One snapshot at a time: the room starts a read per burst of changes, and reads that
+        # overlapped each loaded the tasks again before the first had cached them (a viewer
+        # of 20,000 tasks parsed tasks.toml six times at start, a second and more each).
+        self._snapshot_lock = threading.Lock()
 
     def start(self) -> None:
         from comm_node_tui.engine.engine import Engine
@@ -140,6 +145,10 @@ class EngineBridge:
         )
 
     def snapshot(self) -> World:
+        with self._snapshot_lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> World:
         if self.engine is not None:
             world = self.engine.snapshot()
         else:
