@@ -70,12 +70,15 @@ def room(tmp_path, monkeypatch):
 
 
 async def start(pilot) -> ControlRoom:
-    """Until the engine runs and the rows are shown (the rows alone come first, from a look
-    at the status files before the engine's start)."""
+    """Until the engine runs (or the room is a viewer of one) and the rows are shown (the
+    rows alone come first, from a look at the status files before the engine's start)."""
     app = pilot.app
     await until(
         pilot,
-        lambda: app.bridge.engine is not None and app.query_one("#agents").row_count == 2,
+        lambda: (
+            (app.bridge.engine is not None or app.bridge.viewer_of is not None)
+            and app.query_one("#agents").row_count == 2
+        ),
     )
     return app
 

@@ -283,8 +283,7 @@ class ControlRoom(Hand):
     @work(thread=True, group="world", exclusive=True, exit_on_error=False)
     def refresh_world(self) -> None:
         self._refresh_pending = False
-        seq = next(self._world_seq)
-        world = self.bridge.snapshot()
+        seq, world = self.bridge.numbered_snapshot(self._world_seq)
         if time.monotonic() - self._git_at > GIT_EVERY_S:
             self._git_at = time.monotonic()
             self.git = git_summary(self.ws)

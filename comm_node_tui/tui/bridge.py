@@ -15,8 +15,9 @@ taken one at a time: one that waited finds the tasks the first one loaded."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.engine.pidlock import WorkspaceBusy, holder_pid
@@ -145,8 +146,14 @@ class EngineBridge:
         )
 
     def snapshot(self) -> World:
+        return self.numbered_snapshot(itertools.count())[1]
+
+    def numbered_snapshot(self, numbers: Iterator[int]) -> tuple[int, World]:
+        """A World and its number, drawn while it is read: a read that waited for another
+        one gets a later number than it (numbered before waiting, the newer World could
+        carry the older number and be dropped as stale by the room)."""
         with self._snapshot_lock:
-            return self._snapshot()
+            return next(numbers), self._snapshot()
 
     def _snapshot(self) -> World:
         if self.engine is not None:
