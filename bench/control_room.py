@@ -2,10 +2,11 @@
 5,000 tasks, 250,000 events; 200 agents: 20,000 tasks, 1,000,000 events).
 
 Measures, with the engine in-process (or, with --viewer, while `comm-node serve` holds the
-workspace in another process and the room only reads the files): time to the first full
-frame (every agent row and the task tree filled), a status.json change until its row shows
-it (p95 target: 100 ms), resident memory, and CPU while nothing changes (target: under 2 %
-of a core).
+workspace in another process and the room only reads the files): time until every agent's
+row shows (the rows come before the tasks are loaded), time to the first full frame (every
+agent row and the task tree filled), a status.json change until its row shows it (p95
+target: 100 ms), resident memory (peak, and now at the first frame and after idle), and CPU
+while nothing changes (target: under 2 % of a core).
 
 Usage: python bench/control_room.py [--agents 200] [--changes 40] [--idle 20] [--viewer]
        python bench/control_room.py --curve [--sizes 25,50,100,200]   (a table, both modes)
