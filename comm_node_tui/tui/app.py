@@ -407,6 +407,8 @@ class ControlRoom(Hand):
             self.notify(f"{worker.name}: {worker.result}"[:300], markup=False)
             self.request_refresh()
         elif event.state == WorkerState.ERROR and worker.error is not None:
+            if worker.group == "engine" and not self._panels_gone():
+                self.panel(TasksPanel).loading = False  # no tasks are coming: say so
             what = FAILED.get(worker.group) or worker.name or worker.group
             self.notify(f"{what}: {one_line(worker.error)}", severity="error", markup=False)
             if worker.group == "act":  # the notice goes away; the log keeps it
