@@ -303,3 +303,27 @@ async def test_the_agents_show_before_the_tasks_are_loaded(snap_ws: Path):
         app.on_world_updated(WorldUpdated(look, {}, False, seq=999, no_tasks=True))
         await settle(pilot)
         assert not panel.loading and len(panel.tree.root.children) == shown
+
+
+async def test_the_task_panel_keeps_an_equal_graph_built_apart(snap_ws: Path):
+    """A graph equal to the one shown but built apart (a read from the files while the
+    engine started) redraws nothing, and is kept: later worlds compare by identity."""
+    import dataclasses
+
+    from comm_node_tui.engine.world_views import TaskGraph
+    from comm_node_tui.tui.messages import WorldUpdated
+    from comm_node_tui.tui.widgets.tasks import TasksPanel
+
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        panel = app.query_one(TasksPanel)
+        shown = app.world
+        graph = shown.task_graph
+        apart = TaskGraph(dict(graph), graph.tasks, graph.blocked, object())
+        assert apart == graph and apart is not graph
+        nodes = dict(panel._tree_nodes)
+        again = dataclasses.replace(shown, task_graph=apart)
+        app.on_world_updated(WorldUpdated(again, {}, False, seq=1000))
+        await pilot.pause()
+        assert panel.graph is apart and panel._tree_nodes == nodes  # kept, not redrawn

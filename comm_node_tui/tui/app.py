@@ -118,6 +118,7 @@ class ControlRoom(Hand):
         self.git: dict[str, str] = {}
         self._git_at = 0.0
         self._refresh_pending = False
+        self._started = False  # the engine started (or the room watches one): _loaded
         # Worlds are numbered as their reads start: an `exclusive` worker replaced by a newer
         # one still runs to its end (a thread cannot be cancelled), and its older world must
         # not be applied over the newer one (a removed domain came back for a moment, and the
@@ -218,6 +219,7 @@ class ControlRoom(Hand):
         self.call_from_thread(self._loaded, events)
 
     def _loaded(self, events: list[Event]) -> None:
+        self._started = True
         self.query_one(EventsPanel).add_many(events)
         mode = (
             f"viewer of engine pid {self.bridge.viewer_of}"
@@ -276,6 +278,10 @@ class ControlRoom(Hand):
         self.request_refresh()
 
     def request_refresh(self) -> None:
+        if self.start_engine and not self._started:
+            # While the engine starts, a read would load every task from the files beside
+            # the engine's own load (seconds at 20,000 tasks); _loaded reads once it is up.
+            return
         if not self._refresh_pending:
             self._refresh_pending = True
             self.set_timer(0.02, self.refresh_world)  # long enough to gather a burst
@@ -408,7 +414,10 @@ class ControlRoom(Hand):
             self.request_refresh()
         elif event.state == WorkerState.ERROR and worker.error is not None:
             if worker.group == "engine" and not self._panels_gone():
-                self.panel(TasksPanel).loading = False  # no tasks are coming: say so
+                # No engine: the room reads the world from the files, as it did before
+                self.panel(TasksPanel).loading = False
+                self._started = True
+                self.request_refresh()
             what = FAILED.get(worker.group) or worker.name or worker.group
             self.notify(f"{what}: {one_line(worker.error)}", severity="error", markup=False)
             if worker.group == "act":  # the notice goes away; the log keeps it
