@@ -2,10 +2,11 @@
 5,000 tasks, 250,000 events; 200 agents: 20,000 tasks, 1,000,000 events).
 
 Measures, with the engine in-process (or, with --viewer, while `comm-node serve` holds the
-workspace in another process and the room only reads the files): time to the first full
-frame (every agent row and the task tree filled), a status.json change until its row shows
-it (p95 target: 100 ms), resident memory, and CPU while nothing changes (target: under 2 %
-of a core).
+workspace in another process and the room only reads the files): time until every agent's
+row shows (the rows come before the tasks are loaded), time to the first full frame (every
+agent row and the task tree filled), a status.json change until its row shows it (p95
+target: 100 ms), resident memory (peak, and now at the first frame and after idle), and CPU
+while nothing changes (target: under 2 % of a core).
 
 Usage: python bench/control_room.py [--agents 200] [--changes 40] [--idle 20] [--viewer]
        python bench/control_room.py --curve [--sizes 25,50,100,200]   (a table, both modes)
@@ -73,6 +74,16 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def rss_now_mb() -> float:
+    """Resident memory now (VmRSS), beside the peak (ru_maxrss): a peak while loading
+    differs from what the room holds afterwards."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def phase(name: str) -> None:
     """Where the run is, on stderr (to attach a profiler to one phase: py-spy --pid)."""
     print(f"phase: {name} pid {os.getpid()}", file=sys.stderr, flush=True)
@@ -115,10 +126,15 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
             async with app.run_test(size=(200, 60)):
                 table = app.query_one("#agents")
                 tree = app.query_one("#tasks").tree
+                while table.row_count < agents:
+                    await asyncio.sleep(0.01)
+                rows_shown = time.perf_counter() - t0  # every agent's row (tasks may follow)
+                rows_cpu = cpu() - c_start
                 while not (table.row_count == agents and len(tree.root.children) > 0):
                     await asyncio.sleep(0.01)
                 first_frame = time.perf_counter() - t0
                 first_cpu = cpu() - c_start  # the wall time is the machine's load too
+                rss_first = rss_now_mb()
                 phase("changes")
                 await asyncio.sleep(2.0)
                 lat = []
@@ -137,6 +153,7 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
                 await asyncio.sleep(idle_s)
                 idle = (cpu() - c0) / (time.perf_counter() - w0)
                 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                rss_end = rss_now_mb()
                 mode = "viewer" if app.bridge.viewer_of else "engine in-process"
         finally:
             if engine is not None:
@@ -147,6 +164,8 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
         "tasks": agents * TASKS_PER_AGENT,
         "events": agents * EVENTS_PER_AGENT,
         "mode": mode,
+        "rows_s": rows_shown,
+        "rows_cpu_s": rows_cpu,
         "first_frame_s": first_frame,
         "first_frame_cpu_s": first_cpu,
         "median_ms": median(lat) * 1000,
@@ -154,6 +173,8 @@ async def measure(agents: int, changes: int, idle_s: float, viewer: bool) -> dic
         "max_ms": max(lat) * 1000,
         "changes": changes,
         "rss_mb": rss_mb,
+        "rss_first_mb": rss_first,
+        "rss_end_mb": rss_end,
         "idle_pct": idle * 100,
         "idle_s": idle_s,
     }
@@ -164,12 +185,16 @@ def report(r: dict) -> None:
         f"{r['agents']} agents, {r['tasks']:,} tasks, {r['events']:,} events; "
         f"{r['mode']}; 200x60 terminal"
     )
+    print(f"every agent's row: {r['rows_s']:.2f} s ({r['rows_cpu_s']:.2f} s of CPU)")
     print(f"first full frame: {r['first_frame_s']:.2f} s ({r['first_frame_cpu_s']:.2f} s of CPU)")
     print(
         f"status.json change -> row shows it: median {r['median_ms']:.0f} ms, "
         f"p95 {r['p95_ms']:.0f} ms, max {r['max_ms']:.0f} ms ({r['changes']} changes)"
     )
-    print(f"resident memory (max RSS): {r['rss_mb']:.0f} MB")
+    print(
+        f"resident memory (max RSS): {r['rss_mb']:.0f} MB (at the first frame "
+        f"{r['rss_first_mb']:.0f} MB, after idle {r['rss_end_mb']:.0f} MB)"
+    )
     print(f"CPU while nothing changes: {r['idle_pct']:.1f} % of one core ({r['idle_s']:.0f} s)")
 
 
@@ -184,12 +209,13 @@ def curve(sizes: list[int], changes: int, idle_s: float) -> None:
             rows.append(json.loads(out.strip().splitlines()[-1]))
             print(f"done: {n} agents{' (viewer)' if viewer else ''}", file=sys.stderr)
     print(f"machine: {machine()}")
-    head = ("agents", "tasks", "events", "mode", "first frame (CPU)", "row p95 (median)")
-    print("| " + " | ".join([*head, "idle CPU", "RSS"]) + " |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    head = ("agents", "tasks", "events", "mode", "rows (CPU)", "full frame (CPU)")
+    print("| " + " | ".join([*head, "row p95 (median)", "idle CPU", "RSS"]) + " |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
             f"| {r['agents']} | {r['tasks']:,} | {r['events']:,} | {r['mode']} | "
+            f"{r['rows_s']:.2f} s ({r['rows_cpu_s']:.2f}) | "
             f"{r['first_frame_s']:.2f} s ({r['first_frame_cpu_s']:.2f}) | "
             f"{r['p95_ms']:.0f} ms ({r['median_ms']:.0f}) | "
             f"{r['idle_pct']:.1f} % | {r['rss_mb']:.0f} MB |"

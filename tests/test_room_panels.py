@@ -241,3 +241,89 @@ async def test_the_preview_says_how_far_the_agents_last_delivery_got(snap_ws: Pa
         assert rc.hook_saw(path, "backend", "UserPromptSubmit", "[bold]hello[/bold]", False)
         app.request_refresh()
         await until(pilot, lambda: "started" in str(preview.border_subtitle or ""))
+
+
+async def test_the_burn_panel_draws_every_agent_in_one_scrolling_widget(snap_ws: Path):
+    """Each agent one line (name, sparkline, time left first), drawn by the panel itself: more
+    agents than fit scroll, the last one reachable, and an agent gone leaves no line."""
+    import dataclasses
+
+    from comm_node_tui.tui.messages import WorldUpdated
+    from comm_node_tui.tui.widgets.burn import BurnPanel
+
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        burn = app.query_one(BurnPanel)
+        everyone = app.bridge.snapshot()
+        one = everyone.agents[0]
+        many = tuple(dataclasses.replace(one, name=f"a{i:02d}") for i in range(40))
+        app.on_world_updated(
+            WorldUpdated(dataclasses.replace(everyone, agents=many), {}, False, 1000)
+        )
+        await pilot.pause()
+        assert list(burn.rows) == [a.name for a in many] and not burn.children
+        assert burn.virtual_size.height == 40 > burn.scrollable_content_region.height
+        first = burn.render_line(0).text
+        assert first.startswith("a00 ") and "no limit" in first
+        burn.scroll_end(animate=False)
+        await until(pilot, lambda: burn.scroll_offset.y > 0)
+        height = burn.scrollable_content_region.height
+        assert burn.render_line(height - 1).text.startswith("a39 ")
+        fewer = dataclasses.replace(everyone, agents=many[:3])
+        app.on_world_updated(WorldUpdated(fewer, {}, False, 1001))
+        await until(pilot, lambda: burn.virtual_size.height == 3)
+        await until(pilot, lambda: burn.scroll_offset.y == 0)
+        texts = [burn.render_line(y).text for y in range(4)]
+        assert [t.split()[0] for t in texts[:3]] == ["a00", "a01", "a02"] and not texts[3].strip()
+
+
+async def test_the_agents_show_before_the_tasks_are_loaded(snap_ws: Path):
+    """A first look (the status files, no tasks) fills the agents' rows while the task panel
+    says it is loading, not that there are no tasks; the full world then fills the tree, and
+    a first look read before it but arriving after it changes nothing."""
+    from comm_node_tui.tui.messages import WorldUpdated
+    from comm_node_tui.tui.widgets.tasks import TasksPanel
+
+    app = room(snap_ws)
+    look, full = app.bridge.first_look(), app.bridge.snapshot()
+    assert [a.name for a in look.agents] == [a.name for a in full.agents]
+    assert not look.task_graph and full.task_graph
+    async with app.run_test(size=SIZE) as pilot:
+        # Before the room's own first read can land (its seq is below these: dropped).
+        panel, table = app.query_one(TasksPanel), app.query_one("#agents")
+        app.on_world_updated(WorldUpdated(look, {}, False, seq=1000, no_tasks=True))
+        await pilot.pause()
+        assert table.row_count == len(look.agents) and panel.loading
+        assert not panel.tree.root.children
+        app.on_world_updated(WorldUpdated(full, {}, False, seq=1001))
+        await pilot.pause()
+        shown = len(panel.tree.root.children)
+        assert not panel.loading and shown > 0
+        app.on_world_updated(WorldUpdated(look, {}, False, seq=999, no_tasks=True))
+        await settle(pilot)
+        assert not panel.loading and len(panel.tree.root.children) == shown
+
+
+async def test_the_task_panel_keeps_an_equal_graph_built_apart(snap_ws: Path):
+    """A graph equal to the one shown but built apart (a read from the files while the
+    engine started) redraws nothing, and is kept: later worlds compare by identity."""
+    import dataclasses
+
+    from comm_node_tui.engine.world_views import TaskGraph
+    from comm_node_tui.tui.messages import WorldUpdated
+    from comm_node_tui.tui.widgets.tasks import TasksPanel
+
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        panel = app.query_one(TasksPanel)
+        shown = app.world
+        graph = shown.task_graph
+        apart = TaskGraph(dict(graph), graph.tasks, graph.blocked, object())
+        assert apart == graph and apart is not graph
+        nodes = dict(panel._tree_nodes)
+        again = dataclasses.replace(shown, task_graph=apart)
+        app.on_world_updated(WorldUpdated(again, {}, False, seq=1000))
+        await pilot.pause()
+        assert panel.graph is apart and panel._tree_nodes == nodes  # kept, not redrawn

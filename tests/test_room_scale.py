@@ -121,3 +121,32 @@ def test_a_viewer_is_told_of_a_status_change_without_waiting_for_its_timer(snap_
     finally:
         bridge.stop()
         lock.release()
+
+
+def test_overlapping_world_reads_load_the_tasks_once(tmp_path):
+    """Reads the room starts while one is still loading the tasks wait for it and get its
+    task graph (they each parsed the whole plan again: seconds at 20,000 tasks)."""
+    import threading
+
+    from comm_node_tui.tui.bridge import EngineBridge
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    root = build(tmp_path / "ws")
+    with (root / "tasks.toml").open("a") as fh:  # a plan that takes a while to load
+        for i in range(3000):
+            fh.write(f'[[tasks]]\nid = "X{i}"\ntitle = "x {i}"\ndomain = "backend"\n')
+    bridge = EngineBridge(load_workspace(str(root)), lambda _ev: None)  # never started: a viewer
+    start = threading.Barrier(4)
+    graphs = []
+
+    def read() -> None:
+        start.wait()
+        graphs.append(bridge.snapshot().task_graph)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(graphs) == 4 and "X2999" in graphs[0]
+    assert all(g is graphs[0] for g in graphs)

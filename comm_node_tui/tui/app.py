@@ -118,6 +118,7 @@ class ControlRoom(Hand):
         self.git: dict[str, str] = {}
         self._git_at = 0.0
         self._refresh_pending = False
+        self._started = False  # the engine started (or the room watches one): _loaded
         # Worlds are numbered as their reads start: an `exclusive` worker replaced by a newer
         # one still runs to its end (a thread cannot be cancelled), and its older world must
         # not be applied over the newer one (a removed domain came back for a moment, and the
@@ -201,11 +202,24 @@ class ControlRoom(Hand):
 
     @work(thread=True, group="engine", exclusive=True)
     def start_bridge(self) -> None:
+        # The agents' rows first: the engine's start below loads and judges every task
+        # (seconds at 20,000 tasks), the status files take milliseconds.
+        seq = next(self._world_seq)
+        try:
+            look = self.bridge.first_look()
+        except Exception:  # the full world after the start says what is wrong, if anything
+            look = None
+        if look is not None:
+            self.call_from_thread(
+                self.on_world_updated,
+                WorldUpdated(look, {}, look.paused.any, seq, no_tasks=True),
+            )
         self.bridge.start()
         events = self.bridge.recent_events(500)
         self.call_from_thread(self._loaded, events)
 
     def _loaded(self, events: list[Event]) -> None:
+        self._started = True
         self.query_one(EventsPanel).add_many(events)
         mode = (
             f"viewer of engine pid {self.bridge.viewer_of}"
@@ -264,6 +278,10 @@ class ControlRoom(Hand):
         self.request_refresh()
 
     def request_refresh(self) -> None:
+        if self.start_engine and not self._started:
+            # While the engine starts, a read would load every task from the files beside
+            # the engine's own load (seconds at 20,000 tasks); _loaded reads once it is up.
+            return
         if not self._refresh_pending:
             self._refresh_pending = True
             self.set_timer(0.02, self.refresh_world)  # long enough to gather a burst
@@ -271,8 +289,7 @@ class ControlRoom(Hand):
     @work(thread=True, group="world", exclusive=True, exit_on_error=False)
     def refresh_world(self) -> None:
         self._refresh_pending = False
-        seq = next(self._world_seq)
-        world = self.bridge.snapshot()
+        seq, world = self.bridge.numbered_snapshot(self._world_seq)
         if time.monotonic() - self._git_at > GIT_EVERY_S:
             self._git_at = time.monotonic()
             self.git = git_summary(self.ws)
@@ -287,7 +304,12 @@ class ControlRoom(Hand):
         world = self.world = message.world
         now = self.clock()
         self.panel(AgentsPanel).show(world, message.git)
-        self.panel(TasksPanel).show(world)
+        tasks = self.panel(TasksPanel)
+        if message.no_tasks:
+            tasks.loading = True  # not an empty plan: the tasks are still being read
+        else:
+            tasks.loading = False
+            tasks.show(world)
         self.panel(LocksPanel).show(world, now)
         self.panel(BurnPanel).show(world, now)
         self.panel(PreviewPanel).update_world(world)
@@ -391,6 +413,11 @@ class ControlRoom(Hand):
             self.notify(f"{worker.name}: {worker.result}"[:300], markup=False)
             self.request_refresh()
         elif event.state == WorkerState.ERROR and worker.error is not None:
+            if worker.group == "engine" and not self._panels_gone():
+                # No engine: the room reads the world from the files, as it did before
+                self.panel(TasksPanel).loading = False
+                self._started = True
+                self.request_refresh()
             what = FAILED.get(worker.group) or worker.name or worker.group
             self.notify(f"{what}: {one_line(worker.error)}", severity="error", markup=False)
             if worker.group == "act":  # the notice goes away; the log keeps it

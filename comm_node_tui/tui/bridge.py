@@ -9,13 +9,15 @@ the tasks are the same (at 200 agents and 20,000 tasks, re-reading everything ev
 seconds was most of its idle CPU).
 
 `snapshot()` (called in a worker) publishes the latest World by a reference swap: `world` is
-replaced, never edited, so any thread may read the one it got without a lock."""
+replaced, never edited, so any thread may read the one it got without a lock. Snapshots are
+taken one at a time: one that waited finds the tasks the first one loaded."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.engine.pidlock import WorkspaceBusy, holder_pid
@@ -47,6 +49,10 @@ class EngineBridge:
         self.world: World | None = None  # the latest snapshot, None before the first
         self._reads = StatusReads()  # a viewer's status files, parsed again when changed
         self._watcher: threading.Thread | None = None
+        # One snapshot at a time: the room starts a read per burst of changes, and reads that
+        # overlapped each loaded the tasks again before the first had cached them (a viewer
+        # of 20,000 tasks parsed tasks.toml six times at start, a second and more each).
+        self._snapshot_lock = threading.Lock()
 
     def start(self) -> None:
         from comm_node_tui.engine.engine import Engine
@@ -128,7 +134,32 @@ class EngineBridge:
     def recent_events(self, n: int = 500) -> list[Event]:
         return tail(self.ws.paths.events, n)
 
+    def first_look(self) -> World:
+        """The agents as their files say, with no tasks: shown before the engine's start,
+        which parses and judges every task (seconds at 20,000 tasks), so the rows come first
+        and the task panel follows when the first full world does."""
+        from comm_node_tui.coordination.tasks import Readiness
+        from comm_node_tui.engine.world import snapshot
+
+        return snapshot(
+            self.ws,
+            self.coord,
+            now=self.clock() if self.clock else None,
+            tasks_view=({}, Readiness({}), []),
+            reads=self._reads,
+        )
+
     def snapshot(self) -> World:
+        return self.numbered_snapshot(itertools.count())[1]
+
+    def numbered_snapshot(self, numbers: Iterator[int]) -> tuple[int, World]:
+        """A World and its number, drawn while it is read: a read that waited for another
+        one gets a later number than it (numbered before waiting, the newer World could
+        carry the older number and be dropped as stale by the room)."""
+        with self._snapshot_lock:
+            return next(numbers), self._snapshot()
+
+    def _snapshot(self) -> World:
         if self.engine is not None:
             world = self.engine.snapshot()
         else:

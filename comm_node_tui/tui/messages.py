@@ -33,9 +33,18 @@ class WorldChanged(Message):
 class WorldUpdated(Message):
     """A fresh snapshot of the world, read in a worker, with what the room reads beside it."""
 
-    def __init__(self, world: World, git: Mapping[str, str], paused: bool, seq: int = 0) -> None:
+    def __init__(
+        self,
+        world: World,
+        git: Mapping[str, str],
+        paused: bool,
+        seq: int = 0,
+        *,
+        no_tasks: bool = False,
+    ) -> None:
         super().__init__()
         self.seq = seq  # the order the read started in (app.py drops an older one)
+        self.no_tasks = no_tasks  # a first look before the tasks are loaded (not "no tasks")
         self.world = world
         self.git = git  # per domain: branch, dirty mark, ahead/behind
         self.paused = paused

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import cast
 
-from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Sparkline, Static
+from rich.segment import Segment
+from rich.style import Style
+from textual.color import Color
+from textual.geometry import Size
+from textual.renderables.sparkline import Sparkline as SparklineRenderable
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from comm_node_tui.engine.world import BudgetView, ContextUsage, DomainUsage, UsageView, World
 from comm_node_tui.tui.numbers import count, minutes, money
@@ -61,51 +65,34 @@ def fit_parts(parts: tuple[str, ...], width: int) -> str:
     return out[:width] if width > 0 else out
 
 
-class BurnRow(Horizontal):
-    DEFAULT_CSS = f"""
-    BurnRow {{ height: 1; }}
-    BurnRow > .burn-name {{ width: {NAME_WIDTH}; }}
-    BurnRow > Sparkline {{ width: 1fr; }}
-    BurnRow > .burn-numbers {{ width: auto; padding-left: 1; }}
-    """
+class BurnRow:
+    """What one agent's line shows: kept per agent, drawn by BurnPanel.render_line."""
+
+    __slots__ = ("agent", "numbers", "parts", "series", "strip", "strip_key")
 
     def __init__(self, name: str) -> None:
-        # No DOM id: rows are found through BurnPanel.rows, and a row removed (its domain left
-        # comm-node.toml) may still be in the DOM when the domain comes back.
-        super().__init__()
         self.agent = name
         self.parts: tuple[str, ...] = ()
-        self.numbers = ""
-        self.series: list[float] = []
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text(self.agent[: NAME_WIDTH - 1], style="bold"), classes="burn-name")
-        yield Sparkline([0] * MINUTES, summary_function=max)
-        yield Static(classes="burn-numbers")
-
-    def set_parts(self, parts: tuple[str, ...]) -> None:
-        self.parts = parts
-        self._fit()
-
-    def on_resize(self) -> None:
-        self._fit()
-
-    def _fit(self) -> None:
-        if not self.children or not self.parts:
-            return
-        # the row's width less the name, the smallest sparkline and the numbers' padding
-        # (the sparkline gives way to the time left when even that does not fit)
-        room = max(self.size.width - NAME_WIDTH - MIN_SPARK - 1, len(self.parts[0]))
-        text = fit_parts(self.parts, room if self.size.width else 200)
-        if text != self.numbers:
-            self.numbers = text
-            self.query_one(".burn-numbers", Static).update(Text(text))
+        self.numbers = ""  # the parts that fit the panel's width
+        self.series: list[float] = [0.0] * MINUTES
+        self.strip: Strip | None = None  # the line last drawn, and what it was drawn from
+        self.strip_key: tuple | None = None
 
 
-class BurnPanel(VerticalScroll):
-    """One BurnRow per agent, keyed by name: added, updated and removed with the world."""
+class BurnPanel(ScrollView, can_focus=True):
+    """One line per agent, keyed by name: added, updated and removed with the world.
 
-    DEFAULT_CSS = "BurnPanel { height: 1fr; }"
+    One widget that draws its lines (the line API), not a row of three widgets per agent:
+    at 200 agents those were ~800 widgets that every layout pass of the room walked, and
+    only the lines on screen are drawn now."""
+
+    COMPONENT_CLASSES = {"burn--spark-max", "burn--spark-min"}
+    # the colours of Textual's Sparkline, which the rows were
+    DEFAULT_CSS = """
+    BurnPanel { height: 1fr; overflow-x: hidden; overflow-y: auto; }
+    BurnPanel > .burn--spark-max { color: $primary; }
+    BurnPanel > .burn--spark-min { color: $primary 30%; }
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -113,8 +100,8 @@ class BurnPanel(VerticalScroll):
         self.border_subtitle = "left: work budget"
         self.samples: dict[str, deque] = {}
         self.rows: dict[str, BurnRow] = {}
-        self._world: World | None = None
-        self._now = 0.0
+        self.order: list[str] = []  # the rows top to bottom (the world's agents' order)
+        self._width = 0  # the width the rows' numbers were fitted to
 
     def record(self, usage: UsageView | None, now: float | None = None) -> None:
         """Remember totals over time (the sparklines are drawn from them)."""
@@ -138,40 +125,86 @@ class BurnPanel(VerticalScroll):
         return buckets
 
     def show(self, world: World, now: float | None = None) -> None:
-        self._world, self._now = world, time.time() if now is None else now
-        self.record(world.usage, self._now)
-        self._redraw()
-
-    def _redraw(self) -> None:
-        world, now = self._world, self._now
-        if world is None or not self.is_attached:
-            return
-        diff = diff_keys(self.rows, [a.name for a in world.agents])
-        for name in diff.removed:
-            self.rows.pop(name).remove()  # a domain removed from comm-node.toml
+        now = time.time() if now is None else now
+        self.record(world.usage, now)
+        names = [a.name for a in world.agents]
+        diff = diff_keys(self.rows, names)
+        for name in diff.removed:  # a domain removed from comm-node.toml
+            del self.rows[name]
             self.samples.pop(name, None)
-        if diff.added:
-            # New rows compose on the next refresh: fill them then, not on the next update.
-            new = [BurnRow(name) for name in diff.added]
-            self.rows.update((r.agent, r) for r in new)
-            self.mount_all(new)
-            self.call_after_refresh(self._redraw)
-            return
+        for name in diff.added:
+            self.rows[name] = BurnRow(name)
+        changed = names != self.order
+        self.order = names
         budgets = {b.domain: b for b in world.budgets}
-        deferred = False
+        width = self._content_width()
         for a in world.agents:
-            row = self.rows[a.name]  # kept, not queried: a DOM query per agent per refresh
-            if not row.children:
-                # Mounted by an earlier update but not composed yet (an update can arrive
-                # before that refresh): filled in after it.
-                deferred = True
-                continue
+            row = self.rows[a.name]
             series = self.series(a.name, now)
-            if row.series != series:
-                row.series = series
-                row.query_one(Sparkline).data = series
             parts = numbers(world.usage_of(a.name), budgets.get(a.name), a.context)
-            if row.parts != parts:
-                row.set_parts(parts)
-        if deferred:
-            self.call_after_refresh(self._redraw)
+            if row.series != series or row.parts != parts:
+                row.series, row.parts = series, parts
+                row.numbers = self._fit(parts, width)
+                changed = True
+        if changed:
+            self.virtual_size = Size(width, len(self.order))
+            self.refresh()
+
+    def _content_width(self) -> int:
+        return self.scrollable_content_region.width
+
+    @staticmethod
+    def _fit(parts: tuple[str, ...], width: int) -> str:
+        if not parts:
+            return ""
+        # the width less the name, the smallest sparkline and the numbers' padding (the
+        # sparkline gives way to the time left when even that does not fit)
+        room = max(width - NAME_WIDTH - MIN_SPARK - 1, len(parts[0]))
+        return fit_parts(parts, room if width else 200)
+
+    def on_resize(self) -> None:
+        width = self._content_width()
+        if width != self._width:
+            self._width = width
+            for row in self.rows.values():
+                row.numbers = self._fit(row.parts, width)
+            self.virtual_size = Size(width, len(self.order))
+            self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self._content_width()
+        index = self.scroll_offset.y + y
+        base = self.rich_style
+        if not 0 <= index < len(self.order):
+            return Strip.blank(width, base)
+        row = self.rows[self.order[index]]
+        _, background = self.background_colors
+        low = background + self.get_component_styles("burn--spark-min").color
+        high = background + self.get_component_styles("burn--spark-max").color
+        key = (width, row.numbers, row.series, base, low, high)
+        if row.strip is None or row.strip_key != key:
+            row.strip, row.strip_key = self._draw(row, width, base, low, high), key
+        return row.strip
+
+    def _draw(self, row: BurnRow, width: int, base: Style, low: Color, high: Color) -> Strip:
+        """Name, sparkline, numbers: the cells the three widgets of a row used to draw."""
+        name = row.agent[: NAME_WIDTH - 1]
+        numbers = row.numbers
+        spark = max(width - NAME_WIDTH - (len(numbers) + 1 if numbers else 0), 0)
+        segments = [
+            Segment(name, base + Style(bold=True)),
+            Segment(" " * (NAME_WIDTH - len(name)), base),
+        ]
+        if spark:
+            drawn = SparklineRenderable(
+                row.series,
+                width=spark,
+                height=1,
+                min_color=low.rich_color,
+                max_color=high.rich_color,
+                summary_function=max,
+            ).__rich_console__(self.app.console, self.app.console.options)
+            segments += Segment.apply_style(cast("list[Segment]", drawn), base)
+        if numbers:  # the padding in the background's style only, as the widget drew it
+            segments += [Segment(" ", Style(bgcolor=base.bgcolor)), Segment(numbers, base)]
+        return Strip(segments).crop_extend(0, width, base)
