@@ -27,6 +27,7 @@ from comm_node_tui.workspace.model import Workspace
 # 30 s in the operator service), a restart for the new process; the rest are quick.
 WAIT_S = {"inject": 60.0, "restart": 60.0, "kill": 30.0}
 QUICK_S = 15.0
+KEYS_TRIES = 3  # listings of the state bucket before an error
 
 
 class OwnerSilent(CommNodeError):
@@ -65,7 +66,7 @@ class RemoteOps:
 
     def nodes(self) -> dict[str, dict]:
         """node -> its last published state (cluster/relay.py publish_state)."""
-        from nats.js.errors import BucketNotFoundError
+        from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
 
         client = self.client()
         bucket = self.names.state_bucket
@@ -75,13 +76,27 @@ class RemoteOps:
                 kv = await client.js.key_value(bucket)
             except BucketNotFoundError:
                 return {}
-            try:
-                keys = await kv.keys()
-            except Exception:  # nats-py: NoKeysError on an empty bucket
-                return {}
+            for attempt in range(KEYS_TRIES):
+                try:
+                    keys = await kv.keys()
+                    break
+                except NoKeysError:  # an empty bucket
+                    return {}
+                except Exception as exc:
+                    # Listing keys is a watch that times out after 5 s: on a loaded machine
+                    # it did, and an empty answer said the owner was gone. Try again; then
+                    # say what failed, never "nobody publishes it".
+                    if attempt + 1 == KEYS_TRIES:
+                        raise CommNodeError(
+                            f"cluster: could not list {bucket} ({type(exc).__name__}: "
+                            f"{str(exc)[:120]})"
+                        ) from None
             out = {}
             for key in keys:
-                entry = await kv.get(key)
+                try:
+                    entry = await kv.get(key)
+                except KeyNotFoundError:  # gone since the listing
+                    continue
                 try:
                     doc = json.loads(entry.value or b"")
                 except ValueError:

@@ -46,6 +46,8 @@ class EventType(StrEnum):
     OPERATOR_PAUSE = "operator.pause"
     OPERATOR_RESUME = "operator.resume"
     OPERATOR_FAILED = "operator.failed"  # an intervention from the control room failed
+    # an intervention another machine's room asked this engine for (cluster/relay.py)
+    OPERATOR_REMOTE = "operator.remote"
     # locks, tasks, budgets, artifacts
     LOCK_GRANTED = "lock.granted"
     LOCK_REFUSED = "lock.refused"
@@ -122,6 +124,9 @@ class EventType(StrEnum):
     CLUSTER_UP = "cluster.up"
     CLUSTER_DOWN = "cluster.down"  # mail for other machines waits; local work goes on
     CLUSTER_FAULT = "cluster.fault"  # setting up JetStream failed
+    CLUSTER_BAD_REQUEST = "cluster.bad_request"  # an intervention request that did not parse
+    # the engine that owns an agent did not answer an intervention: nothing was done
+    CLUSTER_UNANSWERED = "cluster.unanswered"
     # a viewer's file watch failed: it refreshes on its timer instead (tui/bridge.py)
     VIEWER_WATCH_FAILED = "viewer.watch_failed"
     # integration: conflicts ahead of time (engine/conflicts.py), the integration
@@ -167,6 +172,7 @@ ALERTS: dict[EventType, str] = {
     EventType.MESSAGE_DEFERRED: "warning",
     EventType.CLUSTER_DOWN: "warning",
     EventType.CLUSTER_FAULT: "error",
+    EventType.CLUSTER_UNANSWERED: "warning",
     EventType.KICKOFF_UNREGISTERED: "error",
     EventType.MERGE_CONFLICT: "warning",
     EventType.MERGE_FAILED: "warning",
