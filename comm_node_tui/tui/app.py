@@ -221,13 +221,13 @@ class ControlRoom(Hand):
     def _loaded(self, events: list[Event]) -> None:
         self._started = True
         self.query_one(EventsPanel).add_many(events)
-        mode = (
-            f"viewer of engine pid {self.bridge.viewer_of}"
-            if self.bridge.viewer_of
-            else "engine in-process"
-        )
-        self.sub_title = f"{self.ws.project} · {mode}"
+        self.sub_title = f"{self.ws.project} · {self._mode()}"
         self.request_refresh()
+
+    def _mode(self) -> str:
+        """The header's word for who holds the engine: one wording, wherever it is set (two
+        wordings made the title change between the start and the first world)."""
+        return f"viewer of pid {self.bridge.viewer_of}" if self.bridge.viewer_of else "engine"
 
     # ---- engine -> UI -------------------------------------------------------------------
     def _from_engine(self, event: Event) -> None:
@@ -313,9 +313,8 @@ class ControlRoom(Hand):
         self.panel(LocksPanel).show(world, now)
         self.panel(BurnPanel).show(world, now)
         self.panel(PreviewPanel).update_world(world)
-        mode = f"viewer of pid {self.bridge.viewer_of}" if self.bridge.viewer_of else "engine"
         stop = world.paused
-        sub_title = f"{self.ws.project} · {mode}"
+        sub_title = f"{self.ws.project} · {self._mode()}"
         if stop.all:
             sub_title += " · PAUSED"
         elif stop.domains:
