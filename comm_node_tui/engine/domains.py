@@ -11,6 +11,7 @@ from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.fileio import atomic_write
 from comm_node_tui.workspace.model import Workspace
+from comm_node_tui.workspace.registry import peer_entry, registry_head
 
 
 class DomainMonitor:
@@ -135,22 +136,13 @@ def registry_texts(ws: Workspace) -> dict[str, str]:
     doms = list(ws.domains.values())
     chunks = []
     for p in doms:
-        peer = {"name": p.name, "role": p.role, "exports": p.exports, "path": p.path}
+        peer = peer_entry(p)
         # one level down in `peers`: two more spaces on every line (JSON strings hold no raw
         # newline, so each one is a line break of the layout)
         chunks.append("  " + json.dumps(peer, indent=1).replace("\n", "\n  "))
     out = {}
     for i, dom in enumerate(doms):
-        head = {
-            "project": ws.project,
-            "domain": dom.name,
-            "role": dom.role,
-            "scope": dom.scope,
-            "exports": dom.exports,
-            "imports": dom.imports,
-            "allowed_imports": dom.allowed_imports,
-            "forbidden_imports": dom.forbidden_imports,
-        }
+        head = registry_head(ws, dom)
         others = chunks[:i] + chunks[i + 1 :]
         peers = "[\n" + ",\n".join(others) + "\n ]" if others else "[]"
         out[dom.name] = (

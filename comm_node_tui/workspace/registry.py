@@ -9,6 +9,15 @@ from comm_node_tui.workspace.model import Domain, Workspace
 
 def registry_for(ws: Workspace, dom: Domain) -> dict:
     return {
+        **registry_head(ws, dom),
+        "peers": [peer_entry(p) for p in ws.domains.values() if p.name != dom.name],
+        "operator": "operator",
+    }
+
+
+def registry_head(ws: Workspace, dom: Domain) -> dict:
+    """The fields before `peers` (engine/domains.py joins the rest as text, in this order)."""
+    return {
         "project": ws.project,
         "domain": dom.name,
         "role": dom.role,
@@ -17,10 +26,8 @@ def registry_for(ws: Workspace, dom: Domain) -> dict:
         "imports": dom.imports,
         "allowed_imports": dom.allowed_imports,
         "forbidden_imports": dom.forbidden_imports,
-        "peers": [
-            {"name": p.name, "role": p.role, "exports": p.exports, "path": p.path}
-            for p in ws.domains.values()
-            if p.name != dom.name
-        ],
-        "operator": "operator",
     }
+
+
+def peer_entry(p: Domain) -> dict:
+    return {"name": p.name, "role": p.role, "exports": p.exports, "path": p.path}
