@@ -119,7 +119,17 @@ def test_the_bash_tool_is_allowed_whole_only_while_every_command_is_walled(tmp_p
         json.dumps({"sandbox": {"excludedCommands": ["make *"]}})
     )
     assert "settings.local.json" in write_sandbox(ws, dom)["prompts"]
+    # settings.local.json takes precedence over settings.json: switched off there, the
+    # sandbox is off, and a whole-tool rule would let every command run unwalled, unasked
+    for key, value in (("enabled", False), ("allowUnsandboxedCommands", True)):
+        (claude / "settings.local.json").write_text(json.dumps({"sandbox": {key: value}}))
+        done = write_sandbox(ws, dom)
+        assert done["prompts"] == (
+            f"sandbox.{key} is {json.dumps(value)} in {claude / 'settings.local.json'}"
+        )
+        assert "permissions" not in settings(ws, "backend")
     (claude / "settings.local.json").unlink()
+    assert write_sandbox(ws, dom)["prompts"] is None
     # the user's own fail-open switch wins over comm-node's: then no whole-tool rule either
     data = settings(ws, "backend")
     data["sandbox"]["failIfUnavailable"] = False
@@ -175,6 +185,9 @@ def test_domains_sharing_a_folder_are_not_walled_from_each_other_and_that_is_sai
     assert done["partial"] == [
         "docs shares api's folder and its Claude settings: not walled from it by the sandbox"
     ]
+    # not walled from a peer: Claude Code's own prompts stay (no whole-tool Bash rule)
+    assert done["prompts"] == done["partial"][0]
+    assert "permissions" not in json.loads((root / ".claude" / "settings.json").read_text())
     # written for both, the one file denies neither agent its own scope
     write_sandbox(ws, ws.domains["docs"])
     deny = json.loads((root / ".claude" / "settings.json").read_text())["sandbox"]

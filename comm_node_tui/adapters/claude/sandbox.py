@@ -214,18 +214,32 @@ def claude_config_dir() -> str:
     return os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
 
 
-def _excluded_in(path: str) -> bool:
+WEAKENING = (("enabled", True), ("failIfUnavailable", True), ("allowUnsandboxedCommands", False))
+
+
+def _weakened_in(path: str) -> str | None:
+    """What in the settings file `path` lets a Bash command run outside the sandbox (its
+    `excludedCommands`, or a switch set against comm-node's: `settings.local.json` and
+    managed settings take precedence over the domain's settings.json), or None."""
     try:
         data = read_json_bounded(path, 1 << 20)
     except (OSError, ValueError):
-        return False
+        return None
     box = data.get("sandbox") if isinstance(data, dict) else None
-    return isinstance(box, dict) and bool(box.get("excludedCommands"))
+    if not isinstance(box, dict):
+        return None
+    if box.get("excludedCommands"):
+        return f"sandbox.excludedCommands in {path} run outside the sandbox"
+    for key, want in WEAKENING:
+        if key in box and box[key] is not want:
+            return f"sandbox.{key} is {json.dumps(box[key])} in {path}"
+    return None
 
 
-def excluded_sources(dom: Domain, managed: str = MANAGED_DIR) -> list[str]:
-    """The settings files that hold `sandbox.excludedCommands` for `dom`'s agent, besides
-    its `.claude/settings.json` (checked in the merged block)."""
+def weakening_sources(dom: Domain, managed: str = MANAGED_DIR) -> list[str]:
+    """Why the other settings files Claude Code merges for `dom`'s agent (besides its
+    `.claude/settings.json`, checked in the merged block) may let a command out, one line
+    each."""
     files = [
         os.path.join(dom.path, ".claude", "settings.local.json"),
         os.path.join(claude_config_dir(), "settings.json"),
@@ -236,21 +250,27 @@ def excluded_sources(dom: Domain, managed: str = MANAGED_DIR) -> list[str]:
         files += sorted(
             os.path.join(drop_ins, n) for n in os.listdir(drop_ins) if n.endswith(".json")
         )
-    return [f for f in files if _excluded_in(f)]
+    return [why for f in files if (why := _weakened_in(f))]
 
 
-def prompts_reason(block: dict, dom: Domain, managed: str = MANAGED_DIR) -> str | None:
+def prompts_reason(
+    block: dict, dom: Domain, managed: str = MANAGED_DIR, partial: list[str] | None = None
+) -> str | None:
     """Why the whole Bash tool is not allowed without a prompt in `dom` (one line), None
-    when every command it runs is walled."""
-    for key, want in (("enabled", True), ("failIfUnavailable", True),
-                      ("allowUnsandboxedCommands", False)):  # fmt: skip
+    when every command it runs is walled: comm-node's switches in force in every settings
+    file Claude Code merges (any of them may switch the sandbox off or let commands out),
+    and no peer sharing the folder (the sandbox cannot wall them from each other, so their
+    commands keep Claude Code's own prompts)."""
+    for key, want in WEAKENING:
         if block.get(key) is not want:
             return f"sandbox.{key} is {json.dumps(block.get(key))} in {settings_path(dom)}"
     if block.get("excludedCommands"):
         return f"sandbox.excludedCommands in {settings_path(dom)} run outside the sandbox"
-    found = excluded_sources(dom, managed)
+    found = weakening_sources(dom, managed)
     if found:
-        return f"sandbox.excludedCommands in {found[0]} run outside the sandbox"
+        return found[0]
+    if partial:
+        return partial[0]
     return None
 
 
@@ -338,7 +358,7 @@ def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict, list, str | No
     why = None
     if dom.sandbox:
         block, ours = _merge(user, sandbox_block(ws, dom))
-        why = prompts_reason(block, dom)
+        why = prompts_reason(block, dom, partial=peer_coverage(ws, dom)[1])
     else:
         block, ours = user, {}
     new = dict(data)
