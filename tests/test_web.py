@@ -219,7 +219,8 @@ def test_the_room_in_a_browser_draws_the_agents_and_takes_keys(serve, browser, t
     text = screen(page)
     for name in ("backend", "frontend", "docs"):
         assert name in text
-    assert "viewer of pid" in text  # the room watches the server's engine, never holds one
+    # the room watches the server's engine, never holds one (it says so once it has looked)
+    page.wait_for_function(shows("viewer of pid"), timeout=KEY_MS)
     shot = tmp_path / "room.png"
     page.screenshot(path=str(shot))
     with capsys.disabled():  # shown in the run's output, not only on a failure

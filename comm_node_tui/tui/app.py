@@ -226,8 +226,15 @@ class ControlRoom(Hand):
 
     def _mode(self) -> str:
         """The header's word for who holds the engine: one wording, wherever it is set (two
-        wordings made the title change between the start and the first world)."""
-        return f"viewer of pid {self.bridge.viewer_of}" if self.bridge.viewer_of else "engine"
+        wordings made the title change between the start and the first world). The rows
+        show before the engine has started or found another's: "starting" until then."""
+        if self.bridge.viewer_of:
+            return f"viewer of pid {self.bridge.viewer_of}"
+        if self.start_engine and not self._started:
+            return "starting"
+        if self.start_engine and self.bridge.engine is None:
+            return "no engine"  # it failed to start: the world is read from the files
+        return "engine"
 
     # ---- engine -> UI -------------------------------------------------------------------
     def _from_engine(self, event: Event) -> None:
