@@ -4,6 +4,7 @@ the hook and send hot paths import neither argparse nor json nor re (issue 22)."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -153,6 +154,12 @@ def test_session_start_stays_off_the_heavy_imports(tmp_path, source):
         (root / ".beads" / "issues.jsonl").write_text(
             '{"id": "T1", "title": "held", "status": "open"}\n'
         )
+    # last changed a minute ago: a source changed within the cache's racy window is parsed
+    # again rather than cached (coordination/tasks.py RACY_NS)
+    for src in (root / "tasks.toml", root / ".beads" / "issues.jsonl"):
+        if src.exists():
+            st = src.stat()
+            os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns - 60_000_000_000))
     (root / ".comm-node").mkdir(exist_ok=True)
     overlay = {"tasks": {"T1": {"status": "in_progress", "assignee": "backend"}}}
     (root / ".comm-node" / "tasks.json").write_text(json.dumps(overlay))

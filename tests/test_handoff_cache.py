@@ -126,6 +126,14 @@ def _locks(root: Path) -> None:
     (state / "locks.json").write_text(json.dumps({"version": 1, "locks": recs}))
 
 
+def aged(path: Path) -> Path:
+    """Last changed a minute ago: the cache keeps only a source older than its racy window
+    (a same-size rewrite within the timestamp grain would keep its stamp)."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 60_000_000_000))
+    return path
+
+
 def _mail(root: Path, n: int) -> None:
     box = root / AGENT / ".comm-node" / "inbox"
     box.mkdir(parents=True, exist_ok=True)
@@ -141,9 +149,11 @@ def root(request, tmp_path: Path) -> Path:
     root = write_workspace(tmp_path / "ws", extra=f'[tasks]\nsource = "{source}"\n')
     if source == "native":
         (root / "tasks.toml").write_text(NATIVE)
+        aged(root / "tasks.toml")
     else:
         (root / ".beads").mkdir()
         (root / ".beads" / "issues.jsonl").write_text(_beads())
+        aged(root / ".beads" / "issues.jsonl")
     state = root / ".comm-node"
     state.mkdir(exist_ok=True)
     (state / "tasks.json").write_text(json.dumps(OVERLAY))
@@ -230,6 +240,7 @@ def test_a_changed_tasks_toml_invalidates_the_cache(tmp_path):
     root = write_workspace(tmp_path / "ws", extra='[tasks]\nsource = "native"\n')
     tasks = root / "tasks.toml"
     tasks.write_text(NATIVE)
+    aged(tasks)
     (root / ".comm-node").mkdir(exist_ok=True)
     (root / ".comm-node" / "tasks.json").write_text(json.dumps(OVERLAY))
     first = hook_context(root, "startup")
@@ -250,12 +261,34 @@ def test_a_changed_tasks_toml_invalidates_the_cache(tmp_path):
     assert third == reference(root, "startup")
 
 
+def test_a_rewrite_within_the_timestamp_grain_is_never_answered_from_the_cache(tmp_path):
+    """A file changed within the file system's timestamp grain of its last change keeps
+    size, inode and modification time: a cache of the first text would answer for the
+    second. A source that new is not cached (git's racy entries), so it is parsed again."""
+    root = write_workspace(tmp_path / "ws", extra='[tasks]\nsource = "native"\n')
+    tasks = root / "tasks.toml"
+    tasks.write_text(NATIVE)  # changed just now
+    (root / ".comm-node").mkdir(exist_ok=True)
+    (root / ".comm-node" / "tasks.json").write_text(json.dumps(OVERLAY))
+    assert "held, higher priority: the one shown" in hook_context(root, "startup")
+    stamp = tasks.stat()
+    with open(tasks, "r+") as fh:  # same size, same inode
+        fh.write(NATIVE.replace("the one shown", "THE ONE SHOWN"))
+    os.utime(tasks, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # the same tick
+    assert "held, higher priority: THE ONE SHOWN" in hook_context(root, "startup")
+    ws = load_workspace(str(root))
+    assert "THE ONE SHOWN" in facts_from_coordinator(ws, ws.domains[AGENT])["task"]["title"]
+
+
 def test_a_damaged_or_foreign_cache_is_only_slower(tmp_path):
     root = write_workspace(tmp_path / "ws", extra='[tasks]\nsource = "native"\n')
     (root / "tasks.toml").write_text(NATIVE)
+    aged(root / "tasks.toml")
     (root / ".comm-node").mkdir(exist_ok=True)
     (root / ".comm-node" / "tasks.json").write_text(json.dumps(OVERLAY))
     expected = reference(root, "startup")
+    ws = load_workspace(str(root))
+    expected_facts = facts_from_coordinator(ws, ws.domains[AGENT])
     cache = root / ".comm-node" / CACHE_FILE
     good = cache.read_text()
     head, _, body = good.partition("\n")
@@ -277,6 +310,17 @@ def test_a_damaged_or_foreign_cache_is_only_slower(tmp_path):
             '"key":[', '"key":[0,', 1
         ),  # another version's key
     ]
+    # rows of the right length whose parts are not (deps, a contract): read by the
+    # Coordinator as well as by the hand-off, never a traceback
+    rows = json.loads(body)
+    bad_deps = [[*r[:8], [1], *r[9:]] for r in rows]
+    bad_contract = [[*r[:15], ["only one"]] for r in rows]
+    damaged += [
+        with_body("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in bad) + "\n]\n")
+        for bad in (bad_deps, bad_contract)
+    ]
     for text in damaged:
         cache.write_text(text)
         assert hook_context(root, "startup") == expected, text[:80]
+        cache.write_text(text)
+        assert facts_from_coordinator(ws, ws.domains[AGENT]) == expected_facts, text[:80]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 
 from comm_node_tui.protocol import jsonfast as json
 
@@ -351,6 +352,7 @@ def load_native(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str
 # written is only slower, never wrong.
 CACHE_FILE = "tasks.cache.json"  # in the workspace's .comm-node/
 CACHE_VERSION = 1
+RACY_NS = 2_000_000_000  # a source changed this recently is not cached yet
 
 
 def _stamp(path: str) -> list[int] | None:
@@ -388,11 +390,19 @@ def load_native_cached(
 ) -> tuple[dict[str, Task], list[str]]:
     """load_native's result, from `state_dir`/CACHE_FILE while tasks.toml is unchanged."""
     rows, problems = source_rows("native", path, domains, state_dir)
+    try:
+        return _tasks_of(rows), problems
+    except (ValueError, TypeError):  # a damaged row: the source decides
+        rows, problems = _parse_and_cache("native", path, domains, state_dir)
+        return _tasks_of(rows), problems
+
+
+def _tasks_of(rows: list[list]) -> dict[str, Task]:
     tasks = {}
     for row in rows:
         t = _task_of(row)
         tasks[t.id] = t
-    return tasks, problems
+    return tasks
 
 
 def held_cached(
@@ -423,6 +433,14 @@ def held_cached(
             wanted = set(ids) | {r[0] for r in found_rows if r[6] == name}
             found_rows = [r for r in found_rows if r[0] in wanted]
         rows = found_rows
+    try:
+        return _held_of(rows, overlay, name)
+    except (ValueError, TypeError):  # a damaged cache row: the source decides
+        rows, _problems = _parse_and_cache(source, path, domains, state_dir)
+        return _held_of(rows, overlay, name)
+
+
+def _held_of(rows: list[list], overlay: dict, name: str) -> list[Task]:
     held = []
     for row in rows:
         status, assignee = row[2], row[6]
@@ -516,7 +534,11 @@ def _parse_and_cache(
     loader = load_native if source == "native" else load_beads_jsonl
     tasks, problems = loader(path, domains)
     rows = [_task_row(t) for t in tasks.values()]
-    if stamp is not None and _stamp(path) == stamp:  # not changed while it was read
+    # Written only for a file not changed while it was read, and last changed RACY_NS
+    # before now: a same-size rewrite in place within the file system's timestamp grain
+    # keeps size, mtime and inode, and would be answered from the old cache (git's "racy"
+    # index entries). A file that new is parsed again at the next call.
+    if stamp is not None and _stamp(path) == stamp and time.time_ns() - stamp[1] >= RACY_NS:
         from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 
         def enc(obj: object) -> str:
