@@ -149,3 +149,22 @@ def test_up_starts_only_this_machines_agents(tmp_path):
         assert [row["domain"] for row in json.loads(res.stdout)] == ["a"]
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_another_engines_published_state_of_the_wrong_shape_is_dropped_or_mended():
+    """Another machine's bytes are input: a state with a wrong type must not raise in every
+    World this engine builds (engine._remote_rows) or in the owner lookup (cluster/ops.py)."""
+    from comm_node_tui.cluster.state import published_state
+
+    good = {"node": "m2", "domains": ["b"], "ts": 5, "agents": {"b": {"state": "idle"}}}
+    assert published_state(good) == {**good, "ts": 5.0, "panes": {}, "health": {}}
+    for bad in (None, [], "x", {"domains": ["b"]}, {"node": 2, "domains": []}, {"node": "m2"}):
+        assert published_state(bad) is None, bad
+    mended = published_state(
+        {"node": "m2", "domains": ["b", 3, None], "ts": "soon", "agents": [], "panes": "x",
+         "health": None}
+    )  # fmt: skip
+    assert mended == {
+        "node": "m2", "domains": ["b"], "ts": 0.0, "agents": {}, "panes": {}, "health": {}
+    }  # fmt: skip
+    assert published_state({"node": "m2", "domains": [], "ts": True})["ts"] == 0.0

@@ -3,9 +3,11 @@ owns the agent (the state bucket says which node publishes it), send it the requ
 ops subject and wait for its one-line answer (cluster/requests.py has the owner's side).
 
 An owner that does not answer (no engine subscribed: NATS says so at once; or no reply in
-time) is one line, "engine m2 (owner of api) does not answer", and an event in this
-machine's log; nothing is done here instead. A retry sends the same request id, which the
-owner answers from its memory: the text is typed once.
+time) is one line, "engine m2 (owner of api) does not answer (why); ...", and an event in
+this machine's log; nothing is done here instead. "nothing done" only when NATS said nobody
+listens: after a timeout the owner may still act, and the line says to look before asking
+again. A caller that retries with the same `request_id` is answered from the owner's memory
+(the text is typed once); a new request from the operator is a new id.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 
 from comm_node_tui.cluster.client import ClusterClient, ClusterUnavailable
 from comm_node_tui.cluster.names import Names
+from comm_node_tui.cluster.state import published_state
 from comm_node_tui.errors import CommNodeError
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.workspace.model import Workspace
@@ -101,7 +104,8 @@ class RemoteOps:
                     doc = json.loads(entry.value or b"")
                 except ValueError:
                     continue
-                if isinstance(doc, dict) and isinstance(doc.get("node"), str):
+                doc = published_state(doc)
+                if doc is not None:
                     out[doc["node"]] = doc
             return out
 
@@ -111,8 +115,8 @@ class RemoteOps:
         """The node whose engine publishes `agent` (the freshest, if a domain moved)."""
         best: tuple[float, str] | None = None
         for node, doc in self.nodes().items():
-            if node != self.me and agent in (doc.get("domains") or ()):
-                ts = float(doc.get("ts") or 0)
+            if node != self.me and agent in doc["domains"]:
+                ts = doc["ts"]
                 if best is None or ts > best[0]:
                     best = (ts, node)
         if best is None:
@@ -153,12 +157,16 @@ class RemoteOps:
         except (ClusterUnavailable, Exception) as exc:
             import nats.errors
 
+            # Only "no responders" proves the request reached nobody. After a timeout the
+            # owner may have it and still be acting (an inject waits for a prompt): saying
+            # "nothing done" would invite a second request, typed a second time.
+            outcome = "it may still be done there: look before asking again"
             if isinstance(exc, ClusterUnavailable) and client.up:
                 why = "no answer in time"
             elif isinstance(exc, ClusterUnavailable):
                 raise  # the server itself: its own one line
             elif isinstance(exc, nats.errors.NoRespondersError):
-                why = "no engine listening"
+                why, outcome = "no engine listening", "nothing done"
             elif isinstance(exc, nats.errors.TimeoutError | TimeoutError):
                 why = f"no answer within {limit:g} s"
             else:
@@ -167,13 +175,13 @@ class RemoteOps:
             self.emit(
                 Event(
                     "cluster.unanswered",
-                    f"{action} {agent}: {owner} does not answer ({why}); nothing done",
+                    f"{action} {agent}: {owner} does not answer ({why}); {outcome}",
                     agent=agent,
                     level="error",
                     data={"node": node, "action": action, "id": rid},
                 )
             )
-            raise OwnerSilent(f"{owner} does not answer") from None
+            raise OwnerSilent(f"{owner} does not answer ({why}); {outcome}") from None
         try:
             answer = json.loads(data)
             ok, line = bool(answer["ok"]), str(answer["line"])

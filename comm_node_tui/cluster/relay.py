@@ -45,6 +45,7 @@ from typing import Any
 from comm_node_tui.cluster.client import RETRY_S, ClusterClient
 from comm_node_tui.cluster.names import Names, token
 from comm_node_tui.cluster.requests import BadRequest, RequestMemory, parse
+from comm_node_tui.cluster.state import published_state
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 from comm_node_tui.workspace.model import Workspace
@@ -342,17 +343,17 @@ class Relay:
             return
         if not isinstance(doc, dict) or key == token(self.node):
             return
-        node = doc.get("node")
-        if not isinstance(node, str) or not isinstance(doc.get("domains"), list):
+        doc = published_state(doc)
+        if doc is None:
             return
-        self.remote_nodes = {**self.remote_nodes, node: doc}
+        self.remote_nodes = {**self.remote_nodes, doc["node"]: doc}
 
     def owners(self) -> dict[str, str]:
         """domain -> the node that publishes it (the freshest when two do: a domain moved)."""
         out: dict[str, tuple[float, str]] = {}
         for node, doc in self.remote_nodes.items():
-            ts = float(doc.get("ts") or 0)
-            for dom in doc.get("domains") or ():
+            ts = doc["ts"]
+            for dom in doc["domains"]:
                 fresher = dom not in out or out[dom][0] < ts
                 if isinstance(dom, str) and dom not in self.local and fresher:
                     out[dom] = (ts, node)

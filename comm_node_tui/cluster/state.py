@@ -30,12 +30,34 @@ def cluster_state(ws: Workspace) -> list[dict]:
         for key in sorted(keys):
             entry = await kv.get(key)
             try:
-                out.append(json.loads(entry.value or b""))
+                doc = published_state(json.loads(entry.value or b""))
             except ValueError:
                 continue
+            if doc is not None:
+                out.append(doc)
         return out
 
     try:
         return client.call(read)
     finally:
         client.close()
+
+
+def published_state(doc: object) -> dict | None:
+    """Another engine's published state with the shape every reader relies on, or None: a
+    node name, its domains (names), a number `ts`, and `agents`, `panes` and `health` as
+    objects (a part of another shape is dropped, not believed). Another machine's bytes are
+    input: a wrong type must not raise in every World this engine builds."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("node"), str):
+        return None
+    domains = doc.get("domains")
+    if not isinstance(domains, list):
+        return None
+    ts = doc.get("ts")
+    out = dict(doc)
+    out["domains"] = [d for d in domains if isinstance(d, str)]
+    out["ts"] = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else 0.0
+    for part in ("agents", "panes", "health"):
+        if not isinstance(out.get(part), dict):
+            out[part] = {}
+    return out
