@@ -245,10 +245,6 @@ class Relay:
             raise OSError(f"NATS at {self.client.where} did not ack: {why}") from None
         self.sent += 1
 
-    def deliver(self, domain: str, ident: str, text: str) -> None:
-        """Publish one copy and wait for its ack (OSError when not acked)."""
-        self.acked(self.send(domain, ident, text), time.monotonic() + self.settings.timeout_s)
-
     # ---- mail in ----------------------------------------------------------------------------
     async def _consume(self, domain: str, sub: Any) -> None:
         import nats.errors
