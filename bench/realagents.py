@@ -122,18 +122,9 @@ def stop_agents(socket: str) -> None:
     """Kill every pane's process tree, then the server, then its socket file: Claude Code
     ignores the SIGHUP a dying tmux server sends, so killing the server alone would leave
     the agents running."""
-    from comm_node_tui.panes.processes import kill_tree
+    from comm_node_tui.panes.processes import stop_tmux_server
 
-    out = subprocess.run(
-        ["tmux", "-L", socket, "list-panes", "-a", "-F", "#{pane_pid}"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-    ).stdout
-    for pid in out.split():
-        if pid.isdigit():
-            kill_tree(int(pid), grace_s=2.0)
-    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+    stop_tmux_server(socket)
     socket_dir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
     with contextlib.suppress(OSError):
         (socket_dir / socket).unlink()  # a killed server may leave its socket file

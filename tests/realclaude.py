@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,18 +125,9 @@ def real_ws(tmp_path, model, monkeypatch) -> Iterator[Callable[..., RealWorkspac
 def stop_agents(socket: str) -> None:
     """Kill every pane's process tree, then the server: Claude Code ignores the SIGHUP a
     dying tmux server sends, so killing the server alone would leave it running."""
-    from comm_node_tui.panes.processes import kill_tree
+    from comm_node_tui.panes.processes import stop_tmux_server
 
-    out = subprocess.run(
-        ["tmux", "-L", socket, "list-panes", "-a", "-F", "#{pane_pid}"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-    ).stdout
-    for pid in out.split():
-        if pid.isdigit():
-            kill_tree(int(pid), grace_s=2.0)
-    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+    stop_tmux_server(socket)
 
 
 def wait_screen(panes, name: str, predicate: Callable[[str], bool], timeout: float = 30) -> str:

@@ -108,3 +108,21 @@ def kill_trees(pids: list[int], grace_s: float = 3.0) -> dict[int, dict]:
 def kill_tree(pid: int, grace_s: float = 3.0) -> dict:
     """TERM the tree, wait up to `grace_s`, KILL what is left. What happened, for the log."""
     return kill_trees([pid], grace_s)[pid]
+
+
+def stop_tmux_server(socket: str) -> None:
+    """Kill every pane's process tree on the tmux server `socket`, then the server: Claude
+    Code ignores the SIGHUP a dying tmux server sends, so killing the server alone would
+    leave the agents running (the tests' and benches' private servers)."""
+    import subprocess
+
+    out = subprocess.run(
+        ["tmux", "-L", socket, "list-panes", "-a", "-F", "#{pane_pid}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
+    for pid in out.split():
+        if pid.isdigit():
+            kill_tree(int(pid), grace_s=2.0)
+    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
