@@ -7,7 +7,6 @@ import select
 import subprocess
 import sys
 import threading
-import time
 
 from comm_node_tui.protocol.events import Event, EventLog, follow, log_files, tail
 from tests.conftest import cli_env
@@ -78,16 +77,53 @@ def test_follow_survives_rotation(tmp_path):
         for ev in follow(str(path), poll_s=0.01, stop=stop):
             seen.append(ev.msg)
 
-    t = threading.Thread(target=reader)
+    t = threading.Thread(target=reader, daemon=True)  # a failed test must not hang pytest
     t.start()
     assert following.wait(30), "follow() never started"
     for i in range(30):
         log.append(Event("x.y", f"n{i}"))
-        time.sleep(0.005)  # a writer at a pace: rotations happen between the reader's polls
-    wait_for(lambda: len(seen) >= 30, timeout=10, show=lambda: seen)
+        # one rotation at a time: the reader has what the writer wrote before it goes on
+        wait_for(lambda i=i: len(seen) > i, timeout=30, show=lambda: seen)
     done.set()
     t.join(timeout=5)
     assert seen == [f"n{i}" for i in range(30)]
+
+
+def test_follow_reads_the_rotated_files_it_slept_through(tmp_path):
+    """A reader starved through several rotations (`log -f` on a loaded machine during a
+    burst) reads the files in between, oldest first, while the log keeps them; it used to
+    jump to the newest file and lose the events in between."""
+    path = tmp_path / "events.jsonl"
+    log = EventLog(str(path), max_bytes=600, keep=20)
+    seen: list[str] = []
+    started, done = threading.Event(), threading.Event()
+    awake = threading.Event()
+    awake.set()
+
+    def stop() -> bool:
+        started.set()
+        assert awake.wait(60), "the test never woke the reader"
+        return done.is_set()
+
+    def reader():
+        for ev in follow(str(path), poll_s=0.01, stop=stop):
+            seen.append(ev.msg)
+
+    t = threading.Thread(target=reader, daemon=True)  # a failed test must not hang pytest
+    t.start()
+    assert started.wait(30), "follow() never started"
+    log.append(Event("x.y", "n0"))
+    wait_for(lambda: seen == ["n0"], timeout=30, show=lambda: seen)
+    awake.clear()  # the reader stops at its next look, with n0's file open
+    for i in range(1, 40):
+        log.append(Event("x.y", f"n{i}"))
+    rotated = [p for p in tmp_path.iterdir() if p.name != "events.jsonl"]
+    assert len(rotated) >= 3, rotated  # several rotations while it slept
+    awake.set()
+    wait_for(lambda: len(seen) >= 40, timeout=30, show=lambda: seen)
+    done.set()
+    t.join(timeout=5)
+    assert seen == [f"n{i}" for i in range(40)]
 
 
 def test_log_cli_filters_and_json(ws_root, cli, engine_for):

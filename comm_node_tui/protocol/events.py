@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from io import BufferedReader
 
 from comm_node_tui.protocol import jsonfast as json
 from comm_node_tui.protocol.fileio import FILE_MODE
@@ -213,12 +214,19 @@ def follow(
 
     Polls the file: cheap for one reader, and it survives rotation (a new inode or a
     shorter file means the writer rotated, so reading restarts at the new file's start).
+    A reader that slept through several rotations (a starved `log -f` during a burst) reads
+    the rotated files in between too, oldest first, while they are still kept.
     """
     offset = os.path.getsize(path) if from_end and os.path.exists(path) else 0
     fh = None
     ino = None
     buf = b""
+    pending: list[BufferedReader] = []  # after a rotation: the newer files, oldest first
     while stop is None or not stop():
+        if fh is None and pending:
+            fh = pending.pop(0)
+            ino = os.fstat(fh.fileno()).st_ino
+            offset = 0
         if fh is None:
             try:
                 fh = open(path, "rb")  # noqa: SIM115 - kept open across iterations
@@ -238,15 +246,48 @@ def follow(
                 if ev is not None and (where is None or where(ev)):
                     yield ev
             continue
+        if pending:  # a rotated file read to its end: on to the next newer one
+            fh.close()
+            fh, buf = None, b""
+            continue
         try:
             st = os.stat(path)
             if st.st_ino != ino or st.st_size < fh.tell():
                 fh.close()
                 fh = None
                 buf = b""
+                if st.st_ino != ino and ino is not None:
+                    pending = _newer_files(path, ino)
                 continue
         except FileNotFoundError:
             pass
         time.sleep(poll_s)
-    if fh is not None:
-        fh.close()
+    for f in [fh, *pending]:
+        if f is not None:
+            f.close()
+
+
+def _newer_files(path: str, ino: int) -> list[BufferedReader]:
+    """After a rotation: the log's files newer than the one with inode `ino`, oldest first,
+    opened at once (a file opened stays readable when the writer renames or drops it).
+
+    When `ino` is gone from the kept files (the reader fell more than `keep` rotations
+    behind, or someone removed the log), none: follow() goes on with the current file, as
+    the files left may be ones it read already."""
+    opened: list[tuple[int, BufferedReader]] = []
+    for name in log_files(path):
+        try:
+            f = open(name, "rb")  # noqa: SIM115 - handed to follow(), which closes it
+        except OSError:
+            continue
+        i = os.fstat(f.fileno()).st_ino
+        if any(i == j for j, _ in opened):  # renamed under us and seen twice
+            f.close()
+            continue
+        opened.append((i, f))
+    at = next((k for k, (i, _) in enumerate(opened) if i == ino), None)
+    keep = opened[at + 1 :] if at is not None else []
+    for _, f in opened:
+        if all(f is not g for _, g in keep):
+            f.close()
+    return [f for _, f in keep]
