@@ -267,7 +267,12 @@ def test_a_rewrite_within_the_timestamp_grain_is_never_answered_from_the_cache(t
     second. A source that new is not cached (git's racy entries), so it is parsed again."""
     root = write_workspace(tmp_path / "ws", extra='[tasks]\nsource = "native"\n')
     tasks = root / "tasks.toml"
-    tasks.write_text(NATIVE)  # changed just now
+    tasks.write_text(NATIVE)
+    # changed "just now" whatever the machine's load: a hook that took over RACY_NS to start
+    # would otherwise find the source old enough to cache, and the same-tick rewrite below
+    # (which cannot happen that late outside a test) would be answered from that cache
+    now = time.time_ns() + 3600 * 10**9
+    os.utime(tasks, ns=(now, now))
     (root / ".comm-node").mkdir(exist_ok=True)
     (root / ".comm-node" / "tasks.json").write_text(json.dumps(OVERLAY))
     assert "held, higher priority: the one shown" in hook_context(root, "startup")
