@@ -191,10 +191,17 @@ def agent_cli_for(ws: Workspace) -> AgentCli:
     return _adapter(name)
 
 
-def comm_node_command() -> str:
-    """The absolute command that runs this comm-node (an agent CLI's hooks and the agents'
-    PATH use it: the CLI's environment may not have comm-node on PATH)."""
+def comm_node_argv() -> list[str]:
+    """The absolute command that runs this comm-node, as argv: the installed script beside
+    this Python when there is one (`python -m comm_node_tui` costs ~5 ms more a call, in
+    runpy, on a path agents take on nearly every step)."""
     script = os.path.join(os.path.dirname(sys.executable), "comm-node")
     if os.access(script, os.X_OK):
-        return shlex.quote(script)
-    return f"{shlex.quote(sys.executable)} -m comm_node_tui"
+        return [script]
+    return [sys.executable, "-m", "comm_node_tui"]
+
+
+def comm_node_command() -> str:
+    """comm_node_argv() for a shell line (an agent CLI's hooks and the agents' PATH use it:
+    the CLI's environment may not have comm-node on PATH)."""
+    return shlex.join(comm_node_argv())

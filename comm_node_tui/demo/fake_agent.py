@@ -20,6 +20,8 @@ import signal
 import sys
 import time
 
+from comm_node_tui.adapters.agent_cli import comm_node_argv
+
 SPINNER = "✻✳✢·✶✽"
 ESC = b"\x1b"
 PASTE_START, PASTE_END = b"\x1b[200~", b"\x1b[201~"
@@ -74,7 +76,7 @@ class FakeAgent:
         }
         try:
             subprocess.run(
-                [sys.executable, "-m", "comm_node_tui", "hook"],
+                [*comm_node_argv(), "hook"],
                 input=json.dumps(payload),
                 text=True,
                 capture_output=True,

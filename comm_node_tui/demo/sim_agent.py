@@ -21,12 +21,12 @@ import json
 import os
 import random
 import subprocess
-import sys
 import threading
 import time
 import uuid
 import zlib
 
+from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.demo.fake_agent import FakeAgent
 
 MODEL = "claude-sonnet-4-5-20250929"
@@ -49,6 +49,10 @@ class SimAgent(FakeAgent):
         self.allowed = True
         self.interrupted = False
         self.lock = threading.Lock()
+        self.mail_seen: object = None  # the inbox folder as handle_mail() last looked
+        # After a (re)start, and after a `task done` that failed: look for the task it holds
+        # before it claims another
+        self.must_resume = True
         self.responses = 0
         self.parent_uuid: str | None = None
         state_dir = os.path.join(self.root, ".comm-node")
@@ -90,7 +94,7 @@ class SimAgent(FakeAgent):
         """The real `comm-node` CLI; (exit code, parsed JSON or text)."""
         try:
             r = subprocess.run(
-                [sys.executable, "-m", "comm_node_tui", *args],
+                [*comm_node_argv(), *args],
                 input=stdin,
                 capture_output=True,
                 text=True,
@@ -259,7 +263,6 @@ class SimAgent(FakeAgent):
         last_beat = last_look = 0.0
         said_done = done = False
         last_state = ""
-        mail_seen: object = None
         tasks_seen: object = None
         while True:
             # An idle agent looks again only when its mail or the tasks changed (or it was
@@ -268,16 +271,23 @@ class SimAgent(FakeAgent):
             # of CPU, the simulated demo's (and its test's) largest cost.
             mail_now, tasks_now = self.changes()
             periodic = time.monotonic() - last_look > 10 * self.heartbeat_every
-            if mail_now != mail_seen or periodic:
-                mail_seen = mail_now
+            if mail_now != self.mail_seen or periodic:
                 self.handle_mail()
             if tasks_now != tasks_seen or periodic:
                 tasks_seen, last_look = tasks_now, time.monotonic()
-                tasks = self.tasks()
-                task = self.resume(tasks) or self.next_task()
+                # What is ready first; the whole list only when nothing is (to know whether
+                # all is done): a look was both calls, the largest share of the demo's CPU
+                task = self.resume(self.tasks()) if self.must_resume else None
+                self.must_resume = False
+                tasks = None
+                if task is None:
+                    task = self.next_task()
+                if task is None:
+                    tasks = self.tasks()
+                    task = self.resume(tasks)  # handed to it by the operator meanwhile
                 if task is not None:
                     said_done = False
-                    self.work(task)
+                    self.must_resume = not self.work(task)
                     tasks_seen = None  # look again at once after a task
                     continue
                 done = tasks is not None and all(t.get("status") == "closed" for t in tasks)
@@ -294,7 +304,7 @@ class SimAgent(FakeAgent):
                     self.say("Everything in the plan is done. Waiting for mail.")
                     self.hook("Stop", stop_hook_active=False)
             self.woken.clear()
-            if self.changes() == (mail_seen, tasks_seen):
+            if self.changes() == (self.mail_seen, tasks_seen):
                 self.woken.wait(min(1.0 / self.speed, self.heartbeat_every))
 
     def changes(self) -> tuple[object, object]:
@@ -302,16 +312,9 @@ class SimAgent(FakeAgent):
         statuses of tasks (`.comm-node/tasks.json`, replaced on every change) and the plan's
         source. (Not the `.comm-node` folder: the engine rewrites its files all the time.)"""
 
-        def sig(path: str) -> object:
-            try:
-                st = os.stat(path)
-            except OSError:
-                return None
-            return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-        mail = sig(os.path.join(self.private, "inbox"))
+        mail = _sig(os.path.join(self.private, "inbox"))
         tasks = tuple(
-            sig(p)
+            _sig(p)
             for p in (
                 os.path.join(self.root, ".comm-node", "tasks.json"),
                 os.path.join(self.root, ".beads", "issues.jsonl"),
@@ -345,6 +348,8 @@ class SimAgent(FakeAgent):
         return None
 
     def handle_mail(self) -> None:
+        # taken before the look: mail that comes while it reads is seen the next time
+        self.mail_seen = _sig(os.path.join(self.private, "inbox"))
         code, msgs = self.cli("inbox", "--unread", "--json")
         if code != 0 or not isinstance(msgs, list):
             return
@@ -383,7 +388,8 @@ class SimAgent(FakeAgent):
             return {}
         return info.get("task", info)
 
-    def work(self, task: dict) -> None:
+    def work(self, task: dict) -> bool:
+        """Do `task`; True when it closed."""
         tid = task["id"]
         info = self.task_details(tid)
         desc = info.get("description") or task.get("description") or ""
@@ -458,7 +464,8 @@ class SimAgent(FakeAgent):
                         peer, f"Question about {tid}: does this match what you expect?", "question"
                     )
             self.wait(self.rng.uniform(1.5, 3.5))
-            self.handle_mail()
+            if _sig(os.path.join(self.private, "inbox")) != self.mail_seen:
+                self.handle_mail()
         args = ["task", "done", tid, "--json"]
         for name in produces:
             out_path = os.path.join(self.cwd, "src", tid, name)
@@ -474,6 +481,7 @@ class SimAgent(FakeAgent):
         self.cli("lock", "release", "--all")
         self.hook("Stop", stop_hook_active=False)
         self.idle()
+        return code == 0
 
     def ask_permission(self, tid: str) -> None:
         self.state = "waiting"
@@ -501,6 +509,15 @@ class SimAgent(FakeAgent):
 
     def on_tick(self) -> None:
         pass  # busy and idle are the brain's to say
+
+
+def _sig(path: str) -> object:
+    """What changes when a file or folder does (a stat, no read)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _field(desc: str, key: str) -> list[str]:
