@@ -37,7 +37,13 @@ ACTIONS: dict[str, dict[str, type]] = {
     "release_lock": {"pattern": str},
     "pause": {"names": list},
     "resume": {"names": list},
+    "peek": {"lines": int, "ansi": bool},
 }
+# Actions that only read: neither written down nor logged (the room's preview of another
+# machine's agent asks every second), and safe to answer again.
+READ_ONLY = frozenset({"peek"})
+PEEK_MAX_LINES = 2000  # history asked for, at most
+PEEK_MAX_CHARS = 256 * 1024  # a screen's text sent back, at most (its end: the newest)
 
 
 class BadRequest(ValueError):

@@ -236,9 +236,22 @@ class OperatorActions:
         full = path if os.path.isabs(path) else os.path.join(dom.path, path)
         return f"published as {self.coord.publish(dom, full, None)['name']}"
 
-    def peek(self, name: str) -> str:
-        """The agent's pane as text (the preview)."""
-        return self.panes().peek(name)
+    def peek(self, name: str, lines: int = 0, ansi: bool = False) -> str:
+        """The agent's pane as text (the preview; `comm-node peek`). Another machine's agent:
+        its engine captures the pane and sends the text back (read-only; text from an agent,
+        which the caller renders as it renders a local pane: never as markup)."""
+        if self.runs_elsewhere(name):
+            return self._ask("peek", name, lines=lines or None, ansi=ansi or None)
+        return self.panes().peek(name, lines=lines, ansi=ansi)
+
+    def where(self, name: str) -> str | None:
+        """([cluster]) "machine m2" when another machine runs `name` (as this machine's
+        engine last heard; "another machine" when it has not); None: it runs here."""
+        if not self.runs_elsewhere(name):
+            return None
+        from comm_node_tui.cluster.view import machine_of
+
+        return machine_of(self.ws, name)
 
     def attach(self, name: str, suspend: Callable[[], AbstractContextManager]) -> str:
         """Go to the agent's pane (panes/attach.py: a client in this terminal, a switch
@@ -247,6 +260,12 @@ class OperatorActions:
         does. Runs in the UI's thread: it owns the terminal."""
         from comm_node_tui.panes import attach
 
+        elsewhere = self.where(name)
+        if elsewhere is not None:  # a terminal reaches only this machine's tmux
+            raise CommNodeError(
+                f"{name} runs on {elsewhere}: attach to it there (the preview and "
+                f"`comm-node peek {name}` show its pane here)"
+            )
         try:
             panes = self.panes()
             pane = panes.pane(name, alive=False)
