@@ -131,7 +131,7 @@ def read_view(state_dir: str) -> dict[str, dict]:
 
 
 def machine_of(ws: Workspace, name: str) -> str:
-    """"machine m2" for another machine's agent, as this machine's engine last heard which
+    """The words "machine m2" for another machine's agent, as this machine's engine last heard which
     node publishes it; "another machine" when it has not (or its copy is unreadable)."""
     from comm_node_tui.cluster.relay import local_domains
 
