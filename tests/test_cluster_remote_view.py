@@ -8,6 +8,7 @@ workspaces), real tmux panes, the real CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -19,9 +20,11 @@ import pytest
 from comm_node_tui.cluster.view import VIEW_FILE
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.engine.world import snapshot
+from comm_node_tui.errors import CommNodeError
+from comm_node_tui.operator.actions import OperatorActions
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import queue, run_cli, write_workspace
-from tests.natskit import Engines, running_server
+from tests.natskit import Engines, events, running_server
 from tests.waiting import wait_for
 
 STEP_S = 60.0  # a real engine's step under load: generous, never paid when things work
@@ -110,6 +113,15 @@ def test_a_viewer_and_status_on_m1_show_m2s_agent_and_peek_reads_its_pane(tmp_pa
             timeout=STEP_S,
             what="b's pane word in a peek from m1",
         )
+        # ... and as the room's preview reads it (the operator service, in its worker)
+        ops = OperatorActions(ws1, lambda: Coordinator(ws1))
+        try:
+            assert word in ops.peek("b")
+            with pytest.raises(CommNodeError, match=r"^b runs on machine m2: attach to it"):
+                ops.attach("b", suspend=contextlib.nullcontext)
+        finally:
+            ops.remote().close()
+        assert not events(roots["m2"], "operator.remote")  # a read is not logged as an act
         # a terminal reaches only its own machine's tmux: one line naming the machine
         err = one_line_error(run_cli("attach", "b", cwd=roots["m1"]))
         assert "b runs on machine m2" in err, err
