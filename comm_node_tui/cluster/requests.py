@@ -8,7 +8,8 @@ carries an id made by the requester; a request sent again (a lost reply, a retry
 timeout) is answered from this memory, never done twice. The memory is a small journal in
 the engine's state folder: an id is written down *before* the action starts, so an engine
 that dies mid-action and comes back refuses the retry ("not done again") instead of typing
-the text a second time: at most once, and the operator is told to look.
+the text a second time: at most once, and the operator is told to look. A read (`peek`: the
+agent's pane as text) does nothing, so it is neither written down nor logged.
 """
 
 from __future__ import annotations
