@@ -19,10 +19,10 @@ recipient.
 The rest of the cluster's view, for the rooms: each engine puts its agents (status, pane,
 health) under its node's key in the state bucket and watches the other nodes' keys
 (`remote_nodes`, swapped whole, and written for this machine's viewers: cluster/view.py); it
-shares its agents' events on its events subject and
-shows the other engines' events to its subscribers (the room), not in its own log; and it
-answers the operator's requests for its agents on its ops subject (cluster/requests.py),
-through `on_request`, which a layer above sets (operator/remote.py).
+shares its agents' events on its events subject and shows the other engines' events to its
+subscribers (the room), not in its own log; and it answers the operator's requests for its
+agents on its ops subject (cluster/requests.py), through `on_request`, which a layer above
+sets (operator/remote.py).
 
 Threads: everything NATS runs on the client's loop thread (client.py); the router waits for
 acks at most [cluster] timeout_s, and not at all while the server is known to be down. A
