@@ -331,3 +331,22 @@ def test_notify_rings_for_this_machines_agents_unless_remote_is_on(tmp_path):
         assert agents == ["a", "a", "b"]
     finally:
         receiver.close()
+
+
+def test_the_engine_writes_its_copy_only_when_a_node_published_something(tmp_path):
+    """The relay swaps its map of the other nodes whole on each change and the engine's
+    timers hand it over every tick: the same map is not written again."""
+    from comm_node_tui.cluster.view import ViewWriter, read_view
+
+    writer = ViewWriter(str(tmp_path), "m1")
+    nodes = {"m2": published(100.0)}
+    assert writer.write(nodes, 1.0) is True
+    path = tmp_path / VIEW_FILE
+    first = path.stat()
+    assert writer.write(nodes, 2.0) is False  # the same map: no write
+    assert path.stat().st_ino == first.st_ino and path.stat().st_mtime_ns == first.st_mtime_ns
+    newer = {**nodes, "m2": published(110.0)}
+    assert writer.write(newer, 3.0) is True
+    doc = json.loads(path.read_text())
+    assert (doc["node"], doc["written"]) == ("m1", 3.0)
+    assert read_view(str(tmp_path))["m2"]["ts"] == 110.0
