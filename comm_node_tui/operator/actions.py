@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, ParamSpec
@@ -76,6 +77,7 @@ class OperatorActions:
         self._coord = coord
         self._panes: AgentPanes | None = None
         self._remote: RemoteOps | None = None
+        self._remote_lock = threading.Lock()
         self._elsewhere: frozenset[str] = frozenset()
         if ws.settings.cluster.enabled and not local_only:
             from comm_node_tui.cluster.relay import local_domains
@@ -87,11 +89,14 @@ class OperatorActions:
         return name in self._elsewhere
 
     def remote(self) -> RemoteOps:
-        if self._remote is None:
-            from comm_node_tui.cluster.ops import RemoteOps
+        # The room's preview worker asks for another machine's pane while an action's worker
+        # may send a request: one RemoteOps (one NATS client) for both.
+        with self._remote_lock:
+            if self._remote is None:
+                from comm_node_tui.cluster.ops import RemoteOps
 
-            self._remote = RemoteOps(self.ws, lambda ev: self.coord.emit(ev))
-        return self._remote
+                self._remote = RemoteOps(self.ws, lambda ev: self.coord.emit(ev))
+            return self._remote
 
     def _ask(self, action: str, name: str, **args: object) -> str:
         """The action, done by the engine that owns the agent; its one line."""
