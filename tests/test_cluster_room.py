@@ -143,10 +143,11 @@ def test_m1s_world_shows_m2s_agent_its_events_and_an_inject_reaches_its_pane_onc
     assert len(list(Path(inbox2).glob("*.md"))) == 1
     assert not Path(inbox1).exists() or not list(Path(inbox1).glob("*.md"))
 
-    # a pane is read on its own machine: one line saying so, not "no pane"
-    peek = run_cli("peek", "b", cwd=roots["m1"])
-    assert peek.returncode == 1 and "b runs on another machine" in peek.stderr, peek.stderr
-    assert peek.stderr.count("\n") == 1
+    # a terminal attaches on its own machine: one line naming it, not "no pane" (a peek
+    # reads the pane through m2's engine: tests/test_cluster_remote_view.py)
+    attach = run_cli("attach", "b", cwd=roots["m1"])
+    assert attach.returncode == 1 and "b runs on machine m2" in attach.stderr, attach.stderr
+    assert attach.stderr.count("\n") == 1
 
     # the same request sent again (a lost reply, a retry) is answered, never typed again
     ops = RemoteOps(load_workspace(str(roots["m1"])), m1.emit)

@@ -28,7 +28,9 @@ from comm_node_tui.workspace.model import Workspace
 
 # How long the owner may take, by action: an inject waits for the agent's free prompt (up to
 # 30 s in the operator service), a restart for the new process; the rest are quick.
-WAIT_S = {"inject": 60.0, "restart": 60.0, "kill": 30.0}
+# A peek is one tmux capture there: the room's preview waits for it in a worker, the CLI on
+# the command line.
+WAIT_S = {"inject": 60.0, "restart": 60.0, "kill": 30.0, "peek": 10.0}
 QUICK_S = 15.0
 KEYS_TRIES = 3  # listings of the state bucket before an error
 

@@ -18,10 +18,11 @@ recipient.
 
 The rest of the cluster's view, for the rooms: each engine puts its agents (status, pane,
 health) under its node's key in the state bucket and watches the other nodes' keys
-(`remote_nodes`, swapped whole); it shares its agents' events on its events subject and
-shows the other engines' events to its subscribers (the room), not in its own log; and it
-answers the operator's requests for its agents on its ops subject (cluster/requests.py),
-through `on_request`, which a layer above sets (operator/remote.py).
+(`remote_nodes`, swapped whole, and written for this machine's viewers: cluster/view.py); it
+shares its agents' events on its events subject and shows the other engines' events to its
+subscribers (the room), not in its own log; and it answers the operator's requests for its
+agents on its ops subject (cluster/requests.py), through `on_request`, which a layer above
+sets (operator/remote.py).
 
 Threads: everything NATS runs on the client's loop thread (client.py); the router waits for
 acks at most [cluster] timeout_s, and not at all while the server is known to be down. A
@@ -44,8 +45,9 @@ from typing import Any
 
 from comm_node_tui.cluster.client import RETRY_S, ClusterClient
 from comm_node_tui.cluster.names import Names, token
-from comm_node_tui.cluster.requests import BadRequest, RequestMemory, parse
+from comm_node_tui.cluster.requests import READ_ONLY, BadRequest, RequestMemory, parse
 from comm_node_tui.cluster.state import published_state
+from comm_node_tui.cluster.view import ViewWriter, owners_of
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 from comm_node_tui.workspace.model import Workspace
@@ -104,6 +106,7 @@ class Relay:
         # node -> its last published state ({node, ts, domains, agents, panes, health}), the
         # other nodes only; replaced whole on each change, so any thread reads it unlocked
         self.remote_nodes: dict[str, dict] = {}
+        self.view = ViewWriter(ws.paths.state, self.node)  # remote_nodes, for viewers
         # what carries out an operator's request for one of this machine's agents: request
         # -> {"ok", "line", "exit"}; set by the layer above (operator/remote.py)
         self.on_request: Callable[[dict], dict] | None = None
@@ -343,17 +346,13 @@ class Relay:
         if doc is None:
             return
         self.remote_nodes = {**self.remote_nodes, doc["node"]: doc}
+        # ... and for this machine's readers that are not the engine (a viewer room,
+        # `comm-node status`): they show those rows as the in-process room does
+        self.view.write(self.remote_nodes, time.time())
 
     def owners(self) -> dict[str, str]:
         """domain -> the node that publishes it (the freshest when two do: a domain moved)."""
-        out: dict[str, tuple[float, str]] = {}
-        for node, doc in self.remote_nodes.items():
-            ts = doc["ts"]
-            for dom in doc["domains"]:
-                fresher = dom not in out or out[dom][0] < ts
-                if isinstance(dom, str) and dom not in self.local and fresher:
-                    out[dom] = (ts, node)
-        return {d: n for d, (_ts, n) in out.items()}
+        return owners_of(self.remote_nodes, self.local)
 
     # ---- events, shared with the other machines' rooms --------------------------------------
     def share(self, event: Event) -> None:
@@ -411,6 +410,11 @@ class Relay:
         """Carry out one request once: a repeat of an id gets the first answer (waiting for
         it while the first is under way)."""
         rid = req["id"]
+        if req["action"] in READ_ONLY:  # nothing done: no memory of it needed
+            try:
+                return await asyncio.to_thread(self._carry_out, req)
+            except Exception as exc:
+                return {"ok": False, "line": f"{type(exc).__name__}: {str(exc)[:200]}", "exit": 1}
         running = self._running.get(rid)
         if running is not None:
             return await asyncio.shield(running)
@@ -441,6 +445,8 @@ class Relay:
             return {"ok": False, "line": f"{agent} is not on {self.node}", "exit": 1}
         if self.on_request is None:
             return {"ok": False, "line": f"engine {self.node} takes no requests yet", "exit": 1}
+        if action in READ_ONLY:
+            return self.on_request(req)
         self.requests.begin(rid, {"action": action, "agent": agent, "from": req["from"]})
         try:
             answer = self.on_request(req)

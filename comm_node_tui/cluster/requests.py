@@ -8,7 +8,8 @@ carries an id made by the requester; a request sent again (a lost reply, a retry
 timeout) is answered from this memory, never done twice. The memory is a small journal in
 the engine's state folder: an id is written down *before* the action starts, so an engine
 that dies mid-action and comes back refuses the retry ("not done again") instead of typing
-the text a second time: at most once, and the operator is told to look.
+the text a second time: at most once, and the operator is told to look. A read (`peek`: the
+agent's pane as text) does nothing, so it is neither written down nor logged.
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ ACTIONS: dict[str, dict[str, type]] = {
     "release_lock": {"pattern": str},
     "pause": {"names": list},
     "resume": {"names": list},
+    "peek": {"lines": int, "ansi": bool},
 }
+# Actions that only read: neither written down nor logged (the room's preview of another
+# machine's agent asks every second), and safe to answer again.
+READ_ONLY = frozenset({"peek"})
+PEEK_MAX_LINES = 2000  # history asked for, at most
+PEEK_MAX_CHARS = 256 * 1024  # a screen's text sent back, at most (its end: the newest)
 
 
 class BadRequest(ValueError):

@@ -1,5 +1,5 @@
 """Every node's agents as the state bucket holds them (read-only: intervening in an agent on
-another machine goes through that machine's engine or its tmux, not through NATS yet)."""
+another machine is a request to that machine's engine, cluster/ops.py)."""
 
 from __future__ import annotations
 

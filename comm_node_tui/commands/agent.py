@@ -54,7 +54,10 @@ def status_show(args) -> int:
         age = "-" if a.heartbeat_age_s is None else f"{a.heartbeat_age_s:.0f}s ago"
         note = f"  ({a.problem})" if a.problem else ""
         ctx = "" if a.context is None else f"  ctx {a.context.pct:.0f}%"
-        print(f"{a.name:<16} {a.state:<9}{health}{extra}  heartbeat {age}{ctx}{note}")
+        # [cluster]: another machine's agent, as the room marks it (`b @m2`); the node's
+        # name comes from another machine: printable text only
+        name = a.name if a.node is None else f"{a.name} @{_printable(a.node)}"
+        print(f"{name:<16} {a.state:<9}{health}{extra}  heartbeat {age}{ctx}{note}")
     c = world.tasks.counts
     print(
         f"tasks: {c.ready} ready, {c.in_progress} in progress, {c.blocked} blocked, "
@@ -73,6 +76,10 @@ def status_show(args) -> int:
     if line:
         print(line)
     return 0
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text[:32])
 
 
 def whoami(args) -> int:

@@ -91,12 +91,16 @@ def down(args) -> int:
 
 
 def _only_here(args, what: str) -> None:
-    """([cluster]) Panes are read on their own machine: one line, not "no pane"."""
+    """([cluster]) A terminal reaches only this machine's tmux: one line naming the machine
+    that runs the agent, not "no pane"."""
     ws = workspace(args)
     if ws.settings.cluster.enabled and _remote_agent(ws, args.domain_name):
+        from comm_node_tui.cluster.view import machine_of
+
+        name = ws.domain(args.domain_name).name
         raise CommNodeError(
-            f"{args.domain_name} runs on another machine: {what} it there "
-            f"(`comm-node cluster status` says which)"
+            f"{name} runs on {machine_of(ws, name)}: {what} it there "
+            f"(`comm-node peek {name}` shows its pane here)"
         )
 
 
@@ -254,8 +258,20 @@ def restart(args) -> int:
 
 
 def peek(args) -> int:
-    _only_here(args, "peek at")
-    text = _panes(args).peek(args.domain_name, lines=args.lines, ansi=args.ansi)
+    ws = workspace(args)
+    if ws.settings.cluster.enabled and _remote_agent(ws, args.domain_name):
+        # another machine's pane: its engine captures it (cluster/ops.py, a read-only op)
+        from comm_node_tui.coordination.coordinator import Coordinator
+        from comm_node_tui.operator.actions import OperatorActions
+
+        coord = Coordinator(ws)
+        ops = OperatorActions(ws, lambda: coord)
+        try:
+            text = ops.peek(ws.domain(args.domain_name).name, lines=args.lines, ansi=args.ansi)
+        finally:
+            ops.remote().close()
+    else:
+        text = _panes(args, ws).peek(args.domain_name, lines=args.lines, ansi=args.ansi)
     if not args.ansi:
         from comm_node_tui.adapters.screen import clean
 

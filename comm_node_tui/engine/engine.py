@@ -366,28 +366,15 @@ class Engine:
         """Fill the rows of agents on other machines from their engines' published state
         (this machine has no status, pane or judgement of its own for them); domain ->
         (its node, seconds since that node last published; "" and None: none has)."""
+        from comm_node_tui.cluster.view import fill_remote
+
         assert self.relay is not None
-        nodes = self.relay.remote_nodes
-        owners = self.relay.owners()
-        for dom in self.relay.remote_domains:
-            node = owners.get(dom)
-            doc = nodes.get(node) if node is not None else None
-            panes.pop(dom, None)  # a pane seen here is not that agent's (a shared tmux)
-            health.pop(dom, None)
-            if doc is None:
-                continue
-            st = (doc.get("agents") or {}).get(dom)
-            statuses[dom] = st if isinstance(st, dict) else {}
-            pane = (doc.get("panes") or {}).get(dom)
-            if isinstance(pane, dict):
-                panes[dom] = pane
-            judged = (doc.get("health") or {}).get(dom)
-            if isinstance(judged, str):
-                health[dom] = judged
-        now = self.ctx.clock.time()
-        out: dict[str, tuple[str, float | None]] = {}
-        for dom in self.relay.remote_domains:
-            node = owners.get(dom, "")
-            ts = (nodes.get(node) or {}).get("ts")
-            out[dom] = (node, max(0.0, now - float(ts)) if isinstance(ts, int | float) else None)
-        return out
+        return fill_remote(
+            self.relay.remote_domains,
+            self.relay.remote_nodes,
+            self.relay.owners(),
+            self.ctx.clock.time(),
+            statuses,
+            panes,
+            health,
+        )

@@ -75,11 +75,16 @@ class Notifier:
 
     def observe(self, needs: Sequence[Need]) -> list[Note]:
         """Notify what is new in `needs`; the notes handed to the worker."""
+        settings = self.ctx.ws.settings.notify
+        remote = self.ctx.router.remote_domains
+        if remote and not settings.remote:
+            # [cluster] The engine that owns an agent notifies for it; here its need is in
+            # the room's list only (docs/cluster.md).
+            needs = [n for n in needs if n.agent not in remote]
         keys = {n.key for n in needs}
         known, self._known = self._known, keys
         if known is None:
             return []
-        settings = self.ctx.ws.settings.notify
         now = self.ctx.clock.monotonic()
         notes = []
         for need in needs:

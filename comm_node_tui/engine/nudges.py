@@ -143,7 +143,10 @@ class Nudger:
     def tick(self) -> None:
         ctx = self.ctx
         self.watch.tick()
-        self._pending |= ctx.router.delivered_to
+        # ([cluster]) Never another machine's agent: its engine nudges it (a pane of the
+        # same name seen here, in a tmux shared by two machines' engines, is not ours to type
+        # into); the monitors that add names (tasks, artifacts, conflicts) do not filter.
+        self._pending |= ctx.router.delivered_to - ctx.router.remote_domains
         ctx.router.delivered_to.clear()
         now = ctx.clock.monotonic()
         while self.actions.refused:

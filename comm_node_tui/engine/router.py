@@ -268,7 +268,9 @@ class Router:
             pending = self._deliver(dom, msg, ident, body, decision)
 
             def finish() -> None:
-                self.delivered_to.update(decision["to"])
+                # Only this machine's recipients: a copy for another machine's agent is
+                # nudged by the engine that owns it, when it lands in that inbox.
+                self.delivered_to.update(n for n in decision["to"] if n not in self.remote_domains)
                 self._archive(path, ident, bounced=False)
                 self.routed += 1
                 self.emit(

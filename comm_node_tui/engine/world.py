@@ -278,10 +278,16 @@ def snapshot(
     from comm_node_tui.coordination.coordinator import budget_view
 
     now = time.time() if now is None else now
+    remote: dict[str, tuple[str, float | None]] = {}
+    unknown = None
     if panes is None and health is None:
         seen = engine_view(coord) or {}
         panes = seen.get("panes") if isinstance(seen.get("panes"), dict) else None
         health = seen.get("health") if isinstance(seen.get("health"), dict) else None
+        if ws.settings.cluster.enabled:  # the other machines' rows, as the engine got them
+            statuses, panes, health, remote, unknown = _other_machines(
+                ws, now, statuses, panes, health
+            )
     agents = []
     contexts = _contexts(usage if usage is not None else _stored(coord, "usage.json"))
     status_of: dict[str, dict] = {}  # as read here: the needs read the tool of a prompt
@@ -311,7 +317,7 @@ def snapshot(
         for b in ([budgets.snapshot(n) for n in ws.domains] if budgets else budget_view(ws))
     )
     mail = mail if mail is not None else OperatorMail(ws.paths.operator)
-    return World(
+    world = World(
         project=ws.project,
         workspace=ws.root,
         agents=tuple(agents),
@@ -343,15 +349,51 @@ def snapshot(
             conflicts if conflicts is not None else _stored(coord, "conflicts.json")
         ),
     )
+    return on_other_machines(world, remote, unknown) if remote else world
+
+
+def _other_machines(
+    ws: Workspace,
+    now: float,
+    statuses: dict[str, dict] | None,
+    panes: dict[str, dict] | None,
+    health: dict | None,
+) -> tuple[dict, dict, dict, dict[str, tuple[str, float | None]], str | None]:
+    """([cluster], a reader that is not the engine) The rows of agents other machines run,
+    filled from what this machine's engine last received (cluster/view.py), as the engine's
+    own snapshot fills them; a file that is not the engine's is one line in their rows."""
+    from comm_node_tui.cluster.relay import local_domains
+    from comm_node_tui.cluster.view import ViewError, fill_remote, owners_of, read_view
+
+    statuses, panes, health = dict(statuses or {}), dict(panes or {}), dict(health or {})
+    local = local_domains(ws)
+    unknown = None
+    try:
+        nodes = read_view(ws.paths.state)
+    except ViewError as exc:
+        nodes, unknown = {}, str(exc)
+    remote = fill_remote(
+        frozenset(ws.domains) - local,
+        nodes,
+        owners_of(nodes, local),
+        now,
+        statuses,
+        panes,
+        health,
+    )
+    return statuses, panes, health, remote, unknown
 
 
 REMOTE_STALE_S = 30.0  # a node that has not published for this long may be gone
 
 
-def on_other_machines(world: World, remote: Mapping[str, tuple[str, float | None]]) -> World:
+def on_other_machines(
+    world: World, remote: Mapping[str, tuple[str, float | None]], unknown: str | None = None
+) -> World:
     """([cluster]) The rows of agents run by other machines' engines, marked with their node
     (domain -> (node, seconds since it last published)); a row whose node has not published
-    lately, or at all, says so in `problem`: it shows what was, not what is."""
+    lately, or at all, says so in `problem`: it shows what was, not what is. `unknown`: why
+    no node is known (a reader's copy that could not be read), instead of the usual line."""
     if not remote:
         return world
     rows = []
@@ -360,7 +402,9 @@ def on_other_machines(world: World, remote: Mapping[str, tuple[str, float | None
             node, age = remote[a.name]
             problem = a.problem
             if not node:
-                problem = "no engine on another machine publishes this agent (is it running?)"
+                problem = unknown or (
+                    "no engine on another machine publishes this agent (is it running?)"
+                )
             elif age is not None and age > REMOTE_STALE_S:
                 problem = f"{node}'s engine last published {age:.0f} s ago"
             a = replace(a, node=node or "?", problem=problem)

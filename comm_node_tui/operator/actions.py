@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, ParamSpec
@@ -76,6 +77,7 @@ class OperatorActions:
         self._coord = coord
         self._panes: AgentPanes | None = None
         self._remote: RemoteOps | None = None
+        self._remote_lock = threading.Lock()
         self._elsewhere: frozenset[str] = frozenset()
         if ws.settings.cluster.enabled and not local_only:
             from comm_node_tui.cluster.relay import local_domains
@@ -87,11 +89,14 @@ class OperatorActions:
         return name in self._elsewhere
 
     def remote(self) -> RemoteOps:
-        if self._remote is None:
-            from comm_node_tui.cluster.ops import RemoteOps
+        # The room's preview worker asks for another machine's pane while an action's worker
+        # may send a request: one RemoteOps (one NATS client) for both.
+        with self._remote_lock:
+            if self._remote is None:
+                from comm_node_tui.cluster.ops import RemoteOps
 
-            self._remote = RemoteOps(self.ws, lambda ev: self.coord.emit(ev))
-        return self._remote
+                self._remote = RemoteOps(self.ws, lambda ev: self.coord.emit(ev))
+            return self._remote
 
     def _ask(self, action: str, name: str, **args: object) -> str:
         """The action, done by the engine that owns the agent; its one line."""
@@ -236,9 +241,22 @@ class OperatorActions:
         full = path if os.path.isabs(path) else os.path.join(dom.path, path)
         return f"published as {self.coord.publish(dom, full, None)['name']}"
 
-    def peek(self, name: str) -> str:
-        """The agent's pane as text (the preview)."""
-        return self.panes().peek(name)
+    def peek(self, name: str, lines: int = 0, ansi: bool = False) -> str:
+        """The agent's pane as text (the preview; `comm-node peek`). Another machine's agent:
+        its engine captures the pane and sends the text back (read-only; text from an agent,
+        which the caller renders as it renders a local pane: never as markup)."""
+        if self.runs_elsewhere(name):
+            return self._ask("peek", name, lines=lines or None, ansi=ansi or None)
+        return self.panes().peek(name, lines=lines, ansi=ansi)
+
+    def where(self, name: str) -> str | None:
+        """([cluster]) "machine m2" when another machine runs `name` (as this machine's
+        engine last heard; "another machine" when it has not); None: it runs here."""
+        if not self.runs_elsewhere(name):
+            return None
+        from comm_node_tui.cluster.view import machine_of
+
+        return machine_of(self.ws, name)
 
     def attach(self, name: str, suspend: Callable[[], AbstractContextManager]) -> str:
         """Go to the agent's pane (panes/attach.py: a client in this terminal, a switch
@@ -247,6 +265,12 @@ class OperatorActions:
         does. Runs in the UI's thread: it owns the terminal."""
         from comm_node_tui.panes import attach
 
+        elsewhere = self.where(name)
+        if elsewhere is not None:  # a terminal reaches only this machine's tmux
+            raise CommNodeError(
+                f"{name} runs on {elsewhere}: attach to it there (the preview and "
+                f"`comm-node peek {name}` show its pane here)"
+            )
         try:
             panes = self.panes()
             pane = panes.pane(name, alive=False)

@@ -45,6 +45,8 @@ def perform(ops: OperatorActions, req: dict) -> dict:
             line = getattr(ops, action)(agent, args.get("seen"))
         elif action == "inject":
             line = ops.inject(agent, str(args.get("text") or ""))
+        elif action == "peek":
+            line = peek_text(ops, agent, args)
         elif action == "answer":
             line = ops.answer(agent, str(args.get("text") or ""), args.get("reply_to"))
         else:  # interrupt, kill: the agent alone
@@ -52,3 +54,20 @@ def perform(ops: OperatorActions, req: dict) -> dict:
     except CommNodeError as exc:  # the relay logs it (operator.remote, a warning)
         return {"ok": False, "line": str(exc), "exit": exc.exit_code}
     return {"ok": True, "line": line, "exit": 0}
+
+
+def peek_text(ops: OperatorActions, agent: str, args: dict) -> str:
+    """The agent's pane as the local preview reads it, bounded (its newest part): the
+    screen and at most PEEK_MAX_LINES of history, PEEK_MAX_CHARS in all."""
+    from comm_node_tui.cluster.requests import PEEK_MAX_CHARS, PEEK_MAX_LINES
+
+    lines = min(max(int(args.get("lines") or 0), 0), PEEK_MAX_LINES)
+    try:
+        text = ops.panes().peek(agent, lines=lines, ansi=bool(args.get("ansi")))
+    except CommNodeError:
+        raise
+    except Exception as exc:  # tmux gone, the pane gone: one line back, not a traceback
+        raise CommNodeError(
+            f"{agent}: no pane to read ({type(exc).__name__}: {exc})"[:300]
+        ) from None
+    return text[-PEEK_MAX_CHARS:]

@@ -236,6 +236,7 @@ class NotifyConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     desktop: bool = DEFAULTS.notify.desktop
     timeout_s: Annotated[float, Field(gt=0, le=60)] = DEFAULTS.notify.timeout_s
+    remote: bool = DEFAULTS.notify.remote
 
     @field_validator("webhook")
     @classmethod

@@ -240,6 +240,9 @@ class NotifySettings(_Section):
     headers: Mapping[str, str] = _NO_HEADERS  # e.g. Authorization = "Bearer ..."
     desktop: bool = True  # `notify-send` where it is installed
     timeout_s: float = 5.0  # one webhook POST, at most
+    # [cluster]: also the needs of agents other machines run (their own engines notify
+    # for them: on with every engine, each such need would ring once per machine)
+    remote: bool = False
 
     def wants(self, kind: str) -> bool:
         return not self.kinds or kind in self.kinds
