@@ -227,7 +227,6 @@ def test_kickoff_meeting_with_one_agent_that_never_registers(tmp_path: Path, mon
         assert summary["registered"] == ["alpha", "beta"]
         assert summary["started"] == ["alpha", "beta"]
         assert "mute" in summary["failed"] and "no heartbeat" in summary["failed"]["mute"]
-        assert elapsed < 6 * 2 + 20  # one wait, one retry wait, start-up
         for name in ("alpha", "beta"):
             inbox = list((root / name / ".comm-node" / "inbox").glob("*.md"))
             assert len(inbox) == 1
@@ -245,11 +244,17 @@ def test_kickoff_meeting_with_one_agent_that_never_registers(tmp_path: Path, mon
         ]
         assert len(starts) == 2
         log = run_cli("log", "--json", "-t", "kickoff", "-t", "agent.registered", cwd=root, env=env)
-        types = [json.loads(x)["type"] for x in log.stdout.splitlines()]
+        evs = [json.loads(x) for x in log.stdout.splitlines()]
+        types = [e["type"] for e in evs]
         assert types.count("agent.registered") == 2
         assert {"kickoff.started", "kickoff.retry", "kickoff.unregistered", "kickoff.done"} <= set(
             types
         )
+        # one wait of --timeout, one retry with a wait of its own, then given up: the meeting
+        # neither hangs (the subprocess timeout) nor gives up early (a lower bound holds
+        # however loaded the machine; an upper bound failed at load 12)
+        assert types.count("kickoff.retry") == 1
+        assert elapsed >= 6 * 2 - 0.5
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
 
