@@ -22,7 +22,7 @@ from comm_node_tui.adapters.claude.settings import install_hooks
 from comm_node_tui.hooks.refusals import output_text, refused_paths
 from comm_node_tui.panes.limits import limited
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import write_workspace
+from tests.conftest import cli_env, run_cli, write_workspace
 
 
 @pytest.fixture(autouse=True)
@@ -341,6 +341,86 @@ def test_refusals_are_read_from_the_commands_errors():
         {"tool_response": {"stdout": "", "stderr": "x: '/p\x1b[31m': Read-only file system"}}
     )
     assert refused_paths(response) == [("/p?[31m", "Read-only file system")]
+
+
+def test_a_relative_refused_path_after_a_cd_is_resolved_where_the_command_went():
+    """Claude Code 2.1.330's payload holds the agent's folder (`cwd`), not where a `cd` in
+    the command went: a leading `cd DIR &&` / `;` chain is followed, any other directory
+    change leaves the path as printed (relative to a folder nobody knows)."""
+    from comm_node_tui.hooks.refusals import start_folder
+
+    text = output_text(
+        {
+            "hook_event_name": "PostToolUseFailure",
+            "tool_name": "Bash",
+            "cwd": "/w/api",
+            "error": "Exit code 1\n/bin/bash: line 1: x.ts: Read-only file system",
+        }
+    )
+
+    def path(command: str) -> str:
+        return refused_paths(text, cwd="/w/api", command=command)[0][0]
+
+    assert path("echo x > x.ts") == "/w/api/x.ts"
+    assert path("cd ../web/src && echo x > x.ts") == "/w/web/src/x.ts"
+    assert path("cd ../web; cd 'src' && echo x > x.ts") == "/w/web/src/x.ts"
+    assert path("cd /w/web && echo x > x.ts") == "/w/web/x.ts"
+    for unsure in (
+        "echo a && cd ../web && echo x > x.ts",  # not leading
+        "(cd ../web && echo x > x.ts)",  # a subshell
+        "cd ../web || exit; echo x > x.ts",
+        "cd $DIR && echo x > x.ts",
+        "cd ~/web && echo x > x.ts",
+        "cd - && echo x > x.ts",
+        "pushd ../web && echo x > x.ts",
+        "cd ../web && cd - && echo x > x.ts",
+        "cd '../web && echo x > x.ts",  # unbalanced: not read
+    ):
+        assert path(unsure) == "x.ts", unsure
+        assert start_folder(unsure, "/w/api") is None, unsure
+    # absolute paths need no folder; no cwd, nothing guessed
+    assert refused_paths("touch: cannot touch '/w/web/a': Read-only file system",
+                         cwd="/w/api", command="cd $X && touch /w/web/a") == [
+        ("/w/web/a", "Read-only file system")]  # fmt: skip
+    assert start_folder("cd x && ls", None) is None
+
+
+def test_the_hook_reports_a_refusal_after_a_cd_with_the_folder_it_went_to(tmp_path):
+    """The hook, run as Claude Code runs it, on a real PostToolUseFailure payload's shape."""
+    root = write_workspace(tmp_path / "ws", agents="sandbox = true")
+    ws = load_workspace(str(root))
+    install_hooks(ws.domains["backend"])
+    backend = str(root / "backend")
+
+    def refusal(command: str) -> dict:
+        payload = {
+            "session_id": "f04d9f91-70f3-498b-970c-61183871d2f9",
+            "transcript_path": str(tmp_path / "t.jsonl"),
+            "cwd": backend,
+            "permission_mode": "default",
+            "hook_event_name": "PostToolUseFailure",
+            "tool_name": "Bash",
+            "tool_input": {"command": command, "description": "Run the requested command"},
+            "tool_use_id": "toolu_fake2696520002",
+            "error": "Exit code 1\n/bin/bash: line 1: src/x.ts: Read-only file system",
+            "is_interrupt": False,
+            "duration_ms": 51,
+        }
+        env = cli_env(COMM_NODE_WORKSPACE=str(root), COMM_NODE_DOMAIN="backend")
+        res = run_cli("hook", cwd=backend, input=json.dumps(payload), env=env)
+        assert res.returncode == 0, res.stderr
+        lines = (root / ".comm-node" / "events.jsonl").read_text().splitlines()
+        found = [
+            e for line in lines if (e := json.loads(line))["type"] == "boundary.sandbox_refused"
+        ]
+        return found[-1]
+
+    event = refusal("cd ../frontend && echo x > src/x.ts")
+    assert event["agent"] == "backend" and event["data"]["domain"] == "backend"
+    assert event["data"]["path"] == str(root / "frontend" / "src" / "x.ts")
+    event = refusal("echo go; cd ../frontend && echo x > src/x.ts")
+    assert event["data"]["path"] == "src/x.ts"
+    assert "src/x.ts (relative to a folder it changed to)" in event["msg"]
 
 
 def test_limits_wrap_the_command_in_a_scope_or_below_nice(tmp_path):
