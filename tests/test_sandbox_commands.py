@@ -193,3 +193,51 @@ def test_init_from_a_plan_turns_the_sandbox_on_where_it_can_run(tmp_path):
     res = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=said)
     assert res.returncode == 0, res.stderr
     assert "sandbox" not in (said / "comm-node.toml").read_text()  # off: the default
+
+
+def test_up_and_restart_pass_an_agent_its_own_settings_file_in_a_shared_folder(
+    tmp_path, monkeypatch
+):
+    """Domains sharing a folder: the agent's command gets `--settings <its file>` (its walls
+    from its peers) at every start, written just before; a domain alone gets none."""
+    from comm_node_tui.panes.manager import AgentPanes
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.waiting import wait_for
+
+    root = tmp_path / "ws"
+    for folder in ("api", "web", "lib"):
+        (root / folder).mkdir(parents=True)
+    agent = tmp_path / "agent.sh"  # stands in for claude: records the arguments it got
+    agent.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$@" > "$AGENT_ARGS.$COMM_NODE_DOMAIN"\nexec sleep 600\n'
+    )
+    agent.chmod(0o755)
+    (root / "comm-node.toml").write_text(
+        f'[project]\nname = "mono"\n[agents]\nsandbox = true\ncommand = "{agent}"\n'
+        '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        '[[domains]]\nname = "lib"\npath = "lib"\n'
+    )
+    # the tmux server started below inherits it; it is killed after the test (conftest)
+    monkeypatch.setenv("AGENT_ARGS", str(tmp_path / "args"))
+    ap = AgentPanes(load_workspace(str(root)))
+    ap.up()
+    own = root / ".comm-node" / "sandbox" / "api.json"
+    got = wait_for(lambda: _lines(tmp_path / "args.api"), timeout=30, what="api's args")
+    assert got == ["--settings", str(own)]
+    assert json.loads(own.read_text())["sandbox"]["filesystem"]["denyWrite"] == [str(root / "web")]
+    wait_for(lambda: _lines(tmp_path / "args.lib") is not None, timeout=30, what="lib's args")
+    assert _lines(tmp_path / "args.lib") == [""]  # printf with no arguments: one empty line
+    (tmp_path / "args.api").unlink()
+    own.unlink()  # gone: written again before the restart
+    ap.restart("api")
+    got = wait_for(lambda: _lines(tmp_path / "args.api"), timeout=30, what="api's args again")
+    assert got == ["--settings", str(own)] and own.exists()
+
+
+def _lines(path: Path) -> list[str] | None:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return text.splitlines() if text.endswith("\n") or not text else None
