@@ -241,3 +241,52 @@ def _lines(path: Path) -> list[str] | None:
     except FileNotFoundError:
         return None
     return text.splitlines() if text.endswith("\n") or not text else None
+
+
+def test_hooks_install_and_doctor_in_a_shared_folder_name_the_gaps_and_the_settings_file(
+    tmp_path,
+):
+    """A monorepo: the walled pair is not reported unwalled any more; a scope that cannot be
+    walled is; hooks install says what an agent started by hand needs."""
+    root = tmp_path / "ws"
+    for folder in ("api", "web"):
+        (root / folder).mkdir(parents=True)
+    (root / "comm-node.toml").write_text(
+        '[project]\nname = "mono"\n[agents]\nsandbox = true\ncommand = "claude"\n'
+        '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        '[[domains]]\nname = "docs"\npath = "."\nscope = ["**/*.md"]\n'
+    )
+    home = root / ".home"  # doctor()'s CLAUDE_CONFIG_DIR
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["CLAUDE_CONFIG_DIR"] = str(home)
+    res = run_cli("hooks", "install", "--all", cwd=root, env=env)
+    assert res.returncode == 0, res.stderr
+    own = root / ".comm-node" / "sandbox" / "api.json"
+    assert (
+        f"api: sandbox: its walls from the domains sharing its folder need `claude --settings "
+        f"{own}` (`comm-node up` passes it)"
+    ) in res.stderr.splitlines()
+    _code, checks, text = doctor(root)
+    api = checks["sandbox: api"]["detail"]
+    gap = (
+        "docs's scope **/*.md is a pattern (Claude Code ignores globs in denyWrite): not "
+        "walled from api by the sandbox"
+    )
+    assert (
+        api == f"on in .claude/settings.json, but commands it cannot check may still ask: {gap}"
+    ), text
+    web = checks["sandbox: web"]["detail"]
+    assert "docs's scope **/*.md" in web and "api's scope" not in web, text
+    docs = checks["sandbox: docs"]["detail"]
+    assert docs == (
+        ".claude/settings.json".join(["on in ", ", but commands it cannot check may still ask: "])
+        + "docs shares its folder with api, web: the walls between them are in each agent's "
+        "--settings file, which a claude started there by hand lacks"
+    ), text
+    # the agent's own file gone (or changed by hand): the doctor says it is not as written
+    own.unlink()
+    _code, checks, text = doctor(root)
+    assert checks["sandbox: api"]["status"] == "WARN"
+    assert "does not hold it yet" in checks["sandbox: api"]["detail"], text

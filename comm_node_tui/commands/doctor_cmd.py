@@ -482,7 +482,8 @@ class Doctor:
             self.add(name, FAIL, str(exc))
             return
         rel = os.path.relpath(seen["path"], self.ws.root)
-        gaps = "".join(f"; {line}" for line in seen["partial"])
+        # the first gap may be the reason commands still ask: said once
+        gaps = "".join(f"; {line}" for line in seen["partial"] if line != seen["prompts"])
         if seen["stale"]:
             self.add(
                 name,

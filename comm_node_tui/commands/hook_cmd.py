@@ -26,6 +26,8 @@ def install(args) -> int:
         from comm_node_tui.commands.boundary_cmd import git_hooks
 
         return git_hooks(args, install=True)
+    import shlex
+
     from comm_node_tui.adapters.agent_cli import agent_cli_for
     from comm_node_tui.commands.context import print_json
 
@@ -52,6 +54,12 @@ def install(args) -> int:
             state = "on" if box["enabled"] else "off"
             print(f"{r['domain']}: sandbox {state} ({box['path']})")
         notes = [box["prompts"]] if box["enabled"] and box["prompts"] else []
+        if box.get("launch_args"):
+            # `up` passes it; a claude started by hand in the shared folder must be told
+            notes.append(
+                "its walls from the domains sharing its folder need "
+                f"`claude {shlex.join(box['launch_args'])}` (`comm-node up` passes it)"
+            )
         for line in notes + box["partial"]:
             print(f"{r['domain']}: sandbox: {line}", file=sys.stderr)
         if box["unavailable"]:
