@@ -290,3 +290,64 @@ def test_hooks_install_and_doctor_in_a_shared_folder_name_the_gaps_and_the_setti
     _code, checks, text = doctor(root)
     assert checks["sandbox: api"]["status"] == "WARN"
     assert "does not hold it yet" in checks["sandbox: api"]["detail"], text
+
+
+def test_hooks_uninstall_takes_out_exactly_the_sandbox_comm_node_wrote(tmp_path):
+    """The user's own sandbox keys, allow rules (their own `Bash` too) and settings stay;
+    comm-node's scalars, paths and rules go; a second uninstall changes nothing."""
+    root = tmp_path / "ws"
+    for folder in ("api", "web"):
+        (root / folder).mkdir(parents=True)
+    (root / "comm-node.toml").write_text(
+        '[project]\nname = "mono"\n[agents]\nsandbox = true\ncommand = "claude"\n'
+        '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        '[[domains]]\nname = "lib"\npath = "lib"\n'
+    )
+    (root / "lib").mkdir()
+    lib_claude = root / "lib" / ".claude"
+    lib_claude.mkdir()
+    mine = {
+        "model": "opus",
+        "permissions": {"allow": ["Read(~/notes/**)"], "deny": ["Bash(curl:*)"]},
+        "sandbox": {
+            "excludedCommands": ["docker *"],
+            "filesystem": {"allowWrite": ["/srv/cache"], "denyRead": ["/srv/private"]},
+        },
+    }
+    (lib_claude / "settings.json").write_text(json.dumps(mine))
+    home = tmp_path / "claude-config"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["CLAUDE_CONFIG_DIR"] = str(home)
+    assert run_cli("hooks", "install", "--all", cwd=root, env=env).returncode == 0
+    shared = root / ".claude" / "settings.json"
+    # the shared folder's user adds a Bash rule of their own after comm-node wrote
+    data = json.loads(shared.read_text())
+    data.setdefault("permissions", {}).setdefault("allow", []).append("Bash(make:*)")
+    data["sandbox"]["network"] = {"allowedDomains": ["pypi.org"]}
+    shared.write_text(json.dumps(data))
+    assert (root / ".comm-node" / "sandbox" / "api.json").exists()
+    lib_box = json.loads((lib_claude / "settings.json").read_text())["sandbox"]
+    assert lib_box["enabled"] and lib_box["filesystem"]["denyRead"][0] == "/srv/private"
+
+    res = run_cli("hooks", "uninstall", "--all", cwd=root, env=env)
+    assert res.returncode == 0, res.stderr
+    assert f"api: comm-node's sandbox taken out ({shared})" in res.stdout
+    assert json.loads((lib_claude / "settings.json").read_text()) == mine  # exactly theirs
+    left = json.loads(shared.read_text())
+    assert left == {
+        "permissions": {"allow": ["Bash(make:*)"]},
+        "sandbox": {"network": {"allowedDomains": ["pypi.org"]}},
+    }
+    assert not list((root / ".comm-node").rglob("sandbox.json"))  # the records
+    assert not (root / ".comm-node" / "sandbox" / "api.json").exists()
+    assert not (root / ".comm-node" / "sandbox" / "web.json").exists()
+    # again: nothing to take out, nothing written
+    before = {p: p.read_text() for p in (shared, lib_claude / "settings.json")}
+    backups = sorted(root.rglob("settings.json.bak-*"))
+    res = run_cli("hooks", "uninstall", "--all", cwd=root, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "sandbox taken out" not in res.stdout
+    assert {p: p.read_text() for p in before} == before
+    assert sorted(root.rglob("settings.json.bak-*")) == backups

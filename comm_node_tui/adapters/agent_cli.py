@@ -136,6 +136,11 @@ class AgentCli(Protocol):
         "launch_args": what its command takes to read walls of its own, ...}."""
         ...
 
+    def remove_sandbox(self, ws: Workspace, dom: Domain) -> dict:
+        """Take out what `write_sandbox` wrote for `dom`, the user's settings kept;
+        {"domain", "path", "removed": whether anything was, "backup"}."""
+        ...
+
     def sandbox_unavailable(self, path: str | None = None) -> str | None:
         """Why the sandbox cannot run here (one line), None when it can; `path`: a PATH."""
         ...

@@ -81,10 +81,16 @@ def uninstall(args) -> int:
 
     ws, doms = _domains(args)
     cli = agent_cli_for(ws)
+    # the sandbox comm-node merged in goes too, by its record (never the user's keys)
+    boxes = [cli.remove_sandbox(ws, d) for d in doms]
     out = [cli.uninstall_hooks(d) for d in doms]
+    for r, box in zip(out, boxes, strict=True):
+        r["sandbox"] = box
     if args.json:
         print_json(out)
     else:
         for r in out:
             print(f"{r['domain']}: {r['removed']} comm-node hooks removed ({r['path']})")
+            if r["sandbox"]["removed"]:
+                print(f"{r['domain']}: comm-node's sandbox taken out ({r['sandbox']['path']})")
     return 0

@@ -541,3 +541,32 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         # what the agent's command takes to read its own walls (`--settings FILE`), or []
         "launch_args": launch,
     }
+
+
+def remove_sandbox(ws: Workspace, dom: Domain) -> dict:
+    """Take out exactly what comm-node wrote for `dom` (`comm-node hooks uninstall`): its
+    part of `sandbox` and the allow rule, by the record; the user's keys stay, and what the
+    user had before comm-node (a `"Bash"` rule of their own) was never recorded as ours.
+    Whatever the config says: `up` writes it again while `sandbox = true`."""
+    path = settings_path(dom)
+    own = agent_settings_path(ws, dom)
+    had_own = os.path.lexists(own)
+    if had_own:
+        os.unlink(own)
+    record = _record_path(dom)
+    if not os.path.exists(record):
+        return {"domain": dom.name, "path": path, "removed": had_own, "backup": None}
+    data = _load(path) if os.path.exists(path) else {}
+    ours, allow_before = _read_record(dom)
+    new = dict(data)
+    user = _without(data.get("sandbox"), ours)
+    if user:
+        new["sandbox"] = user
+    else:
+        new.pop("sandbox", None)
+    new, _added = _with_allow(new, allow_before, None)
+    backup = None
+    if new != data:
+        backup = _write(path, new, settings_text(data))
+    os.unlink(record)
+    return {"domain": dom.name, "path": path, "removed": True, "backup": backup}
