@@ -351,3 +351,54 @@ def test_hooks_uninstall_takes_out_exactly_the_sandbox_comm_node_wrote(tmp_path)
     assert "sandbox taken out" not in res.stdout
     assert {p: p.read_text() for p in before} == before
     assert sorted(root.rglob("settings.json.bak-*")) == backups
+
+
+def test_a_real_start_applies_the_limits_this_machine_offers_and_doctor_says_which(
+    tmp_path, monkeypatch
+):
+    """Without a user systemd (a container: "Failed to connect to bus") the agent runs
+    below `nice` and its memory limit is reported as not applied; with one, in a scope of
+    its own. The doctor names the one that applies."""
+    from comm_node_tui.panes.limits import NICE, user_systemd
+    from comm_node_tui.panes.manager import AgentPanes
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.waiting import wait_for
+
+    root = tmp_path / "ws"
+    (root / "api").mkdir(parents=True)
+    agent = tmp_path / "agent.sh"  # stands in for claude: records its priority and cgroup
+    agent.write_text(
+        '#!/bin/sh\n{ nice; cat /proc/self/cgroup; } > "$AGENT_OUT.tmp"\n'
+        'mv "$AGENT_OUT.tmp" "$AGENT_OUT"\nexec sleep 600\n'
+    )
+    agent.chmod(0o755)
+    (root / "comm-node.toml").write_text(
+        f'[project]\nname = "lim"\n[agents]\ncommand = "{agent}"\n'
+        'memory_max = "1G"\ncpu_quota = "50%"\n'
+        '[[domains]]\nname = "api"\npath = "api"\n'
+    )
+    out = tmp_path / "out"
+    monkeypatch.setenv("AGENT_OUT", str(out))  # the tmux server started below inherits it
+    systemd = user_systemd()
+    ap = AgentPanes(load_workspace(str(root)))
+    ap.up()
+    lines = wait_for(lambda: out.exists() and out.read_text().splitlines(), timeout=30,
+                     what="the agent's priority")  # fmt: skip
+    events = [json.loads(line) for line in (root / ".comm-node" / "events.jsonl").open()]
+    notes = [e["msg"] for e in events if e["type"] == "limits.unavailable"]
+    _code, checks, text = doctor(root)
+    if systemd:
+        assert int(lines[0]) == os.nice(0) and "comm-node-api-" in "\n".join(lines[1:])
+        assert notes == [] and checks["limits"]["status"] == "OK", text
+        assert checks["limits"]["detail"].startswith("a systemd scope per agent")
+    else:
+        assert int(lines[0]) == min(19, os.nice(0) + NICE), lines
+        assert notes == [
+            "api: memory_max 1G not applied: no user systemd here (systemd-run --user); the "
+            "agent runs without a memory limit"
+        ]
+        assert checks["limits"]["status"] == "WARN", text
+        assert checks["limits"]["detail"] == (
+            f"no user systemd here (systemd-run --user): cpu_quota as a lower priority (nice "
+            f"{NICE}) for api; memory_max not applied for api"
+        )
