@@ -64,10 +64,18 @@ def sandboxed(real_ws, agents: str = "", before=None):
 
 
 def run_bash(
-    rw, command: str, *, path: str, tmp: str, domain: str = "api", cwd: Path | None = None
+    rw,
+    command: str,
+    *,
+    path: str,
+    tmp: str,
+    domain: str = "api",
+    cwd: Path | None = None,
+    args: tuple[str, ...] | list[str] = (),
 ) -> tuple[subprocess.CompletedProcess, list[str]]:
     """`claude -p` in the classic permission mode (a command that needs approval would be
-    refused, not run) making one Bash call; (the run, the tool results the model saw)."""
+    refused, not run) making one Bash call, `args` added to its command line as `up` adds
+    them; (the run, the tool results the model saw)."""
     env = dict(rw.env)
     env.update(GIT_ID)
     env["TMPDIR"] = tmp
@@ -77,7 +85,7 @@ def run_bash(
     before = len(rw.model.requests())
     res = subprocess.run(
         [claude_binary(), "-p", f"CN_BASH {command}", "--output-format", "json",
-         "--permission-mode", "default"],
+         "--permission-mode", "default", *args],
         cwd=cwd or rw.dom(domain),
         env=env,
         capture_output=True,
@@ -191,6 +199,65 @@ def test_domains_sharing_a_folder_keep_their_own_scopes_and_a_nested_peer_is_wal
     assert (rw.root / "notes.md").exists()  # docs' scope: not walled from api (said)
     assert not (rw.dom("web") / "src" / "x.ts").exists()
     assert any("x.ts: Read-only file system" in r for r in results), results
+
+
+def test_domains_sharing_a_folder_are_walled_from_each_other_by_their_own_settings(
+    real_ws, short_tmpdir
+):
+    """A monorepo split by scope (`api/**`, `web/**` in one folder): each agent's own
+    `--settings` file denies it the other's folder, on top of the project settings they
+    share (still enabled, still failing closed, still walling the store); the agent cannot
+    change that file; a refusal is reported naming the domain and the path; no prompt."""
+    from comm_node_tui.adapters.claude.settings import install_hooks
+    from comm_node_tui.model import prepare_claude_home
+
+    def monorepo(rw):
+        toml = rw.root / "comm-node.toml"
+        head, _, _rest = toml.read_text().partition("[[domains]]")
+        toml.write_text(
+            head + '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+            '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        )
+        (rw.root / "api").mkdir(exist_ok=True)
+        (rw.root / "web").mkdir(exist_ok=True)
+        prepare_claude_home(rw.home, rw.model.base_url, trust=[rw.root])
+        # the folder's hooks report the refusals (one settings file for both agents)
+        install_hooks(load_workspace(str(rw.root), use_cache=False).domains["api"])
+
+    rw, bin_dir = sandboxed(real_ws, before=monorepo)
+    ws = load_workspace(str(rw.root))
+    path = f"{bin_dir}:{SYSTEM_PATH}"
+    api = write_sandbox(ws, ws.domains["api"])
+    assert api["partial"] == [] and api["launch_args"][0] == "--settings", api
+    own = Path(api["launch_args"][1])
+    assert own.parent == rw.root / ".comm-node" / "sandbox"
+    text = own.read_text()
+    res, results = run_bash(
+        rw, f"echo x > web/x.ts; echo x > api/x.ts; echo x > {own}; rm -f {own}; echo done",
+        path=path, tmp=short_tmpdir, cwd=rw.root, args=api["launch_args"],
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [], results
+    assert (rw.root / "api" / "x.ts").read_text() == "x\n", results
+    assert not (rw.root / "web" / "x.ts").exists(), results
+    assert own.read_text() == text, results
+    assert any("web/x.ts: Read-only file system" in r for r in results), results
+    refused = events(rw, "boundary.sandbox_refused")
+    assert refused and refused[-1]["agent"] == "api", refused
+    assert refused[-1]["data"]["domain"] == "api"
+    assert refused[-1]["data"]["path"] == str(rw.root / "web" / "x.ts")
+    # the other way round, with web's own file
+    web = write_sandbox(ws, ws.domains["web"])
+    res, results = run_bash(
+        rw, "echo y > api/y.ts; echo y > web/y.ts; echo done", path=path, tmp=short_tmpdir,
+        cwd=rw.root, domain="web", args=web["launch_args"],
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [] and results and results[-1].endswith("done"), results
+    assert (rw.root / "web" / "y.ts").exists() and not (rw.root / "api" / "y.ts").exists()
+    assert events(rw, "boundary.sandbox_refused")[-1]["data"]["path"] == str(
+        rw.root / "api" / "y.ts"
+    )
 
 
 def test_a_glob_in_deny_write_is_ignored_by_claude_code(real_ws, short_tmpdir):

@@ -193,3 +193,212 @@ def test_init_from_a_plan_turns_the_sandbox_on_where_it_can_run(tmp_path):
     res = run_cli("init", "--from", "PLAN.toml", "--yes", cwd=said)
     assert res.returncode == 0, res.stderr
     assert "sandbox" not in (said / "comm-node.toml").read_text()  # off: the default
+
+
+def test_up_and_restart_pass_an_agent_its_own_settings_file_in_a_shared_folder(
+    tmp_path, monkeypatch
+):
+    """Domains sharing a folder: the agent's command gets `--settings <its file>` (its walls
+    from its peers) at every start, written just before; a domain alone gets none."""
+    from comm_node_tui.panes.manager import AgentPanes
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.waiting import wait_for
+
+    root = tmp_path / "ws"
+    for folder in ("api", "web", "lib"):
+        (root / folder).mkdir(parents=True)
+    agent = tmp_path / "agent.sh"  # stands in for claude: records the arguments it got
+    agent.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$@" > "$AGENT_ARGS.$COMM_NODE_DOMAIN"\nexec sleep 600\n'
+    )
+    agent.chmod(0o755)
+    (root / "comm-node.toml").write_text(
+        f'[project]\nname = "mono"\n[agents]\nsandbox = true\ncommand = "{agent}"\n'
+        '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        '[[domains]]\nname = "lib"\npath = "lib"\n'
+    )
+    # the tmux server started below inherits it; it is killed after the test (conftest)
+    monkeypatch.setenv("AGENT_ARGS", str(tmp_path / "args"))
+    ap = AgentPanes(load_workspace(str(root)))
+    ap.up()
+    own = root / ".comm-node" / "sandbox" / "api.json"
+    got = wait_for(lambda: _lines(tmp_path / "args.api"), timeout=30, what="api's args")
+    assert got == ["--settings", str(own)]
+    assert json.loads(own.read_text())["sandbox"]["filesystem"]["denyWrite"] == [str(root / "web")]
+    wait_for(lambda: _lines(tmp_path / "args.lib") is not None, timeout=30, what="lib's args")
+    assert _lines(tmp_path / "args.lib") == [""]  # printf with no arguments: one empty line
+    (tmp_path / "args.api").unlink()
+    own.unlink()  # gone: written again before the restart
+    ap.restart("api")
+    got = wait_for(lambda: _lines(tmp_path / "args.api"), timeout=30, what="api's args again")
+    assert got == ["--settings", str(own)] and own.exists()
+
+
+def _lines(path: Path) -> list[str] | None:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return text.splitlines() if text.endswith("\n") or not text else None
+
+
+def test_hooks_install_and_doctor_in_a_shared_folder_name_the_gaps_and_the_settings_file(
+    tmp_path,
+):
+    """A monorepo: the walled pair is not reported unwalled any more; a scope that cannot be
+    walled is; hooks install says what an agent started by hand needs."""
+    root = tmp_path / "ws"
+    for folder in ("api", "web"):
+        (root / folder).mkdir(parents=True)
+    (root / "comm-node.toml").write_text(
+        '[project]\nname = "mono"\n[agents]\nsandbox = true\ncommand = "claude"\n'
+        '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        '[[domains]]\nname = "docs"\npath = "."\nscope = ["**/*.md"]\n'
+    )
+    home = root / ".home"  # doctor()'s CLAUDE_CONFIG_DIR
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["CLAUDE_CONFIG_DIR"] = str(home)
+    res = run_cli("hooks", "install", "--all", cwd=root, env=env)
+    assert res.returncode == 0, res.stderr
+    own = root / ".comm-node" / "sandbox" / "api.json"
+    assert (
+        f"api: sandbox: its walls from the domains sharing its folder need `claude --settings "
+        f"{own}` (`comm-node up` passes it)"
+    ) in res.stderr.splitlines()
+    _code, checks, text = doctor(root)
+    api = checks["sandbox: api"]["detail"]
+    gap = (
+        "docs's scope **/*.md is a pattern (Claude Code ignores globs in denyWrite): not "
+        "walled from api by the sandbox"
+    )
+    assert (
+        api == f"on in .claude/settings.json, but commands it cannot check may still ask: {gap}"
+    ), text
+    web = checks["sandbox: web"]["detail"]
+    assert "docs's scope **/*.md" in web and "api's scope" not in web, text
+    docs = checks["sandbox: docs"]["detail"]
+    assert docs == (
+        ".claude/settings.json".join(["on in ", ", but commands it cannot check may still ask: "])
+        + "docs shares its folder with api, web: the walls between them are in each agent's "
+        "--settings file, which a claude started there by hand lacks"
+    ), text
+    # the agent's own file gone (or changed by hand): the doctor says it is not as written
+    own.unlink()
+    _code, checks, text = doctor(root)
+    assert checks["sandbox: api"]["status"] == "WARN"
+    assert "does not hold it yet" in checks["sandbox: api"]["detail"], text
+
+
+def test_hooks_uninstall_takes_out_exactly_the_sandbox_comm_node_wrote(tmp_path):
+    """The user's own sandbox keys, allow rules (their own `Bash` too) and settings stay;
+    comm-node's scalars, paths and rules go; a second uninstall changes nothing."""
+    root = tmp_path / "ws"
+    for folder in ("api", "web"):
+        (root / folder).mkdir(parents=True)
+    (root / "comm-node.toml").write_text(
+        '[project]\nname = "mono"\n[agents]\nsandbox = true\ncommand = "claude"\n'
+        '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        '[[domains]]\nname = "lib"\npath = "lib"\n'
+    )
+    (root / "lib").mkdir()
+    lib_claude = root / "lib" / ".claude"
+    lib_claude.mkdir()
+    mine = {
+        "model": "opus",
+        "permissions": {"allow": ["Read(~/notes/**)"], "deny": ["Bash(curl:*)"]},
+        "sandbox": {
+            "excludedCommands": ["docker *"],
+            "filesystem": {"allowWrite": ["/srv/cache"], "denyRead": ["/srv/private"]},
+        },
+    }
+    (lib_claude / "settings.json").write_text(json.dumps(mine))
+    home = tmp_path / "claude-config"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
+    env["CLAUDE_CONFIG_DIR"] = str(home)
+    assert run_cli("hooks", "install", "--all", cwd=root, env=env).returncode == 0
+    shared = root / ".claude" / "settings.json"
+    # the shared folder's user adds a Bash rule of their own after comm-node wrote
+    data = json.loads(shared.read_text())
+    data.setdefault("permissions", {}).setdefault("allow", []).append("Bash(make:*)")
+    data["sandbox"]["network"] = {"allowedDomains": ["pypi.org"]}
+    shared.write_text(json.dumps(data))
+    assert (root / ".comm-node" / "sandbox" / "api.json").exists()
+    lib_box = json.loads((lib_claude / "settings.json").read_text())["sandbox"]
+    assert lib_box["enabled"] and lib_box["filesystem"]["denyRead"][0] == "/srv/private"
+
+    res = run_cli("hooks", "uninstall", "--all", cwd=root, env=env)
+    assert res.returncode == 0, res.stderr
+    assert f"api: comm-node's sandbox taken out ({shared})" in res.stdout
+    assert json.loads((lib_claude / "settings.json").read_text()) == mine  # exactly theirs
+    left = json.loads(shared.read_text())
+    assert left == {
+        "permissions": {"allow": ["Bash(make:*)"]},
+        "sandbox": {"network": {"allowedDomains": ["pypi.org"]}},
+    }
+    assert not list((root / ".comm-node").rglob("sandbox.json"))  # the records
+    assert not (root / ".comm-node" / "sandbox" / "api.json").exists()
+    assert not (root / ".comm-node" / "sandbox" / "web.json").exists()
+    # again: nothing to take out, nothing written
+    before = {p: p.read_text() for p in (shared, lib_claude / "settings.json")}
+    backups = sorted(root.rglob("settings.json.bak-*"))
+    res = run_cli("hooks", "uninstall", "--all", cwd=root, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "sandbox taken out" not in res.stdout
+    assert {p: p.read_text() for p in before} == before
+    assert sorted(root.rglob("settings.json.bak-*")) == backups
+
+
+def test_a_real_start_applies_the_limits_this_machine_offers_and_doctor_says_which(
+    tmp_path, monkeypatch
+):
+    """Without a user systemd (a container: "Failed to connect to bus") the agent runs
+    below `nice` and its memory limit is reported as not applied; with one, in a scope of
+    its own. The doctor names the one that applies."""
+    from comm_node_tui.panes.limits import NICE, user_systemd
+    from comm_node_tui.panes.manager import AgentPanes
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.waiting import wait_for
+
+    root = tmp_path / "ws"
+    (root / "api").mkdir(parents=True)
+    agent = tmp_path / "agent.sh"  # stands in for claude: records its priority and cgroup
+    agent.write_text(
+        '#!/bin/sh\n{ nice; cat /proc/self/cgroup; } > "$AGENT_OUT.tmp"\n'
+        'mv "$AGENT_OUT.tmp" "$AGENT_OUT"\nexec sleep 600\n'
+    )
+    agent.chmod(0o755)
+    (root / "comm-node.toml").write_text(
+        f'[project]\nname = "lim"\n[agents]\ncommand = "{agent}"\n'
+        'memory_max = "1G"\ncpu_quota = "50%"\n'
+        '[[domains]]\nname = "api"\npath = "api"\n'
+    )
+    out = tmp_path / "out"
+    monkeypatch.setenv("AGENT_OUT", str(out))  # the tmux server started below inherits it
+    systemd = user_systemd()
+    ap = AgentPanes(load_workspace(str(root)))
+    ap.up()
+    lines = wait_for(lambda: out.exists() and out.read_text().splitlines(), timeout=30,
+                     what="the agent's priority")  # fmt: skip
+    events = [json.loads(line) for line in (root / ".comm-node" / "events.jsonl").open()]
+    notes = [e["msg"] for e in events if e["type"] == "limits.unavailable"]
+    _code, checks, text = doctor(root)
+    if systemd:
+        assert int(lines[0]) == os.nice(0) and "comm-node-api-" in "\n".join(lines[1:])
+        assert notes == [] and checks["limits"]["status"] == "OK", text
+        assert checks["limits"]["detail"].startswith("a systemd scope per agent")
+    else:
+        assert int(lines[0]) == min(19, os.nice(0) + NICE), lines
+        assert notes == [
+            "api: memory_max 1G not applied: no user systemd here (systemd-run --user); the "
+            "agent runs without a memory limit"
+        ]
+        assert checks["limits"]["status"] == "WARN", text
+        assert checks["limits"]["detail"] == (
+            f"no user systemd here (systemd-run --user): cpu_quota as a lower priority (nice "
+            f"{NICE}) for api; memory_max not applied for api"
+        )

@@ -22,7 +22,7 @@ from comm_node_tui.adapters.claude.settings import install_hooks
 from comm_node_tui.hooks.refusals import output_text, refused_paths
 from comm_node_tui.panes.limits import limited
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import write_workspace
+from tests.conftest import cli_env, run_cli, write_workspace
 
 
 @pytest.fixture(autouse=True)
@@ -162,39 +162,110 @@ def test_a_domain_can_turn_its_own_sandbox_off(tmp_path):
     assert not (root / "docs" / ".claude" / "settings.json").exists()
 
 
-def test_domains_sharing_a_folder_are_not_walled_from_each_other_and_that_is_said(tmp_path):
+def test_domains_sharing_a_folder_are_walled_by_their_own_settings_files_and_gaps_said(
+    tmp_path,
+):
     """Domains in one folder share its .claude/settings.json: denying each other's scopes
-    there walled every agent out of its own scope too (the union of their denies), and a
-    scope like `**/*.md` has no folder at all (Claude Code ignores globs in denyWrite). So
-    nothing of a sharing peer is denied, a nested peer's folder is, and the gap is said."""
+    there walled every agent out of its own scope too (the union of their denies). So the
+    shared file denies no sharing peer (a nested peer's folder, yes); each agent's own file
+    in the store's denied part, passed with `--settings`, denies its peers' scope folders;
+    a scope that names no one folder (`**/*.md`, a bare `web/`) or one not there yet is
+    said, and while a peer shares the folder Claude Code's own prompts stay."""
+    from comm_node_tui.adapters.claude.sandbox import agent_settings_path
+
     root = tmp_path / "ws"
     root.mkdir()
     (root / "comm-node.toml").write_text(
         '[project]\nname = "mono"\n[agents]\nsandbox = true\n'
         '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**", "shared/api.ts"]\n'
-        '[[domains]]\nname = "docs"\npath = "."\nscope = ["**/*.md"]\n'
+        '[[domains]]\nname = "docs"\npath = "."\nscope = ["**/*.md", "guide/"]\n'
+        '[[domains]]\nname = "web"\npath = "."\nscope = ["/web/"]\n'
         '[[domains]]\nname = "lib"\npath = "lib"\n'
     )
-    (root / "lib").mkdir()
+    for folder in ("lib", "api", "web"):
+        (root / folder).mkdir()
     ws = load_workspace(str(root))
-    for name in ("api", "docs"):
+    for name in ("api", "docs", "web"):
         deny = sandbox_block(ws, ws.domains[name])["filesystem"]["denyWrite"]
         assert str(root / "lib") in deny  # a peer's folder inside this one's
-        assert not any(p.startswith((str(root / "api"), str(root / "shared"))) for p in deny)
+        assert not any(p.startswith((str(root / "api"), str(root / "web"))) for p in deny)
     done = write_sandbox(ws, ws.domains["api"])
+    own = agent_settings_path(ws, ws.domains["api"])
+    assert own == str(root / ".comm-node" / "sandbox" / "api.json")
+    assert done["launch_args"] == ["--settings", own]
+    assert json.loads(Path(own).read_text()) == {
+        "sandbox": {"filesystem": {"denyWrite": [str(root / "web")]}}
+    }  # only denyWrite: other sandbox keys there make Claude Code drop project values
     assert done["partial"] == [
-        "docs shares api's folder and its Claude settings: not walled from it by the sandbox"
+        "docs's scope **/*.md is a pattern (Claude Code ignores globs in denyWrite): not "
+        "walled from api by the sandbox",
+        "docs's scope guide/ matches a guide at any depth (gitignore rules; `/guide/` or "
+        "`guide/**` names one folder): not walled from api by the sandbox",
     ]
     # not walled from a peer: Claude Code's own prompts stay (no whole-tool Bash rule)
     assert done["prompts"] == done["partial"][0]
     assert "permissions" not in json.loads((root / ".claude" / "settings.json").read_text())
-    # written for both, the one file denies neither agent its own scope
-    write_sandbox(ws, ws.domains["docs"])
-    deny = json.loads((root / ".claude" / "settings.json").read_text())["sandbox"]
-    assert not any(p.startswith(str(root / "api")) for p in deny["filesystem"]["denyWrite"])
-    lib = sandbox_block(ws, ws.domains["lib"])["filesystem"]
-    assert not any(p.startswith(str(root / "api")) for p in lib["denyWrite"])
-    assert write_sandbox(ws, ws.domains["lib"])["partial"] == []
+    # web: api's folder denied, api's file scope not there yet (said); the agents' files
+    # are denied to every agent in the shared settings
+    web = write_sandbox(ws, ws.domains["web"])
+    assert json.loads(Path(web["launch_args"][1]).read_text())["sandbox"]["filesystem"] == {
+        "denyWrite": [str(root / "api")]
+    }
+    assert web["partial"][0] == (
+        "api's scope shared/api.ts does not exist yet (walled once it does, at the next "
+        "start): not walled from web by the sandbox"
+    )
+    (root / "shared").mkdir()
+    (root / "shared" / "api.ts").write_text("x\n")
+    web = write_sandbox(ws, ws.domains["web"])
+    assert web["changed"] and web["launch_args"] == [
+        "--settings",
+        str(root / ".comm-node" / "sandbox" / "web.json"),
+    ]
+    assert json.loads(Path(web["launch_args"][1]).read_text())["sandbox"]["filesystem"] == {
+        "denyWrite": [str(root / "api"), str(root / "shared" / "api.ts")]
+    }
+    assert [line.split("'s scope ")[0] for line in web["partial"]] == ["docs", "docs"]
+    # every gap closed, but a peer shares the folder: still the prompts, and why
+    toml = root / "comm-node.toml"
+    toml.write_text(toml.read_text().replace('name = "docs"', 'name = "docs"\nsandbox = false'))
+    toml.write_text(toml.read_text().replace('["**/*.md", "guide/"]', '["/guide/"]'))
+    (root / "guide").mkdir()
+    ws = load_workspace(str(root), use_cache=False)
+    web = write_sandbox(ws, ws.domains["web"])
+    assert web["partial"] == [] and web["prompts"] == (
+        "web shares its folder with api, docs: the walls between them are in each agent's "
+        "--settings file, which a claude started there by hand lacks"
+    )
+    assert str(root / "guide") in json.loads(Path(web["launch_args"][1]).read_text())[
+        "sandbox"]["filesystem"]["denyWrite"]  # fmt: skip
+    shared = json.loads((root / ".claude" / "settings.json").read_text())["sandbox"]
+    assert str(root / ".comm-node" / "sandbox") in shared["filesystem"]["denyWrite"]
+    assert not any(p.startswith(str(root / "api")) for p in shared["filesystem"]["denyWrite"])
+    # a domain alone in its folder: no file of its own
+    lib = write_sandbox(ws, ws.domains["lib"])
+    assert lib["partial"] == [] and lib["launch_args"] == []
+    assert not os.path.exists(agent_settings_path(ws, ws.domains["lib"]))
+    # sandbox off: the agent's own file goes with the rest
+    toml.write_text(toml.read_text().replace("sandbox = true", "sandbox = false"))
+    ws = load_workspace(str(root), use_cache=False)
+    off = write_sandbox(ws, ws.domains["web"])
+    assert off["launch_args"] == [] and not os.path.exists(web["launch_args"][1])
+
+
+def test_a_scope_walls_one_path_only_when_it_names_one(tmp_path):
+    from comm_node_tui.adapters.claude.sandbox import scope_wall
+
+    base = str(tmp_path)
+    assert scope_wall(base, "api/**") == (f"{base}/api", None)
+    assert scope_wall(base, "/web/") == (f"{base}/web", None)
+    assert scope_wall(base, "src/api/") == (f"{base}/src/api", None)
+    assert scope_wall(base, "docs/guide.md") == (f"{base}/docs/guide.md", None)
+    assert scope_wall(base, "**")[0] is None
+    assert scope_wall(base, "src/*.py")[0] is None
+    assert scope_wall(base, "src/**/x")[0] is None
+    assert scope_wall(base, "web/")[1].startswith("matches a web at any depth")
+    assert scope_wall(base, "*.md")[1] == "is a pattern (Claude Code ignores globs in denyWrite)"
 
 
 def test_the_store_files_the_engine_owns_are_denied_and_the_rest_of_the_store_allowed(tmp_path):
@@ -270,6 +341,86 @@ def test_refusals_are_read_from_the_commands_errors():
         {"tool_response": {"stdout": "", "stderr": "x: '/p\x1b[31m': Read-only file system"}}
     )
     assert refused_paths(response) == [("/p?[31m", "Read-only file system")]
+
+
+def test_a_relative_refused_path_after_a_cd_is_resolved_where_the_command_went():
+    """Claude Code 2.1.330's payload holds the agent's folder (`cwd`), not where a `cd` in
+    the command went: a leading `cd DIR &&` / `;` chain is followed, any other directory
+    change leaves the path as printed (relative to a folder nobody knows)."""
+    from comm_node_tui.hooks.refusals import start_folder
+
+    text = output_text(
+        {
+            "hook_event_name": "PostToolUseFailure",
+            "tool_name": "Bash",
+            "cwd": "/w/api",
+            "error": "Exit code 1\n/bin/bash: line 1: x.ts: Read-only file system",
+        }
+    )
+
+    def path(command: str) -> str:
+        return refused_paths(text, cwd="/w/api", command=command)[0][0]
+
+    assert path("echo x > x.ts") == "/w/api/x.ts"
+    assert path("cd ../web/src && echo x > x.ts") == "/w/web/src/x.ts"
+    assert path("cd ../web; cd 'src' && echo x > x.ts") == "/w/web/src/x.ts"
+    assert path("cd /w/web && echo x > x.ts") == "/w/web/x.ts"
+    for unsure in (
+        "echo a && cd ../web && echo x > x.ts",  # not leading
+        "(cd ../web && echo x > x.ts)",  # a subshell
+        "cd ../web || exit; echo x > x.ts",
+        "cd $DIR && echo x > x.ts",
+        "cd ~/web && echo x > x.ts",
+        "cd - && echo x > x.ts",
+        "pushd ../web && echo x > x.ts",
+        "cd ../web && cd - && echo x > x.ts",
+        "cd '../web && echo x > x.ts",  # unbalanced: not read
+    ):
+        assert path(unsure) == "x.ts", unsure
+        assert start_folder(unsure, "/w/api") is None, unsure
+    # absolute paths need no folder; no cwd, nothing guessed
+    assert refused_paths("touch: cannot touch '/w/web/a': Read-only file system",
+                         cwd="/w/api", command="cd $X && touch /w/web/a") == [
+        ("/w/web/a", "Read-only file system")]  # fmt: skip
+    assert start_folder("cd x && ls", None) is None
+
+
+def test_the_hook_reports_a_refusal_after_a_cd_with_the_folder_it_went_to(tmp_path):
+    """The hook, run as Claude Code runs it, on a real PostToolUseFailure payload's shape."""
+    root = write_workspace(tmp_path / "ws", agents="sandbox = true")
+    ws = load_workspace(str(root))
+    install_hooks(ws.domains["backend"])
+    backend = str(root / "backend")
+
+    def refusal(command: str) -> dict:
+        payload = {
+            "session_id": "f04d9f91-70f3-498b-970c-61183871d2f9",
+            "transcript_path": str(tmp_path / "t.jsonl"),
+            "cwd": backend,
+            "permission_mode": "default",
+            "hook_event_name": "PostToolUseFailure",
+            "tool_name": "Bash",
+            "tool_input": {"command": command, "description": "Run the requested command"},
+            "tool_use_id": "toolu_fake2696520002",
+            "error": "Exit code 1\n/bin/bash: line 1: src/x.ts: Read-only file system",
+            "is_interrupt": False,
+            "duration_ms": 51,
+        }
+        env = cli_env(COMM_NODE_WORKSPACE=str(root), COMM_NODE_DOMAIN="backend")
+        res = run_cli("hook", cwd=backend, input=json.dumps(payload), env=env)
+        assert res.returncode == 0, res.stderr
+        lines = (root / ".comm-node" / "events.jsonl").read_text().splitlines()
+        found = [
+            e for line in lines if (e := json.loads(line))["type"] == "boundary.sandbox_refused"
+        ]
+        return found[-1]
+
+    event = refusal("cd ../frontend && echo x > src/x.ts")
+    assert event["agent"] == "backend" and event["data"]["domain"] == "backend"
+    assert event["data"]["path"] == str(root / "frontend" / "src" / "x.ts")
+    event = refusal("echo go; cd ../frontend && echo x > src/x.ts")
+    assert event["data"]["path"] == "src/x.ts"
+    assert "src/x.ts (relative to a folder it changed to)" in event["msg"]
 
 
 def test_limits_wrap_the_command_in_a_scope_or_below_nice(tmp_path):

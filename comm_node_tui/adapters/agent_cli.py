@@ -132,7 +132,13 @@ class AgentCli(Protocol):
 
     def write_sandbox(self, ws: Workspace, dom: Domain) -> dict:
         """Before `dom`'s agent starts: its OS sandbox written from the config (or taken out
-        when off), merged with the user's settings; {"enabled", "changed", "path", ...}."""
+        when off), merged with the user's settings; {"enabled", "changed", "path",
+        "launch_args": what its command takes to read walls of its own, ...}."""
+        ...
+
+    def remove_sandbox(self, ws: Workspace, dom: Domain) -> dict:
+        """Take out what `write_sandbox` wrote for `dom`, the user's settings kept;
+        {"domain", "path", "removed": whether anything was, "backup"}."""
         ...
 
     def sandbox_unavailable(self, path: str | None = None) -> str | None:

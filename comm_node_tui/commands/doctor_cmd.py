@@ -79,6 +79,10 @@ class Doctor:
         if self.ws is not None and any(d.sandbox for d in self.ws.domains.values()):
             for dom in self.ws.domains.values():
                 self.guarded(f"sandbox: {dom.name}", lambda d=dom: self.check_sandbox(d))
+        if self.ws is not None and any(
+            d.memory_max or d.cpu_quota for d in self.ws.domains.values()
+        ):
+            self.guarded("limits", self.check_limits)
         return self.checks
 
     # ---- tmux -----------------------------------------------------------------------------
@@ -482,7 +486,8 @@ class Doctor:
             self.add(name, FAIL, str(exc))
             return
         rel = os.path.relpath(seen["path"], self.ws.root)
-        gaps = "".join(f"; {line}" for line in seen["partial"])
+        # the first gap may be the reason commands still ask: said once
+        gaps = "".join(f"; {line}" for line in seen["partial"] if line != seen["prompts"])
         if seen["stale"]:
             self.add(
                 name,
@@ -499,6 +504,32 @@ class Doctor:
             )
         else:
             self.add(name, OK, f"on in {rel}{gaps}")
+
+    # ---- limits per agent (issue 23) -------------------------------------------------------
+    def check_limits(self) -> None:
+        """Which limits an agent's start applies here: a systemd scope (the kernel enforces
+        memory and CPU), or only a lower priority (panes/limits.py)."""
+        from comm_node_tui.panes.limits import NICE, user_systemd
+
+        doms = [d for d in self.ws.domains.values() if d.memory_max or d.cpu_quota]
+        names = ", ".join(d.name for d in doms)
+        if user_systemd():
+            self.add("limits", OK, f"a systemd scope per agent (systemd-run --user) for {names}")
+            return
+        niced = [d.name for d in doms if d.cpu_quota]
+        unlimited = [d.name for d in doms if d.memory_max]
+        parts = []
+        if niced:
+            parts.append(f"cpu_quota as a lower priority (nice {NICE}) for {', '.join(niced)}")
+        if unlimited:
+            parts.append(f"memory_max not applied for {', '.join(unlimited)}")
+        self.add(
+            "limits",
+            WARN,
+            f"no user systemd here (systemd-run --user): {'; '.join(parts)}",
+            "run comm-node in a user session with systemd (loginctl enable-linger) for "
+            "enforced limits",
+        )
 
 
 def _stale_events(have: object, want: object) -> list[str]:

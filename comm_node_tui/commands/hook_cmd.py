@@ -26,6 +26,8 @@ def install(args) -> int:
         from comm_node_tui.commands.boundary_cmd import git_hooks
 
         return git_hooks(args, install=True)
+    import shlex
+
     from comm_node_tui.adapters.agent_cli import agent_cli_for
     from comm_node_tui.commands.context import print_json
 
@@ -52,6 +54,12 @@ def install(args) -> int:
             state = "on" if box["enabled"] else "off"
             print(f"{r['domain']}: sandbox {state} ({box['path']})")
         notes = [box["prompts"]] if box["enabled"] and box["prompts"] else []
+        if box.get("launch_args"):
+            # `up` passes it; a claude started by hand in the shared folder must be told
+            notes.append(
+                "its walls from the domains sharing its folder need "
+                f"`claude {shlex.join(box['launch_args'])}` (`comm-node up` passes it)"
+            )
         for line in notes + box["partial"]:
             print(f"{r['domain']}: sandbox: {line}", file=sys.stderr)
         if box["unavailable"]:
@@ -73,10 +81,16 @@ def uninstall(args) -> int:
 
     ws, doms = _domains(args)
     cli = agent_cli_for(ws)
+    # the sandbox comm-node merged in goes too, by its record (never the user's keys)
+    boxes = [cli.remove_sandbox(ws, d) for d in doms]
     out = [cli.uninstall_hooks(d) for d in doms]
+    for r, box in zip(out, boxes, strict=True):
+        r["sandbox"] = box
     if args.json:
         print_json(out)
     else:
         for r in out:
             print(f"{r['domain']}: {r['removed']} comm-node hooks removed ({r['path']})")
+            if r["sandbox"]["removed"]:
+                print(f"{r['domain']}: comm-node's sandbox taken out ({r['sandbox']['path']})")
     return 0

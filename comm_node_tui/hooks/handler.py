@@ -255,18 +255,24 @@ def _sandbox_refusals(ws: Workspace, dom: Domain, payload: dict) -> None:
         from comm_node_tui.hooks.refusals import output_text, refused_paths
 
         cwd = payload.get("cwd")
-        found = refused_paths(output_text(payload), cwd if isinstance(cwd, str) else None)
+        tool_input = payload.get("tool_input")
+        command = tool_input.get("command") if isinstance(tool_input, dict) else None
+        found = refused_paths(
+            output_text(payload), cwd if isinstance(cwd, str) else None, command or ""
+        )
         if not found:
             return
         from comm_node_tui.protocol.events import Event
 
         paths = [p for p, _why in found]
         more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+        # relative: after a `cd` comm-node could not follow (hooks/refusals.py)
+        where = "" if os.path.isabs(paths[0]) else " (relative to a folder it changed to)"
         _emit(
             ws,
             Event(
                 "boundary.sandbox_refused",
-                f"{dom.name}: the sandbox refused {paths[0]}{more} ({found[0][1]})",
+                f"{dom.name}: the sandbox refused {paths[0]}{where}{more} ({found[0][1]})",
                 agent=dom.name,
                 level="warn",
                 data={

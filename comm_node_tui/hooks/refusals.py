@@ -6,6 +6,12 @@ names the path (`touch: cannot touch '/x': Read-only file system`, `bash: /x: Re
 system`, `mkdir: cannot create directory ‘/x’: ...`). The hook (PostToolUse, or
 PostToolUseFailure when the command failed) turns each into a `boundary.sandbox_refused`
 event naming the domain and the path. Stdlib only, imported by the hook for Bash alone.
+
+A relative path is the command's own: after a `cd` it is relative to where the command went,
+not to the agent's folder. Where the command starts with a plain chain of `cd DIR &&` (or
+`;`) that is read and followed; any other directory change (`cd` later on, in a subshell,
+`pushd`, a variable or `~` in DIR, `cd ... ||`) leaves the path as printed, relative to a
+folder comm-node does not know (start_folder).
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ MAX_PATH_CHARS = 300
 # the path a refusal line names: quoted (' ‘ ’ " `) or the field before ": <marker>"
 _QUOTED = re.compile(r"['‘`\"]([^'’`\"\n]{1,4096})['’`\"]")
 _FIELD = re.compile(r"(?:^|: |\s)(/[^\s:]{0,4096}|\.{1,2}/[^\s:]{0,4096}):\s*$")
+# bash's own redirect error names the path as its last field, unquoted and often relative:
+# `/bin/bash: line 1: web/x.ts: Read-only file system`
+_LAST_FIELD = re.compile(r": ([^\s:'‘’`\"]{1,4096}):\s*$")
+CHANGES_DIR = frozenset({"cd", "pushd", "popd", "chdir"})
 
 
 def output_text(payload: dict) -> str:
@@ -37,11 +47,43 @@ def output_text(payload: dict) -> str:
     return "\n".join(p[:MAX_TEXT] for p in parts)
 
 
-def refused_paths(text: str, cwd: str | None = None) -> list[tuple[str, str]]:
+def start_folder(command: object, cwd: str | None) -> str | None:
+    """The folder a relative path printed by `command` is relative to: `cwd` followed
+    through the command's leading `cd DIR &&` / `cd DIR;` chain; None when the command
+    changes directory in any other way (or cannot be read), so nobody is told a guess."""
+    if not cwd:
+        return None
+    if not isinstance(command, str) or not any(w in command for w in CHANGES_DIR):
+        return cwd
+    import shlex
+
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
+    except ValueError:  # unbalanced quotes: not read
+        return None
+    folder, i = cwd, 0
+    while i + 2 < len(words) and words[i] == "cd" and words[i + 2] in ("&&", ";"):
+        target = words[i + 1]
+        if not target or target.startswith(("-", "~")) or any(c in target for c in "$`*?["):
+            return None
+        folder = os.path.normpath(os.path.join(folder, target))
+        i += 3
+    if any(w in CHANGES_DIR for w in words[i:]):
+        return None
+    return folder
+
+
+def refused_paths(
+    text: str, cwd: str | None = None, command: object = None
+) -> list[tuple[str, str]]:
     """[(path, the refusal's reason)] named by the refusal lines in `text`, absolute where
-    `cwd` is known, each once, printable characters only."""
+    the folder `command` ran in is known (start_folder; as printed where not), each once,
+    printable characters only."""
     if not any(m in text for m in MARKERS):
         return []
+    base = start_folder(command, cwd) if command is not None else cwd
     found: dict[str, str] = {}
     for line in text.splitlines():
         marker = next((m for m in MARKERS if m in line), None)
@@ -52,12 +94,12 @@ def refused_paths(text: str, cwd: str | None = None) -> list[tuple[str, str]]:
         if quoted:
             path = quoted[-1]
         else:
-            m = _FIELD.search(head)
+            m = _FIELD.search(head) or _LAST_FIELD.search(head)
             if not m:
                 continue
             path = m.group(1)
-        if cwd and not os.path.isabs(path):
-            path = os.path.normpath(os.path.join(cwd, path))
+        if base and not os.path.isabs(path):
+            path = os.path.normpath(os.path.join(base, path))
         path = "".join(c if c.isprintable() else "?" for c in path)[:MAX_PATH_CHARS]
         found.setdefault(path, marker)
         if len(found) >= MAX_PATHS:

@@ -214,6 +214,9 @@ class AgentPanes:
         from comm_node_tui.panes.limits import limited, user_systemd
 
         done = self.cli.write_sandbox(self.ws, dom)
+        if done.get("launch_args"):
+            # its own walls (domains sharing a folder): the settings file it reads
+            command += " " + shlex.join(done["launch_args"])
         if done["changed"]:
             words = "on" if done["enabled"] else "off"
             if done.get("prompts"):

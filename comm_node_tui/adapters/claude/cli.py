@@ -151,6 +151,11 @@ class ClaudeCode:
 
         return sandbox.write_sandbox(ws, dom)
 
+    def remove_sandbox(self, ws: Workspace, dom: Domain) -> dict:
+        from comm_node_tui.adapters.claude import sandbox
+
+        return sandbox.remove_sandbox(ws, dom)
+
     def sandbox_unavailable(self, path: str | None = None) -> str | None:
         from comm_node_tui.adapters.claude import sandbox
 

@@ -11,8 +11,17 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
   and the shared objects and refs), so `git commit` works;
 - denyWrite: the parts of that store an agent must never change (the `bin/comm-node` its
   hooks run outside the sandbox, the config cache, pauses, budget grants, the engine's pid
-  and ledger, the operator's mailbox) and every peer domain's folder nested in this
-  domain's folder (domains sharing one folder share its settings file: peer_coverage);
+  and ledger, the operator's mailbox, the agents' own settings files below) and every peer
+  domain's folder nested in this domain's folder;
+- domains sharing one folder (a monorepo split by scope) share its `.claude/settings.json`,
+  so a wall between them cannot be there (it would wall each agent out of its own scope
+  too): each agent gets its own file, `<workspace>/.comm-node/sandbox/<name>.json`, holding
+  only `sandbox.filesystem.denyWrite` of its peers' scope folders, passed at launch with
+  `claude --settings FILE`; Claude Code 2.1.330 adds that list to the project's and keeps
+  every project value (checked on the real CLI, docs/claude-code.md). Only a scope that
+  names one folder or file can be walled (`api/**`, `/web/`, `docs/guide.md`): Claude Code
+  ignores globs in denyWrite, and gitignore's `web/` matches a `web` folder at any depth;
+  the rest is said (peer_coverage);
 - denyRead: `[agents] sandbox_deny_read` (keys and credentials under ~);
 - network: `[agents] sandbox_network` only (Claude Code itself reaches its model from
   outside the sandbox: nothing is needed for that);
@@ -23,7 +32,9 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
   2.1.330, docs/claude-code.md). Inside walls that hold for every command the prompt guards
   nothing the walls do not, so it is written only while they do: no `excludedCommands` in
   any settings Claude Code merges (an excluded command runs outside the sandbox and would
-  then run unasked) and the fail-closed switches as comm-node sets them.
+  then run unasked), the fail-closed switches as comm-node sets them, and no peer sharing
+  the folder (those walls hold only for an agent started with its `--settings` file; a
+  `claude` started there by hand reads the shared settings alone).
 
 Every value lives in the project settings Claude Code reads (`.claude/settings.json`, merged
 there with the user's own, never clobbering them); what comm-node wrote (its part of
@@ -59,7 +70,9 @@ PROTECTED_STATE = (
     "ledger.jsonl",
     "archive",
     "operator",
+    "sandbox",  # AGENT_DIR: each agent's own --settings file
 )
+AGENT_DIR = "sandbox"
 SCALARS = {
     "enabled": True,
     # the agent's own commands run without "This command requires approval": the walls
@@ -136,29 +149,125 @@ def git_dirs(folder: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def scope_wall(base: str, pattern: str) -> tuple[str | None, str | None]:
+    """(the one path a scope pattern names under `base`, why it cannot be walled): a
+    pattern of literal segments, anchored (a slash inside or in front), names one folder or
+    file; a wildcard (`**/*.md`) or a bare name (`web/`, gitignore: at any depth) does not."""
+    from comm_node_tui.protocol.globs import WILD, normalize
+
+    segs = list(normalize(pattern))
+    if segs and segs[-1] == "**":
+        segs.pop()
+    if not segs or any(seg == "**" or any(c in WILD for c in seg) for seg in segs):
+        if len(segs) == 2 and segs[0] == "**" and not any(c in WILD for c in segs[1]):
+            return None, (
+                f"matches a {segs[1]} at any depth (gitignore rules; `/{segs[1]}/` or "
+                f"`{segs[1]}/**` names one folder)"
+            )
+        return None, "is a pattern (Claude Code ignores globs in denyWrite)"
+    return os.path.join(base, *segs), None
+
+
+def _shared_walls(ws: Workspace, dom: Domain) -> tuple[list[str], list[str]]:
+    """(the scope paths of the peers sharing `dom`'s folder that its own settings file
+    denies, one line per such peer scope that cannot be denied)."""
+    deny: list[str] = []
+    gaps: list[str] = []
+    own = []
+    for pattern in dom.scope:
+        path, _why = scope_wall(dom.path, pattern)
+        # the folder a wildcard scope starts in (`src/**/*.py`: src) is its own too
+        own.append(path or _literal_head(dom.path, pattern))
+    for peer in ws.domains.values():
+        if peer.name == dom.name or peer.path != dom.path:
+            continue
+        for pattern in peer.scope:
+            path, why = scope_wall(peer.path, pattern)
+            if path is not None and any(_inside(mine, path) for mine in own):
+                why = f"holds part of {dom.name}'s own scope"
+            elif path is not None and not os.path.lexists(path):
+                # Claude Code binds /dev/null over a denied path that does not exist:
+                # the peer itself would then find a device there (module docstring)
+                why = "does not exist yet (walled once it does, at the next start)"
+            if why is None and path is not None:
+                deny.append(path)
+            else:
+                gaps.append(
+                    f"{peer.name}'s scope {pattern} {why}: not walled from {dom.name} "
+                    "by the sandbox"
+                )
+    return list(dict.fromkeys(deny)), gaps
+
+
+def _literal_head(base: str, pattern: str) -> str:
+    from comm_node_tui.protocol.globs import WILD, normalize
+
+    head = []
+    for seg in normalize(pattern):
+        if seg == "**" or any(c in WILD for c in seg):
+            break
+        head.append(seg)
+    return os.path.join(base, *head)
+
+
 def peer_coverage(ws: Workspace, dom: Domain) -> tuple[list[str], list[str]]:
     """(the peers' folders inside this domain's folder, writable by default there, so denied
-    by name; one line per peer the sandbox cannot wall off from this domain).
-
-    Domains that share a folder share its `.claude/settings.json`, so one agent's sandbox
-    is every agent's there: denying each other's scope folders in it walled every agent out
-    of its own scope too (their union). They are not walled from each other by the OS; the
-    edit guard and `comm-node check` still judge their files. A scope starting with a
-    wildcard (`**/*.md`) could not be denied anyway: Claude Code 2.1.330 ignores a glob in
-    denyWrite on Linux (docs/claude-code.md)."""
+    by name in its settings.json; one line per peer scope the sandbox cannot wall off from
+    this domain). Peers sharing the folder are walled in the agent's own settings file
+    (_shared_walls, agent_settings)."""
     out: list[str] = []
-    partial: list[str] = []
     for peer in ws.domains.values():
-        if peer.name == dom.name:
-            continue
-        if peer.path == dom.path:
-            partial.append(
-                f"{peer.name} shares {dom.name}'s folder and its Claude settings: "
-                "not walled from it by the sandbox"
-            )
-        elif _inside(peer.path, dom.path):
+        if peer.name != dom.name and peer.path != dom.path and _inside(peer.path, dom.path):
             out.append(peer.path)
-    return list(dict.fromkeys(out)), partial
+    return list(dict.fromkeys(out)), _shared_walls(ws, dom)[1]
+
+
+def agent_settings_path(ws: Workspace, dom: Domain) -> str:
+    """The agent's own settings file, passed with `--settings` (only domains sharing a
+    folder have one): in the store's denied part, so the agent cannot change its walls."""
+    return os.path.join(ws.paths.state, AGENT_DIR, f"{dom.name}.json")
+
+
+def agent_settings(ws: Workspace, dom: Domain) -> dict | None:
+    """What the agent's own settings file holds: the denyWrite list alone (any other
+    sandbox key there makes 2.1.330 ignore project values, docs/claude-code.md); None when
+    it needs none."""
+    if not dom.sandbox:
+        return None
+    deny = _shared_walls(ws, dom)[0]
+    if not deny:
+        return None
+    return {"sandbox": {"filesystem": {"denyWrite": deny}}}
+
+
+def _agent_text(data: dict) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _agent_stale(ws: Workspace, dom: Domain) -> bool:
+    want = agent_settings(ws, dom)
+    path = agent_settings_path(ws, dom)
+    if want is None:
+        return os.path.lexists(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read() != _agent_text(want)
+    except OSError:
+        return True
+
+
+def _write_agent_settings(ws: Workspace, dom: Domain) -> list[str]:
+    """Write (or take out) the agent's own settings file; the launch arguments naming it."""
+    want = agent_settings(ws, dom)
+    path = agent_settings_path(ws, dom)
+    if want is None:
+        if os.path.lexists(path):
+            os.unlink(path)
+        return []
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if _agent_stale(ws, dom):
+        atomic_write(path, _agent_text(want), mode=0o644)
+    return ["--settings", path]
 
 
 def peer_denies(ws: Workspace, dom: Domain) -> list[str]:
@@ -254,13 +363,18 @@ def weakening_sources(dom: Domain, managed: str = MANAGED_DIR) -> list[str]:
 
 
 def prompts_reason(
-    block: dict, dom: Domain, managed: str = MANAGED_DIR, partial: list[str] | None = None
+    block: dict,
+    dom: Domain,
+    managed: str = MANAGED_DIR,
+    partial: list[str] | None = None,
+    sharing: list[str] | None = None,
 ) -> str | None:
     """Why the whole Bash tool is not allowed without a prompt in `dom` (one line), None
     when every command it runs is walled: comm-node's switches in force in every settings
     file Claude Code merges (any of them may switch the sandbox off or let commands out),
-    and no peer sharing the folder (the sandbox cannot wall them from each other, so their
-    commands keep Claude Code's own prompts)."""
+    and no peer sharing the folder (`sharing`: their walls hold only for agents started
+    with their own settings file, and the folder's settings are every claude's there), so
+    their commands keep Claude Code's own prompts."""
     for key, want in WEAKENING:
         if block.get(key) is not want:
             return f"sandbox.{key} is {json.dumps(block.get(key))} in {settings_path(dom)}"
@@ -271,6 +385,11 @@ def prompts_reason(
         return found[0]
     if partial:
         return partial[0]
+    if sharing:
+        return (
+            f"{dom.name} shares its folder with {', '.join(sharing)}: the walls between them "
+            "are in each agent's --settings file, which a claude started there by hand lacks"
+        )
     return None
 
 
@@ -358,7 +477,8 @@ def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict, list, str | No
     why = None
     if dom.sandbox:
         block, ours = _merge(user, sandbox_block(ws, dom))
-        why = prompts_reason(block, dom, partial=peer_coverage(ws, dom)[1])
+        sharing = [p.name for p in ws.domains.values() if p.path == dom.path and p is not dom]
+        why = prompts_reason(block, dom, partial=peer_coverage(ws, dom)[1], sharing=sharing)
     else:
         block, ours = user, {}
     new = dict(data)
@@ -378,7 +498,7 @@ def preview(ws: Workspace, dom: Domain) -> dict:
     return {
         "path": settings_path(dom),
         "enabled": isinstance(found, dict) and found.get("enabled") is True,
-        "stale": new != data,
+        "stale": new != data or _agent_stale(ws, dom),
         "prompts": why,
         "partial": peer_coverage(ws, dom)[1] if dom.sandbox else [],
     }
@@ -387,11 +507,14 @@ def preview(ws: Workspace, dom: Domain) -> dict:
 def write_sandbox(ws: Workspace, dom: Domain) -> dict:
     """Merge (or, with `sandbox` off, take out) comm-node's sandbox settings for `dom`."""
     path = settings_path(dom)
+    # first: its folder exists when the settings deny it to the agent (sandbox_block)
+    agent_stale = _agent_stale(ws, dom)
+    launch = _write_agent_settings(ws, dom)
     if not dom.sandbox and not os.path.exists(_record_path(dom)):
         # never on here: the settings file is not even read (a broken one is the user's,
         # and starting an agent did not read it before the sandbox existed)
-        return {"domain": dom.name, "path": path, "enabled": False, "changed": False,
-                "backup": None, "prompts": None, "partial": []}  # fmt: skip
+        return {"domain": dom.name, "path": path, "enabled": False, "changed": agent_stale,
+                "backup": None, "prompts": None, "partial": [], "launch_args": []}  # fmt: skip
     data, new, ours, added, why = merged(ws, dom)
     changed = new != data
     backup = None
@@ -411,8 +534,39 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         "domain": dom.name,
         "path": path,
         "enabled": block.get("enabled") is True,
-        "changed": changed,
+        "changed": changed or agent_stale,
         "backup": backup,
         "prompts": why,  # why commands may still ask (None: none inside the walls do)
         "partial": peer_coverage(ws, dom)[1] if dom.sandbox else [],  # peers not walled off
+        # what the agent's command takes to read its own walls (`--settings FILE`), or []
+        "launch_args": launch,
     }
+
+
+def remove_sandbox(ws: Workspace, dom: Domain) -> dict:
+    """Take out exactly what comm-node wrote for `dom` (`comm-node hooks uninstall`): its
+    part of `sandbox` and the allow rule, by the record; the user's keys stay, and what the
+    user had before comm-node (a `"Bash"` rule of their own) was never recorded as ours.
+    Whatever the config says: `up` writes it again while `sandbox = true`."""
+    path = settings_path(dom)
+    own = agent_settings_path(ws, dom)
+    had_own = os.path.lexists(own)
+    if had_own:
+        os.unlink(own)
+    record = _record_path(dom)
+    if not os.path.exists(record):
+        return {"domain": dom.name, "path": path, "removed": had_own, "backup": None}
+    data = _load(path) if os.path.exists(path) else {}
+    ours, allow_before = _read_record(dom)
+    new = dict(data)
+    user = _without(data.get("sandbox"), ours)
+    if user:
+        new["sandbox"] = user
+    else:
+        new.pop("sandbox", None)
+    new, _added = _with_allow(new, allow_before, None)
+    backup = None
+    if new != data:
+        backup = _write(path, new, settings_text(data))
+    os.unlink(record)
+    return {"domain": dom.name, "path": path, "removed": True, "backup": backup}
