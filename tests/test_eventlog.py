@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import select
 import subprocess
 import sys
@@ -187,3 +188,35 @@ def test_log_follow_prints_new_events(ws_root, engine_for):
     assert "test.ping [docs] first" in lines[0]
     # Escape sequences from agents are shown, not interpreted by the terminal.
     assert "second \\x1b[31m[red]" in lines[1]
+
+
+def test_follow_reads_what_was_written_just_before_a_rotation(tmp_path, monkeypatch):
+    """The writer appends and rotates between the reader's empty read and its look at the
+    path: the old file's last line is read before the reader moves to the new file (it was
+    lost). The look is where the writer is made to run, so the interleaving is exact."""
+    from comm_node_tui.protocol import events as events_mod
+
+    path = str(tmp_path / "events.jsonl")
+    log = EventLog(path, max_bytes=10**9)
+    log.append(Event("x.y", "n0"))
+    real_stat = os.stat
+    armed = [True]
+
+    def stat(p, *a, **k):
+        if armed[0] and p == path:
+            armed[0] = False
+            log.append(Event("x.y", "n1"))
+            log.rotate()
+            log.append(Event("x.y", "n2"))
+        return real_stat(p, *a, **k)
+
+    monkeypatch.setattr(events_mod.os, "stat", stat)
+    seen: list[str] = []
+    looks = iter(range(200))  # a bounded number of looks: the lost line never comes
+
+    def stop() -> bool:
+        return len(seen) >= 3 or next(looks, None) is None
+
+    for ev in follow(path, from_end=False, poll_s=0.001, stop=stop):
+        seen.append(ev.msg)
+    assert seen == ["n0", "n1", "n2"]

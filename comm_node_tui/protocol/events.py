@@ -239,12 +239,8 @@ def follow(
             offset = 0
         chunk = fh.read()
         if chunk:
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                ev = _parse_line(line) if line.strip() else None
-                if ev is not None and (where is None or where(ev)):
-                    yield ev
+            events, buf = _complete_lines(buf + chunk, where)
+            yield from events
             continue
         if pending:  # a rotated file read to its end: on to the next newer one
             fh.close()
@@ -253,6 +249,11 @@ def follow(
         try:
             st = os.stat(path)
             if st.st_ino != ino or st.st_size < fh.tell():
+                if st.st_ino != ino:
+                    # The writer may have appended once more between our read and its
+                    # rotation: the old file is read to its end before it is left.
+                    events, _torn = _complete_lines(buf + fh.read(), where)
+                    yield from events
                 fh.close()
                 fh = None
                 buf = b""
@@ -265,6 +266,20 @@ def follow(
     for f in [fh, *pending]:
         if f is not None:
             f.close()
+
+
+def _complete_lines(
+    data: bytes, where: Callable[[Event], bool] | None
+) -> tuple[list[Event], bytes]:
+    """The events of `data`'s complete lines (that match `where`), and what is left after
+    its last newline."""
+    *lines, rest = data.split(b"\n")
+    events = []
+    for line in lines:
+        ev = _parse_line(line) if line.strip() else None
+        if ev is not None and (where is None or where(ev)):
+            events.append(ev)
+    return events, rest
 
 
 def _newer_files(path: str, ino: int) -> list[BufferedReader]:
