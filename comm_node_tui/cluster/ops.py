@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from comm_node_tui.cluster.client import ClusterClient, ClusterUnavailable
 from comm_node_tui.cluster.names import Names
+from comm_node_tui.cluster.requests import READ_ONLY
 from comm_node_tui.cluster.state import published_state
 from comm_node_tui.errors import CommNodeError
 from comm_node_tui.protocol.events import Event
@@ -174,6 +175,8 @@ class RemoteOps:
             else:
                 why = type(exc).__name__
             owner = f"engine {node} (owner of {agent})" if agent != "*" else f"engine {node}"
+            if action in READ_ONLY:  # a preview asks every second: its one line says it
+                raise OwnerSilent(f"{owner} does not answer ({why})") from None
             self.emit(
                 Event(
                     "cluster.unanswered",

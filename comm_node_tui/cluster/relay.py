@@ -468,7 +468,8 @@ class Relay:
         if not msg.reply:
             return
         with contextlib.suppress(Exception):
-            await msg.respond(json.dumps(answer).encode())
+            # UTF-8 as it is (a screen's box drawing is 3 bytes, not a 6-byte escape)
+            await msg.respond(json.dumps(answer, ensure_ascii=False).encode())
 
     # ---- watching a bucket -------------------------------------------------------------------
     async def _watch(self, bucket: str, watcher: Any, take: Callable[[str, bytes], None]) -> None:

@@ -45,6 +45,7 @@ ACTIONS: dict[str, dict[str, type]] = {
 READ_ONLY = frozenset({"peek"})
 PEEK_MAX_LINES = 2000  # history asked for, at most
 PEEK_MAX_CHARS = 256 * 1024  # a screen's text sent back, at most (its end: the newest)
+PEEK_MAX_REPLY_BYTES = 768 * 1024  # its JSON reply, at most (NATS refuses over 1 MB)
 
 
 class BadRequest(ValueError):
