@@ -331,7 +331,7 @@ class Coordinator:
         """Read the source, apply the overlay and the published artifacts."""
         from comm_node_tui.coordination.tasks import Readiness, Uncollected
 
-        with Uncollected():  # tens of thousands of objects, no cycles among them
+        with Uncollected(keep=True):  # tens of thousands of objects kept, no cycles among them
             tasks, problems = self.overlaid_tasks()
             return tasks, Readiness(tasks, self.published_names()), problems
 

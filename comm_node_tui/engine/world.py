@@ -388,7 +388,7 @@ def _task_graph(view: TaskView, earlier: Mapping[str, TaskNode] | None) -> TaskG
     tasks, ready, problems = view
     if isinstance(earlier, TaskGraph) and earlier.built_from(ready):
         return earlier
-    with Uncollected():  # a node and its tuples per task, no cycles among them
+    with Uncollected(keep=True):  # a node and its tuples per task, kept, no cycles among them
         return _new_task_graph(tasks, ready, problems, earlier)
 
 
