@@ -12,8 +12,10 @@ from comm_node_tui.coordination.tasks import Uncollected
 
 
 @pytest.fixture
-def collector():
-    """The test process's collector as it was, whatever a test did to it."""
+def collector(monkeypatch):
+    """The test process's collector as it was, whatever a test did to it; no big load frozen
+    in this process yet."""
+    monkeypatch.setattr(Uncollected, "frozen", 0)
     was = gc.isenabled()
     gc.enable()
     gc.collect()
@@ -56,3 +58,18 @@ def test_a_big_kept_load_is_frozen_and_a_small_or_passing_one_is_not(collector) 
     del kept
     assert gc.get_freeze_count() <= before - Uncollected.MANY
     assert small and passing
+
+
+def test_only_the_first_big_loads_of_a_process_are_frozen(collector) -> None:
+    """A later reload (a claim changes the overlay) is not frozen: what freezing keeps from
+    the collector is bounded to the start-up's loads."""
+    kept = []
+    for _ in range(Uncollected.FREEZES):
+        with Uncollected(keep=True):
+            kept.append([[i] for i in range(Uncollected.MANY + 1000)])
+    frozen = gc.get_freeze_count()
+    assert frozen >= collector + Uncollected.FREEZES * Uncollected.MANY
+    with Uncollected(keep=True):
+        later = [[i] for i in range(Uncollected.MANY + 1000)]
+    assert gc.get_freeze_count() == frozen and gc.isenabled()
+    assert later and kept

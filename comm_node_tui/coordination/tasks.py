@@ -306,11 +306,14 @@ class Uncollected:
     20,000 tasks the room's first frame spent 0.9 s of its 2.5 s in the collector, 0.13 s
     with this. Frozen objects are still freed when their last reference goes (tasks hold no
     cycles: a replaced view is freed as before); what freezing costs is that a cycle alive
-    at that moment and dropped later is never collected, so it is done only for big loads
-    (a few per session: the start, and each change of a big task source)."""
+    or not yet collected at that moment is never collected. So it is done for the first two
+    big loads of a process only (at start: the task view and the graph made from it); a
+    later reload (a claim changes the overlay) is paused, not frozen."""
 
     __slots__ = ("keep", "was")
     MANY = 20_000  # objects made while paused: below this, the collector's passes are cheap
+    FREEZES = 2  # big kept loads frozen per process
+    frozen = 0  # how many were
 
     def __init__(self, keep: bool = False) -> None:
         self.keep = keep
@@ -321,7 +324,9 @@ class Uncollected:
 
     def __exit__(self, *_exc: object) -> None:
         if self.was:
-            if self.keep and gc.get_count()[0] >= self.MANY:
+            cls = type(self)
+            if self.keep and cls.frozen < cls.FREEZES and gc.get_count()[0] >= cls.MANY:
+                cls.frozen += 1
                 gc.freeze()
             gc.enable()
 
