@@ -76,7 +76,7 @@ def test_a_stopped_watcher_gives_back_its_descriptor(tmp_path) -> None:
         before = fds()
         gen = inotify.awatch([str(tmp_path)], stop, debounce_ms=30, step_ms=5)
         task = asyncio.ensure_future(gen.__anext__())
-        for _ in range(600):  # until the generator has opened its descriptor
+        for _ in range(3000):  # until the generator has opened its descriptor (30 s at most)
             await asyncio.sleep(0.01)
             if fds() > before:
                 break
