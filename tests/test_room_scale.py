@@ -150,3 +150,31 @@ def test_overlapping_world_reads_load_the_tasks_once(tmp_path):
         t.join(timeout=120)
     assert len(graphs) == 4 and "X2999" in graphs[0]
     assert all(g is graphs[0] for g in graphs)
+
+
+async def test_the_pane_read_again_unchanged_is_not_drawn_again():
+    """A viewer reads the followed pane every second: the same screen again is not shown
+    again (each show was a layout pass of the whole room, and scrolled the operator back to
+    the end of the pane they were reading); a changed screen is."""
+    from textual.app import App
+
+    from comm_node_tui.tui.widgets.preview import PreviewPanel
+
+    class Pane(App):  # the panel alone: in the room, the agent under the cursor is followed
+        def compose(self):
+            yield PreviewPanel()
+
+    app = Pane()
+    async with app.run_test(size=(80, 20)) as pilot:
+        preview = app.query_one(PreviewPanel)
+        screen = "\n".join(f"line {i}" for i in range(150))
+        preview.show("docs", screen)
+        await until(pilot, lambda: preview.max_scroll_y > 0 and preview.scroll_y > 0)
+        preview.scroll_home(animate=False)
+        await until(pilot, lambda: preview.scroll_y == 0)
+        preview.show("docs", screen)  # read again, unchanged
+        await pilot.pause()
+        assert preview.scroll_y == 0  # where the operator left it
+        preview.show("docs", screen + "\nline 150")
+        await until(pilot, lambda: preview.scroll_y == preview.max_scroll_y > 0)
+        assert "line 150" in str(app.query_one("#pane-text").content)

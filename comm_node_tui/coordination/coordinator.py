@@ -329,10 +329,11 @@ class Coordinator:
 
     def _load_tasks(self) -> TaskView:
         """Read the source, apply the overlay and the published artifacts."""
-        from comm_node_tui.coordination.tasks import Readiness
+        from comm_node_tui.coordination.tasks import Readiness, Uncollected
 
-        tasks, problems = self.overlaid_tasks()
-        return tasks, Readiness(tasks, self.published_names()), problems
+        with Uncollected(keep=True):  # tens of thousands of objects kept, no cycles among them
+            tasks, problems = self.overlaid_tasks()
+            return tasks, Readiness(tasks, self.published_names()), problems
 
     def overlaid_tasks(self) -> tuple[dict[str, Task], list[str]]:
         """The source's tasks with the overlay's claims and closes applied, and the problems

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -44,22 +45,34 @@ async def watch(
     """Hand every batch of changes to `handle` until `stop`. Re-armed when the directories
     to watch change (a domain appeared, a directory was created); `ws` is asked each time,
     as a config reload replaces the Workspace."""
-    from watchfiles import awatch
+    from comm_node_tui.engine import inotify
 
     while not stop.is_set():
         paths = watch_paths(ws())
-        async for changes in awatch(
-            *paths,
-            debounce=debounce_ms,
-            step=step_ms,
-            stop_event=stop,
-            recursive=False,
-            watch_filter=state_filter(ws()),
-            ignore_permission_denied=True,
-        ):
-            handle(changes)
-            if set(watch_paths(ws())) != set(paths):
-                break
+        batches: AsyncGenerator[Changes, None]
+        if inotify.available():  # no thread waking every step to ask whether to stop
+            batches = inotify.awatch(
+                paths, stop, debounce_ms=debounce_ms, step_ms=step_ms, wanted=state_filter(ws())
+            )
+        else:
+            from watchfiles import awatch
+
+            batches = awatch(
+                *paths,
+                debounce=debounce_ms,
+                step=step_ms,
+                stop_event=stop,
+                recursive=False,
+                watch_filter=state_filter(ws()),
+                ignore_permission_denied=True,
+            )
+        # closed on leaving (a break does not close an async generator: its descriptor and
+        # reader stayed until the collector found it)
+        async with contextlib.aclosing(batches) as each:
+            async for changes in each:
+                handle(changes)
+                if set(watch_paths(ws())) != set(paths):
+                    break
 
 
 def state_filter(ws: Workspace) -> Callable[[object, str], bool]:

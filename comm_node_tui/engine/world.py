@@ -47,6 +47,7 @@ TYPE_CHECKING = False  # annotations only: snapshot() imports the coordination i
 if TYPE_CHECKING:
     from comm_node_tui.coordination.budgets import Budgets
     from comm_node_tui.coordination.coordinator import Coordinator, TaskView
+    from comm_node_tui.coordination.tasks import Readiness
 
 __all__ = [
     "AgentState",
@@ -426,9 +427,18 @@ def recent_receipts(ws: Workspace, last: int = RECENT_RECEIPTS) -> tuple[Receipt
 def _task_graph(view: TaskView, earlier: Mapping[str, TaskNode] | None) -> TaskGraph:
     """The tasks part of the world from (tasks, readiness, problems); an earlier World's
     graph of the same tasks is kept, and so is what was derived with it."""
+    from comm_node_tui.coordination.tasks import Uncollected
+
     tasks, ready, problems = view
     if isinstance(earlier, TaskGraph) and earlier.built_from(ready):
         return earlier
+    with Uncollected(keep=True):  # a node and its tuples per task, kept, no cycles among them
+        return _new_task_graph(tasks, ready, problems, earlier)
+
+
+def _new_task_graph(
+    tasks: dict, ready: Readiness, problems: list, earlier: Mapping[str, TaskNode] | None
+) -> TaskGraph:
     nodes = (
         dict(earlier)
         if earlier is not None

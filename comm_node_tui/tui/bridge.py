@@ -111,20 +111,27 @@ class EngineBridge:
         return [p for p in dict.fromkeys(paths) if os.path.isdir(p)]
 
     def _watch(self) -> None:
-        from watchfiles import watch
+        from comm_node_tui.engine import inotify
 
         paths = self.watched()
         if not paths or self.on_change is None:
             return
+        batches: Iterator[object]
         try:
-            for _changes in watch(
-                *paths,
-                recursive=False,
-                debounce=20,
-                step=20,
-                stop_event=self._follow_stop,
-                raise_interrupt=False,
-            ):
+            if inotify.available():  # blocks in select: no wake-up every step while idle
+                batches = inotify.watch(paths, self._follow_stop, debounce_ms=20, step_ms=20)
+            else:
+                from watchfiles import watch
+
+                batches = watch(
+                    *paths,
+                    recursive=False,
+                    debounce=20,
+                    step=20,
+                    stop_event=self._follow_stop,
+                    raise_interrupt=False,
+                )
+            for _changes in batches:
                 self.on_change()
         except Exception as exc:  # no watcher (inotify limits): the timed refresh remains
             self.on_event(

@@ -40,6 +40,7 @@ class PreviewPanel(VerticalScroll):
         self._agent: str | None = None
         self._world: World | None = None
         self._read_at: tuple | None = None  # the pane key the text on show was read at
+        self._shown: tuple[str | None, str] | None = None  # (domain, text) on show
 
     def compose(self):
         yield Static(id="pane-text")
@@ -111,6 +112,11 @@ class PreviewPanel(VerticalScroll):
             self.show(message.domain, clean(message.text))
 
     def show(self, domain: str | None, text: str) -> None:
+        if (domain, text) == self._shown:
+            # the same screen read again (a viewer reads every second): a Static updated is
+            # a layout pass of the whole room, 2 % of a core in an idle viewer at 200 agents
+            return
+        self._shown = (domain, text)
         self.domain = domain
         self.border_title = f"6 Pane · {domain}" if domain else "6 Pane"
         self.query_one("#pane-text", Static).update(block(text, max_lines=200, width=300))
