@@ -8,26 +8,29 @@ has something: the engine's event loop watches it (add_reader), a viewer's threa
 select. A batch is gathered as watchfiles gathers it: after the first change, until a step
 passes with none new or `debounce` milliseconds have passed.
 
-Not Linux, or no inotify (limits): `available()` is False and the callers keep watchfiles.
+The descriptor is inotify_simple's (a thin, kept wrapper of the system calls). Not Linux:
+`available()` is False and the callers keep watchfiles.
 An overflow of the kernel's queue loses changes, as it does for watchfiles: the engine's
 timed rescan is there for that."""
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import os
 import select
-import struct
 import sys
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterator
 
+try:  # a Linux dependency only (pyproject.toml)
+    from inotify_simple import INotify  # type: ignore[import-untyped]
+except (ImportError, OSError):
+    INotify = None
+
 IN_MODIFY, IN_ATTRIB = 0x2, 0x4
 IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
-IN_DELETE_SELF, IN_MOVE_SELF, IN_Q_OVERFLOW, IN_IGNORED = 0x400, 0x800, 0x4000, 0x8000
-IN_NONBLOCK, IN_CLOEXEC = os.O_NONBLOCK, 0o2000000
+IN_DELETE_SELF, IN_MOVE_SELF, IN_IGNORED = 0x400, 0x800, 0x8000
 # What watchfiles reports: no IN_CLOSE_WRITE (a write already came as IN_MODIFY, and a file
 # opened for writing and closed unwritten, as a lock file is by every reader that takes its
 # lock, is no change: counting it, a viewer woke itself 20 times a second, 13-20 % of a core)
@@ -35,55 +38,36 @@ MASK = (
     IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
     | IN_DELETE_SELF | IN_MOVE_SELF
 )  # fmt: skip
+GONE = IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF  # the watched directory itself
 ADDED, MODIFIED, DELETED = 1, 2, 3  # watchfiles.Change's values (only paths are read)
-HEADER = struct.Struct("iIII")  # wd, mask, cookie, len (then the name, NUL-padded)
 
 Changes = set[tuple[int, str]]
 Wanted = Callable[[int, str], bool]
 
-_libc: ctypes.CDLL | None = None
-
-
-def _lib() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
-
 
 def available() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        lib = _lib()
-        return hasattr(lib, "inotify_init1") and hasattr(lib, "inotify_add_watch")
-    except OSError:
-        return False
+    return INotify is not None and sys.platform.startswith("linux")
 
 
 class Inotify:
-    """One inotify descriptor watching `paths` (directories, not recursive); a path that
-    is gone or unreadable is left out, as watchfiles' ignore_permission_denied did."""
+    """One inotify descriptor (inotify_simple) watching `paths` (directories, not
+    recursive); a path that is gone or unreadable is left out, as watchfiles'
+    ignore_permission_denied did."""
 
     def __init__(self, paths: list[str]) -> None:
-        lib = _lib()
-        fd = lib.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if fd < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"inotify_init1: {os.strerror(err)}")
-        self.fd = fd
+        assert INotify is not None, "available() says when there is inotify"
+        self._ino = INotify(nonblocking=True)
+        self.fd = self._ino.fileno()
         self.paths: dict[int, str] = {}
         try:
             for p in paths:
-                wd = lib.inotify_add_watch(fd, os.fsencode(p), MASK)
-                if wd >= 0:
-                    self.paths[wd] = p
-                    continue
-                err = ctypes.get_errno()
-                if err not in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOTDIR):
-                    raise OSError(err, f"inotify_add_watch {p}: {os.strerror(err)}")
+                try:
+                    self.paths[self._ino.add_watch(p, MASK)] = p
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOTDIR):
+                        raise
         except BaseException:
-            os.close(fd)
+            self._ino.close()
             raise
 
     def read(self) -> Changes:
@@ -91,37 +75,35 @@ class Inotify:
         out: Changes = set()
         while True:
             try:
-                data = os.read(self.fd, 65536)
+                events = self._ino.read(timeout=0)
             except BlockingIOError:
                 return out
             except InterruptedError:
                 continue
-            at = 0
-            while at + HEADER.size <= len(data):
-                wd, mask, _cookie, size = HEADER.unpack_from(data, at)
-                name = data[at + HEADER.size : at + HEADER.size + size].rstrip(b"\0")
-                at += HEADER.size + size
-                base = self.paths.get(wd)
+            if not events:
+                return out
+            for ev in events:
+                base = self.paths.get(ev.wd)
                 if base is None:
                     continue  # an overflow (wd -1), or a watch already removed
-                if mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF):
+                if ev.mask & GONE:
                     # the directory itself went: its path is the change (the engine
                     # re-arms its watcher when the directories to watch differ)
                     out.add((DELETED, base))
-                    if mask & IN_IGNORED:
-                        del self.paths[wd]
+                    if ev.mask & IN_IGNORED:
+                        del self.paths[ev.wd]
                     continue
-                path = os.path.join(base, os.fsdecode(name)) if name else base
-                if mask & (IN_CREATE | IN_MOVED_TO):
+                path = os.path.join(base, ev.name) if ev.name else base
+                if ev.mask & (IN_CREATE | IN_MOVED_TO):
                     out.add((ADDED, path))
-                elif mask & (IN_DELETE | IN_MOVED_FROM):
+                elif ev.mask & (IN_DELETE | IN_MOVED_FROM):
                     out.add((DELETED, path))
                 else:
                     out.add((MODIFIED, path))
 
     def close(self) -> None:
         if self.fd >= 0:
-            os.close(self.fd)
+            self._ino.close()
             self.fd = -1
 
 
