@@ -240,24 +240,27 @@ def agent_settings_path(ws: Workspace, dom: Domain) -> str:
     return os.path.join(ws.paths.state, AGENT_DIR, f"{dom.name}.json")
 
 
-def agent_settings(ws: Workspace, dom: Domain) -> dict | None:
-    """What the agent's own settings file holds: the denyWrite list alone (any other
-    sandbox key there makes 2.1.330 ignore project values, docs/claude-code.md); None when
-    it needs none."""
+def agent_settings(ws: Workspace, dom: Domain, bash: bool = False) -> dict | None:
+    """What the agent's own settings file holds: the denyWrite list alone in `sandbox` (any
+    other sandbox key there makes 2.1.330 ignore project values, docs/claude-code.md), and
+    with `bash` the whole-tool rule (see the module docstring); None when it needs none."""
     if not dom.sandbox:
         return None
     deny = _shared_walls(ws, dom)[0]
     if not deny:
         return None
-    return {"sandbox": {"filesystem": {"denyWrite": deny}}}
+    data: dict = {"sandbox": {"filesystem": {"denyWrite": deny}}}
+    if bash:
+        data["permissions"] = {"allow": [ALLOW_ALL_BASH]}
+    return data
 
 
 def _agent_text(data: dict) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def _agent_stale(ws: Workspace, dom: Domain) -> bool:
-    want = agent_settings(ws, dom)
+def _agent_stale(ws: Workspace, dom: Domain, bash: bool) -> bool:
+    want = agent_settings(ws, dom, bash)
     path = agent_settings_path(ws, dom)
     if want is None:
         return os.path.lexists(path)
@@ -268,16 +271,16 @@ def _agent_stale(ws: Workspace, dom: Domain) -> bool:
         return True
 
 
-def _write_agent_settings(ws: Workspace, dom: Domain) -> list[str]:
+def _write_agent_settings(ws: Workspace, dom: Domain, bash: bool) -> list[str]:
     """Write (or take out) the agent's own settings file; the launch arguments naming it."""
-    want = agent_settings(ws, dom)
+    want = agent_settings(ws, dom, bash)
     path = agent_settings_path(ws, dom)
     if want is None:
         if os.path.lexists(path):
             os.unlink(path)
         return []
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    if _agent_stale(ws, dom):
+    if _agent_stale(ws, dom, bash):
         atomic_write(path, _agent_text(want), mode=0o644)
     return ["--settings", path]
 
@@ -420,14 +423,12 @@ def prompts_reason(
     dom: Domain,
     managed: str = MANAGED_DIR,
     partial: list[str] | None = None,
-    sharing: list[str] | None = None,
 ) -> str | None:
     """Why the whole Bash tool is not allowed without a prompt in `dom` (one line), None
     when every command it runs is walled: comm-node's switches in force in every settings
     file Claude Code merges (any of them may switch the sandbox off or let commands out),
-    and no peer sharing the folder (`sharing`: their walls hold only for agents started
-    with their own settings file, and the folder's settings are every claude's there), so
-    their commands keep Claude Code's own prompts."""
+    and every peer sharing the folder walled off by the agent's own file (`partial`: the
+    scopes that are not), so their commands keep Claude Code's own prompts."""
     for key, want in WEAKENING:
         if block.get(key) is not want:
             return f"sandbox.{key} is {json.dumps(block.get(key))} in {settings_path(dom)}"
@@ -438,11 +439,6 @@ def prompts_reason(
         return found[0]
     if partial:
         return partial[0]
-    if sharing:
-        return (
-            f"{dom.name} shares its folder with {', '.join(sharing)}: the walls between them "
-            "are in each agent's --settings file, which a claude started there by hand lacks"
-        )
     return None
 
 
@@ -545,14 +541,18 @@ def merged(
         ours = _merge(ours, added_d)[0]
     why = None
     if dom in wanting:
-        sharing = [p.name for p in _sharing(ws, dom) if p is not dom]
-        why = prompts_reason(block, dom, partial=peer_coverage(ws, dom)[1], sharing=sharing)
+        why = prompts_reason(block, dom, partial=peer_coverage(ws, dom)[1])
     new = dict(data)
     if block:
         new["sandbox"] = block
     else:
         new.pop("sandbox", None)
-    rule = ALLOW_ALL_BASH if dom in wanting and why is None else None
+    # In a shared folder the rule goes into the agent's own file (`bash_rule`), beside the
+    # walls from its peers that only an agent started with that file has: a claude started
+    # there by hand reads the folder's settings alone, walled from no peer, and keeps the
+    # prompts (checked on 2.1.330, docs/claude-code.md).
+    alone = len(_sharing(ws, dom)) == 1
+    rule = ALLOW_ALL_BASH if dom in wanting and why is None and alone else None
     new, added = _with_allow(new, allow_before, rule)
     return data, new, ours, added, why
 
@@ -570,7 +570,7 @@ def preview(ws: Workspace, dom: Domain) -> dict:
     return {
         "path": settings_path(dom),
         "enabled": isinstance(found, dict) and found.get("enabled") is True,
-        "stale": new != data or _agent_stale(ws, dom),
+        "stale": new != data or _agent_stale(ws, dom, why is None),
         "prompts": why,
         "partial": peer_coverage(ws, dom)[1] if dom.sandbox else [],
         "walled_by": [] if dom.sandbox else walled_by(ws, dom),
@@ -584,16 +584,21 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
     # written for it: installed again (a peer's uninstall keeps what it needs)
     if os.path.lexists(_uninstalled_path(dom)):
         os.unlink(_uninstalled_path(dom))
-    # first: its folder exists when the settings deny it to the agent (sandbox_block)
-    agent_stale = _agent_stale(ws, dom)
-    launch = _write_agent_settings(ws, dom)
     if not dom.sandbox and not any(os.path.exists(p) for p in _record_paths(ws, dom)):
         # never on here: the settings file is not even read (a broken one is the user's,
         # and starting an agent did not read it before the sandbox existed)
+        agent_stale = _agent_stale(ws, dom, False)
+        _write_agent_settings(ws, dom, False)
         return {"domain": dom.name, "path": path, "enabled": False, "changed": agent_stale,
                 "backup": None, "prompts": None, "partial": [], "launch_args": [],
                 "walled_by": []}  # fmt: skip
+    if agent_settings(ws, dom) is not None:
+        # first: its folder exists when the settings deny it to the agent (sandbox_block)
+        os.makedirs(os.path.dirname(agent_settings_path(ws, dom)), exist_ok=True)
     data, new, ours, added, why = merged(ws, dom)
+    # the whole Bash tool in its own file: every command it runs is walled (merged)
+    agent_stale = _agent_stale(ws, dom, why is None)
+    launch = _write_agent_settings(ws, dom, why is None)
     changed = new != data
     backup = None
     if changed:
