@@ -32,9 +32,12 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
   2.1.330, docs/claude-code.md). Inside walls that hold for every command the prompt guards
   nothing the walls do not, so it is written only while they do: no `excludedCommands` in
   any settings Claude Code merges (an excluded command runs outside the sandbox and would
-  then run unasked), the fail-closed switches as comm-node sets them, and no peer sharing
-  the folder (those walls hold only for an agent started with its `--settings` file; a
-  `claude` started there by hand reads the shared settings alone).
+  then run unasked), the fail-closed switches as comm-node sets them, and every peer
+  sharing the folder walled off. In a shared folder the rule goes into the agent's own
+  `--settings` file, beside the walls that only an agent started with that file has (a
+  `claude` started there by hand reads the shared settings alone, walled from no peer, and
+  keeps its prompts); 2.1.330 merges it with the project's permissions and keeps the
+  project's sandbox on and failing closed (checked on the real CLI, docs/claude-code.md).
 
 Every value lives in the project settings Claude Code reads (`.claude/settings.json`, merged
 there with the user's own, never clobbering them); what comm-node wrote (its part of
