@@ -16,7 +16,8 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
 - domains sharing one folder (a monorepo split by scope) share its `.claude/settings.json`,
   so a wall between them cannot be there (it would wall each agent out of its own scope
   too): each agent gets its own file, `<workspace>/.comm-node/sandbox/<name>.json`, holding
-  only `sandbox.filesystem.denyWrite` of its peers' scope folders, passed at launch with
+  of `sandbox` only `filesystem.denyWrite` of its peers' scope folders (and the Bash rule
+  below), passed at launch with
   `claude --settings FILE`; Claude Code 2.1.330 adds that list to the project's and keeps
   every project value (checked on the real CLI, docs/claude-code.md). Only a scope that
   names one folder or file can be walled (`api/**`, `/web/`, `docs/guide.md`): Claude Code
