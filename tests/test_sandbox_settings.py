@@ -170,7 +170,8 @@ def test_domains_sharing_a_folder_are_walled_by_their_own_settings_files_and_gap
     shared file denies no sharing peer (a nested peer's folder, yes); each agent's own file
     in the store's denied part, passed with `--settings`, denies its peers' scope folders;
     a scope that names no one folder (`**/*.md`, a bare `web/`) or one not there yet is
-    said, and while a peer shares the folder Claude Code's own prompts stay."""
+    said and keeps Claude Code's own prompts; once every peer is walled, the agent's own
+    file allows it the whole Bash tool (the shared file never does)."""
     from comm_node_tui.adapters.claude.sandbox import agent_settings_path
 
     root = tmp_path / "ws"
