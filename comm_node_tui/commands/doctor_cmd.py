@@ -475,11 +475,14 @@ class Doctor:
 
         name = f"sandbox: {dom.name}"
         if not dom.sandbox:
-            try:
-                walled = self._cli().sandbox_preview(self.ws, dom).get("walled_by")
-            except CommNodeError as exc:
-                self.add(name, FAIL, str(exc))
-                return
+            walled = None
+            if any(p.sandbox and p.path == dom.path for p in self.ws.domains.values()):
+                # a peer in its folder wants the sandbox: only then are its settings read
+                try:
+                    walled = self._cli().sandbox_preview(self.ws, dom).get("walled_by")
+                except CommNodeError as exc:
+                    self.add(name, FAIL, str(exc))
+                    return
             if walled:
                 # one settings file cannot be both: the peers' walls are this agent's too
                 self.add(

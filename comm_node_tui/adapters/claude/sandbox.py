@@ -551,7 +551,7 @@ def merged(
         new["sandbox"] = block
     else:
         new.pop("sandbox", None)
-    # In a shared folder the rule goes into the agent's own file (`bash_rule`), beside the
+    # In a shared folder the rule goes into the agent's own file (write_sandbox), beside the
     # walls from its peers that only an agent started with that file has: a claude started
     # there by hand reads the folder's settings alone, walled from no peer, and keeps the
     # prompts (checked on 2.1.330, docs/claude-code.md).
