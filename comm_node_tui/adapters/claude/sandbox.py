@@ -539,7 +539,8 @@ def merged(
     wanting = [d for d in installed_peers(ws, dom, leaving or ()) if d.sandbox]
     if leaving is None and dom.sandbox:
         wanting.insert(0, dom)
-    block, ours = user, {}
+    block: dict = user
+    ours: dict = {}
     for d in wanting:
         block, added_d = _merge(block, sandbox_block(ws, d))
         ours = _merge(ours, added_d)[0]
