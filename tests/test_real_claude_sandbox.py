@@ -260,6 +260,80 @@ def test_domains_sharing_a_folder_are_walled_from_each_other_by_their_own_settin
     )
 
 
+def test_a_shared_folders_agent_runs_compound_commands_unprompted_with_its_own_file(
+    real_ws, short_tmpdir, tmp_path
+):
+    """The whole Bash tool allowed in the agent's own `--settings` file (beside its walls
+    from its peers), never in the folder's shared settings: merged with the project's
+    permissions, `cd api && rm -f x` and a loop run unprompted, the same aimed at the peer
+    is refused by the sandbox; without the file (a claude started by hand) it still asks;
+    with it and no bubblewrap, still no start at all."""
+    from comm_node_tui.adapters.claude.settings import install_hooks
+    from comm_node_tui.model import prepare_claude_home
+
+    def monorepo(rw):
+        toml = rw.root / "comm-node.toml"
+        head, _, _rest = toml.read_text().partition("[[domains]]")
+        toml.write_text(
+            head + '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+            '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+        )
+        (rw.root / "api").mkdir(exist_ok=True)
+        (rw.root / "web").mkdir(exist_ok=True)
+        prepare_claude_home(rw.home, rw.model.base_url, trust=[rw.root])
+        install_hooks(load_workspace(str(rw.root), use_cache=False).domains["api"])
+
+    rw, bin_dir = sandboxed(real_ws, before=monorepo)
+    ws = load_workspace(str(rw.root))
+    path = f"{bin_dir}:{SYSTEM_PATH}"
+    api = write_sandbox(ws, ws.domains["api"])
+    assert api["prompts"] is None, api
+    own = Path(api["launch_args"][1])
+    assert json.loads(own.read_text())["permissions"] == {"allow": ["Bash"]}
+    shared = json.loads((rw.root / ".claude" / "settings.json").read_text())
+    assert "Bash" not in shared["permissions"]["allow"]
+    (rw.root / "api" / "x").write_text("x\n")
+    (rw.root / "web" / "keep").write_text("kept\n")
+    text = own.read_text()
+    res, results = run_bash(
+        rw, "cd api && rm -f x && for f in a b; do N=$f; echo made-$N; done",
+        path=path, tmp=short_tmpdir, cwd=rw.root, args=api["launch_args"],
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [] and results == ["made-a\nmade-b"], results
+    assert not (rw.root / "api" / "x").exists()
+    res, results = run_bash(
+        rw, f"cd web && rm -f keep; X=1 && touch x$X.ts; echo y > {own}; echo tried",
+        path=path, tmp=short_tmpdir, cwd=rw.root, args=api["launch_args"],
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert denials(res) == [], results
+    assert (rw.root / "web" / "keep").read_text() == "kept\n", results
+    assert not (rw.root / "web" / "x1.ts").exists() and own.read_text() == text, results
+    assert any("Read-only file system" in r for r in results), results
+    # a claude started by hand in the folder reads neither the walls nor the rule: it asks
+    res, results = run_bash(
+        rw, "cd web && rm -f keep && echo removed", path=path, tmp=short_tmpdir, cwd=rw.root
+    )
+    assert res.returncode == 0, res.stderr
+    assert [d["tool_name"] for d in denials(res)] == ["Bash"], results
+    assert (rw.root / "web" / "keep").exists()
+    # the rule never outlives the sandbox: without bubblewrap the agent does not start
+    no_bwrap = tmp_path / "no-bwrap"
+    no_bwrap.mkdir()
+    for folder in SYSTEM_PATH.split(":"):
+        for entry in os.scandir(folder) if os.path.isdir(folder) else ():
+            link = no_bwrap / entry.name
+            if entry.name != "bwrap" and not link.exists():
+                link.symlink_to(entry.path)
+    res, results = run_bash(
+        rw, "touch api/ran.txt", path=f"{bin_dir}:{no_bwrap}", tmp=short_tmpdir, cwd=rw.root,
+        args=api["launch_args"],
+    )  # fmt: skip
+    assert res.returncode != 0 and "sandbox required but unavailable" in res.stderr
+    assert not (rw.root / "api" / "ran.txt").exists() and results == []
+
+
 def test_a_glob_in_deny_write_is_ignored_by_claude_code(real_ws, short_tmpdir):
     """Why a peer's scope such as `**/*.md` cannot be walled: Claude Code 2.1.330 ignores
     globs in filesystem.denyWrite on Linux, a literal path beside them is honoured."""

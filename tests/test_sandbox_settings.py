@@ -170,7 +170,8 @@ def test_domains_sharing_a_folder_are_walled_by_their_own_settings_files_and_gap
     shared file denies no sharing peer (a nested peer's folder, yes); each agent's own file
     in the store's denied part, passed with `--settings`, denies its peers' scope folders;
     a scope that names no one folder (`**/*.md`, a bare `web/`) or one not there yet is
-    said, and while a peer shares the folder Claude Code's own prompts stay."""
+    said and keeps Claude Code's own prompts; once every peer is walled, the agent's own
+    file allows it the whole Bash tool (the shared file never does)."""
     from comm_node_tui.adapters.claude.sandbox import agent_settings_path
 
     root = tmp_path / "ws"
@@ -226,19 +227,31 @@ def test_domains_sharing_a_folder_are_walled_by_their_own_settings_files_and_gap
         "denyWrite": [str(root / "api"), str(root / "shared" / "api.ts")]
     }
     assert [line.split("'s scope ")[0] for line in web["partial"]] == ["docs", "docs"]
-    # every gap closed, but a peer shares the folder: still the prompts, and why
+    assert "permissions" not in json.loads(Path(web["launch_args"][1]).read_text())
+    # every gap closed: the whole Bash tool allowed in the agent's own file, beside its
+    # walls (a claude started by hand there reads neither), never in the shared one
     toml = root / "comm-node.toml"
     toml.write_text(toml.read_text().replace('name = "docs"', 'name = "docs"\nsandbox = false'))
     toml.write_text(toml.read_text().replace('["**/*.md", "guide/"]', '["/guide/"]'))
     (root / "guide").mkdir()
     ws = load_workspace(str(root), use_cache=False)
     web = write_sandbox(ws, ws.domains["web"])
-    assert web["partial"] == [] and web["prompts"] == (
-        "web shares its folder with api, docs: the walls between them are in each agent's "
-        "--settings file, which a claude started there by hand lacks"
+    assert web["partial"] == [] and web["prompts"] is None
+    web_own = json.loads(Path(web["launch_args"][1]).read_text())
+    assert str(root / "guide") in web_own["sandbox"]["filesystem"]["denyWrite"]
+    assert web_own["permissions"] == {"allow": ["Bash"]}
+    folder = json.loads((root / ".claude" / "settings.json").read_text())
+    assert "Bash" not in folder.get("permissions", {}).get("allow", [])
+    # a weakening anywhere Claude Code merges: the rule leaves the agent's file too
+    local = root / ".claude" / "settings.local.json"
+    local.write_text(json.dumps({"sandbox": {"excludedCommands": ["docker *"]}}))
+    web = write_sandbox(ws, ws.domains["web"])
+    assert web["changed"] and web["prompts"] == (
+        f"sandbox.excludedCommands in {local} run outside the sandbox"
     )
-    assert str(root / "guide") in json.loads(Path(web["launch_args"][1]).read_text())[
-        "sandbox"]["filesystem"]["denyWrite"]  # fmt: skip
+    assert "permissions" not in json.loads(Path(web["launch_args"][1]).read_text())
+    local.unlink()
+    assert write_sandbox(ws, ws.domains["web"])["prompts"] is None
     shared = json.loads((root / ".claude" / "settings.json").read_text())["sandbox"]
     assert str(root / ".comm-node" / "sandbox") in shared["filesystem"]["denyWrite"]
     assert not any(p.startswith(str(root / "api")) for p in shared["filesystem"]["denyWrite"])

@@ -136,9 +136,11 @@ class AgentCli(Protocol):
         "launch_args": what its command takes to read walls of its own, ...}."""
         ...
 
-    def remove_sandbox(self, ws: Workspace, dom: Domain) -> dict:
-        """Take out what `write_sandbox` wrote for `dom`, the user's settings kept;
-        {"domain", "path", "removed": whether anything was, "backup"}."""
+    def remove_sandbox(self, ws: Workspace, dom: Domain, leaving: tuple[str, ...] = ()) -> dict:
+        """Take out what `write_sandbox` wrote for `dom`, the user's settings kept and what
+        an installed peer sharing them still needs (`leaving`: the domains uninstalled with
+        it); {"domain", "path", "removed": whether anything was, "backup", "kept_for": the
+        peers the shared part stays for}."""
         ...
 
     def sandbox_unavailable(self, path: str | None = None) -> str | None:
@@ -147,7 +149,8 @@ class AgentCli(Protocol):
 
     def sandbox_preview(self, ws: Workspace, dom: Domain) -> dict:
         """What `write_sandbox` would change, writing nothing: {"path", "enabled" (now),
-        "stale", "prompts" (why commands may still ask), "partial" (peers not walled)}."""
+        "stale", "prompts" (why commands may still ask), "partial" (peers not walled),
+        "walled_by" (sandbox = false, yet in the sandbox of these peers sharing its settings)}."""
         ...
 
     def sandbox_probe(self, path: str | None = None) -> str | None:

@@ -475,7 +475,25 @@ class Doctor:
 
         name = f"sandbox: {dom.name}"
         if not dom.sandbox:
-            self.add(name, OK, "off (this domain's sandbox = false)")
+            walled = None
+            if any(p.sandbox and p.path == dom.path for p in self.ws.domains.values()):
+                # a peer in its folder wants the sandbox: only then are its settings read
+                try:
+                    walled = self._cli().sandbox_preview(self.ws, dom).get("walled_by")
+                except CommNodeError as exc:
+                    self.add(name, FAIL, str(exc))
+                    return
+            if walled:
+                # one settings file cannot be both: the peers' walls are this agent's too
+                self.add(
+                    name,
+                    WARN,
+                    "sandbox = false, but its agent runs walled: it shares its folder's "
+                    f".claude/settings.json with {', '.join(walled)} (sandbox = true)",
+                    "set sandbox the same for every domain of a folder",
+                )
+            else:
+                self.add(name, OK, "off (this domain's sandbox = false)")
             return
         if self.sandbox_why:
             self.add(name, FAIL, f"sandbox = true cannot work here: {self.sandbox_why}")

@@ -60,6 +60,11 @@ def install(args) -> int:
                 "its walls from the domains sharing its folder need "
                 f"`claude {shlex.join(box['launch_args'])}` (`comm-node up` passes it)"
             )
+        if box.get("walled_by"):
+            notes.append(
+                "sandbox = false, but it runs walled: it shares its folder's settings with "
+                f"{', '.join(box['walled_by'])} (sandbox = true)"
+            )
         for line in notes + box["partial"]:
             print(f"{r['domain']}: sandbox: {line}", file=sys.stderr)
         if box["unavailable"]:
@@ -81,16 +86,33 @@ def uninstall(args) -> int:
 
     ws, doms = _domains(args)
     cli = agent_cli_for(ws)
-    # the sandbox comm-node merged in goes too, by its record (never the user's keys)
-    boxes = [cli.remove_sandbox(ws, d) for d in doms]
-    out = [cli.uninstall_hooks(d) for d in doms]
-    for r, box in zip(out, boxes, strict=True):
-        r["sandbox"] = box
+    leaving = tuple(d.name for d in doms)
+    out = []
+    for d in doms:
+        # the sandbox comm-node merged in goes too, by its record (never the user's keys);
+        # in a folder shared with domains still installed, its settings file (hooks, rules,
+        # sandbox) stays as their agents need it: only the domain's own file goes
+        box = cli.remove_sandbox(ws, d, tuple(n for n in leaving if n != d.name))
+        if box["kept_for"]:
+            r = {"domain": d.name, "path": box["path"], "removed": 0, "backup": None}
+        else:
+            r = cli.uninstall_hooks(d)
+        out.append({**r, "sandbox": box})
     if args.json:
         print_json(out)
     else:
         for r in out:
-            print(f"{r['domain']}: {r['removed']} comm-node hooks removed ({r['path']})")
-            if r["sandbox"]["removed"]:
-                print(f"{r['domain']}: comm-node's sandbox taken out ({r['sandbox']['path']})")
+            kept = r["sandbox"]["kept_for"]
+            if kept:
+                print(
+                    f"{r['domain']}: comm-node's hooks and sandbox kept in {r['path']} for "
+                    f"{', '.join(kept)} (sharing the folder)"
+                )
+            else:
+                print(f"{r['domain']}: {r['removed']} comm-node hooks removed ({r['path']})")
+            box = r["sandbox"]
+            if box["removed"] and kept:
+                print(f"{r['domain']}: its own settings file taken out ({box['own']})")
+            elif box["removed"]:
+                print(f"{r['domain']}: comm-node's sandbox taken out ({box['path']})")
     return 0

@@ -151,10 +151,10 @@ class ClaudeCode:
 
         return sandbox.write_sandbox(ws, dom)
 
-    def remove_sandbox(self, ws: Workspace, dom: Domain) -> dict:
+    def remove_sandbox(self, ws: Workspace, dom: Domain, leaving: tuple[str, ...] = ()) -> dict:
         from comm_node_tui.adapters.claude import sandbox
 
-        return sandbox.remove_sandbox(ws, dom)
+        return sandbox.remove_sandbox(ws, dom, leaving)
 
     def sandbox_unavailable(self, path: str | None = None) -> str | None:
         from comm_node_tui.adapters.claude import sandbox

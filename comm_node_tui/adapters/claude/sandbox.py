@@ -16,7 +16,8 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
 - domains sharing one folder (a monorepo split by scope) share its `.claude/settings.json`,
   so a wall between them cannot be there (it would wall each agent out of its own scope
   too): each agent gets its own file, `<workspace>/.comm-node/sandbox/<name>.json`, holding
-  only `sandbox.filesystem.denyWrite` of its peers' scope folders, passed at launch with
+  of `sandbox` only `filesystem.denyWrite` of its peers' scope folders (and the Bash rule
+  below), passed at launch with
   `claude --settings FILE`; Claude Code 2.1.330 adds that list to the project's and keeps
   every project value (checked on the real CLI, docs/claude-code.md). Only a scope that
   names one folder or file can be walled (`api/**`, `/web/`, `docs/guide.md`): Claude Code
@@ -32,15 +33,27 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
   2.1.330, docs/claude-code.md). Inside walls that hold for every command the prompt guards
   nothing the walls do not, so it is written only while they do: no `excludedCommands` in
   any settings Claude Code merges (an excluded command runs outside the sandbox and would
-  then run unasked), the fail-closed switches as comm-node sets them, and no peer sharing
-  the folder (those walls hold only for an agent started with its `--settings` file; a
-  `claude` started there by hand reads the shared settings alone).
+  then run unasked), the fail-closed switches as comm-node sets them, and every peer
+  sharing the folder walled off. In a shared folder the rule goes into the agent's own
+  `--settings` file, beside the walls that only an agent started with that file has (a
+  `claude` started there by hand reads the shared settings alone, walled from no peer, and
+  keeps its prompts); 2.1.330 merges it with the project's permissions and keeps the
+  project's sandbox on and failing closed (checked on the real CLI, docs/claude-code.md).
 
 Every value lives in the project settings Claude Code reads (`.claude/settings.json`, merged
 there with the user's own, never clobbering them); what comm-node wrote (its part of
-`sandbox` and the allow rule) is recorded in the domain's protocol folder (`sandbox.json`,
-`{"sandbox": ..., "allow": [...]}`; an older record is the `sandbox` part alone) so a
-later write or `sandbox = false` takes out exactly that and nothing of the user's.
+`sandbox` and the allow rule) is recorded beside it, one record per settings file
+(`<folder>/.comm-node/sandbox.json`, `{"sandbox": ..., "allow": [...]}`; an older record is
+the `sandbox` part alone, and one written before domains sharing a folder shared it sits in
+the domain's own protocol folder) so a later write or `sandbox = false` takes out exactly
+that and nothing of the user's.
+
+Domains sharing a folder share that file and so its sandbox: it holds what every domain of
+the folder still installed with `sandbox = true` wants. One domain's `sandbox = false`, its
+`hooks uninstall` or a write for it never takes out what a peer still relies on (the peer's
+next start would run unwalled); the shared part goes with the last domain that wants it. A
+domain taken out by `hooks uninstall` is marked so in its protocol folder (UNINSTALLED) until
+it is installed or started again, so the next uninstall of a peer knows it is the last.
 Checked on the real CLI: docs/claude-code.md.
 """
 
@@ -53,11 +66,14 @@ import subprocess
 
 from comm_node_tui.adapters.claude.settings import _load, _write, settings_path, settings_text
 from comm_node_tui.protocol.fileio import atomic_write, read_json_bounded
+from comm_node_tui.protocol.paths import STATE_DIR
 from comm_node_tui.workspace.model import Domain, Workspace
 
 # What Claude Code needs on Linux to start its sandbox (its own error names both).
 TOOLS = ("bwrap", "socat")
-RECORD = "sandbox.json"  # in the domain's protocol folder: what comm-node merged in
+RECORD = "sandbox.json"  # in the folder's .comm-node/: what comm-node merged into its settings
+# In a shared folder's domain's protocol folder: `hooks uninstall` took it out (module docstring)
+UNINSTALLED = "uninstalled"
 # In the workspace's .comm-node/: written by the engine or the operator only. A sandboxed
 # agent that could change these would run code outside the sandbox (bin/comm-node is what
 # its hooks execute), lift its own pause or grant itself budget.
@@ -228,24 +244,27 @@ def agent_settings_path(ws: Workspace, dom: Domain) -> str:
     return os.path.join(ws.paths.state, AGENT_DIR, f"{dom.name}.json")
 
 
-def agent_settings(ws: Workspace, dom: Domain) -> dict | None:
-    """What the agent's own settings file holds: the denyWrite list alone (any other
-    sandbox key there makes 2.1.330 ignore project values, docs/claude-code.md); None when
-    it needs none."""
+def agent_settings(ws: Workspace, dom: Domain, bash: bool = False) -> dict | None:
+    """What the agent's own settings file holds: the denyWrite list alone in `sandbox` (any
+    other sandbox key there makes 2.1.330 ignore project values, docs/claude-code.md), and
+    with `bash` the whole-tool rule (see the module docstring); None when it needs none."""
     if not dom.sandbox:
         return None
     deny = _shared_walls(ws, dom)[0]
     if not deny:
         return None
-    return {"sandbox": {"filesystem": {"denyWrite": deny}}}
+    data: dict = {"sandbox": {"filesystem": {"denyWrite": deny}}}
+    if bash:
+        data["permissions"] = {"allow": [ALLOW_ALL_BASH]}
+    return data
 
 
 def _agent_text(data: dict) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def _agent_stale(ws: Workspace, dom: Domain) -> bool:
-    want = agent_settings(ws, dom)
+def _agent_stale(ws: Workspace, dom: Domain, bash: bool) -> bool:
+    want = agent_settings(ws, dom, bash)
     path = agent_settings_path(ws, dom)
     if want is None:
         return os.path.lexists(path)
@@ -256,16 +275,16 @@ def _agent_stale(ws: Workspace, dom: Domain) -> bool:
         return True
 
 
-def _write_agent_settings(ws: Workspace, dom: Domain) -> list[str]:
+def _write_agent_settings(ws: Workspace, dom: Domain, bash: bool) -> list[str]:
     """Write (or take out) the agent's own settings file; the launch arguments naming it."""
-    want = agent_settings(ws, dom)
+    want = agent_settings(ws, dom, bash)
     path = agent_settings_path(ws, dom)
     if want is None:
         if os.path.lexists(path):
             os.unlink(path)
         return []
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    if _agent_stale(ws, dom):
+    if _agent_stale(ws, dom, bash):
         atomic_write(path, _agent_text(want), mode=0o644)
     return ["--settings", path]
 
@@ -298,14 +317,43 @@ def sandbox_block(ws: Workspace, dom: Domain) -> dict:
 
 
 def _record_path(dom: Domain) -> str:
-    return os.path.join(dom.paths.dir, RECORD)
+    """The record of what comm-node wrote into `dom`'s settings file: one per file, so the
+    domains sharing a folder share it (for a domain alone in its folder: its protocol
+    folder's, as before)."""
+    return os.path.join(dom.path, STATE_DIR, RECORD)
 
 
-def _read_record(dom: Domain) -> tuple[dict, list]:
+def _sharing(ws: Workspace, dom: Domain) -> list[Domain]:
+    """The domains whose agents read `dom`'s settings file (`dom` among them)."""
+    return [d for d in ws.domains.values() if d.path == dom.path]
+
+
+def _record_paths(ws: Workspace, dom: Domain) -> list[str]:
+    """The file's record and, before the folder's domains shared one, each one's own."""
+    own = [os.path.join(d.paths.dir, RECORD) for d in _sharing(ws, dom)]
+    return list(dict.fromkeys([_record_path(dom), *own]))
+
+
+def _uninstalled_path(dom: Domain) -> str:
+    return os.path.join(dom.paths.dir, UNINSTALLED)
+
+
+def installed_peers(ws: Workspace, dom: Domain, leaving: tuple[str, ...] = ()) -> list[Domain]:
+    """The other domains of `dom`'s settings file still installed (not taken out by `hooks
+    uninstall`, nor leaving with `dom` now): what the file holds for them stays."""
+    gone = {dom.name, *leaving}
+    return [
+        d
+        for d in _sharing(ws, dom)
+        if d.name not in gone and not os.path.lexists(_uninstalled_path(d))
+    ]
+
+
+def _read_record(path: str) -> tuple[dict, list]:
     """(comm-node's part of `sandbox`, the allow rules comm-node added). A record written
     before the allow rule existed is the `sandbox` part alone."""
     try:
-        data = read_json_bounded(_record_path(dom), 1 << 20)
+        data = read_json_bounded(path, 1 << 20)
     except (OSError, ValueError):
         return {}, []
     if not isinstance(data, dict):
@@ -315,6 +363,18 @@ def _read_record(dom: Domain) -> tuple[dict, list]:
     found = data.get("allow")
     allow = found if isinstance(found, list) else []
     return data["sandbox"], [r for r in allow if isinstance(r, str)]
+
+
+def _save_record(ws: Workspace, dom: Domain, ours: dict, added: list) -> None:
+    """Record what comm-node's part of the file now is (or none), older records folded in."""
+    record = _record_path(dom)
+    if ours or added:
+        os.makedirs(os.path.dirname(record), exist_ok=True)
+        text = json.dumps({"sandbox": ours, "allow": added}, indent=2) + "\n"
+        atomic_write(record, text, mode=0o644)
+    for path in _record_paths(ws, dom):
+        if (path != record or not (ours or added)) and os.path.exists(path):
+            os.unlink(path)
 
 
 def claude_config_dir() -> str:
@@ -367,14 +427,12 @@ def prompts_reason(
     dom: Domain,
     managed: str = MANAGED_DIR,
     partial: list[str] | None = None,
-    sharing: list[str] | None = None,
 ) -> str | None:
     """Why the whole Bash tool is not allowed without a prompt in `dom` (one line), None
     when every command it runs is walled: comm-node's switches in force in every settings
     file Claude Code merges (any of them may switch the sandbox off or let commands out),
-    and no peer sharing the folder (`sharing`: their walls hold only for agents started
-    with their own settings file, and the folder's settings are every claude's there), so
-    their commands keep Claude Code's own prompts."""
+    and every peer sharing the folder walled off by the agent's own file (`partial`: the
+    scopes that are not), so their commands keep Claude Code's own prompts."""
     for key, want in WEAKENING:
         if block.get(key) is not want:
             return f"sandbox.{key} is {json.dumps(block.get(key))} in {settings_path(dom)}"
@@ -385,11 +443,6 @@ def prompts_reason(
         return found[0]
     if partial:
         return partial[0]
-    if sharing:
-        return (
-            f"{dom.name} shares its folder with {', '.join(sharing)}: the walls between them "
-            "are in each agent's --settings file, which a claude started there by hand lacks"
-        )
     return None
 
 
@@ -468,27 +521,51 @@ def _with_allow(data: dict, drop: list, add: str | None) -> tuple[dict, list]:
     return new, added
 
 
-def merged(ws: Workspace, dom: Domain) -> tuple[dict, dict, dict, list, str | None]:
+def merged(
+    ws: Workspace, dom: Domain, leaving: tuple[str, ...] | None = None
+) -> tuple[dict, dict, dict, list, str | None]:
     """(the settings now, the settings as comm-node writes them, comm-node's part of
-    `sandbox`, the allow rules it adds, why commands may still prompt)."""
+    `sandbox`, the allow rules it adds, why commands may still prompt). The file holds the
+    sandbox every domain sharing it still installed with `sandbox = true` wants; `leaving`
+    (`dom` and the others uninstalled with it), None when `dom` is being written."""
     data = _load(settings_path(dom))
-    ours_before, allow_before = _read_record(dom)
-    user = _without(data.get("sandbox"), ours_before)
+    user = data.get("sandbox")
+    allow_before: list = []
+    for path in _record_paths(ws, dom):
+        ours_before, allow = _read_record(path)
+        user = _without(user, ours_before)
+        allow_before += allow
+    user = user if isinstance(user, dict) else {}
+    wanting = [d for d in installed_peers(ws, dom, leaving or ()) if d.sandbox]
+    if leaving is None and dom.sandbox:
+        wanting.insert(0, dom)
+    block: dict = user
+    ours: dict = {}
+    for d in wanting:
+        block, added_d = _merge(block, sandbox_block(ws, d))
+        ours = _merge(ours, added_d)[0]
     why = None
-    if dom.sandbox:
-        block, ours = _merge(user, sandbox_block(ws, dom))
-        sharing = [p.name for p in ws.domains.values() if p.path == dom.path and p is not dom]
-        why = prompts_reason(block, dom, partial=peer_coverage(ws, dom)[1], sharing=sharing)
-    else:
-        block, ours = user, {}
+    if dom in wanting:
+        why = prompts_reason(block, dom, partial=peer_coverage(ws, dom)[1])
     new = dict(data)
     if block:
         new["sandbox"] = block
     else:
         new.pop("sandbox", None)
-    rule = ALLOW_ALL_BASH if dom.sandbox and why is None else None
+    # In a shared folder the rule goes into the agent's own file (write_sandbox), beside the
+    # walls from its peers that only an agent started with that file has: a claude started
+    # there by hand reads the folder's settings alone, walled from no peer, and keeps the
+    # prompts (checked on 2.1.330, docs/claude-code.md).
+    alone = len(_sharing(ws, dom)) == 1
+    rule = ALLOW_ALL_BASH if dom in wanting and why is None and alone else None
     new, added = _with_allow(new, allow_before, rule)
     return data, new, ours, added, why
+
+
+def walled_by(ws: Workspace, dom: Domain) -> list[str]:
+    """The installed peers with `sandbox = true` whose sandbox `dom`'s agent runs in too
+    (one settings file cannot be both): for a domain with `sandbox = false`."""
+    return [d.name for d in installed_peers(ws, dom) if d.sandbox]
 
 
 def preview(ws: Workspace, dom: Domain) -> dict:
@@ -498,36 +575,41 @@ def preview(ws: Workspace, dom: Domain) -> dict:
     return {
         "path": settings_path(dom),
         "enabled": isinstance(found, dict) and found.get("enabled") is True,
-        "stale": new != data or _agent_stale(ws, dom),
+        "stale": new != data or _agent_stale(ws, dom, why is None),
         "prompts": why,
         "partial": peer_coverage(ws, dom)[1] if dom.sandbox else [],
+        "walled_by": [] if dom.sandbox else walled_by(ws, dom),
     }
 
 
 def write_sandbox(ws: Workspace, dom: Domain) -> dict:
-    """Merge (or, with `sandbox` off, take out) comm-node's sandbox settings for `dom`."""
+    """Merge (or, with `sandbox` off, take out) comm-node's sandbox settings for `dom`; what
+    the domains sharing its folder want stays."""
     path = settings_path(dom)
-    # first: its folder exists when the settings deny it to the agent (sandbox_block)
-    agent_stale = _agent_stale(ws, dom)
-    launch = _write_agent_settings(ws, dom)
-    if not dom.sandbox and not os.path.exists(_record_path(dom)):
+    # written for it: installed again (a peer's uninstall keeps what it needs)
+    if os.path.lexists(_uninstalled_path(dom)):
+        os.unlink(_uninstalled_path(dom))
+    if not dom.sandbox and not any(os.path.exists(p) for p in _record_paths(ws, dom)):
         # never on here: the settings file is not even read (a broken one is the user's,
         # and starting an agent did not read it before the sandbox existed)
+        agent_stale = _agent_stale(ws, dom, False)
+        _write_agent_settings(ws, dom, False)
         return {"domain": dom.name, "path": path, "enabled": False, "changed": agent_stale,
-                "backup": None, "prompts": None, "partial": [], "launch_args": []}  # fmt: skip
+                "backup": None, "prompts": None, "partial": [], "launch_args": [],
+                "walled_by": []}  # fmt: skip
+    if agent_settings(ws, dom) is not None:
+        # first: its folder exists when the settings deny it to the agent (sandbox_block)
+        os.makedirs(os.path.dirname(agent_settings_path(ws, dom)), exist_ok=True)
     data, new, ours, added, why = merged(ws, dom)
+    # the whole Bash tool in its own file: every command it runs is walled (merged)
+    agent_stale = _agent_stale(ws, dom, why is None)
+    launch = _write_agent_settings(ws, dom, why is None)
     changed = new != data
     backup = None
     if changed:
         before = settings_text(data) if os.path.exists(path) else None
         backup = _write(path, new, before)
-    record = _record_path(dom)
-    if ours or added:
-        os.makedirs(dom.paths.dir, exist_ok=True)
-        text = json.dumps({"sandbox": ours, "allow": added}, indent=2) + "\n"
-        atomic_write(record, text, mode=0o644)
-    elif os.path.exists(record):
-        os.unlink(record)
+    _save_record(ws, dom, ours, added)
     found = new.get("sandbox")
     block: dict = found if isinstance(found, dict) else {}
     return {
@@ -540,33 +622,36 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         "partial": peer_coverage(ws, dom)[1] if dom.sandbox else [],  # peers not walled off
         # what the agent's command takes to read its own walls (`--settings FILE`), or []
         "launch_args": launch,
+        # sandbox = false, yet walled: the peers sharing its settings file want the sandbox
+        "walled_by": [] if dom.sandbox else walled_by(ws, dom),
     }
 
 
-def remove_sandbox(ws: Workspace, dom: Domain) -> dict:
-    """Take out exactly what comm-node wrote for `dom` (`comm-node hooks uninstall`): its
-    part of `sandbox` and the allow rule, by the record; the user's keys stay, and what the
-    user had before comm-node (a `"Bash"` rule of their own) was never recorded as ours.
-    Whatever the config says: `up` writes it again while `sandbox = true`."""
+def remove_sandbox(ws: Workspace, dom: Domain, leaving: tuple[str, ...] = ()) -> dict:
+    """Take out what comm-node wrote for `dom` (`comm-node hooks uninstall`; `leaving`: the
+    other domains uninstalled with it): its own settings file, and from the settings file
+    its part of `sandbox` and the allow rule, by the record, unless an installed peer
+    sharing that file still needs it ("kept_for": their names). The user's keys stay, and
+    what the user had before comm-node (a `"Bash"` rule of their own) was never recorded as
+    ours. Whatever the config says: `up` writes it again while `sandbox = true`."""
     path = settings_path(dom)
     own = agent_settings_path(ws, dom)
     had_own = os.path.lexists(own)
     if had_own:
         os.unlink(own)
-    record = _record_path(dom)
-    if not os.path.exists(record):
-        return {"domain": dom.name, "path": path, "removed": had_own, "backup": None}
-    data = _load(path) if os.path.exists(path) else {}
-    ours, allow_before = _read_record(dom)
-    new = dict(data)
-    user = _without(data.get("sandbox"), ours)
-    if user:
-        new["sandbox"] = user
-    else:
-        new.pop("sandbox", None)
-    new, _added = _with_allow(new, allow_before, None)
+    peers = installed_peers(ws, dom, leaving)
+    if len(_sharing(ws, dom)) > 1:
+        # shares the file: the next uninstall of a peer must know this one is gone
+        os.makedirs(dom.paths.dir, exist_ok=True)
+        atomic_write(_uninstalled_path(dom), "hooks uninstall\n", mode=0o644)
+    kept_for = [d.name for d in peers]
+    if not any(os.path.exists(p) for p in _record_paths(ws, dom)):
+        return {"domain": dom.name, "path": path, "removed": had_own, "backup": None,
+                "kept_for": kept_for, "own": own if had_own else None}  # fmt: skip
+    data, new, ours, added, _why = merged(ws, dom, (dom.name, *leaving))
     backup = None
     if new != data:
         backup = _write(path, new, settings_text(data))
-    os.unlink(record)
-    return {"domain": dom.name, "path": path, "removed": True, "backup": backup}
+    _save_record(ws, dom, ours, added)
+    return {"domain": dom.name, "path": path, "removed": had_own or new != data,
+            "backup": backup, "kept_for": kept_for, "own": own if had_own else None}  # fmt: skip
