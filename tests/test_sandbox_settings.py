@@ -563,3 +563,34 @@ def test_the_wizard_proposes_the_sandbox_where_it_can_run_and_keeps_the_answer(t
     }
     again.sandbox = False
     assert again.config_data()["agents"] == {"budget_tokens": 0, "stuck_after_s": 900.0}
+
+
+def test_an_agent_of_its_own_folder_written_first_cannot_write_the_others_walls(tmp_path):
+    """The folder of the agents' own --settings files is made (and denied) for every
+    sandboxed agent: `lib` (a folder of its own) written before the agents sharing the
+    workspace's folder had none denied, so its agent could rewrite their walls, or put a
+    link there of its own. The other machines' rows (cluster-agents.json) are denied too."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "comm-node.toml").write_text(
+        '[project]\nname = "mono"\n[agents]\nsandbox = true\n'
+        '[[domains]]\nname = "lib"\npath = "lib"\n'
+        '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+    )
+    for folder in ("lib", "api", "web"):
+        (root / folder).mkdir()
+    state = root / ".comm-node"
+    state.mkdir()
+    (state / "cluster-agents.json").write_text("{}")
+    elsewhere = tmp_path / "lib-owned"
+    elsewhere.mkdir()
+    (state / "sandbox").symlink_to(elsewhere)  # a link put there before: never followed
+    ws = load_workspace(str(root))
+    write_sandbox(ws, ws.domains["lib"])
+    deny = settings(ws, "lib")["sandbox"]["filesystem"]["denyWrite"]
+    assert str(state / "sandbox") in deny
+    assert str(state / "cluster-agents.json") in deny
+    assert (state / "sandbox").is_dir() and not (state / "sandbox").is_symlink()
+    write_sandbox(ws, ws.domains["api"])
+    assert (state / "sandbox" / "api.json").exists() and not list(elsewhere.iterdir())

@@ -87,6 +87,9 @@ PROTECTED_STATE = (
     "archive",
     "operator",
     "sandbox",  # AGENT_DIR: each agent's own --settings file
+    # the other machines' agents as this engine received them (cluster/view.py): forged,
+    # it would show viewers and `status` remote agents busy or fresh that are not
+    "cluster-agents.json",
 )
 AGENT_DIR = "sandbox"
 SCALARS = {
@@ -597,9 +600,17 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         return {"domain": dom.name, "path": path, "enabled": False, "changed": agent_stale,
                 "backup": None, "prompts": None, "partial": [], "launch_args": [],
                 "walled_by": []}  # fmt: skip
-    if agent_settings(ws, dom) is not None:
-        # first: its folder exists when the settings deny it to the agent (sandbox_block)
-        os.makedirs(os.path.dirname(agent_settings_path(ws, dom)), exist_ok=True)
+    if dom.sandbox:
+        # First, for every sandboxed agent, not only those that need a file there: its
+        # folder exists when the settings deny it (sandbox_block denies only what exists),
+        # else an agent in a folder of its own, started before any shared-folder agent
+        # made the folder, could write the others' walls (or put a link there).
+        agents_dir = os.path.join(ws.paths.state, AGENT_DIR)
+        if os.path.islink(agents_dir) or (
+            os.path.lexists(agents_dir) and not os.path.isdir(agents_dir)
+        ):
+            os.unlink(agents_dir)  # not ours: never followed
+        os.makedirs(agents_dir, exist_ok=True)
     data, new, ours, added, why = merged(ws, dom)
     # the whole Bash tool in its own file: every command it runs is walled (merged)
     agent_stale = _agent_stale(ws, dom, why is None)
