@@ -235,12 +235,48 @@ def test_up_and_restart_pass_an_agent_its_own_settings_file_in_a_shared_folder(
     assert got == ["--settings", str(own)] and own.exists()
 
 
+def test_a_command_with_its_own_settings_file_keeps_it_and_the_operator_is_told(
+    tmp_path, monkeypatch
+):
+    """A second --settings would silently replace the user's own file: a command that has
+    one keeps it alone, and a warning says the walls from its folder's peers are not
+    passed."""
+    from comm_node_tui.panes.manager import AgentPanes
+    from comm_node_tui.protocol.events import tail
+    from comm_node_tui.workspace.discovery import load_workspace
+    from tests.waiting import wait_for
+
+    root = tmp_path / "ws"
+    for folder in ("api", "web"):
+        (root / folder).mkdir(parents=True)
+    agent = tmp_path / "agent.sh"  # stands in for claude: records the arguments it got
+    agent.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$@" > "$AGENT_ARGS.$COMM_NODE_DOMAIN"\nexec sleep 600\n'
+    )
+    agent.chmod(0o755)
+    mine = tmp_path / "team settings.json"
+    (root / "comm-node.toml").write_text(
+        f'[project]\nname = "mono"\n[agents]\nsandbox = true\ncommand = "{agent}"\n'
+        '[[domains]]\nname = "api"\npath = "."\nscope = ["api/**"]\n'
+        f"command = \"{agent} --settings '{mine}'\"\n"
+        '[[domains]]\nname = "web"\npath = "."\nscope = ["web/**"]\n'
+    )
+    monkeypatch.setenv("AGENT_ARGS", str(tmp_path / "args"))
+    ws = load_workspace(str(root))
+    AgentPanes(ws).up(["api"])
+    got = wait_for(lambda: _lines(tmp_path / "args.api"), timeout=30, what="api's args")
+    assert got == ["--settings", str(mine)]
+    told = [e for e in tail(ws.paths.events, 50) if e.type == "sandbox.not_walled"]
+    assert len(told) == 1 and told[0].agent == "api" and "denyWrite" in told[0].msg
+
+
 def _lines(path: Path) -> list[str] | None:
     try:
         text = path.read_text()
     except FileNotFoundError:
         return None
-    return text.splitlines() if text.endswith("\n") or not text else None
+    # written whole or not yet: the shell's `>` makes the file empty before printf writes
+    return text.splitlines() if text.endswith("\n") else None
 
 
 def test_hooks_install_and_doctor_in_a_shared_folder_name_the_gaps_and_the_settings_file(

@@ -215,8 +215,27 @@ class AgentPanes:
 
         done = self.cli.write_sandbox(self.ws, dom)
         if done.get("launch_args"):
-            # its own walls (domains sharing a folder): the settings file it reads
-            command += " " + shlex.join(done["launch_args"])
+            # its own walls (domains sharing a folder): the settings file it reads. A
+            # command with a --settings of its own keeps it (a second one would silently
+            # replace the user's file), and the operator is told the walls are not passed.
+            try:
+                words = shlex.split(command)
+            except ValueError:
+                words = command.split()
+            if any(w == "--settings" or w.startswith("--settings=") for w in words):
+                self.emit(
+                    Event(
+                        "sandbox.not_walled",
+                        f"{dom.name}: its command has a --settings file of its own, so its "
+                        f"walls from the domains sharing its folder "
+                        f"({done['launch_args'][-1]}) are not passed: merge that file's "
+                        "sandbox.filesystem.denyWrite into yours",
+                        agent=dom.name,
+                        level="warn",
+                    )
+                )
+            else:
+                command += " " + shlex.join(done["launch_args"])
         if done["changed"]:
             words = "on" if done["enabled"] else "off"
             if done.get("prompts"):

@@ -94,10 +94,12 @@ class EventType(StrEnum):
     REVIEW_COMMENT = "review.comment"
     # Claude Code's Bash sandbox (adapters/claude/sandbox.py, issue 23): a command's write
     # (or read) the OS refused, with the domain and the path; the sandbox written for a
-    # domain; and why it cannot start here (the agent then fails closed: it does not start)
+    # domain; and why it cannot start here (the agent then fails closed: it does not start);
+    # walls from a shared folder's peers not passed (its command has its own --settings)
     BOUNDARY_SANDBOX_REFUSED = "boundary.sandbox_refused"
     SANDBOX_WRITTEN = "sandbox.written"
     SANDBOX_UNAVAILABLE = "sandbox.unavailable"
+    SANDBOX_NOT_WALLED = "sandbox.not_walled"
     # limits per agent (panes/limits.py): none could be applied where they were asked for
     LIMITS_UNAVAILABLE = "limits.unavailable"
     # the workspace, the engine, tmux
@@ -166,6 +168,7 @@ ALERTS: dict[EventType, str] = {
     EventType.BOUNDARY_COMMIT_BLOCKED: "warning",
     EventType.BOUNDARY_SANDBOX_REFUSED: "warning",
     EventType.SANDBOX_UNAVAILABLE: "error",
+    EventType.SANDBOX_NOT_WALLED: "warning",
     EventType.TMUX_SESSION_LOST: "error",
     EventType.TMUX_UNAVAILABLE: "warning",
     EventType.DOMAIN_MISSING: "error",
