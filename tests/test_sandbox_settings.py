@@ -594,3 +594,15 @@ def test_an_agent_of_its_own_folder_written_first_cannot_write_the_others_walls(
     assert (state / "sandbox").is_dir() and not (state / "sandbox").is_symlink()
     write_sandbox(ws, ws.domains["api"])
     assert (state / "sandbox" / "api.json").exists() and not list(elsewhere.iterdir())
+
+
+def test_a_refusal_names_only_a_path_and_dashs_wording_is_read():
+    """`ping: socket: Operation not permitted` names no file (it was reported as
+    <cwd>/socket); dash's redirect error (`sh: 1: cannot create X: ...`) names one."""
+    assert refused_paths("ping: socket: Operation not permitted", "/ws", "ping x") == []
+    assert refused_paths(
+        "sh: 1: cannot create web/x.ts: Read-only file system", "/ws", "echo > web/x.ts"
+    ) == [("/ws/web/x.ts", "Read-only file system")]
+    assert refused_paths(
+        "/bin/bash: line 1: web/x.ts: Read-only file system", "/ws", "echo > web/x.ts"
+    ) == [("/ws/web/x.ts", "Read-only file system")]

@@ -266,8 +266,13 @@ def _sandbox_refusals(ws: Workspace, dom: Domain, payload: dict) -> None:
 
         paths = [p for p, _why in found]
         more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
-        # relative: after a `cd` comm-node could not follow (hooks/refusals.py)
-        where = "" if os.path.isabs(paths[0]) else " (relative to a folder it changed to)"
+        # relative: after a `cd` comm-node could not follow (hooks/refusals.py), or no cwd
+        if os.path.isabs(paths[0]):
+            where = ""
+        elif isinstance(cwd, str) and cwd:
+            where = " (relative to a folder it changed to)"
+        else:
+            where = " (relative to a folder the hook was not told)"
         _emit(
             ws,
             Event(

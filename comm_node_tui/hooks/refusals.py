@@ -27,8 +27,10 @@ MAX_PATH_CHARS = 300
 _QUOTED = re.compile(r"['‘`\"]([^'’`\"\n]{1,4096})['’`\"]")
 _FIELD = re.compile(r"(?:^|: |\s)(/[^\s:]{0,4096}|\.{1,2}/[^\s:]{0,4096}):\s*$")
 # bash's own redirect error names the path as its last field, unquoted and often relative:
-# `/bin/bash: line 1: web/x.ts: Read-only file system`
-_LAST_FIELD = re.compile(r": ([^\s:'‘’`\"]{1,4096}):\s*$")
+# `/bin/bash: line 1: web/x.ts: Read-only file system`; dash's says `sh: 1: cannot create
+# web/x.ts: Read-only file system`. Only a field with a / or a . is taken for a path (in
+# `ping: socket: Operation not permitted` the field is no file)
+_LAST_FIELD = re.compile(r"(?:: |cannot create )([^\s:'‘’`\"]*[/.][^\s:'‘’`\"]*):\s*$")
 CHANGES_DIR = frozenset({"cd", "pushd", "popd", "chdir"})
 
 
