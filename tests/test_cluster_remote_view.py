@@ -360,17 +360,9 @@ def test_a_peek_reply_stays_under_the_message_limit_of_nats():
     bounded in bytes, its newest part kept (over 1 MB NATS refuses it, and the asker waited
     10 s for nothing)."""
     from comm_node_tui.cluster.requests import PEEK_MAX_REPLY_BYTES
-    from comm_node_tui.operator.remote import peek_text
+    from comm_node_tui.operator.remote import reply_bounded
 
-    class Panes:  # the pane's text as tmux gives it; what is under test is the bound
-        def peek(self, agent, lines=0, ansi=False):
-            return "\x1b[2m─\x1b[0m" * 100_000 + "THE NEWEST LINE"
-
-    class Ops:
-        def panes(self):
-            return Panes()
-
-    text = peek_text(Ops(), "b", {"ansi": True})
+    text = reply_bounded("\x1b[2m─\x1b[0m" * 100_000 + "THE NEWEST LINE")
     reply = json.dumps({"ok": True, "line": text, "exit": 0}, ensure_ascii=False).encode()
     assert len(reply) <= PEEK_MAX_REPLY_BYTES + 100
     assert text.endswith("THE NEWEST LINE") and len(text) > 10_000

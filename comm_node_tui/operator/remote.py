@@ -58,10 +58,8 @@ def perform(ops: OperatorActions, req: dict) -> dict:
 
 def peek_text(ops: OperatorActions, agent: str, args: dict) -> str:
     """The agent's pane as the local preview reads it, bounded (its newest part): the
-    screen and at most PEEK_MAX_LINES of history, PEEK_MAX_CHARS in all."""
-    import json
-
-    from comm_node_tui.cluster.requests import PEEK_MAX_CHARS, PEEK_MAX_LINES, PEEK_MAX_REPLY_BYTES
+    screen and at most PEEK_MAX_LINES of history (reply_bounded)."""
+    from comm_node_tui.cluster.requests import PEEK_MAX_LINES
 
     lines = min(max(int(args.get("lines") or 0), 0), PEEK_MAX_LINES)
     try:
@@ -72,10 +70,19 @@ def peek_text(ops: OperatorActions, agent: str, args: dict) -> str:
         raise CommNodeError(
             f"{agent}: no pane to read ({type(exc).__name__}: {exc})"[:300]
         ) from None
+    return reply_bounded(text)
+
+
+def reply_bounded(text: str) -> str:
+    """The newest part of a pane's text that a reply may carry: PEEK_MAX_CHARS, and in bytes
+    of JSON PEEK_MAX_REPLY_BYTES. An escape (an ANSI screen) takes 6 bytes a character
+    there, and over NATS's 1 MB message limit the reply fails and the asker waits for
+    nothing."""
+    import json
+
+    from comm_node_tui.cluster.requests import PEEK_MAX_CHARS, PEEK_MAX_REPLY_BYTES
+
     text = text[-PEEK_MAX_CHARS:]
-    # The reply goes out as JSON, where an escape (an ANSI screen) takes 6 bytes a character:
-    # bounded in bytes too, under NATS's 1 MB message limit (over it the reply fails and the
-    # asker waits for nothing).
     while len(json.dumps(text, ensure_ascii=False).encode()) > PEEK_MAX_REPLY_BYTES:
         text = text[len(text) // 4 :]
     return text
