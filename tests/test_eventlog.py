@@ -61,26 +61,32 @@ def test_tail_of_a_huge_log_reads_only_the_end(tmp_path):
     assert [e.msg for e in tail(str(path), 3)] == ["n97", "n98", "n99"]
 
 
-def test_follow_survives_rotation(tmp_path):
-    path = tmp_path / "events.jsonl"
-    log = EventLog(str(path), max_bytes=600, keep=2)
-    log.append(Event("before.start", "old"))
+def _following(path, stop) -> tuple[threading.Thread, list[str]]:
+    """follow() in a thread from the file's end, once it has taken that end as its start;
+    the messages it yields, as they come."""
     seen: list[str] = []
-    following = threading.Event()
-    done = threading.Event()
+    started = threading.Event()
 
-    def stop() -> bool:
-        # follow() asks first after it has taken the file's end as its start
-        following.set()
-        return done.is_set()
+    def asked() -> bool:
+        started.set()  # follow() asks first after it has taken the file's end as its start
+        return stop()
 
     def reader():
-        for ev in follow(str(path), poll_s=0.01, stop=stop):
+        for ev in follow(str(path), poll_s=0.01, stop=asked):
             seen.append(ev.msg)
 
     t = threading.Thread(target=reader, daemon=True)  # a failed test must not hang pytest
     t.start()
-    assert following.wait(30), "follow() never started"
+    assert started.wait(30), "follow() never started"
+    return t, seen
+
+
+def test_follow_survives_rotation(tmp_path):
+    path = tmp_path / "events.jsonl"
+    log = EventLog(str(path), max_bytes=600, keep=2)
+    log.append(Event("before.start", "old"))
+    done = threading.Event()
+    t, seen = _following(path, done.is_set)
     for i in range(30):
         log.append(Event("x.y", f"n{i}"))
         # one rotation at a time: the reader has what the writer wrote before it goes on
@@ -96,23 +102,14 @@ def test_follow_reads_the_rotated_files_it_slept_through(tmp_path):
     jump to the newest file and lose the events in between."""
     path = tmp_path / "events.jsonl"
     log = EventLog(str(path), max_bytes=600, keep=20)
-    seen: list[str] = []
-    started, done = threading.Event(), threading.Event()
-    awake = threading.Event()
+    done, awake = threading.Event(), threading.Event()
     awake.set()
 
     def stop() -> bool:
-        started.set()
         assert awake.wait(60), "the test never woke the reader"
         return done.is_set()
 
-    def reader():
-        for ev in follow(str(path), poll_s=0.01, stop=stop):
-            seen.append(ev.msg)
-
-    t = threading.Thread(target=reader, daemon=True)  # a failed test must not hang pytest
-    t.start()
-    assert started.wait(30), "follow() never started"
+    t, seen = _following(path, stop)
     log.append(Event("x.y", "n0"))
     wait_for(lambda: seen == ["n0"], timeout=30, show=lambda: seen)
     awake.clear()  # the reader stops at its next look, with n0's file open
