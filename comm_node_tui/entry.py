@@ -4,10 +4,10 @@
 goes straight to the hook handler: no argparse, whose import (with `re`, `enum`, `gettext`)
 costs about as much CPU as starting Python (issue 22, docs/benchmarks.md). The hook command
 line Claude Code runs (adapters/claude/settings.py) stays `.../comm-node hook`, so settings
-written by any earlier version take this path too. `comm-node send` in its plain forms is
-read here too, into the same namespace argparse would build (tests/test_entry.py compares
-them); anything else (`--help`, an abbreviation, `--`, a value starting with `-`, an error)
-goes to the full CLI (cli.py), which answers as it always did.
+written by any earlier version take this path too. `comm-node send` and `comm-node status
+set` in their plain forms are read here too, into the same namespace argparse would build
+(tests/test_entry.py compares them); anything else (`--help`, an abbreviation, `--`, a value
+starting with `-`, an error) goes to the full CLI (cli.py), which answers as it always did.
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
             from comm_node_tui.errors import run_handler
 
             return run_handler("comm_node_tui.commands.messaging", "send", args)
+    if argv[:2] == ["status", "set"]:
+        args = status_set_args(argv[2:])
+        if args is not None:
+            from comm_node_tui.errors import run_handler
+
+            return run_handler("comm_node_tui.commands.agent", "status_set", args)
     from comm_node_tui.cli import main as cli_main
 
     return cli_main(argv)
@@ -39,8 +45,26 @@ class Namespace:
         self.__dict__.update(kwargs)
 
 
+# The options every subcommand takes (cli.py _common): option -> attribute.
+COMMON_VALUES = {
+    "--workspace": "workspace",
+    "-w": "workspace",
+    "--domain": "domain",
+    "-d": "domain",
+}
+# What argparse puts in every namespace from the top-level parser.
+TOP_DEFAULTS = {
+    "workspace": None,
+    "domain": None,
+    "version": False,
+    "layout": None,
+    "theme": "elder",
+}
+
+
 # `send`'s options (cli.py _send and _common): option -> attribute; `--json` is the flag.
 SEND_VALUES = {
+    **COMMON_VALUES,
     "--to": "to",
     "--type": "type",
     "--task": "task",
@@ -48,22 +72,42 @@ SEND_VALUES = {
     "--budget": "budget",
     "--reply-to": "reply_to",
     "--subject": "subject",
-    "--workspace": "workspace",
-    "-w": "workspace",
-    "--domain": "domain",
-    "-d": "domain",
 }
 PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+def _plain(rest: list[str], options: dict[str, str], values: dict[str, object]) -> str | None:
+    """Read the plain form `[OPTION VALUE | --json]... ONE_POSITIONAL` of REST into `values`;
+    its positional, or None when argparse should decide (an unknown or abbreviated option, a
+    value or positional starting with `-`, a second positional, a missing value)."""
+    positional = None
+    i = 0
+    while i < len(rest):
+        tok = rest[i]
+        i += 1
+        if tok == "--json":
+            values["json"] = True
+        elif tok.startswith("-") and tok != "-":
+            name, eq, value = tok.partition("=")
+            if name not in options or (eq and not name.startswith("--")):
+                return None  # `-w=x` is the value "=x" to argparse: its call
+            if not eq:
+                if i == len(rest) or rest[i].startswith("-"):
+                    return None
+                value = rest[i]
+                i += 1
+            values[options[name]] = value
+        elif positional is None:
+            positional = tok
+        else:
+            return None
+    return positional
 
 
 def send_args(rest: list[str]) -> Namespace | None:
     """The namespace `comm-node send REST` parses to, or None when argparse should decide."""
     values: dict[str, object] = {
-        "workspace": None,
-        "domain": None,
-        "version": False,
-        "layout": None,
-        "theme": "elder",
+        **TOP_DEFAULTS,
         "command": "send",
         "handler": "messaging:send",
         "to": None,
@@ -75,27 +119,7 @@ def send_args(rest: list[str]) -> Namespace | None:
         "subject": None,
         "json": False,
     }
-    text = None
-    i = 0
-    while i < len(rest):
-        tok = rest[i]
-        i += 1
-        if tok == "--json":
-            values["json"] = True
-        elif tok.startswith("-") and tok != "-":
-            name, eq, value = tok.partition("=")
-            if name not in SEND_VALUES or (eq and name in ("-w", "-d")):
-                return None
-            if not eq:
-                if i == len(rest) or rest[i].startswith("-"):
-                    return None
-                value = rest[i]
-                i += 1
-            values[SEND_VALUES[name]] = value
-        elif text is None:
-            text = tok
-        else:
-            return None
+    text = _plain(rest, SEND_VALUES, values)
     if text is None or values["to"] is None or values["priority"] not in PRIORITIES:
         return None
     if values["budget"] is not None:
@@ -104,3 +128,26 @@ def send_args(rest: list[str]) -> Namespace | None:
         except ValueError:
             return None
     return Namespace(**values, text=text)
+
+
+# `status set`'s options (cli.py _status): agents run it "as they go" (their CLAUDE.md), the
+# most frequent call after the hooks.
+STATUS_SET_VALUES = {**COMMON_VALUES, "--task": "task", "--progress": "progress"}
+
+
+def status_set_args(rest: list[str]) -> Namespace | None:
+    """The namespace `comm-node status set REST` parses to, or None when argparse should
+    decide. (The state is checked by the handler, as after argparse.)"""
+    values: dict[str, object] = {
+        **TOP_DEFAULTS,
+        "command": "status",
+        "json": False,
+        "status_command": "set",
+        "handler": "agent:status_set",
+        "task": None,
+        "progress": None,
+    }
+    state = _plain(rest, STATUS_SET_VALUES, values)
+    if state is None:
+        return None
+    return Namespace(**values, state=state)

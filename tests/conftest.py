@@ -127,9 +127,12 @@ def run_cli(
     env: dict | None = None,
     timeout: float = 30,
 ) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess, as an agent runs it."""
+    """The real CLI in a subprocess, as an agent runs it: the installed `comm-node` script
+    (its entry point's fast paths for `hook` and `send` included), not `python -m`."""
+    from comm_node_tui.adapters.agent_cli import comm_node_argv
+
     return subprocess.run(
-        [sys.executable, "-m", "comm_node_tui", *args],
+        [*comm_node_argv(), *args],
         cwd=cwd,
         input=input,
         capture_output=True,

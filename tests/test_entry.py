@@ -1,5 +1,6 @@
-"""entry.py's fast `send` reading gives exactly argparse's namespace, or leaves it to argparse;
-the hook and send hot paths import neither argparse nor json nor re (issue 22)."""
+"""entry.py's fast `send` and `status set` readings give exactly argparse's namespace, or leave
+it to argparse; the hook, send and status set hot paths import neither argparse nor json nor
+re (issue 22)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from comm_node_tui.cli import build_parser
-from comm_node_tui.entry import send_args
+from comm_node_tui.entry import send_args, status_set_args
 from tests.conftest import write_workspace
 
 
@@ -87,6 +88,64 @@ def test_the_fast_reading_never_differs_from_argparse(rest):
         assert vars(fast) == _argparse(["send", *rest])
 
 
+def _argparse_status(argv: list[str]) -> dict | None:
+    try:
+        return vars(build_parser("status").parse_args(argv))
+    except SystemExit:
+        return None
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        ["busy"],
+        ["busy", "--task", "T-1", "--progress", "step 2/3: the parser"],
+        ["--json", "idle"],
+        ["--progress=", "done", "--task=t"],
+        ["-w", "/ws", "-d", "backend", "waiting"],
+        ["nonsense"],  # the handler refuses it, as after argparse
+        ["busy", "--task", "a", "--task", "b"],
+        ["-"],
+    ],
+)
+def test_plain_status_sets_read_as_argparse_reads_them(rest):
+    fast = status_set_args(rest)
+    assert fast is not None
+    assert vars(fast) == _argparse_status(["status", "set", *rest])
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        [],
+        ["--help"],
+        ["busy", "idle"],
+        ["busy", "--progress", "-5 tests left"],
+        ["--prog", "x", "busy"],
+        ["busy", "--"],
+        ["-wfoo", "busy"],
+        ["-w=foo", "busy"],
+        ["busy", "--task"],
+    ],
+)
+def test_any_other_status_set_is_left_to_argparse(rest):
+    assert status_set_args(rest) is None
+
+
+STATUS_TOKENS = [
+    *("busy", "idle", "--task", "--task=T", "t-1", "--progress", "--progress=", "step 1"),
+    *("--json", "-w", "-d", "--workspace=/w", "--domain", "-", "--", "-h", "", "--p", "-1"),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(STATUS_TOKENS), max_size=7))
+def test_the_fast_status_set_never_differs_from_argparse(rest):
+    fast = status_set_args(rest)
+    if fast is not None:
+        assert vars(fast) == _argparse_status(["status", "set", *rest])
+
+
 HOT_FORBIDDEN = ("argparse", "json", "re", "enum", "hashlib", "pydantic", "yaml", "pathspec")
 
 
@@ -110,7 +169,8 @@ def _loaded(argv: list[str], stdin: str, cwd) -> list[str]:
 
 
 def test_hook_events_and_send_stay_off_the_heavy_imports(tmp_path):
-    """Every hook event but SessionStart (rare: the hand-off reads the task graph), and send:
+    """Every hook event but SessionStart (rare: the hand-off reads the task graph), send and
+    status set:
     re/enum/json/argparse each cost the hot path a measurable share of its start-up."""
     from comm_node_tui.adapters.claude.settings import EVENTS
 
@@ -129,6 +189,10 @@ def test_hook_events_and_send_stay_off_the_heavy_imports(tmp_path):
         assert _loaded(["hook"], json.dumps(payload), cwd) == [], event
     assert _loaded(["send", "--to", "frontend", "hello"], "", cwd) == []
     assert list((cwd / ".comm-node" / "outbox").glob("*.md")), "send wrote its message"
+    set_busy = ["status", "set", "busy", "--task", "T-1", "--progress", "step 1"]
+    assert _loaded(set_busy, "", cwd) == []
+    status = json.loads((cwd / ".comm-node" / "status.json").read_text())
+    assert (status["state"], status["task"], status["progress"]) == ("busy", "T-1", "step 1")
 
 
 # SessionStart fires on every start, resume, /clear and compaction: its hand-off reads the
@@ -164,9 +228,7 @@ def test_session_start_stays_off_the_heavy_imports(tmp_path, source):
     overlay = {"tasks": {"T1": {"status": "in_progress", "assignee": "backend"}}}
     (root / ".comm-node" / "tasks.json").write_text(json.dumps(overlay))
     cwd = root / "backend"
-    payload = json.dumps(
-        {"hook_event_name": "SessionStart", "source": "startup", "cwd": str(cwd)}
-    )
+    payload = json.dumps({"hook_event_name": "SessionStart", "source": "startup", "cwd": str(cwd)})
     code = (
         "import sys\n"
         "from comm_node_tui.entry import main\n"

@@ -254,7 +254,10 @@ class SimAgent(FakeAgent):
         restarted = self.marks.get("kicked_off", False)
         if not restarted:
             self.say("Waiting for the kickoff…")
-            while not self.kickoff.wait(self.heartbeat_every / self.speed):
+            # heartbeat_every is already in real seconds (the plan scales its staleness by
+            # the speed): dividing again beat five times a second at --speed 5, a third of
+            # the demo's `status set` calls
+            while not self.kickoff.wait(self.heartbeat_every):
                 self.cli("status", "set", "starting")  # registered and alive
             self.mark("kicked_off")
         else:
