@@ -1,8 +1,9 @@
-"""`comm-node send` against `python3 -c pass` (target, issue 22: at most 2x).
+"""The agent CLI's most frequent calls (`send`, `status set`, `inbox`; `task ready` for
+reference) against `python3 -c pass` (target, issue 22: at most 2x).
 
-Runs both commands alternately many times in a warm workspace (config cache present), and
-reports medians of wall time and of CPU time (user + sys of the child: steadier than the
-wall time on a shared machine) and their ratios. Usage: python bench/send_startup.py [RUNS]
+Runs each command alternately with the baseline many times in a warm workspace (config cache
+present), and reports medians of wall time and of CPU time (user + sys of the child: steadier
+than the wall time on a shared machine) and their ratios. Usage: python bench/send_startup.py [RUNS]
 """
 
 from __future__ import annotations
@@ -46,32 +47,40 @@ def main() -> None:
         make_workspace(Path(tmp), 3)
         cwd = os.path.join(tmp, "d00")
         env = {k: v for k, v in os.environ.items() if not k.startswith("COMM_NODE_")}
-        send = [str(script), "send", "--to", "d01", "benchmark message"]
+        cn = str(script)
+        calls = {
+            "send": [cn, "send", "--to", "d01", "benchmark message"],
+            "status set": [cn, "status", "set", "busy", "--task", "T-1", "--progress", "step 1"],
+            "inbox": [cn, "inbox", "--unread", "--json"],
+            "task ready (argparse)": [cn, "task", "ready", "--json"],
+        }
         base = [sys.executable, "-c", "pass"]
-        timed(send, cwd, env)  # builds the config cache, as any first call does
-        a, b, ca, cb = [], [], [], []
+        for cmd in calls.values():
+            timed(cmd, cwd, env)  # builds the config cache, as any first call does
+        a, ca = [], []
+        got: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in calls}
         for _ in range(runs):
-            w, c = timed(base, cwd, env)
-            a.append(w)
-            ca.append(c)
-            w, c = timed(send, cwd, env)
-            b.append(w)
-            cb.append(c)
-    ma, mb = median(a), median(b)
+            for name, cmd in calls.items():
+                w, c = timed(base, cwd, env)
+                a.append(w)
+                ca.append(c)
+                w, c = timed(cmd, cwd, env)
+                got[name][0].append(w)
+                got[name][1].append(c)
+    ma = median(a)
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
-    print(f"runs: {runs} each, alternating")
+    print(f"runs: {runs} each, alternating with the baseline")
     print(
-        f"python3 -c pass : median {ma * 1000:.1f} ms, p90 {pct(a, 90) * 1000:.1f} ms, "
+        f"{'python3 -c pass':<22}: median {ma * 1000:.1f} ms, p90 {pct(a, 90) * 1000:.1f} ms, "
         f"cpu {median(ca) * 1000:.1f} ms"
     )
-    print(
-        f"comm-node send  : median {mb * 1000:.1f} ms, p90 {pct(b, 90) * 1000:.1f} ms, "
-        f"cpu {median(cb) * 1000:.1f} ms"
-    )
-    print(
-        f"ratio (medians) : wall {mb / ma:.2f}x, cpu {median(cb) / median(ca):.2f}x "
-        "(target <= 2x)"
-    )
+    for name, (b, cb) in got.items():
+        mb = median(b)
+        print(
+            f"{'comm-node ' + name:<22}: median {mb * 1000:.1f} ms, p90 "
+            f"{pct(b, 90) * 1000:.1f} ms, cpu {median(cb) * 1000:.1f} ms; ratio wall "
+            f"{mb / ma:.2f}x, cpu {median(cb) / median(ca):.2f}x (target <= 2x)"
+        )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 goes straight to the hook handler: no argparse, whose import (with `re`, `enum`, `gettext`)
 costs about as much CPU as starting Python (issue 22, docs/benchmarks.md). The hook command
 line Claude Code runs (adapters/claude/settings.py) stays `.../comm-node hook`, so settings
-written by any earlier version take this path too. `comm-node send` and `comm-node status
+written by any earlier version take this path too. `comm-node send`, `inbox` and `status
 set` in their plain forms are read here too, into the same namespace argparse would build
 (tests/test_entry.py compares them); anything else (`--help`, an abbreviation, `--`, a value
 starting with `-`, an error) goes to the full CLI (cli.py), which answers as it always did.
@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
             from comm_node_tui.errors import run_handler
 
             return run_handler("comm_node_tui.commands.messaging", "send", args)
+    if argv[:1] == ["inbox"]:
+        args = inbox_args(argv[1:])
+        if args is not None:
+            from comm_node_tui.errors import run_handler
+
+            return run_handler("comm_node_tui.commands.messaging", "inbox", args)
     if argv[:2] == ["status", "set"]:
         args = status_set_args(argv[2:])
         if args is not None:
@@ -76,32 +82,39 @@ SEND_VALUES = {
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 
-def _plain(rest: list[str], options: dict[str, str], values: dict[str, object]) -> str | None:
-    """Read the plain form `[OPTION VALUE | --json]... ONE_POSITIONAL` of REST into `values`;
-    its positional, or None when argparse should decide (an unknown or abbreviated option, a
-    value or positional starting with `-`, a second positional, a missing value)."""
-    positional = None
+def _plain(
+    rest: list[str],
+    options: dict[str, str],
+    values: dict[str, object],
+    positional: str | None,
+    flags: tuple[str, ...] = ("json",),
+) -> bool:
+    """Read the plain form `[--FLAG | OPTION VALUE]... [POSITIONAL]` of REST into `values`
+    (`positional`: the attribute of the one positional, None when there is none); False when
+    argparse should decide (an unknown or abbreviated option, a value or positional starting
+    with `-`, a missing or extra positional, a missing value)."""
+    seen = None
     i = 0
     while i < len(rest):
         tok = rest[i]
         i += 1
-        if tok == "--json":
-            values["json"] = True
+        if tok.startswith("--") and tok[2:].replace("-", "_") in flags:
+            values[tok[2:].replace("-", "_")] = True
         elif tok.startswith("-") and tok != "-":
             name, eq, value = tok.partition("=")
             if name not in options or (eq and not name.startswith("--")):
-                return None  # `-w=x` is the value "=x" to argparse: its call
+                return False  # `-w=x` is the value "=x" to argparse: its call
             if not eq:
                 if i == len(rest) or rest[i].startswith("-"):
-                    return None
+                    return False
                 value = rest[i]
                 i += 1
             values[options[name]] = value
-        elif positional is None:
-            positional = tok
+        elif seen is None and positional is not None:
+            seen = values[positional] = tok
         else:
-            return None
-    return positional
+            return False
+    return positional is None or seen is not None
 
 
 def send_args(rest: list[str]) -> Namespace | None:
@@ -119,15 +132,16 @@ def send_args(rest: list[str]) -> Namespace | None:
         "subject": None,
         "json": False,
     }
-    text = _plain(rest, SEND_VALUES, values)
-    if text is None or values["to"] is None or values["priority"] not in PRIORITIES:
+    if not _plain(rest, SEND_VALUES, values, "text"):
+        return None
+    if values["to"] is None or values["priority"] not in PRIORITIES:
         return None
     if values["budget"] is not None:
         try:
             values["budget"] = int(str(values["budget"]))
         except ValueError:
             return None
-    return Namespace(**values, text=text)
+    return Namespace(**values)
 
 
 # `status set`'s options (cli.py _status): agents run it "as they go" (their CLAUDE.md), the
@@ -147,7 +161,22 @@ def status_set_args(rest: list[str]) -> Namespace | None:
         "task": None,
         "progress": None,
     }
-    state = _plain(rest, STATUS_SET_VALUES, values)
-    if state is None:
+    if not _plain(rest, STATUS_SET_VALUES, values, "state"):
         return None
-    return Namespace(**values, state=state)
+    return Namespace(**values)
+
+
+def inbox_args(rest: list[str]) -> Namespace | None:
+    """The namespace `comm-node inbox REST` parses to (agents look after every step), or
+    None when argparse should decide."""
+    values: dict[str, object] = {
+        **TOP_DEFAULTS,
+        "command": "inbox",
+        "unread": False,
+        "operator": False,
+        "json": False,
+        "handler": "messaging:inbox",
+    }
+    if not _plain(rest, COMMON_VALUES, values, None, ("json", "unread", "operator")):
+        return None
+    return Namespace(**values)

@@ -1,6 +1,6 @@
-"""entry.py's fast `send` and `status set` readings give exactly argparse's namespace, or leave
-it to argparse; the hook, send and status set hot paths import neither argparse nor json nor
-re (issue 22)."""
+"""entry.py's fast `send`, `inbox` and `status set` readings give exactly argparse's
+namespace, or leave it to argparse; the hook, send, inbox and status set hot paths import
+neither argparse nor json nor re (issue 22)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from comm_node_tui.cli import build_parser
-from comm_node_tui.entry import send_args, status_set_args
+from comm_node_tui.entry import inbox_args, send_args, status_set_args
 from tests.conftest import write_workspace
 
 
@@ -146,6 +146,36 @@ def test_the_fast_status_set_never_differs_from_argparse(rest):
         assert vars(fast) == _argparse_status(["status", "set", *rest])
 
 
+@pytest.mark.parametrize(
+    "rest",
+    [[], ["--unread"], ["--json", "--unread"], ["--operator", "--json"], ["-d", "x", "--unread"]],
+)
+def test_plain_inboxes_read_as_argparse_reads_them(rest):
+    fast = inbox_args(rest)
+    assert fast is not None
+    assert vars(fast) == vars(build_parser("inbox").parse_args(["inbox", *rest]))
+
+
+@pytest.mark.parametrize("rest", [["--un"], ["x"], ["--help"], ["--unread=1"], ["--", "x"]])
+def test_any_other_inbox_is_left_to_argparse(rest):
+    assert inbox_args(rest) is None
+
+
+INBOX_TOKENS = ["--unread", "--json", "--operator", "-w", "/w", "--domain=d", "-", "--", "x", "-h"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(INBOX_TOKENS), max_size=6))
+def test_the_fast_inbox_never_differs_from_argparse(rest):
+    fast = inbox_args(rest)
+    if fast is not None:
+        try:
+            expected = vars(build_parser("inbox").parse_args(["inbox", *rest]))
+        except SystemExit:
+            expected = None
+        assert vars(fast) == expected
+
+
 HOT_FORBIDDEN = ("argparse", "json", "re", "enum", "hashlib", "pydantic", "yaml", "pathspec")
 
 
@@ -169,8 +199,8 @@ def _loaded(argv: list[str], stdin: str, cwd) -> list[str]:
 
 
 def test_hook_events_and_send_stay_off_the_heavy_imports(tmp_path):
-    """Every hook event but SessionStart (rare: the hand-off reads the task graph), send and
-    status set:
+    """Every hook event but SessionStart (rare: the hand-off reads the task graph), send,
+    inbox and status set:
     re/enum/json/argparse each cost the hot path a measurable share of its start-up."""
     from comm_node_tui.adapters.claude.settings import EVENTS
 
@@ -189,6 +219,7 @@ def test_hook_events_and_send_stay_off_the_heavy_imports(tmp_path):
         assert _loaded(["hook"], json.dumps(payload), cwd) == [], event
     assert _loaded(["send", "--to", "frontend", "hello"], "", cwd) == []
     assert list((cwd / ".comm-node" / "outbox").glob("*.md")), "send wrote its message"
+    assert _loaded(["inbox", "--unread", "--json"], "", cwd) == []
     set_busy = ["status", "set", "busy", "--task", "T-1", "--progress", "step 1"]
     assert _loaded(set_busy, "", cwd) == []
     status = json.loads((cwd / ".comm-node" / "status.json").read_text())
