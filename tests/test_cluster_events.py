@@ -3,16 +3,22 @@
 cuts it off. What m2 logs about its agent b while cut off (also a line another process
 appends, as a hook does) reaches m1 once the link is back, exactly once and in order; m1's
 engine restarted gets what it missed and nothing it had shown; m2's engine restarted after
-the stream acked lines its cursor had not recorded yet publishes none of them twice."""
+the stream acked lines its cursor had not recorded yet publishes none of them twice.
+`comm-node cluster status` says what waits for a stopped engine (its mail and events)."""
 
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import pytest
 
+from comm_node_tui.cluster.state import cluster_state
 from comm_node_tui.protocol.events import Event, EventLog
-from tests.natskit import Proxy, events, machine, running_server
+from comm_node_tui.workspace.discovery import load_workspace
+from tests.conftest import queue, run_cli
+from tests.natskit import Proxy, events, inbox_ids, machine, running_server
 from tests.waiting import wait_for
 
 STEP_S = 60.0  # an engine's step on a loaded machine: generous, never paid when it works
@@ -30,6 +36,12 @@ def notes(engine) -> list[str]:
 
 def ready(*engines) -> bool:
     return all(e.relay._ready for e in engines)
+
+
+def status_json(root) -> dict[str, dict]:
+    res = run_cli("cluster", "status", "--json", cwd=root)
+    assert res.returncode == 0, res.stderr
+    return {n["node"]: n for n in json.loads(res.stdout)}
 
 
 def note(engine, text: str, agent: str = "b") -> None:
@@ -93,6 +105,29 @@ def test_restarted_engines_catch_up_without_doubling(tmp_path, nats_server, engi
     missed = [f"missed {i}" for i in range(20)]
     for text in missed:
         note(m2, text)
+    mail = load_workspace(str(m2_root)).domains["b"]
+    ids = {queue(mail, "a", f"for a {i}") for i in range(3)}
+    m2.scan()  # this engine runs no watcher: its router is called here
+
+    # `cluster status` on m2 says what waits for m1's stopped engine in the streams
+    def m1_waits() -> dict | None:
+        nodes = status_json(m2_root)
+        m1_row = nodes.get("m1") or {}
+        return m1_row if (m1_row.get("events_waiting") or 0) >= 20 else None
+
+    row = wait_for(m1_waits, timeout=STEP_S, what="m1's lag in cluster status")
+    assert row["mail_waiting"] == {"a": 3} and row["domains"] == ["a"]
+    assert row["alive"] is True and row["age_s"] is not None  # it published at its start
+    # m2's engine reads its consumer as it goes (its own events too, skipped): nothing stays
+    wait_for(lambda: status_json(m2_root)["m2"]["events_waiting"] == 0, timeout=STEP_S)
+    text = run_cli("cluster", "status", cwd=m2_root)
+    assert text.returncode == 0, text.stderr
+    assert re.search(r"^m1: a \(alive: published \d+ s ago\)$", text.stdout, re.M), text.stdout
+    assert re.search(r"^  waiting: mail a 3; events (\d+)$", text.stdout, re.M), text.stdout
+    # a node that has not published for STALE_S is silent
+    later = {n["node"]: n for n in cluster_state(load_workspace(str(m2_root)), time.time() + 60)}
+    assert later["m1"]["alive"] is False and later["m1"]["age_s"] >= 60
+
     m1 = engine_for(m1_root)
     wait_for(
         lambda: len(notes(m1)) >= len(missed),
@@ -104,6 +139,12 @@ def test_restarted_engines_catch_up_without_doubling(tmp_path, nats_server, engi
     wait_for(lambda: notes(m1)[-1:] == ["m2: after m1's restart"], timeout=STEP_S)
     # what it had shown before the stop (and acked) is not shown again
     assert notes(m1) == [f"m2: {t}" for t in missed] + ["m2: after m1's restart"]
+    wait_for(lambda: ids <= set(inbox_ids(m1_root, "a")), timeout=STEP_S, what="a's mail")
+    wait_for(
+        lambda: status_json(m2_root)["m1"]["mail_waiting"] == {"a": 0},
+        timeout=STEP_S,
+        what="m1's lag gone",
+    )
 
     # m2's engine stopped as if it died between the stream's ack and its cursor's write
     # (the cursor set back before every note): its restart publishes none of them again
