@@ -198,6 +198,7 @@ class EventPublisher:
         state_dir: str,
         ready: Callable[[], bool],
         connections: Callable[[], int],
+        emit: Callable[[Event], None] | None = None,
     ) -> None:
         self.client = client
         self.names = names
@@ -207,6 +208,8 @@ class EventPublisher:
         self.cursor = Cursor(state_dir, log_path)
         self.ready = ready
         self.connections = connections
+        self.emit = emit
+        self._said_refused = False  # one event for a stream that refuses, not one a pass
         self.subject = names.events(node)
         self.published = 0  # events the stream acked (duplicates it dropped included)
         self.stopped = False
@@ -259,17 +262,38 @@ class EventPublisher:
             if todo:
                 try:
                     await self._publish(todo)
-                except Exception:
+                except Exception as exc:
                     # not every one acked: the cursor stays, the next pass sends them again
                     # and the stream drops the ids it holds
+                    self._refused(exc)
                     await self._idle(RETRY_S)
                     continue
+                self._said_refused = False
             if end != self.cursor.pos:
                 self.cursor.pos = end
                 if time.monotonic() - self.cursor.saved_at >= CURSOR_EVERY_S:
                     self.cursor.save()
             if not lines:
                 await self._idle(IDLE_POLL_S)
+
+    def _refused(self, exc: Exception) -> None:
+        """The stream itself said no (not a lost link, which `cluster.down` reports): one
+        event until a publish goes through again; the events stay in the log meanwhile."""
+        from nats.js.errors import APIError
+
+        if self.emit is None or self._said_refused or not isinstance(exc, APIError):
+            return
+        self._said_refused = True
+        self.emit(
+            Event(
+                "cluster.fault",
+                f"node {self.node}: the events stream refused this machine's events "
+                f"({type(exc).__name__}: {str(exc)[:160]}); they stay in its log, retried "
+                f"every {RETRY_S:g} s",
+                level="error",
+                data={"node": self.node},
+            )
+        )
 
     async def _publish(self, todo: list[tuple[bytes, dict]]) -> None:
         js = self.client.js

@@ -125,6 +125,7 @@ class Relay:
             ws.paths.state,
             ready=lambda: self._ready,
             connections=lambda: self._connections,
+            emit=emit,
         )
 
     # ---- lifecycle --------------------------------------------------------------------------

@@ -78,6 +78,7 @@ class OperatorActions:
         self._panes: AgentPanes | None = None
         self._remote: RemoteOps | None = None
         self._remote_lock = threading.Lock()
+        self._panes_lock = threading.Lock()
         self._elsewhere: frozenset[str] = frozenset()
         if ws.settings.cluster.enabled and not local_only:
             from comm_node_tui.cluster.relay import local_domains
@@ -110,9 +111,13 @@ class OperatorActions:
         """One tmux client for the room (making one asks tmux for its version)."""
         from comm_node_tui.panes.manager import AgentPanes
 
-        if self._panes is None:
-            self._panes = AgentPanes(self.ws, self.coord)
-        return self._panes
+        # The owner's request threads ([cluster]: a peek beside an inject) ask at once: one
+        # client, not one each (its state is only this; tmux commands are processes of their
+        # own, and typing into one agent is serialised by its typing lock).
+        with self._panes_lock:
+            if self._panes is None:
+                self._panes = AgentPanes(self.ws, self.coord)
+            return self._panes
 
     # ---- one agent --------------------------------------------------------------------------
     @answers_in_one_line
