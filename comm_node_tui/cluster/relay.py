@@ -157,6 +157,7 @@ class Relay:
         if up:
             self._connections += 1
             self._said_down = False
+            self.events.wake()  # what was logged while cut off goes now, not at its next poll
             self.emit(Event("cluster.up", f"node {self.node}: {why}", data={"node": self.node}))
         elif not self._said_down:
             self._said_down = True
@@ -237,6 +238,7 @@ class Relay:
         nc = self.client.nc
         await nc.subscribe(self.names.ops(self.node), cb=self._request_in)
         self._ready = True
+        self.client.spawn(self.events.run)  # once ready: it would wait RETRY_S before
 
     async def _setup_events(self) -> None:
         """The events stream (bounded by age and size), this engine's durable consumer of
@@ -287,7 +289,6 @@ class Relay:
             show = self.show
             own = self.names.events(self.node)
             self.client.spawn(lambda: events.consume(sub, own, show, lambda: self._stop))
-        self.client.spawn(self.events.run)
 
     # ---- mail out ---------------------------------------------------------------------------
     def send(self, domain: str, ident: str, text: str) -> Any:
