@@ -33,7 +33,10 @@ from comm_node_tui.workspace.model import Workspace
 # 30 s in the operator service), a restart for the new process; the rest are quick.
 # A peek is one tmux capture there: the room's preview waits for it in a worker, the CLI on
 # the command line.
-WAIT_S = {"inject": 60.0, "restart": 60.0, "kill": 30.0, "peek": 10.0}
+WAIT_S = {
+    "inject": 60.0, "restart": 60.0, "kill": 30.0, "peek": 10.0,
+    "review_files": 30.0, "review_patch": 30.0,  # git there, on a loaded machine
+}  # fmt: skip
 QUICK_S = 15.0
 KEYS_TRIES = 3  # listings of the state bucket before an error
 OWNERS_TTL_S = 5.0  # a listing of the state bucket serves owner() this long
@@ -170,6 +173,24 @@ class RemoteOps:
     ) -> str:
         """The owner's one line for `action` on `agent`; CommNodeError (its exit code kept)
         when the owner refused, OwnerSilent when it did not answer."""
+        answer = self._request(action, agent, args, node, request_id, timeout)
+        return str(answer["line"])
+
+    def read(self, action: str, agent: str, args: dict | None = None) -> object:
+        """What the owner sent back for a read-only request (its `data`: the review's files,
+        a patch), as it came: the caller checks its shape (another machine's bytes)."""
+        assert action in READ_ONLY
+        return self._request(action, agent, args, None, None, None).get("data")
+
+    def _request(
+        self,
+        action: str,
+        agent: str,
+        args: dict | None,
+        node: str | None,
+        request_id: str | None,
+        timeout: float | None,
+    ) -> dict:
         node = node or self.owner(agent)
         rid = request_id or uuid.uuid4().hex
         limit = timeout if timeout is not None else WAIT_S.get(action, QUICK_S)
@@ -224,7 +245,7 @@ class RemoteOps:
                 f"engine {node}: an answer that is not one (request {rid})"
             ) from None
         if ok:
-            return line
+            return answer
         err = CommNodeError(line)
         code = answer.get("exit")
         if isinstance(code, int) and not isinstance(code, bool) and code > 0:

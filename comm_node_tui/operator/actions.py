@@ -301,6 +301,10 @@ class OperatorActions:
         from comm_node_tui.integration.diff import changed_files
         from comm_node_tui.integration.gitwork import find_work
 
+        if self.runs_elsewhere(name):  # its folder's work is on its machine: read there
+            from comm_node_tui.operator.remote import remote_review_files
+
+            return remote_review_files(self.remote().read("review_files", name), name)
         try:
             work = find_work(self.ws, self.ws.domain(name))
             files, total = changed_files(work)
@@ -314,6 +318,11 @@ class OperatorActions:
         """One file's patch, or a note saying why not (binary, too large)."""
         from comm_node_tui.integration.diff import patch
 
+        if self.runs_elsewhere(work.domain):
+            from comm_node_tui.operator.remote import remote_patch
+
+            data = self.remote().read("review_patch", work.domain, {"path": change.path})
+            return remote_patch(data, change)
         return patch(work, change)
 
     @answers_in_one_line
@@ -330,6 +339,8 @@ class OperatorActions:
         if quote and quote != hunk:
             body.append(f"> {quote}")
         body += ["", text.strip(), ""]
+        if self.runs_elsewhere(name):  # through its engine, as an inject (typed, in its inbox)
+            return self._ask("inject", name, text="\n".join(body).strip())
         ident = ops.message_to_agent(self.coord, name, "\n".join(body), msg_type="review")
         self.coord.emit(
             Event(
