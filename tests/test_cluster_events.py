@@ -9,6 +9,7 @@ the stream acked lines its cursor had not recorded yet publishes none of them tw
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -177,3 +178,55 @@ def test_restarted_engines_catch_up_without_doubling(tmp_path, nats_server, engi
         "m2: while m2's engine was down",
         "m2: last",
     ]
+
+
+def test_the_publisher_reads_its_log_across_rotations_in_order_from_its_cursor(tmp_path):
+    """No server: the log rotates (several times) while the publisher is behind; it reads
+    every line once, oldest first, from where it was, and a cursor past the newest line
+    finds nothing."""
+    from comm_node_tui.cluster.events import read_after
+
+    path = str(tmp_path / "events.jsonl")
+    log = EventLog(path, max_bytes=1000)  # about ten lines a file: 4 rotations, 5 kept
+    log.append(Event("test.note", "n0", agent="b"))
+    log.close()
+    start = (os.stat(path).st_ino, 0)
+    for i in range(1, 40):
+        log.append(Event("test.note", f"n{i}", agent="b"))
+    log.close()
+    assert os.path.exists(path.replace(".jsonl", ".3.jsonl"))  # rotated several times
+    got, pos = [], start
+    while True:
+        lines, end = read_after(path, pos, limit=7)
+        got += [json.loads(line)["msg"] for _p, line in lines]
+        if end == pos:
+            break
+        pos = end
+    assert got == [f"n{i}" for i in range(40)]
+    assert read_after(path, pos) == ([], pos)
+
+
+def test_a_bad_cursor_is_one_line_naming_the_field_and_the_log_end_is_used(tmp_path):
+    from comm_node_tui.cluster.events import CURSOR_FILE, Cursor, shareable
+
+    log = tmp_path / "events.jsonl"
+    EventLog(str(log)).append(Event("test.note", "old", agent="b"))
+    (tmp_path / CURSOR_FILE).write_text('{"ino": "x", "offset": 3}')
+    cursor = Cursor(str(tmp_path), str(log))
+    assert cursor.problem == f"{tmp_path / CURSOR_FILE}: field 'ino' must be a whole number"
+    assert cursor.pos == (os.stat(log).st_ino, os.path.getsize(log))
+    assert json.loads((tmp_path / CURSOR_FILE).read_text())["offset"] == cursor.pos[1]
+    assert Cursor(str(tmp_path), str(log)).problem == ""  # written anew: said once
+
+    # what goes out: events about this machine's agents, never one from elsewhere
+    def line(**rec) -> bytes:
+        ev = {"ts": "2026-11-22T08:00:00.000Z", "type": "x", "msg": "", "data": {}} | rec
+        return json.dumps(ev, separators=(",", ":")).encode()
+
+    local = frozenset({"b"})
+    assert shareable(line(agent="b"), local, "m2") is not None
+    assert shareable(line(agent="b", data={"node": "m2"}), local, "m2") is not None
+    assert shareable(line(agent="b", data={"node": "m1"}), local, "m2") is None
+    assert shareable(line(agent="a"), local, "m2") is None
+    assert shareable(line(agent=None), local, "m2") is None
+    assert shareable(b'{"agent":"b","ts":', local, "m2") is None  # cut short

@@ -153,22 +153,33 @@ class Cursor:
         self.path = os.path.join(state_dir, CURSOR_FILE)
         self.log_path = log_path
         self.saved_at = 0.0
+        self.problem = ""  # one line naming the file and the field, when it was bad
         self.pos = self._load()
-        self._saved: Pos | None = self.pos if os.path.exists(self.path) else None
+        good = os.path.exists(self.path) and not self.problem
+        self._saved: Pos | None = self.pos if good else None
         if self._saved is None:
-            # The first start with a cluster: from here on (the log before it is history
-            # the other rooms never had); saved at once, so a first start cut off catches up.
+            # The first start with a cluster (or a bad file): from here on (the log before
+            # it is history the other rooms never had); saved at once, so a first start cut
+            # off catches up.
             self.save()
 
     def _load(self) -> Pos:
         try:
             with open(self.path, encoding="utf-8") as fh:
                 doc = json.load(fh)
-            ino, offset = doc["ino"], doc["offset"]
-            if isinstance(ino, int) and isinstance(offset, int) and offset >= 0:
-                return (ino, offset)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # none yet, or damaged: from the log's end, as on a first start
+        except FileNotFoundError:
+            doc = None  # none yet: from the log's end, as on a first start
+        except (OSError, ValueError) as exc:
+            doc = None
+            self.problem = f"{self.path}: unreadable ({type(exc).__name__})"
+        if doc is not None:
+            for field in ("ino", "offset"):
+                value = doc.get(field) if isinstance(doc, dict) else None
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    self.problem = f"{self.path}: field '{field}' must be a whole number"
+                    break
+            else:
+                return (doc["ino"], doc["offset"])
         try:
             st = os.stat(self.log_path)
             return (st.st_ino, st.st_size)
@@ -206,6 +217,17 @@ class EventPublisher:
         self.local = local
         self.log_path = log_path
         self.cursor = Cursor(state_dir, log_path)
+        if self.cursor.problem and emit is not None:
+            # what was logged since the cursor's last good write is not sent: said once
+            emit(
+                Event(
+                    "cluster.fault",
+                    f"{self.cursor.problem}; this machine's events go to the other rooms "
+                    "from the log's end",
+                    level="warn",
+                    data={"node": node},
+                )
+            )
         self.ready = ready
         self.connections = connections
         self.emit = emit
