@@ -12,7 +12,11 @@ Measures, for each path:
     cluster mode imports nats and connects): median;
   - a partition: the server killed, a burst sent meanwhile, the server back: how long after
     its return until every held message is in b's inbox (the wait itself is the outage).
-Usage: python bench/cluster.py [MESSAGES] [BURST] [--throughput | --acks]
+  - (--events N) events about an agent through the events stream, in this process: published
+    and shown per second live, the catch-up of N events logged while the owner's engine was
+    stopped, and the lookup of a remote agent's owner (a listing of the state bucket, as each
+    peek did before, against this machine's engine's copy).
+Usage: python bench/cluster.py [MESSAGES] [BURST] [--throughput | --acks | --events N]
 (--throughput: the bursts only, file and cluster, three times each: to compare two versions
 of the code under the same load, run it with PYTHONPATH pointing at each in turn.)
 """
@@ -213,7 +217,107 @@ def acks(burst: int, rounds: int = 4) -> None:
         )
 
 
+def start_server_at(base: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    conf = server_config(name="bench", port=port, store_dir=str(base / "nats" / "js"))
+    server = start_server(str(base / "nats"), conf)
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return server, f"nats://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)  # the server's own start-up
+
+
+def events_cost(n: int) -> None:
+    """m1 and m2 as engines in this process, one server (cluster/events.py)."""
+    from comm_node_tui.cluster.ops import RemoteOps
+    from comm_node_tui.cluster.view import owners_of
+    from comm_node_tui.engine.engine import Engine
+    from comm_node_tui.protocol.events import Event, EventLog
+
+    def until(cond, what: str, limit: float = 300.0) -> None:
+        end = time.monotonic() + limit
+        while not cond():
+            if time.monotonic() > end:
+                raise SystemExit(f"bench: {what} did not happen within {limit:g} s")
+            time.sleep(0.002)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        server, url = start_server_at(base)
+        m1 = workspace(base / "m1", f'[cluster]\nnats = "{url}"\nnode = "m1"\nlocal = ["a"]\n')
+        m2 = workspace(base / "m2", f'[cluster]\nnats = "{url}"\nnode = "m2"\nlocal = ["b"]\n')
+        e1, e2 = Engine(load_workspace(str(m1))), Engine(load_workspace(str(m2)))
+        shown = [0]
+        try:
+            e1.start()
+            e2.start()
+            e1.subscribe(lambda ev: shown.__setitem__(0, shown[0] + (ev.type == "bench.note")))
+            until(lambda: e1.relay._ready and e2.relay._ready, "set-up")
+            # live: as fast as the engine emits
+            t0 = time.perf_counter()
+            for i in range(n):
+                e2.emit(Event("bench.note", f"live {i}", agent="b"))
+            emitted = time.perf_counter() - t0
+            until(lambda: e2.relay.events.published >= n, "m2 publishing")
+            published = time.perf_counter() - t0
+            until(lambda: shown[0] >= n, "m1 showing")
+            live = time.perf_counter() - t0
+            # catch-up: logged while m2's engine is stopped, then m2 started
+            e2.stop()
+            log = EventLog(str(m2 / ".comm-node" / "events.jsonl"), max_bytes=1 << 62)
+            for i in range(n):
+                log.append(Event("bench.note", f"held {i}", agent="b"))
+            log.close()
+            t0 = time.perf_counter()
+            e2 = Engine(load_workspace(str(m2)))
+            e2.start()
+            started = time.perf_counter() - t0
+            until(lambda: shown[0] >= 2 * n, "m1 showing the catch-up")
+            catch_up = time.perf_counter() - t0
+            # the owner of b, seen from m1: a listing (each peek before) or m1's engine's copy
+            e2.tick()  # m2 publishes its state now
+            until(lambda: "m2" in e1.relay.remote_nodes, "m2's state at m1")
+            until(lambda: (m1 / ".comm-node" / "cluster-agents.json").exists(), "m1's copy")
+            ops = RemoteOps(load_workspace(str(m1)), lambda ev: None)
+            listed, copied = [], []
+            try:
+                for _ in range(50):
+                    t1 = time.perf_counter()
+                    others = {k: v for k, v in ops.nodes().items() if k != "m1"}
+                    assert owners_of(others, frozenset())["b"] == "m2"
+                    listed.append((time.perf_counter() - t1) * 1000)
+                    t1 = time.perf_counter()
+                    assert ops._known_owner("b") == "m2"
+                    copied.append((time.perf_counter() - t1) * 1000)
+            finally:
+                ops.close()
+        finally:
+            e1.stop()
+            e2.stop()
+            server.kill()
+            server.wait()
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"events live: {n} emitted in {emitted:.2f} s; published (acked) {n / published:.0f}/s; "
+        f"shown on the other machine {n / live:.0f}/s ({live:.2f} s for all)"
+    )
+    print(
+        f"events catch-up: {n} logged while the owner's engine was stopped, all shown on the "
+        f"other machine {catch_up:.2f} s after its start began (its start {started:.2f} s)"
+    )
+    print(
+        f"owner lookup: listing the state bucket {row('', listed)}; this machine's engine's "
+        f"copy {row('', copied)}"
+    )
+
+
 def main() -> None:
+    if "--events" in sys.argv:
+        at = sys.argv.index("--events")
+        events_cost(int(sys.argv[at + 1]) if len(sys.argv) > at + 1 else 5000)
+        return
     if "--acks" in sys.argv:
         sys.argv.remove("--acks")
         acks(int(sys.argv[2]) if len(sys.argv) > 2 else 1000)

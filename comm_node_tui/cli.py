@@ -673,7 +673,7 @@ def _cluster(p: argparse.ArgumentParser) -> None:
     pu.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     pu.add_argument("--dir", default="", help="default <workspace>/.comm-node/nats")
     pu.add_argument("--name", default="comm-node", help="the server's name")
-    help = "every machine's agents, as their engines last published them"
+    help = "each machine's engine (alive or silent), its agents, what waits for it"
     ps = sub.add_parser("status", help=help, description=help)
     ps.set_defaults(handler="cluster_cmd:status")
     _json(ps)

@@ -294,3 +294,67 @@ def test_the_owner_remembers_requests_across_a_restart(tmp_path):
     assert again.seen("new") == (False, None)
     again.begin("next", {"action": "kill", "agent": "b", "from": "m1"})  # after the cut line
     assert RequestMemory(str(tmp_path)).seen("next") == (True, None)
+
+
+def test_a_review_of_m2s_domain_from_m1_reads_its_changes_there_and_comments_reach_b(cluster):
+    """Read-only: m2's engine sends the diff of b's folder (m1's copy of it has none of b's
+    work); a comment goes to b through the remote inject; the agent's text stays text."""
+    from tests.gitrepos import git
+
+    roots, _eng, m1, _seen = cluster
+    folder = roots["m2"] / "b"
+    git(folder, "init", "-q", "-b", "main")
+    for key, value in (("user.name", "Test"), ("user.email", "t@example.com")):
+        git(folder, "config", key, value)
+    git(folder, "config", "commit.gpgsign", "false")
+    (folder / ".gitignore").write_text(".comm-node/\n")
+    (folder / "app.py").write_text("one\n")
+    git(folder, "add", ".gitignore", "app.py")
+    git(folder, "commit", "-q", "-m", "initial")
+    (folder / "app.py").write_text("one\n[bold]two\x1b[31m\n")  # markup and an escape
+
+    ops = OperatorActions(load_workspace(str(roots["m1"])), lambda: m1.coord)
+    try:
+        work, files, total = ops.review_files("b")
+        assert work.domain == "b" and work.mode == "tree" and total == 1
+        assert [(f.path, f.status, f.added, f.removed) for f in files] == [("app.py", "M", 1, 0)]
+        patch = ops.review_patch(work, files[0])
+        assert not patch.note and "+[bold]two\ufffd[31m" in patch.text
+        assert "\x1b" not in patch.text  # never to the operator's terminal
+        # a file that is not among b's changes there: one line, as the screen shows it
+        from comm_node_tui.integration.diff import FileChange
+
+        with pytest.raises(CommNodeError, match="not among its changed files"):
+            ops.review_patch(work, FileChange("nope.py", "M", 1, 0))
+        line = ops.review_comment("b", "app.py", 2, "@@ -1 +1,2 @@", "+[bold]two", "why bold?")
+        assert line.startswith("typed") and "delivered as" in line, line
+    finally:
+        ops.remote().close()
+    inbox = load_workspace(str(roots["m2"])).domains["b"].paths.inbox
+    msgs = wait_for(lambda: list(Path(inbox).glob("*.md")), timeout=STEP_S, what="b's mail")
+    body = "".join(m.read_text() for m in msgs)
+    assert "Review comment on app.py, line 2:" in body and "why bold?" in body
+    # reads are neither journaled nor logged there; the comment is (an inject for m1)
+    assert [e["data"]["action"] for e in events(roots["m2"], "operator.remote")] == ["inject"]
+    assert not events(roots["m1"], "review.comment")
+
+
+def test_review_data_from_another_machine_of_a_wrong_shape_is_one_line_naming_the_field():
+    from comm_node_tui.operator.remote import remote_review_files
+
+    work = {"folder": "/b", "top": "/b", "branch": None, "base": None, "since": "x", "mode": "tree"}
+    good = {"work": work, "total": 1, "files": [{"path": "a\x1b]0;t\x07.py", "status": "M",
+                                                 "added": 1, "removed": 0}]}  # fmt: skip
+    _w, [change], _n = remote_review_files(good, "b")
+    assert change.path == "a\ufffd]0;t\ufffd.py"
+    for bad, field in (
+        ([], "data"),
+        ({**good, "work": "x"}, "work"),
+        ({**good, "files": {}}, "files"),
+        ({**good, "total": True}, "total"),
+        ({**good, "work": {**work, "mode": "rm -rf"}}, "work.mode"),
+        ({**good, "files": [{"path": 3, "status": "M"}]}, "files[0]"),
+    ):
+        with pytest.raises(CommNodeError) as err:
+            remote_review_files(bad, "b")
+        assert f"field '{field}'" in str(err.value) and "\n" not in str(err.value)

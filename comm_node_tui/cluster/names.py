@@ -28,6 +28,7 @@ class Names:
         self._ops = f"cn.{p}.ops."
         self._events = f"cn.{p}.events."
         self.all_events = f"cn.{p}.events.*"
+        self.events_stream = f"CN_{p}_EVENTS"
 
     def mail(self, domain: str) -> str:
         """The subject a message for `domain` is published on."""
@@ -38,9 +39,14 @@ class Names:
         return self._ops + token(node)
 
     def events(self, node: str) -> str:
-        """The subject an engine shares its agents' events on (core NATS: a live feed, the
-        owner's own log is the record)."""
+        """The subject an engine publishes its agents' events on (the stream `events_stream`
+        keeps them; the owner's own log is the record: cluster/events.py)."""
         return self._events + token(node)
+
+    def events_consumer(self, node: str) -> str:
+        """The durable consumer through which `node`'s engine reads the others' events: its
+        place is kept while it is stopped."""
+        return "events-" + token(node)
 
     def consumer(self, domain: str) -> str:
         """The durable consumer that holds `domain`'s place in the stream: one per domain, so

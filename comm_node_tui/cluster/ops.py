@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ from comm_node_tui.cluster.client import ClusterClient, ClusterUnavailable
 from comm_node_tui.cluster.names import Names
 from comm_node_tui.cluster.requests import READ_ONLY
 from comm_node_tui.cluster.state import published_state
+from comm_node_tui.cluster.view import owners_of
 from comm_node_tui.errors import CommNodeError
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.workspace.model import Workspace
@@ -31,9 +33,13 @@ from comm_node_tui.workspace.model import Workspace
 # 30 s in the operator service), a restart for the new process; the rest are quick.
 # A peek is one tmux capture there: the room's preview waits for it in a worker, the CLI on
 # the command line.
-WAIT_S = {"inject": 60.0, "restart": 60.0, "kill": 30.0, "peek": 10.0}
+WAIT_S = {
+    "inject": 60.0, "restart": 60.0, "kill": 30.0, "peek": 10.0,
+    "review_files": 30.0, "review_patch": 30.0,  # git there, on a loaded machine
+}  # fmt: skip
 QUICK_S = 15.0
 KEYS_TRIES = 3  # listings of the state bucket before an error
+OWNERS_TTL_S = 5.0  # a listing of the state bucket serves owner() this long
 
 
 class OwnerSilent(CommNodeError):
@@ -52,6 +58,8 @@ class RemoteOps:
         self.me = settings.node or socket.gethostname()
         self._client: ClusterClient | None = None
         self._lock = threading.Lock()  # the room acts from several worker threads
+        self._listed: tuple[float, dict[str, str] | None] = (0.0, None)  # owners, when
+        self.listings = 0  # of the state bucket (each a watch on the server): owner()'s cost
 
     def client(self) -> ClusterClient:
         with self._lock:
@@ -76,6 +84,7 @@ class RemoteOps:
 
         client = self.client()
         bucket = self.names.state_bucket
+        self.listings += 1
 
         async def read() -> dict[str, dict]:
             try:
@@ -115,19 +124,42 @@ class RemoteOps:
         return client.call(read)
 
     def owner(self, agent: str) -> str:
-        """The node whose engine publishes `agent` (the freshest, if a domain moved)."""
-        best: tuple[float, str] | None = None
-        for node, doc in self.nodes().items():
-            if node != self.me and agent in doc["domains"]:
-                ts = doc["ts"]
-                if best is None or ts > best[0]:
-                    best = (ts, node)
-        if best is None:
+        """The node whose engine publishes `agent` (the freshest, if a domain moved: one rule,
+        cluster/view.py owners_of): what this machine's engine last received while that is
+        fresh (its copy for the readers, a file read), else the state bucket, listed at most
+        every OWNERS_TTL_S (a room's preview asks for a remote pane every second)."""
+        node = self._known_owner(agent)
+        if node is None:
+            node = self._listed_owners().get(agent)
+        if node is None:
             raise CommNodeError(
                 f"no engine on another machine publishes {agent}: is its machine's engine "
                 "running? (`comm-node cluster status`)"
             )
-        return best[1]
+        return node
+
+    def _known_owner(self, agent: str) -> str | None:
+        from comm_node_tui.cluster.state import STALE_S
+        from comm_node_tui.cluster.view import ViewError, read_view
+
+        try:
+            nodes = read_view(self.ws.paths.state)
+        except ViewError:
+            return None  # not the engine's copy: ask the bucket
+        node = owners_of(nodes, frozenset()).get(agent)
+        if node is None or node == self.me or time.time() - nodes[node]["ts"] >= STALE_S:
+            return None  # none, or this machine's engine stopped: its copy may be old
+        return node
+
+    def _listed_owners(self) -> dict[str, str]:
+        with self._lock:
+            at, owners = self._listed
+        if owners is None or time.monotonic() - at >= OWNERS_TTL_S:
+            others = {n: d for n, d in self.nodes().items() if n != self.me}
+            owners = owners_of(others, frozenset())
+            with self._lock:
+                self._listed = (time.monotonic(), owners)
+        return owners
 
     def ask(
         self,
@@ -141,6 +173,24 @@ class RemoteOps:
     ) -> str:
         """The owner's one line for `action` on `agent`; CommNodeError (its exit code kept)
         when the owner refused, OwnerSilent when it did not answer."""
+        answer = self._request(action, agent, args, node, request_id, timeout)
+        return str(answer["line"])
+
+    def read(self, action: str, agent: str, args: dict | None = None) -> object:
+        """What the owner sent back for a read-only request (its `data`: the review's files,
+        a patch), as it came: the caller checks its shape (another machine's bytes)."""
+        assert action in READ_ONLY
+        return self._request(action, agent, args, None, None, None).get("data")
+
+    def _request(
+        self,
+        action: str,
+        agent: str,
+        args: dict | None,
+        node: str | None,
+        request_id: str | None,
+        timeout: float | None,
+    ) -> dict:
         node = node or self.owner(agent)
         rid = request_id or uuid.uuid4().hex
         limit = timeout if timeout is not None else WAIT_S.get(action, QUICK_S)
@@ -195,7 +245,7 @@ class RemoteOps:
                 f"engine {node}: an answer that is not one (request {rid})"
             ) from None
         if ok:
-            return line
+            return answer
         err = CommNodeError(line)
         code = answer.get("exit")
         if isinstance(code, int) and not isinstance(code, bool) and code > 0:

@@ -19,8 +19,9 @@ recipient.
 The rest of the cluster's view, for the rooms: each engine puts its agents (status, pane,
 health) under its node's key in the state bucket and watches the other nodes' keys
 (`remote_nodes`, swapped whole, and written for this machine's viewers: cluster/view.py); it
-shares its agents' events on its events subject and shows the other engines' events to its
-subscribers (the room), not in its own log; and it answers the operator's requests for its
+publishes its agents' events from its log to the events stream, also what it logged while cut
+off or stopped, and shows the other engines' events to its subscribers (the room), not in its
+own log (cluster/events.py); and it answers the operator's requests for its
 agents on its ops subject (cluster/requests.py), through `on_request`, which a layer above
 sets (operator/remote.py).
 
@@ -44,6 +45,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from comm_node_tui.cluster.client import RETRY_S, ClusterClient
+from comm_node_tui.cluster.events import EventPublisher
 from comm_node_tui.cluster.names import Names, token
 from comm_node_tui.cluster.requests import READ_ONLY, BadRequest, RequestMemory, parse
 from comm_node_tui.cluster.state import published_state
@@ -113,6 +115,18 @@ class Relay:
         self.requests = RequestMemory(ws.paths.state)
         self._running: dict[str, asyncio.Future] = {}  # request id -> its answer, under way
         self._handling: set[asyncio.Task] = set()  # requests being answered (kept referenced)
+        # this machine's agents' events, from its log to the events stream (cluster/events.py)
+        self.events = EventPublisher(
+            self.client,
+            self.names,
+            self.node,
+            self.local,
+            ws.paths.events,
+            ws.paths.state,
+            ready=lambda: self._ready,
+            connections=lambda: self._connections,
+            emit=emit,
+        )
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -133,14 +147,17 @@ class Relay:
 
     def stop(self) -> None:
         self._stop = True
+        self.events.stopped = True
         if self._supervisor is not None:
             self._supervisor.cancel()
         self.client.close()
+        self.events.cursor.save()  # where the publisher is: a restart goes on from there
 
     def _state(self, up: bool, why: str) -> None:
         if up:
             self._connections += 1
             self._said_down = False
+            self.events.wake()  # what was logged while cut off goes now, not at its next poll
             self.emit(Event("cluster.up", f"node {self.node}: {why}", data={"node": self.node}))
         elif not self._said_down:
             self._said_down = True
@@ -208,6 +225,7 @@ class Relay:
                 config=ConsumerConfig(ack_wait=30, max_deliver=-1),
             )
             self.client.spawn(functools.partial(self._consume, dom, sub))
+        await self._setup_events()
         kv = await self.client.kv(self.names.coord_bucket)
         watcher = await kv.watchall()
         self.client.spawn(lambda: self._watch(self.names.coord_bucket, watcher, self._mirror))
@@ -218,9 +236,59 @@ class Relay:
         )
         # core subscriptions: nats-py makes them again on every reconnection by itself
         nc = self.client.nc
-        await nc.subscribe(self.names.all_events, cb=self._event_in)
         await nc.subscribe(self.names.ops(self.node), cb=self._request_in)
         self._ready = True
+        self.client.spawn(self.events.run)  # once ready: it would wait RETRY_S before
+
+    async def _setup_events(self) -> None:
+        """The events stream (bounded by age and size), this engine's durable consumer of
+        it, the publisher that follows this machine's log into it (cluster/events.py)."""
+        from nats.js.api import (
+            AckPolicy,
+            ConsumerConfig,
+            DeliverPolicy,
+            DiscardPolicy,
+            StorageType,
+            StreamConfig,
+        )
+
+        from comm_node_tui.cluster import events
+
+        js = self.client.js
+        try:
+            await js.stream_info(self.names.events_stream)
+        except Exception:
+            await js.add_stream(
+                StreamConfig(
+                    name=self.names.events_stream,
+                    subjects=[self.names.all_events],
+                    duplicate_window=events.DUPLICATE_WINDOW_S,
+                    max_age=events.MAX_AGE_S,
+                    max_bytes=events.MAX_BYTES,
+                    max_msg_size=events.MAX_MSG_BYTES,
+                    discard=DiscardPolicy.OLD,
+                    num_replicas=self.settings.replicas,
+                    storage=StorageType.FILE,
+                )
+            )
+        sub = await js.pull_subscribe(
+            self.names.all_events,
+            durable=self.names.events_consumer(self.node),
+            stream=self.names.events_stream,
+            # made once: from then on (an engine's first start does not replay the day);
+            # kept while the engine is stopped, forgotten after a week without it
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.NEW,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=30,
+                max_deliver=-1,
+                inactive_threshold=7 * 24 * 3600.0,
+            ),
+        )
+        if self.show is not None:
+            show = self.show
+            own = self.names.events(self.node)
+            self.client.spawn(lambda: events.consume(sub, own, show, lambda: self._stop))
 
     # ---- mail out ---------------------------------------------------------------------------
     def send(self, domain: str, ident: str, text: str) -> Any:
@@ -356,37 +424,10 @@ class Relay:
 
     # ---- events, shared with the other machines' rooms --------------------------------------
     def share(self, event: Event) -> None:
-        """An event about one of this machine's agents, to the other engines (a hub
-        subscriber: called in the emitting thread; never waits, never raises)."""
-        if event.agent not in self.local or not self.client.up or not self._ready:
-            return
-        if event.data.get("node") not in (None, self.node):
-            return  # one that came from elsewhere: never sent round again
-        data = json.dumps({**event.to_json(), "node": self.node}, default=str).encode()
-        subject = self.names.events(self.node)
-        nc = self.client.nc
-
-        async def publish() -> None:
-            with contextlib.suppress(Exception):
-                await nc.publish(subject, data)
-
-        self.client.spawn(publish)
-
-    async def _event_in(self, msg: Any) -> None:
-        if self.show is None or msg.subject == self.names.events(self.node):
-            return
-        try:
-            rec = json.loads(msg.data)
-            node = rec.pop("node")
-            ev = Event.from_json(rec)
-        except (ValueError, KeyError, TypeError):
-            return  # not ours to show
-        if not isinstance(node, str):
-            return
-        # marked: the events panel shows the machine; `data.node` says it to scripts
-        ev.msg = f"{node[:32]}: {ev.msg}"
-        ev.data = {**ev.data, "node": node}
-        self.show(ev)
+        """An event was logged (a hub subscriber, in the emitting thread): when it is about
+        one of this machine's agents the publisher reads the log now (never waits)."""
+        if event.agent in self.local and event.data.get("node") in (None, self.node):
+            self.events.wake()
 
     # ---- the operator's requests for this machine's agents ----------------------------------
     async def _request_in(self, msg: Any) -> None:

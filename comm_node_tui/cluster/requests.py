@@ -9,7 +9,8 @@ timeout) is answered from this memory, never done twice. The memory is a small j
 the engine's state folder: an id is written down *before* the action starts, so an engine
 that dies mid-action and comes back refuses the retry ("not done again") instead of typing
 the text a second time: at most once, and the operator is told to look. A read (`peek`: the
-agent's pane as text) does nothing, so it is neither written down nor logged.
+agent's pane as text; `review_files`, `review_patch`: its domain's changes, for the review
+screen) does nothing, so it is neither written down nor logged.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ ACTIONS: dict[str, dict[str, type]] = {
     "pause": {"names": list},
     "resume": {"names": list},
     "peek": {"lines": int, "ansi": bool},
+    "review_files": {},
+    "review_patch": {"path": str},
 }
 # Actions that only read: neither written down nor logged (the room's preview of another
 # machine's agent asks every second), and safe to answer again.
-READ_ONLY = frozenset({"peek"})
+READ_ONLY = frozenset({"peek", "review_files", "review_patch"})
 PEEK_MAX_LINES = 2000  # history asked for, at most
 PEEK_MAX_CHARS = 256 * 1024  # a screen's text sent back, at most (its end: the newest)
 PEEK_MAX_REPLY_BYTES = 768 * 1024  # its JSON reply, at most (NATS refuses over 1 MB)

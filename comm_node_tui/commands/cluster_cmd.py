@@ -72,7 +72,8 @@ def up(args) -> int:
 
 
 def status(args) -> int:
-    """Every node's agents, as each engine last published them."""
+    """Every node: its engine alive or silent, its domains and agents with their state, and
+    what waits for it in the streams (mail for its domains, the others' events)."""
     from comm_node_tui.cluster.state import cluster_state
     from comm_node_tui.commands.context import workspace
 
@@ -85,15 +86,29 @@ def status(args) -> int:
         return 0
     if not nodes:
         print("no engine has published its agents yet")
-    now = time.time()
     for node in nodes:
-        age = now - float(node.get("ts") or 0)
-        print(f"{node.get('node')}: {', '.join(node.get('domains') or [])} ({age:.0f} s ago)")
-        for name, st in sorted((node.get("agents") or {}).items()):
-            state = (st or {}).get("state", "unknown") if isinstance(st, dict) else "unknown"
-            task = (st or {}).get("task") if isinstance(st, dict) else None
-            print(f"  {name:<16} {state}" + (f"  {task}" if task else ""))
+        age = node["age_s"]
+        when = "never" if age is None else f"{age:.0f} s ago"
+        alive = "alive" if node["alive"] else "SILENT"
+        name = _text(node["node"])
+        print(f"{name}: {', '.join(_text(d) for d in node['domains'])} ({alive}: published {when})")
+        for dom, st in sorted((node.get("agents") or {}).items()):
+            state = st.get("state", "unknown") if isinstance(st, dict) else "unknown"
+            task = st.get("task") if isinstance(st, dict) else None
+            line = f"  {_text(dom):<16} {_text(state)}" + (f"  {_text(task)}" if task else "")
+            print(line)
+        mail = ", ".join(f"{_text(d)} {_count(n)}" for d, n in sorted(node["mail_waiting"].items()))
+        print(f"  waiting: mail {mail or '-'}; events {_count(node['events_waiting'])}")
     return 0
+
+
+def _count(n: int | None) -> str:
+    return "?" if n is None else str(n)  # ?: no consumer yet (that engine never set up)
+
+
+def _text(value: object) -> str:
+    """Another machine's words, printable only (a name or a state could carry escapes)."""
+    return "".join(c if c.isprintable() else "?" for c in str(value)[:80])
 
 
 def _accepts(host: str, port: int) -> bool:

@@ -78,6 +78,7 @@ class OperatorActions:
         self._panes: AgentPanes | None = None
         self._remote: RemoteOps | None = None
         self._remote_lock = threading.Lock()
+        self._panes_lock = threading.Lock()
         self._elsewhere: frozenset[str] = frozenset()
         if ws.settings.cluster.enabled and not local_only:
             from comm_node_tui.cluster.relay import local_domains
@@ -110,9 +111,13 @@ class OperatorActions:
         """One tmux client for the room (making one asks tmux for its version)."""
         from comm_node_tui.panes.manager import AgentPanes
 
-        if self._panes is None:
-            self._panes = AgentPanes(self.ws, self.coord)
-        return self._panes
+        # The owner's request threads ([cluster]: a peek beside an inject) ask at once: one
+        # client, not one each (its state is only this; tmux commands are processes of their
+        # own, and typing into one agent is serialised by its typing lock).
+        with self._panes_lock:
+            if self._panes is None:
+                self._panes = AgentPanes(self.ws, self.coord)
+            return self._panes
 
     # ---- one agent --------------------------------------------------------------------------
     @answers_in_one_line
@@ -296,6 +301,10 @@ class OperatorActions:
         from comm_node_tui.integration.diff import changed_files
         from comm_node_tui.integration.gitwork import find_work
 
+        if self.runs_elsewhere(name):  # its folder's work is on its machine: read there
+            from comm_node_tui.operator.remote import remote_review_files
+
+            return remote_review_files(self.remote().read("review_files", name), name)
         try:
             work = find_work(self.ws, self.ws.domain(name))
             files, total = changed_files(work)
@@ -309,6 +318,11 @@ class OperatorActions:
         """One file's patch, or a note saying why not (binary, too large)."""
         from comm_node_tui.integration.diff import patch
 
+        if self.runs_elsewhere(work.domain):
+            from comm_node_tui.operator.remote import remote_patch
+
+            data = self.remote().read("review_patch", work.domain, {"path": change.path})
+            return remote_patch(data, change)
         return patch(work, change)
 
     @answers_in_one_line
@@ -325,6 +339,8 @@ class OperatorActions:
         if quote and quote != hunk:
             body.append(f"> {quote}")
         body += ["", text.strip(), ""]
+        if self.runs_elsewhere(name):  # through its engine, as an inject (typed, in its inbox)
+            return self._ask("inject", name, text="\n".join(body).strip())
         ident = ops.message_to_agent(self.coord, name, "\n".join(body), msg_type="review")
         self.coord.emit(
             Event(
