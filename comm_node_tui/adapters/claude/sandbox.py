@@ -90,6 +90,9 @@ PROTECTED_STATE = (
     # the other machines' agents as this engine received them (cluster/view.py): forged,
     # it would show viewers and `status` remote agents busy or fresh that are not
     "cluster-agents.json",
+    # where this engine's shared events stand (cluster/events.py): moved by an agent, the
+    # engine would share its log's lines again or skip some
+    "cluster-events.json",
 )
 AGENT_DIR = "sandbox"
 SCALARS = {
