@@ -20,6 +20,7 @@ from collections.abc import Mapping, MutableMapping
 
 from comm_node_tui.cluster.state import published_state
 from comm_node_tui.protocol.fileio import atomic_write
+from comm_node_tui.protocol.printable import printable
 from comm_node_tui.workspace.model import Workspace
 
 VIEW_FILE = "cluster-agents.json"
@@ -142,4 +143,4 @@ def machine_of(ws: Workspace, name: str) -> str:
     if not node:
         return "another machine"
     # a name from another machine: printable text only
-    return "machine " + "".join(c if c.isprintable() else "?" for c in node[:32])
+    return "machine " + printable(node, 32)

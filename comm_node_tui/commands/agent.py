@@ -6,6 +6,7 @@ import os
 
 from comm_node_tui.commands.context import print_json, workspace, workspace_and_domain
 from comm_node_tui.errors import UsageError
+from comm_node_tui.protocol.printable import printable
 from comm_node_tui.protocol.status import MAX_PROGRESS_CHARS, STATES, update_status
 
 
@@ -56,7 +57,7 @@ def status_show(args) -> int:
         ctx = "" if a.context is None else f"  ctx {a.context.pct:.0f}%"
         # [cluster]: another machine's agent, as the room marks it (`b @m2`); the node's
         # name comes from another machine: printable text only
-        name = a.name if a.node is None else f"{a.name} @{_printable(a.node)}"
+        name = a.name if a.node is None else f"{a.name} @{printable(a.node, 32)}"
         print(f"{name:<16} {a.state:<9}{health}{extra}  heartbeat {age}{ctx}{note}")
     c = world.tasks.counts
     print(
@@ -70,16 +71,11 @@ def status_show(args) -> int:
     from comm_node_tui.integration.coordinator import status_line
 
     for cf in world.conflicts:  # paths from agents' files: printable text only
-        where = "".join(ch if ch.isprintable() else "?" for ch in cf.path)
-        print(f"CONFLICT: {cf.a} and {cf.b} in {where} ({cf.kind})")
+        print(f"CONFLICT: {cf.a} and {cf.b} in {printable(cf.path)} ({cf.kind})")
     line = status_line(ws)
     if line:
         print(line)
     return 0
-
-
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in text[:32])
 
 
 def whoami(args) -> int:

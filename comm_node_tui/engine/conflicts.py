@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.messages import now_iso, render
+from comm_node_tui.protocol.printable import printable
 
 if TYPE_CHECKING:
     from comm_node_tui.integration.conflicts import Conflict, ConflictChecker, PassResult
@@ -32,7 +33,7 @@ MAX_FILES_NAMED = 10  # in an event's one line
 
 def shown(text: str) -> str:
     """A path or a line from an agent's files, on one line with nothing but printable text."""
-    return "".join(c if c.isprintable() else "?" for c in text)
+    return printable(text)
 
 
 def _names(paths: list[str]) -> str:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import re
 
+from comm_node_tui.protocol.printable import printable
+
 MARKERS = ("Read-only file system", "Operation not permitted")
 MAX_TEXT = 64 * 1024  # of a command's output: the refusals are in its error lines
 MAX_PATHS = 10
@@ -102,7 +104,7 @@ def refused_paths(
             path = m.group(1)
         if base and not os.path.isabs(path):
             path = os.path.normpath(os.path.join(base, path))
-        path = "".join(c if c.isprintable() else "?" for c in path)[:MAX_PATH_CHARS]
+        path = printable(path, MAX_PATH_CHARS)
         found.setdefault(path, marker)
         if len(found) >= MAX_PATHS:
             break

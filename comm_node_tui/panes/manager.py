@@ -12,10 +12,14 @@ import contextlib
 import os
 import shlex
 import shutil
-import sys
 from collections.abc import Callable
 
-from comm_node_tui.adapters.agent_cli import Unsafe, agent_cli_for, comm_node_command
+from comm_node_tui.adapters.agent_cli import (
+    Unsafe,
+    agent_cli_for,
+    comm_node_argv,
+    comm_node_command,
+)
 from comm_node_tui.adapters.tmux import DOMAIN_OPTION, Pane, Tmux, TmuxError
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.errors import CommNodeError
@@ -141,9 +145,7 @@ class AgentPanes:
         s = self.session
         if not self.tmux.has_session():
             width, height = pane_size()
-            log_cmd = shlex.join(
-                [sys.executable, "-m", "comm_node_tui", "log", "--follow", "-w", self.ws.root]
-            )
+            log_cmd = shlex.join([*comm_node_argv(), "log", "--follow", "-w", self.ws.root])
             self.tmux.cmd(
                 "new-session",
                 "-d",
