@@ -2,15 +2,21 @@
 cut-offs and restarts (docs/cluster.md, "What goes through NATS").
 
 The owner's event log is the record. A publisher follows it from a cursor (a position in the
-log: the file's inode and an offset, in `.comm-node/state/cluster-events.json`) and publishes
-each event about one of this machine's agents to the stream `CN_<project>_EVENTS`, on
-`cn.<project>.events.<node>`, with `Nats-Msg-Id` = the node and a hash of the log line. The
+log: the file's inode, a hash of its first line and an offset, in
+`.comm-node/cluster-events.json`) and publishes each event about one of this machine's agents
+to the stream `CN_<project>_EVENTS`, on `cn.<project>.events.<node>`, with `Nats-Msg-Id` = the
+node and a hash of the line and its place in the log (two equal lines are two events). The
 cursor moves only past lines the stream acked: while the link is down nothing moves, and
 when it returns (or the engine starts again) what was logged meanwhile goes out, oldest
 first. A line sent twice (an ack lost, a crash between the ack and the cursor's write) has
 the same id: the stream drops it within its de-duplication window, and on every (re)connection
 the publisher first asks the stream for the last id it holds from this node and skips the log
 up to that line, so even a restart long after the window doubles nothing.
+
+A line the stream can never take (over its message size, or the server's payload limit) and
+a line over READ_BYTES are skipped with one `cluster.fault` naming where it is: one bad line
+(agents append to the log) must not stop this machine's events for good. The body is the
+line's own bytes with the node added, so what is sent is never larger than the line allows.
 
 Following the log rather than the engine's emit makes one path for live and late events: the
 engine's emit only wakes the publisher (no wait for the next poll); events other processes
@@ -28,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -56,12 +63,16 @@ CURSOR_EVERY_S = 1.0  # the cursor's file is rewritten at most this often (and a
 FETCH_BATCH = 256
 FETCH_WAIT_S = 1.0
 
-Pos = tuple[int, int]  # (inode of a log file, byte offset in it)
+Pos = tuple[int, str, int]  # (inode of a log file, its head: `_head`, byte offset in it)
+HEAD_BYTES = 4096  # a file's head: its first line, or its first this many bytes
 
 
-def event_id(node: str, line: bytes) -> str:
-    """The de-duplication id of one log line: the same line always has the same id."""
-    return f"{token(node)}:{hashlib.sha256(line).hexdigest()[:32]}"
+def event_id(node: str, pos: Pos, line: bytes) -> str:
+    """The de-duplication id of one log line: the line and where it ends in the log (its
+    file's inode and head, the offset), so the same line sent again has the same id and two
+    equal lines (an agent repeating itself) have two."""
+    where = f"{pos[0]}:{pos[1]}:{pos[2]}:".encode()
+    return f"{token(node)}:{hashlib.sha256(where + line).hexdigest()[:32]}"
 
 
 def shareable(line: bytes, local: frozenset[str], node: str) -> dict | None:
@@ -83,6 +94,32 @@ def shareable(line: bytes, local: frozenset[str], node: str) -> dict | None:
     return rec
 
 
+def _head(fd: int) -> str:
+    """What tells this file from another that got its inode after it (ext4 gives a freed
+    inode again) or from itself truncated: a hash of its first line (of its first HEAD_BYTES
+    when that line is longer); "" while neither is complete (it never changes after)."""
+    first = os.pread(fd, HEAD_BYTES, 0)
+    nl = first.find(b"\n")
+    if nl >= 0:
+        first = first[: nl + 1]
+    elif len(first) < HEAD_BYTES:
+        return ""
+    return hashlib.sha256(first).hexdigest()[:16]
+
+
+def head_of(path: str) -> tuple[int, str, int] | None:
+    """(inode, head, size) of one file, None when it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        return (st.st_ino, _head(fd), st.st_size)
+    finally:
+        os.close(fd)
+
+
 def _files(path: str) -> list[tuple[int, str]]:
     """The log's files with their inodes, oldest first."""
     out: list[tuple[int, str]] = []
@@ -96,20 +133,36 @@ def _files(path: str) -> list[tuple[int, str]]:
     return out
 
 
-def read_after(path: str, pos: Pos, limit: int = BATCH) -> tuple[list[tuple[Pos, bytes]], Pos]:
+def _same(pos: Pos, name: str) -> bool:
+    """Whether `name` is still the file `pos` is in: its head as recorded ("" recorded: not
+    known then, the inode alone says) and at least `pos`'s offset long."""
+    now = head_of(name)
+    return now is not None and (not pos[1] or now[1] == pos[1]) and now[2] >= pos[2]
+
+
+def read_after(
+    path: str,
+    pos: Pos,
+    limit: int = BATCH,
+    skipped: list[tuple[str, int, int]] | None = None,
+) -> tuple[list[tuple[Pos, bytes]], Pos]:
     """Up to `limit` complete lines after `pos`, oldest first, across the rotated files, each
     with the position after it; and the position after everything read (a rotated file read
     to its end moves it to the start of the next newer one). A position whose file is no
-    longer kept starts at the oldest file kept."""
+    longer kept (or is another file now: an inode given again, a log truncated in place)
+    starts at the oldest file kept: every kept file is newer than it. A line longer than
+    READ_BYTES is stepped over and put in `skipped` as (file, offset, length)."""
     files = _files(path)
     at = next((k for k, (ino, _) in enumerate(files) if ino == pos[0]), None)
+    if at is not None and not _same(pos, files[at][1]):
+        at = None
     if at is None:
         if not files:
             return [], pos
         at, offset = 0, 0
     else:
-        offset = pos[1]
-    end = (files[at][0], offset)
+        offset = pos[2]
+    end = pos if offset else (files[at][0], "", 0)
     out: list[tuple[Pos, bytes]] = []
     for k in range(at, len(files)):
         ino, name = files[k]
@@ -121,10 +174,19 @@ def read_after(path: str, pos: Pos, limit: int = BATCH) -> tuple[list[tuple[Pos,
             st = os.fstat(fh.fileno())
             if st.st_ino != ino:
                 break  # renamed under us by a rotation: the next pass lists again
-            if offset > st.st_size:
-                offset = 0  # an inode used again by a new file: it is read whole
             fh.seek(offset)
             data = fh.read(READ_BYTES)
+            # after the read: a line read means the file's first line is complete
+            head = _head(fh.fileno())
+            over = 0
+            if len(data) == READ_BYTES and b"\n" not in data:
+                over = _past_newline(fh, offset + len(data))
+        if over:
+            # one line longer than a read: never sent, and never read again; the next pass
+            # goes on from past it
+            if skipped is not None:
+                skipped.append((name, offset, over - offset))
+            return out, (ino, head, over)
         start = 0
         while len(out) < limit:
             nl = data.find(b"\n", start)
@@ -133,17 +195,29 @@ def read_after(path: str, pos: Pos, limit: int = BATCH) -> tuple[list[tuple[Pos,
             line = data[start:nl]
             start = nl + 1
             if line.strip():
-                out.append(((ino, offset + start), line))
-        end = (ino, offset + start)
+                out.append(((ino, head, offset + start), line))
+        end = (ino, head, offset + start)
         if len(out) >= limit:
             break
         # a rotated file read to its end is done (a last line cut short there stays so)
         if k + 1 < len(files) and offset + len(data) >= st.st_size:
             offset = 0
-            end = (files[k + 1][0], 0)
+            end = (files[k + 1][0], "", 0)
             continue
         break
     return out, end
+
+
+def _past_newline(fh: Any, at: int) -> int:
+    """The offset after the next newline from `at` (the end of the file when there is none
+    yet: the rest of a line still being written is then a fragment, never an event)."""
+    fh.seek(at)
+    while chunk := fh.read(1024 * 1024):
+        nl = chunk.find(b"\n")
+        if nl >= 0:
+            return at + nl + 1
+        at += len(chunk)
+    return at
 
 
 class Cursor:
@@ -169,7 +243,7 @@ class Cursor:
                 doc = json.load(fh)
         except FileNotFoundError:
             doc = None  # none yet: from the log's end, as on a first start
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             doc = None
             self.problem = f"{self.path}: unreadable ({type(exc).__name__})"
         if doc is not None:
@@ -179,18 +253,19 @@ class Cursor:
                     self.problem = f"{self.path}: field '{field}' must be a whole number"
                     break
             else:
-                return (doc["ino"], doc["offset"])
-        try:
-            st = os.stat(self.log_path)
-            return (st.st_ino, st.st_size)
-        except OSError:
-            return (0, 0)
+                head = doc.get("head", "")  # none in a cursor written before heads
+                if isinstance(head, str) and len(head) <= 64:
+                    return (doc["ino"], head, doc["offset"])
+                self.problem = f"{self.path}: field 'head' must be a short text"
+        now = head_of(self.log_path)
+        return (0, "", 0) if now is None else now
 
     def save(self) -> None:
         if self.pos == self._saved:
             return
+        ino, head, offset = self.pos
         with contextlib.suppress(OSError):  # a full disk: the last-id check still holds
-            atomic_write(self.path, json.dumps({"ino": self.pos[0], "offset": self.pos[1]}))
+            atomic_write(self.path, json.dumps({"ino": ino, "head": head, "offset": offset}))
             self._saved = self.pos
         self.saved_at = time.monotonic()
 
@@ -235,6 +310,9 @@ class EventPublisher:
         self.subject = names.events(node)
         self.published = 0  # events the stream acked (duplicates it dropped included)
         self.stopped = False
+        self._inbox: tuple[Any, str] | None = None  # (connection, prefix) for the acks
+        self._acks: dict[str, asyncio.Future] = {}  # reply subject -> its publish's ack
+        self._serial = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._woken = False
@@ -275,57 +353,131 @@ class EventPublisher:
                     aligned = -1  # the stream did not answer: ask again on the next pass
                     await self._idle(RETRY_S)
                     continue
-            lines, end = read_after(self.log_path, self.cursor.pos)
-            todo = [
-                (line, rec)
-                for _pos, line in lines
-                if (rec := shareable(line, self.local, self.node)) is not None
-            ]
+            skipped: list[tuple[str, int, int]] = []
+            lines, end = read_after(self.log_path, self.cursor.pos, skipped=skipped)
+            for name, offset, size in skipped:
+                self._fault(
+                    f"{name}: the line at byte {offset} ({size} bytes) is longer than "
+                    f"{READ_BYTES} bytes: not sent to the other rooms"
+                )
+            todo = []
+            before = self.cursor.pos
+            for after, line in lines:
+                if shareable(line, self.local, self.node) is not None:
+                    todo.append((before, after, line))
+                before = after
             if todo:
-                try:
-                    await self._publish(todo)
-                except Exception as exc:
-                    # not every one acked: the cursor stays, the next pass sends them again
-                    # and the stream drops the ids it holds
-                    self._refused(exc)
+                done, why = await self._publish(todo)
+                if why is not None:
+                    # the rest stays in the log: the cursor goes to the first line not
+                    # through, the next pass sends from there (the stream drops the ids
+                    # it holds)
+                    self._move(todo[done][0])
+                    self._refused(why)
                     await self._idle(RETRY_S)
                     continue
                 self._said_refused = False
-            if end != self.cursor.pos:
-                self.cursor.pos = end
-                if time.monotonic() - self.cursor.saved_at >= CURSOR_EVERY_S:
-                    self.cursor.save()
-            if not lines:
+            self._move(end)
+            if not lines and not skipped:
                 await self._idle(IDLE_POLL_S)
 
-    def _refused(self, exc: Exception) -> None:
+    def _move(self, pos: Pos) -> None:
+        if pos != self.cursor.pos:
+            self.cursor.pos = pos
+            if time.monotonic() - self.cursor.saved_at >= CURSOR_EVERY_S:
+                self.cursor.save()
+
+    def _fault(self, text: str) -> None:
+        if self.emit is not None:
+            self.emit(Event("cluster.fault", text, level="error", data={"node": self.node}))
+
+    def _refused(self, why: Exception) -> None:
         """The stream itself said no (not a lost link, which `cluster.down` reports): one
         event until a publish goes through again; the events stay in the log meanwhile."""
-        from nats.js.errors import APIError
-
-        if self.emit is None or self._said_refused or not isinstance(exc, APIError):
+        if self._said_refused or not isinstance(why, Refused):
             return
         self._said_refused = True
-        self.emit(
-            Event(
-                "cluster.fault",
-                f"node {self.node}: the events stream refused this machine's events "
-                f"({type(exc).__name__}: {str(exc)[:160]}); they stay in its log, retried "
-                f"every {RETRY_S:g} s",
-                level="error",
-                data={"node": self.node},
-            )
+        self._fault(
+            f"node {self.node}: the events stream refused this machine's events "
+            f"({str(why)[:160]}); they stay in its log, retried every {RETRY_S:g} s"
         )
 
-    async def _publish(self, todo: list[tuple[bytes, dict]]) -> None:
-        js = self.client.js
-        acks = []
-        for line, rec in todo:
-            body = json.dumps({**rec, "node": self.node}, ensure_ascii=False).encode()
-            headers = {"Nats-Msg-Id": event_id(self.node, line)}
-            acks.append(await js.publish_async(self.subject, body, headers=headers))
-        await asyncio.wait_for(asyncio.gather(*acks), self.client.settings.timeout_s)
-        self.published += len(acks)
+    def body(self, line: bytes) -> bytes:
+        """What is published for one line: the line's own bytes with the node added (a
+        later key wins in JSON: it replaces any "node" the line had), never re-encoded, so
+        never larger than the line and the node's name."""
+        return line.rstrip()[:-1] + b',"node":' + json.dumps(self.node).encode() + b"}"
+
+    async def _replies(self) -> tuple[Any, str]:
+        """The connection and this publisher's inbox for the stream's acks. nats-py 2.16's
+        publish_async never resolves the ack of a refused publish (its reply handler raises
+        instead), so a refusal looked like a lost link: the acks are read here."""
+        nc = self.client.nc
+        if self._inbox is None or self._inbox[0] is not nc:
+            prefix = nc.new_inbox()
+
+            async def reply(msg: Any) -> None:
+                fut = self._acks.pop(msg.subject, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+
+            # a core subscription: nats-py makes it again on a reconnection by itself
+            await nc.subscribe(prefix + ".*", cb=reply)
+            self._inbox = (nc, prefix)
+        return self._inbox
+
+    async def _publish(self, todo: list[tuple[Pos, Pos, bytes]]) -> tuple[int, Exception | None]:
+        """Publish a batch, in order, and await the acks together: how many, from the first,
+        went through (acked, or skipped with a fault: a line the stream can never take), and
+        why the next did not (None: all did; Refused: the stream said no; else the link)."""
+        import nats.errors
+
+        nc, prefix = await self._replies()
+        loop = asyncio.get_running_loop()
+        futs: list[asyncio.Future] = []
+        inboxes: list[str] = []
+        for _before, after, line in todo:
+            fut = loop.create_future()
+            inbox = f"{prefix}.{next(self._serial)}"
+            self._acks[inbox] = fut
+            inboxes.append(inbox)
+            headers = {"Nats-Msg-Id": event_id(self.node, after, line)}
+            try:
+                await nc.publish(self.subject, self.body(line), reply=inbox, headers=headers)
+            except nats.errors.MaxPayloadError:
+                fut.set_result(TOO_BIG)  # over the server's max_payload: never goes
+            except Exception as exc:
+                fut.set_exception(exc)
+            futs.append(fut)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait(futs, timeout=self.client.settings.timeout_s)
+        try:
+            for k, fut in enumerate(futs):
+                if not fut.done():
+                    return k, TimeoutError("no ack")
+                if fut.exception() is not None:
+                    return k, fut.exception()
+                why = fut.result()
+                why = why if isinstance(why, Refused) else _answer(why)
+                if why is not None and why.code == TOO_BIG_CODE:
+                    # this line can never go: skipped, said once (its place in the log)
+                    after = todo[k][1]
+                    self._fault(
+                        f"{self.log_path} (file inode {after[0]}): the line ending at byte "
+                        f"{after[2]} was refused by the events stream ({why}): not sent to "
+                        "the other rooms"
+                    )
+                elif why is not None:
+                    return k, why
+                else:
+                    self.published += 1
+            return len(futs), None
+        finally:
+            for inbox in inboxes:
+                self._acks.pop(inbox, None)
+            for fut in futs:
+                if fut.done() and not fut.cancelled():
+                    fut.exception()  # retrieved: no "never retrieved" noise for the rest
 
     async def _align(self) -> None:
         """Skip the log up to the last line the stream holds from this node when it lies
@@ -345,13 +497,45 @@ class EventPublisher:
         while True:
             lines, end = read_after(self.log_path, pos, 4096)
             for after, line in lines:
-                if event_id(self.node, line) == wanted:
+                if event_id(self.node, after, line) == wanted:
                     self.cursor.pos = after
                     self.cursor.save()
                     return
             if end == pos:
                 return  # not ahead of the cursor: published before it, nothing to skip
             pos = end
+
+
+class Refused(Exception):
+    """The stream's answer to one publish was an error."""
+
+    def __init__(self, text: str, code: int = 0) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+TOO_BIG_CODE = 10054  # nats-server: "message size exceeds maximum allowed"
+TOO_BIG = Refused("over the server's max_payload", TOO_BIG_CODE)
+
+
+def _answer(msg: Any) -> Refused | None:
+    """None for the stream's ack of one publish, else why it was refused."""
+    if (msg.headers or {}).get("Status") == "503":
+        return Refused("no events stream (no responders)")
+    try:
+        resp = json.loads(msg.data)
+        err = resp.get("error") if isinstance(resp, dict) else None
+    except ValueError:
+        return Refused("an answer that is not JSON")
+    if err is None:
+        return None
+    if not isinstance(err, dict):
+        return Refused(str(err)[:160])
+    code = err.get("err_code", 0)
+    return Refused(
+        f"{err.get('description', '')} (code {err.get('code')}, {code})"[:200],
+        code if isinstance(code, int) else 0,
+    )
 
 
 def shown(data: bytes) -> Event | None:

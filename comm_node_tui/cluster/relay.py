@@ -55,6 +55,7 @@ from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 from comm_node_tui.workspace.model import Workspace
 
 DUPLICATE_WINDOW_S = 3600.0  # the stream drops a re-sent message id for this long
+EVENTS_RETRY_S = 10.0  # the events stream refused (no room on the server): asked again
 FETCH_BATCH = 64
 FETCH_WAIT_S = 1.0  # a fetch waits on the server this long: idle consumers do not spin
 ID_HEADER = "Comm-Node-Id"
@@ -98,6 +99,11 @@ class Relay:
         self.received = 0
         self.sent = 0
         self._ready = False  # stream, consumers and watcher set up on this connection
+        self._events_ready = False  # the events stream and this engine's consumer of it
+        self.events_attempts = 0  # setting up the events stream (a server may lack room)
+        # the steps of `_setup` done (local domains' consumers, "coord", "state", "ops"):
+        # never twice
+        self._begun: set[str] = set()
         self._stop = False
         self._last_state: bytes | None = None
         self._supervisor: Any = None
@@ -123,7 +129,7 @@ class Relay:
             self.local,
             ws.paths.events,
             ws.paths.state,
-            ready=lambda: self._ready,
+            ready=lambda: self._ready and self._events_ready,
             connections=lambda: self._connections,
             emit=emit,
         )
@@ -173,7 +179,8 @@ class Relay:
 
     async def _supervise(self) -> None:
         """Connect (again every RETRY_S while the server is away), then set up the stream,
-        one consumer per local domain and the coordination mirror."""
+        one consumer per local domain and the coordination mirror; then the events stream,
+        apart: a server without room for it leaves mail and state working."""
         client = self.client
         while not self._stop:
             if client.nc is None:
@@ -200,9 +207,35 @@ class Relay:
                 await asyncio.sleep(RETRY_S)
                 continue
             self.attempted.set()
+            break
+        said = False
+        while not self._stop:
+            self.events_attempts += 1
+            try:
+                await self._setup_events()
+            except Exception as exc:
+                if client.up and not said:
+                    said = True  # one event, not one a retry
+                    self.emit(
+                        Event(
+                            "cluster.fault",
+                            f"node {self.node}: the events stream could not be set up "
+                            f"({type(exc).__name__}: {str(exc)[:200]}); this machine's events "
+                            f"do not reach the other rooms (mail and state do), tried again "
+                            f"every {EVENTS_RETRY_S:g} s",
+                            level="error",
+                            data={"node": self.node},
+                        )
+                    )
+                await asyncio.sleep(EVENTS_RETRY_S)
+                continue
+            self._events_ready = True
+            self.client.spawn(self.events.run)  # once ready: it would wait RETRY_S before
             return
 
     async def _setup(self) -> None:
+        """Each step once: a retry after a failure part way does not start a second
+        consumer task (or pull subscription) for what the first attempt set up."""
         from nats.js.api import ConsumerConfig, StorageType, StreamConfig
 
         js = self.client.js
@@ -217,28 +250,32 @@ class Relay:
             await js.stream_info(self.names.stream)
         except Exception:
             await js.add_stream(config)
-        for dom in sorted(self.local):
+        for dom in sorted(self.local - self._begun):
             sub = await js.pull_subscribe(
                 self.names.mail(dom),
                 durable=self.names.consumer(dom),
                 stream=self.names.stream,
                 config=ConsumerConfig(ack_wait=30, max_deliver=-1),
             )
+            self._begun.add(dom)
             self.client.spawn(functools.partial(self._consume, dom, sub))
-        await self._setup_events()
-        kv = await self.client.kv(self.names.coord_bucket)
-        watcher = await kv.watchall()
-        self.client.spawn(lambda: self._watch(self.names.coord_bucket, watcher, self._mirror))
-        states = await self.client.kv(self.names.state_bucket)
-        state_watcher = await states.watchall()
-        self.client.spawn(
-            lambda: self._watch(self.names.state_bucket, state_watcher, self._node_state)
-        )
-        # core subscriptions: nats-py makes them again on every reconnection by itself
-        nc = self.client.nc
-        await nc.subscribe(self.names.ops(self.node), cb=self._request_in)
+        if "coord" not in self._begun:
+            kv = await self.client.kv(self.names.coord_bucket)
+            watcher = await kv.watchall()
+            self._begun.add("coord")
+            self.client.spawn(lambda: self._watch(self.names.coord_bucket, watcher, self._mirror))
+        if "state" not in self._begun:
+            states = await self.client.kv(self.names.state_bucket)
+            state_watcher = await states.watchall()
+            self._begun.add("state")
+            self.client.spawn(
+                lambda: self._watch(self.names.state_bucket, state_watcher, self._node_state)
+            )
+        if "ops" not in self._begun:
+            # core subscriptions: nats-py makes them again on every reconnection by itself
+            await self.client.nc.subscribe(self.names.ops(self.node), cb=self._request_in)
+            self._begun.add("ops")
         self._ready = True
-        self.client.spawn(self.events.run)  # once ready: it would wait RETRY_S before
 
     async def _setup_events(self) -> None:
         """The events stream (bounded by age and size), this engine's durable consumer of
