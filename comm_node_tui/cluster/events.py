@@ -309,6 +309,7 @@ class EventPublisher:
         self._said_refused = False  # one event for a stream that refuses, not one a pass
         self.subject = names.events(node)
         self.published = 0  # events the stream acked (duplicates it dropped included)
+        self.refusals = 0  # passes the stream refused (said once: `_refused`)
         self.stopped = False
         self._inbox: tuple[Any, str] | None = None  # (connection, prefix) for the acks
         self._acks: dict[str, asyncio.Future] = {}  # reply subject -> its publish's ack
@@ -394,7 +395,10 @@ class EventPublisher:
     def _refused(self, why: Exception) -> None:
         """The stream itself said no (not a lost link, which `cluster.down` reports): one
         event until a publish goes through again; the events stay in the log meanwhile."""
-        if self._said_refused or not isinstance(why, Refused):
+        if not isinstance(why, Refused):
+            return
+        self.refusals += 1
+        if self._said_refused:
             return
         self._said_refused = True
         self._fault(
