@@ -140,16 +140,7 @@ def throughput_only(burst: int) -> None:
     """The bursts alone, file path and cluster path, three rounds (the best of each)."""
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        port = free_port()
-        conf = server_config(name="bench", port=port, store_dir=str(base / "nats" / "js"))
-        server = start_server(str(base / "nats"), conf)
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)  # the server's own start-up
-        url = f"nats://127.0.0.1:{port}"
+        server, url = start_server_at(base)
         single = workspace(base / "file")
         m1 = workspace(base / "m1", f'[cluster]\nnats = "{url}"\nnode = "m1"\nlocal = ["a"]\n')
         m2 = workspace(base / "m2", f'[cluster]\nnats = "{url}"\nnode = "m2"\nlocal = ["b"]\n')
@@ -180,16 +171,7 @@ def acks(burst: int, rounds: int = 4) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        port = free_port()
-        conf = server_config(name="bench", port=port, store_dir=str(base / "nats" / "js"))
-        server = start_server(str(base / "nats"), conf)
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)  # the server's own start-up
-        url = f"nats://127.0.0.1:{port}"
+        server, url = start_server_at(base)
         m1 = workspace(base / "m1", f'[cluster]\nnats = "{url}"\nnode = "m1"\nlocal = ["a"]\n')
         eng = Engine(load_workspace(str(m1)))
         eng.start()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from comm_node_tui.cluster.ops import RemoteOps
+from comm_node_tui.cluster.ops import OWNERS_TTL_S, RemoteOps
 from comm_node_tui.cluster.view import VIEW_FILE
 from comm_node_tui.operator.actions import OperatorActions
 from comm_node_tui.workspace.discovery import load_workspace
@@ -45,7 +45,8 @@ def test_the_owner_comes_from_this_machines_copy_else_one_listing_a_while(
     m2 = engine_for(m2_root)  # publishes b at its start
     # m3: a machine whose engine does not run (a CLI there, or a room before its engine)
     m3_root = machine(tmp_path / "m3", nats_server.url, "m3", ["c"])
-    ops = RemoteOps(load_workspace(str(m3_root)), lambda ev: None)
+    now = [1000.0]  # the listing's clock, frozen: a slow machine's pause does not age it
+    ops = RemoteOps(load_workspace(str(m3_root)), lambda ev: None, clock=lambda: now[0])
     try:
         wait_for(lambda: m2.relay._ready, timeout=STEP_S, what="m2 set up")
         # no copy here: the bucket, listed once for the asks of a few seconds
@@ -53,6 +54,8 @@ def test_the_owner_comes_from_this_machines_copy_else_one_listing_a_while(
         listed = ops.listings
         assert [ops.owner("b") for _ in range(5)] == ["m2"] * 5
         assert ops.listings == listed
+        now[0] += OWNERS_TTL_S  # the listing's time is up: the next ask lists again
+        assert ops.owner("b") == "m2" and ops.listings == listed + 1
 
         # this machine's engine's copy, fresh: no listing at all (also for a new RemoteOps),
         # and the freshest node wins when two publish b (a domain moved)

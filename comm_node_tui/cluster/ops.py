@@ -50,9 +50,15 @@ class RemoteOps:
     """One client for this room or CLI call (made on first use, made anew after it lost
     its connection); `emit` logs on this machine."""
 
-    def __init__(self, ws: Workspace, emit: Callable[[Event], None]) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        emit: Callable[[Event], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ws = ws
         self.emit = emit
+        self.clock = clock  # for the listing's age (a test freezes it)
         self.names = Names(ws.project)
         settings = ws.settings.cluster
         self.me = settings.node or socket.gethostname()
@@ -154,11 +160,11 @@ class RemoteOps:
     def _listed_owners(self) -> dict[str, str]:
         with self._lock:
             at, owners = self._listed
-        if owners is None or time.monotonic() - at >= OWNERS_TTL_S:
+        if owners is None or self.clock() - at >= OWNERS_TTL_S:
             others = {n: d for n, d in self.nodes().items() if n != self.me}
             owners = owners_of(others, frozenset())
             with self._lock:
-                self._listed = (time.monotonic(), owners)
+                self._listed = (self.clock(), owners)
         return owners
 
     def ask(

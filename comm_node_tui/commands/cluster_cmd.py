@@ -10,6 +10,7 @@ import time
 
 from comm_node_tui.commands.context import print_json
 from comm_node_tui.errors import CommNodeError
+from comm_node_tui.protocol.printable import printable
 
 
 def up(args) -> int:
@@ -108,7 +109,7 @@ def _count(n: int | None) -> str:
 
 def _text(value: object) -> str:
     """Another machine's words, printable only (a name or a state could carry escapes)."""
-    return "".join(c if c.isprintable() else "?" for c in str(value)[:80])
+    return printable(str(value), 80)
 
 
 def _accepts(host: str, port: int) -> bool:
