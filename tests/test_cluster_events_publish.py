@@ -179,7 +179,7 @@ def test_lines_re_serialising_would_break_go_as_they_are_and_equal_lines_twice(
     raw(m2_root / ".comm-node" / "events.jsonl", line("first"), big, lone, twin, twin)
     m2.emit(Event("test.note", "last", agent="b"))
     wait_for(lambda: notes(m1)[-1:] == ["m2: last"], timeout=STEP_S, show=lambda: notes(m1))
-    assert notes(m1) == ["m2: first", "m2: big", "m2: \ud800", "m2: twin", "m2: twin", "m2: last"]
+    assert notes(m1) == ["m2: first", "m2: big", "m2: \ufffd", "m2: twin", "m2: twin", "m2: last"]
     assert not faults(m2_root)
     held = in_stream(nats_server.url, load_workspace(str(m2_root)).project)
     assert held[1]["data"]["files"][-1] == 10_999 and held[1]["node"] == "m2"

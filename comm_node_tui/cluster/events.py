@@ -364,8 +364,8 @@ class EventPublisher:
             todo = []
             before = self.cursor.pos
             for after, line in lines:
-                if shareable(line, self.local, self.node) is not None:
-                    todo.append((before, after, line))
+                if (rec := shareable(line, self.local, self.node)) is not None:
+                    todo.append((before, after, line, self.body(line, rec)))
                 before = after
             if todo:
                 done, why = await self._publish(todo)
@@ -406,10 +406,18 @@ class EventPublisher:
             f"({str(why)[:160]}); they stay in its log, retried every {RETRY_S:g} s"
         )
 
-    def body(self, line: bytes) -> bytes:
+    def body(self, line: bytes, rec: dict) -> bytes:
         """What is published for one line: the line's own bytes with the node added (a
         later key wins in JSON: it replaces any "node" the line had), never re-encoded, so
-        never larger than the line and the node's name."""
+        never larger than the line and the node's name. A line holding an escaped lone
+        surrogate (valid JSON, not text: no reader could write it into a log) goes
+        re-written with U+FFFD in its place."""
+        if b"\\ud" in line or b"\\uD" in line:
+            clean = _no_surrogates(rec)
+            if clean != rec:
+                return json.dumps(
+                    {**clean, "node": self.node}, ensure_ascii=False, separators=(",", ":")
+                ).encode()
         return line.rstrip()[:-1] + b',"node":' + json.dumps(self.node).encode() + b"}"
 
     async def _replies(self) -> tuple[Any, str]:
@@ -430,7 +438,9 @@ class EventPublisher:
             self._inbox = (nc, prefix)
         return self._inbox
 
-    async def _publish(self, todo: list[tuple[Pos, Pos, bytes]]) -> tuple[int, Exception | None]:
+    async def _publish(
+        self, todo: list[tuple[Pos, Pos, bytes, bytes]]
+    ) -> tuple[int, Exception | None]:
         """Publish a batch, in order, and await the acks together: how many, from the first,
         went through (acked, or skipped with a fault: a line the stream can never take), and
         why the next did not (None: all did; Refused: the stream said no; else the link)."""
@@ -440,14 +450,14 @@ class EventPublisher:
         loop = asyncio.get_running_loop()
         futs: list[asyncio.Future] = []
         inboxes: list[str] = []
-        for _before, after, line in todo:
+        for _before, after, line, body in todo:
             fut = loop.create_future()
             inbox = f"{prefix}.{next(self._serial)}"
             self._acks[inbox] = fut
             inboxes.append(inbox)
             headers = {"Nats-Msg-Id": event_id(self.node, after, line)}
             try:
-                await nc.publish(self.subject, self.body(line), reply=inbox, headers=headers)
+                await nc.publish(self.subject, body, reply=inbox, headers=headers)
             except nats.errors.MaxPayloadError:
                 fut.set_result(TOO_BIG)  # over the server's max_payload: never goes
             except Exception as exc:
@@ -508,6 +518,17 @@ class EventPublisher:
             if end == pos:
                 return  # not ahead of the cursor: published before it, nothing to skip
             pos = end
+
+
+def _no_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    if isinstance(value, dict):
+        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_surrogates(v) for v in value]
+    return value
 
 
 class Refused(Exception):
