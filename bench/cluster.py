@@ -313,6 +313,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         port = free_port()
+        # kept: the partition below starts the server again on the same port and store
         conf = server_config(name="bench", port=port, store_dir=str(base / "nats" / "js"))
         server = start_server(str(base / "nats"), conf)
         while True:
