@@ -270,6 +270,49 @@ class Cursor:
         self.saved_at = time.monotonic()
 
 
+def _no_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    if isinstance(value, dict):
+        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_surrogates(v) for v in value]
+    return value
+
+
+class Refused(Exception):
+    """The stream's answer to one publish was an error."""
+
+    def __init__(self, text: str, code: int = 0) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+TOO_BIG_CODE = 10054  # nats-server: "message size exceeds maximum allowed"
+TOO_BIG = Refused("over the server's max_payload", TOO_BIG_CODE)
+
+
+def _answer(msg: Any) -> Refused | None:
+    """None for the stream's ack of one publish, else why it was refused."""
+    if (msg.headers or {}).get("Status") == "503":
+        return Refused("no events stream (no responders)")
+    try:
+        resp = json.loads(msg.data)
+        err = resp.get("error") if isinstance(resp, dict) else None
+    except ValueError:
+        return Refused("an answer that is not JSON")
+    if err is None:
+        return None
+    if not isinstance(err, dict):
+        return Refused(str(err)[:160])
+    code = err.get("err_code", 0)
+    return Refused(
+        f"{err.get('description', '')} (code {err.get('code')}, {code})"[:200],
+        code if isinstance(code, int) else 0,
+    )
+
+
 class EventPublisher:
     """Follows the log and publishes this machine's agents' events (runs on the cluster
     client's loop; `wake` from any thread)."""
@@ -518,49 +561,6 @@ class EventPublisher:
             if end == pos:
                 return  # not ahead of the cursor: published before it, nothing to skip
             pos = end
-
-
-def _no_surrogates(value: Any) -> Any:
-    """`value` with every lone surrogate in its strings replaced by U+FFFD."""
-    if isinstance(value, str):
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
-    if isinstance(value, dict):
-        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_no_surrogates(v) for v in value]
-    return value
-
-
-class Refused(Exception):
-    """The stream's answer to one publish was an error."""
-
-    def __init__(self, text: str, code: int = 0) -> None:
-        super().__init__(text)
-        self.code = code
-
-
-TOO_BIG_CODE = 10054  # nats-server: "message size exceeds maximum allowed"
-TOO_BIG = Refused("over the server's max_payload", TOO_BIG_CODE)
-
-
-def _answer(msg: Any) -> Refused | None:
-    """None for the stream's ack of one publish, else why it was refused."""
-    if (msg.headers or {}).get("Status") == "503":
-        return Refused("no events stream (no responders)")
-    try:
-        resp = json.loads(msg.data)
-        err = resp.get("error") if isinstance(resp, dict) else None
-    except ValueError:
-        return Refused("an answer that is not JSON")
-    if err is None:
-        return None
-    if not isinstance(err, dict):
-        return Refused(str(err)[:160])
-    code = err.get("err_code", 0)
-    return Refused(
-        f"{err.get('description', '')} (code {err.get('code')}, {code})"[:200],
-        code if isinstance(code, int) else 0,
-    )
 
 
 def shown(data: bytes) -> Event | None:
