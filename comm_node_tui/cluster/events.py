@@ -512,8 +512,8 @@ class EventPublisher:
             for k, fut in enumerate(futs):
                 if not fut.done():
                     return k, TimeoutError("no ack")
-                if fut.exception() is not None:
-                    return k, fut.exception()
+                if (exc := fut.exception()) is not None:
+                    return k, exc if isinstance(exc, Exception) else Exception(repr(exc))
                 why = fut.result()
                 why = why if isinstance(why, Refused) else _answer(why)
                 if why is not None and why.code == TOO_BIG_CODE:
