@@ -512,8 +512,8 @@ class EventPublisher:
             for k, fut in enumerate(futs):
                 if not fut.done():
                     return k, TimeoutError("no ack")
-                if (exc := fut.exception()) is not None:
-                    return k, exc if isinstance(exc, Exception) else Exception(repr(exc))
+                if (err := fut.exception()) is not None:
+                    return k, err if isinstance(err, Exception) else Exception(repr(err))
                 why = fut.result()
                 why = why if isinstance(why, Refused) else _answer(why)
                 if why is not None and why.code == TOO_BIG_CODE:
