@@ -30,8 +30,9 @@ from comm_node_tui.protocol import jsonfast as json
 
 TYPE_CHECKING = False  # annotations only
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
-    from typing import BinaryIO
+    from typing import Any, BinaryIO
 
 BLOCKING = ("blocks", "conditional-blocks")
 EXCLUDED_TYPES = frozenset({"merge-request", "gate", "molecule", "message", "agent", "role", "rig"})
@@ -137,7 +138,19 @@ class Task:
         self.defer_until: str | None = None
         self.required_artifacts: list[str] = []
         self.description = ""
-        self.contract = Contract()
+        # self.contract: left unset, made empty when first read (__getattr__ below)
+
+    if not TYPE_CHECKING:  # hidden from mypy: any other name stays an error there
+
+        def __getattr__(self, name: str) -> Contract:
+            # Called only for an unset slot. Most tasks have no contract: making an empty one
+            # (an object and four lists) for each of 10,000 tasks was a fifth of the objects
+            # of a Beads load, which the collector then walked (issue 22). The same empty
+            # Contract as before, made once, when some caller asks for it.
+            if name == "contract":
+                c = self.contract = Contract()
+                return c
+            raise AttributeError(f"'Task' object has no attribute '{name}'")
 
     def to_json(self) -> dict:
         return {
@@ -175,33 +188,51 @@ def _priority(v: object) -> int:
 
 
 def task_from_beads(rec: dict, domains: set[str]) -> Task:
+    """One Beads record (an export's line, as json reads it) as a Task."""
+    t = _beads_task(rec, domains, True)
+    assert t is not None  # only an inexact read is refused
+    return t
+
+
+def _beads_task(rec: dict, domains: set[str], exact: bool) -> Task | None:
     # Written for speed (issue 22: 10,000 tasks loaded and judged in 100 ms): each field read
-    # once and set once (no Task.__init__ defaults overwritten), no empty Contract built to
-    # be replaced, "{}" metadata not parsed. Same result as Task(...) + the fields.
+    # once and set once (no Task.__init__ defaults overwritten), no contract made when the
+    # record has none (Task.__getattr__ makes the empty one if asked), "{}" metadata not
+    # parsed. Same result as Task(...) + the fields.
+    # `exact` False: `rec` was read by orjson, which reads an integer past 64 bits as a float
+    # where json reads an int. The only such values that reach a task are the priority and a
+    # dependency's metadata given as an object; None when one of those is met, so the caller
+    # reads the line again with json (rare: Beads writes int priorities and "{}" metadata).
     get = rec.get
     tid = get("id")
     if not isinstance(tid, str) or not tid:
         raise ValueError("record has no text id")
+    v = get("priority")
+    if type(v) is int:
+        priority = v
+    elif not exact and type(v) is float:
+        return None
+    else:
+        priority = _priority(v)
     t = Task.__new__(Task)
     t.id = tid
+    t.priority = priority
     v = get("title")
     t.title = v if isinstance(v, str) else ""
     v = get("status")
-    status = t.status = (v if isinstance(v, str) else "open") or "open"
-    t.priority = _priority(get("priority"))
+    status = t.status = v if isinstance(v, str) and v else "open"
     v = get("issue_type")
-    t.issue_type = (v if isinstance(v, str) else "task") or "task"
+    t.issue_type = v if isinstance(v, str) and v else "task"
     v = get("description")
     t.description = v if isinstance(v, str) else ""
     v = get("assignee")
-    assignee = t.assignee = (v if isinstance(v, str) else "") or None
+    assignee = t.assignee = v if isinstance(v, str) and v else None
     v = get("labels")
     labels = t.labels = [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
     t.pinned = get("pinned") is True or status == "pinned"
     t.ephemeral = get("ephemeral") is True
     v = get("defer_until")
-    t.defer_until = (v if isinstance(v, str) else "") or None
-    t.required_artifacts = []
+    t.defer_until = v if isinstance(v, str) and v else None
     deps: list[tuple[str, str, dict]] = []
     parent = None
     v = get("dependencies")
@@ -209,12 +240,14 @@ def task_from_beads(rec: dict, domains: set[str]) -> Task:
         for d in v:
             if not isinstance(d, dict):
                 continue
-            target, kind = d.get("depends_on_id"), d.get("type")
+            dget = d.get
+            target, kind = dget("depends_on_id"), dget("type")
             if not isinstance(target, str) or not isinstance(kind, str):
                 continue
-            if d.get("issue_id") not in (None, tid):
+            issuer = dget("issue_id")
+            if issuer is not None and issuer != tid:
                 continue  # an edge stored on the wrong record: not this issue's dependency
-            meta = d.get("metadata")
+            meta = dget("metadata")
             if isinstance(meta, str):
                 if meta == "{}" or not meta.strip():
                     meta = {}
@@ -223,7 +256,14 @@ def task_from_beads(rec: dict, domains: set[str]) -> Task:
                         meta = json.loads(meta)
                     except (ValueError, RecursionError):
                         meta = {}
-            deps.append((kind, target, meta if isinstance(meta, dict) else {}))
+                    if not isinstance(meta, dict):
+                        meta = {}
+            elif isinstance(meta, dict):
+                if not exact:
+                    return None
+            else:
+                meta = {}
+            deps.append((kind, target, meta))
             if kind == "parent-child":
                 parent = target
     if parent is None:
@@ -239,28 +279,32 @@ def task_from_beads(rec: dict, domains: set[str]) -> Task:
             meta = json.loads(meta)
         except (ValueError, RecursionError):
             meta = None
-    if isinstance(meta, dict) and isinstance(meta.get("required_artifacts"), list):
-        t.required_artifacts = [a for a in meta["required_artifacts"] if isinstance(a, str)]
+    if isinstance(meta, dict):
+        v = meta.get("required_artifacts")
+        t.required_artifacts = [a for a in v if isinstance(a, str)] if isinstance(v, list) else []
+    else:
+        t.required_artifacts = []
     design, notes, criteria = get("design"), get("notes"), get("acceptance_criteria")
     if design or notes or criteria or isinstance(meta, dict):
         design, notes = _text(design).strip(), _text(notes).strip()
         context = "\n\n".join(f"{k}: {v}" for k, v in (("design", design), ("notes", notes)) if v)
-        t.contract = Contract(
+        c = Contract(
             done_when=criteria_lines(criteria) if isinstance(criteria, str) else None,
             artifacts=_strings(meta.get("artifacts")) if isinstance(meta, dict) else None,
             notify=_strings(meta.get("notify")) if isinstance(meta, dict) else None,
             context=context[:MAX_CONTEXT_CHARS],
         )
-    else:
-        t.contract = Contract()
-    t.domain = None
+        if not c.empty():
+            t.contract = c
+    domain = None
     for label in labels:  # _domain_of, inline
         if label.startswith("domain:"):
-            t.domain = label.split(":", 1)[1] or None
+            domain = label[7:] or None
             break
     else:
         if assignee and assignee in domains:
-            t.domain = assignee
+            domain = assignee
+    t.domain = domain
     return t
 
 
@@ -273,8 +317,11 @@ def _domain_of(t: Task, domains: set[str]) -> str | None:
     return t.domain
 
 
-def load_beads_jsonl(path: str, domains: set[str]) -> tuple[dict[str, Task], list[str]]:
-    """Tasks from a Beads export; bad lines are reported (file:line), never fatal."""
+def load_beads_jsonl(
+    path: str, domains: set[str], fast: bool = True
+) -> tuple[dict[str, Task], list[str]]:
+    """Tasks from a Beads export; bad lines are reported (file:line), never fatal. `fast`
+    False: without orjson (the hook's hand-off: its start-up counts more than the parse)."""
     tasks: dict[str, Task] = {}
     problems: list[str] = []
     try:
@@ -289,7 +336,7 @@ def load_beads_jsonl(path: str, domains: set[str]) -> tuple[dict[str, Task], lis
     except OSError as exc:
         raise SourceProblem(f"{path}: cannot read ({exc.strerror})") from None
     with Uncollected():
-        _read_beads(fh, name, domains, tasks, problems)
+        _read_beads(fh, name, domains, tasks, problems, fast)
     return tasks, problems
 
 
@@ -331,24 +378,47 @@ class Uncollected:
             gc.enable()
 
 
+def _orjson_loads() -> Callable[[bytes], Any] | None:
+    """orjson's loads where it is installed: half the CPU of the standard scanner on a Beads
+    export's lines (issue 22). Imported here, never by the hook or the agent CLI."""
+    try:
+        from orjson import loads
+    except ImportError:
+        return None
+    return loads
+
+
 def _read_beads(
-    fh: BinaryIO, name: str, domains: set[str], tasks: dict, problems: list[str]
+    fh: BinaryIO, name: str, domains: set[str], tasks: dict, problems: list[str], fast: bool
 ) -> None:
+    fast_loads = _orjson_loads() if fast else None
     with fh:
         for n, raw in enumerate(fh, 1):
-            if not raw.strip():
+            if raw.isspace():
                 continue
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-                if not isinstance(rec, dict):
-                    raise ValueError("not an object")
-                t = task_from_beads(rec, domains)
-            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-                why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)[:80]
-                if isinstance(exc, RecursionError):
-                    why = "nested too deeply"
-                problems.append(f"{name}:{n}: skipped ({why})")
-                continue
+            t = None
+            if fast_loads is not None:
+                # orjson refuses what json reads differently or refuses (a BOM, NaN, a lone
+                # surrogate, bytes not UTF-8, nesting past 1,024) and json then reads the line,
+                # so the task or the problem reported is json's, word for word
+                try:
+                    rec = fast_loads(raw)
+                    if type(rec) is dict:
+                        t = _beads_task(rec, domains, False)
+                except ValueError:  # orjson.JSONDecodeError, or no text id: json decides
+                    t = None
+            if t is None:
+                try:
+                    rec = json.loads(raw.decode("utf-8"))
+                    if not isinstance(rec, dict):
+                        raise ValueError("not an object")
+                    t = task_from_beads(rec, domains)
+                except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                    why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)[:80]
+                    if isinstance(exc, RecursionError):
+                        why = "nested too deeply"
+                    problems.append(f"{name}:{n}: skipped ({why})")
+                    continue
             if t.id in tasks:
                 problems.append(f"{name}:{n}: duplicate id '{t.id}' (the later line wins)")
             tasks[t.id] = t
@@ -393,12 +463,19 @@ def _stamp(path: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
+_CONTRACT = Task.contract  # the slot: read without making the empty contract (Task.__getattr__)
+
+
 def _task_row(t: Task) -> list:
-    c = t.contract
+    try:
+        c = _CONTRACT.__get__(t, Task)
+        contract = [c.done_when, c.artifacts, c.notify, c.verify, c.context]
+    except AttributeError:  # none: the empty one's row
+        contract = [[], [], [], [], ""]
     return [
         t.id, t.title, t.status, t.priority, t.issue_type, t.domain, t.assignee, t.labels,
         t.deps, t.parent, t.pinned, t.ephemeral, t.defer_until, t.required_artifacts,
-        t.description, [c.done_when, c.artifacts, c.notify, c.verify, c.context],
+        t.description, contract,
     ]  # fmt: skip
 
 
@@ -410,8 +487,10 @@ def _task_of(row: list) -> Task:
         t.description, contract,
     ) = row  # fmt: skip
     t.deps = [(k, target, meta) for k, target, meta in deps]
-    c = t.contract = Contract.__new__(Contract)
-    c.done_when, c.artifacts, c.notify, c.verify, c.context = contract
+    done_when, artifacts, notify, verify, context = contract
+    if done_when or artifacts or notify or verify or context:
+        c = t.contract = Contract.__new__(Contract)
+        c.done_when, c.artifacts, c.notify, c.verify, c.context = contract
     return t
 
 
@@ -561,8 +640,10 @@ def _parse_and_cache(
     """The source's tasks as rows, written to the cache: a header line (key, problems, the
     ids each assignee of the source holds), then a JSON array of the rows, one row a line."""
     stamp = _stamp(path)
-    loader = load_native if source == "native" else load_beads_jsonl
-    tasks, problems = loader(path, domains)
+    if source == "native":
+        tasks, problems = load_native(path, domains)
+    else:  # the hook's hand-off parses here: not with orjson (its import is start-up time)
+        tasks, problems = load_beads_jsonl(path, domains, fast=False)
     rows = [_task_row(t) for t in tasks.values()]
     # Written only for a file not changed while it was read, and last changed RACY_NS
     # before now: a same-size rewrite in place within the file system's timestamp grain
