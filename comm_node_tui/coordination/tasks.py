@@ -869,46 +869,79 @@ class Readiness:
         from datetime import UTC, datetime
 
         self.now = now or datetime.now(UTC)
-        self.children: dict[str, list[str]] = defaultdict(list)
-        self.dependents: dict[str, list[str]] = defaultdict(list)
+        # Written for speed (issue 22): locals for what every edge reads, a reason's list
+        # made only for a blocked task, the deferral walk only where there is a deferral or
+        # a parent, `dependents` (for `unblocks` alone) built when first asked for.
+        children: dict[str, list[str]] = defaultdict(list)
         for t in tasks.values():
             for kind, target, _m in t.deps:
                 if kind == "parent-child":
-                    self.children[target].append(t.id)
-                self.dependents[target].append(t.id)
+                    children[target].append(t.id)
+        self.children = children
+        self._dependents: dict[str, list[str]] | None = None
         self.reasons: dict[str, list[str]] = {}
         self._compute_blocked()
-        self.ready: list[str] = sorted(
-            (tid for tid in tasks if self._ready(tasks[tid])),
-            key=lambda i: (tasks[i].priority, i),
-        )
+        reasons = self.reasons
+        ready: list[tuple[int, str]] = []
+        for tid, t in tasks.items():  # self._ready(t), inline
+            if (
+                t.status == "open"
+                and not t.pinned
+                and not t.ephemeral
+                and t.id not in reasons
+                and t.issue_type not in EXCLUDED_TYPES
+                and not ((t.defer_until or t.parent) and self._deferred(t))
+                and not (t.required_artifacts and self.missing_artifacts(t))
+            ):
+                ready.append((t.priority, tid))
+        ready.sort()  # by (priority, id): ids are unique, so no two keys tie
+        self.ready: list[str] = [tid for _p, tid in ready]
+
+    @property
+    def dependents(self) -> dict[str, list[str]]:
+        """Every task's dependents (any edge kind), by the id they depend on."""
+        if self._dependents is None:
+            from collections import defaultdict
+
+            dependents: dict[str, list[str]] = defaultdict(list)
+            for t in self.tasks.values():
+                for _kind, target, _m in t.deps:
+                    dependents[target].append(t.id)
+            self._dependents = dependents
+        return self._dependents
 
     def _open_children(self, gate: str) -> list[str]:
         return [c for c in self.children.get(gate, ()) if self.tasks[c].status not in DONE]
 
     def _compute_blocked(self) -> None:
+        tasks = self.tasks
+        get = tasks.get
         direct: dict[str, list[str]] = {}
-        for t in self.tasks.values():
+        for t in tasks.values():
             if t.status in DONE:
                 continue
-            why = []
+            why = None
             for kind, target, meta in t.deps:
-                dep = self.tasks.get(target)
+                dep = get(target)
                 if dep is None:
                     continue  # dangling edges never block
                 if kind in BLOCKING and dep.status not in DONE:
-                    why.append(f"blocked by {target} ({dep.status})")
+                    reason = f"blocked by {target} ({dep.status})"
                 elif kind == "waits-for":
                     open_children = self._open_children(target)
                     if not open_children:
                         continue
                     if meta.get("gate") == "any-children" and any(
-                        self.tasks[c].status == "closed" for c in self.children.get(target, ())
+                        tasks[c].status == "closed" for c in self.children.get(target, ())
                     ):
                         continue
-                    why.append(f"waits for {target} ({len(open_children)} open children)")
-            if why:
-                direct[t.id] = why
+                    reason = f"waits for {target} ({len(open_children)} open children)"
+                else:
+                    continue
+                if why is None:
+                    why = direct[t.id] = [reason]
+                else:
+                    why.append(reason)
         self.reasons = dict(direct)
         # Blocked parents block their (not closed/pinned) descendants, transitively.
         from collections import deque
@@ -917,7 +950,7 @@ class Readiness:
         while queue:
             pid = queue.popleft()
             for child in self.children.get(pid, ()):
-                if self.tasks[child].status in DONE:
+                if tasks[child].status in DONE:
                     continue
                 if child not in self.reasons:
                     self.reasons[child] = [f"parent {pid} is blocked"]
