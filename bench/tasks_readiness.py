@@ -159,7 +159,8 @@ def table(sizes: list[int], repeats: int, older: ModuleType | None) -> None:
                 f"| {rs[0]['n']:,} | {rs[0]['ready']:,} | {name} | {median(judged):.0f} ms "
                 f"({min(judged):.0f}) | {ms(rs, 'judged', True):.0f} ms "
                 f"| {ms(rs, 'pass', True):.1f} ms | {ms(rs, 'free', True):.1f} ms "
-                f"| {median(before):.0f} ms ({min(before):.0f}) | {ms(rs, 'as before', True):.0f} ms |"
+                f"| {median(before):.0f} ms ({min(before):.0f}) "
+                f"| {ms(rs, 'as before', True):.0f} ms |"
             )
         if older is not None:
             ratios = [
