@@ -336,7 +336,7 @@ def load_beads_jsonl(
     except OSError as exc:
         raise SourceProblem(f"{path}: cannot read ({exc.strerror})") from None
     with Uncollected():
-        _read_beads(fh, name, domains, tasks, problems, fast)
+        _read_beads(fh, name, domains, tasks, problems, _orjson_loads(size) if fast else None)
     return tasks, problems
 
 
@@ -378,9 +378,19 @@ class Uncollected:
             gc.enable()
 
 
-def _orjson_loads() -> Callable[[bytes], Any] | None:
-    """orjson's loads where it is installed: half the CPU of the standard scanner on a Beads
-    export's lines (issue 22). Imported here, never by the hook or the agent CLI."""
+ORJSON_BYTES = 4 * 1024 * 1024  # an export this big pays for orjson's import by its parse
+
+
+def _orjson_loads(size: int) -> Callable[[bytes], Any] | None:
+    """orjson's loads, where it is installed and pays: it reads a Beads export's lines at
+    about half the CPU of json's scanner (4-5 ns a byte saved, issue 22), but importing it
+    imports dataclasses, uuid, zoneinfo and more: ~20 ms of CPU in a process that has none of
+    them (a CLI call), under 1 ms in the engine. So: once imported, always; before that, for
+    an export of ORJSON_BYTES or more. Never in the hook (its caller passes fast=False)."""
+    import sys
+
+    if "orjson" not in sys.modules and size < ORJSON_BYTES:
+        return None
     try:
         from orjson import loads
     except ImportError:
@@ -389,9 +399,13 @@ def _orjson_loads() -> Callable[[bytes], Any] | None:
 
 
 def _read_beads(
-    fh: BinaryIO, name: str, domains: set[str], tasks: dict, problems: list[str], fast: bool
+    fh: BinaryIO,
+    name: str,
+    domains: set[str],
+    tasks: dict,
+    problems: list[str],
+    fast_loads: Callable[[bytes], Any] | None,
 ) -> None:
-    fast_loads = _orjson_loads() if fast else None
     with fh:
         for n, raw in enumerate(fh, 1):
             if raw.isspace():
@@ -882,6 +896,9 @@ class Readiness:
         self.reasons: dict[str, list[str]] = {}
         self._compute_blocked()
         reasons = self.reasons
+        # the tasks deferred into the future (by identity): a task is deferred when it or an
+        # ancestor is one of them, so with none (the usual case) no ancestry is walked
+        future = {id(t) for t in tasks.values() if t.defer_until and self._defers(t)}
         ready: list[tuple[int, str]] = []
         for tid, t in tasks.items():  # self._ready(t), inline
             if (
@@ -890,7 +907,7 @@ class Readiness:
                 and not t.ephemeral
                 and t.id not in reasons
                 and t.issue_type not in EXCLUDED_TYPES
-                and not ((t.defer_until or t.parent) and self._deferred(t))
+                and not (future and self._under(t, future))
                 and not (t.required_artifacts and self.missing_artifacts(t))
             ):
                 ready.append((t.priority, tid))
@@ -960,6 +977,21 @@ class Readiness:
 
     def blocked(self, tid: str) -> bool:
         return tid in self.reasons
+
+    def _defers(self, t: Task) -> bool:
+        when = _parse_time(t.defer_until)
+        return when is not None and when > self.now
+
+    def _under(self, t: Task, future: set[int]) -> bool:
+        """_deferred(t), with the future deferrals found already."""
+        seen = set()
+        node: Task | None = t
+        while node is not None and node.id not in seen:
+            seen.add(node.id)
+            if id(node) in future:
+                return True
+            node = self.tasks.get(node.parent) if node.parent else None
+        return False
 
     def _deferred(self, t: Task) -> bool:
         seen = set()
