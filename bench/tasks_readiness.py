@@ -14,8 +14,10 @@ Each run starts with the collector emptied (gc.collect) and times, in this order
   bench measured until 2026-11-22 (its first pass over the load falls inside readiness).
 Reports medians of wall and CPU time (CPU is steadier on a shared machine).
 
-Usage: python bench/tasks_readiness.py [TASKS] [REPEATS] [--sizes] [--before DIR]
+Usage: python bench/tasks_readiness.py [TASKS] [REPEATS] [--sizes] [--native] [--before DIR]
   --sizes: the growth table: 1,000, 5,000, 10,000 and 20,000 tasks.
+  --native: a native tasks.toml instead (TASKS defaults to 20,000): an engine's first start,
+    the start that writes the task cache, and a second start.
   --before DIR: also time an older comm_node_tui/coordination/tasks.py (DIR holds the
     package, e.g. `git archive <commit> comm_node_tui | tar -x -C DIR`), alternating with
     this one in the same process, and print the ratios new / old.
@@ -176,6 +178,46 @@ def table(sizes: list[int], repeats: int, older: ModuleType | None) -> None:
         )
 
 
+def native_table(n: int, repeats: int, older: ModuleType | None) -> None:
+    """load_native_cached of a tasks.toml of `n` tasks of the room bench's shape (200
+    domains, two dependencies each): as an engine's first start finds it (changed a moment
+    ago: parsed, not cached), when it writes the cache (parsed, rows written), and on a
+    second start (read from the cache). CPU medians, old and new alternating."""
+    names = [f"d{i:03d}" for i in range(200)]
+    mods = {"new": current} if older is None else {"old": older, "new": current}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path, state = Path(tmp) / "tasks.toml", Path(tmp) / "state"
+        with open(path, "w") as fh:
+            for i in range(n):
+                deps = f'depends_on = ["T{i - 1}", "T{i // 2}"]\n' if i > 1 else ""
+                fh.write(
+                    f'[[tasks]]\nid = "T{i}"\ntitle = "task number {i}"\n'
+                    f'domain = "{names[i % 200]}"\n{deps}'
+                )
+        now = time.time_ns()
+        for _ in range(repeats):
+            for name, mod in mods.items():
+                for start, age in (("first", 0), ("cache written", 60), ("second", None)):
+                    if age is not None:  # mtime `age` seconds ago, no cache yet
+                        os.utime(path, ns=(now, now - age * 1_000_000_000))
+                        (state / mod.CACHE_FILE).unlink(missing_ok=True)
+                    gc.collect()
+                    clock = Clock()
+                    with mod.Uncollected():
+                        found, _ = mod.load_native_cached(str(path), set(names), str(state))
+                    cpu.setdefault((start, name), []).append(clock.lap()[1] * 1000)
+                    assert len(found) == n
+                    del found
+    print(f"\nnative tasks.toml, {n:,} tasks: load_native_cached, CPU medians of {repeats}")
+    print("| start | " + " | ".join(mods) + (" | new / old |" if older else " |"))
+    print("| --- " * (len(mods) + 1 + (1 if older else 0)) + "|")
+    for start in ("first", "cache written", "second"):
+        ms_ = [median(cpu[(start, name)]) for name in mods]
+        cells = " | ".join(f"{m:.0f} ms" for m in ms_)
+        print(f"| {start} | {cells}" + (f" | {ms_[1] / ms_[0]:.2f} |" if older else " |"))
+
+
 def main() -> None:
     argv = sys.argv[1:]
     older = None
@@ -201,7 +243,10 @@ def main() -> None:
         )
     except ImportError:
         print("orjson: not installed (json reads every line)")
-    table(sizes, repeats, older)
+    if "--native" in argv:
+        native_table(int(args[0]) if args else 20_000, repeats, older)
+    else:
+        table(sizes, repeats, older)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
