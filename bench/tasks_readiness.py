@@ -170,12 +170,14 @@ def table(sizes: list[int], repeats: int, older: ModuleType | None) -> None:
             ]
             print(f"| {n:,} | | new / old (cpu) | {'; '.join(ratios)} | | | | | |")
     for f in sorted(SHARED.glob("*.jsonl")) if SHARED.is_dir() else []:
-        rs = [run(current, f) for _ in range(repeats)]
-        print(
-            f"{f.name}: {rs[0]['n']} tasks, {rs[0]['ready']} ready, judged median "
-            f"{ms(rs, 'judged'):.1f} ms (cpu {ms(rs, 'judged', True):.1f}), as before "
-            f"{ms(rs, 'as before'):.1f} ms"
-        )
+        mods = {"new": current} if older is None else {"old": older, "new": current}
+        for name, mod in mods.items():
+            rs = [run(mod, f) for _ in range(repeats)]
+            print(
+                f"{f.name} ({name}): {rs[0]['n']} tasks, {rs[0]['ready']} ready, judged median "
+                f"{ms(rs, 'judged'):.1f} ms (cpu {ms(rs, 'judged', True):.1f}), as before "
+                f"{ms(rs, 'as before'):.1f} ms (cpu {ms(rs, 'as before', True):.1f})"
+            )
 
 
 def native_table(n: int, repeats: int, older: ModuleType | None) -> None:
