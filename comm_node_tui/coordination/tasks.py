@@ -355,7 +355,9 @@ class Uncollected:
     cycles: a replaced view is freed as before); what freezing costs is that a cycle alive
     or not yet collected at that moment is never collected. So it is done for the first two
     big loads of a process only (at start: the task view and the graph made from it); a
-    later reload (a claim changes the overlay) is paused, not frozen."""
+    later reload (a claim changes the overlay) is paused, not frozen. A big region not
+    frozen has what it made moved to the oldest generation as the collector resumes (see
+    __exit__), so the young and middle passes do not walk it twice on its way there."""
 
     __slots__ = ("keep", "was")
     MANY = 20_000  # objects made while paused: below this, the collector's passes are cheap
@@ -372,9 +374,21 @@ class Uncollected:
     def __exit__(self, *_exc: object) -> None:
         if self.was:
             cls = type(self)
-            if self.keep and cls.frozen < cls.FREEZES and gc.get_count()[0] >= cls.MANY:
-                cls.frozen += 1
-                gc.freeze()
+            if gc.get_count()[0] >= cls.MANY:
+                if self.keep and cls.frozen < cls.FREEZES:
+                    cls.frozen += 1
+                    gc.freeze()
+                elif gc.get_freeze_count() == 0:
+                    # Otherwise the next allocations run a young pass over all that was made
+                    # (10,000 Beads tasks: ~60,000 objects, 25-45 ms of CPU) and, a few young
+                    # passes later, a middle one over the same again, before they reach the
+                    # oldest generation, where they end anyway. freeze + unfreeze puts every
+                    # tracked object there at once (two list splices): only full passes walk
+                    # them, as they would have. A cycle made meanwhile (this thread or
+                    # another) is collected by the next full pass instead of a young one.
+                    # Skipped while something is frozen: unfreeze would thaw it too.
+                    gc.freeze()
+                    gc.unfreeze()
             gc.enable()
 
 
