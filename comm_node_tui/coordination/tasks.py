@@ -934,8 +934,8 @@ class Readiness:
 
         self.now = now or datetime.now(UTC)
         # Written for speed (issue 22): locals for what every edge reads, a reason's list
-        # made only for a blocked task, the deferral walk only where there is a deferral or
-        # a parent, `dependents` (for `unblocks` alone) built when first asked for.
+        # made only for a blocked task, each deferral parsed once, `dependents` (for
+        # `unblocks` alone) built when first asked for.
         children: dict[str, list[str]] = defaultdict(list)
         for t in tasks.values():
             for kind, target, _m in t.deps:
