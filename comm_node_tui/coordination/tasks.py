@@ -114,6 +114,7 @@ class Task:
         "status",
         "title",
     )
+    contract: Contract  # a slot left unset until read: see __getattr__
 
     def __init__(
         self,
@@ -491,7 +492,8 @@ def _stamp(path: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-_CONTRACT = Task.contract  # the slot: read without making the empty contract (Task.__getattr__)
+# the slot's descriptor: reads it without making the empty contract (Task.__getattr__)
+_CONTRACT: Any = Task.__dict__["contract"]
 
 
 def _task_row(t: Task) -> list:
