@@ -219,3 +219,14 @@ def test_without_a_cluster_a_viewer_reads_no_other_log(tmp_path, engine_for):
     finally:
         bridge.stop()
     assert not (root / ".comm-node" / REMOTE_LOG).exists()
+
+
+def test_a_sandboxed_agent_cannot_write_the_other_machines_events(tmp_path):
+    """Forged there, a viewer would show events from m2 that m2 never logged."""
+    from comm_node_tui.adapters.claude.sandbox import sandbox_block
+
+    root = machine(tmp_path / "m1", "nats://127.0.0.1:9", "m1", ["a"])
+    ws = load_workspace(str(root))
+    RemoteLog(ws.paths.state).close()  # as the engine's relay makes it at its start
+    deny = sandbox_block(ws, ws.domains["a"])["filesystem"]["denyWrite"]
+    assert str(root / ".comm-node" / REMOTE_LOG) in deny
