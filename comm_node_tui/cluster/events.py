@@ -406,4 +406,4 @@ async def consume(
             if ev is not None:
                 show(ev, *_where(msg))
             with contextlib.suppress(Exception):
-                await msg.ack()  # lost (a crash just now): shown once more, by a new room
+                await msg.ack()  # lost: redelivered, and dropped by its sequence (remote_log.py)
