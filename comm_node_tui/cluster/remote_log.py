@@ -66,7 +66,9 @@ class RemoteLog:
         self.log.close()
 
 
-def recent(local_log: str, state_dir: str, n: int, where=None) -> list[Event]:
+def recent(
+    local_log: str, state_dir: str, n: int, where: Callable[[Event], bool] | None = None
+) -> list[Event]:
     """The last `n` events of this machine's log and of the other machines' (by time),
     oldest first."""
     mine = tail(local_log, n, where)
