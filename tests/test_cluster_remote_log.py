@@ -211,9 +211,14 @@ def test_without_a_cluster_a_viewer_reads_no_other_log(tmp_path, engine_for):
     try:
         assert bridge.viewer_of
         # the viewer follows the local log only (one follower thread, no second one)
-        EventLog(str(root / ".comm-node" / "events.jsonl")).append(Event("test.note", "hi"))
-        eng.emit(Event("test.note", "from the engine"))
-        wait_for(lambda: any(e.msg == "from the engine" for e in list(got)), timeout=STEP_S)
+        # it reads the log from where it was when its thread began (a moment after start):
+        # an event each poll until one arrives shows that thread is past its start
+
+        def followed() -> bool:
+            eng.emit(Event("test.note", "from the engine"))
+            return any(e.msg == "from the engine" for e in list(got))
+
+        wait_for(followed, timeout=STEP_S, every=0.2, what="the viewer following the log")
         names = {t.name for t in threading.enumerate()}
         assert "cn-follow-remote" not in names and not hasattr(bridge, "remote_follower")
     finally:
