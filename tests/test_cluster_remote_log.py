@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from comm_node_tui.cluster.remote_log import REMOTE_LOG, Follower, RemoteLog
-from comm_node_tui.protocol.events import Event, EventLog
+from comm_node_tui.protocol.events import Event
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env, run_cli, write_workspace
 from tests.natskit import events, machine, running_server
