@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -28,29 +29,10 @@ def _demo(root: Path, *args: str, env: dict, timeout: float) -> subprocess.Compl
     )
 
 
-def test_real_demo_headless_plays_the_plan_on_real_claude_code(tmp_path: Path) -> None:
-    claude_binary()  # the pinned build: a clear failure when it is missing, never a skip
-    root = tmp_path / "demo"
-    socket = f"cn-real-demo-{os.getpid()}-{os.urandom(3).hex()}"
-    env = cli_env(COMM_NODE_TMUX_SOCKET=socket)
-    try:
-        r = _demo(
-            root,
-            "--agents",
-            "claude",
-            "--headless",
-            "--json",
-            "--speed",
-            "2",
-            "--timeout",
-            "900",
-            env=env,
-            timeout=480,
-        )
-    finally:
-        stop_agents(socket)  # the demo stops its agents; this is for a demo that crashed
-    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
-    s = json.loads(r.stdout)
+def _check_finished_demo(root: Path, s: dict, env: dict) -> None:
+    """Everything a finished run of the real demo must show: its summary `s` (as
+    `comm-node demo --headless --json` prints it), the workspace, the engine's event log
+    and the model's request log, checked against each other."""
     assert s["agents"] == "claude" and s["ok"]
     assert s["tasks_done"] == s["tasks_total"] == len(real_plan.TASKS)
 
@@ -169,31 +151,43 @@ def test_demo_falls_back_to_simulated_agents_with_one_line(tmp_path: Path) -> No
     assert not (tmp_path / "demo2" / "comm-node.toml").exists()
 
 
-async def test_real_demo_control_room_shows_the_real_agents(tmp_path: Path, monkeypatch) -> None:
+async def test_real_demo_plays_the_plan_in_the_control_room(tmp_path: Path, monkeypatch) -> None:
+    """The main job a user runs (`comm-node demo` with real Claude Code: `run_ui`): the room
+    shows the real agents at work, the whole plan is played in it, and the run ends as
+    `run_headless` ends one (Driver.finish); then every check of a finished demo. One run of
+    five real Claude Code processes serves both (the headless CLI path is covered with
+    simulated agents in tests/test_demo.py and by the fallback test below)."""
     import threading
 
     from comm_node_tui.demo.run import Driver, create
     from comm_node_tui.tui.app import ControlRoom
     from tests.waiting import until, wait_for
 
-    claude = claude_binary()
-    socket = f"cn-real-demo-room-{os.getpid()}-{os.urandom(3).hex()}"
+    claude = claude_binary()  # the pinned build: a clear failure when it is missing, never a skip
+    socket = f"cn-real-demo-{os.getpid()}-{os.urandom(3).hex()}"
     monkeypatch.setenv("COMM_NODE_TMUX_SOCKET", socket)
     # the Driver points this process's CLAUDE_CONFIG_DIR at the demo's private Claude home
     # (the room reads token use from it): set here so that it is restored after the test
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "unused"))
-    root = create(str(tmp_path / "demo"), 2.0, 1, 0, 0, claude=claude)
-    driver = Driver(root, 2.0, restart_after_s=20.0)  # as `run_ui` makes it
+    root = Path(create(str(tmp_path / "demo"), 2.0, 1, 0, 0, claude=claude))
+    driver = Driver(str(root), 2.0, restart_after_s=20.0)  # as `run_ui` makes it
     app = ControlRoom(driver.ws)
     failures: list[BaseException] = []
+    finished: list[dict] = []
 
-    def operator() -> None:  # what run_ui's background thread does
+    def operator() -> None:
+        # what run_ui's background thread does, then the end of run_headless's run
         try:
             engine = wait_for(lambda: app.bridge.engine, timeout=60, what="the room's engine")
             driver.kickoff(engine.coord)
-            while not driver.stop.is_set():
+            deadline = time.monotonic() + 420
+            while not driver.stop.is_set() and time.monotonic() < deadline:
                 driver.tend(engine, engine.coord)
+                if driver.plan_done(engine):
+                    break
                 driver.stop.wait(0.5)
+            if not driver.stop.is_set():
+                finished.append(driver.finish(engine))
         except BaseException as exc:  # shown by the test, not lost in a thread
             failures.append(exc)
 
@@ -215,17 +209,14 @@ async def test_real_demo_control_room_shows_the_real_agents(tmp_path: Path, monk
                     and driver.operator.counts["approved"] >= 1
                 )
 
-            await until(
-                pilot,
-                real_work_shown,
-                timeout=240,
-                every=0.2,
-                show=lambda: (
+            def room_state():
+                return (
                     app.world and app.world.tasks.counts,
                     driver.meeting,
                     [(a.name, a.state) for a in (app.world.agents if app.world else ())],
-                ),
-            )
+                )
+
+            await until(pilot, real_work_shown, timeout=240, every=0.2, show=room_state)
             # the pane preview shows the real Claude Code's screen (its footer in default
             # permission mode, or its banner)
             await pilot.press("1")
@@ -234,10 +225,20 @@ async def test_real_demo_control_room_shows_the_real_agents(tmp_path: Path, monk
                 lambda: "manual mode on" in _preview(app) or "Claude Code v" in _preview(app),
                 show=lambda: _preview(app),
             )
+
+            # the rest of the plan, played in the room
+            def ended() -> bool:
+                assert not failures, failures
+                return bool(finished)
+
+            await until(pilot, ended, timeout=480, every=0.5, show=room_state)
     finally:
         driver.stop.set()
         driver.teardown()
         stop_agents(socket)
+    # through JSON, as `comm-node demo --headless --json` prints it
+    s = json.loads(json.dumps(finished[0]))
+    _check_finished_demo(root, s, cli_env(COMM_NODE_TMUX_SOCKET=socket))
 
 
 def _preview(app) -> str:
