@@ -281,6 +281,46 @@ def test_operator_submits_a_nudge_left_typed_in_the_box(real_ws, engine_for) -> 
     wait_screen(panes, "api", lambda s: panes.cli.read_screen(s).input == "")
 
 
+def test_operator_restarts_only_after_the_turn_it_typed(monkeypatch) -> None:
+    """The restart waits for a turn the operator's stand-in just typed: the world it read
+    before typing still says idle, and a restart then killed Claude Code while the answer
+    came in (the model sent it, Claude Code counted it in its cost-state and wrote it to no
+    transcript). Seen at work, then idle again: at rest."""
+    from comm_node_tui.demo import real
+    from comm_node_tui.engine.agent_state import AgentState, Health
+    from comm_node_tui.engine.world_views import AgentView
+
+    def view(state: AgentState) -> AgentView:
+        return AgentView(
+            name="website",
+            state=state,
+            hook_state=state,
+            task=None,
+            progress=None,
+            last_heartbeat=None,
+            heartbeat_age_s=None,
+            health=Health.OK,
+            role="",
+            problem=None,
+        )
+
+    op = real.Operator({"approve_after_s": 0.0, "restart": "website"}, None, None)
+    assert op._at_rest(view(AgentState.IDLE))
+    op.to_type["website"] = "words still to type"
+    assert not op._at_rest(view(AgentState.IDLE))
+    # _retype typed them (what it records): idle in the world read before is not rest
+    del op.to_type["website"]
+    op._typed_at["website"] = time.monotonic()
+    assert not op._at_rest(view(AgentState.IDLE))
+    assert not op._at_rest(view(AgentState.BUSY))  # its turn under way
+    assert op._at_rest(view(AgentState.IDLE))  # and over
+    # typed, never seen at work: at rest once the grace has passed
+    op._typed_at["website"] = time.monotonic()
+    assert not op._at_rest(view(AgentState.IDLE))
+    monkeypatch.setattr(real, "REST_AFTER_TYPING_S", 0.0)
+    assert op._at_rest(view(AgentState.IDLE))
+
+
 def _transcript_message_ids(root: Path) -> set[str]:
     """The ids of the answers Claude Code wrote to the agents' transcripts (the demo's
     private Claude home)."""

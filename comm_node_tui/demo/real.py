@@ -331,8 +331,12 @@ class Operator:
                 self._typed_at.pop(name, None)  # seen at work: its turn is under way
             return False
         typed = self._typed_at.get(name)
-        return typed is None or time.monotonic() - typed >= 30.0
+        return typed is None or time.monotonic() - typed >= REST_AFTER_TYPING_S
 
+
+# After typing into an agent that is then never seen at work, it counts as at rest this long
+# after (a turn too short for the engine to see, or words that started none)
+REST_AFTER_TYPING_S = 30.0
 
 # The engine's mail nudge (engine/nudges.py): a nudge left typed is not typed again by the
 # engine. (The first prompt and the restart words are kept in Operator.to_type until they
