@@ -177,6 +177,30 @@ class Driver:
                 return
             time.sleep(0.5)
 
+    def finish(self, engine) -> dict:
+        """The summary once the plan has run (or timed out): the last answers, lock releases
+        and transcript lines have landed, and `ok` says whether every task is done. Headless
+        and (in the tests) the control room end a run the same way."""
+        time.sleep(min(3.0, 6.0 / self.speed))  # last answers and lock releases land
+        if self.real is not None:
+            self.settle(engine, deadline=time.monotonic() + 30)
+        engine.scan()
+        summary = self.summary(engine)
+        # The model logs an answer once its stream has ended and Claude Code writes the
+        # transcript line once it has read it: at rest the two agree, but a last answer can
+        # sit between them for a moment on a loaded machine. Counted again until they agree.
+        agree_by = time.monotonic() + 20
+        while self.real is not None and not summary["tokens_equal"]:
+            if time.monotonic() > agree_by:
+                break
+            time.sleep(0.5)
+            engine.scan()
+            summary = self.summary(engine)
+        summary["ok"] = (
+            summary["tasks_total"] > 0 and summary["tasks_done"] == summary["tasks_total"]
+        )
+        return summary
+
     def plan_done(self, engine) -> bool:
         done, total = _progress(engine.snapshot().tasks.counts)
         return total > 0 and done == total
@@ -229,6 +253,15 @@ class Driver:
                     k: counted[k] - model[k]
                     for k in ("input", "output", "cache_write", "cache_read", "responses")
                 },
+                # Tokens Claude Code's own totals (the `cost-state` it writes when a session
+                # ends: here, the restarted agent's first run) count beyond its transcripts:
+                # comm-node adds them to the tokens but they are no response it can count.
+                # An answer the client received and never wrote to its transcript (a prompt
+                # typed again while it streamed, on a loaded machine) lands here when its
+                # session ended before the summary: tokens equal, one response fewer.
+                "tokens_unlogged": sum(
+                    int(d.get("unlogged", 0)) for d in usage["domains"].values()
+                ),
                 "model_log_path": self.real.log_path,
                 # the stand-in's own work: approvals, answers refused, words typed again
                 "operator": dict(ops),
@@ -289,24 +322,8 @@ def run_headless(root: str, speed: float, timeout_s: float) -> tuple[int, dict]:
             if driver.plan_done(engine):
                 break
             time.sleep(0.5)
-        time.sleep(min(3.0, 6.0 / speed))  # last answers and lock releases land
-        if driver.real is not None:
-            driver.settle(engine, deadline=time.monotonic() + 30)
-        engine.scan()
-        summary = driver.summary(engine)
-        # The model logs an answer once its stream has ended and Claude Code writes the
-        # transcript line once it has read it: at rest the two agree, but a last answer can
-        # sit between them for a moment on a loaded machine. Counted again until they agree.
-        agree_by = time.monotonic() + 20
-        while driver.real is not None and not summary["tokens_equal"]:
-            if time.monotonic() > agree_by:
-                break
-            time.sleep(0.5)
-            engine.scan()
-            summary = driver.summary(engine)
-        ok = summary["tasks_total"] > 0 and summary["tasks_done"] == summary["tasks_total"]
-        summary["ok"] = ok
-        return (0 if ok else 1), summary
+        summary = driver.finish(engine)
+        return (0 if summary["ok"] else 1), summary
     finally:
         driver.teardown()
         bridge.stop()
