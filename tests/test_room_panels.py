@@ -296,6 +296,9 @@ async def test_the_agents_show_before_the_tasks_are_loaded(snap_ws: Path):
         await pilot.pause()
         assert table.row_count == len(look.agents) and panel.loading
         assert not panel.tree.root.children
+        # a still line, not an animation redrawing the room while the engine starts
+        cover = panel.get_loading_widget()
+        assert "loading the tasks" in str(cover.render()) and not cover.auto_refresh
         app.on_world_updated(WorldUpdated(full, {}, False, seq=1001))
         await pilot.pause()
         shown = len(panel.tree.root.children)
