@@ -330,3 +330,28 @@ async def test_the_task_panel_keeps_an_equal_graph_built_apart(snap_ws: Path):
         app.on_world_updated(WorldUpdated(again, {}, False, seq=1000))
         await pilot.pause()
         assert panel.graph is apart and panel._tree_nodes == nodes  # kept, not redrawn
+
+
+async def test_the_git_column_is_read_apart_from_the_world(snap_ws: Path):
+    """The branches come from their own worker (a `git status` per domain held every world
+    read that shared one): the column fills, and a status change after it still shows."""
+    import git
+
+    from comm_node_tui.protocol.status import update_status
+
+    repo = git.Repo.init(snap_ws / "backend")
+    (snap_ws / "backend" / "README.md").write_text("x\n")
+    repo.index.add(["README.md"])
+    repo.index.commit("first")
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.query_one("#agents")
+        branch = repo.active_branch.name
+        # .comm-node is untracked: dirty (*)
+        await until(pilot, lambda: str(table.cell("backend", "Git")).startswith(branch))
+        ws = app.ws
+        update_status(ws.domains["backend"].paths.status, "backend", progress="after git")
+        app.request_refresh()  # a read-only room hears of changes by its timer or a request
+        await until(pilot, lambda: "after git" in str(table.cell("backend", "Progress")))
+        assert str(table.cell("backend", "Git")).startswith(branch)

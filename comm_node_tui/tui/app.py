@@ -196,7 +196,7 @@ class ControlRoom(Hand):
         if self.start_engine:
             self.start_bridge()
         else:  # read-only from the files (tests, and a look without taking the workspace)
-            self._loaded(self.bridge.recent_events(500))
+            self._loaded(self.bridge.recent_events(500), True)
         # Heartbeat ages move with time even when nothing happens; changes come by message.
         self.set_interval(5.0, self.request_refresh)
 
@@ -216,13 +216,28 @@ class ControlRoom(Hand):
             )
         self.bridge.start()
         events = self.bridge.recent_events(500)
-        self.call_from_thread(self._loaded, events)
+        # The first full world read here, in the thread that started the engine, and handed
+        # over with the events in one call: through request_refresh it waited for the
+        # gathering timer, a new worker and the UI loop twice (~0.1-0.2 s of the first full
+        # frame at 200 agents). A change meanwhile still gets its own read, later.
+        try:
+            seq, world = self.bridge.numbered_snapshot(self._world_seq)
+        except Exception:  # _loaded's read in the world's worker reports it (this group's
+            self.call_from_thread(self._loaded, events, True)  # errors mean "no engine")
+            return
+        update = WorldUpdated(world, dict(self.git), world.paused.any, seq)
+        self.call_from_thread(self._loaded, events, False, update)
 
-    def _loaded(self, events: list[Event]) -> None:
+    def _loaded(
+        self, events: list[Event], refresh: bool, first: WorldUpdated | None = None
+    ) -> None:
         self._started = True
         self.query_one(EventsPanel).add_many(events)
         self.sub_title = f"{self.ws.project} · {self._mode()}"
-        self.request_refresh()
+        if first is not None:
+            self.on_world_updated(first)
+        if refresh:
+            self.request_refresh()
 
     def _mode(self) -> str:
         """The header's word for who holds the engine: one wording, wherever it is set (two
@@ -287,7 +302,7 @@ class ControlRoom(Hand):
     def request_refresh(self) -> None:
         if self.start_engine and not self._started:
             # While the engine starts, a read would load every task from the files beside
-            # the engine's own load (seconds at 20,000 tasks); _loaded reads once it is up.
+            # the engine's own load (seconds at 20,000 tasks); start_bridge reads once it is up.
             return
         if not self._refresh_pending:
             self._refresh_pending = True
@@ -297,12 +312,24 @@ class ControlRoom(Hand):
     def refresh_world(self) -> None:
         self._refresh_pending = False
         seq, world = self.bridge.numbered_snapshot(self._world_seq)
-        if time.monotonic() - self._git_at > GIT_EVERY_S:
-            self._git_at = time.monotonic()
-            self.git = git_summary(self.ws)
         # call_from_thread runs it on the UI loop at once (a posted message waited ~50 ms).
         update = WorldUpdated(world, dict(self.git), world.paused.any, seq)
         self.call_from_thread(self.on_world_updated, update)
+
+    @work(thread=True, group="git", exclusive=True, exit_on_error=False)
+    def refresh_git(self) -> None:
+        """Each agent's branch, dirty mark and ahead/behind, read apart from the world: a
+        `git status` per domain (200 at 200 agents, with gitpython's import the first time)
+        held every world read it shared a worker with, the first full frame's and a status
+        change's alike. Shown in the agents' rows when it differs from the last."""
+        git = git_summary(self.ws)
+        if git != self.git:
+            self.call_from_thread(self._show_git, git)
+
+    def _show_git(self, git: dict[str, str]) -> None:
+        self.git = git
+        if self.world is not None and not self._panels_gone():
+            self.panel(AgentsPanel).show(self.world, git)
 
     def on_world_updated(self, message: WorldUpdated) -> None:
         if self._panels_gone() or message.seq < self._world_applied:
@@ -331,6 +358,10 @@ class ControlRoom(Hand):
         if sub_title != self.sub_title:
             self.sub_title = sub_title
         self._show_needs_screen()
+        if not message.no_tasks and time.monotonic() - self._git_at > GIT_EVERY_S:
+            self._git_at = time.monotonic()
+            # After this world is painted: the branches are not part of the first frame
+            self.call_after_refresh(self.refresh_git)
         arrived = tuple(n for n in self._ring.new(world.needs) if n.key not in self.dismissed)
         if arrived:
             first = arrived[0]
