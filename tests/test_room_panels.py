@@ -355,3 +355,35 @@ async def test_the_git_column_is_read_apart_from_the_world(snap_ws: Path):
         app.request_refresh()  # a read-only room hears of changes by its timer or a request
         await until(pilot, lambda: "after git" in str(table.cell("backend", "Progress")))
         assert str(table.cell("backend", "Git")).startswith(branch)
+
+
+async def test_a_change_after_a_quiet_spell_is_read_at_once_and_a_burst_in_few_reads(
+    snap_ws: Path,
+):
+    """The first request after a quiet spell starts a read there and then (a status change
+    no longer waits for a gathering timer); the requests of a burst that follow it are
+    gathered: a read at most every REFRESH_GAP_S, the newest world shown at the end."""
+    from comm_node_tui.protocol.status import update_status
+
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        reads: list[int] = []
+        read = app.bridge.numbered_snapshot
+
+        def counted(numbers):
+            reads.append(1)
+            return read(numbers)
+
+        app.bridge.numbered_snapshot = counted  # type: ignore[method-assign]
+        app._read_at = 0.0  # a quiet spell (the settle's own reads may be < 20 ms ago)
+        before = {w for w in app.workers if w.group == "world"}
+        app.request_refresh()
+        assert {w for w in app.workers if w.group == "world"} - before  # started, no timer
+        update_status(app.ws.domains["docs"].paths.status, "docs", progress="end of burst")
+        for _ in range(100):
+            app.request_refresh()
+        table = app.query_one("#agents")
+        await until(pilot, lambda: "end of burst" in str(table.cell("docs", "Progress")))
+        await settle(pilot)
+        assert 1 <= len(reads) <= 2

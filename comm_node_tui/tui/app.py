@@ -69,6 +69,7 @@ from comm_node_tui.workspace.model import Workspace
 
 W = TypeVar("W", bound=Widget)
 GIT_EVERY_S = 10.0
+REFRESH_GAP_S = 0.02  # the least time between two world reads' starts: a burst's reads
 # What a failed worker of each group was doing, for its notice (an action says it itself).
 FAILED = {"world": "cannot read the world"}
 
@@ -118,6 +119,7 @@ class ControlRoom(Hand):
         self.git: dict[str, str] = {}
         self._git_at = 0.0
         self._refresh_pending = False
+        self._read_at = 0.0  # when the last read was started (monotonic)
         self._started = False  # the engine started (or the room watches one): _loaded
         # Worlds are numbered as their reads start: an `exclusive` worker replaced by a newer
         # one still runs to its end (a thread cannot be cancelled), and its older world must
@@ -304,9 +306,19 @@ class ControlRoom(Hand):
             # While the engine starts, a read would load every task from the files beside
             # the engine's own load (seconds at 20,000 tasks); start_bridge reads once it is up.
             return
-        if not self._refresh_pending:
-            self._refresh_pending = True
-            self.set_timer(0.02, self.refresh_world)  # long enough to gather a burst
+        if self._refresh_pending:
+            return
+        self._refresh_pending = True
+        # A change after a quiet spell is read at once (a status change's way to its row:
+        # every read used to wait 20 ms first); within a burst, reads start at most every
+        # REFRESH_GAP_S, so a burst still collapses into few reads.
+        wait = self._read_at + REFRESH_GAP_S - time.monotonic()
+        if wait <= 0:
+            self._read_at = time.monotonic()
+            self.refresh_world()
+        else:
+            self._read_at += REFRESH_GAP_S
+            self.set_timer(wait, self.refresh_world)
 
     @work(thread=True, group="world", exclusive=True, exit_on_error=False)
     def refresh_world(self) -> None:
