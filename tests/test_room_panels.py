@@ -332,29 +332,44 @@ async def test_the_task_panel_keeps_an_equal_graph_built_apart(snap_ws: Path):
         assert panel.graph is apart and panel._tree_nodes == nodes  # kept, not redrawn
 
 
-async def test_the_git_column_is_read_apart_from_the_world(snap_ws: Path):
+async def test_the_git_column_is_read_apart_and_again_when_the_agent_moved(snap_ws: Path):
     """The branches come from their own worker (a `git status` per domain held every world
-    read that shared one): the column fills, and a status change after it still shows."""
+    read that shared one). A domain is read again when its agent's status moved since (its
+    work comes with its hooks), not every 10 s: an idle agent's repository waits a minute."""
     import git
 
     from comm_node_tui.protocol.status import update_status
 
-    repo = git.Repo.init(snap_ws / "backend")
-    (snap_ws / "backend" / "README.md").write_text("x\n")
-    repo.index.add(["README.md"])
-    repo.index.commit("first")
+    repos = {}
+    for name in ("backend", "docs"):
+        repo = repos[name] = git.Repo.init(snap_ws / name)
+        (snap_ws / name / "README.md").write_text("x\n")
+        (snap_ws / name / ".gitignore").write_text(".comm-node/\n")
+        repo.index.add(["README.md", ".gitignore"])
+        repo.index.commit("first")
     app = room(snap_ws)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = app.query_one("#agents")
-        branch = repo.active_branch.name
-        # .comm-node is untracked: dirty (*)
-        await until(pilot, lambda: str(table.cell("backend", "Git")).startswith(branch))
-        ws = app.ws
-        update_status(ws.domains["backend"].paths.status, "backend", progress="after git")
-        app.request_refresh()  # a read-only room hears of changes by its timer or a request
-        await until(pilot, lambda: "after git" in str(table.cell("backend", "Progress")))
-        assert str(table.cell("backend", "Git")).startswith(branch)
+        branch = repos["backend"].active_branch.name
+
+        def git_of(name: str) -> str:
+            return str(table.cell(name, "Git"))
+
+        await until(pilot, lambda: git_of("backend") == branch and git_of("docs") == branch)
+        # both repositories get an edit; only backend's agent writes its status
+        for name in ("backend", "docs"):
+            (snap_ws / name / "new.txt").write_text("y\n")
+        paths = app.ws.domains["backend"].paths
+        update_status(paths.status, "backend", progress="edited")
+        app.refresh_git()
+        await until(pilot, lambda: git_of("backend") == f"{branch}*")
+        await settle(pilot)
+        assert git_of("docs") == branch  # read again within the minute only if it moved
+        # and a world read after it keeps the column and shows the change
+        app.request_refresh()
+        await until(pilot, lambda: "edited" in str(table.cell("backend", "Progress")))
+        assert git_of("backend") == f"{branch}*"
 
 
 async def test_a_change_after_a_quiet_spell_is_read_at_once_and_a_burst_in_few_reads(
