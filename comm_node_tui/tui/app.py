@@ -71,7 +71,7 @@ from comm_node_tui.workspace.model import Workspace
 W = TypeVar("W", bound=Widget)
 GIT_EVERY_S = 10.0  # the git column looked at; a domain read again only if (refresh_git):
 GIT_IDLE_EVERY_S = 60.0  # its agent's status moved, or this long after its last read
-REFRESH_GAP_S = 0.02  # the least time between two world reads' starts: a burst's reads
+REFRESH_GAP_S = 0.02  # the least time between two world reads' starts: a burst gathers
 # What a failed worker of each group was doing, for its notice (an action says it itself).
 FAILED = {"world": "cannot read the world"}
 
