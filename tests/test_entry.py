@@ -236,6 +236,7 @@ SESSION_FORBIDDEN = (
     "collections",
     "contextlib",
     "functools",
+    "orjson",  # a Beads export's fast reader: its import costs more than a hand-off's parse
 )
 
 

@@ -194,3 +194,25 @@ def test_status_json_has_agents_with_heartbeat_health(tmp_path, cli):
     assert agents["frontend"]["state"] == "unknown" and agents["frontend"]["lost"] is False
     assert world["tasks"]["counts"]["ready"] == 1
     assert {"locks", "budgets", "artifacts"} <= set(world)
+
+
+def test_a_republished_artifact_is_announced_again_after_an_unchanged_tick(
+    tmp_path, engine_for
+):
+    """The timer's pass skips a manifest whose file is unchanged since it was read; a new
+    publish (the manifest rewritten) is read and announced at the next pass."""
+    root = make(tmp_path)
+    eng = engine_for(root)
+    api = root / "backend" / "api.yaml"
+    inbox = root / "frontend" / ".comm-node" / "inbox"
+    api.write_text("openapi: 3.1.0\n")
+    eng.coord.publish(eng.ws.domains["backend"], str(api), None)
+    eng.tick()
+    eng.tick()  # unchanged: nothing new
+    assert len(list(inbox.glob("a-backend-*.md"))) == 1
+    api.write_text("openapi: 3.1.1\n")
+    eng.coord.publish(eng.ws.domains["backend"], str(api), None)
+    eng.tick()
+    assert len(list(inbox.glob("a-backend-*.md"))) == 2
+    announced = [e for e in eng.recent if e.type == "artifact.announced"]
+    assert len({e.data["sha256"] for e in announced}) == 2

@@ -289,13 +289,18 @@ async def test_the_agents_show_before_the_tasks_are_loaded(snap_ws: Path):
     look, full = app.bridge.first_look(), app.bridge.snapshot()
     assert [a.name for a in look.agents] == [a.name for a in full.agents]
     assert not look.task_graph and full.task_graph
+    # The room's own reads (seq 1, 2, ...) are dropped whenever they land, even before the
+    # first world below: this test hands the worlds in itself.
+    app._world_applied = 999
     async with app.run_test(size=SIZE) as pilot:
-        # Before the room's own first read can land (its seq is below these: dropped).
         panel, table = app.query_one(TasksPanel), app.query_one("#agents")
         app.on_world_updated(WorldUpdated(look, {}, False, seq=1000, no_tasks=True))
         await pilot.pause()
         assert table.row_count == len(look.agents) and panel.loading
         assert not panel.tree.root.children
+        # a still line, not an animation redrawing the room while the engine starts
+        cover = panel.get_loading_widget()
+        assert "loading the tasks" in str(cover.render()) and not cover.auto_refresh
         app.on_world_updated(WorldUpdated(full, {}, False, seq=1001))
         await pilot.pause()
         shown = len(panel.tree.root.children)
@@ -327,3 +332,75 @@ async def test_the_task_panel_keeps_an_equal_graph_built_apart(snap_ws: Path):
         app.on_world_updated(WorldUpdated(again, {}, False, seq=1000))
         await pilot.pause()
         assert panel.graph is apart and panel._tree_nodes == nodes  # kept, not redrawn
+
+
+async def test_the_git_column_is_read_apart_and_again_when_the_agent_moved(snap_ws: Path):
+    """The branches come from their own worker (a `git status` per domain held every world
+    read that shared one). A domain is read again when its agent's status moved since (its
+    work comes with its hooks), not every 10 s: an idle agent's repository waits a minute."""
+    import git
+
+    from comm_node_tui.protocol.status import update_status
+
+    repos = {}
+    for name in ("backend", "docs"):
+        repo = repos[name] = git.Repo.init(snap_ws / name)
+        (snap_ws / name / "README.md").write_text("x\n")
+        (snap_ws / name / ".gitignore").write_text(".comm-node/\n")
+        repo.index.add(["README.md", ".gitignore"])
+        repo.index.commit("first")
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.query_one("#agents")
+        branch = repos["backend"].active_branch.name
+
+        def git_of(name: str) -> str:
+            return str(table.cell(name, "Git"))
+
+        await until(pilot, lambda: git_of("backend") == branch and git_of("docs") == branch)
+        # both repositories get an edit; only backend's agent writes its status
+        for name in ("backend", "docs"):
+            (snap_ws / name / "new.txt").write_text("y\n")
+        paths = app.ws.domains["backend"].paths
+        update_status(paths.status, "backend", progress="edited")
+        app.refresh_git()
+        await until(pilot, lambda: git_of("backend") == f"{branch}*")
+        await settle(pilot)
+        assert git_of("docs") == branch  # read again within the minute only if it moved
+        # and a world read after it keeps the column and shows the change
+        app.request_refresh()
+        await until(pilot, lambda: "edited" in str(table.cell("backend", "Progress")))
+        assert git_of("backend") == f"{branch}*"
+
+
+async def test_a_change_after_a_quiet_spell_is_read_at_once_and_a_burst_in_few_reads(
+    snap_ws: Path,
+):
+    """The first request after a quiet spell starts a read there and then (a status change
+    no longer waits for a gathering timer); the requests of a burst that follow it are
+    gathered: a read at most every REFRESH_GAP_S, the newest world shown at the end."""
+    from comm_node_tui.protocol.status import update_status
+
+    app = room(snap_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        reads: list[int] = []
+        read = app.bridge.numbered_snapshot
+
+        def counted(numbers):
+            reads.append(1)
+            return read(numbers)
+
+        app.bridge.numbered_snapshot = counted  # type: ignore[method-assign]
+        app._read_at = 0.0  # a quiet spell (the settle's own reads may be < 20 ms ago)
+        before = {w for w in app.workers if w.group == "world"}
+        app.request_refresh()
+        assert {w for w in app.workers if w.group == "world"} - before  # started, no timer
+        update_status(app.ws.domains["docs"].paths.status, "docs", progress="end of burst")
+        for _ in range(100):
+            app.request_refresh()
+        table = app.query_one("#agents")
+        await until(pilot, lambda: "end of burst" in str(table.cell("docs", "Progress")))
+        await settle(pilot)
+        assert 1 <= len(reads) <= 2

@@ -73,3 +73,47 @@ def test_only_the_first_big_loads_of_a_process_are_frozen(collector) -> None:
         later = [[i] for i in range(Uncollected.MANY + 1000)]
     assert gc.get_freeze_count() == frozen and gc.isenabled()
     assert later and kept
+
+
+def _in_generation(objs: list, generation: int) -> int:
+    ids = {id(o) for o in objs}
+    return sum(1 for o in gc.get_objects(generation) if id(o) in ids)
+
+
+def test_a_big_load_not_frozen_goes_to_the_oldest_generation_at_once(collector) -> None:
+    """No young or middle pass walks what a big load made (they would, twice, on its way to
+    the oldest generation); full passes still do, and still collect a cycle among it."""
+    import weakref
+
+    if collector:  # something frozen in this process: unfreeze would thaw it, so no move
+        gc.unfreeze()
+
+    class Node:
+        pass
+
+    with Uncollected():
+        made = [[i] for i in range(Uncollected.MANY + 1000)]
+        cycle = Node()
+        cycle.self = cycle  # garbage once dropped: only the collector frees it
+    gone = weakref.ref(cycle)
+    assert gc.get_count()[0] < 100 and gc.get_freeze_count() == 0 and gc.isenabled()
+    assert _in_generation(made, 2) == len(made)
+    assert _in_generation(made, 0) == _in_generation(made, 1) == 0
+    del cycle
+    gc.collect(1)
+    assert gone() is not None  # young and middle passes do not walk the oldest generation
+    gc.collect()
+    assert gone() is None  # a full pass does: nothing is kept for good
+
+
+def test_nothing_frozen_is_thawed_by_a_later_big_load(collector) -> None:
+    with Uncollected(keep=True):
+        kept = [[i] for i in range(Uncollected.MANY + 1000)]
+    frozen = gc.get_freeze_count()
+    assert frozen >= len(kept)
+    with Uncollected():
+        passing = [[i] for i in range(Uncollected.MANY + 1000)]
+    assert gc.get_freeze_count() == frozen  # still frozen, not thawed into the oldest
+    assert _in_generation(kept, 2) == 0
+    # left to the young pass its first allocations run (which moves it one generation up)
+    assert _in_generation(passing, 2) == 0

@@ -25,8 +25,9 @@ rooms show them.
 
 Readers: each engine has a durable consumer of its own (`events-<node>`), so an engine that
 was stopped gets what it missed, within the stream's limits, and nothing it acked again; it
-shows another node's events to its subscribers (the room), marked with the node, and never
-writes them into its own log.
+shows another node's events to its subscribers (the room), marked with the node, and writes
+them into a log of their own for this machine's other readers (cluster/remote_log.py), never
+into its own log.
 """
 
 from __future__ import annotations
@@ -563,6 +564,16 @@ class EventPublisher:
             pos = end
 
 
+def _where(msg: Any) -> tuple[int, bool]:
+    """A message's stream sequence and whether it was delivered before (0, False: not a
+    JetStream message, as the tests' fakes are)."""
+    try:
+        meta = msg.metadata
+        return int(meta.sequence.stream), int(meta.num_delivered) > 1
+    except Exception:
+        return 0, False
+
+
 def shown(data: bytes) -> Event | None:
     """Another node's event as this machine's room shows it (marked with the node), or None
     when it is not one. Its text stays text: the room never reads it as markup."""
@@ -580,10 +591,14 @@ def shown(data: bytes) -> Event | None:
 
 
 async def consume(
-    sub: Any, own_subject: str, show: Callable[[Event], None], stopped: Callable[[], bool]
+    sub: Any,
+    own_subject: str,
+    show: Callable[[Event, int, bool], None],
+    stopped: Callable[[], bool],
 ) -> None:
-    """The other nodes' events from this engine's durable consumer, to `show`; the batch is
-    acked as soon as it was shown."""
+    """The other nodes' events from this engine's durable consumer, to `show(event, its
+    stream sequence, whether it was delivered before)`; the batch is acked as soon as it
+    was shown."""
     import nats.errors
 
     while not stopped():
@@ -598,6 +613,6 @@ async def consume(
             # this engine's own are skipped: its room has them from its log
             ev = shown(msg.data) if msg.subject != own_subject else None
             if ev is not None:
-                show(ev)
+                show(ev, *_where(msg))
             with contextlib.suppress(Exception):
-                await msg.ack()  # lost (a crash just now): shown once more, by a new room
+                await msg.ack()  # lost: redelivered, and dropped by its sequence (remote_log.py)

@@ -20,8 +20,9 @@ The rest of the cluster's view, for the rooms: each engine puts its agents (stat
 health) under its node's key in the state bucket and watches the other nodes' keys
 (`remote_nodes`, swapped whole, and written for this machine's viewers: cluster/view.py); it
 publishes its agents' events from its log to the events stream, also what it logged while cut
-off or stopped, and shows the other engines' events to its subscribers (the room), not in its
-own log (cluster/events.py); and it answers the operator's requests for its
+off or stopped, and shows the other engines' events to its subscribers (the room) and writes
+them into a log of their own (cluster/remote_log.py), never into its own log
+(cluster/events.py); and it answers the operator's requests for its
 agents on its ops subject (cluster/requests.py), through `on_request`, which a layer above
 sets (operator/remote.py).
 
@@ -47,6 +48,7 @@ from typing import Any
 from comm_node_tui.cluster.client import RETRY_S, ClusterClient
 from comm_node_tui.cluster.events import EventPublisher
 from comm_node_tui.cluster.names import Names, token
+from comm_node_tui.cluster.remote_log import RemoteLog
 from comm_node_tui.cluster.requests import READ_ONLY, BadRequest, RequestMemory, parse
 from comm_node_tui.cluster.state import published_state
 from comm_node_tui.cluster.view import ViewWriter, owners_of
@@ -88,6 +90,8 @@ class Relay:
         self.ws = ws
         self.emit = emit
         self.show = show  # another machine's event, to this engine's subscribers only
+        # ... and into a log of its own for this machine's readers (cluster/remote_log.py)
+        self.remote_log = RemoteLog(ws.paths.state)
         self.settings = ws.settings.cluster
         self.node = self.settings.node or socket.gethostname()
         self.names = Names(ws.project)
@@ -157,6 +161,7 @@ class Relay:
         if self._supervisor is not None:
             self._supervisor.cancel()
         self.client.close()
+        self.remote_log.close()
         self.events.cursor.save()  # where the publisher is: a restart goes on from there
 
     def _state(self, up: bool, why: str) -> None:
@@ -322,10 +327,15 @@ class Relay:
                 inactive_threshold=7 * 24 * 3600.0,
             ),
         )
-        if self.show is not None:
-            show = self.show
-            own = self.names.events(self.node)
-            self.client.spawn(lambda: events.consume(sub, own, show, lambda: self._stop))
+        own = self.names.events(self.node)
+        self.client.spawn(lambda: events.consume(sub, own, self._arrived, lambda: self._stop))
+
+    def _arrived(self, ev: Event, seq: int, redelivered: bool) -> None:
+        """Another node's event: into this machine's log of them (its viewers, the web
+        room, `comm-node log`), then to this engine's room; a redelivery of one written
+        before goes to neither."""
+        if self.remote_log.take(ev, seq, redelivered) and self.show is not None:
+            self.show(ev)
 
     # ---- mail out ---------------------------------------------------------------------------
     def send(self, domain: str, ident: str, text: str) -> Any:

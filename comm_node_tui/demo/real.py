@@ -135,7 +135,8 @@ class RealAgents:
         message_start's placeholder output of 1 token: counted as the client got it."""
         totals: Counter = Counter()
         side = interrupted = 0
-        for e in self.model.requests() if self.model else []:
+        entries = self.model.requests() if self.model else []
+        for e in entries:
             if e.kind == "side":
                 side += 1
                 continue
@@ -154,6 +155,10 @@ class RealAgents:
             "total": sum(totals[k] for k in ("input", "output", "cache_write", "cache_read")),
             "side_requests": side,
             "interrupted": interrupted,
+            # how many entries were read: the first lines of the log file (an entry is
+            # written to it as it joins the log). The engine still nudges agents after the
+            # summary (mail routed at the end), and the model answers them.
+            "entries": len(entries),
         }
 
 
@@ -179,6 +184,11 @@ class Operator:
         # agent -> comm-node's words it must get again: a first prompt the kickoff could not
         # deliver, or a nudge left typed but not submitted
         self.to_type: dict[str, str] = {}
+        # agent -> when words were last typed into it, until it is seen at work after: the
+        # restart waits for that turn (a restart right after typing killed Claude Code while
+        # the answer came in: the model sent it, Claude Code counted it in its cost-state and
+        # never wrote it to its transcript)
+        self._typed_at: dict[str, float] = {}
         self._box_seen: dict[str, tuple[str, float]] = {}  # agent -> (box text, first seen)
 
     def after_kickoff(self, ws, meeting: dict) -> None:
@@ -244,6 +254,7 @@ class Operator:
             except NotDelivered:
                 continue  # tried again next time
             del self.to_type[agent.name]
+            self._typed_at[agent.name] = time.monotonic()
             self.counts["typed"] += 1
 
     def _approve(self, world) -> None:
@@ -282,7 +293,7 @@ class Operator:
         if self.restart_phase == "pending":
             task = next((t for t in real_plan.TASKS if t[1] == name), None)
             closed = task is not None and _task_status(world, task[0]) in ("closed", "done")
-            if view is None or not closed or view.state != "idle":
+            if view is None or not closed or not self._at_rest(view):
                 return
             self.coord.emit(
                 Event(
@@ -309,6 +320,23 @@ class Operator:
         self.to_type[name] = RESTART_WORDS  # typed by _retype, with its checks
         self.restart_phase = "told"
 
+    def _at_rest(self, view) -> bool:
+        """Idle, with no words of ours waiting to be typed, and not typed into since the
+        world was last seen: after typing, the agent must be seen at work first (the world
+        read before the typing still says idle), or stay idle for 30 s (a turn too short to
+        be seen, or words that started none)."""
+        name = view.name
+        if view.state != "idle" or name in self.to_type:
+            if view.state != "idle" and name not in self.to_type:
+                self._typed_at.pop(name, None)  # seen at work: its turn is under way
+            return False
+        typed = self._typed_at.get(name)
+        return typed is None or time.monotonic() - typed >= REST_AFTER_TYPING_S
+
+
+# After typing into an agent that is then never seen at work, it counts as at rest this long
+# after (a turn too short for the engine to see, or words that started none)
+REST_AFTER_TYPING_S = 30.0
 
 # The engine's mail nudge (engine/nudges.py): a nudge left typed is not typed again by the
 # engine. (The first prompt and the restart words are kept in Operator.to_type until they

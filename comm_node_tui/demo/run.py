@@ -169,13 +169,42 @@ class Driver:
             self._dead_since.pop(name, None)
 
     def settle(self, engine, deadline: float) -> None:
-        """Until every real agent has finished its turn (its last words and transcript
-        lines written: the token count compares them with the model's log), or `deadline`."""
+        """Until every agent has finished its turn (its last words and transcript lines
+        written: the summary counts them), or `deadline`."""
         while time.monotonic() < deadline:
             self.tend(engine, engine.coord)
             if all(a.state in ("idle", "done") for a in engine.snapshot().agents):
                 return
             time.sleep(0.5)
+
+    def finish(self, engine) -> dict:
+        """The summary once the plan has run (or timed out): the last answers, lock releases
+        and transcript lines have landed, and `ok` says whether every task is done. Headless
+        and (in the tests) the control room end a run the same way."""
+        time.sleep(min(3.0, 6.0 / self.speed))  # last answers and lock releases land
+        # Simulated agents too: one still answering a peer's question when the plan closed
+        # wrote its last transcript lines after the summary (its own count ended 891 output
+        # tokens above the summary's, at load 15-28)
+        self.settle(engine, deadline=time.monotonic() + 30)
+        engine.scan()
+        summary = self.summary(engine)
+        # The model logs an answer once its stream has ended and Claude Code writes the
+        # transcript line once it has read it: at rest the two agree, but a last answer can
+        # sit between them for a moment on a loaded machine. Counted again until they agree
+        # (simulated agents, which have no model log: until two counts a second apart agree).
+        agree_by = time.monotonic() + 20
+        while time.monotonic() < agree_by:
+            if self.real is not None and summary["tokens_equal"]:
+                break
+            time.sleep(0.5 if self.real is not None else 1.0)
+            engine.scan()
+            before, summary = summary, self.summary(engine)
+            if self.real is None and before["tokens"] == summary["tokens"]:
+                break
+        summary["ok"] = (
+            summary["tasks_total"] > 0 and summary["tasks_done"] == summary["tasks_total"]
+        )
+        return summary
 
     def plan_done(self, engine) -> bool:
         done, total = _progress(engine.snapshot().tasks.counts)
@@ -229,6 +258,15 @@ class Driver:
                     k: counted[k] - model[k]
                     for k in ("input", "output", "cache_write", "cache_read", "responses")
                 },
+                # Tokens Claude Code's own totals (the `cost-state` it writes when a session
+                # ends: here, the restarted agent's first run) count beyond its transcripts:
+                # comm-node adds them to the tokens but they are no response it can count.
+                # An answer the client received and never wrote to its transcript (a prompt
+                # typed again while it streamed, on a loaded machine) lands here when its
+                # session ended before the summary: tokens equal, one response fewer.
+                "tokens_unlogged": sum(
+                    int(d.get("unlogged", 0)) for d in usage["domains"].values()
+                ),
                 "model_log_path": self.real.log_path,
                 # the stand-in's own work: approvals, answers refused, words typed again
                 "operator": dict(ops),
@@ -289,24 +327,8 @@ def run_headless(root: str, speed: float, timeout_s: float) -> tuple[int, dict]:
             if driver.plan_done(engine):
                 break
             time.sleep(0.5)
-        time.sleep(min(3.0, 6.0 / speed))  # last answers and lock releases land
-        if driver.real is not None:
-            driver.settle(engine, deadline=time.monotonic() + 30)
-        engine.scan()
-        summary = driver.summary(engine)
-        # The model logs an answer once its stream has ended and Claude Code writes the
-        # transcript line once it has read it: at rest the two agree, but a last answer can
-        # sit between them for a moment on a loaded machine. Counted again until they agree.
-        agree_by = time.monotonic() + 20
-        while driver.real is not None and not summary["tokens_equal"]:
-            if time.monotonic() > agree_by:
-                break
-            time.sleep(0.5)
-            engine.scan()
-            summary = driver.summary(engine)
-        ok = summary["tasks_total"] > 0 and summary["tasks_done"] == summary["tasks_total"]
-        summary["ok"] = ok
-        return (0 if ok else 1), summary
+        summary = driver.finish(engine)
+        return (0 if summary["ok"] else 1), summary
     finally:
         driver.teardown()
         bridge.stop()

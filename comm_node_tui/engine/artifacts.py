@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from comm_node_tui.coordination.coordinator import MANIFEST
 from comm_node_tui.engine.context import EngineContext
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.messages import now_iso, render
@@ -16,6 +17,10 @@ class ArtifactAnnouncer:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
         self._announced: dict[str, str] = {}  # "domain:name" -> sha256 announced
+        # domain -> its manifest's stamp when last read in full (None: there was none). A
+        # manifest is rewritten whole (atomic_write: a new inode), so an equal stamp is the
+        # same file: the timer's pass reads 200 manifests no more every second, only stats.
+        self._stamps: dict[str, tuple | None] = {}
 
     def load(self) -> None:
         """What earlier runs announced (at start)."""
@@ -29,6 +34,9 @@ class ArtifactAnnouncer:
         ctx = self.ctx
         changed = False
         for dom in ctx.ws.domains.values():
+            stamp = manifest_stamp(dom.paths.artifacts)
+            if dom.name in self._stamps and self._stamps[dom.name] == stamp:
+                continue
             for name, entry in ctx.coord.manifest(dom).items():
                 key = f"{dom.name}:{name}"
                 sha = str(entry.get("sha256", ""))
@@ -74,6 +82,16 @@ class ArtifactAnnouncer:
                         data={"name": name, "sha256": sha, "to": to},
                     )
                 )
+            self._stamps[dom.name] = stamp  # after its announcements: a failure reads again
         if changed:
             with contextlib.suppress(OSError):
                 self.ctx.coord.store.write("announced.json", self._announced)
+
+
+def manifest_stamp(folder: str) -> tuple | None:
+    """What tells a rewritten manifest apart (inode, size, times); None when there is none."""
+    try:
+        st = os.stat(os.path.join(folder, MANIFEST))
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

@@ -66,14 +66,14 @@ class SpiralWatch:
         if prev is None or prev[0] != marker:
             self._progress[name] = (marker, now)
         dom = self.ctx.ws.domains[name]
-        last_edit = read_spiral(spiral_path(dom.paths.dir)).get("last_edit")
-        since = max(
-            busy_since,
-            self._progress[name][1],
-            last_edit if isinstance(last_edit, (int, float)) else 0.0,
-            self._wrote.get(name, 0.0),
-        )
+        since = max(busy_since, self._progress[name][1], self._wrote.get(name, 0.0))
         window = minutes * 60
+        if now - since < window:
+            # The hook's last edit can only make the stretch shorter: no need to read it
+            # (a file per busy agent every second was the largest part of the idle check).
+            return
+        last_edit = read_spiral(spiral_path(dom.paths.dir)).get("last_edit")
+        since = max(since, last_edit if isinstance(last_edit, (int, float)) else 0.0)
         if now - since < window or self._raised.get(name) == since:
             return
         wrote = newest_write(dom.path, now - window)

@@ -354,9 +354,19 @@ class OperatorActions:
 
     @answers_in_one_line
     def queue_merge(self, name: str) -> str:
-        """The domain's branch into the merge queue (the engine takes it)."""
+        """The domain's branch into the merge queue (the engine takes it). Another
+        machine's domain is refused: its branch is in that machine's clone, not in the
+        repository this machine's queue merges into (docs/cluster.md)."""
         from comm_node_tui.integration.queue import MergeQueue
 
+        elsewhere = self.where(name)
+        if elsewhere is not None:
+            # the room's notice, and operator.failed in the log (ControlRoom's act worker)
+            node = elsewhere.removeprefix("machine ") if elsewhere.startswith("machine ") else ""
+            raise CommNodeError(
+                f"{name} runs on {elsewhere}: queue its merge there "
+                f"(`comm-node merge {name}` on {node or 'that machine'})"
+            )
         entry = MergeQueue(self.coord).enqueue(name, by="operator")
         note = "; its uncommitted changes are not merged" if entry.get("uncommitted") else ""
         if entry.get("already"):

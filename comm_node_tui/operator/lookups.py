@@ -4,6 +4,7 @@ each domain's git branch. Read-only IO, run in the room's workers."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from comm_node_tui.workspace.model import Workspace
 
@@ -32,14 +33,16 @@ def find_message_text(ws: Workspace, ident: str) -> str | None:
     return None
 
 
-def git_summary(ws: Workspace) -> dict[str, str]:
-    """branch, dirty mark and ahead/behind per domain (gitpython; blank when not a repo)."""
+def git_summary(ws: Workspace, names: Iterable[str] | None = None) -> dict[str, str]:
+    """branch, dirty mark and ahead/behind per domain (gitpython; blank when not a repo);
+    of the domains named, or of every domain."""
     try:
         import git
     except ImportError:
         return {}
     out = {}
-    for name, dom in ws.domains.items():
+    wanted = ws.domains if names is None else {n: ws.domains[n] for n in names if n in ws.domains}
+    for name, dom in wanted.items():
         try:
             repo = git.Repo(dom.path, search_parent_directories=True)
             branch = repo.active_branch.name if not repo.head.is_detached else "detached"

@@ -97,6 +97,12 @@ class EngineBridge:
             self.on_event(Event("engine.fault", f"engine stopped: {self.failure}", level="error"))
 
     def _follow(self) -> None:
+        if self.ws.settings.cluster.enabled:  # and the other machines' events the engine got
+            from comm_node_tui.cluster.remote_log import follow_in_thread
+
+            self.remote_follower = follow_in_thread(
+                self.ws.paths.state, self.on_event, self._follow_stop
+            )
         for ev in follow(self.ws.paths.events, stop=self._follow_stop.is_set, poll_s=0.2):
             self.on_event(ev)
 
@@ -139,6 +145,10 @@ class EngineBridge:
             )
 
     def recent_events(self, n: int = 500) -> list[Event]:
+        if self.ws.settings.cluster.enabled:  # the other machines' too (cluster/remote_log.py)
+            from comm_node_tui.cluster.remote_log import recent
+
+            return recent(self.ws.paths.events, self.ws.paths.state, n)
         return tail(self.ws.paths.events, n)
 
     def first_look(self) -> World:

@@ -44,6 +44,12 @@ class FollowingBridge(EngineBridge):
         self._thread.start()
 
     def _follow(self) -> None:
+        if self.ws.settings.cluster.enabled:  # and the other machines' events the engine got
+            from comm_node_tui.cluster.remote_log import follow_in_thread
+
+            self.remote_follower = follow_in_thread(
+                self.ws.paths.state, self.on_event, self._follow_stop
+            )
         for ev in follow(self.ws.paths.events, stop=self._follow_stop.is_set, poll_s=0.2):
             self.on_event(ev)
             # the keeper may have started a new engine: the header names its pid

@@ -93,6 +93,12 @@ class KeyedTable(DataTable):
     def on_resize(self) -> None:
         self.fit(self.scrollable_content_region.width)
 
+    def watch_show_vertical_scrollbar(self) -> None:
+        # The scrollbar came or went without a resize (rows added before the first resize
+        # or after it): fitted again once laid out, so the columns do not depend on that
+        # order (a snapshot at 80x24 differed under load).
+        self.call_after_refresh(lambda: self.fit(self.scrollable_content_region.width))
+
     def fit(self, width: int) -> None:
         """Show the columns that matter most in `width` cells (laid out again on change)."""
         if width <= 0:

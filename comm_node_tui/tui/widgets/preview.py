@@ -47,11 +47,6 @@ class PreviewPanel(VerticalScroll):
 
     def on_mount(self) -> None:
         self.set_interval(POLL_S, self.poll)
-        # Kept at the newest lines by the layout itself: scroll_end() alone runs after the
-        # next refresh, which could come before the new text's layout (the preview then
-        # stayed at the top of a screen it meant to end at, seen at load 16). An operator's
-        # own scroll releases the anchor; show() of a changed screen takes it again.
-        self.anchor()
 
     def follow(self, name: str) -> None:
         """Show this agent's pane from now on (read at once)."""
@@ -125,4 +120,4 @@ class PreviewPanel(VerticalScroll):
         self.domain = domain
         self.border_title = f"6 Pane · {domain}" if domain else "6 Pane"
         self.query_one("#pane-text", Static).update(block(text, max_lines=200, width=300))
-        self.scroll_end(animate=False)  # and anchored again, if the operator had scrolled
+        self.scroll_end(animate=False)

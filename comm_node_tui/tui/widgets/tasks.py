@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
@@ -133,6 +134,13 @@ class TasksPanel(Vertical):
     @property
     def tree(self) -> Tree:
         return self.query_one("#task-tree", Tree)
+
+    def get_loading_widget(self) -> Widget:
+        """A still line while the tasks load, not Textual's animated indicator: it redrew
+        16 times a second for the seconds the engine's start takes (20,000 tasks), and at
+        200 agents each of those frames painted the whole room (47 frames before the first
+        full one, ~0.2-0.3 s of the UI thread's CPU taken from the start it waits for)."""
+        return Static(Text("loading the tasks…", style="dim"), classes="tasks-loading")
 
     def show(self, world: World) -> None:
         c = world.tasks.counts
