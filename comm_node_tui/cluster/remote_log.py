@@ -78,12 +78,12 @@ def recent(
     return sorted(mine + theirs, key=lambda ev: ev.ts)[-n:]
 
 
-def _end(path: str) -> tuple[int, int]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return (0, 0)  # none yet: read from its start once it is made
-    return (st.st_ino, st.st_size)
+def _end(path: str) -> tuple[int, str, int]:
+    """Where the file ends, as cluster/events.py's reader counts (inode, head, offset)."""
+    from comm_node_tui.cluster.events import head_of
+
+    now = head_of(path)
+    return (0, "", 0) if now is None else now  # none yet: read from its start once made
 
 
 class Follower:
