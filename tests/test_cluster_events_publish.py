@@ -308,3 +308,37 @@ def test_a_server_without_room_for_the_events_stream_leaves_mail_and_state_worki
         assert not m2.relay._events_ready
     finally:
         server.stop()
+
+
+def test_local_domains_named_like_the_set_up_steps_leave_every_step_done(
+    nats_server, engine_for, tmp_path
+):
+    """A domain may be called "state", "coord" or "ops": named like the relay's set-up steps,
+    they were taken for them, and this machine never watched the other machines' state, its
+    coordination mirror or their requests."""
+    doms = ("state", "coord", "ops", "b")
+    m1_root = machine(tmp_path / "m1", nats_server.url, "m1", ["state", "coord", "ops"], doms)
+    m2_root = machine(tmp_path / "m2", nats_server.url, "m2", ["b"], doms)
+    m1, m2 = engine_for(m1_root), engine_for(m2_root)
+    wait_for(lambda: m1.relay._ready and m2.relay._ready, timeout=STEP_S, what="set up")
+    m2.relay.publish_state({"b": {"state": "idle"}})
+    wait_for(lambda: "m2" in m1.relay.remote_nodes, timeout=STEP_S, what="m2's state at m1")
+    assert {"coord", "state", "ops"} <= m1.relay._begun
+    assert {"mail:state", "mail:coord", "mail:ops"} <= m1.relay._begun
+
+
+def test_another_nodes_event_that_utf8_cannot_hold_is_written_with_a_mark(tmp_path):
+    """An escaped lone surrogate in another node's event (our publisher cleans them; an older
+    or odd peer may not) stopped the remote log's writer and with it every later event: it is
+    shown and written with `?` in its place. A message nested too deep is no event."""
+    from comm_node_tui.cluster.events import shown
+    from comm_node_tui.cluster.remote_log import RemoteLog, remote_log_path
+
+    data = b'{"ts":"2026-11-22T09:00:00Z","type":"t","agent":"b","msg":"hi \\ud800","data":{},'
+    ev = shown(data + b'"node":"m2"}')
+    assert ev is not None and ev.msg == "m2: hi ?"
+    log = RemoteLog(str(tmp_path))
+    assert log.take(ev, 1, False)
+    log.close()
+    assert "m2: hi ?" in Path(remote_log_path(str(tmp_path))).read_text()
+    assert shown(b"[" * 100_000 + b"]" * 100_000) is None

@@ -578,16 +578,27 @@ def shown(data: bytes) -> Event | None:
     """Another node's event as this machine's room shows it (marked with the node), or None
     when it is not one. Its text stays text: the room never reads it as markup."""
     try:
-        rec = json.loads(data)
+        rec = _encodable(json.loads(data))
         node = rec.pop("node")
         ev = Event.from_json(rec)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
     if not isinstance(node, str):
         return None
     ev.msg = f"{node[:32]}: {ev.msg}"
     ev.data = {**ev.data, "node": node}
     return ev
+
+
+def _encodable(rec: Any) -> Any:
+    """`rec` with any lone surrogate (an escaped `\ud800` in another node's JSON) made `?`:
+    written as it is, it stopped the remote log's writer (UTF-8 cannot encode it)."""
+    text = json.dumps(rec, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+        return rec
+    except UnicodeEncodeError:
+        return json.loads(text.encode("utf-8", "replace"))
 
 
 async def consume(
@@ -613,6 +624,9 @@ async def consume(
             # this engine's own are skipped: its room has them from its log
             ev = shown(msg.data) if msg.subject != own_subject else None
             if ev is not None:
-                show(ev, *_where(msg))
+                try:
+                    show(ev, *_where(msg))
+                except Exception:  # one message that cannot be shown never stops the rest
+                    pass
             with contextlib.suppress(Exception):
                 await msg.ack()  # lost: redelivered, and dropped by its sequence (remote_log.py)

@@ -255,14 +255,16 @@ class Relay:
             await js.stream_info(self.names.stream)
         except Exception:
             await js.add_stream(config)
-        for dom in sorted(self.local - self._begun):
+        # what is set up already: "mail:<domain>" and the steps below, kept apart (a domain
+        # may be named "coord", "state" or "ops")
+        for dom in sorted(d for d in self.local if f"mail:{d}" not in self._begun):
             sub = await js.pull_subscribe(
                 self.names.mail(dom),
                 durable=self.names.consumer(dom),
                 stream=self.names.stream,
                 config=ConsumerConfig(ack_wait=30, max_deliver=-1),
             )
-            self._begun.add(dom)
+            self._begun.add(f"mail:{dom}")
             self.client.spawn(functools.partial(self._consume, dom, sub))
         if "coord" not in self._begun:
             kv = await self.client.kv(self.names.coord_bucket)
