@@ -124,6 +124,7 @@ class ControlRoom(Hand):
         self._git_seen: dict[str, tuple[tuple[int, int] | None, float]] = {}
         self._refresh_pending = False
         self._read_at = 0.0  # when the last read was started (monotonic)
+        self._asked_while_starting = False  # a change asked for a read before _loaded
         self._started = False  # the engine started (or the room watches one): _loaded
         # Worlds are numbered as their reads start: an `exclusive` worker replaced by a newer
         # one still runs to its end (a thread cannot be cancelled), and its older world must
@@ -242,6 +243,9 @@ class ControlRoom(Hand):
         self.sub_title = f"{self.ws.project} · {self._mode()}"
         if first is not None:
             self.on_world_updated(first)
+        if self._asked_while_starting:
+            self._asked_while_starting = False
+            refresh = True
         if refresh:
             self.request_refresh()
 
@@ -308,7 +312,10 @@ class ControlRoom(Hand):
     def request_refresh(self) -> None:
         if self.start_engine and not self._started:
             # While the engine starts, a read would load every task from the files beside
-            # the engine's own load (seconds at 20,000 tasks); start_bridge reads once it is up.
+            # the engine's own load (seconds at 20,000 tasks); start_bridge reads once it is
+            # up, and _loaded reads again for a change asked for meanwhile (it may have come
+            # after start_bridge's read: without that it waited for the 5 s heartbeat).
+            self._asked_while_starting = True
             return
         if self._refresh_pending:
             return
