@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -192,8 +193,9 @@ def test_a_redelivery_is_written_once_also_across_a_restart(tmp_path):
     assert again.take(Event("x", "m2: rotated", data={"node": "m2"}), 2, False)
     again.close()
     stop = threading.Event()
+    deadline = time.monotonic() + STEP_S  # a missing event fails the test, never hangs it
     got = []
-    for ev in follower.events(stop.is_set, poll_s=0.01):
+    for ev in follower.events(lambda: stop.is_set() or time.monotonic() > deadline, 0.01):
         got.append(ev.msg)
         if len(got) == 5:
             stop.set()
@@ -207,6 +209,7 @@ def test_without_a_cluster_a_viewer_reads_no_other_log(tmp_path, engine_for):
     eng = engine_for(root)
     got: list[Event] = []
     bridge = EngineBridge(load_workspace(str(root)), on_event=got.append)
+    threads_before = set(threading.enumerate())  # a follower an earlier test left is not ours
     bridge.start()
     try:
         assert bridge.viewer_of
@@ -219,7 +222,7 @@ def test_without_a_cluster_a_viewer_reads_no_other_log(tmp_path, engine_for):
             return any(e.msg == "from the engine" for e in list(got))
 
         wait_for(followed, timeout=STEP_S, every=0.2, what="the viewer following the log")
-        names = {t.name for t in threading.enumerate()}
+        names = {t.name for t in set(threading.enumerate()) - threads_before}
         assert "cn-follow-remote" not in names and not hasattr(bridge, "remote_follower")
     finally:
         bridge.stop()

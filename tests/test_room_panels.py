@@ -403,4 +403,7 @@ async def test_a_change_after_a_quiet_spell_is_read_at_once_and_a_burst_in_few_r
         table = app.query_one("#agents")
         await until(pilot, lambda: "end of burst" in str(table.cell("docs", "Progress")))
         await settle(pilot)
-        assert 1 <= len(reads) <= 2
+        # 100 requests gathered into a few reads: one at once, then at most one each
+        # REFRESH_GAP_S (a loaded machine can stretch the burst over a gap or two, and the
+        # room's 5 s heartbeat may ask once more)
+        assert 1 <= len(reads) <= 5
