@@ -399,7 +399,7 @@ ORJSON_BYTES = 4 * 1024 * 1024  # an export this big pays for orjson's import by
 def _orjson_loads(size: int) -> Callable[[bytes], Any] | None:
     """orjson's loads, where it is installed and pays: it reads a Beads export's lines at
     about half the CPU of json's scanner (4-5 ns a byte saved, issue 22), but importing it
-    imports dataclasses, uuid, zoneinfo and more: ~20 ms of CPU in a process that has none of
+    imports dataclasses, uuid and more: ~20 ms of CPU in a process that has none of
     them (a CLI call), under 1 ms in the engine. So: once imported, always; before that, for
     an export of ORJSON_BYTES or more. Never in the hook (its caller passes fast=False)."""
     import sys
