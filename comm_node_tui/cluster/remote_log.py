@@ -3,7 +3,7 @@ their own, for the readers that are not the engine: a viewer room, the web room 
 `comm-node log` (docs/cluster.md, "A room on any machine").
 
 The engine's durable consumer of the events stream (cluster/events.py) appends each event
-of another node to `.comm-node/remote-events.jsonl`, marked as its room shows it (`m2: ...`,
+of another node to `.comm-node/remote.d/events.jsonl`, marked as its room shows it (`m2: ...`,
 `data.node`), rotated and bounded as the event log is (protocol/events.py's writer). Never to
 events.jsonl: that log is this machine's truth and what its publisher shares, so a remote
 event written there would go back out as this machine's.
@@ -29,7 +29,12 @@ from comm_node_tui.protocol import jsonfast
 from comm_node_tui.protocol.events import Event, EventLog, tail
 from comm_node_tui.protocol.fileio import FILE_MODE
 
-REMOTE_LOG = "remote-events.jsonl"
+# In a folder of its own: the sandbox denies agents the whole folder, so the log's rotated
+# files (events.1.jsonl ...) and a file made after an agent started are covered too. A name
+# no domain can have (NAME_PATTERN has no dot): a domain sharing the workspace's folder has
+# its protocol folder beside it, under its own name.
+REMOTE_DIR = "remote.d"
+REMOTE_LOG = os.path.join(REMOTE_DIR, "events.jsonl")
 SEQ = "stream_seq"
 POLL_S = 0.2  # as the viewer follows the local log
 
@@ -45,8 +50,9 @@ class RemoteLog:
         self.path = remote_log_path(state_dir)
         self.log = EventLog(self.path)
         with contextlib.suppress(OSError):
-            # made at once, empty: an agent started from now on has it denied by its sandbox
-            # (which denies only files that exist, adapters/claude/sandbox.py)
+            # made at once, empty: an agent started from now on has its folder denied by its
+            # sandbox (which denies only what exists, adapters/claude/sandbox.py)
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))
         last = tail(self.path, 1, lambda ev: isinstance(ev.data.get(SEQ), int))
         self.last_seq: int = last[0].data[SEQ] if last else 0

@@ -93,7 +93,8 @@ PROTECTED_STATE = (
     # where this engine's shared events stand (cluster/events.py): moved by an agent, the
     # engine would share its log's lines again or skip some
     "cluster-events.json",
-    "remote-events.jsonl",  # the other machines' events as received (cluster/remote_log.py)
+    # the other machines' events as received, with their rotations (cluster/remote_log.py)
+    "remote.d",
 )
 AGENT_DIR = "sandbox"
 SCALARS = {
