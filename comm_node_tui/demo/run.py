@@ -185,14 +185,18 @@ class Driver:
         # Simulated agents too: one still answering a peer's question when the plan closed
         # wrote its last transcript lines after the summary (its own count ended 891 output
         # tokens above the summary's, at load 15-28)
-        self.settle(engine, deadline=time.monotonic() + 30)
+        # (only once the plan is done: cut short by --timeout, busy agents would hold the
+        # summary the whole 30 s, then 20 more of counting)
+        done = self.real is not None or self.plan_done(engine)
+        if done:
+            self.settle(engine, deadline=time.monotonic() + 30)
         engine.scan()
         summary = self.summary(engine)
         # The model logs an answer once its stream has ended and Claude Code writes the
         # transcript line once it has read it: at rest the two agree, but a last answer can
         # sit between them for a moment on a loaded machine. Counted again until they agree
         # (simulated agents, which have no model log: until two counts a second apart agree).
-        agree_by = time.monotonic() + 20
+        agree_by = time.monotonic() + (20 if done else 0)
         while time.monotonic() < agree_by:
             if self.real is not None and summary["tokens_equal"]:
                 break
