@@ -308,3 +308,8 @@ class Proxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def notes(engine) -> list[str]:
+    """The test's events (type test.note) as the engine's room got them, in order."""
+    return [e.msg for e in list(engine.recent) if e.type == "test.note"]

@@ -19,7 +19,7 @@ from comm_node_tui.cluster.state import cluster_state
 from comm_node_tui.protocol.events import Event, EventLog
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import queue, run_cli
-from tests.natskit import Proxy, events, inbox_ids, machine, running_server
+from tests.natskit import Proxy, events, inbox_ids, machine, notes, running_server
 from tests.waiting import wait_for
 
 STEP_S = 60.0  # an engine's step on a loaded machine: generous, never paid when it works
@@ -28,11 +28,6 @@ STEP_S = 60.0  # an engine's step on a loaded machine: generous, never paid when
 @pytest.fixture
 def nats_server(tmp_path):
     yield from running_server(tmp_path / "nats")
-
-
-def notes(engine) -> list[str]:
-    """The test's events as the engine's room got them (its recent list), in order."""
-    return [e.msg for e in list(engine.recent) if e.type == "test.note"]
 
 
 def ready(*engines) -> bool:

@@ -20,7 +20,7 @@ from comm_node_tui.cluster.server import server_config
 from comm_node_tui.protocol.events import Event, EventLog
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import queue
-from tests.natskit import NatsServer, events, inbox_ids, machine, running_server
+from tests.natskit import NatsServer, events, inbox_ids, machine, notes, running_server
 from tests.waiting import wait_for
 
 STEP_S = 60.0  # an engine's step on a loaded machine: generous, never paid when it works
@@ -29,10 +29,6 @@ STEP_S = 60.0  # an engine's step on a loaded machine: generous, never paid when
 @pytest.fixture
 def nats_server(tmp_path):
     yield from running_server(tmp_path / "nats")
-
-
-def notes(engine) -> list[str]:
-    return [e.msg for e in list(engine.recent) if e.type == "test.note"]
 
 
 def raw(path, *lines: bytes) -> None:

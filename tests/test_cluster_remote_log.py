@@ -17,7 +17,7 @@ from comm_node_tui.cluster.remote_log import REMOTE_LOG, Follower, RemoteLog
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env, run_cli, write_workspace
-from tests.natskit import events, machine, running_server
+from tests.natskit import events, machine, notes, running_server
 from tests.waiting import wait_for
 
 STEP_S = 60.0  # an engine's step on a loaded machine: generous, never paid when it works
@@ -30,10 +30,6 @@ def nats_server(tmp_path):
 
 def note(engine, text: str, agent: str = "b") -> None:
     engine.emit(Event("test.note", text, agent=agent))
-
-
-def notes(engine) -> list[str]:
-    return [e.msg for e in list(engine.recent) if e.type == "test.note"]
 
 
 def remote_notes(root) -> list[dict]:
