@@ -407,3 +407,27 @@ async def test_a_change_after_a_quiet_spell_is_read_at_once_and_a_burst_in_few_r
         # REFRESH_GAP_S (a loaded machine can stretch the burst over a gap or two, and the
         # room's 5 s heartbeat may ask once more)
         assert 1 <= len(reads) <= 5
+
+
+
+async def test_an_engine_event_before_or_after_the_event_table_is_kept_not_a_crash():
+    """The engine's thread posts from the room's first moments to its last; Textual mounts a
+    panel before its children and removes them first, so the panel can be there without its
+    table (NoMatches failed a full run once). The event is kept and shown once it is."""
+    from comm_node_tui.tui.widgets.events import EventsPanel
+
+    early = Event("tasks.changed", "2 tasks: 1 ready", agent=None)
+    panel = EventsPanel(id="events")
+    panel.add(early)  # not composed yet: no table
+
+    class One(App):
+        def compose(self) -> ComposeResult:
+            yield panel
+
+    async with One().run_test(size=(100, 10)) as pilot:
+        await until(pilot, lambda: panel.table.row_count == 1)
+        panel.add(Event("agent.heartbeat", "beat", agent="b"))
+        assert panel.table.row_count == 2
+        await panel.table.remove()  # as at shutdown: the table goes before its panel
+        panel.add(Event("agent.heartbeat", "after", agent="b"))
+        assert [e.msg for e in panel.events] == ["2 tasks: 1 ready", "beat", "after"]

@@ -269,7 +269,10 @@ class ControlRoom(Hand):
 
     def _panels_gone(self) -> bool:
         """True while the room is closing: the engine's thread may still post messages after
-        the panels are gone, and those must not fail the shutdown."""
+        the panels are gone, and those must not fail the shutdown. Textual's shutdown stops
+        the app running first, then removes the widgets (children before parents)."""
+        if not self.is_running:
+            return True
         panel = self._panels.get(EventsPanel)
         if panel is None:
             return not self.query(EventsPanel)

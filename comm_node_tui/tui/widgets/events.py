@@ -65,6 +65,18 @@ class EventsPanel(Vertical):
     def table(self) -> EventTable:
         return self.query_one("#event-table", EventTable)
 
+    def _shown(self) -> EventTable | None:
+        """The table, or None while it is not there: the engine's thread posts events from
+        the room's first moments to its last, and Textual mounts a panel before its children
+        and removes them before it (an event in between failed a run with NoMatches). The
+        events are kept either way; on_mount shows what came before the table."""
+        found = self.query("#event-table")
+        return found.first(EventTable) if found else None
+
+    def on_mount(self) -> None:
+        if self.events:
+            self.refilter()
+
     def matches(self, ev: Event) -> bool:
         if not self.filter:
             return True
@@ -88,11 +100,12 @@ class EventsPanel(Vertical):
 
     def add(self, ev: Event) -> None:
         self.events.append(ev)
-        if self.matches(ev):
-            at_end = self.table.cursor_row >= self.table.row_count - 1
+        table = self._shown()
+        if table is not None and self.matches(ev):
+            at_end = table.cursor_row >= table.row_count - 1
             self._row(ev)
             if at_end:
-                self.table.move_cursor(row=self.table.row_count - 1)
+                table.move_cursor(row=table.row_count - 1)
 
     def add_many(self, events: list[Event]) -> None:
         for ev in events:
@@ -100,6 +113,8 @@ class EventsPanel(Vertical):
         self.refilter()
 
     def refilter(self) -> None:
+        if self._shown() is None:
+            return  # on_mount draws them
         self.table.clear()
         for ev in self.events:
             if self.matches(ev):
