@@ -5,8 +5,9 @@ Claude Code keeps its global state in `$CLAUDE_CONFIG_DIR/.claude.json`. Without
 written here it shows first-run screens (facts for 2.1.330, docs/model.md): onboarding (which
 tries api.anthropic.com and exits when offline), "Detected a custom API key ... Do you want to
 use this API key?" and, per folder, the trust dialog. The environment returned keeps it off
-the network: with the three DISABLE_* switches it makes no DNS look-ups and no HEAD request,
-and talks only to ANTHROPIC_BASE_URL.
+the network: with the DISABLE_* switches it makes no DNS look-ups, no HEAD request and no
+git or ssh call to github.com (tests/test_real_claude_offline.py), and talks only to
+ANTHROPIC_BASE_URL.
 
 The real user's ~/.claude is never touched: a HOME that is the user's own is refused.
 """
@@ -32,6 +33,9 @@ OFFLINE_ENV = {
     "DISABLE_ERROR_REPORTING": "1",
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     "DISABLE_AUTOUPDATER": "1",
+    # Else, a second or two after its prompt, it fetches its plugin marketplace from
+    # github.com (git over https, then ssh): network calls, and processes, in every agent.
+    "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
 }
 
 # Inherited variables that would send claude to a real account or another config, or make it
