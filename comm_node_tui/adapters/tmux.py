@@ -174,16 +174,24 @@ class Tmux:
         # A quiet control-mode client (adapters/tmux_control.py), when use_control() got one:
         # commands then cost a line on a pipe instead of a tmux process each.
         self.control: ControlClient | None = None
+        self.control_problem: str | None = None  # why the last attach failed
 
     def use_control(self) -> bool:
         """Send this object's commands through one quiet control-mode client on the session
         (no process per command, no pane output taken); False when this tmux cannot (too old,
         no session yet): commands keep running a tmux client each."""
-        from comm_node_tui.adapters.tmux_control import control_client
+        from comm_node_tui.adapters.tmux_control import start_control_client
 
         self.close()
-        self.control = control_client(self.socket, self.session, self.binary, output=False)
-        return self.control is not None
+        try:
+            self.control = start_control_client(
+                self.socket, self.session, self.binary, output=False
+            )
+        except TmuxError as exc:
+            self.control_problem = str(exc)  # kept for the engine's event: why it polls
+            return False
+        self.control_problem = None
+        return True
 
     def close(self) -> None:
         control, self.control = self.control, None

@@ -448,11 +448,18 @@ def control_client(
     """A started control client on the session, or None when this tmux has no usable control
     mode (older than 3.2) or the client cannot attach: the caller keeps polling."""
     try:
-        binary = binary or tmux_binary()
-        if tmux_version(binary) < CONTROL_MIN_VERSION:
-            return None
-        client = ControlClient(binary, socket, session, output=output)
-        client.start()
+        return start_control_client(socket, session, binary, output=output)
     except TmuxError:
         return None
+
+
+def start_control_client(
+    socket: str | None, session: str, binary: str | None = None, *, output: bool = True
+) -> ControlClient:
+    """A started control client on the session; TmuxError says why there is none."""
+    binary = binary or tmux_binary()
+    if tmux_version(binary) < CONTROL_MIN_VERSION:
+        raise TmuxError(f"tmux older than {'.'.join(map(str, CONTROL_MIN_VERSION))}")
+    client = ControlClient(binary, socket, session, output=output)
+    client.start()
     return client

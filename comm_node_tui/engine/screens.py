@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from comm_node_tui.engine.context import EngineContext
+from comm_node_tui.protocol.event_types import EventType
 from comm_node_tui.protocol.events import Event
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class ScreenMonitor:
         # reading through the quiet control client (None: never use one)
         self.control_poll_s = control_poll_s
         self._control_at: float | None = None  # when attaching was last tried (monotonic)
+        self._control_problem: str | None = None  # the last attach failure told
         self._closed = False  # the engine stopped: a read still under way attaches nothing
         self.idle_s = idle_s  # how long an idle screen must hold before it is believed
         self._trackers: dict[str, ScreenState] = {}
@@ -105,7 +107,19 @@ class ScreenMonitor:
         if self._control_at is not None and now - self._control_at < CONTROL_RETRY_S:
             return
         self._control_at = now
-        tmux.use_control()
+        if tmux.use_control():
+            self._control_problem = None
+        elif tmux.control_problem != self._control_problem:  # once per reason, not per try
+            self._control_problem = tmux.control_problem
+            self.ctx.emit(
+                Event(
+                    EventType.TMUX_CONTROL_FAILED,
+                    f"no quiet tmux control client ({tmux.control_problem}): "
+                    f"reading the panes through tmux processes, trying again every "
+                    f"{CONTROL_RETRY_S:g} s",
+                    level="debug",
+                )
+            )
 
     @property
     def period_s(self) -> float:

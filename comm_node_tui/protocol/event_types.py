@@ -120,6 +120,9 @@ class EventType(StrEnum):
     TMUX_SESSION_BACK = "tmux.session_back"
     TMUX_UNAVAILABLE = "tmux.unavailable"
     TMUX_AVAILABLE = "tmux.available"
+    # the engine's quiet control client could not attach (why): it reads through tmux
+    # processes meanwhile and tries again every CONTROL_RETRY_S (engine/screens.py)
+    TMUX_CONTROL_FAILED = "tmux.control_failed"
     TMUX_ACTION_FAILED = "tmux.action_failed"
     # engines on several machines (cluster/relay.py, docs/cluster.md)
     CLUSTER_STARTING = "cluster.starting"
