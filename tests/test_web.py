@@ -9,6 +9,7 @@ buffer's lines, which are what the canvas shows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -177,6 +178,10 @@ def room_pids(root: Path) -> set[int]:
     return {pid for pid, parent in found.items() if parent not in found}
 
 
+def parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     return write_workspace(tmp_path / "ws")
@@ -326,14 +331,24 @@ def test_a_second_browser_gets_a_room_of_its_own(serve, browser, workspace):
     status, body = handshake(server, origin=server.base)
     assert status == 503 and body.count("\n") == 1
     wait_for(lambda: server.said("refused a room: 2 are open"))
-    first.context.close()
-    second.context.close()
-    wait_for(
-        lambda: not room_pids(workspace),
-        timeout=120,
-        every=ROOMS_EVERY_S,
-        what="the rooms' processes gone",
-    )
+    # a room that cannot quit (stopped, as a hung one) is killed after ROOM_QUIT_S: the room
+    # itself, not a shell in front of it that would leave the room running, orphaned
+    rooms = room_pids(workspace)
+    assert {parent_pid(pid) for pid in rooms} == {server.proc.pid}
+    hung = min(rooms)
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        first.context.close()
+        second.context.close()
+        wait_for(
+            lambda: not room_pids(workspace),
+            timeout=120,
+            every=ROOMS_EVERY_S,
+            what="the rooms' processes gone",
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung, signal.SIGKILL)
     assert server.proc.poll() is None
 
 
