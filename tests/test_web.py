@@ -9,6 +9,7 @@ buffer's lines, which are what the canvas shows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -39,12 +40,21 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # xterm.js asks for WebGL first: with no GPU that is SwiftShader, GPU work done on the CPU
+    # for pixels no test reads (the tests read xterm's buffer). Without it xterm draws on a
+    # 2D canvas, as the screenshots show.
+    "--disable-webgl",
 ]
 # Bounds for when something is wrong, never paid by a passing run: the full suite in
 # parallel on the 2-core machine beside other work (load average 50) took more than 30 s for
 # a room to answer one key.
 FIRST_DRAW_MS = 240_000  # a room process starting
 KEY_MS = 120_000  # a key's effect drawn
+# How often a wait looks at the terminal. Playwright's default polls on every animation frame,
+# which keeps the page producing frames (renderer, compositor and software GPU busy at 60 Hz)
+# for as long as a wait lasts, and reads the whole buffer each time; a look every 50 ms costs
+# a fraction of that and is as sure (a wait still ends only when the text is there).
+POLL_MS = 50
 CATCH_TERMINAL = """
 Object.defineProperty(Object.prototype, "_terminal", {
   configurable: true,
@@ -145,6 +155,11 @@ def handshake(server: WebServer, origin: str) -> tuple[int, str]:
     return answer.status, body
 
 
+# A look at every process of the machine costs ~10 ms (more with a full run's hundreds of
+# processes): a wait on the rooms looks every 0.1 s, not wait_for's default 0.02 s.
+ROOMS_EVERY_S = 0.1
+
+
 def room_pids(root: Path) -> set[int]:
     """The room processes serving this workspace (python -m comm_node_tui.web.room). Not a
     room's own child: between fork and exec (a room starting tmux, say) a child still shows
@@ -161,6 +176,10 @@ def room_pids(root: Path) -> set[int]:
         if b"comm_node_tui.web.room" in argv and str(root).encode() in argv:
             found[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
     return {pid for pid, parent in found.items() if parent not in found}
+
+
+def parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 @pytest.fixture
@@ -201,9 +220,14 @@ def open_room(browser, url: str):
     page = context.new_page()
     page.add_init_script(CATCH_TERMINAL)
     page.goto(url)
-    page.wait_for_function(shows("Agents"), timeout=FIRST_DRAW_MS)
-    page.wait_for_function(shows("frontend"), timeout=FIRST_DRAW_MS)
+    until(page, shows("Agents"), FIRST_DRAW_MS)
+    until(page, shows("frontend"), FIRST_DRAW_MS)
     return page
+
+
+def until(page, predicate: str, timeout_ms: int = KEY_MS) -> None:
+    """Wait until `predicate` (JavaScript) holds in the page, looking every POLL_MS."""
+    page.wait_for_function(predicate, timeout=timeout_ms, polling=POLL_MS)
 
 
 def screen(page) -> str:
@@ -220,7 +244,7 @@ def test_the_room_in_a_browser_draws_the_agents_and_takes_keys(serve, browser, t
     for name in ("backend", "frontend", "docs"):
         assert name in text
     # the room watches the server's engine, never holds one (it says so once it has looked)
-    page.wait_for_function(shows("viewer of pid"), timeout=KEY_MS)
+    until(page, shows("viewer of pid"))
     shot = tmp_path / "room.png"
     page.screenshot(path=str(shot))
     with capsys.disabled():  # shown in the run's output, not only on a failure
@@ -229,7 +253,7 @@ def test_the_room_in_a_browser_draws_the_agents_and_takes_keys(serve, browser, t
     # a key acts: ? opens the help, generated from the room's table of actions
     page.locator(".xterm-screen").click()
     page.keyboard.press("?")
-    page.wait_for_function(shows("comm-node control room"), timeout=KEY_MS)
+    until(page, shows("comm-node control room"))
     assert "Leave the control room" in screen(page)
     page.screenshot(path=str(tmp_path / "help.png"))
     with capsys.disabled():
@@ -237,16 +261,16 @@ def test_the_room_in_a_browser_draws_the_agents_and_takes_keys(serve, browser, t
     # an intervention acts as in a terminal: p, "Pause only backend", and the pause holds
     page.keyboard.press("Escape")
     # closed before the next key: an Escape followed at once by p reads as alt+p
-    page.wait_for_function(f"() => !({shows('comm-node control room')})()", timeout=KEY_MS)
+    until(page, f"() => !({shows('comm-node control room')})()")
     page.keyboard.press("p")
-    page.wait_for_function(shows("Pause only backend"), timeout=KEY_MS)
+    until(page, shows("Pause only backend"))
     page.keyboard.press("Enter")
     state = load_workspace(str(server.root)).paths.state
     wait_for(lambda: read_pause(state).covers("backend"), timeout=30)
     assert not read_pause(state).covers("frontend")
     # the server stopping with the tab open: its room ends, the tab says so, exit 0
     assert server.stop() == 0, server.err
-    page.wait_for_function("document.body.classList.contains('-closed')", timeout=KEY_MS)
+    until(page, "document.body.classList.contains('-closed')")
     assert not room_pids(server.root)
     assert not any("Traceback" in line for line in server.err), server.err
     page.context.close()
@@ -301,15 +325,30 @@ def test_a_second_browser_gets_a_room_of_its_own(serve, browser, workspace):
     # each room takes its own keys: help opens in the second, not in the first
     second.locator(".xterm-screen").click()
     second.keyboard.press("?")
-    second.wait_for_function(shows("comm-node control room"), timeout=KEY_MS)
+    until(second, shows("comm-node control room"))
     assert "comm-node control room" not in screen(first)
     # a third is refused while two are open, with one line
     status, body = handshake(server, origin=server.base)
     assert status == 503 and body.count("\n") == 1
     wait_for(lambda: server.said("refused a room: 2 are open"))
-    first.context.close()
-    second.context.close()
-    wait_for(lambda: not room_pids(workspace), timeout=120, what="the rooms' processes gone")
+    # a room that cannot quit (stopped, as a hung one) is killed after ROOM_QUIT_S: the room
+    # itself, not a shell in front of it that would leave the room running, orphaned
+    rooms = room_pids(workspace)
+    assert {parent_pid(pid) for pid in rooms} == {server.proc.pid}
+    hung = min(rooms)
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        first.context.close()
+        second.context.close()
+        wait_for(
+            lambda: not room_pids(workspace),
+            timeout=120,
+            every=ROOMS_EVERY_S,
+            what="the rooms' processes gone",
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung, signal.SIGKILL)
     assert server.proc.poll() is None
 
 
@@ -318,17 +357,26 @@ def test_a_tab_closed_mid_action_ends_its_room_only(serve, browser, workspace):
     ws = load_workspace(str(workspace))
     page = open_room(browser, server.url)
     # one tab, one room (a room that a reconnect replaced may still be ending: wait it out)
-    wait_for(lambda: len(room_pids(workspace)) == 1, what="one room process for the tab")
+    wait_for(
+        lambda: len(room_pids(workspace)) == 1,
+        every=ROOMS_EVERY_S,
+        what="one room process for the tab",
+    )
     (room,) = room_pids(workspace)
     engine = holder_pid(ws.paths.engine_lock)
     assert engine == str(server.proc.pid)  # the server keeps the engine, not the room
     # mid-action: the inject dialog open, a message half typed
     page.locator(".xterm-screen").click()
     page.keyboard.press("i")
-    page.wait_for_function(shows("Message to backend"), timeout=KEY_MS)
+    until(page, shows("Message to backend"))
     page.keyboard.type("half a mess")
     page.context.close()
-    wait_for(lambda: not room_pids(workspace), timeout=120, what="the room's process gone")
+    wait_for(
+        lambda: not room_pids(workspace),
+        timeout=120,
+        every=ROOMS_EVERY_S,
+        what="the room's process gone",
+    )
     wait_for(lambda: server.said("a room closed (0 open)"), timeout=30)
     # the server and the engine go on: same engine pid, no engine.stopped, a new tab works
     assert server.proc.poll() is None
@@ -346,13 +394,13 @@ def test_a_viewer_cannot_act(serve, browser, workspace):
     page.locator(".xterm-screen").click()
     for key in ("i", "x", "p"):  # inject, kill, pause: each refused before a dialog opens
         page.keyboard.press(key)
-    page.wait_for_function(shows("read-only viewer"), timeout=KEY_MS)
+    until(page, shows("read-only viewer"))
     text = screen(page)
     assert "Message to backend" not in text and "Kill backend" not in text
     assert "Pause or resume" not in text
     # reading still works: the help opens
     page.keyboard.press("?")
-    page.wait_for_function(shows("comm-node control room"), timeout=KEY_MS)
+    until(page, shows("comm-node control room"))
     page.context.close()
 
 

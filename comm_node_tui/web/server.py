@@ -82,7 +82,10 @@ class WebServer:
         command = [sys.executable, "-m", "comm_node_tui.web.room", "--workspace", str(ws.root)]
         command += ["--theme", theme] + (["--layout", layout] if layout else [])
         command += ["--viewer"] if viewer else []
-        self.command = shlex.join(command)  # AppService runs it through a shell
+        # AppService runs it through a shell; `exec` makes the room the shell's process: one
+        # process a tab instead of two, and a room that does not quit in ROOM_QUIT_S is the
+        # process killed (killing a shell in front of it left the room running, orphaned)
+        self.command = "exec " + shlex.join(command)
         title = f"comm-node · {ws.project}" + (" (read-only)" if viewer else "")
         page = (files("comm_node_tui.web") / "index.html").read_text()
         self._page = page.replace("$title", html.escape(title))
