@@ -643,11 +643,6 @@ def check_paths(config: WorkspaceConfig, root: str, file_label: str) -> list[str
 
 
 def _path_problems(domains: list[tuple[int, str, str]], root: str, file_label: str) -> list[str]:
-    problems = []
-    for i, name, rel in domains:
-        path = rel if os.path.isabs(rel) else os.path.join(root, rel)
-        if not os.path.exists(path):
-            problems.append(f"{file_label}: domains[{i}] ({name}).path: {path} does not exist")
-        elif not os.path.isdir(path):
-            problems.append(f"{file_label}: domains[{i}] ({name}).path: {path} is not a directory")
-    return problems
+    from comm_node_tui.workspace.discovery import path_problems  # shared with the cached check
+
+    return path_problems(domains, root, file_label)
