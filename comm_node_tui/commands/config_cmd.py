@@ -21,7 +21,7 @@ def check(args) -> int:
         problems = known[1]
         count = len(known[0].domains)
     else:
-        from comm_node_tui.workspace.config import check_config
+        from comm_node_tui.workspace.configfile import check_config
 
         config, problems = check_config(path, root)
         count = len(config.domains) if config is not None else 0

@@ -144,7 +144,7 @@ class Doctor:
             self.ws, problems = known
             count = len(self.ws.domains)
         else:
-            from comm_node_tui.workspace.config import check_config
+            from comm_node_tui.workspace.configfile import check_config
 
             config, problems = check_config(path, self.root)
             if config is None:

@@ -60,7 +60,7 @@ def load_workspace(root: str, *, use_cache: bool = True) -> Workspace:
                 return Workspace(paths.root, cached["config"])
         except (RecursionError, OSError, ValueError, KeyError, TypeError):
             pass
-    from comm_node_tui.workspace.config import load_config
+    from comm_node_tui.workspace.configfile import load_config
 
     config = load_config(paths.config).model_dump(mode="json")
     _add_scope_regexes(paths.root, config)
