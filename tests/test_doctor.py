@@ -151,6 +151,30 @@ def test_a_broken_config_is_a_fail_line(tmp_path):
     assert code == 1 and "project.colour: unknown key" in checks["config"]["detail"]
 
 
+def test_a_config_found_valid_is_read_from_its_cache_and_a_changed_one_validated(tmp_path):
+    """`doctor` and `config check` take a config as valid when its cache (written only after
+    the full validation) is current, and write no cache themselves; the domain paths are
+    still asked of the disk, and a file changed since is validated again."""
+    root = write_workspace(tmp_path / "ws")
+    cache = root / ".comm-node" / "config.cache.json"
+    res = run_cli("config", "check", "--json", cwd=root)
+    assert json.loads(res.stdout)["ok"] and not cache.exists()
+    load_workspace(str(root))
+    assert cache.exists()
+    (root / "docs").rename(root / "gone")
+    res = run_cli("config", "check", cwd=root)
+    assert res.returncode == 1
+    assert res.stderr.startswith("comm-node.toml: domains[2] (docs).path: ")
+    assert res.stderr.rstrip().endswith("does not exist")
+    (root / "gone").rename(root / "docs")
+    config = root / "comm-node.toml"
+    config.write_text(config.read_text().replace('"the docs role"', "5"))
+    res = run_cli("config", "check", cwd=root)
+    assert res.returncode == 1 and "domains[2] (docs).role" in res.stderr, res.stderr
+    code, checks, _ = doctor(root)
+    assert code == 1 and "domains[2] (docs).role" in checks["config"]["detail"]
+
+
 def test_tmux_missing_from_path(tmp_path, pinned_claude):
     root = workspace(tmp_path, pinned_claude)
     code, checks, _ = doctor(root, PATH="/nonexistent")

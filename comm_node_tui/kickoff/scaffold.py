@@ -10,6 +10,7 @@ the user's hooks, .gitignore only gains lines. What is the CLI's comes from its 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -168,23 +169,32 @@ def tasks_text(tasks: list[dict]) -> str:
 
 def protocol_md(ws: Workspace, dom: Domain) -> str:
     """How to talk to comm-node, generated from the real CLI parser (so it never lies)."""
+    lines = [
+        f"# How {dom.name} talks to comm-node",
+        "",
+        f"You are the `{dom.name}` agent of {ws.project}. Agents never talk to each "
+        "other directly: every message, lock, task and artifact goes through the "
+        "`comm-node` command, which routes, budgets and logs it. Run it from your "
+        "directory; it knows who you are from `$COMM_NODE_DOMAIN`.",
+        "",
+        "Exit codes: 0 ok, 1 error, 2 usage, 3 conflict (someone else holds it), "
+        "4 outside your boundary. Add `--json` for machine-readable output.",
+        "",
+        *_command_reference(),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@functools.cache
+def _command_reference() -> tuple[str, ...]:
+    """The commands' part of PROTOCOL.md, the same for every domain: built once a process
+    (each command's parser and usage text cost ~10 ms of CPU, times every domain)."""
     from comm_node_tui.cli import COMMANDS, build_parser
 
     saved = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "100"  # the same text whatever the terminal
     try:
-        lines = [
-            f"# How {dom.name} talks to comm-node",
-            "",
-            f"You are the `{dom.name}` agent of {ws.project}. Agents never talk to each "
-            "other directly: every message, lock, task and artifact goes through the "
-            "`comm-node` command, which routes, budgets and logs it. Run it from your "
-            "directory; it knows who you are from `$COMM_NODE_DOMAIN`.",
-            "",
-            "Exit codes: 0 ok, 1 error, 2 usage, 3 conflict (someone else holds it), "
-            "4 outside your boundary. Add `--json` for machine-readable output.",
-            "",
-        ]
+        lines: list[str] = []
         for name in AGENT_COMMANDS:
             parser = build_parser(name)
             sub = _subparsers(parser).choices[name]
@@ -198,12 +208,12 @@ def protocol_md(ws: Workspace, dom: Domain) -> str:
                 lines += [f"- `{action_name}`: {helps.get(action_name, '')}"]
                 lines += ["  ```", "  " + p.format_usage().strip(), "  ```"]
             lines.append("")
-        return "\n".join(lines).rstrip() + "\n"
     finally:
         if saved is None:
             os.environ.pop("COLUMNS", None)
         else:
             os.environ["COLUMNS"] = saved
+    return tuple(lines)
 
 
 def _subparsers(parser):

@@ -2,18 +2,22 @@
 
 Errors come back as one line per problem that names the file, the key path and what is
 wrong, e.g. `comm-node.toml: domains[1] (web).name: 'Web' must match [a-z0-9][a-z0-9-]*`.
+The file is read and parsed as TOML in configfile.py (its functions are re-exported here),
+which imports this module, and pydantic with it, only for a file that parses.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from comm_node_tui.errors import ConfigError
+from comm_node_tui.workspace.configfile import MAX_CONFIG_BYTES as MAX_CONFIG_BYTES
+from comm_node_tui.workspace.configfile import check_config as check_config
+from comm_node_tui.workspace.configfile import load_config as load_config
+from comm_node_tui.workspace.configfile import parse_config as parse_config
+from comm_node_tui.workspace.configfile import parse_toml_tolerant as parse_toml_tolerant
 from comm_node_tui.workspace.settings import DEFAULTS, session_name
 
 # The validation of comm-node.toml. Each field's default comes from workspace/settings.py,
@@ -25,7 +29,6 @@ _AGENTS = DEFAULTS.agents
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 RESERVED_NAMES = {"operator", "all", "engine", "comm-node"}
-MAX_CONFIG_BYTES = 1 << 20
 # [agents] sandbox_network hosts (Claude Code's allowedDomains: "*.example.com", ":port");
 # memory_max and cpu_quota as systemd spells them ("512M", "2G", "50%", "150%")
 HOST_PATTERN = r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})(:[0-9]{1,5})?$"
@@ -465,108 +468,6 @@ def _validate(data: Any, file_label: str) -> tuple[WorkspaceConfig | None, list[
     return None, list(dict.fromkeys(problems))
 
 
-def parse_config(text: str, file_label: str = "comm-node.toml") -> WorkspaceConfig:
-    """Validate config text; ConfigError with one line per problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file_label, [f"{file_label}: invalid TOML: {exc}"]) from None
-    config, problems = _validate(data, file_label)
-    if config is None:
-        raise ConfigError(file_label, problems)
-    return config
-
-
-_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
-MAX_SYNTAX_ERRORS = 20
-
-
-def parse_toml_tolerant(text: str, file_label: str) -> tuple[dict | None, list[str]]:
-    """The TOML data and every syntax error, not just the first: tomllib stops at one, so the
-    line it names is left out and the text parsed again. The data then lacks those lines
-    (None when what is left still does not parse: an unclosed string or array swallows the
-    rest, and guessing further would only invent errors). When nothing is left at all, or
-    MAX_SYNTAX_ERRORS lines break, the file is no TOML (JSON, YAML, noise): its first error
-    says so, the others add nothing."""
-    lines = text.split("\n")
-    problems: list[str] = []
-    blanked: set[int] = set()
-    while len(problems) < MAX_SYNTAX_ERRORS:
-        try:
-            data = tomllib.loads("\n".join(lines))
-        except tomllib.TOMLDecodeError as exc:
-            problems.append(f"{file_label}: invalid TOML: {exc}")
-            m = _TOML_LINE.search(str(exc))
-            line = int(m.group(1)) - 1 if m else -1
-            if not 0 <= line < len(lines) or line in blanked:
-                return None, problems
-            blanked.add(line)
-            lines[line] = ""
-            continue
-        return (None, problems[:1]) if problems and not data else (data, problems)
-    return None, problems[:1]  # that many broken lines: no TOML either
-
-
-def _read_text(path: str) -> tuple[str, str]:
-    """(the file's text, its label); ConfigError when it cannot be read as a config."""
-    from comm_node_tui.protocol.fileio import FileTooLarge, NotARegularFile, read_bounded
-
-    label = os.path.basename(path)
-    try:
-        raw = read_bounded(path, MAX_CONFIG_BYTES)
-    except FileNotFoundError:
-        raise ConfigError(path, [f"{path}: not found"]) from None
-    except FileTooLarge as exc:
-        raise ConfigError(
-            path, [f"{label}: {exc.size} bytes is over the limit of {exc.limit} bytes"]
-        ) from None
-    except NotARegularFile as exc:
-        what = str(exc).rsplit(": is ", 1)[-1]
-        raise ConfigError(path, [f"{label}: is {what}"]) from None
-    except OSError as exc:
-        raise ConfigError(path, [f"{path}: cannot read: {exc.strerror}"]) from None
-    try:
-        return raw.decode("utf-8"), label
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, [f"{label}: not UTF-8 text (byte {exc.start})"]) from None
-
-
-def load_config(path: str) -> WorkspaceConfig:
-    text, label = _read_text(path)
-    return parse_config(text, label)
-
-
-def check_config(path: str, root: str) -> tuple[WorkspaceConfig | None, list[str]]:
-    """Every problem of a config file at once, for `config check` and `doctor`: each TOML
-    syntax error, then the field and cross-domain errors of what parsed, then the domain
-    paths on disk; the model only when there is no problem but the paths."""
-    try:
-        text, label = _read_text(path)
-    except ConfigError as exc:
-        return None, exc.problems
-    data, problems = parse_toml_tolerant(text, label)
-    if data is None:
-        return None, problems
-    config, invalid = _validate(data, label)
-    problems += invalid
-    if config is not None:
-        domains = [(i, d.name, d.path) for i, d in enumerate(config.domains)]
-        if problems:  # a syntax error: the file does not load, whatever the rest says
-            config = None
-    else:
-        raw = data.get("domains")
-        domains = [
-            (i, d["name"], d["path"])
-            for i, d in enumerate(raw if isinstance(raw, list) else [])
-            if isinstance(d, dict)
-            and isinstance(d.get("name"), str)
-            and isinstance(d.get("path"), str)
-            and d["path"]
-            and "\x00" not in d["path"]
-        ]
-    return config, problems + _path_problems(domains, root, label)
-
-
 def _key(key: str) -> str:
     """A TOML key as tomli-w spells it (bare, or quoted when it must be)."""
     import tomli_w
@@ -643,11 +544,6 @@ def check_paths(config: WorkspaceConfig, root: str, file_label: str) -> list[str
 
 
 def _path_problems(domains: list[tuple[int, str, str]], root: str, file_label: str) -> list[str]:
-    problems = []
-    for i, name, rel in domains:
-        path = rel if os.path.isabs(rel) else os.path.join(root, rel)
-        if not os.path.exists(path):
-            problems.append(f"{file_label}: domains[{i}] ({name}).path: {path} does not exist")
-        elif not os.path.isdir(path):
-            problems.append(f"{file_label}: domains[{i}] ({name}).path: {path} is not a directory")
-    return problems
+    from comm_node_tui.workspace.discovery import path_problems  # shared with the cached check
+
+    return path_problems(domains, root, file_label)
