@@ -1,6 +1,7 @@
-"""entry.py's fast `send`, `inbox` and `status set` readings give exactly argparse's
-namespace, or leave it to argparse; the hook, send, inbox and status set hot paths import
-neither argparse nor json nor re (issue 22)."""
+"""entry.py's fast readings (`send`, `inbox`, `status set` and the FORMS: `task
+ready|list|show|claim|done`, `lock acquire|release|list`, `read`, `status`) give exactly
+argparse's namespace, or leave it to argparse; the hook, send, inbox and status set hot
+paths import neither argparse nor json nor re, the FORMS' paths not argparse (issue 22)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from comm_node_tui.cli import build_parser
-from comm_node_tui.entry import inbox_args, send_args, status_set_args
+from comm_node_tui.entry import FORMS, fast_args, inbox_args, send_args, status_set_args
 from tests.conftest import write_workspace
 
 
@@ -174,6 +175,108 @@ def test_the_fast_inbox_never_differs_from_argparse(rest):
         except SystemExit:
             expected = None
         assert vars(fast) == expected
+
+
+def _argparse_any(argv: list[str]) -> dict | None:
+    """argparse's namespace for a whole command line, None where it errors (or prints help)."""
+    try:
+        return vars(build_parser(argv[0]).parse_args(argv))
+    except SystemExit:
+        return None
+
+
+# Plain forms each FORMS entry reads itself (and must read as argparse does).
+FORM_PLAIN = [
+    ["task", "ready"],
+    ["task", "ready", "--json", "--all"],
+    ["task", "ready", "-w", "/ws", "--domain=backend"],
+    ["task", "list", "--json"],
+    ["task", "list", "-d", "x", "-d", "y"],
+    ["task", "show", "T-1"],
+    ["task", "show", "--json", "T 1"],
+    ["task", "claim", "T1", "-d", "backend", "--json"],
+    ["task", "claim", ""],
+    ["task", "done", "T1"],
+    ["task", "done", "T1", "--artifact", "out/a.txt", "--artifact=b", "--json"],
+    ["task", "done", "--force", "--reason", "ok by me", "--by", "lead", "T1"],
+    ["task", "done", "T1", "--reason="],
+    ["lock", "acquire", "src/**"],
+    ["lock", "acquire", "src/a.py", "src/b/**", "--shared", "--ttl", "60", "--json"],
+    ["lock", "acquire", "--reason", "refactor", "--ttl=1e3", "a", "b", "c"],
+    ["lock", "acquire", "-w", "/ws", "x", "--ttl", "inf"],
+    ["lock", "release", "--all"],
+    ["lock", "release"],
+    ["lock", "release", "a/**", "b", "--json"],
+    ["lock", "release", "-d", "x", "a", "b"],
+    ["lock", "list", "--json"],
+    ["read", "m-1"],
+    ["read", "--operator", "abc", "--json"],
+    ["status"],
+    ["status", "--json"],
+    ["status", "-w", "/ws", "--json", "-d", "set"],
+]
+
+
+@pytest.mark.parametrize("argv", FORM_PLAIN, ids=" ".join)
+def test_plain_forms_read_as_argparse_reads_them(argv):
+    fast = fast_args(argv)
+    assert fast is not None
+    assert vars(fast) == _argparse_any(argv)
+
+
+# What each form leaves to argparse: help, abbreviations, errors, values like options.
+FORM_OTHER = [
+    ["task"],
+    ["task", "ready", "--help"],
+    ["task", "ready", "x"],
+    ["task", "ready", "--al"],
+    ["task", "list", "--all"],
+    ["task", "show"],
+    ["task", "show", "a", "b"],
+    ["task", "show", "-1"],
+    ["task", "claim", "T1", "--"],
+    ["task", "done", "T1", "--artifact"],
+    ["task", "done", "T1", "--artifact", "-x"],
+    ["task", "done", "T1", "--art", "a"],
+    ["task", "fail", "T1", "--reason", "r"],
+    ["lock", "acquire"],
+    ["lock", "acquire", "--shared"],
+    ["lock", "acquire", "a", "--shared", "b"],
+    ["lock", "acquire", "a", "--ttl", "soon"],
+    ["lock", "acquire", "a", "--ttl", "-5"],
+    ["lock", "acquire", "-a"],
+    ["lock", "release", "a", "--all", "b"],
+    ["lock", "renew"],
+    ["lock", "list", "x"],
+    ["read"],
+    ["read", "a", "b"],
+    ["read", "--json=yes", "a"],
+    ["status", "show"],
+    ["status", "-h"],
+    ["status", "-w"],
+    ["-w", "/ws", "task", "ready"],
+]
+
+
+@pytest.mark.parametrize("argv", FORM_OTHER, ids=" ".join)
+def test_any_other_form_is_left_to_argparse(argv):
+    assert fast_args(argv) is None
+
+
+FORM_TOKENS = [
+    *("--json", "--all", "--shared", "--force", "--operator", "-w", "/w", "-d", "--domain=d"),
+    *("--ttl", "--ttl=5", "5", "x", "--reason", "--reason=", "--artifact", "--by", "-"),
+    *("--", "-h", "", "-1", "T1", "a/**", "--al", "set"),
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(sorted(FORMS)), st.lists(st.sampled_from(FORM_TOKENS), max_size=7))
+def test_the_fast_forms_never_differ_from_argparse(words, rest):
+    argv = [*words, *rest]
+    fast = fast_args(argv)
+    if fast is not None:
+        assert vars(fast) == _argparse_any(argv)
 
 
 HOT_FORBIDDEN = ("argparse", "json", "re", "enum", "hashlib", "pydantic", "yaml", "pathspec")
