@@ -239,6 +239,8 @@ def _write_back(coord, action: str, tid: str, *, assignee: str = "", reason: str
     """With a Beads source, hand the claim/close/reopen (already in the overlay) to `bd`;
     one stderr line when it cannot, and nothing is undone (coordination/beads_writeback.py
     writes the event, shared with the room's assign)."""
+    if coord.task_source()[0] != "beads":
+        return  # as write_back_task decides, before importing it: it brings subprocess, shutil
     import sys
 
     from comm_node_tui.coordination.beads_writeback import UNAVAILABLE, write_back_task
