@@ -382,3 +382,78 @@ def test_session_start_stays_off_the_heavy_imports(tmp_path, source):
         )
         assert "Your task: T1: held" in res.stdout, (call, res.stdout, res.stderr)
     assert eval(res.stderr.strip().splitlines()[-1]) == []
+
+
+def test_the_frequent_forms_stay_off_argparse_and_their_handlers_off_the_heavy_imports(tmp_path):
+    """The FORMS skip argparse; the task reads skip json/re/enum (a manifest that is not
+    there), a claim the Beads write-back's subprocess, lock list pathspec (the regex it
+    dropped), status the typing and hashlib it never used. Each call's output is checked
+    too: a fast path that skipped the work would pass an import census."""
+    root = write_workspace(tmp_path / "ws", extra='[tasks]\nsource = "native"\n')
+    (root / "tasks.toml").write_text(
+        '[[tasks]]\nid = "T1"\ntitle = "first"\ndomain = "backend"\n'
+        '[[tasks]]\nid = "T2"\ntitle = "second"\ndomain = "backend"\ndepends_on = ["T1"]\n'
+    )
+    # last changed a minute ago: a source changed within the task cache's racy window is
+    # parsed again on every call (coordination/tasks.py RACY_NS), and tomllib brings re
+    st = (root / "tasks.toml").stat()
+    os.utime(root / "tasks.toml", ns=(st.st_atime_ns, st.st_mtime_ns - 60_000_000_000))
+    cwd = root / "backend"
+    # the first call parses the config and the task source and caches them: not measured
+    subprocess.run([sys.executable, "-m", "comm_node_tui", "task", "list"], cwd=cwd, timeout=60)
+    light = ("argparse", "json", "re", "enum", "subprocess", "pathspec", "dataclasses")
+    calls = [
+        (["task", "ready"], light, "T1"),
+        (["task", "list"], light, "T2"),
+        (["task", "show", "T2"], light, "blocked"),
+        (["task", "claim", "T1"], light, "backend claimed T1: first"),
+        (["lock", "acquire", "src/**"], ("argparse",), "granted 'src/**' to backend"),
+        (["lock", "list"], light, "src/**"),
+        (["lock", "release", "--all"], light, "released 1 lock(s)"),
+        (["read", "m-none"], light, ""),
+        (["status", "--json"], ("argparse", "typing", "hashlib"), '"project"'),
+    ]
+    for argv, forbidden, shown in calls:
+        code = (
+            "import sys\n"
+            "from comm_node_tui.entry import main\n"
+            f"rc = main({argv!r})\n"
+            "sys.stdout.flush()\n"
+            "loaded = {m.split('.')[0] for m in sys.modules}\n"
+            f"sys.stderr.write(repr(sorted(loaded & set({forbidden!r}))))\n"
+        )
+        res = subprocess.run(
+            [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60
+        )
+        assert shown in res.stdout, (argv, res.stdout, res.stderr)
+        assert eval(res.stderr.strip().splitlines()[-1]) == [], argv
+    # `read` of an unknown id: the handler's own one-line error, as through argparse
+    res = subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", "read", "m-none"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode != 0 and res.stderr.startswith("comm-node: "), res.stderr
+
+
+def test_python_m_takes_the_same_fast_path(tmp_path):
+    """`python -m comm_node_tui` (tests, the git pre-commit hook) reads the frequent forms
+    without argparse too: only runpy's own imports differ from the `comm-node` script."""
+    root = write_workspace(tmp_path / "ws")
+    cwd = root / "backend"
+    subprocess.run([sys.executable, "-m", "comm_node_tui", "inbox"], cwd=cwd, timeout=60)
+    for argv in (["inbox", "--json"], ["hook"], ["status", "set", "idle"]):
+        res = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "comm_node_tui", *argv],
+            cwd=cwd,
+            input=json.dumps({"hook_event_name": "Stop", "cwd": str(cwd)}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 0, (argv, res.stderr[-2000:])
+        imported = {line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines()}
+        assert "comm_node_tui.entry" in imported, argv
+        assert "argparse" not in imported and "comm_node_tui.cli" not in imported, argv
