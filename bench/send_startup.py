@@ -24,7 +24,9 @@ def timed(cmd: list[str], cwd: str, env: dict, rc: int = 0) -> tuple[float, floa
     """(wall, cpu) seconds of one run, which must exit with RC."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
+    res = subprocess.run(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != rc:
