@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     if args is not None:
         from comm_node_tui.errors import run_handler
 
-        module, func = str(args.handler).split(":")
+        module, func = str(vars(args)["handler"]).split(":")
         return run_handler(f"comm_node_tui.commands.{module}", func, args)
     from comm_node_tui.cli import main as cli_main
 
