@@ -1,6 +1,7 @@
-"""entry.py's fast `send`, `inbox` and `status set` readings give exactly argparse's
-namespace, or leave it to argparse; the hook, send, inbox and status set hot paths import
-neither argparse nor json nor re (issue 22)."""
+"""entry.py's fast readings (`send`, `inbox`, `status set` and the FORMS: `task
+ready|list|show|claim|done`, `lock acquire|release|list`, `read`, `status`) give exactly
+argparse's namespace, or leave it to argparse; the hook, send, inbox and status set hot
+paths import neither argparse nor json nor re, the FORMS' paths not argparse (issue 22)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from comm_node_tui.cli import build_parser
-from comm_node_tui.entry import inbox_args, send_args, status_set_args
+from comm_node_tui.entry import FORMS, fast_args, inbox_args, send_args, status_set_args
 from tests.conftest import write_workspace
 
 
@@ -176,6 +177,108 @@ def test_the_fast_inbox_never_differs_from_argparse(rest):
         assert vars(fast) == expected
 
 
+def _argparse_any(argv: list[str]) -> dict | None:
+    """argparse's namespace for a whole command line, None where it errors (or prints help)."""
+    try:
+        return vars(build_parser(argv[0]).parse_args(argv))
+    except SystemExit:
+        return None
+
+
+# Plain forms each FORMS entry reads itself (and must read as argparse does).
+FORM_PLAIN = [
+    ["task", "ready"],
+    ["task", "ready", "--json", "--all"],
+    ["task", "ready", "-w", "/ws", "--domain=backend"],
+    ["task", "list", "--json"],
+    ["task", "list", "-d", "x", "-d", "y"],
+    ["task", "show", "T-1"],
+    ["task", "show", "--json", "T 1"],
+    ["task", "claim", "T1", "-d", "backend", "--json"],
+    ["task", "claim", ""],
+    ["task", "done", "T1"],
+    ["task", "done", "T1", "--artifact", "out/a.txt", "--artifact=b", "--json"],
+    ["task", "done", "--force", "--reason", "ok by me", "--by", "lead", "T1"],
+    ["task", "done", "T1", "--reason="],
+    ["lock", "acquire", "src/**"],
+    ["lock", "acquire", "src/a.py", "src/b/**", "--shared", "--ttl", "60", "--json"],
+    ["lock", "acquire", "--reason", "refactor", "--ttl=1e3", "a", "b", "c"],
+    ["lock", "acquire", "-w", "/ws", "x", "--ttl", "inf"],
+    ["lock", "release", "--all"],
+    ["lock", "release"],
+    ["lock", "release", "a/**", "b", "--json"],
+    ["lock", "release", "-d", "x", "a", "b"],
+    ["lock", "list", "--json"],
+    ["read", "m-1"],
+    ["read", "--operator", "abc", "--json"],
+    ["status"],
+    ["status", "--json"],
+    ["status", "-w", "/ws", "--json", "-d", "set"],
+]
+
+
+@pytest.mark.parametrize("argv", FORM_PLAIN, ids=" ".join)
+def test_plain_forms_read_as_argparse_reads_them(argv):
+    fast = fast_args(argv)
+    assert fast is not None
+    assert vars(fast) == _argparse_any(argv)
+
+
+# What each form leaves to argparse: help, abbreviations, errors, values like options.
+FORM_OTHER = [
+    ["task"],
+    ["task", "ready", "--help"],
+    ["task", "ready", "x"],
+    ["task", "ready", "--al"],
+    ["task", "list", "--all"],
+    ["task", "show"],
+    ["task", "show", "a", "b"],
+    ["task", "show", "-1"],
+    ["task", "claim", "T1", "--"],
+    ["task", "done", "T1", "--artifact"],
+    ["task", "done", "T1", "--artifact", "-x"],
+    ["task", "done", "T1", "--art", "a"],
+    ["task", "fail", "T1", "--reason", "r"],
+    ["lock", "acquire"],
+    ["lock", "acquire", "--shared"],
+    ["lock", "acquire", "a", "--shared", "b"],
+    ["lock", "acquire", "a", "--ttl", "soon"],
+    ["lock", "acquire", "a", "--ttl", "-5"],
+    ["lock", "acquire", "-a"],
+    ["lock", "release", "a", "--all", "b"],
+    ["lock", "renew"],
+    ["lock", "list", "x"],
+    ["read"],
+    ["read", "a", "b"],
+    ["read", "--json=yes", "a"],
+    ["status", "show"],
+    ["status", "-h"],
+    ["status", "-w"],
+    ["-w", "/ws", "task", "ready"],
+]
+
+
+@pytest.mark.parametrize("argv", FORM_OTHER, ids=" ".join)
+def test_any_other_form_is_left_to_argparse(argv):
+    assert fast_args(argv) is None
+
+
+FORM_TOKENS = [
+    *("--json", "--all", "--shared", "--force", "--operator", "-w", "/w", "-d", "--domain=d"),
+    *("--ttl", "--ttl=5", "5", "x", "--reason", "--reason=", "--artifact", "--by", "-"),
+    *("--", "-h", "", "-1", "T1", "a/**", "--al", "set"),
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(sorted(FORMS)), st.lists(st.sampled_from(FORM_TOKENS), max_size=7))
+def test_the_fast_forms_never_differ_from_argparse(words, rest):
+    argv = [*words, *rest]
+    fast = fast_args(argv)
+    if fast is not None:
+        assert vars(fast) == _argparse_any(argv)
+
+
 HOT_FORBIDDEN = ("argparse", "json", "re", "enum", "hashlib", "pydantic", "yaml", "pathspec")
 
 
@@ -279,3 +382,78 @@ def test_session_start_stays_off_the_heavy_imports(tmp_path, source):
         )
         assert "Your task: T1: held" in res.stdout, (call, res.stdout, res.stderr)
     assert eval(res.stderr.strip().splitlines()[-1]) == []
+
+
+def test_the_frequent_forms_stay_off_argparse_and_their_handlers_off_the_heavy_imports(tmp_path):
+    """The FORMS skip argparse; the task reads skip json/re/enum (a manifest that is not
+    there), a claim the Beads write-back's subprocess, lock list pathspec (the regex it
+    dropped), status the typing and hashlib it never used. Each call's output is checked
+    too: a fast path that skipped the work would pass an import census."""
+    root = write_workspace(tmp_path / "ws", extra='[tasks]\nsource = "native"\n')
+    (root / "tasks.toml").write_text(
+        '[[tasks]]\nid = "T1"\ntitle = "first"\ndomain = "backend"\n'
+        '[[tasks]]\nid = "T2"\ntitle = "second"\ndomain = "backend"\ndepends_on = ["T1"]\n'
+    )
+    # last changed a minute ago: a source changed within the task cache's racy window is
+    # parsed again on every call (coordination/tasks.py RACY_NS), and tomllib brings re
+    st = (root / "tasks.toml").stat()
+    os.utime(root / "tasks.toml", ns=(st.st_atime_ns, st.st_mtime_ns - 60_000_000_000))
+    cwd = root / "backend"
+    # the first call parses the config and the task source and caches them: not measured
+    subprocess.run([sys.executable, "-m", "comm_node_tui", "task", "list"], cwd=cwd, timeout=60)
+    light = ("argparse", "json", "re", "enum", "subprocess", "pathspec", "dataclasses")
+    calls = [
+        (["task", "ready"], light, "T1"),
+        (["task", "list"], light, "T2"),
+        (["task", "show", "T2"], light, "blocked"),
+        (["task", "claim", "T1"], light, "backend claimed T1: first"),
+        (["lock", "acquire", "src/**"], ("argparse",), "granted 'src/**' to backend"),
+        (["lock", "list"], light, "src/**"),
+        (["lock", "release", "--all"], light, "released 1 lock(s)"),
+        (["read", "m-none"], light, ""),
+        (["status", "--json"], ("argparse", "typing", "hashlib"), '"project"'),
+    ]
+    for argv, forbidden, shown in calls:
+        code = (
+            "import sys\n"
+            "from comm_node_tui.entry import main\n"
+            f"rc = main({argv!r})\n"
+            "sys.stdout.flush()\n"
+            "loaded = {m.split('.')[0] for m in sys.modules}\n"
+            f"sys.stderr.write(repr(sorted(loaded & set({forbidden!r}))))\n"
+        )
+        res = subprocess.run(
+            [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60
+        )
+        assert shown in res.stdout, (argv, res.stdout, res.stderr)
+        assert eval(res.stderr.strip().splitlines()[-1]) == [], argv
+    # `read` of an unknown id: the handler's own one-line error, as through argparse
+    res = subprocess.run(
+        [sys.executable, "-m", "comm_node_tui", "read", "m-none"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode != 0 and res.stderr.startswith("comm-node: "), res.stderr
+
+
+def test_python_m_takes_the_same_fast_path(tmp_path):
+    """`python -m comm_node_tui` (tests, the git pre-commit hook) reads the frequent forms
+    without argparse too: only runpy's own imports differ from the `comm-node` script."""
+    root = write_workspace(tmp_path / "ws")
+    cwd = root / "backend"
+    subprocess.run([sys.executable, "-m", "comm_node_tui", "inbox"], cwd=cwd, timeout=60)
+    for argv in (["inbox", "--json"], ["hook"], ["status", "set", "idle"]):
+        res = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "comm_node_tui", *argv],
+            cwd=cwd,
+            input=json.dumps({"hook_event_name": "Stop", "cwd": str(cwd)}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 0, (argv, res.stderr[-2000:])
+        imported = {line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines()}
+        assert "comm_node_tui.entry" in imported, argv
+        assert "argparse" not in imported and "comm_node_tui.cli" not in imported, argv

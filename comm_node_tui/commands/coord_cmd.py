@@ -5,6 +5,7 @@ from __future__ import annotations
 from comm_node_tui.commands.context import print_json, workspace, workspace_and_domain
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.errors import UsageError
+from comm_node_tui.protocol.messages import now_iso
 
 
 def _coord(args, need_domain: bool = True):
@@ -16,10 +17,16 @@ def _coord(args, need_domain: bool = True):
 
 
 def _lock_json(lock) -> dict:
-    d = lock.to_json()
+    """What the CLI shows of a lock: Lock.to_json's fields but the index ones. Built here, not
+    filtered from to_json, whose regex would import pathspec (~25 ms) only to be dropped."""
     return {
-        k: d[k]
-        for k in ("pattern", "holder", "exclusive", "expires_at", "reason", "acquired_at", "path")
+        "pattern": lock.pattern,
+        "holder": lock.holder,
+        "exclusive": lock.exclusive,
+        "expires_at": now_iso(lock.expires),
+        "reason": lock.reason,
+        "acquired_at": lock.acquired_at,
+        "path": lock.glob.text,
     }
 
 
@@ -232,6 +239,8 @@ def _write_back(coord, action: str, tid: str, *, assignee: str = "", reason: str
     """With a Beads source, hand the claim/close/reopen (already in the overlay) to `bd`;
     one stderr line when it cannot, and nothing is undone (coordination/beads_writeback.py
     writes the event, shared with the room's assign)."""
+    if coord.task_source()[0] != "beads":
+        return  # as write_back_task decides, before importing it: it brings subprocess, shutil
     import sys
 
     from comm_node_tui.coordination.beads_writeback import UNAVAILABLE, write_back_task

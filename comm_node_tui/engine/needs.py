@@ -18,7 +18,6 @@ untrusted, plain text, never markup; cut to one line here.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,7 +100,13 @@ def permission_key(agent: str, status: Mapping) -> str:
 
 
 def _digest(*parts: str) -> str:
-    return hashlib.sha1("\x00".join(parts).encode("utf-8", "replace")).hexdigest()[:10]
+    # the built-in sha1 where there is one, imported here: hashlib's import (OpenSSL,
+    # blake2) cost every `status` its time, for a prompt that is seldom there; same digest
+    try:
+        from _sha1 import sha1  # type: ignore[import-not-found]
+    except ImportError:
+        from hashlib import sha1
+    return sha1("\x00".join(parts).encode("utf-8", "replace")).hexdigest()[:10]
 
 
 def ranked(items: Iterable[Need]) -> tuple[Need, ...]:

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from comm_node_tui.engine.agent_state import AgentState, Health
 
+TYPE_CHECKING = False  # annotations only: typing costs `status --json` its import time
 if TYPE_CHECKING:
     from comm_node_tui.coordination.tasks import Task
 

@@ -176,7 +176,9 @@ def read_bounded(path: str, limit: int) -> bytes:
 
 def read_json_bounded(path: str, limit: int = 1 << 20) -> Any:
     """Parsed JSON from a bounded read; ValueError (with the path) on garbage."""
-    import json
+    # jsonfast, not json: json's import (re, enum) cost every `task ready` its time, to read
+    # artifact manifests that are mostly not there; its errors are json's own
+    from comm_node_tui.protocol import jsonfast as json
 
     raw = read_bounded(path, limit)
     try:
