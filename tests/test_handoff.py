@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.protocol.messages import render
 from tests.conftest import cli_env, run_cli, write_workspace
 from tests.test_layers import _loaded_by
@@ -49,7 +50,7 @@ def agent_cli(root: Path, *args: str, domain: str = AGENT) -> subprocess.Complet
 
 def hook(root: Path, payload: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "comm_node_tui", "hook"],
+        [*comm_node_argv(), "hook"],
         cwd=root,
         input=json.dumps(payload),
         capture_output=True,

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.coordination.tasks import CACHE_FILE
 from comm_node_tui.hooks.handoff import facts, facts_from_coordinator, render
 from comm_node_tui.protocol.messages import render as render_message
@@ -172,7 +172,7 @@ def hook_context(root: Path, source: str) -> str:
         "source": source,
     }
     res = subprocess.run(
-        [sys.executable, "-m", "comm_node_tui", "hook"],
+        [*comm_node_argv(), "hook"],
         cwd=root / AGENT,
         input=json.dumps(payload),
         capture_output=True,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.adapters.claude.settings import ALLOW_RULES
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.protocol.messages import render
@@ -34,7 +34,7 @@ def ws(tmp_path) -> Path:
 
 def hook(root: Path, payload: dict, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "comm_node_tui", "hook"],
+        [*comm_node_argv(), "hook"],
         cwd=root,
         input=json.dumps(payload),
         capture_output=True,
@@ -271,7 +271,7 @@ def test_stop_keeps_working_while_urgent_mail_is_unread_but_gives_up(ws):
 )
 def test_garbage_never_fails_the_agent(ws, stdin):
     res = subprocess.run(
-        [sys.executable, "-m", "comm_node_tui", "hook"],
+        [*comm_node_argv(), "hook"],
         cwd=ws,
         input=stdin,
         capture_output=True,

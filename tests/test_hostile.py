@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.engine.engine import Engine
 from comm_node_tui.protocol.messages import new_message_id, now_iso, render
 from comm_node_tui.workspace.discovery import load_workspace
@@ -446,7 +446,7 @@ def test_hook_payloads(ws_engine, kind: str) -> None:
     plant(p, kind)
     data = b"" if kind == "directory" else (p.read_bytes() if kind != "50MB" else b"\0" * 5_000_000)
     r = subprocess.run(
-        [sys.executable, "-m", "comm_node_tui", "hook"],
+        [*comm_node_argv(), "hook"],
         input=data,
         capture_output=True,
         cwd=root / "backend",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.engine.needs import NeedKind
 from comm_node_tui.engine.world import agent_view
 from comm_node_tui.panes.manager import AgentPanes
@@ -31,7 +32,7 @@ HOSTILE = "Which DB? [bold red]x[/] \x1b]0;owned\x07 done"
 def hook(root: Path, domain: str, event: str, **extra) -> None:
     payload = {"session_id": "s1", "cwd": str(root / domain), "hook_event_name": event, **extra}
     res = subprocess.run(
-        [sys.executable, "-m", "comm_node_tui", "hook"],
+        [*comm_node_argv(), "hook"],
         cwd=root / domain,
         input=json.dumps(payload),
         capture_output=True,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.coordination.pause import read_pause
 from comm_node_tui.errors import ConflictError
@@ -48,7 +49,7 @@ def hook(root: Path, domain: str, event: str, **extra) -> dict | None:
         **extra,
     }
     res = subprocess.run(
-        [sys.executable, "-m", "comm_node_tui", "hook"],
+        [*comm_node_argv(), "hook"],
         cwd=root,
         input=json.dumps(payload),
         capture_output=True,

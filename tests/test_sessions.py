@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from comm_node_tui.adapters.agent_cli import Unsafe, agent_cli_for
+from comm_node_tui.adapters.agent_cli import Unsafe, agent_cli_for, comm_node_argv
 from comm_node_tui.coordination.sessions import (
     kept_session,
     note_session,
@@ -55,7 +55,7 @@ def hook(root: Path, domain: str, event: str, session: str, *, via: str | None =
         "cwd": str(root / domain),
         "hook_event_name": event,
     }
-    argv = [sys.executable, "-m", "comm_node_tui", "hook"]
+    argv = [*comm_node_argv(), "hook"]
     if via:  # run the hook under a process of that name (Claude Code runs hooks under it)
         argv = [via, "-c", shlex.join(argv) + "; true"]
     res = subprocess.run(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.engine.clock import ManualClock
 from comm_node_tui.model import ScriptedModel
 from comm_node_tui.panes.manager import AgentPanes
@@ -50,7 +51,7 @@ READ = {
 
 def _hook(root: Path, payload: dict, domain: str = "backend") -> subprocess.CompletedProcess:
     res = subprocess.run(
-        [sys.executable, "-m", "comm_node_tui", "hook"],
+        [*comm_node_argv(), "hook"],
         cwd=root / domain,
         input=json.dumps({**payload, "cwd": str(root / domain)}),
         capture_output=True,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.usage.prices import PriceTable
 from comm_node_tui.usage.transcripts import UsageTracker, project_dir_name
 from comm_node_tui.workspace.discovery import load_workspace
@@ -261,7 +262,7 @@ def test_work_budget_exhausted_alerts_and_pauses_through_the_hook(env, engine_fo
     usage = json.loads((root / ".comm-node" / "usage.json").read_text())
     assert usage["domains"]["api"]["total"] == 6102
     res = subprocess.run(
-        [sys.executable, "-m", "comm_node_tui", "hook"],
+        [*comm_node_argv(), "hook"],
         cwd=root,
         input=json.dumps(
             {
