@@ -32,9 +32,12 @@ from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.demo.fake_agent import FakeAgent
 
 MODEL = "claude-sonnet-4-5-20250929"
-# An idle agent's slow beat and its look for a change no stat shows, in heartbeats (20 s at
-# --speed 5): every 10 beats, five mostly idle agents spent ~90 of the demo's calls on them
-SLOW_BEATS = 30
+# An idle agent's slow beat that shows it alive, in heartbeats (the room shows its age)
+SLOW_BEAT = 10
+# An idle agent's look for a change no stat shows (none is known: a safety net), in
+# heartbeats (20 s at --speed 5): every 10, five mostly idle agents spent ~90 of the demo's
+# calls (`inbox` and `task list`) on it
+SAFETY_LOOK = 30
 
 
 class SimAgent(FakeAgent):
@@ -262,14 +265,13 @@ class SimAgent(FakeAgent):
             # by its silence, and a beat every heartbeat_every was a sixth of the demo's
             # `status set` calls
             self.cli("status", "set", "starting")
-            while not self.kickoff.wait(SLOW_BEATS * self.heartbeat_every):
+            while not self.kickoff.wait(SLOW_BEAT * self.heartbeat_every):
                 self.cli("status", "set", "starting")
             self.mark("kicked_off")
         else:
             self.say("Restarted: picking up where I left off.")
             self.cli("lock", "release", "--all")  # what it held when it died (a new one holds none)
         last_beat = last_look = 0.0
-        slow = SLOW_BEATS * self.heartbeat_every
         said_done = done = False
         last_state = ""
         tasks_seen: object = None
@@ -279,7 +281,7 @@ class SimAgent(FakeAgent):
             # safety net): polling `comm-node` three times a tick kept five idle agents' calls
             # at a core's worth of CPU, the simulated demo's (and its test's) largest cost.
             mail_now, tasks_now = self.changes()
-            periodic = time.monotonic() - last_look > slow
+            periodic = time.monotonic() - last_look > SAFETY_LOOK * self.heartbeat_every
             if self.new_mail(mail_now) or periodic:
                 self.handle_mail()
             if tasks_now != tasks_seen or periodic:
@@ -295,7 +297,10 @@ class SimAgent(FakeAgent):
             # Idle needs no heartbeat (the engine judges only a busy agent by its silence;
             # real Claude Code is silent while idle): the state when it changes, and a slow
             # beat that shows the process alive.
-            if state != last_state or time.monotonic() - last_beat > slow:
+            if (
+                state != last_state
+                or time.monotonic() - last_beat > SLOW_BEAT * self.heartbeat_every
+            ):
                 last_beat, last_state = time.monotonic(), state
                 self.cli("status", "set", state)
                 if state == "done" and not said_done:
