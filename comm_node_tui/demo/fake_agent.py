@@ -20,8 +20,6 @@ import signal
 import sys
 import time
 
-from comm_node_tui.adapters.agent_cli import comm_node_argv
-
 SPINNER = "✻✳✢·✶✽"
 ESC = b"\x1b"
 PASTE_START, PASTE_END = b"\x1b[200~", b"\x1b[201~"
@@ -66,6 +64,10 @@ class FakeAgent:
         if not self.hooks:
             return
         import subprocess
+
+        # here, not at the top: most tests start fake agents without hooks, and the import
+        # (typing, the settings' defaults) was a third of the agent's own start-up
+        from comm_node_tui.adapters.agent_cli import comm_node_argv
 
         payload = {
             "session_id": self.session,

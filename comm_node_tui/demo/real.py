@@ -190,6 +190,8 @@ class Operator:
         # never wrote it to its transcript)
         self._typed_at: dict[str, float] = {}
         self._box_seen: dict[str, tuple[str, float]] = {}  # agent -> (box text, first seen)
+        # agent -> (pane id, its activity, when captured (wall clock), screen): _screen()
+        self._screens: dict[str, tuple[str, int, float, str]] = {}
 
     def after_kickoff(self, ws, meeting: dict) -> None:
         """A first prompt the kickoff could not type (Claude Code still drawing its screen on
@@ -221,7 +223,7 @@ class Operator:
             if agent.state != "idle" or agent.name in self.to_type:
                 self._box_seen.pop(agent.name, None)
                 continue
-            box = (self.panes.cli.read_screen(self.panes.peek(agent.name)).input or "").strip()
+            box = (self.panes.cli.read_screen(self._screen(agent)).input or "").strip()
             ours = _NUDGE.fullmatch(box)
             if ours is None:
                 self._box_seen.pop(agent.name, None)
@@ -233,6 +235,22 @@ class Operator:
                 del self._box_seen[agent.name]
                 self.to_type[agent.name] = box
                 self.counts["stranded_retyped"] += 1
+
+    def _screen(self, agent) -> str:
+        """The agent's screen, captured again only when tmux saw activity in its pane since
+        the last capture (whole seconds: a capture in the same second is not trusted), as the
+        room's preview does: a look at each idle agent every tend was four tmux processes
+        (has-session twice, list-panes, capture-pane) for a screen that had not changed."""
+        pane = agent.pane
+        if pane is None or not pane.id:
+            return self.panes.peek(agent.name)
+        cached = self._screens.get(agent.name)
+        if cached and cached[:2] == (pane.id, pane.activity) and cached[2] > pane.activity + 1:
+            return cached[3]
+        at = time.time()
+        text = self.panes.tmux.capture(pane.id)
+        self._screens[agent.name] = (pane.id, pane.activity, at, text)
+        return text
 
     def _retype(self, world) -> None:
         from comm_node_tui.panes.inject import NotDelivered

@@ -7,11 +7,13 @@ that is visibly answered, `comm-node hook` called with the JSON Claude Code send
 transcript in Claude Code's JSONL shape (several lines per response, a placeholder
 `output_tokens: 1` on the early ones) so token burn flows through the real path.
 
-Inside: the loop every agent is told to follow (CLAUDE.md): `task ready` -> claim -> lock
--> work -> publish -> done -> inbox -> again, with questions to peers and answers to theirs,
-all through the real `comm-node` CLI. Seeded; `--speed` scales every delay. The demo's
-`.comm-node/demo.json` names the tasks on which an agent stalls (stops heartbeating
-for a while) or crashes (exits), once each, so the watchdog, the alerts and a restart show.
+Inside: the loop every agent is told to follow (CLAUDE.md): what is ready (one `task list
+--json`: its `ready` column is `task ready`'s list) -> claim -> lock -> work -> publish ->
+done -> inbox -> again (looking again when its inbox or the tasks change), with questions
+to peers and answers to theirs, all through the real `comm-node` CLI. Seeded; `--speed`
+scales every delay. The demo's `.comm-node/demo.json` names the tasks on which an agent
+stalls (stops heartbeating for a while) or crashes (exits), once each, so the watchdog, the
+alerts and a restart show.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.demo.fake_agent import FakeAgent
 
 MODEL = "claude-sonnet-4-5-20250929"
+# An idle agent's slow beat that shows it alive, in heartbeats (the room shows its age)
+SLOW_BEAT = 10
+# An idle agent's look for a change no stat shows (none is known: a safety net), in
+# heartbeats (20 s at --speed 5): every 10, five mostly idle agents spent ~90 of the demo's
+# calls (`inbox` and `task list`) on it
+SAFETY_LOOK = 30
 
 
 class SimAgent(FakeAgent):
@@ -49,10 +57,8 @@ class SimAgent(FakeAgent):
         self.allowed = True
         self.interrupted = False
         self.lock = threading.Lock()
-        self.mail_seen: object = None  # the inbox folder as handle_mail() last looked
-        # After a (re)start, and after a `task done` that failed: look for the task it holds
-        # before it claims another
-        self.must_resume = True
+        # the unread messages handle_mail() last saw (names in the inbox folder)
+        self.mail_seen: frozenset[str] = frozenset()
         self.responses = 0
         self.parent_uuid: str | None = None
         state_dir = os.path.join(self.root, ".comm-node")
@@ -254,52 +260,47 @@ class SimAgent(FakeAgent):
         restarted = self.marks.get("kicked_off", False)
         if not restarted:
             self.say("Waiting for the kickoff…")
-            # heartbeat_every is already in real seconds (the plan scales its staleness by
-            # the speed): dividing again beat five times a second at --speed 5, a third of
-            # the demo's `status set` calls
-            while not self.kickoff.wait(self.heartbeat_every):
-                self.cli("status", "set", "starting")  # registered and alive
+            # Registered at once (the kickoff meeting waits for this first beat), then only the
+            # slow beat that shows the process alive: the engine judges no agent but a busy one
+            # by its silence, and a beat every heartbeat_every was a sixth of the demo's
+            # `status set` calls
+            self.cli("status", "set", "starting")
+            while not self.kickoff.wait(SLOW_BEAT * self.heartbeat_every):
+                self.cli("status", "set", "starting")
             self.mark("kicked_off")
         else:
             self.say("Restarted: picking up where I left off.")
-        self.cli("lock", "release", "--all")
+            self.cli("lock", "release", "--all")  # what it held when it died (a new one holds none)
         last_beat = last_look = 0.0
         said_done = done = False
         last_state = ""
         tasks_seen: object = None
         while True:
             # An idle agent looks again only when its mail or the tasks changed (or it was
-            # typed to), plus once every few heartbeats for a change no stat shows: polling
-            # `comm-node` three times a tick kept five idle agents' calls at a core's worth
-            # of CPU, the simulated demo's (and its test's) largest cost.
+            # typed to), plus once in a while for a change no stat shows (none is known: a
+            # safety net): polling `comm-node` three times a tick kept five idle agents' calls
+            # at a core's worth of CPU, the simulated demo's (and its test's) largest cost.
             mail_now, tasks_now = self.changes()
-            periodic = time.monotonic() - last_look > 10 * self.heartbeat_every
-            if mail_now != self.mail_seen or periodic:
+            periodic = time.monotonic() - last_look > SAFETY_LOOK * self.heartbeat_every
+            if self.new_mail(mail_now) or periodic:
                 self.handle_mail()
             if tasks_now != tasks_seen or periodic:
                 tasks_seen, last_look = tasks_now, time.monotonic()
-                # What is ready first; the whole list only when nothing is (to know whether
-                # all is done): a look was both calls, the largest share of the demo's CPU
-                task = self.resume(self.tasks()) if self.must_resume else None
-                self.must_resume = False
-                tasks = None
-                if task is None:
-                    task = self.next_task()
-                if task is None:
-                    tasks = self.tasks()
-                    task = self.resume(tasks)  # handed to it by the operator meanwhile
+                task, done = self.look()
                 if task is not None:
                     said_done = False
-                    self.must_resume = not self.work(task)
+                    self.work(task)  # one that did not close is found again by the look
                     tasks_seen = None  # look again at once after a task
                     continue
-                done = tasks is not None and all(t.get("status") == "closed" for t in tasks)
             self.idle()
             state = "done" if done else "idle"
             # Idle needs no heartbeat (the engine judges only a busy agent by its silence;
             # real Claude Code is silent while idle): the state when it changes, and a slow
             # beat that shows the process alive.
-            if state != last_state or time.monotonic() - last_beat > 10 * self.heartbeat_every:
+            if (
+                state != last_state
+                or time.monotonic() - last_beat > SLOW_BEAT * self.heartbeat_every
+            ):
                 last_beat, last_state = time.monotonic(), state
                 self.cli("status", "set", state)
                 if state == "done" and not said_done:
@@ -307,15 +308,17 @@ class SimAgent(FakeAgent):
                     self.say("Everything in the plan is done. Waiting for mail.")
                     self.hook("Stop", stop_hook_active=False)
             self.woken.clear()
-            if self.changes() == (self.mail_seen, tasks_seen):
+            mail_now, tasks_now = self.changes()
+            if not self.new_mail(mail_now) and tasks_now == tasks_seen:
                 self.woken.wait(min(1.0 / self.speed, self.heartbeat_every))
 
-    def changes(self) -> tuple[object, object]:
-        """What says there may be new mail, and new work: the inbox folder; the claims and
+    def changes(self) -> tuple[frozenset[str], object]:
+        """What says there may be new mail, and new work: the unread messages in the inbox
+        folder (by name: reading one moves it out, which is no new mail); the claims and
         statuses of tasks (`.comm-node/tasks.json`, replaced on every change) and the plan's
         source. (Not the `.comm-node` folder: the engine rewrites its files all the time.)"""
 
-        mail = _sig(os.path.join(self.private, "inbox"))
+        mail = _unread(os.path.join(self.private, "inbox"))
         tasks = tuple(
             _sig(p)
             for p in (
@@ -325,6 +328,26 @@ class SimAgent(FakeAgent):
             )
         )
         return mail, tasks
+
+    def new_mail(self, unread: frozenset[str] | None = None) -> bool:
+        """A message in the inbox that was not there when handle_mail() last looked."""
+        if unread is None:
+            unread = _unread(os.path.join(self.private, "inbox"))
+        return not unread <= self.mail_seen
+
+    def look(self) -> tuple[dict | None, bool]:
+        """(the task to work on, whether the whole plan is done), from one `task list --json`:
+        its `ready` column is `task ready`'s list (the agent takes this domain's in the same
+        order, by priority then id), and it shows the task this agent holds (after a restart,
+        or handed to it by the operator) and whether everything is closed. (A look was `task
+        ready` and then `task list`: two of the demo's three most frequent calls.)"""
+        tasks = self.tasks()
+        if tasks is None:
+            return None, False
+        # the task it holds first: after a restart, or a `task done` that failed
+        task = self.resume(tasks) or self.claim_ready(tasks)
+        done = task is None and all(t.get("status") == "closed" for t in tasks)
+        return task, done
 
     def tasks(self) -> list[dict] | None:
         code, tasks = self.cli("task", "list", "--json")
@@ -337,22 +360,25 @@ class SimAgent(FakeAgent):
                 return t
         return None
 
-    def next_task(self) -> dict | None:
-        code, ready = self.cli("task", "ready", "--json")
-        if code != 0 or not isinstance(ready, list):
-            return None
+    def claim_ready(self, tasks: list[dict]) -> dict | None:
+        """Claim the first of this domain's ready tasks that no one else takes first."""
+        ready = [
+            t
+            for t in tasks
+            if t.get("ready") and t.get("domain") in (None, self.name) and "id" in t
+        ]
+        ready.sort(key=lambda t: (t.get("priority", 2), str(t["id"])))
         for t in ready:
             code, _ = self.cli("task", "claim", t["id"], "--json")
             if code == 0:
                 self.say(f"Claimed {t['id']}: {t.get('title', '')}")
                 return t
-            if code == 3:
-                continue  # someone else has it
+            # exit 3: someone else has it; anything else: the next one may do
         return None
 
     def handle_mail(self) -> None:
         # taken before the look: mail that comes while it reads is seen the next time
-        self.mail_seen = _sig(os.path.join(self.private, "inbox"))
+        self.mail_seen = _unread(os.path.join(self.private, "inbox"))
         code, msgs = self.cli("inbox", "--unread", "--json")
         if code != 0 or not isinstance(msgs, list):
             return
@@ -467,7 +493,7 @@ class SimAgent(FakeAgent):
                         peer, f"Question about {tid}: does this match what you expect?", "question"
                     )
             self.wait(self.rng.uniform(1.5, 3.5))
-            if _sig(os.path.join(self.private, "inbox")) != self.mail_seen:
+            if self.new_mail():
                 self.handle_mail()
         args = ["task", "done", tid, "--json"]
         for name in produces:
@@ -512,6 +538,14 @@ class SimAgent(FakeAgent):
 
     def on_tick(self) -> None:
         pass  # busy and idle are the brain's to say
+
+
+def _unread(inbox: str) -> frozenset[str]:
+    """The names of the messages waiting in an inbox folder (read ones move to read/)."""
+    try:
+        return frozenset(n for n in os.listdir(inbox) if n.endswith(".md"))
+    except OSError:
+        return frozenset()
 
 
 def _sig(path: str) -> object:
