@@ -151,28 +151,40 @@ def test_a_broken_config_is_a_fail_line(tmp_path):
     assert code == 1 and "project.colour: unknown key" in checks["config"]["detail"]
 
 
-def test_a_config_found_valid_is_read_from_its_cache_and_a_changed_one_validated(tmp_path):
-    """`doctor` and `config check` take a config as valid when its cache (written only after
-    the full validation) is current, and write no cache themselves; the domain paths are
-    still asked of the disk, and a file changed since is validated again."""
+def test_doctor_and_config_check_read_the_file_never_its_cache(tmp_path):
+    """`doctor` and `config check` validate comm-node.toml itself, and write no cache: the
+    cache lives in .comm-node/, where a sandboxed agent's long-running command can replace it
+    (a review forged "sandbox off" that doctor then read as OK), and an edit that keeps the
+    file's size, mtime and inode still matches the cache's stamp."""
     root = write_workspace(tmp_path / "ws")
     cache = root / ".comm-node" / "config.cache.json"
     res = run_cli("config", "check", "--json", cwd=root)
     assert json.loads(res.stdout)["ok"] and not cache.exists()
-    load_workspace(str(root))
+    load_workspace(str(root))  # as any other command leaves it: a current cache
     assert cache.exists()
-    (root / "docs").rename(root / "gone")
+    config = root / "comm-node.toml"
+    before = config.stat()
+    text = config.read_text()
+    bad = text.replace('name = "docs"', 'name = "DOCS"')  # same size, no longer valid
+    assert bad != text and len(bad) == len(text)
+    config.write_text(bad)
+    os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = config.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    res = run_cli("config", "check", cwd=root)
+    assert res.returncode == 1 and "domains[2] (DOCS).name" in res.stderr, res.stderr
+    code, checks, _ = doctor(root)
+    assert code == 1 and "domains[2] (DOCS).name" in checks["config"]["detail"], checks
+    config.write_text(text)
+    (root / "docs").rename(root / "gone")  # the domain paths are asked of the disk
     res = run_cli("config", "check", cwd=root)
     assert res.returncode == 1
     assert res.stderr.startswith("comm-node.toml: domains[2] (docs).path: ")
     assert res.stderr.rstrip().endswith("does not exist")
-    (root / "gone").rename(root / "docs")
-    config = root / "comm-node.toml"
-    config.write_text(config.read_text().replace('"the docs role"', "5"))
-    res = run_cli("config", "check", cwd=root)
-    assert res.returncode == 1 and "domains[2] (docs).role" in res.stderr, res.stderr
-    code, checks, _ = doctor(root)
-    assert code == 1 and "domains[2] (docs).role" in checks["config"]["detail"]
 
 
 def test_tmux_missing_from_path(tmp_path, pinned_claude):

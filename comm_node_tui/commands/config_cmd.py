@@ -6,7 +6,7 @@ import os
 import sys
 
 from comm_node_tui.commands.context import print_json
-from comm_node_tui.workspace.discovery import cached_check, find_root, load_workspace
+from comm_node_tui.workspace.discovery import find_root, load_workspace
 
 
 def check(args) -> int:
@@ -14,17 +14,14 @@ def check(args) -> int:
     what parsed, every domain path missing on disk (not one layer per run)."""
     root = find_root(getattr(args, "workspace", None))
     path = os.path.join(root, "comm-node.toml")
-    # a config its cache holds as current passed the full validation as it is now: only the
-    # disk is asked again (the validation imports pydantic, ~0.15 s of CPU)
-    known = cached_check(root)
-    if known is not None:
-        problems = known[1]
-        count = len(known[0].domains)
-    else:
-        from comm_node_tui.workspace.configfile import check_config
+    # Always the file itself, never the config cache: the cache lives in .comm-node/, where
+    # a sandboxed agent's long-running command can replace it (the read-only mount of a file
+    # the host renames over is gone), and a file edited keeping its size and mtime still
+    # matches its stamp; this command is how the operator learns what the file says.
+    from comm_node_tui.workspace.configfile import check_config
 
-        config, problems = check_config(path, root)
-        count = len(config.domains) if config is not None else 0
+    config, problems = check_config(path, root)
+    count = len(config.domains) if config is not None else 0
     if args.json:
         print_json({"ok": not problems, "file": path, "problems": problems})
     elif problems:

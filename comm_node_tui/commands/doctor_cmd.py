@@ -129,7 +129,7 @@ class Doctor:
     # ---- the workspace --------------------------------------------------------------------
     def check_config(self) -> None:
         from comm_node_tui.errors import CommNodeError
-        from comm_node_tui.workspace.discovery import cached_check, find_root, workspace_from_config
+        from comm_node_tui.workspace.discovery import find_root, workspace_from_config
 
         try:
             self.root = find_root(self.workspace_arg)
@@ -137,30 +137,26 @@ class Doctor:
             self.add("config", FAIL, str(exc))  # it says what to do
             return
         path = os.path.join(self.root, "comm-node.toml")
-        # A config its cache holds as current passed the full validation as it is now: only
-        # its domain paths are checked again (the validation imports pydantic, ~0.15 s).
-        known = cached_check(self.root)
-        if known is not None:
-            self.ws, problems = known
-            count = len(self.ws.domains)
-        else:
-            from comm_node_tui.workspace.configfile import check_config
+        # The file itself, validated in full, never the config cache: the cache lives in
+        # .comm-node/, where a sandboxed agent's long-running command can replace it (the
+        # read-only mount of a file the host renames over is gone: a forged "sandbox off"
+        # read as OK), and a file edited keeping its size and mtime still matches its stamp.
+        from comm_node_tui.workspace.configfile import check_config
 
-            config, problems = check_config(path, self.root)
-            if config is None:
-                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-                self.add(
-                    "config",
-                    FAIL,
-                    f"{problems[0]}{more}; the hooks and the session are not checked until it "
-                    "loads",
-                    "`comm-node config check` lists every problem",
-                )
-                return
-            # the model just validated, not the file read and validated again (and the
-            # cache not written: a doctor writes nothing)
-            self.ws = workspace_from_config(self.root, config.model_dump(mode="json"))
-            count = len(config.domains)
+        config, problems = check_config(path, self.root)
+        if config is None:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            self.add(
+                "config",
+                FAIL,
+                f"{problems[0]}{more}; the hooks and the session are not checked until it loads",
+                "`comm-node config check` lists every problem",
+            )
+            return
+        # the model just validated, not the file read and validated again (and the cache not
+        # written: a doctor writes nothing)
+        self.ws = workspace_from_config(self.root, config.model_dump(mode="json"))
+        count = len(config.domains)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             self.add(

@@ -2,19 +2,23 @@
 
 The agent CLI runs on every agent action, so this path avoids pydantic when it can: a
 validated config is cached as JSON in `<workspace>/.comm-node/config.cache.json`, keyed by the
-TOML file's size and modification time, and only a changed TOML is validated again.
+TOML file's size, modification time and inode and by the comm-node version, and only a changed
+TOML is validated again. `doctor` and `config check` never read it: they validate the file.
 """
 
 from __future__ import annotations
 
 import os
 
+from comm_node_tui import __version__
 from comm_node_tui.errors import CommNodeError
 from comm_node_tui.protocol import jsonfast as json
 from comm_node_tui.protocol.paths import CONFIG_NAME, WorkspacePaths
 from comm_node_tui.workspace.model import Domain, Workspace
 
-CACHE_VERSION = 2
+# The cache's format and the comm-node that validated it: a newer comm-node (stricter rules,
+# new fields with defaults) validates the file again instead of trusting an older one's word.
+CACHE_VERSION = f"2/{__version__}"
 
 
 def find_root(explicit: str | None = None, cwd: str | None = None) -> str:
@@ -67,35 +71,6 @@ def load_workspace(root: str, *, use_cache: bool = True) -> Workspace:
     if use_cache:
         _write_cache(paths, stamp, config)
     return Workspace(paths.root, config)
-
-
-def cached_workspace(root: str) -> Workspace | None:
-    """The workspace as its config cache holds it, when the cache is current (written by
-    load_workspace after comm-node.toml, as it is now, passed the full validation); None
-    otherwise. Reads only: `doctor` and `config check` write nothing, and spare themselves
-    pydantic (about 0.15 s of CPU a call) for a file already found valid."""
-    paths = WorkspacePaths(os.path.abspath(root))
-    try:
-        stamp = _stamp(paths.config)
-        with open(paths.config_cache, encoding="utf-8") as fh:
-            cached = json.load(fh)
-        if cached.get("version") == CACHE_VERSION and cached.get("stamp") == stamp:
-            return Workspace(paths.root, cached["config"])
-    except (RecursionError, OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    return None
-
-
-def cached_check(root: str) -> tuple[Workspace, list[str]] | None:
-    """What `config check` finds in a config its cache holds as current: the workspace and
-    the problems only the disk can have (domain paths missing or not directories); None when
-    the file must be validated (config.check_config)."""
-    ws = cached_workspace(root)
-    if ws is None:
-        return None
-    raw = ws.config.get("domains", [])
-    domains = [(i, d["name"], d["path"]) for i, d in enumerate(raw)]
-    return ws, path_problems(domains, root, CONFIG_NAME)
 
 
 def path_problems(domains: list[tuple[int, str, str]], root: str, file_label: str) -> list[str]:
