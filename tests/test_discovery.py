@@ -71,7 +71,7 @@ def test_nested_domain_wins_and_shared_directory_is_ambiguous(tmp_path):
 
 def test_cache_is_used_and_invalidated_by_an_edit(ws_root):
     load_workspace(str(ws_root))
-    cache = ws_root / ".comm-node" / "config.cache.json"
+    cache = ws_root / ".comm-node" / "guarded" / "config.cache.json"
     data = json.loads(cache.read_text())
     # Poison the cached copy: a hit proves the TOML was not parsed again.
     data["config"]["project"]["name"] = "from-cache"
@@ -84,8 +84,8 @@ def test_cache_is_used_and_invalidated_by_an_edit(ws_root):
 
 
 def test_garbage_cache_is_ignored(ws_root):
-    (ws_root / ".comm-node").mkdir()
-    (ws_root / ".comm-node" / "config.cache.json").write_bytes(b"\x00\xffnot json")
+    (ws_root / ".comm-node" / "guarded").mkdir(parents=True)
+    (ws_root / ".comm-node" / "guarded" / "config.cache.json").write_bytes(b"\x00\xffnot json")
     assert load_workspace(str(ws_root)).project == "test-proj"
 
 

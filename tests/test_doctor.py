@@ -157,7 +157,7 @@ def test_doctor_and_config_check_read_the_file_never_its_cache(tmp_path):
     (a review forged "sandbox off" that doctor then read as OK), and an edit that keeps the
     file's size, mtime and inode still matches the cache's stamp."""
     root = write_workspace(tmp_path / "ws")
-    cache = root / ".comm-node" / "config.cache.json"
+    cache = root / ".comm-node" / "guarded" / "config.cache.json"
     res = run_cli("config", "check", "--json", cwd=root)
     assert json.loads(res.stdout)["ok"] and not cache.exists()
     load_workspace(str(root))  # as any other command leaves it: a current cache

@@ -18,6 +18,7 @@ import pytest
 from comm_node_tui.adapters.claude.sandbox import unavailable_reason, write_sandbox
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.realclaude import claude_binary
+from tests.waiting import wait_for
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 GIT_ID = {
@@ -490,3 +491,48 @@ def test_an_agent_started_by_comm_node_runs_walled_and_unprompted_in_its_pane(re
     assert "Do you want to proceed?" not in ap.peek("api")
     assert not target.exists()
     assert events(rw, "boundary.sandbox_refused")[-1]["data"]["path"] == str(target)
+
+
+def test_the_config_cache_stays_walled_while_the_host_rewrites_it_under_a_running_command(
+    real_ws, short_tmpdir
+):
+    """Every command trusts the config cache. A read-only mount of a single file is gone, in
+    a sandbox already running, once the host renames a new version over it (as every write
+    of the cache does): a command waiting for that could write `sandbox = false` for the next
+    start (found by a review on this CLI and bwrap). The cache lives in a folder walled as a
+    whole, which a rename inside it does not undo."""
+    import threading
+
+    rw, bin_dir = sandboxed(real_ws)
+    ws = load_workspace(str(rw.root))
+    cache = Path(ws.paths.config_cache)
+    assert cache.exists() and cache.parent.name == "guarded"
+    started, go = rw.dom("api") / "started", rw.dom("api") / "go"
+    forge = (
+        "import json,sys; p=sys.argv[1]; d=json.load(open(p)); "
+        'd["config"]["agents"]["sandbox"]=False; open(p,"w").write(json.dumps(d)); print("forged")'
+    )
+    command = (
+        f"touch {started}; i=0; "
+        f"while [ ! -e {go} ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done; "
+        f"python3 -c '{forge}' {cache} 2>&1 | tail -1"
+    )
+    rewritten: list[bool] = []
+
+    def host() -> None:  # the operator edits comm-node.toml; the next command caches it anew
+        wait_for(started.exists, timeout=90)
+        toml = rw.root / "comm-node.toml"
+        toml.write_text(toml.read_text() + "\n# edited while the agent works\n")
+        before = cache.stat().st_ino
+        load_workspace(str(rw.root))
+        rewritten.append(cache.stat().st_ino != before)  # renamed over: a new file
+        go.touch()
+
+    thread = threading.Thread(target=host, daemon=True)
+    thread.start()
+    res, results = run_bash(rw, command, path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir)
+    thread.join(120)
+    assert res.returncode == 0, res.stderr
+    assert rewritten == [True], "the host never rewrote the cache under the running command"
+    assert results and "Read-only file system" in results[-1], results
+    assert load_workspace(str(rw.root)).settings.agents.sandbox is True

@@ -289,7 +289,7 @@ def test_the_store_files_the_engine_owns_are_denied_and_the_rest_of_the_store_al
     box = sandbox_block(ws, ws.domains["backend"])
     assert str(state) in box["filesystem"]["allowWrite"]
     deny = box["filesystem"]["denyWrite"]
-    assert str(state / "bin") in deny and str(state / "config.cache.json") in deny
+    assert str(state / "bin") in deny and str(state / "guarded") in deny
     # a file that does not exist is not listed: Claude Code would bind /dev/null there
     assert str(state / "paused.json") not in deny
     assert box["network"] == {"allowedDomains": ["pypi.org"]}

@@ -169,7 +169,7 @@ def test_every_key_of_comm_node_toml_reaches_the_settings_also_through_the_cache
     dumped = parse_config(EVERY_KEY).model_dump(mode="json")
     first = load_workspace(str(tmp_path))  # validates and writes the JSON cache
     cached = load_workspace(str(tmp_path))  # the agents' path: the cache, no pydantic
-    assert (tmp_path / ".comm-node" / "config.cache.json").is_file()
+    assert (tmp_path / ".comm-node" / "guarded" / "config.cache.json").is_file()
     for ws in (first, cached):
         for section in SECTIONS:
             values = getattr(ws.settings, section).to_dict()

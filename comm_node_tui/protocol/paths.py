@@ -55,8 +55,15 @@ class WorkspacePaths:
         return os.path.join(self.state, "engine.pid")
 
     @property
+    def guarded(self) -> str:
+        """Files the host writes that no agent may change, in a folder a sandboxed agent
+        sees read-only as a whole: a read-only mount of a single file is gone, in a sandbox
+        already running, once the host renames a new version over it (atomic_write)."""
+        return os.path.join(self.state, "guarded")
+
+    @property
     def config_cache(self) -> str:
-        return os.path.join(self.state, "config.cache.json")
+        return os.path.join(self.guarded, "config.cache.json")
 
 
 class DomainPaths:

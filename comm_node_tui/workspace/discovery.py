@@ -1,9 +1,10 @@
 """Find the workspace and the current domain; load the config fast.
 
 The agent CLI runs on every agent action, so this path avoids pydantic when it can: a
-validated config is cached as JSON in `<workspace>/.comm-node/config.cache.json`, keyed by the
-TOML file's size, modification time and inode and by the comm-node version, and only a changed
-TOML is validated again. `doctor` and `config check` never read it: they validate the file.
+validated config is cached as JSON in `<workspace>/.comm-node/guarded/config.cache.json`
+(guarded/ is read-only as a whole to sandboxed agents), keyed by the TOML file's size,
+modification time and inode and by the comm-node version, and only a changed TOML is
+validated again. `doctor` and `config check` never read it: they validate the file.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _write_cache(paths: WorkspacePaths, stamp: list[int], config: dict) -> None:
     from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 
     try:
-        ensure_dir(paths.state)
+        ensure_dir(paths.guarded)
         atomic_write(
             paths.config_cache,
             json.dumps({"version": CACHE_VERSION, "stamp": stamp, "config": config}),

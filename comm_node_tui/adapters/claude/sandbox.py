@@ -65,7 +65,7 @@ import shutil
 import subprocess
 
 from comm_node_tui.adapters.claude.settings import _load, _write, settings_path, settings_text
-from comm_node_tui.protocol.fileio import atomic_write, read_json_bounded
+from comm_node_tui.protocol.fileio import atomic_write, ensure_dir, read_json_bounded
 from comm_node_tui.protocol.paths import STATE_DIR
 from comm_node_tui.workspace.model import Domain, Workspace
 
@@ -79,7 +79,10 @@ UNINSTALLED = "uninstalled"
 # its hooks execute), lift its own pause or grant itself budget.
 PROTECTED_STATE = (
     "bin",
-    "config.cache.json",
+    # the config cache (paths.guarded): a folder, not a file. Every command trusts the
+    # cache; a sandboxed command running while the host rewrote it (a rename, which drops a
+    # single file's read-only mount) could write "sandbox = false" for the next start.
+    "guarded",
     "paused.json",
     "budget-grants.json",
     "engine.pid",
@@ -311,6 +314,8 @@ def sandbox_block(ws: Workspace, dom: Domain) -> dict:
     # inside the sandbox that reads as "Permission denied" (a missing paused.json read that
     # way would look like a pause of everyone to the agent's own `comm-node` calls). The
     # settings are written again at each start, so a file made since is covered then.
+    # the guarded folder exists before any cache is written: walled from the first start
+    ensure_dir(ws.paths.guarded)
     deny = [p for name in PROTECTED_STATE if os.path.lexists(p := os.path.join(state, name))]
     deny += peer_denies(ws, dom)
     agents = ws.settings.agents
