@@ -201,7 +201,7 @@ def _paused(ws: Workspace) -> dict:
     import os
 
     try:
-        with open(os.path.join(ws.paths.state, "paused.json"), encoding="utf-8") as fh:
+        with open(os.path.join(ws.paths.state, "guarded", "paused.json"), encoding="utf-8") as fh:
             data = json.load(fh)
     except FileNotFoundError:
         return {"all": False, "domains": [], "paused_at": None}

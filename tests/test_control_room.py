@@ -160,13 +160,13 @@ async def test_pause_budget_task_lock_and_artifact(room):
         await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("escape")
         await until(pilot, lambda: type(app.screen).__name__ not in ("ConfirmScreen",))
-        assert not (root / ".comm-node" / "paused.json").exists()
+        assert not (root / ".comm-node" / "guarded" / "paused.json").exists()
         await pilot.press("p")
         await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
         await pilot.press("down", "enter")
         await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("y")
-        await until(pilot, lambda: (root / ".comm-node" / "paused.json").exists())
+        await until(pilot, lambda: (root / ".comm-node" / "guarded" / "paused.json").exists())
         await until(pilot, lambda: {"alpha", "beta"} <= interrupted(root))
         res = subprocess.run(
             [sys.executable, "-m", "comm_node_tui", "task", "claim", "T1", "-d", "alpha"],
@@ -181,7 +181,7 @@ async def test_pause_budget_task_lock_and_artifact(room):
         await pilot.press("p")  # all paused: the one choice is the resume
         await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
         await pilot.press("enter")
-        await until(pilot, lambda: not (root / ".comm-node" / "paused.json").exists())
+        await until(pilot, lambda: not (root / ".comm-node" / "guarded" / "paused.json").exists())
         # the selected agent alone: its row says so, and the header names it
         await pilot.press("p")
         await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
@@ -193,7 +193,7 @@ async def test_pause_budget_task_lock_and_artifact(room):
         await pilot.press("p")  # alpha selected and paused: its resume comes first
         await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
         await pilot.press("enter")
-        await until(pilot, lambda: not (root / ".comm-node" / "paused.json").exists())
+        await until(pilot, lambda: not (root / ".comm-node" / "guarded" / "paused.json").exists())
         await until(pilot, lambda: "PAUSED" not in app.sub_title)
         # grant budget to the selected agent (alpha)
         await pilot.press("b")

@@ -367,7 +367,7 @@ STATE_FILES = (
     "tasks.json",
     "budget-grants.json",
     "announced.json",
-    "paused.json",
+    "guarded/paused.json",
     "usage.json",
     "boundaries.json",
     "claims.json",

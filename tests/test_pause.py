@@ -105,7 +105,7 @@ def test_pause_one_agent_then_all_refuses_tools_prompts_and_claims(ws):
     assert res.returncode == 3 and "resume --all" in res.stderr
     res = run_cli("resume", "--all", cwd=ws)
     assert res.returncode == 0 and res.stdout.startswith("resumed every agent"), res.stderr
-    assert not (ws / ".comm-node" / "paused.json").exists()
+    assert not (ws / ".comm-node" / "guarded" / "paused.json").exists()
     assert bash(ws, "api") is None and bash(ws, "web") is None
     res = run_cli("task", "claim", "T1", "-d", "api", cwd=ws)
     assert res.returncode == 0, res.stderr
@@ -133,8 +133,8 @@ def test_resume_by_name_keeps_the_others_paused_and_the_cli_checks_its_words(ws)
 def test_a_pause_file_that_says_little_or_nothing_stops_everyone(ws, text, all_):
     """A file from before per-domain pause, or one nobody can read: the stop holds (it does
     not fail open); `{"all": false}` with no domains stops no one."""
-    state = ws / ".comm-node"
-    state.mkdir(exist_ok=True)
+    state = ws / ".comm-node" / "guarded"
+    state.mkdir(parents=True, exist_ok=True)
     (state / "paused.json").write_text(text)
     out = bash(ws, "web")
     if all_:
@@ -216,3 +216,24 @@ def test_nothing_is_typed_into_a_paused_agent(panes_ws, engine_for):
     eng.nudger.tick()
     eng.actions.drain()
     assert submitted(ws, "web") == ["forced", "You have 1 new message: run `comm-node inbox`"]
+
+
+def test_an_older_comm_nodes_pause_holds_until_the_next_pause_or_resume_moves_it(ws):
+    """Before guarded/ the file was `.comm-node/paused.json`: a pause in force across the
+    upgrade still stops its agents, and the operator's next word moves it."""
+    from comm_node_tui.coordination.operator import pause, resume
+
+    state = ws / ".comm-node"
+    state.mkdir(exist_ok=True)
+    (state / "paused.json").write_text('{"all": false, "domains": ["web"], "paused_at": "t"}')
+    out = bash(ws, "web")
+    assert out is not None and out["permissionDecision"] == "deny"
+    assert bash(ws, "api") is None
+    coord = Coordinator(load_workspace(str(ws)))
+    pause(coord, ["api"])
+    assert not (state / "paused.json").exists()
+    assert set(read_pause(str(state)).domains) == {"web", "api"}
+    resume(coord)
+    assert not (state / "paused.json").exists()
+    assert not (state / "guarded" / "paused.json").exists()
+    assert bash(ws, "web") is None

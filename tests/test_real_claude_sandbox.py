@@ -536,3 +536,41 @@ def test_the_config_cache_stays_walled_while_the_host_rewrites_it_under_a_runnin
     assert rewritten == [True], "the host never rewrote the cache under the running command"
     assert results and "Read-only file system" in results[-1], results
     assert load_workspace(str(rw.root)).settings.agents.sandbox is True
+
+
+def test_an_agent_cannot_lift_a_pause_the_operator_makes_while_its_command_runs(
+    real_ws, short_tmpdir
+):
+    """The operator pauses an agent whose Bash command is running (the first pause: no file
+    when the agent started, so a file wall would have had nothing to bind); the command then
+    tries to remove and overwrite the pause: both refused, the pause holds."""
+    import threading
+
+    from comm_node_tui.coordination.coordinator import Coordinator
+    from comm_node_tui.coordination.operator import pause
+    from comm_node_tui.coordination.pause import pause_path, read_pause
+
+    rw, bin_dir = sandboxed(real_ws)
+    ws = load_workspace(str(rw.root))
+    state = ws.paths.state
+    target = pause_path(state)
+    assert not os.path.exists(target)
+    started, go = rw.dom("api") / "started", rw.dom("api") / "go"
+    command = (
+        f"touch {started}; i=0; "
+        f"while [ ! -e {go} ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done; "
+        f"rm -f {target} 2>&1 | tail -1; echo '{{}}' > {target} 2>&1 | tail -1; echo done"
+    )
+
+    def operator() -> None:
+        wait_for(started.exists, timeout=90)
+        pause(Coordinator(ws), ["api"])
+        go.touch()
+
+    thread = threading.Thread(target=operator, daemon=True)
+    thread.start()
+    res, results = run_bash(rw, command, path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir)
+    thread.join(120)
+    assert res.returncode == 0, res.stderr
+    assert results and results[-1].count("Read-only file system") == 2, results
+    assert read_pause(state).domains == ("api",)

@@ -72,7 +72,7 @@ def _spirals(root: Path) -> list[dict]:
 
 
 def _paused(root: Path) -> list[str]:
-    path = root / ".comm-node" / "paused.json"
+    path = root / ".comm-node" / "guarded" / "paused.json"
     return json.loads(path.read_text())["domains"] if path.exists() else []
 
 

@@ -138,7 +138,8 @@ def test_the_engine_world_is_the_shape_it_was(busy_ws, engine_for):
     eng.tick()
     eng.scan()
     # a pause file from before per-domain pause: it stopped everyone, and still does
-    (busy_ws / ".comm-node" / "paused.json").write_text('{"paused_at": "t0"}\n')
+    (busy_ws / ".comm-node" / "guarded").mkdir(parents=True, exist_ok=True)
+    (busy_ws / ".comm-node" / "guarded" / "paused.json").write_text('{"paused_at": "t0"}\n')
     args = dict(
         statuses=dict(eng.agents),
         panes=dict(eng.panes),

@@ -3,15 +3,22 @@ protocol file itself): a message into an agent's inbox, pause/resume, assigning 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable
 
 from comm_node_tui.coordination.coordinator import OVERLAY_FILE, Coordinator
-from comm_node_tui.coordination.pause import NOT_PAUSED, Pause, pause_path, read_pause
+from comm_node_tui.coordination.pause import (
+    NOT_PAUSED,
+    Pause,
+    legacy_pause_path,
+    pause_path,
+    read_pause,
+)
 from comm_node_tui.errors import CommNodeError, ConflictError
 from comm_node_tui.protocol.events import Event
-from comm_node_tui.protocol.fileio import atomic_write
+from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 from comm_node_tui.protocol.messages import estimate_tokens, new_message_id, now_iso, render
 
 
@@ -117,14 +124,17 @@ def resume(coord: Coordinator, domains: Iterable[str] | None = None) -> Pause:
 
 
 def _write_pause(coord: Coordinator, p: Pause) -> None:
-    path = pause_path(coord.ws.paths.state)
-    if not p.any:
-        try:
+    state = coord.ws.paths.state
+    path = pause_path(state)
+    if p.any:
+        ensure_dir(os.path.dirname(path))
+        atomic_write(path, json.dumps(p.to_json()) + "\n")
+    else:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
-        return
-    atomic_write(path, json.dumps(p.to_json()) + "\n")
+    # an older comm-node's file, moved by this write (read while the new one is missing)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(legacy_pause_path(state))
 
 
 def set_paused(coord: Coordinator, paused: bool) -> None:

@@ -1,10 +1,16 @@
-"""The operator's stop, read: `.comm-node/paused.json`.
+"""The operator's stop, read: `.comm-node/guarded/paused.json`.
 
 The file is `{"all": bool, "domains": [names], "paused_at": iso}`; no file means nothing is
 paused. The hook reads it on every agent step, so this module is the standard library only
 and one small file read (writing it is coordination/operator.py's). A file written before
 per-domain pause (`{"paused_at": ...}` only) meant "everyone", and so does a file that cannot
 be read: a stop that fails open is no stop.
+
+It lives in `guarded/`, the folder a sandboxed agent sees read-only as a whole: walled as a
+single file, its read-only mount was gone in a running sandbox once the operator's next pause
+or resume renamed a new version over it, and a waiting command could lift its own pause. A
+`paused.json` left in `.comm-node/` by an older comm-node still holds until the next pause or
+resume moves it.
 """
 
 from __future__ import annotations
@@ -61,18 +67,28 @@ NOT_PAUSED = Pause()
 
 
 def pause_path(state_dir: str) -> str:
+    return os.path.join(state_dir, "guarded", PAUSE_FILE)
+
+
+def legacy_pause_path(state_dir: str) -> str:
+    """Where an older comm-node kept it: still in force until a pause or resume moves it."""
     return os.path.join(state_dir, PAUSE_FILE)
 
 
 def read_pause(state_dir: str) -> Pause:
     """The pause in force (NOT_PAUSED when there is no file)."""
-    try:
-        with open(pause_path(state_dir), "rb") as fh:
-            raw = fh.read(MAX_PAUSE_BYTES + 1)
-    except FileNotFoundError:
+    raw = None
+    for path in (pause_path(state_dir), legacy_pause_path(state_dir)):
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_PAUSE_BYTES + 1)
+            break
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return Pause(all=True)
+    if raw is None:
         return NOT_PAUSED
-    except OSError:
-        return Pause(all=True)
     try:
         data = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_PAUSE_BYTES else None
     except (UnicodeDecodeError, ValueError, RecursionError):

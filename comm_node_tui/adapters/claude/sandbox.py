@@ -79,11 +79,12 @@ UNINSTALLED = "uninstalled"
 # its hooks execute), lift its own pause or grant itself budget.
 PROTECTED_STATE = (
     "bin",
-    # the config cache (paths.guarded): a folder, not a file. Every command trusts the
-    # cache; a sandboxed command running while the host rewrote it (a rename, which drops a
-    # single file's read-only mount) could write "sandbox = false" for the next start.
+    # the config cache and the operator's pause (paths.guarded): a folder, not files. A
+    # sandboxed command running while the host rewrote one (a rename, which drops a single
+    # file's read-only mount) could write "sandbox = false" for the next start, or lift its
+    # own pause; a first pause made after the agent started is walled too.
     "guarded",
-    "paused.json",
+    "paused.json",  # an older comm-node's, in force until the next pause or resume
     "budget-grants.json",
     "engine.pid",
     "ledger.jsonl",
