@@ -237,3 +237,21 @@ def test_an_older_comm_nodes_pause_holds_until_the_next_pause_or_resume_moves_it
     assert not (state / "paused.json").exists()
     assert not (state / "guarded" / "paused.json").exists()
     assert bash(ws, "web") is None
+
+
+def test_a_guarded_folder_that_is_a_link_stops_everyone_and_the_next_pause_replaces_it(ws):
+    """guarded/ as a link (an agent's, made before the folder existed) is nobody's word on the
+    pause: every agent is stopped (a stop never fails open), and the operator's next pause or
+    resume writes into a folder of its own, never through the link."""
+    from comm_node_tui.coordination.operator import resume
+
+    state = ws / ".comm-node"
+    state.mkdir(exist_ok=True)
+    elsewhere = ws / "api" / "mine"
+    elsewhere.mkdir(parents=True)
+    (state / "guarded").symlink_to(elsewhere)
+    out = bash(ws, "web")
+    assert out is not None and out["permissionDecision"] == "deny"
+    resume(Coordinator(load_workspace(str(ws))))
+    assert not (state / "guarded").is_symlink() and not list(elsewhere.iterdir())
+    assert bash(ws, "web") is None

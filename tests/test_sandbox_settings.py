@@ -588,8 +588,12 @@ def test_an_agent_of_its_own_folder_written_first_cannot_write_the_others_walls(
     elsewhere = tmp_path / "lib-owned"
     elsewhere.mkdir()
     (state / "sandbox").symlink_to(elsewhere)  # a link put there before: never followed
+    (state / "guarded").symlink_to(elsewhere)  # the same for the config cache's folder
     ws = load_workspace(str(root))
+    assert not list(elsewhere.iterdir())  # the cache was not written through the link
     write_sandbox(ws, ws.domains["lib"])
+    assert (state / "guarded").is_dir() and not (state / "guarded").is_symlink()
+    assert str(state / "guarded") in settings(ws, "lib")["sandbox"]["filesystem"]["denyWrite"]
     deny = settings(ws, "lib")["sandbox"]["filesystem"]["denyWrite"]
     assert str(state / "sandbox") in deny
     assert str(state / "cluster-agents.json") in deny

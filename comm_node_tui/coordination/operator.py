@@ -126,6 +126,8 @@ def resume(coord: Coordinator, domains: Iterable[str] | None = None) -> Pause:
 def _write_pause(coord: Coordinator, p: Pause) -> None:
     state = coord.ws.paths.state
     path = pause_path(state)
+    if os.path.islink(os.path.dirname(path)):
+        os.unlink(os.path.dirname(path))  # a link put there is not ours: never written through
     if p.any:
         ensure_dir(os.path.dirname(path))
         atomic_write(path, json.dumps(p.to_json()) + "\n")

@@ -78,6 +78,8 @@ def legacy_pause_path(state_dir: str) -> str:
 def read_pause(state_dir: str) -> Pause:
     """The pause in force (NOT_PAUSED when there is no file)."""
     raw = None
+    if os.path.islink(os.path.dirname(pause_path(state_dir))):
+        return Pause(all=True)  # guarded/ is a link someone put there: not the operator's word
     for path in (pause_path(state_dir), legacy_pause_path(state_dir)):
         try:
             with open(path, "rb") as fh:

@@ -57,6 +57,9 @@ def load_workspace(root: str, *, use_cache: bool = True) -> Workspace:
         stamp = _stamp(paths.config)
     except FileNotFoundError:
         raise CommNodeError(f"{paths.config}: not found") from None
+    # guarded/ as a link (made by an agent before the folder existed) is not ours: neither
+    # read nor written through (write_sandbox replaces it with the folder)
+    use_cache = use_cache and not os.path.islink(paths.guarded)
     if use_cache:
         try:
             with open(paths.config_cache, encoding="utf-8") as fh:

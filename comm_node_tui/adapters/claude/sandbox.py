@@ -65,7 +65,7 @@ import shutil
 import subprocess
 
 from comm_node_tui.adapters.claude.settings import _load, _write, settings_path, settings_text
-from comm_node_tui.protocol.fileio import atomic_write, ensure_dir, read_json_bounded
+from comm_node_tui.protocol.fileio import atomic_write, read_json_bounded
 from comm_node_tui.protocol.paths import STATE_DIR
 from comm_node_tui.workspace.model import Domain, Workspace
 
@@ -315,8 +315,6 @@ def sandbox_block(ws: Workspace, dom: Domain) -> dict:
     # inside the sandbox that reads as "Permission denied" (a missing paused.json read that
     # way would look like a pause of everyone to the agent's own `comm-node` calls). The
     # settings are written again at each start, so a file made since is covered then.
-    # the guarded folder exists before any cache is written: walled from the first start
-    ensure_dir(ws.paths.guarded)
     deny = [p for name in PROTECTED_STATE if os.path.lexists(p := os.path.join(state, name))]
     deny += peer_denies(ws, dom)
     agents = ws.settings.agents
@@ -616,12 +614,12 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         # folder exists when the settings deny it (sandbox_block denies only what exists),
         # else an agent in a folder of its own, started before any shared-folder agent
         # made the folder, could write the others' walls (or put a link there).
-        agents_dir = os.path.join(ws.paths.state, AGENT_DIR)
-        if os.path.islink(agents_dir) or (
-            os.path.lexists(agents_dir) and not os.path.isdir(agents_dir)
-        ):
-            os.unlink(agents_dir)  # not ours: never followed
-        os.makedirs(agents_dir, exist_ok=True)
+        # The same for guarded/ (the config cache, the pause): walled from the first start,
+        # also before the host first writes into it.
+        for folder in (os.path.join(ws.paths.state, AGENT_DIR), ws.paths.guarded):
+            if os.path.islink(folder) or (os.path.lexists(folder) and not os.path.isdir(folder)):
+                os.unlink(folder)  # not ours: never followed
+            os.makedirs(folder, exist_ok=True)
     data, new, ours, added, why = merged(ws, dom)
     # the whole Bash tool in its own file: every command it runs is walled (merged)
     agent_stale = _agent_stale(ws, dom, why is None)
