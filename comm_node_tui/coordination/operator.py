@@ -126,10 +126,11 @@ def resume(coord: Coordinator, domains: Iterable[str] | None = None) -> Pause:
 def _write_pause(coord: Coordinator, p: Pause) -> None:
     state = coord.ws.paths.state
     path = pause_path(state)
-    if os.path.islink(os.path.dirname(path)):
-        os.unlink(os.path.dirname(path))  # a link put there is not ours: never written through
+    folder = os.path.dirname(path)
+    if os.path.islink(folder) or (os.path.lexists(folder) and not os.path.isdir(folder)):
+        os.unlink(folder)  # a link or file put there is not ours: never written through
     if p.any:
-        ensure_dir(os.path.dirname(path))
+        ensure_dir(folder)
         atomic_write(path, json.dumps(p.to_json()) + "\n")
     else:
         with contextlib.suppress(FileNotFoundError):
