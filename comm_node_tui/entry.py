@@ -241,24 +241,23 @@ class Form:
         return Namespace(**values)
 
 
-def _task(action: str, **values: object) -> dict[str, object]:
+def _coord(command: str, action: str, **values: object) -> dict[str, object]:
+    """The defaults argparse gives `<command> <action>` of coord_cmd (task_*, lock_*)."""
     return {
-        "command": "task",
+        "command": command,
         "action": action,
         "json": False,
-        "handler": f"coord_cmd:task_{action}",
+        "handler": f"coord_cmd:{command}_{action}",
         **values,
     }
+
+
+def _task(action: str, **values: object) -> dict[str, object]:
+    return _coord("task", action, **values)
 
 
 def _lock(action: str, **values: object) -> dict[str, object]:
-    return {
-        "command": "lock",
-        "action": action,
-        "json": False,
-        "handler": f"coord_cmd:lock_{action}",
-        **values,
-    }
+    return _coord("lock", action, **values)
 
 
 # The frequent forms after `send`, `inbox` and `status set` (the agents' CLAUDE.md has them

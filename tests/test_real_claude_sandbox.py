@@ -493,6 +493,32 @@ def test_an_agent_started_by_comm_node_runs_walled_and_unprompted_in_its_pane(re
     assert events(rw, "boundary.sandbox_refused")[-1]["data"]["path"] == str(target)
 
 
+def bash_while_the_host_acts(rw, bin_dir, tmp: str, act, then: str):
+    """One sandboxed Bash call that starts, waits until the host has done `act()` (in a
+    thread, as the operator or another command would meanwhile), then runs `then`: the
+    sandbox it runs in was set up before the host's change. (the run, the tool results)"""
+    import threading
+
+    started, go = rw.dom("api") / "started", rw.dom("api") / "go"
+    command = (
+        f"touch {started}; i=0; "
+        f"while [ ! -e {go} ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done; {then}"
+    )
+
+    def host() -> None:
+        wait_for(started.exists, timeout=90)
+        try:
+            act()
+        finally:
+            go.touch()
+
+    thread = threading.Thread(target=host, daemon=True)
+    thread.start()
+    out = run_bash(rw, command, path=f"{bin_dir}:{SYSTEM_PATH}", tmp=tmp)
+    thread.join(120)
+    return out
+
+
 def test_the_config_cache_stays_walled_while_the_host_rewrites_it_under_a_running_command(
     real_ws, short_tmpdir
 ):
@@ -501,37 +527,25 @@ def test_the_config_cache_stays_walled_while_the_host_rewrites_it_under_a_runnin
     of the cache does): a command waiting for that could write `sandbox = false` for the next
     start (found by a review on this CLI and bwrap). The cache lives in a folder walled as a
     whole, which a rename inside it does not undo."""
-    import threading
-
     rw, bin_dir = sandboxed(real_ws)
-    ws = load_workspace(str(rw.root))
-    cache = Path(ws.paths.config_cache)
+    cache = Path(load_workspace(str(rw.root)).paths.config_cache)
     assert cache.exists() and cache.parent.name == "guarded"
-    started, go = rw.dom("api") / "started", rw.dom("api") / "go"
     forge = (
         "import json,sys; p=sys.argv[1]; d=json.load(open(p)); "
         'd["config"]["agents"]["sandbox"]=False; open(p,"w").write(json.dumps(d)); print("forged")'
     )
-    command = (
-        f"touch {started}; i=0; "
-        f"while [ ! -e {go} ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done; "
-        f"python3 -c '{forge}' {cache} 2>&1 | tail -1"
-    )
     rewritten: list[bool] = []
 
-    def host() -> None:  # the operator edits comm-node.toml; the next command caches it anew
-        wait_for(started.exists, timeout=90)
+    def recache() -> None:  # the operator edits comm-node.toml; the next command caches it
         toml = rw.root / "comm-node.toml"
         toml.write_text(toml.read_text() + "\n# edited while the agent works\n")
         before = cache.stat().st_ino
         load_workspace(str(rw.root))
         rewritten.append(cache.stat().st_ino != before)  # renamed over: a new file
-        go.touch()
 
-    thread = threading.Thread(target=host, daemon=True)
-    thread.start()
-    res, results = run_bash(rw, command, path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir)
-    thread.join(120)
+    res, results = bash_while_the_host_acts(
+        rw, bin_dir, short_tmpdir, recache, f"python3 -c '{forge}' {cache} 2>&1 | tail -1"
+    )
     assert res.returncode == 0, res.stderr
     assert rewritten == [True], "the host never rewrote the cache under the running command"
     assert results and "Read-only file system" in results[-1], results
@@ -544,33 +558,21 @@ def test_an_agent_cannot_lift_a_pause_the_operator_makes_while_its_command_runs(
     """The operator pauses an agent whose Bash command is running (the first pause: no file
     when the agent started, so a file wall would have had nothing to bind); the command then
     tries to remove and overwrite the pause: both refused, the pause holds."""
-    import threading
-
     from comm_node_tui.coordination.coordinator import Coordinator
     from comm_node_tui.coordination.operator import pause
     from comm_node_tui.coordination.pause import pause_path, read_pause
 
     rw, bin_dir = sandboxed(real_ws)
     ws = load_workspace(str(rw.root))
-    state = ws.paths.state
-    target = pause_path(state)
+    target = pause_path(ws.paths.state)
     assert not os.path.exists(target)
-    started, go = rw.dom("api") / "started", rw.dom("api") / "go"
-    command = (
-        f"touch {started}; i=0; "
-        f"while [ ! -e {go} ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done; "
-        f"rm -f {target} 2>&1 | tail -1; echo '{{}}' > {target} 2>&1 | tail -1; echo done"
+    res, results = bash_while_the_host_acts(
+        rw,
+        bin_dir,
+        short_tmpdir,
+        lambda: pause(Coordinator(ws), ["api"]),
+        f"rm -f {target} 2>&1 | tail -1; echo '{{}}' > {target} 2>&1 | tail -1; echo done",
     )
-
-    def operator() -> None:
-        wait_for(started.exists, timeout=90)
-        pause(Coordinator(ws), ["api"])
-        go.touch()
-
-    thread = threading.Thread(target=operator, daemon=True)
-    thread.start()
-    res, results = run_bash(rw, command, path=f"{bin_dir}:{SYSTEM_PATH}", tmp=short_tmpdir)
-    thread.join(120)
     assert res.returncode == 0, res.stderr
     assert results and results[-1].count("Read-only file system") == 2, results
-    assert read_pause(state).domains == ("api",)
+    assert read_pause(ws.paths.state).domains == ("api",)

@@ -409,7 +409,6 @@ async def test_a_change_after_a_quiet_spell_is_read_at_once_and_a_burst_in_few_r
         assert 1 <= len(reads) <= 5
 
 
-
 async def test_an_engine_event_before_or_after_the_event_table_is_kept_not_a_crash():
     """The engine's thread posts from the room's first moments to its last; Textual mounts a
     panel before its children and removes them first, so the panel can be there without its
