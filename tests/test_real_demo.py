@@ -321,6 +321,35 @@ def test_operator_restarts_only_after_the_turn_it_typed(monkeypatch) -> None:
     assert op._at_rest(view(AgentState.IDLE))
 
 
+def test_the_plan_is_not_done_while_the_operator_has_its_part_to_play() -> None:
+    """The restart domain's task can be the last to close: the run then ended with the
+    restart unmade, or with the new Claude Code never told to carry on (seen in a quiet full
+    `./test`). The operator's stand-in holds the end of the plan until its words are typed."""
+    from types import SimpleNamespace
+
+    from comm_node_tui.demo import real
+    from comm_node_tui.demo.run import Driver
+    from comm_node_tui.engine.world_views import TaskCounts
+
+    op = real.Operator({"approve_after_s": 0.0, "restart": "website"}, None, None)
+    driver = Driver.__new__(Driver)  # plan_done reads only the operator and the world
+    driver.operator = op
+    world = SimpleNamespace(tasks=SimpleNamespace(counts=TaskCounts(done=len(real_plan.TASKS))))
+    engine = SimpleNamespace(snapshot=lambda: world)
+    assert not driver.plan_done(engine)  # every task closed, the restart not made
+    op.restart_phase = "restarted"
+    assert not driver.plan_done(engine)
+    op.restart_phase = "told"
+    op.to_type["website"] = real.RESTART_WORDS  # told, not yet typed
+    assert not driver.plan_done(engine)
+    del op.to_type["website"]
+    assert driver.plan_done(engine)
+    driver.operator = None  # simulated agents: the tasks alone
+    assert driver.plan_done(engine)
+    world.tasks.counts = TaskCounts(done=len(real_plan.TASKS) - 1, open=1)
+    assert not driver.plan_done(engine)
+
+
 def _transcript_message_ids(root: Path) -> set[str]:
     """The ids of the answers Claude Code wrote to the agents' transcripts (the demo's
     private Claude home)."""

@@ -338,6 +338,11 @@ class Operator:
         self.to_type[name] = RESTART_WORDS  # typed by _retype, with its checks
         self.restart_phase = "told"
 
+    def pending(self) -> bool:
+        """Whether the stand-in still has its part to play: the restart not yet made and
+        told, or comm-node's words still to type again."""
+        return self.restart_phase != "told" or bool(self.to_type)
+
     def _at_rest(self, view) -> bool:
         """Idle, with no words of ours waiting to be typed, and not typed into since the
         world was last seen: after typing, the agent must be seen at work first (the world

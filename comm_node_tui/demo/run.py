@@ -211,6 +211,11 @@ class Driver:
         return summary
 
     def plan_done(self, engine) -> bool:
+        """Every task closed and, with real agents, the operator's stand-in done too: the
+        restart domain's task can be the last to close, and a run that ended there left the
+        restart unmade, or made with the new Claude Code never told to carry on."""
+        if self.operator is not None and self.operator.pending():
+            return False
         done, total = _progress(engine.snapshot().tasks.counts)
         return total > 0 and done == total
 
