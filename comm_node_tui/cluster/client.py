@@ -142,25 +142,39 @@ class ClusterClient:
             me.up = True
             me._state(True, f"reconnected to NATS at {me.where}")
 
+        tried: list[Exception] = []  # the first connection's errors: the last one is said
+
         async def error(exc: Exception) -> None:
-            pass  # disconnected/reconnected report what matters; never the options
+            # disconnected/reconnected report what matters; never the options
+            if me.nc is None:
+                tried[:] = [exc]
 
         opts = connect_options(self.settings, self.name)
+        # The first connection tries each server twice, 0.5 s apart, then fails. nats-py's
+        # first connect never gives up on a refused server when max_reconnect_attempts is 0
+        # or -1 (it tries again every reconnect_time_wait): a dead server held each CLI call
+        # and the engine's start for the whole timeout (11 s), and no cluster.down was said.
         opts.update(
             disconnected_cb=disconnected,
             reconnected_cb=reconnected,
             error_cb=error,
-            allow_reconnect=self.persistent,
-            max_reconnect_attempts=-1 if self.persistent else 0,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
             reconnect_time_wait=0.5,
         )
         try:
-            self.nc = await nats.connect(**opts)
+            nc = await nats.connect(**opts)
         except Exception as exc:
-            why = _why(exc)
+            why = _why(tried[-1] if tried else exc)  # "no servers" says less than "refused"
             raise ClusterUnavailable(
                 f"cluster: cannot connect to NATS at {self.where}: {why}"
             ) from None
+        if self.persistent:
+            # Once connected, the engine's connection follows the server for ever (nats-py
+            # reads these options when the connection drops).
+            nc.options["allow_reconnect"] = True
+            nc.options["max_reconnect_attempts"] = -1
+        self.nc = nc
         self.js = self.nc.jetstream(timeout=self.settings.timeout_s)
         self.up = True
         self._state(True, f"connected to NATS at {self.where}")
