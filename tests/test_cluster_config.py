@@ -168,3 +168,20 @@ def test_another_engines_published_state_of_the_wrong_shape_is_dropped_or_mended
         "node": "m2", "domains": ["b"], "ts": 0.0, "agents": {}, "panes": {}, "health": {}
     }  # fmt: skip
     assert published_state({"node": "m2", "domains": [], "ts": True})["ts"] == 0.0
+
+
+def test_a_server_down_at_the_start_is_said_by_the_engine_and_refused_by_a_call(
+    tmp_path, engine_for
+):
+    """A server that is down when the engine starts: the engine says so (one cluster.down,
+    naming the refusal) and an agent's shared decision is refused in one line that says why.
+    nats-py's first connect retried a refused server for ever: the engine never said it, and
+    the call waited out the whole timeout to say only "no answer"."""
+    root = machine(tmp_path / "m1", "nats://127.0.0.1:9", "m1", ["a"])  # nothing listens
+    engine_for(root)
+    [down] = wait_for(lambda: events(root, "cluster.down"), what="the engine says it is cut off")
+    assert "cannot connect to NATS at nats://127.0.0.1:9: ConnectionRefusedError" in down["msg"]
+    res = run_cli("lock", "acquire", "x.py", cwd=root / "a")
+    assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+    assert "cannot connect to NATS at nats://127.0.0.1:9: ConnectionRefusedError" in res.stderr
+    assert len(events(root, "cluster.down")) == 1  # one event for the outage, not one a retry

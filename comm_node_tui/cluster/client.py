@@ -194,10 +194,14 @@ class ClusterClient:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(nc.close(), 2.0)
             me = asyncio.current_task()
-            tasks = [t for t in asyncio.all_tasks() if t is not me]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            tasks = {t for t in asyncio.all_tasks() if t is not me}
+            # Cancelled again until they end: once the connection is closed, nats-py turns a
+            # cancel in a fetch into ConnectionClosedError, and the relay's consumer took it
+            # for a lost server and waited out its 2 s retry pause: every engine's stop.
+            while tasks:
+                for t in tasks:
+                    t.cancel()
+                _done, tasks = await asyncio.wait(tasks, timeout=0.05)
 
         with contextlib.suppress(Exception):
             self.run(shutdown, 5.0)
