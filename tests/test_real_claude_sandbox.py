@@ -576,3 +576,57 @@ def test_an_agent_cannot_lift_a_pause_the_operator_makes_while_its_command_runs(
     assert res.returncode == 0, res.stderr
     assert results and results[-1].count("Read-only file system") == 2, results
     assert read_pause(ws.paths.state).domains == ("api",)
+
+
+FORGE_GRANTS = """
+import glob, json, os, sys
+
+state = sys.argv[1]
+forged = {"domain": "api", "tokens": 10**9, "by": "operator", "reason": "mine", "ts": "t"}
+for path in sorted(glob.glob(os.path.join(state, "**", "budget-grants.json"), recursive=True)):
+    try:
+        data = json.load(open(path))
+        data["grants"].append(forged)
+        open(path, "w").write(json.dumps(data))
+        print("forged", path)
+    except OSError as exc:
+        print(exc.strerror, path)
+old = os.path.join(state, "budget-grants.json")
+if not os.path.exists(old):  # where an older comm-node kept them: the state folder is writable
+    open(old, "w").write(json.dumps({"grants": [forged]}))
+    print("planted", old)
+"""
+
+
+def test_an_agent_cannot_grant_itself_budget_after_the_operator_grants_under_its_command(
+    real_ws, short_tmpdir
+):
+    """The operator grants budget while an agent's Bash command runs: the host renames a new
+    grants file in, which undid a single file's read-only mount in the running sandbox (an
+    agent could then grant itself budget). The command then forges a grant into every grants
+    file it finds and plants one where an older comm-node kept them: nothing of it counts."""
+    from comm_node_tui.coordination.coordinator import Coordinator, budget_view, grant_budget
+
+    def granted(rw) -> int:
+        ws = load_workspace(str(rw.root))
+        return {b["domain"]: b for b in budget_view(ws)}["api"]["granted_tokens"]
+
+    def first_grant(rw) -> None:  # a grants file exists when the agent starts
+        grant_budget(Coordinator(load_workspace(str(rw.root))), "api", 100, "before")
+
+    rw, bin_dir = sandboxed(real_ws, agents="budget_tokens = 1000\n", before=first_grant)
+    assert granted(rw) == 100
+    forge = rw.dom("api") / "forge.py"
+    forge.write_text(FORGE_GRANTS)
+    state = load_workspace(str(rw.root)).paths.state
+    res, results = bash_while_the_host_acts(
+        rw,
+        bin_dir,
+        short_tmpdir,
+        lambda: grant_budget(Coordinator(load_workspace(str(rw.root))), "api", 100, "during"),
+        f"python3 {forge} {state} 2>&1",
+    )
+    assert res.returncode == 0, res.stderr
+    assert results, res.stdout
+    assert granted(rw) == 200, results[-1]  # the operator's two grants, nothing forged
+    assert "forged" not in results[-1] and "Read-only file system" in results[-1], results

@@ -1,0 +1,119 @@
+"""Store files no agent may change, kept in `.comm-node/guarded/` (paths.guarded).
+
+A sandboxed agent sees guarded/ read-only as a whole (adapters/claude/sandbox.py). A
+read-only mount of a single file does not hold: the host replaces a store file by renaming a
+new version over it (atomic_write), and in a sandbox already running (one long Bash call)
+the new inode is unwalled. A rename inside a walled folder leaves the folder walled.
+
+The coordination store names its files (`locks.json`, `budget-grants.json`, ...), and in a
+cluster the same names are the keys of the shared bucket (cluster/kvstore.py, relay.py): a
+guarded name keeps its name and its key, only its local file lives in guarded/.
+
+An older comm-node kept these files in `.comm-node/` itself. That file is read while
+guarded/ holds none, and the next write moves it (the way the pause's is: coordination/
+pause.py). `settle`, run before any sandboxed agent starts (write_sandbox), moves it at once
+and otherwise leaves an empty one in guarded/: `.comm-node/` stays writable to agents, and a
+file one makes at the old place later must never be read (an agent granting itself budget).
+
+A link (or a file) where guarded/ should be is not ours: nothing is read or written through
+it (the old place is read instead, never more than the operator's own data), and the next
+write replaces it with the folder.
+
+Standard library and protocol/fileio only: the agent CLI reads grants through here.
+"""
+
+from __future__ import annotations
+
+import os
+
+from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
+
+FOLDER = "guarded"
+# name -> its content when there is none yet (settle)
+FILES = {"budget-grants.json": '{"grants":[]}\n'}
+
+
+def _folder_is_ours(folder: str) -> bool:
+    try:
+        import stat
+
+        return stat.S_ISDIR(os.lstat(folder).st_mode)  # lstat: a link to a folder is not ours
+    except OSError:
+        return False
+
+
+def path_of(state_dir: str, name: str) -> str:
+    """Where `name` is written: in guarded/ for a guarded name, else `.comm-node/<name>`."""
+    if name in FILES:
+        return os.path.join(state_dir, FOLDER, name)
+    return os.path.join(state_dir, name)
+
+
+def source(state_dir: str, name: str) -> str:
+    """Where `name` is read: guarded/'s file, or while there is none (or guarded/ is not a
+    real folder) where an older comm-node kept it (which may not exist either)."""
+    if name in FILES:
+        folder = os.path.join(state_dir, FOLDER)
+        if _folder_is_ours(folder) and os.path.lexists(found := os.path.join(folder, name)):
+            return found
+    return os.path.join(state_dir, name)
+
+
+def make_folder(state_dir: str) -> str:
+    """guarded/ as a real folder: a link or a file put there is removed, never followed."""
+    folder = os.path.join(state_dir, FOLDER)
+    if os.path.islink(folder) or (os.path.lexists(folder) and not os.path.isdir(folder)):
+        os.unlink(folder)
+    ensure_dir(folder)
+    return folder
+
+
+def write(state_dir: str, name: str, data: bytes | str) -> None:
+    """Write a store file atomically; a guarded one into guarded/, where it then moves from
+    the old place (the caller read the old file if it was the one in force)."""
+    if name not in FILES:
+        atomic_write(os.path.join(state_dir, name), data)
+        return
+    atomic_write(os.path.join(make_folder(state_dir), name), data)
+    _drop_legacy(os.path.join(state_dir, name))
+
+
+def settle(state_dir: str) -> None:
+    """Before a sandboxed agent starts: each guarded file exists in guarded/, moved from the
+    old place when an older comm-node left it there (nothing is lost: a hard link, then the
+    old name goes), else empty. Never replaces a file already in guarded/ (a hard link and
+    a create by link both fail on one), so it needs no lock against a concurrent write."""
+    folder = make_folder(state_dir)
+    for name, empty in FILES.items():
+        new, old = os.path.join(folder, name), os.path.join(state_dir, name)
+        if os.path.lexists(new):
+            continue
+        try:
+            os.link(old, new, follow_symlinks=False)  # a link there is moved as a link
+        except FileExistsError:
+            continue  # written meanwhile: that one is newer
+        except OSError:
+            # none there (or a folder, which was never readable grants): start empty; what
+            # is at the old place stays, unread from now on
+            _create(new, empty)
+            continue
+        _drop_legacy(old)
+
+
+def _create(path: str, data: str) -> None:
+    """`path` with `data` unless a file is there already (written whole, then linked in)."""
+    tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"
+    atomic_write(tmp, data)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+
+
+def _drop_legacy(old: str) -> None:
+    try:
+        os.unlink(old)
+    except OSError:
+        pass  # gone already, or a folder put there: never read once guarded/ holds the file
