@@ -78,6 +78,92 @@ def test_grants_raise_the_routers_limit_and_survive_restart(tmp_path, cli, engin
     assert budget["budget_tokens"] == 110 and budget["spent_tokens"] == 20
 
 
+def grant(domain: str, tokens: int, by: str = "operator") -> dict:
+    return {"domain": domain, "tokens": tokens, "by": by, "reason": "r", "ts": "t"}
+
+
+def granted(root) -> dict[str, int]:
+    from comm_node_tui.coordination.coordinator import budget_view
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    return {b["domain"]: b["granted_tokens"] for b in budget_view(load_workspace(str(root)))}
+
+
+def test_an_older_comm_nodes_grants_count_until_the_next_grant_moves_them_all(tmp_path, engine_for):
+    """Before guarded/ the grants were `.comm-node/budget-grants.json`: they still count
+    (the router lets the domain spend them), and the operator's next grant moves every one
+    of them into guarded/ beside the new one."""
+    from comm_node_tui.coordination.coordinator import Coordinator, grant_budget
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    root = write_workspace(tmp_path / "ws", budget=10)
+    state = root / ".comm-node"
+    state.mkdir(exist_ok=True)
+    old = [grant("backend", 100), grant("docs", 5, by="policy")]
+    (state / "budget-grants.json").write_text(json.dumps({"grants": old}))
+    route(root, engine_for, "backend", "docs", "w" * 80)  # 20 tokens: over 10, within 110
+    assert [p.name for p in (root / "docs" / ".comm-node" / "inbox").glob("*.md")] != []
+    assert granted(root) == {"backend": 100, "docs": 5, "frontend": 0}
+    grant_budget(Coordinator(load_workspace(str(root))), "docs", 7, "after the upgrade")
+    assert not (state / "budget-grants.json").exists()
+    moved = json.loads((state / "guarded" / "budget-grants.json").read_text())["grants"]
+    assert moved[:2] == old and (moved[2]["domain"], moved[2]["tokens"]) == ("docs", 7)
+    assert granted(root) == {"backend": 100, "docs": 12, "frontend": 0}
+
+
+def test_a_sandboxed_start_moves_the_grants_and_a_file_planted_at_the_old_place_is_not_read(
+    tmp_path, monkeypatch
+):
+    """`.comm-node/` stays writable to a sandboxed agent: write_sandbox moves an older
+    comm-node's grants into guarded/ (byte for byte) before the agent starts, or leaves an
+    empty grants file there, so a file the agent makes at the old place is never read."""
+    from comm_node_tui.adapters.claude.sandbox import write_sandbox
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
+    forged = json.dumps({"grants": [grant("backend", 10**9)]})
+    for name, before in (("upgraded", {"grants": [grant("backend", 100)]}), ("fresh", None)):
+        root = write_workspace(tmp_path / name, budget=10, agents="sandbox = true")
+        state = root / ".comm-node"
+        state.mkdir(exist_ok=True)
+        text = json.dumps(before, indent=3) if before else None
+        if text:
+            (state / "budget-grants.json").write_text(text)
+        ws = load_workspace(str(root))
+        write_sandbox(ws, ws.domains["backend"])
+        kept = (state / "guarded" / "budget-grants.json").read_text()
+        assert kept == (text or '{"grants":[]}\n'), name
+        assert not (state / "budget-grants.json").exists(), name
+        (state / "budget-grants.json").write_text(forged)  # the agent's command
+        assert granted(root)["backend"] == (100 if before else 0), name
+        write_sandbox(ws, ws.domains["backend"])  # the next start: guarded/ wins again
+        assert (state / "guarded" / "budget-grants.json").read_text() == kept, name
+        assert granted(root)["backend"] == (100 if before else 0), name
+
+
+def test_grants_are_never_read_or_written_through_a_link_at_guarded(tmp_path):
+    """guarded/ as a link (an agent's, made before the folder existed): the grants are read
+    from the old place, not through it, and the next grant replaces the link with a folder,
+    keeping the old grants."""
+    from comm_node_tui.coordination.coordinator import Coordinator, grant_budget
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    root = write_workspace(tmp_path / "ws", budget=10)
+    state = root / ".comm-node"
+    state.mkdir(exist_ok=True)
+    (state / "budget-grants.json").write_text(json.dumps({"grants": [grant("backend", 100)]}))
+    elsewhere = root / "backend" / "mine"
+    elsewhere.mkdir()
+    forged = json.dumps({"grants": [grant("backend", 10**9)]})
+    (elsewhere / "budget-grants.json").write_text(forged)
+    (state / "guarded").symlink_to(elsewhere)
+    assert granted(root)["backend"] == 100
+    grant_budget(Coordinator(load_workspace(str(root))), "backend", 1, "more")
+    assert not (state / "guarded").is_symlink() and (state / "guarded").is_dir()
+    assert (elsewhere / "budget-grants.json").read_text() == forged
+    assert granted(root)["backend"] == 101
+
+
 @pytest.mark.parametrize(
     "name", ["../x", "a/b", ".hidden", "", "manifest.json", "a\x00b", "x" * 121, "tab\there"]
 )
