@@ -29,15 +29,19 @@ import os
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 
 FOLDER = "guarded"
-# name -> its content when there is none yet (settle)
-FILES = {"budget-grants.json": '{"grants":[]}\n'}
+# name -> what `settle` leaves in guarded/ when there is no file to move
+FILES = {
+    "budget-grants.json": '{"grants":[]}\n',  # coordination: the operator's and policy's grants
+    "ledger.jsonl": "",  # coordination/ledger.py: the routing journal, spent tokens
+}
 
 
-def _folder_is_ours(folder: str) -> bool:
+def folder_is_ours(state_dir: str) -> bool:
+    """guarded/ is a real folder (lstat: a link to a folder is not ours)."""
     try:
         import stat
 
-        return stat.S_ISDIR(os.lstat(folder).st_mode)  # lstat: a link to a folder is not ours
+        return stat.S_ISDIR(os.lstat(os.path.join(state_dir, FOLDER)).st_mode)
     except OSError:
         return False
 
@@ -53,8 +57,8 @@ def source(state_dir: str, name: str) -> str:
     """Where `name` is read: guarded/'s file, or while there is none (or guarded/ is not a
     real folder) where an older comm-node kept it (which may not exist either)."""
     if name in FILES:
-        folder = os.path.join(state_dir, FOLDER)
-        if _folder_is_ours(folder) and os.path.lexists(found := os.path.join(folder, name)):
+        found = os.path.join(state_dir, FOLDER, name)
+        if folder_is_ours(state_dir) and os.path.lexists(found):
             return found
     return os.path.join(state_dir, name)
 
@@ -79,25 +83,32 @@ def write(state_dir: str, name: str, data: bytes | str) -> None:
 
 
 def settle(state_dir: str) -> None:
-    """Before a sandboxed agent starts: each guarded file exists in guarded/, moved from the
-    old place when an older comm-node left it there (nothing is lost: a hard link, then the
-    old name goes), else empty. Never replaces a file already in guarded/ (a hard link and
-    a create by link both fail on one), so it needs no lock against a concurrent write."""
+    """Before a sandboxed agent starts: every guarded file exists in guarded/ (`adopt`)."""
+    for name in FILES:
+        adopt(state_dir, name)
+
+
+def adopt(state_dir: str, name: str) -> str:
+    """`name`'s file in guarded/, made there if missing: moved from the old place when an
+    older comm-node left it there (nothing is lost: a hard link, then the old name goes;
+    a file appended to meanwhile keeps its inode), else empty. Never replaces a file
+    already in guarded/ (a hard link and a create by link both fail on one), so it needs
+    no lock against a concurrent write. Its path."""
     folder = make_folder(state_dir)
-    for name, empty in FILES.items():
-        new, old = os.path.join(folder, name), os.path.join(state_dir, name)
-        if os.path.lexists(new):
-            continue
-        try:
-            os.link(old, new, follow_symlinks=False)  # a link there is moved as a link
-        except FileExistsError:
-            continue  # written meanwhile: that one is newer
-        except OSError:
-            # none there (or a folder, which was never readable grants): start empty; what
-            # is at the old place stays, unread from now on
-            _create(new, empty)
-            continue
-        _drop_legacy(old)
+    new, old = os.path.join(folder, name), os.path.join(state_dir, name)
+    if os.path.lexists(new):
+        return new
+    try:
+        os.link(old, new, follow_symlinks=False)  # a link there is moved as a link
+    except FileExistsError:
+        return new  # written meanwhile: that one is newer
+    except OSError:
+        # none there (or a folder, which never held readable data): start empty; what is
+        # at the old place stays, unread from now on
+        _create(new, FILES[name])
+        return new
+    _drop_legacy(old)
+    return new
 
 
 def _create(path: str, data: str) -> None:

@@ -80,18 +80,22 @@ UNINSTALLED = "uninstalled"
 # its hooks execute), lift its own pause or grant itself budget.
 PROTECTED_STATE = (
     "bin",
-    # the config cache, the operator's pause and the budget grants (paths.guarded,
-    # protocol/guarded.py): a folder, not files. A sandboxed command running while the host
-    # rewrote one (a rename, which drops a single file's read-only mount) could write
-    # "sandbox = false" for the next start, lift its own pause or grant itself budget; a
-    # first pause or grant made after the agent started is walled too.
+    # the config cache, the operator's pause, the budget grants and the routing journal
+    # (paths.guarded, protocol/guarded.py): a folder, not files. A sandboxed command running
+    # while the host rewrote one (a rename, which drops a single file's read-only mount)
+    # could write "sandbox = false" for the next start, lift its own pause, grant itself
+    # budget or write off what it spent; a first pause or grant made after the agent
+    # started is walled too.
     "guarded",
     "paused.json",  # an older comm-node's, in force until the next pause or resume
-    # an older comm-node's grants: write_sandbox moves them into guarded/ before the agent
-    # starts (guarded.settle), so this is denied only if the move could not take it
+    # an older comm-node's grants and routing journal (what each domain spent): write_sandbox
+    # moves them into guarded/ before the agent starts (guarded.settle), so these are denied
+    # only if the move could not take them
     "budget-grants.json",
-    "engine.pid",
     "ledger.jsonl",
+    # the engine's flock, written in place (never renamed over: the file's wall holds); it
+    # stays here, not in guarded/, so an older comm-node's engine locks the same file
+    "engine.pid",
     "archive",
     "operator",
     "sandbox",  # AGENT_DIR: each agent's own --settings file
