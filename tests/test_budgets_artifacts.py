@@ -111,34 +111,76 @@ def test_an_older_comm_nodes_grants_count_until_the_next_grant_moves_them_all(tm
     assert granted(root) == {"backend": 100, "docs": 12, "frontend": 0}
 
 
-def test_a_sandboxed_start_moves_the_grants_and_a_file_planted_at_the_old_place_is_not_read(
+def budgets(root) -> dict[str, tuple[int, int]]:
+    """domain -> (granted, spent) as every reader sees them."""
+    from comm_node_tui.coordination.coordinator import budget_view
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    view = budget_view(load_workspace(str(root)))
+    return {b["domain"]: (b["granted_tokens"], b["spent_tokens"]) for b in view}
+
+
+def test_a_sandboxed_start_moves_grants_and_journal_and_files_planted_at_the_old_place_are_not_read(
     tmp_path, monkeypatch
 ):
     """`.comm-node/` stays writable to a sandboxed agent: write_sandbox moves an older
-    comm-node's grants into guarded/ (byte for byte) before the agent starts, or leaves an
-    empty grants file there, so a file the agent makes at the old place is never read."""
+    comm-node's grants and routing journal into guarded/ (byte for byte) before the agent
+    starts, or leaves empty ones there, so files the agent makes at the old place (a grant,
+    a journal that says it spent nothing) are never read."""
     from comm_node_tui.adapters.claude.sandbox import write_sandbox
     from comm_node_tui.workspace.discovery import load_workspace
 
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
-    forged = json.dumps({"grants": [grant("backend", 10**9)]})
-    for name, before in (("upgraded", {"grants": [grant("backend", 100)]}), ("fresh", None)):
-        root = write_workspace(tmp_path / name, budget=10, agents="sandbox = true")
+    forged = {
+        "budget-grants.json": json.dumps({"grants": [grant("backend", 10**9)]}),
+        "ledger.jsonl": json.dumps({"carry": "backend", "spent": -(10**9)}) + "\n",
+    }
+    older = {
+        "budget-grants.json": json.dumps({"grants": [grant("backend", 100)]}, indent=3),
+        "ledger.jsonl": '{"id":"m-1","from":"backend","cost":5,"outcome":"routed"}\n',
+    }
+    empty = {"budget-grants.json": '{"grants":[]}\n', "ledger.jsonl": ""}
+    for case, before, expected in (("upgraded", older, (100, 5)), ("fresh", empty, (0, 0))):
+        root = write_workspace(tmp_path / case, budget=10, agents="sandbox = true")
         state = root / ".comm-node"
         state.mkdir(exist_ok=True)
-        text = json.dumps(before, indent=3) if before else None
-        if text:
-            (state / "budget-grants.json").write_text(text)
+        if before is older:
+            for name, text in older.items():
+                (state / name).write_text(text)
         ws = load_workspace(str(root))
         write_sandbox(ws, ws.domains["backend"])
-        kept = (state / "guarded" / "budget-grants.json").read_text()
-        assert kept == (text or '{"grants":[]}\n'), name
-        assert not (state / "budget-grants.json").exists(), name
-        (state / "budget-grants.json").write_text(forged)  # the agent's command
-        assert granted(root)["backend"] == (100 if before else 0), name
+        for name, text in before.items():
+            assert (state / "guarded" / name).read_text() == text, (case, name)
+            assert not (state / name).exists(), (case, name)
+            (state / name).write_text(forged[name])  # the agent's command
+        assert budgets(root)["backend"] == expected, case
         write_sandbox(ws, ws.domains["backend"])  # the next start: guarded/ wins again
-        assert (state / "guarded" / "budget-grants.json").read_text() == kept, name
-        assert granted(root)["backend"] == (100 if before else 0), name
+        for name, text in before.items():
+            assert (state / "guarded" / name).read_text() == text, (case, name)
+        assert budgets(root)["backend"] == expected, case
+
+
+def test_an_older_comm_nodes_journal_counts_and_the_engines_start_moves_it(tmp_path, engine_for):
+    """Before guarded/ the routing journal was `.comm-node/ledger.jsonl`: what it says was
+    spent still counts against the budget, and the engine's start moves it into guarded/
+    with nothing lost."""
+    root = write_workspace(tmp_path / "ws", budget=100)
+    state = root / ".comm-node"
+    state.mkdir(exist_ok=True)
+    old = [
+        {"carry": "docs", "spent": 7, "sent": 1, "answered": 0},
+        {"id": "m-old", "from": "backend", "cost": 60, "outcome": "routed"},
+    ]
+    (state / "ledger.jsonl").write_text("".join(json.dumps(x) + "\n" for x in old))
+    assert budgets(root)["backend"] == (0, 60) and budgets(root)["docs"] == (0, 7)
+    route(root, engine_for, "backend", "docs", "z" * 80)  # 20 tokens: 80 of 100
+    route(root, engine_for, "backend", "docs", "y" * 120)  # 30 more: over 100, bounced (not spent)
+    assert not (state / "ledger.jsonl").exists()
+    assert (state / "guarded" / "ledger.jsonl").exists()
+    assert budgets(root)["backend"] == (0, 80) and budgets(root)["docs"] == (0, 7)
+    assert len(list((root / "docs" / ".comm-node" / "inbox").glob("*.md"))) == 1
+    bounces = list((root / "backend" / ".comm-node" / "inbox").glob("b-*.md"))
+    assert len(bounces) == 1 and "over budget" in bounces[0].read_text()
 
 
 def test_grants_are_never_read_or_written_through_a_link_at_guarded(tmp_path):
