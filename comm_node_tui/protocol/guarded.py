@@ -29,10 +29,13 @@ import os
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 
 FOLDER = "guarded"
-# name -> what `settle` leaves in guarded/ when there is no file to move
-FILES = {
+# name -> what `settle` leaves in guarded/ when there is no file to move (None: nothing)
+FILES: dict[str, str | None] = {
     "budget-grants.json": '{"grants":[]}\n',  # coordination: the operator's and policy's grants
     "ledger.jsonl": "",  # coordination/ledger.py: the routing journal, spent tokens
+    # cluster/events.py: how far this engine shared its log (none: from the log's end, as
+    # on a cluster's first start, which the engine decides, not an empty file)
+    "cluster-events.json": None,
 }
 
 
@@ -79,7 +82,7 @@ def write(state_dir: str, name: str, data: bytes | str) -> None:
         atomic_write(os.path.join(state_dir, name), data)
         return
     atomic_write(os.path.join(make_folder(state_dir), name), data)
-    _drop_legacy(os.path.join(state_dir, name))
+    drop_legacy(state_dir, name)
 
 
 def settle(state_dir: str) -> None:
@@ -105,9 +108,11 @@ def adopt(state_dir: str, name: str) -> str:
     except OSError:
         # none there (or a folder, which never held readable data): start empty; what is
         # at the old place stays, unread from now on
-        _create(new, FILES[name])
+        empty = FILES[name]
+        if empty is not None:
+            _create(new, empty)
         return new
-    _drop_legacy(old)
+    drop_legacy(state_dir, name)
     return new
 
 
@@ -123,8 +128,9 @@ def _create(path: str, data: str) -> None:
         os.unlink(tmp)
 
 
-def _drop_legacy(old: str) -> None:
+def drop_legacy(state_dir: str, name: str) -> None:
+    """The old place's file, once guarded/ holds the one in force."""
     try:
-        os.unlink(old)
+        os.unlink(os.path.join(state_dir, name))
     except OSError:
         pass  # gone already, or a folder put there: never read once guarded/ holds the file

@@ -99,11 +99,10 @@ PROTECTED_STATE = (
     "archive",
     "operator",
     "sandbox",  # AGENT_DIR: each agent's own --settings file
-    # the other machines' agents as this engine received them (cluster/view.py): forged,
-    # it would show viewers and `status` remote agents busy or fresh that are not
-    "cluster-agents.json",
-    # where this engine's shared events stand (cluster/events.py): moved by an agent, the
-    # engine would share its log's lines again or skip some
+    # an older comm-node's cursor of this engine's shared events (cluster/events.py), moved
+    # into guarded/ before the agent starts like the grants. (The other machines' agents as
+    # this engine received them, cluster-agents.json, are in guarded/ too; an older
+    # comm-node's copy is never read.)
     "cluster-events.json",
     # the other machines' events as received, with their rotations (cluster/remote_log.py)
     "remote.d",
