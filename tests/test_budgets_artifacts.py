@@ -78,6 +78,134 @@ def test_grants_raise_the_routers_limit_and_survive_restart(tmp_path, cli, engin
     assert budget["budget_tokens"] == 110 and budget["spent_tokens"] == 20
 
 
+def grant(domain: str, tokens: int, by: str = "operator") -> dict:
+    return {"domain": domain, "tokens": tokens, "by": by, "reason": "r", "ts": "t"}
+
+
+def granted(root) -> dict[str, int]:
+    from comm_node_tui.coordination.coordinator import budget_view
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    return {b["domain"]: b["granted_tokens"] for b in budget_view(load_workspace(str(root)))}
+
+
+def test_an_older_comm_nodes_grants_count_until_the_next_grant_moves_them_all(tmp_path, engine_for):
+    """Before guarded/ the grants were `.comm-node/budget-grants.json`: they still count
+    (the router lets the domain spend them), and the operator's next grant moves every one
+    of them into guarded/ beside the new one."""
+    from comm_node_tui.coordination.coordinator import Coordinator, grant_budget
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    root = write_workspace(tmp_path / "ws", budget=10)
+    state = root / ".comm-node"
+    state.mkdir(exist_ok=True)
+    old = [grant("backend", 100), grant("docs", 5, by="policy")]
+    (state / "budget-grants.json").write_text(json.dumps({"grants": old}))
+    route(root, engine_for, "backend", "docs", "w" * 80)  # 20 tokens: over 10, within 110
+    assert [p.name for p in (root / "docs" / ".comm-node" / "inbox").glob("*.md")] != []
+    assert granted(root) == {"backend": 100, "docs": 5, "frontend": 0}
+    grant_budget(Coordinator(load_workspace(str(root))), "docs", 7, "after the upgrade")
+    assert not (state / "budget-grants.json").exists()
+    moved = json.loads((state / "guarded" / "budget-grants.json").read_text())["grants"]
+    assert moved[:2] == old and (moved[2]["domain"], moved[2]["tokens"]) == ("docs", 7)
+    assert granted(root) == {"backend": 100, "docs": 12, "frontend": 0}
+
+
+def budgets(root) -> dict[str, tuple[int, int]]:
+    """domain -> (granted, spent) as every reader sees them."""
+    from comm_node_tui.coordination.coordinator import budget_view
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    view = budget_view(load_workspace(str(root)))
+    return {b["domain"]: (b["granted_tokens"], b["spent_tokens"]) for b in view}
+
+
+def test_a_sandboxed_start_moves_grants_and_journal_and_files_planted_at_the_old_place_are_not_read(
+    tmp_path, monkeypatch
+):
+    """`.comm-node/` stays writable to a sandboxed agent: write_sandbox moves an older
+    comm-node's grants and routing journal into guarded/ (byte for byte) before the agent
+    starts, or leaves empty ones there, so files the agent makes at the old place (a grant,
+    a journal that says it spent nothing) are never read."""
+    from comm_node_tui.adapters.claude.sandbox import write_sandbox
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
+    forged = {
+        "budget-grants.json": json.dumps({"grants": [grant("backend", 10**9)]}),
+        "ledger.jsonl": json.dumps({"carry": "backend", "spent": -(10**9)}) + "\n",
+    }
+    older = {
+        "budget-grants.json": json.dumps({"grants": [grant("backend", 100)]}, indent=3),
+        "ledger.jsonl": '{"id":"m-1","from":"backend","cost":5,"outcome":"routed"}\n',
+    }
+    empty = {"budget-grants.json": '{"grants":[]}\n', "ledger.jsonl": ""}
+    for case, before, expected in (("upgraded", older, (100, 5)), ("fresh", empty, (0, 0))):
+        root = write_workspace(tmp_path / case, budget=10, agents="sandbox = true")
+        state = root / ".comm-node"
+        state.mkdir(exist_ok=True)
+        if before is older:
+            for name, text in older.items():
+                (state / name).write_text(text)
+        ws = load_workspace(str(root))
+        write_sandbox(ws, ws.domains["backend"])
+        for name, text in before.items():
+            assert (state / "guarded" / name).read_text() == text, (case, name)
+            assert not (state / name).exists(), (case, name)
+            (state / name).write_text(forged[name])  # the agent's command
+        assert budgets(root)["backend"] == expected, case
+        write_sandbox(ws, ws.domains["backend"])  # the next start: guarded/ wins again
+        for name, text in before.items():
+            assert (state / "guarded" / name).read_text() == text, (case, name)
+        assert budgets(root)["backend"] == expected, case
+
+
+def test_an_older_comm_nodes_journal_counts_and_the_engines_start_moves_it(tmp_path, engine_for):
+    """Before guarded/ the routing journal was `.comm-node/ledger.jsonl`: what it says was
+    spent still counts against the budget, and the engine's start moves it into guarded/
+    with nothing lost."""
+    root = write_workspace(tmp_path / "ws", budget=100)
+    state = root / ".comm-node"
+    state.mkdir(exist_ok=True)
+    old = [
+        {"carry": "docs", "spent": 7, "sent": 1, "answered": 0},
+        {"id": "m-old", "from": "backend", "cost": 60, "outcome": "routed"},
+    ]
+    (state / "ledger.jsonl").write_text("".join(json.dumps(x) + "\n" for x in old))
+    assert budgets(root)["backend"] == (0, 60) and budgets(root)["docs"] == (0, 7)
+    route(root, engine_for, "backend", "docs", "z" * 80)  # 20 tokens: 80 of 100
+    route(root, engine_for, "backend", "docs", "y" * 120)  # 30 more: over 100, bounced (not spent)
+    assert not (state / "ledger.jsonl").exists()
+    assert (state / "guarded" / "ledger.jsonl").exists()
+    assert budgets(root)["backend"] == (0, 80) and budgets(root)["docs"] == (0, 7)
+    assert len(list((root / "docs" / ".comm-node" / "inbox").glob("*.md"))) == 1
+    bounces = list((root / "backend" / ".comm-node" / "inbox").glob("b-*.md"))
+    assert len(bounces) == 1 and "over budget" in bounces[0].read_text()
+
+
+def test_grants_are_never_read_or_written_through_a_link_at_guarded(tmp_path):
+    """guarded/ as a link (an agent's, made before the folder existed): the grants are read
+    from the old place, not through it, and the next grant replaces the link with a folder,
+    keeping the old grants."""
+    from comm_node_tui.coordination.coordinator import Coordinator, grant_budget
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    root = write_workspace(tmp_path / "ws", budget=10)
+    state = root / ".comm-node"
+    state.mkdir(exist_ok=True)
+    (state / "budget-grants.json").write_text(json.dumps({"grants": [grant("backend", 100)]}))
+    elsewhere = root / "backend" / "mine"
+    elsewhere.mkdir()
+    forged = json.dumps({"grants": [grant("backend", 10**9)]})
+    (elsewhere / "budget-grants.json").write_text(forged)
+    (state / "guarded").symlink_to(elsewhere)
+    assert granted(root)["backend"] == 100
+    grant_budget(Coordinator(load_workspace(str(root))), "backend", 1, "more")
+    assert not (state / "guarded").is_symlink() and (state / "guarded").is_dir()
+    assert (elsewhere / "budget-grants.json").read_text() == forged
+    assert granted(root)["backend"] == 101
+
+
 @pytest.mark.parametrize(
     "name", ["../x", "a/b", ".hidden", "", "manifest.json", "a\x00b", "x" * 121, "tab\there"]
 )

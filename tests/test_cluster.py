@@ -4,6 +4,8 @@ server restart; locks, claims and budget grants decided once with 9 processes ra
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +104,11 @@ def test_a_dead_server_holds_remote_mail_and_the_engines_catch_up_when_it_return
     assert took.returncode == 0, took.stderr
     mirror = roots["m1"] / ".comm-node" / "locks.json"
     wait_for(lambda: mirror.exists() and "mirrored.py" in mirror.read_text(), what="mirrored")
+    # and a grant made on m2 lands in m1's grants file, which lives in guarded/
+    assert run_cli("budget", "grant", "b", "100", cwd=roots["m2"]).returncode == 0
+    grants = roots["m1"] / ".comm-node" / "guarded" / "budget-grants.json"
+    wait_for(lambda: grants.exists() and '"tokens":100' in grants.read_text(), what="mirrored")
+    assert not (roots["m1"] / ".comm-node" / "budget-grants.json").exists()
     errs = eng.stop_all()
     assert not any("Traceback" in e for e in errs.values()), errs
 
@@ -202,6 +209,34 @@ def test_nine_processes_on_three_machines_never_get_one_lock_claim_or_grant_twic
         * 3
     )
     assert sorted(res.returncode for res in grants) == [0] + [3] * 8, [res.stderr for res in grants]
+    # the bucket's key keeps its name (a machine with an older comm-node reads it there);
+    # only the winner's local copy is written, in guarded/
+    project = load_workspace(str(roots["m1"])).project
+    shared = bucket_value(nats_server.url, project, "budget-grants.json")["grants"]
+    assert [(g["domain"], g["tokens"]) for g in shared] == [("a", 30000)]
+    local = [
+        json.loads(p.read_text())["grants"]
+        for root in roots.values()
+        if (p := root / ".comm-node" / "guarded" / "budget-grants.json").exists()
+    ]
+    assert local == [shared]
+
+
+def bucket_value(url: str, project: str, key: str) -> dict:
+    """A key of the coordination bucket (read with a client of the test's own)."""
+    import nats
+
+    from comm_node_tui.cluster.names import Names
+
+    async def read() -> dict:
+        nc = await nats.connect(url)
+        try:
+            kv = await nc.jetstream().key_value(Names(project).coord_bucket)
+            return json.loads((await kv.get(key)).value)
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
 
 
 def test_an_engine_never_judges_another_machines_agents_lost(tmp_path, nats_server, engine_for):

@@ -92,7 +92,7 @@ def test_restarted_engines_catch_up_without_doubling(tmp_path, nats_server, engi
     m1_root = machine(tmp_path / "m1", nats_server.url, "m1", ["a"])
     m2_root = machine(tmp_path / "m2", nats_server.url, "m2", ["b"])
     m1, m2 = engine_for(m1_root), engine_for(m2_root)
-    cursor = m2_root / ".comm-node" / "cluster-events.json"
+    cursor = m2_root / ".comm-node" / "guarded" / "cluster-events.json"
     first = json.loads(cursor.read_text())  # written at m2's first start, before any note
     wait_for(lambda: ready(m1, m2), timeout=STEP_S, what="both engines set up")
     note(m2, "shown before")
@@ -205,6 +205,29 @@ def test_the_publisher_reads_its_log_across_rotations_in_order_from_its_cursor(t
     assert read_after(path, pos) == ([], pos)
 
 
+def test_an_older_comm_nodes_cursor_is_gone_on_from_and_its_next_save_moves_it(tmp_path):
+    """Before guarded/ the cursor was `.comm-node/cluster-events.json`: the engine goes on
+    from it after the upgrade, saves into guarded/, and a cursor put at the old place later
+    (an agent skipping its own events) is not read."""
+    from comm_node_tui.cluster.events import CURSOR_FILE, Cursor, head_of
+
+    log = tmp_path / "events.jsonl"
+    EventLog(str(log)).append(Event("test.note", "shared", agent="b"))
+    first = os.path.getsize(log)
+    EventLog(str(log)).append(Event("test.note", "not yet", agent="b"))
+    ino, head = os.stat(log).st_ino, head_of(str(log))[1]
+    (tmp_path / CURSOR_FILE).write_text(json.dumps({"ino": ino, "head": head, "offset": first}))
+    cursor = Cursor(str(tmp_path), str(log))
+    assert (cursor.pos, cursor.problem) == ((ino, head, first), "")
+    cursor.pos = (ino, head, first + 1)
+    cursor.save()
+    assert not (tmp_path / CURSOR_FILE).exists()
+    assert json.loads((tmp_path / "guarded" / CURSOR_FILE).read_text())["offset"] == first + 1
+    end = os.path.getsize(log)
+    (tmp_path / CURSOR_FILE).write_text(json.dumps({"ino": ino, "head": head, "offset": end}))
+    assert Cursor(str(tmp_path), str(log)).pos == (ino, head, first + 1)
+
+
 def test_a_bad_cursor_is_one_line_naming_the_field_and_the_log_end_is_used(tmp_path):
     from comm_node_tui.cluster.events import CURSOR_FILE, Cursor, head_of, shareable
 
@@ -214,7 +237,9 @@ def test_a_bad_cursor_is_one_line_naming_the_field_and_the_log_end_is_used(tmp_p
     cursor = Cursor(str(tmp_path), str(log))
     assert cursor.problem == f"{tmp_path / CURSOR_FILE}: field 'ino' must be a whole number"
     assert cursor.pos == (os.stat(log).st_ino, head_of(str(log))[1], os.path.getsize(log))
-    assert json.loads((tmp_path / CURSOR_FILE).read_text())["offset"] == cursor.pos[2]
+    # written anew in guarded/, where no agent can move it; the bad one at the old place gone
+    assert json.loads((tmp_path / "guarded" / CURSOR_FILE).read_text())["offset"] == cursor.pos[2]
+    assert not (tmp_path / CURSOR_FILE).exists()
     assert Cursor(str(tmp_path), str(log)).problem == ""  # written anew: said once
 
     # what goes out: events about this machine's agents, never one from elsewhere

@@ -42,7 +42,7 @@ def test_the_merge_of_another_machines_domain_says_where_to_queue_it(tmp_path):
     assert said == "b runs on machine m2: queue its merge there (`comm-node merge b` on m2)"
     assert MergeQueue(_coord(ws)).entries() == []
     # not heard from yet: the same refusal, without a name it cannot know
-    (tmp_path / "m1" / ".comm-node" / "cluster-agents.json").unlink()
+    (tmp_path / "m1" / ".comm-node" / "guarded" / "cluster-agents.json").unlink()
     try:
         ops.queue_merge("b")
     except CommNodeError as exc:

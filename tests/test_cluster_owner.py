@@ -35,7 +35,8 @@ def view(root, nodes: dict[str, tuple[float, list[str]]]) -> None:
             for n, (ts, doms) in nodes.items()
         },
     }
-    (root / ".comm-node" / VIEW_FILE).write_text(json.dumps(doc))
+    (root / ".comm-node" / "guarded").mkdir(parents=True, exist_ok=True)
+    (root / ".comm-node" / "guarded" / VIEW_FILE).write_text(json.dumps(doc))
 
 
 def test_the_owner_comes_from_this_machines_copy_else_one_listing_a_while(

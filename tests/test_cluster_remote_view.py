@@ -141,9 +141,9 @@ def test_a_viewer_and_status_on_m1_show_m2s_agent_and_peek_reads_its_pane(tmp_pa
 
 
 def view_file(root: Path, nodes: dict) -> None:
-    state = load_workspace(str(root)).paths.state
-    Path(state).mkdir(parents=True, exist_ok=True)
-    (Path(state) / VIEW_FILE).write_text(json.dumps({"node": "m1", "written": 0, "nodes": nodes}))
+    guarded = load_workspace(str(root)).paths.guarded
+    Path(guarded).mkdir(parents=True, exist_ok=True)
+    (Path(guarded) / VIEW_FILE).write_text(json.dumps({"node": "m1", "written": 0, "nodes": nodes}))
 
 
 def published(ts: float, **status) -> dict:
@@ -176,7 +176,7 @@ def test_a_readers_rows_go_stale_and_a_bad_copy_is_one_line_naming_the_file(tmp_
     row = snapshot(ws, Coordinator(ws), now=now).agent("b")
     assert row.node == "?" and "no engine on another machine publishes" in row.problem
 
-    path = Path(ws.paths.state) / VIEW_FILE
+    path = Path(ws.paths.guarded) / VIEW_FILE
     path.write_text('{"node": "m1", "nodes": []}')
     row = snapshot(ws, Coordinator(ws), now=now).agent("b")
     assert row.problem == f"{path}: field 'nodes' must be an object"
@@ -344,7 +344,7 @@ def test_the_engine_writes_its_copy_only_when_a_node_published_something(tmp_pat
     writer = ViewWriter(str(tmp_path), "m1")
     nodes = {"m2": published(100.0)}
     assert writer.write(nodes, 1.0) is True
-    path = tmp_path / VIEW_FILE
+    path = tmp_path / "guarded" / VIEW_FILE
     first = path.stat()
     assert writer.write(nodes, 2.0) is False  # the same map: no write
     assert path.stat().st_ino == first.st_ino and path.stat().st_mtime_ns == first.st_mtime_ns

@@ -199,7 +199,7 @@ async def test_pause_budget_task_lock_and_artifact(room):
         await pilot.press("b")
         await until(pilot, lambda: type(app.screen).__name__ == "PromptScreen")
         await pilot.press(*"5000", "enter")
-        grants = root / ".comm-node" / "budget-grants.json"
+        grants = root / ".comm-node" / "guarded" / "budget-grants.json"
         await until(pilot, grants.exists)
         g = json.loads(grants.read_text())["grants"][0]
         assert (g["domain"], g["tokens"], g["by"]) == ("alpha", 5000, "operator")

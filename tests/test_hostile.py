@@ -365,7 +365,8 @@ def test_task_sources(tmp_path: Path, kind: str) -> None:
 STATE_FILES = (
     "locks.json",
     "tasks.json",
-    "budget-grants.json",
+    "budget-grants.json",  # an older comm-node's, read while guarded/ has none
+    "guarded/budget-grants.json",
     "announced.json",
     "guarded/paused.json",
     "usage.json",
@@ -569,7 +570,7 @@ async def test_control_room_survives_a_hostile_workspace(tmp_path: Path) -> None
     plant(root / "frontend" / ".comm-node" / "status.json", "symlink-passwd")
     plant(root / "docs" / ".comm-node" / "status.json", "directory")
     plant(root / ".beads" / "issues.jsonl", "binary")
-    for name in ("locks.json", "usage.json", "boundaries.json", "budget-grants.json"):
+    for name in ("locks.json", "usage.json", "boundaries.json", "guarded/budget-grants.json"):
         plant(root / ".comm-node" / name, "nested-object")
     outbox = root / "backend" / ".comm-node" / "outbox"
     for kind in ("yaml-bomb", "yaml-tag", "50MB", "binary"):

@@ -576,3 +576,80 @@ def test_an_agent_cannot_lift_a_pause_the_operator_makes_while_its_command_runs(
     assert res.returncode == 0, res.stderr
     assert results and results[-1].count("Read-only file system") == 2, results
     assert read_pause(ws.paths.state).domains == ("api",)
+
+
+FORGE_BUDGET = """
+import glob, json, os, sys
+
+state = sys.argv[1]
+forged = {"domain": "api", "tokens": 10**9, "by": "operator", "reason": "mine", "ts": "t"}
+unspent = {"carry": "api", "spent": -(10**9), "sent": 0, "answered": 0}
+
+
+def grant(text):
+    return json.dumps({"grants": [*json.loads(text)["grants"], forged]})
+
+
+def unspend(text):
+    return text + json.dumps(unspent) + "\\n"
+
+
+for name, change in (("budget-grants.json", grant), ("ledger.jsonl", unspend)):
+    for path in sorted(glob.glob(os.path.join(state, "**", name), recursive=True)):
+        try:
+            text = open(path).read()
+            open(path, "w").write(change(text))
+            print("forged", path)
+        except OSError as exc:
+            print(exc.strerror, path)
+    old = os.path.join(state, name)
+    if not os.path.exists(old):  # where an older comm-node kept it: the folder is writable
+        open(old, "w").write(change(json.dumps({"grants": []}) if "grants" in name else ""))
+        print("planted", old)
+"""
+
+
+def test_an_agent_cannot_grant_itself_budget_or_unspend_when_the_host_rewrites_under_its_command(
+    real_ws, short_tmpdir
+):
+    """The operator grants budget and the engine compacts its journal while an agent's Bash
+    command runs: each renames a new file in, which undid a single file's read-only mount in
+    the running sandbox (an agent could then grant itself budget, or write off what it had
+    spent). The command then forges a grant and a spending carry into every such file it
+    finds and plants both where an older comm-node kept them: nothing of it counts."""
+    from comm_node_tui.coordination.coordinator import Coordinator, budget_view, grant_budget
+    from comm_node_tui.coordination.ledger import Ledger
+
+    def budget(rw) -> tuple[int, int]:
+        ws = load_workspace(str(rw.root))
+        mine = {b["domain"]: b for b in budget_view(ws)}["api"]
+        return mine["granted_tokens"], mine["spent_tokens"]
+
+    def before_start(rw) -> None:  # a grants file and a journal exist when the agent starts
+        state = load_workspace(str(rw.root)).paths.state
+        grant_budget(Coordinator(load_workspace(str(rw.root))), "api", 100, "before")
+        ledger = Ledger.in_store(state)
+        ledger.record({"id": "m-1", "from": "api", "cost": 500, "outcome": "routed"})
+        ledger.close()
+
+    def host() -> None:  # the operator's grant; an engine's start compacts the journal
+        state = load_workspace(str(rw.root)).paths.state
+        grant_budget(Coordinator(load_workspace(str(rw.root))), "api", 100, "during")
+        ledger = Ledger.in_store(state)
+        ledger.load()
+        ledger.compact(keep_ids=set())
+
+    rw, bin_dir = sandboxed(real_ws, agents="budget_tokens = 1000\n", before=before_start)
+    assert budget(rw) == (100, 500)
+    forge = rw.dom("api") / "forge.py"
+    forge.write_text(FORGE_BUDGET)
+    state = load_workspace(str(rw.root)).paths.state
+    res, results = bash_while_the_host_acts(
+        rw, bin_dir, short_tmpdir, host, f"python3 {forge} {state} 2>&1"
+    )
+    assert res.returncode == 0, res.stderr
+    assert results, res.stdout
+    # the operator's two grants, the 500 spent: nothing forged counts
+    assert budget(rw) == (200, 500), results[-1]
+    assert "forged" not in results[-1], results[-1]
+    assert results[-1].count("Read-only file system") == 2, results[-1]

@@ -569,8 +569,8 @@ def test_an_agent_of_its_own_folder_written_first_cannot_write_the_others_walls(
     """The folder of the agents' own --settings files is made (and denied) for every
     sandboxed agent: `lib` (a folder of its own) written before the agents sharing the
     workspace's folder had none denied, so its agent could rewrite their walls, or put a
-    link there of its own. The other machines' rows (cluster-agents.json) and where the shared
-    events stand (cluster-events.json) are denied too."""
+    link there of its own. Where the shared events stand (cluster-events.json) moves into
+    guarded/ before the agent starts, an older comm-node's file with it."""
     root = tmp_path / "ws"
     root.mkdir()
     (root / "comm-node.toml").write_text(
@@ -583,8 +583,7 @@ def test_an_agent_of_its_own_folder_written_first_cannot_write_the_others_walls(
         (root / folder).mkdir()
     state = root / ".comm-node"
     state.mkdir()
-    (state / "cluster-agents.json").write_text("{}")
-    (state / "cluster-events.json").write_text("{}")
+    (state / "cluster-events.json").write_text('{"ino": 1, "head": "", "offset": 0}')
     elsewhere = tmp_path / "lib-owned"
     elsewhere.mkdir()
     (state / "sandbox").symlink_to(elsewhere)  # a link put there before: never followed
@@ -596,8 +595,9 @@ def test_an_agent_of_its_own_folder_written_first_cannot_write_the_others_walls(
     assert str(state / "guarded") in settings(ws, "lib")["sandbox"]["filesystem"]["denyWrite"]
     deny = settings(ws, "lib")["sandbox"]["filesystem"]["denyWrite"]
     assert str(state / "sandbox") in deny
-    assert str(state / "cluster-agents.json") in deny
-    assert str(state / "cluster-events.json") in deny
+    moved = (state / "guarded" / "cluster-events.json").read_text()
+    assert moved == '{"ino": 1, "head": "", "offset": 0}'
+    assert not (state / "cluster-events.json").exists() and not list(elsewhere.iterdir())
     assert (state / "sandbox").is_dir() and not (state / "sandbox").is_symlink()
     write_sandbox(ws, ws.domains["api"])
     assert (state / "sandbox" / "api.json").exists() and not list(elsewhere.iterdir())

@@ -3,9 +3,12 @@ cut-offs and restarts (docs/cluster.md, "What goes through NATS").
 
 The owner's event log is the record. A publisher follows it from a cursor (a position in the
 log: the file's inode, a hash of its first line and an offset, in
-`.comm-node/cluster-events.json`) and publishes each event about one of this machine's agents
-to the stream `CN_<project>_EVENTS`, on `cn.<project>.events.<node>`, with `Nats-Msg-Id` = the
-node and a hash of the line and its place in the log (two equal lines are two events). The
+`.comm-node/guarded/cluster-events.json`, walled from sandboxed agents as a folder: an agent
+that moved it would have its engine skip its events; an older comm-node's
+`.comm-node/cluster-events.json` is read until the next save moves it) and publishes each
+event about one of this machine's agents to the stream `CN_<project>_EVENTS`, on
+`cn.<project>.events.<node>`, with `Nats-Msg-Id` = the node and a hash of the line and its
+place in the log (two equal lines are two events). The
 cursor moves only past lines the stream acked: while the link is down nothing moves, and
 when it returns (or the engine starts again) what was logged meanwhile goes out, oldest
 first. A line sent twice (an ack lost, a crash between the ack and the cursor's write) has
@@ -44,9 +47,8 @@ from typing import Any
 
 from comm_node_tui.cluster.client import RETRY_S
 from comm_node_tui.cluster.names import Names, token
-from comm_node_tui.protocol import jsonfast
+from comm_node_tui.protocol import guarded, jsonfast
 from comm_node_tui.protocol.events import MAX_LINE, Event, log_files
-from comm_node_tui.protocol.fileio import atomic_write
 
 # The stream's limits: a day of events, at most 256 MiB; the oldest go first. A reader engine
 # stopped for longer gets the newest day (the owner's log keeps everything).
@@ -225,7 +227,8 @@ class Cursor:
     """Where the publisher is in the log; a file, so an engine restart goes on from there."""
 
     def __init__(self, state_dir: str, log_path: str) -> None:
-        self.path = os.path.join(state_dir, CURSOR_FILE)
+        self.state_dir = state_dir
+        self.path = guarded.source(state_dir, CURSOR_FILE)  # where it is read (_load)
         self.log_path = log_path
         self.saved_at = 0.0
         self.problem = ""  # one line naming the file and the field, when it was bad
@@ -265,8 +268,10 @@ class Cursor:
         if self.pos == self._saved:
             return
         ino, head, offset = self.pos
+        text = json.dumps({"ino": ino, "head": head, "offset": offset})
         with contextlib.suppress(OSError):  # a full disk: the last-id check still holds
-            atomic_write(self.path, json.dumps({"ino": ino, "head": head, "offset": offset}))
+            guarded.write(self.state_dir, CURSOR_FILE, text)  # moves an older comm-node's
+            self.path = guarded.path_of(self.state_dir, CURSOR_FILE)
             self._saved = self.pos
         self.saved_at = time.monotonic()
 

@@ -52,6 +52,7 @@ from comm_node_tui.cluster.remote_log import RemoteLog
 from comm_node_tui.cluster.requests import READ_ONLY, BadRequest, RequestMemory, parse
 from comm_node_tui.cluster.state import published_state
 from comm_node_tui.cluster.view import ViewWriter, owners_of
+from comm_node_tui.protocol import guarded
 from comm_node_tui.protocol.events import Event
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir
 from comm_node_tui.workspace.model import Workspace
@@ -598,7 +599,9 @@ class Relay:
         except ValueError:
             return
         with contextlib.suppress(OSError):
-            atomic_write(
-                os.path.join(self.ws.paths.state, key),
+            # the bucket's key is the file's name; a guarded one's file is in guarded/
+            guarded.write(
+                self.ws.paths.state,
+                key,
                 json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n",
             )

@@ -4,8 +4,11 @@ the readers that are not the engine: a viewer room (a second `comm-node` while `
 
 The engine has the other nodes' published state in memory (cluster/relay.py, from the
 state bucket's watch); it writes that here, atomically and only when it changed, into
-`.comm-node/state/cluster-agents.json`: {"node": this node, "written": when, "nodes":
-{node: its published state}}. Each node's own `ts` is kept, so a reader says "m2's engine
+`.comm-node/guarded/cluster-agents.json` (walled from sandboxed agents as a folder: forged,
+it would show viewers and `status` remote agents busy or fresh that are not; an older
+comm-node's `.comm-node/cluster-agents.json` is never read, the engine writes it anew):
+{"node": this node, "written": when, "nodes": {node: its published state}}. Each node's own
+`ts` is kept, so a reader says "m2's engine
 last published 40 s ago" exactly as the in-process room does: a file left by an engine that
 stopped shows its rows stale, never fresh.
 
@@ -19,6 +22,7 @@ import os
 from collections.abc import Mapping, MutableMapping
 
 from comm_node_tui.cluster.state import published_state
+from comm_node_tui.protocol import guarded
 from comm_node_tui.protocol.fileio import atomic_write
 from comm_node_tui.protocol.printable import printable
 from comm_node_tui.workspace.model import Workspace
@@ -79,7 +83,8 @@ class ViewWriter:
     """The engine's side: the file rewritten only when what it holds changed."""
 
     def __init__(self, state_dir: str, node: str) -> None:
-        self.path = os.path.join(state_dir, VIEW_FILE)
+        self.state_dir = state_dir
+        self.path = os.path.join(state_dir, guarded.FOLDER, VIEW_FILE)
         self.node = node
         self._last: object = None
 
@@ -95,7 +100,9 @@ class ViewWriter:
             separators=(",", ":"),
         )
         try:
+            guarded.make_folder(self.state_dir)  # a link put there is never written through
             atomic_write(self.path, body + "\n")
+            guarded.drop_legacy(self.state_dir, VIEW_FILE)  # an older comm-node's: stale
         except OSError:
             return False  # a full disk: the next change tries again
         self._last = nodes
@@ -111,7 +118,9 @@ def read_view(state_dir: str) -> dict[str, dict]:
     engine has written the file; ViewError naming the file and the field when it is bad."""
     from comm_node_tui.protocol.fileio import read_json_bounded
 
-    path = os.path.join(state_dir, VIEW_FILE)
+    if not guarded.folder_is_ours(state_dir):
+        return {}  # guarded/ as a link (an agent's): not the engine's word
+    path = os.path.join(state_dir, guarded.FOLDER, VIEW_FILE)
     try:
         doc = read_json_bounded(path, MAX_VIEW_BYTES)
     except FileNotFoundError:

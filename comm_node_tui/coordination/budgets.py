@@ -6,6 +6,7 @@ import json
 import os
 
 from comm_node_tui.coordination.ledger import Ledger
+from comm_node_tui.protocol import guarded
 from comm_node_tui.protocol.fileio import atomic_write
 from comm_node_tui.protocol.messages import now_iso
 from comm_node_tui.workspace.model import Workspace
@@ -24,10 +25,10 @@ class Budgets:
 
     def granted(self, domain: str) -> int:
         """Tokens granted on top of the base budget (re-read when the grants file changes)."""
-        path = os.path.join(self.ws.paths.state, GRANTS_FILE)
+        path = guarded.source(self.ws.paths.state, GRANTS_FILE)
         try:
             st = os.stat(path)
-            stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+            stamp = (path, st.st_size, st.st_mtime_ns, st.st_ino)
         except OSError:
             stamp = None
         if stamp != self._grants_stamp:
@@ -89,11 +90,13 @@ GRANTS_FILE = "budget-grants.json"
 
 
 def grant_totals(ws: Workspace) -> dict[str, int]:
-    """Granted tokens per domain from `.comm-node/budget-grants.json`."""
+    """Granted tokens per domain from `.comm-node/guarded/budget-grants.json` (or an older
+    comm-node's `.comm-node/budget-grants.json` until it is moved: protocol/guarded.py)."""
     from comm_node_tui.protocol.fileio import read_json_bounded
 
     try:
-        data = read_json_bounded(os.path.join(ws.paths.state, GRANTS_FILE), 16 * 1024 * 1024)
+        path = guarded.source(ws.paths.state, GRANTS_FILE)
+        data = read_json_bounded(path, 16 * 1024 * 1024)
     except (OSError, ValueError):
         return {}
     totals: dict[str, int] = {}

@@ -824,7 +824,7 @@ def budget_view(ws: Workspace) -> list[dict]:
     from comm_node_tui.coordination.budgets import Budgets
     from comm_node_tui.coordination.ledger import Ledger
 
-    ledger = Ledger(ws.paths.ledger)
+    ledger = Ledger.in_store(ws.paths.state)
     ledger.load()
     budgets = Budgets(ws, ledger)
     out = []

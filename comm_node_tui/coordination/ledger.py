@@ -4,6 +4,12 @@ It is the commit point that makes routing exactly-once across crashes: a decisio
 appended before any copy is delivered, so an engine killed mid-message replays the same
 decision on restart (deliveries are idempotent by message id) instead of deciding again and
 debiting twice. It is also where budgets come from: spent tokens are summed from it.
+
+The workspace's journal is `.comm-node/guarded/ledger.jsonl` (`Ledger.in_store`), walled
+from sandboxed agents as a folder: compaction renames a new file in, which undid a single
+file's read-only mount in a sandbox already running, and a waiting command could then rewrite
+what its domain had spent. An older comm-node's `.comm-node/ledger.jsonl` is read until the
+engine's first append or compaction moves it (protocol/guarded.py).
 """
 
 from __future__ import annotations
@@ -11,15 +17,17 @@ from __future__ import annotations
 import json
 import os
 
-from comm_node_tui.protocol import jsonfast
+from comm_node_tui.protocol import guarded, jsonfast
 from comm_node_tui.protocol.fileio import FILE_MODE, atomic_write
 
 KEEP_SENDERS = 20_000
+LEDGER_FILE = "ledger.jsonl"
 
 
 class Ledger:
     def __init__(self, path: str) -> None:
         self.path = path
+        self.state_dir: str | None = None  # in_store: guarded/'s journal, read from there
         self.decisions: dict[str, dict] = {}
         self.spent: dict[str, int] = {}
         self.sent: dict[str, int] = {}  # messages routed, per sender
@@ -27,14 +35,22 @@ class Ledger:
         self.senders: dict[str, str] = {}  # message id -> sender, kept across compaction
         self._fd: int | None = None
 
+    @classmethod
+    def in_store(cls, state_dir: str) -> Ledger:
+        """The workspace's journal, in guarded/ (an older comm-node's read until moved)."""
+        ledger = cls(guarded.path_of(state_dir, LEDGER_FILE))
+        ledger.state_dir = state_dir
+        return ledger
+
     def load(self) -> None:
         self.decisions.clear()
         self.spent.clear()
         self.sent.clear()
         self.answered.clear()
         self.senders.clear()
+        path = self.path if self.state_dir is None else guarded.source(self.state_dir, LEDGER_FILE)
         try:
-            fh = open(self.path, "rb")  # noqa: SIM115
+            fh = open(path, "rb")  # noqa: SIM115
         except FileNotFoundError:
             return
         with fh:
@@ -79,6 +95,10 @@ class Ledger:
         # a JSONEncoder per line, once per routed message.
         line = (jsonfast.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         if self._fd is None:
+            if self.state_dir is not None:
+                # an older comm-node's journal moves in first (same inode): one file, never
+                # the old decisions in one and the new in another
+                guarded.adopt(self.state_dir, LEDGER_FILE)
             self._fd = os.open(
                 self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE
             )
@@ -107,7 +127,11 @@ class Ledger:
         lines += [{"sender_of": i, "from": f} for i, f in recent if i not in keep_ids]
         lines += [self.decisions[i] for i in sorted(keep_ids) if i in self.decisions]
         self.close()
-        atomic_write(self.path, "".join(json.dumps(x, separators=(",", ":")) + "\n" for x in lines))
+        text = "".join(json.dumps(x, separators=(",", ":")) + "\n" for x in lines)
+        if self.state_dir is None:
+            atomic_write(self.path, text)
+        else:
+            guarded.write(self.state_dir, LEDGER_FILE, text)  # moves an older comm-node's
         self.load()
 
     def close(self) -> None:

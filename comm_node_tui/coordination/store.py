@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from comm_node_tui.protocol import guarded
 from comm_node_tui.protocol import jsonfast as json
 from comm_node_tui.protocol.fileio import atomic_write, ensure_dir, exclusive_flock, read_bounded
 
@@ -34,8 +35,9 @@ class CoordStore:
         return _Held(self, timeout_s)
 
     def read(self, name: str, default: object) -> object:
-        """A JSON state file; `default` when missing; ValueError naming the file if garbage."""
-        path = os.path.join(self.dir, name)
+        """A JSON state file; `default` when missing; ValueError naming the file if garbage.
+        A guarded name (budget-grants.json) is read from guarded/ (protocol/guarded.py)."""
+        path = guarded.source(self.dir, name)
         try:
             raw = read_bounded(path, MAX_STATE_BYTES)
         except FileNotFoundError:
@@ -54,14 +56,14 @@ class CoordStore:
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
         # Compact on purpose: with `indent`, json falls back to its pure-Python encoder,
         # which made a 1,000-lock snapshot cost 15 ms.
-        atomic_write(os.path.join(self.dir, name), text)
+        guarded.write(self.dir, name, text)
         if index:
             assert isinstance(data, dict)
             write_locks_index(self.dir, data, len(text.encode("utf-8")))
 
     def mtime(self, name: str) -> float | None:
         try:
-            return os.stat(os.path.join(self.dir, name)).st_mtime
+            return os.stat(guarded.source(self.dir, name)).st_mtime
         except OSError:
             return None
 

@@ -90,7 +90,7 @@ class Engine:
         hub = self.hub = EventHub(self.log)
         self.recent, self.emit, self.changed = hub.recent, hub.emit, hub.changed
         self.subscribe, self.on_change = hub.subscribe, hub.on_change
-        self.ledger = Ledger(ws.paths.ledger)
+        self.ledger = Ledger.in_store(ws.paths.state)
         self.budgets = Budgets(ws, self.ledger)
         self.router = Router(ws, self.ledger, self.budgets, self.emit)
         self.coord = HubCoordinator(ws, self.emit)

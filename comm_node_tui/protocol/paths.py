@@ -31,8 +31,10 @@ class WorkspacePaths:
 
     @property
     def ledger(self) -> str:
-        """Routing journal: one line per routed or bounced message (crash recovery, budgets)."""
-        return os.path.join(self.state, "ledger.jsonl")
+        """Routing journal: one line per routed or bounced message (crash recovery, budgets);
+        in guarded/ (protocol/guarded.py; read it with coordination/ledger.Ledger.in_store,
+        which also reads an older comm-node's `.comm-node/ledger.jsonl`)."""
+        return os.path.join(self.guarded, "ledger.jsonl")
 
     @property
     def archive(self) -> str:

@@ -65,6 +65,7 @@ import shutil
 import subprocess
 
 from comm_node_tui.adapters.claude.settings import _load, _write, settings_path, settings_text
+from comm_node_tui.protocol import guarded
 from comm_node_tui.protocol.fileio import atomic_write, read_json_bounded
 from comm_node_tui.protocol.paths import STATE_DIR
 from comm_node_tui.workspace.model import Domain, Workspace
@@ -79,23 +80,29 @@ UNINSTALLED = "uninstalled"
 # its hooks execute), lift its own pause or grant itself budget.
 PROTECTED_STATE = (
     "bin",
-    # the config cache and the operator's pause (paths.guarded): a folder, not files. A
-    # sandboxed command running while the host rewrote one (a rename, which drops a single
-    # file's read-only mount) could write "sandbox = false" for the next start, or lift its
-    # own pause; a first pause made after the agent started is walled too.
+    # the config cache, the operator's pause, the budget grants and the routing journal
+    # (paths.guarded, protocol/guarded.py): a folder, not files. A sandboxed command running
+    # while the host rewrote one (a rename, which drops a single file's read-only mount)
+    # could write "sandbox = false" for the next start, lift its own pause, grant itself
+    # budget or write off what it spent; a first pause or grant made after the agent
+    # started is walled too.
     "guarded",
     "paused.json",  # an older comm-node's, in force until the next pause or resume
+    # an older comm-node's grants and routing journal (what each domain spent): write_sandbox
+    # moves them into guarded/ before the agent starts (guarded.settle), so these are denied
+    # only if the move could not take them
     "budget-grants.json",
-    "engine.pid",
     "ledger.jsonl",
+    # the engine's flock, written in place (never renamed over: the file's wall holds); it
+    # stays here, not in guarded/, so an older comm-node's engine locks the same file
+    "engine.pid",
     "archive",
     "operator",
     "sandbox",  # AGENT_DIR: each agent's own --settings file
-    # the other machines' agents as this engine received them (cluster/view.py): forged,
-    # it would show viewers and `status` remote agents busy or fresh that are not
-    "cluster-agents.json",
-    # where this engine's shared events stand (cluster/events.py): moved by an agent, the
-    # engine would share its log's lines again or skip some
+    # an older comm-node's cursor of this engine's shared events (cluster/events.py), moved
+    # into guarded/ before the agent starts like the grants. (The other machines' agents as
+    # this engine received them, cluster-agents.json, are in guarded/ too; an older
+    # comm-node's copy is never read.)
     "cluster-events.json",
     # the other machines' events as received, with their rotations (cluster/remote_log.py)
     "remote.d",
@@ -614,12 +621,16 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         # folder exists when the settings deny it (sandbox_block denies only what exists),
         # else an agent in a folder of its own, started before any shared-folder agent
         # made the folder, could write the others' walls (or put a link there).
-        # The same for guarded/ (the config cache, the pause): walled from the first start,
-        # also before the host first writes into it.
+        # The same for guarded/ (the config cache, the pause, the grants): walled from the
+        # first start, also before the host first writes into it.
         for folder in (os.path.join(ws.paths.state, AGENT_DIR), ws.paths.guarded):
             if os.path.islink(folder) or (os.path.lexists(folder) and not os.path.isdir(folder)):
                 os.unlink(folder)  # not ours: never followed
             os.makedirs(folder, exist_ok=True)
+        # An older comm-node's grants move into guarded/ now, and guarded/ holds a grants
+        # file from here on (empty if none): the old place, which the agent may write, is
+        # read only while guarded/ has none.
+        guarded.settle(ws.paths.state)
     data, new, ours, added, why = merged(ws, dom)
     # the whole Bash tool in its own file: every command it runs is walled (merged)
     agent_stale = _agent_stale(ws, dom, why is None)
