@@ -80,14 +80,17 @@ def _plain(
     flags: tuple[str, ...] = ("json",),
     nargs: str = "1",
     appends: tuple[str, ...] = (),
+    typed: tuple[str, ...] = (),
 ) -> bool:
     """Read the plain form `[--FLAG | OPTION VALUE]... [POSITIONAL]` of REST into `values`
     (`positional`: the attribute of the positional, None when there is none; `nargs` "1" for
     one, "+" or "*" for a list of them, which argparse takes only as one unbroken run;
     `appends`: the attributes of options that add to a list, as argparse's "append");
     False when argparse should decide (an unknown or abbreviated option, a value or
-    positional starting with `-`, a missing or extra positional, a missing value)."""
+    positional starting with `-`, a missing or extra positional, a missing value, an
+    option of `typed` (converted after) given twice)."""
     seen: list[str] = []
+    given: set[str] = set()  # the options given already
     run_over = False  # a list positional's run ended: one more positional is argparse's error
     i = 0
     while i < len(rest):
@@ -109,7 +112,12 @@ def _plain(
             held = values.get(attr)
             if attr in appends and isinstance(held, list):
                 values[attr] = [*held, value]  # a copy: the default list stays as it is
+            elif attr in typed and attr in given:
+                # argparse converts (and may refuse) each value as it comes: a later one
+                # must not hide an earlier bad one (`--ttl /w --ttl=5`)
+                return False
             else:
+                given.add(attr)
                 values[attr] = value
             run_over = bool(seen)
         elif positional is None or run_over or (nargs == "1" and seen):
@@ -156,7 +164,7 @@ def send_args(rest: list[str]) -> Namespace | None:
         "subject": None,
         "json": False,
     }
-    if not _plain(rest, SEND_VALUES, values, "text"):
+    if not _plain(rest, SEND_VALUES, values, "text", typed=("budget",)):
         return None
     if values["to"] is None or values["priority"] not in PRIORITIES:
         return None
@@ -231,8 +239,9 @@ class Form:
         """The namespace of REST (what follows the command's words), or None when argparse
         should decide."""
         values = dict(self.values)
+        typed = tuple(attr for attr, _kind in self.types)
         if not _plain(
-            rest, self.options, values, self.positional, self.flags, self.nargs, self.appends
+            rest, self.options, values, self.positional, self.flags, self.nargs, self.appends, typed
         ):
             return None
         for attr, kind in self.types:
