@@ -74,7 +74,7 @@ def test_grants_raise_the_routers_limit_and_survive_restart(tmp_path, cli, engin
     cli("budget", "grant", "backend", "100", cwd=root)
     route(root, engine_for, "backend", "docs", "w" * 80)
     assert len(list((root / "docs" / ".comm-node" / "inbox").glob("*.md"))) == 1
-    budget = json.loads((root / "backend" / ".comm-node" / "budget.json").read_text())
+    budget = json.loads((root / ".comm-node" / "guarded" / "budget.backend.json").read_text())
     assert budget["budget_tokens"] == 110 and budget["spent_tokens"] == 20
 
 
@@ -234,3 +234,116 @@ def test_publish_copies_with_hash_and_refuses_outside(tmp_path, cli):
         assert res.returncode == 4 and "outside the workspace" in res.stderr
     res = cli("artifact", "publish", "contract.yaml", "--name", "../../x", cwd=be)
     assert res.returncode == 1 and "path separator" in res.stderr
+
+
+PAUSED = {"limit": 10, "used": 12, "exhausted": True, "policy": "pause"}
+
+
+def refused_by_the_hook(root, domain: str = "backend") -> bool:
+    """The hook refuses the agent's next tool call for its spent work budget."""
+    from comm_node_tui.hooks.handler import handle
+
+    payload = {
+        "hook_event_name": "PreToolUse",
+        "cwd": str(root / domain),
+        "session_id": "s",
+        "tool_name": "Bash",
+        "tool_input": {"command": "ls"},
+    }
+    _code, out, _err = handle(payload)
+    if not out:
+        return False
+    found = json.loads(out)["hookSpecificOutput"]
+    assert "work budget is spent" in found["permissionDecisionReason"], found
+    return found["permissionDecision"] == "deny"
+
+
+def budget_file(work: dict | None) -> str:
+    return json.dumps({"domain": "backend", "work": work}, indent=1) + "\n"
+
+
+def test_the_work_budgets_pause_is_read_in_guarded_and_never_lifted_at_the_old_place(
+    tmp_path, cli, engine_for
+):
+    """The engine writes each domain's budget into guarded/ (walled from a sandboxed agent
+    as a folder), not into the domain's own folder, where the agent may write: a file it
+    makes there, saying it is not paused, lifts nothing. An older comm-node's pause at the
+    old place holds until the engine's first write, which drops it."""
+    root = write_workspace(tmp_path / "ws")
+    legacy = root / "backend" / ".comm-node" / "budget.json"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(budget_file(PAUSED))  # an older comm-node's engine paused it
+    assert refused_by_the_hook(root)
+    eng = engine_for(root)  # its start writes every domain's budget, as it now stands
+    mine = root / ".comm-node" / "guarded" / "budget.backend.json"
+    assert json.loads(mine.read_text())["work"] is None and not legacy.exists()
+    assert not refused_by_the_hook(root)
+    eng.budgets.work["backend"] = PAUSED  # as the usage monitor holds it to the budget
+    eng.budgets.touched("backend")
+    eng.budgets.flush()
+    assert refused_by_the_hook(root)
+    legacy.write_text(budget_file(None))  # the agent's command
+    assert refused_by_the_hook(root)
+    info = json.loads(cli("whoami", "--json", cwd=root / "backend").stdout)
+    assert info["budget"]["work"] == PAUSED
+
+
+def test_a_sandboxed_start_moves_an_older_budget_into_guarded(tmp_path, monkeypatch):
+    """write_sandbox moves an older comm-node's budget file (its engine's pause) into
+    guarded/ byte for byte before the agent starts: a file the agent writes at the old
+    place afterwards is never read. A link at the old place is not the engine's: dropped,
+    not moved (guarded/ would read through it)."""
+    from comm_node_tui.adapters.claude.sandbox import write_sandbox
+    from comm_node_tui.workspace.discovery import load_workspace
+
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
+    root = write_workspace(tmp_path / "ws", agents="sandbox = true")
+    legacy = root / "backend" / ".comm-node" / "budget.json"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(budget_file(PAUSED))
+    ws = load_workspace(str(root))
+    write_sandbox(ws, ws.domains["backend"])
+    mine = root / ".comm-node" / "guarded" / "budget.backend.json"
+    assert mine.read_text() == budget_file(PAUSED) and not legacy.exists()
+    legacy.write_text(budget_file(None))  # the agent's command
+    assert refused_by_the_hook(root)
+    write_sandbox(ws, ws.domains["backend"])  # the next start: guarded/ wins again
+    assert mine.read_text() == budget_file(PAUSED) and not legacy.exists()
+    assert refused_by_the_hook(root)
+
+    docs_legacy = root / "docs" / ".comm-node" / "budget.json"
+    docs_legacy.parent.mkdir(parents=True)
+    mine_too = root / "docs" / "mine.json"
+    mine_too.write_text(budget_file(None))
+    docs_legacy.symlink_to(mine_too)
+    write_sandbox(ws, ws.domains["docs"])
+    assert not os.path.lexists(docs_legacy)
+    assert not (root / ".comm-node" / "guarded" / "budget.docs.json").exists()
+
+
+def test_the_budget_is_never_read_or_written_through_a_link_at_guarded(
+    tmp_path, cli, engine_for
+):
+    """guarded/ as a link (an agent's, made before the folder existed): the budget is read
+    from the old place, not through it (the hook refuses anyway: the operator's pause reads
+    such a link as everyone stopped), and the engine's next write replaces the link with a
+    folder, writing nothing through it."""
+    root = write_workspace(tmp_path / "ws")
+    state = root / ".comm-node"
+    state.mkdir()
+    legacy = root / "backend" / ".comm-node" / "budget.json"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(budget_file(PAUSED))
+    elsewhere = root / "backend" / "mine"
+    elsewhere.mkdir()
+    forged = budget_file(None)
+    (elsewhere / "budget.backend.json").write_text(forged)
+    (state / "guarded").symlink_to(elsewhere)
+    info = json.loads(cli("whoami", "--json", cwd=root / "backend").stdout)
+    assert info["budget"]["work"] == PAUSED
+    eng = engine_for(root)
+    eng.budgets.work["backend"] = PAUSED
+    eng.budgets.flush(everything=True)
+    assert not (state / "guarded").is_symlink() and (state / "guarded").is_dir()
+    assert (elsewhere / "budget.backend.json").read_text() == forged
+    assert refused_by_the_hook(root)

@@ -146,7 +146,7 @@ def test_status_show_lists_every_agent(ws_root, cli):
 
 
 def test_whoami(ws_root, cli, engine_for):
-    engine_for(ws_root)  # writes budget.json and registry.json
+    engine_for(ws_root)  # writes the budget (guarded/) and registry.json
     res = cli("whoami", "--json", cwd=ws_root / "frontend")
     info = json.loads(res.stdout)
     assert info["domain"] == "frontend" and info["role"] == "the frontend role"

@@ -162,7 +162,9 @@ def test_sigkill_mid_burst_then_restart_delivers_exactly_once(tmp_path):
     ), "nothing bounced"
     # Budgets are debited once per message, as the ledger says after all the crashes.
     spent = sum(
-        json.loads((root / n / ".comm-node" / "budget.json").read_text())["spent_tokens"]
+        json.loads((root / ".comm-node" / "guarded" / f"budget.{n}.json").read_text())[
+            "spent_tokens"
+        ]
         for n in names
     )
     from comm_node_tui.protocol.messages import estimate_tokens

@@ -176,7 +176,7 @@ def test_budget_is_debited_per_recipient_and_enforced(make_ws, engine_for):
     eng = engine_for(root)
     drop(root, "backend", "m-a.md", {"id": "m-a", "to": "*", "type": "info"}, "x" * 40)
     eng.scan()  # 10 tokens to 2 recipients = 20
-    budget = json.loads((root / "backend" / ".comm-node" / "budget.json").read_text())
+    budget = json.loads((root / ".comm-node" / "guarded" / "budget.backend.json").read_text())
     assert budget["spent_tokens"] == 20 and budget["remaining_tokens"] == 10
     drop(root, "backend", "m-b.md", {"id": "m-b", "to": "*", "type": "info"}, "x" * 40)
     eng.scan()

@@ -257,7 +257,7 @@ def test_work_budget_exhausted_alerts_and_pauses_through_the_hook(env, engine_fo
     eng.refresh_usage(force=True)
     [ev] = [e for e in eng.recent if e.type == "budget.work_exhausted"]
     assert ev.agent == "api" and ev.level == "error" and ev.data["alert"] is True
-    work = json.loads((api / ".comm-node" / "budget.json").read_text())["work"]
+    work = json.loads((root / ".comm-node" / "guarded" / "budget.api.json").read_text())["work"]
     assert work["exhausted"] is True and work["policy"] == "pause" and work["used"] == 6102
     usage = json.loads((root / ".comm-node" / "usage.json").read_text())
     assert usage["domains"]["api"]["total"] == 6102

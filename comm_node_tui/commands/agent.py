@@ -82,8 +82,10 @@ def whoami(args) -> int:
     ws, dom = workspace_and_domain(args)
     try:
         from comm_node_tui.protocol.fileio import read_json_bounded
+        from comm_node_tui.protocol.guarded import budget_source
 
-        budget = read_json_bounded(dom.paths.budget, 64 * 1024)
+        path = budget_source(ws.paths.state, dom.name, dom.paths.legacy_budget)
+        budget = read_json_bounded(path, 64 * 1024)
     except (OSError, ValueError):
         budget = None
     try:

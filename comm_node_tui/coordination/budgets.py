@@ -22,6 +22,7 @@ class Budgets:
         self._grants: dict[str, int] = {}
         self.work: dict[str, dict] = {}  # model-token use against work budgets (engine)
         self._grants_stamp: object = None
+        self._legacy_dropped: set[str] = set()  # domains whose old budget.json is gone
 
     def granted(self, domain: str) -> int:
         """Tokens granted on top of the base budget (re-read when the grants file changes)."""
@@ -73,17 +74,31 @@ class Budgets:
         }
 
     def flush(self, everything: bool = False) -> None:
-        """Write budget.json for every domain whose spending changed (batched per scan)."""
+        """Write the budget file (`.comm-node/guarded/budget.<domain>.json`: the hooks
+        enforce its work budget's pause there) of every domain whose spending changed
+        (batched per scan)."""
         names = list(self.ws.domains) if everything else sorted(self._dirty)
         self._dirty.clear()
+        if not names:
+            return
+        try:
+            guarded.make_folder(self.ws.paths.state)
+        except OSError:
+            return  # the workspace's store is gone: nothing to write into
         for name in names:
             dom = self.ws.domains.get(name)
             if dom is None:
                 continue
             try:
-                atomic_write(dom.paths.budget, json.dumps(self.snapshot(name), indent=1) + "\n")
+                atomic_write(
+                    self.ws.paths.budget(name), json.dumps(self.snapshot(name), indent=1) + "\n"
+                )
             except OSError:
-                pass  # the domain directory vanished; the watchdog reports that
+                continue
+            if name not in self._legacy_dropped:
+                # an older comm-node's file in the domain's folder: never read from now on
+                self._legacy_dropped.add(name)
+                guarded.drop_file(dom.paths.legacy_budget)
 
 
 GRANTS_FILE = "budget-grants.json"

@@ -107,9 +107,15 @@ def _output(event: str, **fields: object) -> dict:
     return {"hookSpecificOutput": {"hookEventName": event, **fields}}
 
 
-def _work_exhausted(dom: Domain) -> bool:
+def _work_exhausted(ws: Workspace, dom: Domain) -> bool:
+    """The engine paused this agent for its spent work budget: read in guarded/, which a
+    sandboxed agent cannot write (protocol/guarded.py; an older comm-node's file in the
+    domain's own folder only while guarded/ has none)."""
+    from comm_node_tui.protocol.guarded import budget_source
+
+    path = budget_source(ws.paths.state, dom.name, dom.paths.legacy_budget)
     try:
-        with open(dom.paths.budget, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8") as fh:
             work = json.load(fh).get("work") or {}
         return bool(work.get("exhausted")) and work.get("policy") == "pause"
     except (RecursionError, OSError, ValueError, AttributeError):
@@ -181,7 +187,7 @@ def handle(payload: dict) -> tuple[int, str, str]:
     out: dict | None = None
     code, err = 0, ""
     stopped = _operator_pause(ws, dom)  # the operator's pause, before the budget's
-    paused = stopped is not None or _work_exhausted(dom)
+    paused = stopped is not None or _work_exhausted(ws, dom)
 
     if event == "PreToolUse":
         tool = payload.get("tool_name")

@@ -19,6 +19,18 @@ A link (or a file) where guarded/ should be is not ours: nothing is read or writ
 it (the old place is read instead, never more than the operator's own data), and the next
 write replaces it with the folder.
 
+Each domain's budget (`budget.<domain>.json`, written by the engine: its "work" part is the
+work budget's pause the hooks enforce) lives here too, not in the domain's own protocol folder
+where an older comm-node kept it (`<domain>/.comm-node/budget.json`): an agent may write
+there, and a folder walled inside it does not hold either (renaming the writable
+`<domain>/.comm-node` moves the walled folder away with it, and a new one made in its place
+is the agent's; checked with bwrap). The workspace's `.comm-node/` is a mount of its own in
+the sandbox (allowWrite), which cannot be renamed. An older comm-node's file is read while
+guarded/ has none for the domain; the engine's next write drops it, and `adopt_budget`
+(write_sandbox) moves it before a sandboxed agent starts. No empty one is made there: until
+the engine writes one, no pause of its can be in force, and an older engine's pause, written
+at the old place meanwhile, would be hidden by it.
+
 Standard library and protocol/fileio only: the agent CLI reads grants through here.
 """
 
@@ -64,6 +76,36 @@ def source(state_dir: str, name: str) -> str:
         if folder_is_ours(state_dir) and os.path.lexists(found):
             return found
     return os.path.join(state_dir, name)
+
+
+def budget_name(domain: str) -> str:
+    """The file holding `domain`'s budget in guarded/ (a domain name is [a-z0-9-]: it never
+    collides with another guarded name)."""
+    return f"budget.{domain}.json"
+
+
+def budget_source(state_dir: str, domain: str, legacy: str) -> str:
+    """Where `domain`'s budget is read: guarded/'s file, or while there is none (or guarded/
+    is not a real folder) `legacy`, where an older comm-node kept it. Two system calls on
+    the hook's path: the folder's lstat and the file's."""
+    found = os.path.join(state_dir, FOLDER, budget_name(domain))
+    if folder_is_ours(state_dir) and os.path.lexists(found):
+        return found
+    return legacy
+
+
+def adopt_budget(state_dir: str, domain: str, legacy: str) -> None:
+    """Before a sandboxed agent starts: an older comm-node's budget file (perhaps the
+    engine's pause) moves into guarded/ unless guarded/ holds one already (then the old one
+    is dropped: never read again). A link at the old place is not the engine's: dropped."""
+    folder = make_folder(state_dir)
+    new = os.path.join(folder, budget_name(domain))
+    if not os.path.islink(legacy) and not os.path.lexists(new):
+        try:
+            os.link(legacy, new, follow_symlinks=False)
+        except OSError:
+            return  # none there (or written meanwhile, or a folder): nothing to move
+    drop_file(legacy)
 
 
 def make_folder(state_dir: str) -> str:
@@ -130,7 +172,12 @@ def _create(path: str, data: str) -> None:
 
 def drop_legacy(state_dir: str, name: str) -> None:
     """The old place's file, once guarded/ holds the one in force."""
+    drop_file(os.path.join(state_dir, name))
+
+
+def drop_file(path: str) -> None:
+    """An old place's file (or link), once guarded/ holds the one in force."""
     try:
-        os.unlink(os.path.join(state_dir, name))
+        os.unlink(path)
     except OSError:
         pass  # gone already, or a folder put there: never read once guarded/ holds the file

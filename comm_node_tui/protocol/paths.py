@@ -67,6 +67,13 @@ class WorkspacePaths:
     def config_cache(self) -> str:
         return os.path.join(self.guarded, "config.cache.json")
 
+    def budget(self, domain: str) -> str:
+        """Where the engine writes a domain's budget, its work budget's pause included (read
+        it with protocol/guarded.budget_source, which also reads an older comm-node's)."""
+        from comm_node_tui.protocol.guarded import budget_name
+
+        return os.path.join(self.guarded, budget_name(domain))
+
 
 class DomainPaths:
     """Per-domain protocol directory: `<domain path>/.comm-node/`.
@@ -104,7 +111,9 @@ class DomainPaths:
         return os.path.join(self.dir, "status.json")
 
     @property
-    def budget(self) -> str:
+    def legacy_budget(self) -> str:
+        """Where an older comm-node kept the domain's budget, in a folder the agent may
+        write: read only while guarded/ has none (WorkspacePaths.budget)."""
         return os.path.join(self.dir, "budget.json")
 
     @property

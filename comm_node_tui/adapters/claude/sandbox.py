@@ -80,12 +80,12 @@ UNINSTALLED = "uninstalled"
 # its hooks execute), lift its own pause or grant itself budget.
 PROTECTED_STATE = (
     "bin",
-    # the config cache, the operator's pause, the budget grants and the routing journal
-    # (paths.guarded, protocol/guarded.py): a folder, not files. A sandboxed command running
-    # while the host rewrote one (a rename, which drops a single file's read-only mount)
-    # could write "sandbox = false" for the next start, lift its own pause, grant itself
-    # budget or write off what it spent; a first pause or grant made after the agent
-    # started is walled too.
+    # the config cache, the operator's pause, the budget grants, the routing journal and
+    # each domain's budget with its work-budget pause (paths.guarded, protocol/guarded.py):
+    # a folder, not files. A sandboxed command running while the host rewrote one (a
+    # rename, which drops a single file's read-only mount) could write "sandbox = false"
+    # for the next start, lift its own pause, grant itself budget or write off what it
+    # spent; a first pause or grant made after the agent started is walled too.
     "guarded",
     "paused.json",  # an older comm-node's, in force until the next pause or resume
     # an older comm-node's grants and routing journal (what each domain spent): write_sandbox
@@ -631,6 +631,10 @@ def write_sandbox(ws: Workspace, dom: Domain) -> dict:
         # file from here on (empty if none): the old place, which the agent may write, is
         # read only while guarded/ has none.
         guarded.settle(ws.paths.state)
+        # An older comm-node's budget file (the engine's work-budget pause) sat in the
+        # domain's own folder, which the agent may write: moved into guarded/ now, read
+        # there only (the old place only while guarded/ has none: no pause is then in force).
+        guarded.adopt_budget(ws.paths.state, dom.name, dom.paths.legacy_budget)
     data, new, ours, added, why = merged(ws, dom)
     # the whole Bash tool in its own file: every command it runs is walled (merged)
     agent_stale = _agent_stale(ws, dom, why is None)
