@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from comm_node_tui.adapters.claude.sandbox import unavailable_reason, write_sandbox
+from comm_node_tui.model import ScriptedModel
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.realclaude import claude_binary
 from tests.waiting import wait_for
@@ -27,6 +28,26 @@ GIT_ID = {
     "GIT_COMMITTER_NAME": "agent",
     "GIT_COMMITTER_EMAIL": "agent@example.invalid",
 }
+
+
+# A Bash call, then (after its result, in the same turn) a second one: the built-in
+# directives answer every other prompt.
+SCRIPT = """
+[[rules]]
+name = "bash-then-bash"
+match = '(?m)^CN_BASH (?P<first>.+?) CN_NEXT (?P<second>.+)$'
+reply = [{tool = "Bash", input = {command = "{first}"}}]
+then = [[{tool = "Bash", input = {command = "{second}"}}]]
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Iterator[ScriptedModel]:
+    """This module's model: the built-in directives and two Bash calls in one turn."""
+    path = tmp_path_factory.mktemp("script") / "sandbox.toml"
+    path.write_text(SCRIPT)
+    with ScriptedModel(script=path) as m:
+        yield m
 
 
 @pytest.fixture(autouse=True)
@@ -493,10 +514,11 @@ def test_an_agent_started_by_comm_node_runs_walled_and_unprompted_in_its_pane(re
     assert events(rw, "boundary.sandbox_refused")[-1]["data"]["path"] == str(target)
 
 
-def bash_while_the_host_acts(rw, bin_dir, tmp: str, act, then: str):
+def bash_while_the_host_acts(rw, bin_dir, tmp: str, act, then: str, next_call: str = ""):
     """One sandboxed Bash call that starts, waits until the host has done `act()` (in a
     thread, as the operator or another command would meanwhile), then runs `then`: the
-    sandbox it runs in was set up before the host's change. (the run, the tool results)"""
+    sandbox it runs in was set up before the host's change; with `next_call`, the agent's
+    next Bash call in the same turn. (the run, the tool results)"""
     import threading
 
     started, go = rw.dom("api") / "started", rw.dom("api") / "go"
@@ -514,6 +536,8 @@ def bash_while_the_host_acts(rw, bin_dir, tmp: str, act, then: str):
 
     thread = threading.Thread(target=host, daemon=True)
     thread.start()
+    if next_call:
+        command += f" CN_NEXT {next_call}"  # SCRIPT's rule
     out = run_bash(rw, command, path=f"{bin_dir}:{SYSTEM_PATH}", tmp=tmp)
     thread.join(120)
     return out
@@ -653,3 +677,66 @@ def test_an_agent_cannot_grant_itself_budget_or_unspend_when_the_host_rewrites_u
     assert budget(rw) == (200, 500), results[-1]
     assert "forged" not in results[-1], results[-1]
     assert results[-1].count("Read-only file system") == 2, results[-1]
+
+
+UNPAUSE = """
+import glob, json, os, sys
+
+state, own = sys.argv[1], sys.argv[2]
+unpaused = {"domain": "api", "work": None}
+for path in sorted(glob.glob(os.path.join(state, "**", "budget*.json"), recursive=True)):
+    if "grants" in path:
+        continue
+    try:
+        open(path, "w").write(json.dumps(unpaused))
+        print("forged", path)
+    except OSError as exc:
+        print(exc.strerror, path)
+old = os.path.join(own, ".comm-node", "budget.json")  # where an older comm-node kept it
+try:
+    open(old, "w").write(json.dumps(unpaused))
+    print("planted", old)
+except OSError as exc:
+    print(exc.strerror, old)
+"""
+
+
+def test_an_agent_cannot_lift_its_work_budgets_pause_made_while_its_command_runs(
+    real_ws, short_tmpdir
+):
+    """The engine pauses an agent for its spent work budget while the agent's Bash command
+    runs (the first budget file: none when the agent started); the command then rewrites
+    every budget file it finds as unpaused and writes one where an older comm-node kept it,
+    in its own folder: the pause holds, the agent's next tool call is refused by the hook.
+    (Before, the hooks read the pause from the agent's own folder: it lifted it.)"""
+    from comm_node_tui.coordination.budgets import Budgets
+    from comm_node_tui.coordination.ledger import Ledger
+
+    def engine_pauses() -> None:  # as the usage monitor holds the agent to its budget
+        ws = load_workspace(str(rw.root))
+        ledger = Ledger.in_store(ws.paths.state)
+        budgets = Budgets(ws, ledger)
+        budgets.work["api"] = {"limit": 10, "used": 12, "exhausted": True, "policy": "pause"}
+        budgets.touched("api")
+        budgets.flush()
+        ledger.close()
+
+    rw, bin_dir = sandboxed(real_ws)
+    forge = rw.dom("api") / "unpause.py"
+    forge.write_text(UNPAUSE)
+    state = load_workspace(str(rw.root)).paths.state
+    marker = rw.dom("api") / "ran"
+    res, results = bash_while_the_host_acts(
+        rw,
+        bin_dir,
+        short_tmpdir,
+        engine_pauses,
+        f"python3 {forge} {state} {rw.dom('api')} 2>&1",
+        next_call=f"touch {marker}",
+    )
+    assert res.returncode == 0, res.stderr
+    assert len(results) == 2, results
+    assert "forged" not in results[0], results[0]
+    assert "Read-only file system" in results[0] and "planted" in results[0], results[0]
+    assert "work budget is spent" in results[1], results[1]
+    assert not marker.exists()
