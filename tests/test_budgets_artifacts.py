@@ -346,4 +346,5 @@ def test_the_budget_is_never_read_or_written_through_a_link_at_guarded(
     eng.budgets.flush(everything=True)
     assert not (state / "guarded").is_symlink() and (state / "guarded").is_dir()
     assert (elsewhere / "budget.backend.json").read_text() == forged
+    assert json.loads((state / "guarded" / "budget.backend.json").read_text())["work"] == PAUSED
     assert refused_by_the_hook(root)
