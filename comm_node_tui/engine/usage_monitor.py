@@ -1,6 +1,6 @@
 """Real token use, from Claude Code's transcripts, and the work budgets it is held against:
-usage.json for viewers, budget.json's "work" part for the hooks, an alert (and a pause
-under policy "pause") when a domain has spent its work budget."""
+usage.json for viewers, the budget file's "work" part for the hooks (in guarded/), an alert
+(and a pause under policy "pause") when a domain has spent its work budget."""
 
 from __future__ import annotations
 

@@ -10,9 +10,10 @@ comm-node adds what the agent's own tools need and takes away what belongs to it
   folders when they lie outside the domain's folder (a worktree's `.git/worktrees/<name>`
   and the shared objects and refs), so `git commit` works;
 - denyWrite: the parts of that store an agent must never change (the `bin/comm-node` its
-  hooks run outside the sandbox, the config cache, pauses, budget grants, the engine's pid
-  and ledger, the operator's mailbox, the agents' own settings files below) and every peer
-  domain's folder nested in this domain's folder;
+  hooks run outside the sandbox, the config cache, pauses, budget grants, each domain's
+  budget (its work-budget pause), the engine's pid and ledger, the operator's mailbox, the
+  agents' own settings files below) and every peer domain's folder nested in this
+  domain's folder;
 - domains sharing one folder (a monorepo split by scope) share its `.claude/settings.json`,
   so a wall between them cannot be there (it would wall each agent out of its own scope
   too): each agent gets its own file, `<workspace>/.comm-node/sandbox/<name>.json`, holding
