@@ -457,6 +457,27 @@ def test_hook_payloads(ws_engine, kind: str) -> None:
     assert b"Traceback" not in r.stderr and r.stdout == b""
 
 
+def test_a_hostile_budget_file_never_fails_the_hook(tmp_path: Path) -> None:
+    """The hooks read the engine's budget file (guarded/) on every tool call, and an older
+    comm-node's at the old place while guarded/ has none: garbage there is no pause and no
+    error for the agent."""
+    from comm_node_tui.hooks.handler import handle
+
+    root = used_workspace(tmp_path / "ws")
+    payload = {
+        "hook_event_name": "PreToolUse",
+        "cwd": str(root / "backend"),
+        "session_id": "s",
+        "tool_name": "Bash",
+        "tool_input": {"command": "ls"},
+    }
+    for where in ("backend/.comm-node/budget.json", ".comm-node/guarded/budget.backend.json"):
+        for kind in KINDS:
+            plant(root / where, kind)
+            code, out, _err = handle(payload)
+            assert (code, out) == (0, ""), (where, kind, out)
+
+
 # ---- property-based -----------------------------------------------------------------------
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
