@@ -158,6 +158,21 @@ def test_a_sandboxed_start_moves_grants_and_journal_and_files_planted_at_the_old
         for name, text in before.items():
             assert (state / "guarded" / name).read_text() == text, (case, name)
         assert budgets(root)["backend"] == expected, case
+    # links an agent (unsandboxed before) left at the old place, to files it keeps writing:
+    # dropped, never moved into guarded/ to be read through there
+    root = write_workspace(tmp_path / "linked", budget=10, agents="sandbox = true")
+    state = root / ".comm-node"
+    state.mkdir(exist_ok=True)
+    for name, text in forged.items():
+        (tmp_path / f"agent-{name}").write_text(text)
+        (state / name).symlink_to(tmp_path / f"agent-{name}")
+    ws = load_workspace(str(root))
+    write_sandbox(ws, ws.domains["backend"])
+    for name, text in empty.items():
+        assert not (state / "guarded" / name).is_symlink(), name
+        assert (state / "guarded" / name).read_text() == text, name
+        assert not os.path.lexists(state / name), name
+    assert budgets(root)["backend"] == (0, 0)
 
 
 def test_an_older_comm_nodes_journal_counts_and_the_engines_start_moves_it(tmp_path, engine_for):
@@ -321,9 +336,7 @@ def test_a_sandboxed_start_moves_an_older_budget_into_guarded(tmp_path, monkeypa
     assert not (root / ".comm-node" / "guarded" / "budget.docs.json").exists()
 
 
-def test_the_budget_is_never_read_or_written_through_a_link_at_guarded(
-    tmp_path, cli, engine_for
-):
+def test_the_budget_is_never_read_or_written_through_a_link_at_guarded(tmp_path, cli, engine_for):
     """guarded/ as a link (an agent's, made before the folder existed): the budget is read
     from the old place, not through it (the hook refuses anyway: the operator's pause reads
     such a link as everyone stopped), and the engine's next write replaces the link with a

@@ -136,25 +136,31 @@ def settle(state_dir: str) -> None:
 def adopt(state_dir: str, name: str) -> str:
     """`name`'s file in guarded/, made there if missing: moved from the old place when an
     older comm-node left it there (nothing is lost: a hard link, then the old name goes;
-    a file appended to meanwhile keeps its inode), else empty. Never replaces a file
-    already in guarded/ (a hard link and a create by link both fail on one), so it needs
-    no lock against a concurrent write. Its path."""
+    a file appended to meanwhile keeps its inode; a link there is dropped), else empty.
+    Never replaces a file already in guarded/ (a hard link and a create by link both fail
+    on one), so it needs no lock against a concurrent write. Its path."""
     folder = make_folder(state_dir)
     new, old = os.path.join(folder, name), os.path.join(state_dir, name)
     if os.path.lexists(new):
         return new
-    try:
-        os.link(old, new, follow_symlinks=False)  # a link there is moved as a link
-    except FileExistsError:
-        return new  # written meanwhile: that one is newer
-    except OSError:
-        # none there (or a folder, which never held readable data): start empty; what is
-        # at the old place stays, unread from now on
-        empty = FILES[name]
-        if empty is not None:
-            _create(new, empty)
-        return new
-    drop_legacy(state_dir, name)
+    if os.path.islink(old):
+        # not an older comm-node's file (it wrote files): an agent's link, which guarded/
+        # would then read through to wherever it points
+        drop_legacy(state_dir, name)
+    else:
+        try:
+            os.link(old, new)
+        except FileExistsError:
+            return new  # written meanwhile: that one is newer
+        except OSError:
+            pass  # none there (or a folder, which never held readable data)
+        else:
+            drop_legacy(state_dir, name)
+            return new
+    # start empty; what is at the old place stays, unread from now on
+    empty = FILES[name]
+    if empty is not None:
+        _create(new, empty)
     return new
 
 
