@@ -23,7 +23,9 @@ async def fill(pilot, **fields: str) -> None:
         widget = pilot.app.query_one(f"#{wid}")
         widget.value = ""
         widget.focus()
-        await pilot.pause()
+        # focus, not a pause(): Pilot.pause() waits for the whole process to go idle, a
+        # quarter of a second a field here (the keys would queue behind the focus anyway)
+        await until(pilot, lambda w=widget: w.has_focus, every=0.01, what=f"#{wid} focused")
         await type_keys(pilot, widget, text)
 
 
