@@ -43,12 +43,15 @@ def socket_name(monkeypatch):
     subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True, timeout=10)
 
 
-def make_ws(root: Path, layout: str = "windows", stubborn: bool = False) -> Path:
+def make_ws(
+    root: Path, layout: str = "windows", stubborn: bool = False, busy_s: float | None = None
+) -> Path:
     root.mkdir(parents=True)
     parts = [f'[project]\nname = "tmuxtest"\n[tmux]\nlayout = "{layout}"\n']
     for name in ("alpha", "beta"):
         (root / name).mkdir()
         extra = " --ignore-signals" if stubborn and name == "beta" else ""
+        extra += "" if busy_s is None else f" --busy {busy_s:g}"
         parts.append(
             f'[[domains]]\nname = "{name}"\npath = "{name}"\n'
             f'command = "{AGENT} --log {root / name}.log{extra}"\n'
@@ -60,11 +63,16 @@ def make_ws(root: Path, layout: str = "windows", stubborn: bool = False) -> Path
 @pytest.fixture
 def panes(tmp_path, socket_name):
     root = make_ws(tmp_path / "ws", stubborn=True)
+    return up(root), root
+
+
+def up(root: Path) -> AgentPanes:
+    """The workspace's agents started, each at its prompt."""
     ap = AgentPanes(load_workspace(str(root)))
     ap.up()
     for name in ("alpha", "beta"):
         wait_for(lambda n=name: "❯" in ap.peek(n))
-    return ap, root
+    return ap
 
 
 def tmux(socket: str, *args: str) -> str:
@@ -120,8 +128,11 @@ TEXTS = [
 ]
 
 
-def test_injection_arrives_exactly(panes):
-    ap, root = panes
+def test_injection_arrives_exactly(tmp_path, socket_name):
+    # the agent at rest again as soon as it can be (the fake agent's --busy 0): each text
+    # waits for the prompt, and a turn's length is nothing this test looks at
+    root = make_ws(tmp_path / "ws", busy_s=0)
+    ap = up(root)
     for text in TEXTS:
         result = ap.inject("alpha", text)
         assert result["confirmed"], (text[:40], result)
