@@ -347,7 +347,12 @@ def test_kill_trees_signals_every_tree_in_one_round(tmp_path):
 
 def test_states_capture_only_panes_with_new_activity(panes):
     ap, _root = panes
-    time.sleep(2.2)  # let the start-up drawing age past tmux's one-second resolution
+    # until the start-up drawing is older than tmux's one-second resolution of activity
+    # (a capture in the same second is not trusted)
+    wait_for(
+        lambda: all(time.time() > p.activity + 1 for p in ap.tmux.panes().values()),
+        what="the panes' last activity over a second old",
+    )
     ap.states()
     first = ap.captures
     time.sleep(2.2)  # "nothing happens for 2 s" is the behaviour under test
