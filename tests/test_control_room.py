@@ -250,18 +250,18 @@ async def test_filter_open_message_help_and_palette(room):
         await start(pilot)
         events = app.query_one("#events")
         await until(pilot, lambda: any(e.type == "message.routed" for e in events.events))
-        await pilot.press("slash")
+        await press(pilot, "slash")
         for ch in "routed":
-            await pilot.press(ch)
+            await press(pilot, ch)
         await until(pilot, lambda: events.table.row_count == 1)
-        await pilot.press("escape")
-        await pilot.press("o")
-        await until(pilot, lambda: type(app.screen).__name__ == "MessageScreen")
+        await press(pilot, "escape")
+        await press(pilot, "o")
+        await screen_up(pilot, "MessageScreen")
         assert "the full text of a message" in app.screen.text
-        await pilot.press("escape")
-        await pilot.press("question_mark")
-        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
-        await pilot.press("escape")
+        await press(pilot, "escape")
+        await press(pilot, "question_mark")
+        await screen_up(pilot, "HelpScreen")
+        await press(pilot, "escape")
         # every action of the table is in the palette, the help and the bindings
         from comm_node_tui.tui.actions import ACTIONS
 
@@ -298,7 +298,7 @@ async def test_alerts_for_a_gone_then_lost_agent_and_a_busy_one_is_not_lost(room
         alpha = [(e.type, e.msg) for e in app.bridge.engine.recent if e.agent == "alpha"]
         assert "alpha" not in app.query_one("#agents").alerts, alpha
         # seen: selecting the row clears the mark
-        await pilot.press("1", "down")
+        await press(pilot, "1", "down")
         await until(pilot, lambda: "beta" not in app.query_one("#agents").alerts)
 
 
@@ -378,7 +378,7 @@ async def test_keymap_rebinds_and_git_column(room):
         branch = repo.active_branch.name
         # (held by the row; a table this wide gives Git's width to the progress line)
         await until(pilot, lambda: str(table.cell("alpha", "Git")) == f"{branch}*")
-        await pilot.press("1", "z")
+        await press(pilot, "1", "z")
         await until(
             pilot, lambda: "agent.interrupted" in (root / ".comm-node" / "events.jsonl").read_text()
         )
@@ -520,7 +520,7 @@ async def test_a_failed_action_is_a_notice_and_an_event(room):
     app = ControlRoom(load_workspace(str(root)))
     async with app.run_test(size=(160, 48)) as pilot:
         await start(pilot)
-        await pilot.press("1", "y")  # alpha sits at its prompt: nothing to approve
+        await press(pilot, "1", "y")  # alpha sits at its prompt: nothing to approve
         events = root / ".comm-node" / "events.jsonl"
         await until(pilot, lambda: '"operator.failed"' in events.read_text())
         notice = next(n for n in app._notifications if "approve alpha" in str(n.message))
