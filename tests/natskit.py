@@ -202,6 +202,25 @@ def events(root: Path, kind: str) -> list[dict]:
     return out
 
 
+def jetstream_answers(url: str) -> bool:
+    """Whether the server at `url` answers a JetStream request (its account's info)."""
+    import asyncio
+
+    import nats
+
+    async def ask() -> bool:
+        nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+        try:
+            await nc.jetstream(timeout=1).account_info()
+            return True
+        except Exception:  # no metadata leader yet: no answer, or "temporarily unavailable"
+            return False
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())
+
+
 class NatsCluster:
     """Three nats-server nodes routed to each other (JetStream replicated over them)."""
 
@@ -225,6 +244,16 @@ class NatsCluster:
     def start(self) -> NatsCluster:
         for node in self.nodes:
             node.start()
+        # Up means JetStream answers on every node: until the nodes have elected a metadata
+        # leader (a fraction of a second after they accept connections) a JetStream request
+        # goes unanswered, and an engine started then waited out its 5 s request timeout
+        # in its first set-up. A cluster on real machines has been up for long.
+        for node in self.nodes:
+            wait_for(
+                lambda node=node: jetstream_answers(node.url),
+                what=f"JetStream on {node.url}",
+                show=lambda node=node: (node.folder / "nats.log").read_text()[-2000:],
+            )
         return self
 
     def stop(self) -> None:

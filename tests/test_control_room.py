@@ -20,6 +20,7 @@ from comm_node_tui.protocol.status import update_status
 from comm_node_tui.tui.app import ControlRoom
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env
+from tests.keys import press, screen_up
 from tests.waiting import until, wait_for
 
 AGENT = f"{sys.executable} -m comm_node_tui.demo.fake_agent"
@@ -88,10 +89,10 @@ async def test_inject_interrupt_restart_kill_from_the_keyboard(room):
     app = ControlRoom(load_workspace(str(root)))
     async with app.run_test(size=(160, 48)) as pilot:
         await start(pilot)
-        await pilot.press("1", "i")
-        await until(pilot, lambda: type(app.screen).__name__ == "InjectScreen")
+        await press(pilot, "1", "i")
+        await screen_up(pilot, "InjectScreen")
         app.screen.query_one("TextArea").text = "please review\nthe contract;"
-        await pilot.press("ctrl+s")
+        await press(pilot, "ctrl+s")
         await until(
             pilot,
             lambda: any(
@@ -103,31 +104,31 @@ async def test_inject_interrupt_restart_kill_from_the_keyboard(room):
         assert 'from: "operator"' in inbox[0].read_text()
         # interrupt
         app.query_one("#agents").focus()
-        await pilot.press("e")
+        await press(pilot, "e")
         await until(
             pilot, lambda: "agent.interrupted" in (root / ".comm-node" / "events.jsonl").read_text()
         )
         # restart asks first: Escape keeps the process, y restarts it
         old = ap.tmux.panes()["alpha"].pid
-        await pilot.press("r")
-        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
-        await pilot.press("escape")
+        await press(pilot, "r")
+        await screen_up(pilot, "ConfirmScreen")
+        await press(pilot, "escape")
         await until(pilot, lambda: type(app.screen).__name__ != "ConfirmScreen")
-        await pilot.press("r")
-        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
-        await pilot.press("y")
+        await press(pilot, "r")
+        await screen_up(pilot, "ConfirmScreen")
+        await press(pilot, "y")
         await until(pilot, lambda: ap.tmux.panes()["alpha"].pid != old)
         assert not [e for e in events(root) if e["type"] == "agent.restarted"][1:]
         # kill asks first; n keeps it, x then y kills
-        await pilot.press("x")
-        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
-        await pilot.press("n")
+        await press(pilot, "x")
+        await screen_up(pilot, "ConfirmScreen")
+        await press(pilot, "n")
         # n closes the question and starts nothing: once it is gone, nothing is in flight
         await until(pilot, lambda: type(app.screen).__name__ != "ConfirmScreen")
         assert "alpha" in ap.tmux.panes()
-        await pilot.press("x")
-        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
-        await pilot.press("y")
+        await press(pilot, "x")
+        await screen_up(pilot, "ConfirmScreen")
+        await press(pilot, "y")
         await until(pilot, lambda: "alpha" not in ap.tmux.panes())
     log = (root / ".comm-node" / "events.jsonl").read_text()
     for t in (
@@ -148,24 +149,25 @@ async def test_pause_budget_task_lock_and_artifact(room):
     app = ControlRoom(ws)
     async with app.run_test(size=(160, 48)) as pilot:
         await start(pilot)
-        await pilot.press("1")
+        await press(pilot, "1")
         # pause asks which (alpha, the selected agent, first), then asks again for all;
         # Escape at either step leaves everything running
-        await pilot.press("p")
-        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
-        await pilot.press("escape")
-        await pilot.press("p")
-        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
-        await pilot.press("down", "enter")
-        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
-        await pilot.press("escape")
+        await press(pilot, "p")
+        await screen_up(pilot, "PickScreen")
+        await press(pilot, "escape")
+        await until(pilot, lambda: type(app.screen).__name__ != "PickScreen")
+        await press(pilot, "p")
+        await screen_up(pilot, "PickScreen")
+        await press(pilot, "down", "enter")
+        await screen_up(pilot, "ConfirmScreen")
+        await press(pilot, "escape")
         await until(pilot, lambda: type(app.screen).__name__ not in ("ConfirmScreen",))
         assert not (root / ".comm-node" / "guarded" / "paused.json").exists()
-        await pilot.press("p")
-        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
-        await pilot.press("down", "enter")
-        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
-        await pilot.press("y")
+        await press(pilot, "p")
+        await screen_up(pilot, "PickScreen")
+        await press(pilot, "down", "enter")
+        await screen_up(pilot, "ConfirmScreen")
+        await press(pilot, "y")
         await until(pilot, lambda: (root / ".comm-node" / "guarded" / "paused.json").exists())
         await until(pilot, lambda: {"alpha", "beta"} <= interrupted(root))
         res = subprocess.run(
@@ -178,21 +180,21 @@ async def test_pause_budget_task_lock_and_artifact(room):
         )
         assert res.returncode == 3 and "paused" in res.stderr
         await until(pilot, lambda: "PAUSED" in app.sub_title)
-        await pilot.press("p")  # all paused: the one choice is the resume
-        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
-        await pilot.press("enter")
+        await press(pilot, "p")  # all paused: the one choice is the resume
+        await screen_up(pilot, "PickScreen")
+        await press(pilot, "enter")
         await until(pilot, lambda: not (root / ".comm-node" / "guarded" / "paused.json").exists())
         # the selected agent alone: its row says so, and the header names it
-        await pilot.press("p")
-        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
-        await pilot.press("enter")
+        await press(pilot, "p")
+        await screen_up(pilot, "PickScreen")
+        await press(pilot, "enter")
         await until(pilot, lambda: "PAUSED: alpha" in app.sub_title)
         assert read_pause(str(root / ".comm-node")).domains == ("alpha",)
         await until(pilot, lambda: "paused" in str(app.query_one("#agents").get_row("alpha")[1]))
         assert "paused" not in str(app.query_one("#agents").get_row("beta")[1])
-        await pilot.press("p")  # alpha selected and paused: its resume comes first
-        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
-        await pilot.press("enter")
+        await press(pilot, "p")  # alpha selected and paused: its resume comes first
+        await screen_up(pilot, "PickScreen")
+        await press(pilot, "enter")
         await until(pilot, lambda: not (root / ".comm-node" / "guarded" / "paused.json").exists())
         await until(pilot, lambda: "PAUSED" not in app.sub_title)
         # grant budget to the selected agent (alpha)
@@ -204,23 +206,23 @@ async def test_pause_budget_task_lock_and_artifact(room):
         g = json.loads(grants.read_text())["grants"][0]
         assert (g["domain"], g["tokens"], g["by"]) == ("alpha", 5000, "operator")
         # assign the ready task T1 to alpha
-        await pilot.press("t")
-        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
-        await pilot.press("enter")
+        await press(pilot, "t")
+        await screen_up(pilot, "PickScreen")
+        await press(pilot, "enter")
         await until(pilot, lambda: (root / ".comm-node" / "tasks.json").exists())
         over = json.loads((root / ".comm-node" / "tasks.json").read_text())["tasks"]["T1"]
         assert over["assignee"] == "alpha" and over["assigned_by"] == "operator"
         # release beta's lock from the locks panel
-        await pilot.press("3")
+        await press(pilot, "3")
         await until(pilot, lambda: app.query_one("#locks").row_count == 1)
-        await pilot.press("l")
+        await press(pilot, "l")
         await until(pilot, lambda: Coordinator(ws).locks() == [])
         # publish an artifact for alpha
-        await pilot.press("1", "a")
-        await until(pilot, lambda: type(app.screen).__name__ == "PromptScreen")
+        await press(pilot, "1", "a")
+        await screen_up(pilot, "PromptScreen")
         for ch in "src/api.yaml":
-            await pilot.press(ch)
-        await pilot.press("enter")
+            await press(pilot, ch)
+        await press(pilot, "enter")
         await until(
             pilot, lambda: (root / "alpha" / ".comm-node" / "artifacts" / "api.yaml").exists()
         )
@@ -248,18 +250,18 @@ async def test_filter_open_message_help_and_palette(room):
         await start(pilot)
         events = app.query_one("#events")
         await until(pilot, lambda: any(e.type == "message.routed" for e in events.events))
-        await pilot.press("slash")
+        await press(pilot, "slash")
         for ch in "routed":
-            await pilot.press(ch)
+            await press(pilot, ch)
         await until(pilot, lambda: events.table.row_count == 1)
-        await pilot.press("escape")
-        await pilot.press("o")
-        await until(pilot, lambda: type(app.screen).__name__ == "MessageScreen")
+        await press(pilot, "escape")
+        await press(pilot, "o")
+        await screen_up(pilot, "MessageScreen")
         assert "the full text of a message" in app.screen.text
-        await pilot.press("escape")
-        await pilot.press("question_mark")
-        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
-        await pilot.press("escape")
+        await press(pilot, "escape")
+        await press(pilot, "question_mark")
+        await screen_up(pilot, "HelpScreen")
+        await press(pilot, "escape")
         # every action of the table is in the palette, the help and the bindings
         from comm_node_tui.tui.actions import ACTIONS
 
@@ -296,7 +298,7 @@ async def test_alerts_for_a_gone_then_lost_agent_and_a_busy_one_is_not_lost(room
         alpha = [(e.type, e.msg) for e in app.bridge.engine.recent if e.agent == "alpha"]
         assert "alpha" not in app.query_one("#agents").alerts, alpha
         # seen: selecting the row clears the mark
-        await pilot.press("1", "down")
+        await press(pilot, "1", "down")
         await until(pilot, lambda: "beta" not in app.query_one("#agents").alerts)
 
 
@@ -376,7 +378,7 @@ async def test_keymap_rebinds_and_git_column(room):
         branch = repo.active_branch.name
         # (held by the row; a table this wide gives Git's width to the progress line)
         await until(pilot, lambda: str(table.cell("alpha", "Git")) == f"{branch}*")
-        await pilot.press("1", "z")
+        await press(pilot, "1", "z")
         await until(
             pilot, lambda: "agent.interrupted" in (root / ".comm-node" / "events.jsonl").read_text()
         )
@@ -518,7 +520,7 @@ async def test_a_failed_action_is_a_notice_and_an_event(room):
     app = ControlRoom(load_workspace(str(root)))
     async with app.run_test(size=(160, 48)) as pilot:
         await start(pilot)
-        await pilot.press("1", "y")  # alpha sits at its prompt: nothing to approve
+        await press(pilot, "1", "y")  # alpha sits at its prompt: nothing to approve
         events = root / ".comm-node" / "events.jsonl"
         await until(pilot, lambda: '"operator.failed"' in events.read_text())
         notice = next(n for n in app._notifications if "approve alpha" in str(n.message))

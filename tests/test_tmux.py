@@ -43,12 +43,15 @@ def socket_name(monkeypatch):
     subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True, timeout=10)
 
 
-def make_ws(root: Path, layout: str = "windows", stubborn: bool = False) -> Path:
+def make_ws(
+    root: Path, layout: str = "windows", stubborn: bool = False, busy_s: float | None = None
+) -> Path:
     root.mkdir(parents=True)
     parts = [f'[project]\nname = "tmuxtest"\n[tmux]\nlayout = "{layout}"\n']
     for name in ("alpha", "beta"):
         (root / name).mkdir()
         extra = " --ignore-signals" if stubborn and name == "beta" else ""
+        extra += "" if busy_s is None else f" --busy {busy_s:g}"
         parts.append(
             f'[[domains]]\nname = "{name}"\npath = "{name}"\n'
             f'command = "{AGENT} --log {root / name}.log{extra}"\n'
@@ -60,11 +63,16 @@ def make_ws(root: Path, layout: str = "windows", stubborn: bool = False) -> Path
 @pytest.fixture
 def panes(tmp_path, socket_name):
     root = make_ws(tmp_path / "ws", stubborn=True)
+    return up(root), root
+
+
+def up(root: Path) -> AgentPanes:
+    """The workspace's agents started, each at its prompt."""
     ap = AgentPanes(load_workspace(str(root)))
     ap.up()
     for name in ("alpha", "beta"):
         wait_for(lambda n=name: "❯" in ap.peek(n))
-    return ap, root
+    return ap
 
 
 def tmux(socket: str, *args: str) -> str:
@@ -120,8 +128,11 @@ TEXTS = [
 ]
 
 
-def test_injection_arrives_exactly(panes):
-    ap, root = panes
+def test_injection_arrives_exactly(tmp_path, socket_name):
+    # the agent at rest again as soon as it can be (the fake agent's --busy 0): each text
+    # waits for the prompt, and a turn's length is nothing this test looks at
+    root = make_ws(tmp_path / "ws", busy_s=0)
+    ap = up(root)
     for text in TEXTS:
         result = ap.inject("alpha", text)
         assert result["confirmed"], (text[:40], result)
@@ -336,7 +347,12 @@ def test_kill_trees_signals_every_tree_in_one_round(tmp_path):
 
 def test_states_capture_only_panes_with_new_activity(panes):
     ap, _root = panes
-    time.sleep(2.2)  # let the start-up drawing age past tmux's one-second resolution
+    # until the start-up drawing is older than tmux's one-second resolution of activity
+    # (a capture in the same second is not trusted)
+    wait_for(
+        lambda: all(time.time() > p.activity + 1 for p in ap.tmux.panes().values()),
+        what="the panes' last activity over a second old",
+    )
     ap.states()
     first = ap.captures
     time.sleep(2.2)  # "nothing happens for 2 s" is the behaviour under test
@@ -455,7 +471,9 @@ def test_a_stopped_tmux_server_is_a_one_line_error_not_a_hang(panes, socket_name
 
     ap, _root = panes
     server = int(tmux(socket_name, "display-message", "-p", "#{pid}"))
-    quick = Tmux(socket_name, ap.tmux.session, timeout_s=2)
+    # the client's own bound, short: a stopped server never answers, so all a longer one
+    # shows is that the error waits for it (2 x 2 s held a test worker idle)
+    quick = Tmux(socket_name, ap.tmux.session, timeout_s=0.5)
     errors: list[BaseException] = []
 
     def attempt() -> None:
@@ -472,11 +490,11 @@ def test_a_stopped_tmux_server_is_a_one_line_error_not_a_hang(panes, socket_name
     try:
         worker = threading.Thread(target=attempt, daemon=True)
         worker.start()
-        worker.join(120)  # a hang is the failure; 2 x 2 s is the expected time
+        worker.join(120)  # a hang is the failure; 2 x 0.5 s is the expected time
         assert not worker.is_alive(), "a tmux command hung on a stopped server"
     finally:
         os.kill(server, signal.SIGCONT)
-    assert len(errors) == 2 and all("did not answer within 2 s" in str(e) for e in errors)
+    assert len(errors) == 2 and all("did not answer within 0.5 s" in str(e) for e in errors)
     assert len(str(errors[0]).splitlines()) == 1
     # and the server answers again once it runs
     assert set(ap.tmux.panes()) == {"alpha", "beta"}

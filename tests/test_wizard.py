@@ -10,21 +10,59 @@ from pathlib import Path
 
 import git
 from textual import events
+from textual._context import active_message_pump
 from textual.keys import _character_to_key
+from textual.widgets import Button, Input
 
 from comm_node_tui.kickoff.wizard import InitWizard
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.waiting import until
 
+# what the app itself has taken, in order (run_test's message hook, below): a test waits
+# for the app to have handled what its keys and clicks set off
+TOOK: list = []
+
+
+def run(app: InitWizard, size: tuple[int, int] = (150, 50)):
+    """app.run_test(), noting each message as the app itself takes it (the hook runs in the
+    taking pump's context, just before its handlers)."""
+    TOOK.clear()
+
+    def hook(message) -> None:
+        if active_message_pump.get() is app:
+            TOOK.append(message)
+
+    return app.run_test(size=size, message_hook=hook)
+
+
+async def taken(pilot, since: int, what: str, check) -> None:
+    """Until the app has taken a message `check` accepts (after the first `since`), and has
+    handled it: its handlers are done once it has handled what came after it."""
+    await until(pilot, lambda: any(check(m) for m in TOOK[since:]), every=0.01, what=what)
+    await pilot.pause(0)
+
 
 async def fill(pilot, **fields: str) -> None:
-    """Type into inputs by id, as a user does (focus, then keys)."""
+    """Type into inputs by id, as a user does (focus, then keys); until the app has taken
+    the field's last change (its handlers of it done)."""
     for wid, text in fields.items():
         widget = pilot.app.query_one(f"#{wid}")
+        since, changes = len(TOOK), widget.value != "" or text != ""
         widget.value = ""
         widget.focus()
-        await pilot.pause()
+        # focus, not a pause(): Pilot.pause() waits for the whole process to go idle, a
+        # quarter of a second a field here (the keys would queue behind the focus anyway)
+        await until(pilot, lambda w=widget: w.has_focus, every=0.01, what=f"#{wid} focused")
         await type_keys(pilot, widget, text)
+        if changes:
+            await taken(
+                pilot,
+                since,
+                f"#{wid}'s change to {text!r} at the app",
+                lambda m, w=widget, t=text: (
+                    isinstance(m, Input.Changed) and m.input is w and m.value == t
+                ),
+            )
 
 
 async def type_keys(pilot, widget, text: str) -> None:
@@ -43,18 +81,37 @@ async def type_keys(pilot, widget, text: str) -> None:
 
 
 async def click(pilot, wid: str) -> None:
+    """A mouse click on the button, as a terminal sends it (down, up: the app makes the
+    click), then until the app has handled its press. (Pilot.click() waits for the whole
+    process to go idle four times a click: half a second a click here, more when loaded.)"""
     app = pilot.app
     button = app.query_one(f"#{wid}")
-    await pilot.click(f"#{wid}")
-    # a Button ignores presses during its 0.2 s "active" effect: the next click waits it out
-    # (unless the click ended the app: its timers stop, the effect never ends)
+    # a Button ignores presses during its 0.2 s "active" effect: a second click on it waits
+    # the first one's out
     await until(
         pilot,
-        lambda: not button.has_class("-active") or app.return_code is not None,
+        lambda: not button.has_class("-active"),
         every=0.02,
         what=f"#{wid}'s pressed effect to end",
     )
-    await pilot.pause()
+    # where Pilot.click() clicks, once the button is laid out there (a step just shown)
+    await until(
+        pilot,
+        lambda: app.get_widget_at(*button.region.offset)[0] is button,
+        every=0.01,
+        what=f"#{wid} on screen, where a click lands on it",
+        show=lambda: (button.region, app.get_widget_at(*button.region.offset)[0]),
+    )
+    x, y = button.region.offset
+    since = len(TOOK)
+    for kind in (events.MouseDown, events.MouseUp):
+        app.post_message(kind(None, x, y, 0, 0, 1, False, False, False, screen_x=x, screen_y=y))
+    await taken(
+        pilot,
+        since,
+        f"#{wid} pressed",
+        lambda m: isinstance(m, Button.Pressed) and m.button is button,
+    )
 
 
 def error(app) -> str:
@@ -67,7 +124,7 @@ async def test_wizard_to_the_end(tmp_path: Path) -> None:
     (root / "api" / "CLAUDE.md").write_text("# mine\n")
     git.Repo.init(root / "billing")  # a repository Discover should find
     app = InitWizard(str(root))
-    async with app.run_test(size=(150, 50)) as pilot:
+    async with run(app) as pilot:
         # 1. project: empty is refused on this step
         await fill(pilot, **{"project-name": ""})
         await click(pilot, "next")
@@ -187,7 +244,7 @@ async def test_wizard_on_an_existing_workspace_shows_changes_first(tmp_path: Pat
         '[[domains]]\nname = "a"\npath = "a"\nrole = "first"\n'
     )
     app = InitWizard(str(root))
-    async with app.run_test(size=(150, 50)) as pilot:
+    async with run(app) as pilot:
         assert app.query_one("#project-name").value == "old"
         assert "already has a comm-node.toml" in str(app.query_one(".hint").render())
         await click(pilot, "next")
@@ -218,7 +275,7 @@ async def test_wizard_meeting_step_starts_agents(tmp_path: Path, monkeypatch) ->
     )
     app = InitWizard(str(root), meeting_timeout_s=15)
     try:
-        async with app.run_test(size=(150, 50)) as pilot:
+        async with run(app) as pilot:
             for _ in range(3):
                 await click(pilot, "next")
             await click(pilot, "next")
@@ -238,7 +295,7 @@ async def test_keys_after_a_step_change_never_press_a_hidden_button(tmp_path: Pa
     for name in ("api", "web"):
         (root / name).mkdir(parents=True)
     app = InitWizard(str(root))
-    async with app.run_test(size=(150, 50)) as pilot:
+    async with run(app) as pilot:
         await fill(pilot, **{"project-name": "shop"})
         await click(pilot, "next")
         await click(pilot, "d-discover")
@@ -272,7 +329,7 @@ async def test_wizard_asks_for_a_private_tmux_socket(tmp_path: Path) -> None:
     root = tmp_path / "My Shop"
     (root / "api").mkdir(parents=True)
     app = InitWizard(str(root))
-    async with app.run_test(size=(150, 50)) as pilot:
+    async with run(app) as pilot:
         assert app.query_one("#project-socket").value == "cn-my-shop"
         await fill(pilot, **{"project-name": "Store 2"})
         assert app.query_one("#project-socket").value == "cn-store-2"  # follows the name
@@ -300,7 +357,7 @@ async def test_wizard_asks_for_a_private_tmux_socket(tmp_path: Path) -> None:
         '[[domains]]\nname = "api"\npath = "api"\n'
     )
     app = InitWizard(str(root))
-    async with app.run_test(size=(150, 50)) as pilot:
+    async with run(app) as pilot:
         assert app.query_one("#project-socket").value == ""
         await fill(pilot, **{"project-name": "renamed"})
         assert app.query_one("#project-socket").value == ""
@@ -317,7 +374,7 @@ async def test_the_native_task_form_fits_an_80_column_terminal(tmp_path: Path) -
     root = tmp_path / "shop"
     (root / "api").mkdir(parents=True)
     app = InitWizard(str(root))
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run(app, (80, 24)) as pilot:
 
         async def press(wid: str) -> None:  # scrolled to first, as Tab to it would
             app.query_one(f"#{wid}").scroll_visible(animate=False)
