@@ -264,11 +264,15 @@ def test_a_stream_that_refuses_this_machine_gives_one_fault_and_keeps_the_events
 
 
 def test_a_server_without_room_for_the_events_stream_leaves_mail_and_state_working(
-    tmp_path, engine_for
+    tmp_path, engine_for, monkeypatch
 ):
     """JetStream storage smaller than the events stream asks: the events are off (one fault
     however often it is tried again), mail between the machines and their state go on, and
     the retries start no task twice."""
+    from comm_node_tui.cluster import relay
+
+    # the retry pause (10 s) read at each retry: a second here, what is tried is the same
+    monkeypatch.setattr(relay, "EVENTS_RETRY_S", 1.0)
     server = NatsServer(tmp_path / "nats")
     server.config = server_config(
         name="small", port=server.port, store_dir=str(tmp_path / "nats" / "js")
@@ -286,8 +290,8 @@ def test_a_server_without_room_for_the_events_stream_leaves_mail_and_state_worki
 
         tasks = m2.relay.client.run(count)
         seen = m2.relay.events_attempts
-        # one retry (EVENTS_RETRY_S, 10 s, later) is enough: a second fault or a task left
-        # behind would show after it (two waited 20 s)
+        # one retry (EVENTS_RETRY_S later) is enough: a second fault or a task left behind
+        # would show after it
         wait_for(lambda: m2.relay.events_attempts >= seen + 1, timeout=STEP_S, what="a retry")
         assert m2.relay.client.run(count) <= tasks
         said = [f for f in faults(m2_root) if "events stream could not be set up" in f]
