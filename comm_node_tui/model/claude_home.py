@@ -40,7 +40,8 @@ OFFLINE_ENV = {
     # heap grew since its last tick): in 2.1.330 it collects the start-up heap about a second
     # after the prompt and again ~10 s later, 0.3 s of CPU of the ~1.1 s a claude spends in
     # its first 15 s (docs/benchmarks.md). JavaScriptCore's own allocation-driven collector
-    # still runs, so memory stays bounded (about 20 MB more resident at an idle prompt).
+    # still runs, so memory stays bounded: 20-40 MB more resident per agent, a fair price for
+    # scripted agents that live seconds to minutes.
     "BUN_GC_TIMER_DISABLE": "1",
 }
 
