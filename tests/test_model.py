@@ -682,6 +682,7 @@ def test_claude_home_skips_first_run_screens_and_merges(tmp_path):
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_AUTOUPDATER": "1",
         "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
+        "BUN_GC_TIMER_DISABLE": "1",
     }
     prepare_claude_home(home, "http://127.0.0.1:9")  # again: nothing doubles
     assert json.loads(config.read_text())["customApiKeyResponses"]["approved"] == [

@@ -36,6 +36,13 @@ OFFLINE_ENV = {
     # Else, a second or two after its prompt, it fetches its plugin marketplace from
     # github.com (git over https, then ssh): network calls, and processes, in every agent.
     "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
+    # The Bun runtime's own GC timer (a repeating timer that starts a collection whenever the
+    # heap grew since its last tick): in 2.1.330 it collects the start-up heap about a second
+    # after the prompt and again ~10 s later, 0.3 s of CPU of the ~1.1 s a claude spends in
+    # its first 15 s (docs/benchmarks.md). JavaScriptCore's own allocation-driven collector
+    # still runs, so memory stays bounded: 20-40 MB more resident per agent, a fair price for
+    # scripted agents that live seconds to minutes.
+    "BUN_GC_TIMER_DISABLE": "1",
 }
 
 # Inherited variables that would send claude to a real account or another config, or make it
