@@ -3,9 +3,9 @@
 Pilot.press() waits, before and after each key, for the whole process to go idle (its CPU
 time still over 20 ms), and a room runs its engine in the same process: a tenth of a second
 a key, up to a second each on a loaded machine, for nothing a test asserts. Here a key is
-posted to the app (what a terminal's driver does), and the app has handled it when this
-returns; the effect of the key is then awaited by the test (tests/waiting.py `until`), as
-it is after Pilot.press() too.
+posted to the app (what a terminal's driver does); its effect is then awaited by the test
+(tests/waiting.py `until`), as it is after Pilot.press() too. Not for a key after which a
+test asserts that nothing happened: see `press`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ def key_event(key: str) -> events.Key:
 
 
 async def press(pilot: Any, *keys: str) -> None:
-    """Each key in turn, each handled by the app before the next is sent (what it does at
-    once, a binding's action included, is done; what it starts is for the test to await)."""
+    """Each key in turn, posted once the app has handled what was queued before it. What a
+    key does is for the test to await: a binding of the App itself runs only once the key
+    has come back up from the focused widget, after this returns. A test that asserts that
+    NOTHING followed a key uses Pilot.press(), which waits for the process to go idle."""
     for key in keys:
         pilot.app.post_message(key_event(key))
         # every widget has handled what was queued when it was called (the app: this key);

@@ -112,7 +112,10 @@ async def test_inject_interrupt_restart_kill_from_the_keyboard(room):
         old = ap.tmux.panes()["alpha"].pid
         await press(pilot, "r")
         await screen_up(pilot, "ConfirmScreen")
-        await press(pilot, "escape")
+        # Pilot.press for a key after which nothing may happen: it waits for the whole
+        # process to go idle, so an action a wrong key started would have shown
+        # (tests/keys.py press returns before an App binding has run)
+        await pilot.press("escape")
         await until(pilot, lambda: type(app.screen).__name__ != "ConfirmScreen")
         await press(pilot, "r")
         await screen_up(pilot, "ConfirmScreen")
@@ -122,14 +125,16 @@ async def test_inject_interrupt_restart_kill_from_the_keyboard(room):
         # kill asks first; n keeps it, x then y kills
         await press(pilot, "x")
         await screen_up(pilot, "ConfirmScreen")
-        await press(pilot, "n")
-        # n closes the question and starts nothing: once it is gone, nothing is in flight
+        await pilot.press("n")  # as escape above: nothing may follow
         await until(pilot, lambda: type(app.screen).__name__ != "ConfirmScreen")
         assert "alpha" in ap.tmux.panes()
         await press(pilot, "x")
         await screen_up(pilot, "ConfirmScreen")
         await press(pilot, "y")
         await until(pilot, lambda: "alpha" not in ap.tmux.panes())
+    # one restart and one kill: Escape and n did neither, even late
+    kinds = [e["type"] for e in events(root)]
+    assert kinds.count("agent.restarted") == 1 and kinds.count("agent.killed") == 1, kinds
     log = (root / ".comm-node" / "events.jsonl").read_text()
     for t in (
         "operator.message",
