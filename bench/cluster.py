@@ -263,7 +263,10 @@ def events_cost(n: int) -> None:
             # the owner of b, seen from m1: a listing (each peek before) or m1's engine's copy
             e2.tick()  # m2 publishes its state now
             until(lambda: "m2" in e1.relay.remote_nodes, "m2's state at m1")
-            until(lambda: (m1 / ".comm-node" / "cluster-agents.json").exists(), "m1's copy")
+            until(
+                lambda: (m1 / ".comm-node" / "guarded" / "cluster-agents.json").exists(),
+                "m1's copy",
+            )
             ops = RemoteOps(load_workspace(str(m1)), lambda ev: None)
             listed, copied = [], []
             try:

@@ -88,7 +88,8 @@ def _plain(
     `appends`: the attributes of options that add to a list, as argparse's "append");
     False when argparse should decide (an unknown or abbreviated option, a value or
     positional starting with `-`, a missing or extra positional, a missing value, an
-    option of `typed` (converted after) given twice)."""
+    option of `typed` (converted or checked after, as argparse's type= or choices=) given
+    twice)."""
     seen: list[str] = []
     given: set[str] = set()  # the options given already
     run_over = False  # a list positional's run ended: one more positional is argparse's error
@@ -164,7 +165,7 @@ def send_args(rest: list[str]) -> Namespace | None:
         "subject": None,
         "json": False,
     }
-    if not _plain(rest, SEND_VALUES, values, "text", typed=("budget",)):
+    if not _plain(rest, SEND_VALUES, values, "text", typed=("budget", "priority")):
         return None
     if values["to"] is None or values["priority"] not in PRIORITIES:
         return None

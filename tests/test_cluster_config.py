@@ -185,3 +185,35 @@ def test_a_server_down_at_the_start_is_said_by_the_engine_and_refused_by_a_call(
     assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
     assert "cannot connect to NATS at nats://127.0.0.1:9: ConnectionRefusedError" in res.stderr
     assert len(events(root, "cluster.down")) == 1  # one event for the outage, not one a retry
+
+
+def test_the_first_connection_passes_a_server_that_refuses_us_to_the_next(tmp_path):
+    """Two listed servers, the first with another token: the first connection goes on to
+    the second (it gave up at the first refusal after the TCP connect, for the engine and a
+    CLI call alike), and one that refuses us alone is a one-line error saying why."""
+    from comm_node_tui.cluster.client import ClusterClient, ClusterUnavailable
+
+    other = NatsServer(tmp_path / "other", name="other", token="another-token").start()
+    ours = NatsServer(tmp_path / "ours", name="ours", token="our-token").start()
+    try:
+        both = ClusterSettings(nats=f"{other.url},{ours.url}", token="our-token")
+        for persistent in (True, False):
+            for _ in range(4):  # nats-py shuffles the servers: each order, most likely
+                client = ClusterClient(both, "t", persistent=persistent)
+                try:
+                    client.ensure()
+                    assert client.up and client.nc.connected_url.port == ours.port
+                finally:
+                    client.close()
+        alone = ClusterClient(ClusterSettings(nats=other.url, token="our-token"), "t")
+        try:
+            alone.ensure()
+        except ClusterUnavailable as exc:
+            assert "Authorization Violation" in str(exc) and "our-token" not in str(exc)
+        else:
+            raise AssertionError("connected with the wrong token")
+        finally:
+            alone.close()
+    finally:
+        other.stop()
+        ours.stop()

@@ -68,6 +68,9 @@ def test_plain_sends_read_as_argparse_reads_them(rest):
         ["--to", "-a", "x"],
         ["-wfoo", "--to", "a", "x"],
         ["--json=1", "--to", "a", "x"],
+        # argparse refuses the first value, which a later one must not hide
+        ["--to", "a", "--priority", "bogus", "--priority", "high", "x"],
+        ["--to", "a", "--budget", "many", "--budget", "5", "x"],
     ],
 )
 def test_anything_else_is_left_to_argparse(rest):

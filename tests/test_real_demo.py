@@ -321,7 +321,7 @@ def test_operator_restarts_only_after_the_turn_it_typed(monkeypatch) -> None:
     assert op._at_rest(view(AgentState.IDLE))
 
 
-def test_the_plan_is_not_done_while_the_operator_has_its_part_to_play() -> None:
+def test_the_plan_is_not_done_while_the_operator_has_its_part_to_play(monkeypatch) -> None:
     """The restart domain's task can be the last to close: the run then ended with the
     restart unmade, or with the new Claude Code never told to carry on (seen in a quiet full
     `./test`). The operator's stand-in holds the end of the plan until its words are typed."""
@@ -332,16 +332,25 @@ def test_the_plan_is_not_done_while_the_operator_has_its_part_to_play() -> None:
     from comm_node_tui.engine.world_views import TaskCounts
 
     op = real.Operator({"approve_after_s": 0.0, "restart": "website"}, None, None)
+    from comm_node_tui.demo import run
+
     driver = Driver.__new__(Driver)  # plan_done reads only the operator and the world
-    driver.operator = op
+    driver.operator, driver._tasks_closed_at, driver.operator_gave_up = op, None, False
     world = SimpleNamespace(tasks=SimpleNamespace(counts=TaskCounts(done=len(real_plan.TASKS))))
-    engine = SimpleNamespace(snapshot=lambda: world)
+    said: list = []
+    engine = SimpleNamespace(snapshot=lambda: world, emit=said.append)
     assert not driver.plan_done(engine)  # every task closed, the restart not made
     op.restart_phase = "restarted"
     assert not driver.plan_done(engine)
     op.restart_phase = "told"
     op.to_type["website"] = real.RESTART_WORDS  # told, not yet typed
     assert not driver.plan_done(engine)
+    # a stand-in that cannot finish (its agent dead for good) is given up on, once, said
+    monkeypatch.setattr(run, "OPERATOR_GRACE_S", 0.0)
+    assert driver.plan_done(engine) and driver.plan_done(engine)
+    [event] = said
+    assert event.type == "demo.fault" and "words still to type to website" in event.msg
+    monkeypatch.setattr(run, "OPERATOR_GRACE_S", 120.0)
     del op.to_type["website"]
     assert driver.plan_done(engine)
     driver.operator = None  # simulated agents: the tasks alone

@@ -150,15 +150,17 @@ class ClusterClient:
                 tried[:] = [exc]
 
         opts = connect_options(self.settings, self.name)
-        # The first connection tries each server twice, 0.5 s apart, then fails. nats-py's
-        # first connect never gives up on a refused server when max_reconnect_attempts is 0
-        # or -1 (it tries again every reconnect_time_wait): a dead server held each CLI call
-        # and the engine's start for the whole timeout (11 s), and no cluster.down was said.
+        # The first connection tries each listed server twice, 0.5 s apart, then fails.
+        # nats-py's first connect never gives up on a refused server when
+        # max_reconnect_attempts is 0 or -1 (it tries again every reconnect_time_wait): a
+        # dead server held each CLI call and the engine's start for the whole timeout
+        # (11 s), and no cluster.down was said. allow_reconnect here lets a server that
+        # refuses us after the TCP connect (auth, TLS) pass the turn to the next one.
         opts.update(
             disconnected_cb=disconnected,
             reconnected_cb=reconnected,
             error_cb=error,
-            allow_reconnect=False,
+            allow_reconnect=True,
             max_reconnect_attempts=1,
             reconnect_time_wait=0.5,
         )
@@ -169,11 +171,10 @@ class ClusterClient:
             raise ClusterUnavailable(
                 f"cluster: cannot connect to NATS at {self.where}: {why}"
             ) from None
-        if self.persistent:
-            # Once connected, the engine's connection follows the server for ever (nats-py
-            # reads these options when the connection drops).
-            nc.options["allow_reconnect"] = True
-            nc.options["max_reconnect_attempts"] = -1
+        # Once connected, the engine's connection follows the server for ever; a CLI call's
+        # fails at once (nats-py reads these options when the connection drops).
+        nc.options["allow_reconnect"] = self.persistent
+        nc.options["max_reconnect_attempts"] = -1 if self.persistent else 0
         self.nc = nc
         self.js = self.nc.jetstream(timeout=self.settings.timeout_s)
         self.up = True

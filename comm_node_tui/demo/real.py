@@ -343,6 +343,15 @@ class Operator:
         told, or comm-node's words still to type again."""
         return self.restart_phase != "told" or bool(self.to_type)
 
+    def left(self) -> str:
+        """What is left of its part, in a few words (for the event when it is given up)."""
+        parts = []
+        if self.restart_phase != "told":
+            parts.append(f"restart of {self.demo['restart']}: {self.restart_phase}")
+        if self.to_type:
+            parts.append(f"words still to type to {', '.join(sorted(self.to_type))}")
+        return "; ".join(parts) or "nothing"
+
     def _at_rest(self, view) -> bool:
         """Idle, with no words of ours waiting to be typed, and not typed into since the
         world was last seen: after typing, the agent must be seen at work first (the world

@@ -86,6 +86,11 @@ def _progress(counts: TaskCounts) -> tuple[int, int]:
     return counts.done, counts.total
 
 
+# How long the run waits, once every task is closed, for the operator's stand-in to finish
+# its part (restart an agent and tell it to carry on: well under a minute when all is well)
+OPERATOR_GRACE_S = 120.0
+
+
 class Driver:
     """Engine + kickoff + the operator's stand-in, for both modes."""
 
@@ -109,6 +114,8 @@ class Driver:
         self.demo = _read_demo(root)
         self.real = None  # RealAgents: the scripted model and Claude Code's home
         self.operator = None  # the operator's stand-in for real agents
+        self._tasks_closed_at: float | None = None  # all tasks seen closed, operator not done
+        self.operator_gave_up = False
         if self.demo.get("agents") == "claude":
             from comm_node_tui.demo.real import RealAgents
 
@@ -205,19 +212,44 @@ class Driver:
             before, summary = summary, self.summary(engine)
             if self.real is None and before["tokens"] == summary["tokens"]:
                 break
+        # with real agents, the operator's part (the restart, the words after it) is the
+        # demo's too
+        summary["operator_done"] = self.operator is None or not self.operator.pending()
         summary["ok"] = (
-            summary["tasks_total"] > 0 and summary["tasks_done"] == summary["tasks_total"]
+            summary["tasks_total"] > 0
+            and summary["tasks_done"] == summary["tasks_total"]
+            and summary["operator_done"]
         )
         return summary
 
     def plan_done(self, engine) -> bool:
         """Every task closed and, with real agents, the operator's stand-in done too: the
         restart domain's task can be the last to close, and a run that ended there left the
-        restart unmade, or made with the new Claude Code never told to carry on."""
-        if self.operator is not None and self.operator.pending():
-            return False
+        restart unmade, or made with the new Claude Code never told to carry on. A stand-in
+        still not done OPERATOR_GRACE_S after the last task closed (its agent dead for good,
+        words it can never type) is given up on, with an event, and the run is not ok."""
         done, total = _progress(engine.snapshot().tasks.counts)
-        return total > 0 and done == total
+        if not (total > 0 and done == total):
+            self._tasks_closed_at = None
+            return False
+        if self.operator is None or not self.operator.pending():
+            return True
+        now = time.monotonic()
+        if self._tasks_closed_at is None:
+            self._tasks_closed_at = now
+        if now - self._tasks_closed_at < OPERATOR_GRACE_S:
+            return False
+        if not self.operator_gave_up:
+            self.operator_gave_up = True
+            engine.emit(
+                Event(
+                    "demo.fault",
+                    f"every task is done, but the operator's stand-in could not finish "
+                    f"({self.operator.left()}) in {OPERATOR_GRACE_S:g} s: the run ends",
+                    level="error",
+                )
+            )
+        return True
 
     def summary(self, engine) -> dict:
         from comm_node_tui.protocol.events import log_files
