@@ -209,7 +209,11 @@ def test_the_first_connection_passes_a_server_that_refuses_us_to_the_next(tmp_pa
         try:
             alone.ensure()
         except ClusterUnavailable as exc:
-            assert "Authorization Violation" in str(exc) and "our-token" not in str(exc)
+            said = str(exc)
+            # the server's word, or on a loaded machine the reset of the socket it closed
+            # after saying it (the word unread): either way one line, no secret
+            assert "Authorization Violation" in said or "ConnectionResetError" in said, said
+            assert "\n" not in said and "our-token" not in said, said
         else:
             raise AssertionError("connected with the wrong token")
         finally:

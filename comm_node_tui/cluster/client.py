@@ -142,12 +142,12 @@ class ClusterClient:
             me.up = True
             me._state(True, f"reconnected to NATS at {me.where}")
 
-        tried: list[Exception] = []  # the first connection's errors: the last one is said
+        tried: list[Exception] = []  # the first connection's errors, to say the telling one
 
         async def error(exc: Exception) -> None:
             # disconnected/reconnected report what matters; never the options
             if me.nc is None:
-                tried[:] = [exc]
+                tried.append(exc)
 
         opts = connect_options(self.settings, self.name)
         # The first connection tries each listed server twice, 0.5 s apart, then fails.
@@ -167,7 +167,10 @@ class ClusterClient:
         try:
             nc = await nats.connect(**opts)
         except Exception as exc:
-            why = _why(tried[-1] if tried else exc)  # "no servers" says less than "refused"
+            # "no servers" says less than "refused", and a server's own word (Authorization
+            # Violation) more than the reset of the socket it closed after saying it
+            told = [e for e in tried if not isinstance(e, OSError)]
+            why = _why(told[-1] if told else tried[-1] if tried else exc)
             raise ClusterUnavailable(
                 f"cluster: cannot connect to NATS at {self.where}: {why}"
             ) from None
