@@ -431,6 +431,11 @@ def test_the_engine_reads_screens_through_one_quiet_control_client(panes, socket
     def failures() -> list[str]:
         return [e.msg for e in list(eng.recent) if e.type == "tmux.control_failed"]
 
+    # the client's attach completes in tmux after the first read: listed a moment later
+    wait_for(
+        lambda: control_clients(socket_name) or failures(),
+        what="a control client, or a tmux.control_failed event saying why not",
+    )
     if not control_clients(socket_name):
         # The first attach failed (three times in full runs, never alone; the event says why:
         # the next failure will): the reads went through tmux processes, and the engine
