@@ -43,6 +43,20 @@ def model() -> Iterator[ScriptedModel]:
         yield m
 
 
+def scripted_model(script: str, name: str) -> Callable[..., Iterator[ScriptedModel]]:
+    """A module's own `model` fixture (`model = scripted_model(SCRIPT, "name")`): the built-in
+    directives plus the rules of `script` (docs/model.md)."""
+
+    @pytest.fixture(scope="module")
+    def model(tmp_path_factory) -> Iterator[ScriptedModel]:
+        path = tmp_path_factory.mktemp("script") / f"{name}.toml"
+        path.write_text(script)
+        with ScriptedModel(script=path) as m:
+            yield m
+
+    return model
+
+
 @dataclass
 class RealWorkspace:
     root: Path

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from comm_node_tui.adapters.claude.sandbox import unavailable_reason, write_sandbox
-from comm_node_tui.model import ScriptedModel
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.realclaude import claude_binary
+from tests.realclaude import claude_binary, scripted_model
 from tests.waiting import wait_for
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -41,13 +40,8 @@ then = [[{tool = "Bash", input = {command = "{second}"}}]]
 """
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Iterator[ScriptedModel]:
-    """This module's model: the built-in directives and two Bash calls in one turn."""
-    path = tmp_path_factory.mktemp("script") / "sandbox.toml"
-    path.write_text(SCRIPT)
-    with ScriptedModel(script=path) as m:
-        yield m
+# this module's model: the built-in directives and two Bash calls in one turn
+model = scripted_model(SCRIPT, "sandbox")
 
 
 @pytest.fixture(autouse=True)

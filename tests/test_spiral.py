@@ -8,18 +8,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from comm_node_tui.adapters.agent_cli import comm_node_argv
 from comm_node_tui.engine.clock import ManualClock
-from comm_node_tui.model import ScriptedModel
 from comm_node_tui.panes.manager import AgentPanes
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env, write_workspace
-from tests.realclaude import wait_screen
+from tests.realclaude import scripted_model, wait_screen
 from tests.test_engine_monitors import T0, busy_status, events
 from tests.waiting import wait_for
 
@@ -208,13 +204,8 @@ then = [[{LOOK}], [{LOOK}], [{LOOK}], {{reply = [{{text = "Stopping."}}]}}]
 """
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Iterator[ScriptedModel]:
-    """This module's model: the built-in directives and the spiralling turn."""
-    path = tmp_path_factory.mktemp("script") / "spiral.toml"
-    path.write_text(SCRIPT)
-    with ScriptedModel(script=path) as m:
-        yield m
+# this module's model: the built-in directives and the spiralling turn
+model = scripted_model(SCRIPT, "spiral")
 
 
 def test_real_claude_code_spiralling_is_paused_and_its_next_call_refused(real_ws):
