@@ -221,3 +221,51 @@ def test_the_first_connection_passes_a_server_that_refuses_us_to_the_next(tmp_pa
     finally:
         other.stop()
         ours.stop()
+
+
+def test_a_lock_over_nats_never_loads_aiohttp_and_one_over_a_websocket_does(tmp_path):
+    """nats-py imports aiohttp (~0.16 s of CPU) for its websocket transport alone: an agent's
+    `lock acquire` over nats:// goes without it, one over ws:// still works, and so does a
+    ws:// client in a process that imported nats the lean way before (the room's peek)."""
+    from tests.natskit import free_port
+
+    server = NatsServer(tmp_path / "nats")
+    ws_port = free_port()
+    server.config += f'websocket {{ listen: "127.0.0.1:{ws_port}", no_tls: true }}\n'
+    server.start()
+    ws_url = f"ws://127.0.0.1:{ws_port}"
+    code = (
+        "import sys\nfrom comm_node_tui.cli import main\n"
+        "try:\n    main(['lock', 'acquire', 'x.py'])\nexcept SystemExit as exc:\n"
+        "    print('exit', exc.code)\n"
+        "print('aiohttp' in sys.modules)\n"
+    )
+    try:
+        for url, loaded in ((server.url, "False"), (ws_url, "True")):
+            root = machine(tmp_path / url[:2], url, "m1", ["a"], domains=("a", "b"))
+            res = subprocess.run(
+                [sys.executable, "-c", code], cwd=root / "a", capture_output=True, text=True,
+                timeout=60, env=cli_env(),
+            )  # fmt: skip
+            out = res.stdout.strip().splitlines()
+            assert res.returncode == 0 and out[0].startswith("granted"), res.stdout + res.stderr
+            assert out[-1] == loaded, (url, res.stdout)
+        both = (
+            "import sys\n"
+            "from comm_node_tui.cluster.client import ClusterClient\n"
+            "from comm_node_tui.workspace.settings import ClusterSettings\n"
+            "for url in sys.argv[1:]:\n"
+            "    c = ClusterClient(ClusterSettings(nats=url), 't')\n"
+            "    c.ensure()\n"
+            "    print(url[:2], c.up, 'aiohttp' in sys.modules)\n"
+            "    c.close()\n"
+        )
+        res = subprocess.run(
+            [sys.executable, "-c", both, server.url, ws_url], capture_output=True, text=True,
+            timeout=60, env=cli_env(),
+        )  # fmt: skip
+        assert res.stdout.split("\n")[:2] == ["na True False", "ws True True"], (
+            res.stdout + res.stderr
+        )
+    finally:
+        server.stop()

@@ -31,14 +31,38 @@ class MissingExtra(CommNodeError):
     pass
 
 
-def load_nats() -> Any:
+def load_nats(websocket: bool = False) -> Any:
+    """nats-py. It imports aiohttp at its own import, for its websocket transport only
+    (ws://, wss://): ~0.16 s of CPU (aiohttp builds SSL contexts as it loads) on every agent
+    CLI call that takes a cluster lock or claims a task, and at every engine start. Without
+    a websocket URL, nats is imported with aiohttp hidden; a websocket URL later in the same
+    process gets aiohttp then."""
+    import sys
+
+    hide = not websocket and "nats" not in sys.modules and "aiohttp" not in sys.modules
+    if hide:
+        sys.modules["aiohttp"] = None  # type: ignore[assignment]  # `import aiohttp` fails
     try:
         import nats
     except ImportError:
         raise MissingExtra(
             "[cluster] needs nats-py: pip install 'comm-node-tui[cluster]'"
         ) from None
+    finally:
+        if hide and sys.modules.get("aiohttp", False) is None:
+            sys.modules.pop("aiohttp")
+    if websocket:
+        transport: Any = sys.modules["nats.aio.transport"]
+        if transport.aiohttp is None:  # imported hidden earlier in this process
+            with contextlib.suppress(ImportError):  # nats-py says what is missing
+                import aiohttp
+
+                transport.aiohttp = aiohttp
     return nats
+
+
+def uses_websocket(servers: list[str]) -> bool:
+    return any(u.startswith(("ws://", "wss://")) for u in servers)
 
 
 def tls_context(settings: ClusterSettings) -> Any:
@@ -88,6 +112,10 @@ class ClusterClient:
         self.persistent = persistent
         self.on_state = on_state  # (up, why): called from the client's thread
         self.where = mask_nats(settings.nats)
+        # nats-py imported here, before any caller's `from nats.js... import`, so that it is
+        # imported the lean way (load_nats); a missing extra is said at the connect
+        with contextlib.suppress(MissingExtra):
+            load_nats(websocket=uses_websocket(connect_options(settings, name)["servers"]))
         self.nc: Any = None
         self.js: Any = None
         self.up = False
@@ -130,7 +158,8 @@ class ClusterClient:
             self.run(self._connect, self.settings.timeout_s * 2 + 1)
 
     async def _connect(self) -> None:
-        nats = load_nats()
+        opts = connect_options(self.settings, self.name)
+        nats = load_nats(websocket=uses_websocket(opts["servers"]))
         me = self
 
         async def disconnected() -> None:
@@ -149,7 +178,6 @@ class ClusterClient:
             if me.nc is None:
                 tried.append(exc)
 
-        opts = connect_options(self.settings, self.name)
         # The first connection tries each listed server twice, 0.5 s apart, then fails.
         # nats-py's first connect never gives up on a refused server when
         # max_reconnect_attempts is 0 or -1 (it tries again every reconnect_time_wait): a

@@ -81,9 +81,9 @@ class ClusterStore:
                 self._release(lease)
 
     def _acquire(self, timeout_s: float) -> int:
+        client = self.client  # first: it imports nats the lean way (cluster/client.py)
         from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-        client = self.client
         deadline = time.monotonic() + timeout_s
         wait = 0.002
         while True:

@@ -86,9 +86,9 @@ class RemoteOps:
 
     def nodes(self) -> dict[str, dict]:
         """node -> its last published state (cluster/relay.py publish_state)."""
+        client = self.client()  # first: it imports nats the lean way (cluster/client.py)
         from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
 
-        client = self.client()
         bucket = self.names.state_bucket
         self.listings += 1
 

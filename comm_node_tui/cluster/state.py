@@ -19,9 +19,9 @@ def cluster_state(ws: Workspace, now: float | None = None) -> list[dict]:
     published and `alive` (under STALE_S), `mail_waiting` (domain -> messages its inbox
     consumer has not had acked yet) and `events_waiting` (the other nodes' events its engine
     has not read yet: its consumer of the events stream), None where no consumer exists."""
+    client = ClusterClient(ws.settings.cluster, "comm-node-cli-status")  # imports nats first
     from nats.js.errors import BucketNotFoundError
 
-    client = ClusterClient(ws.settings.cluster, "comm-node-cli-status")
     names = Names(ws.project)
 
     async def waiting(stream: str, consumer: str) -> int | None:
