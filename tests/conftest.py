@@ -26,8 +26,15 @@ def write_workspace(
     budget: int = 0,
     domain_extra: dict[str, str] | None = None,
     agents: str = "",
+    cached: bool = True,
 ) -> Path:
-    """A workspace with one directory per domain; budget 0 = unlimited."""
+    """A workspace with one directory per domain; budget 0 = unlimited.
+
+    `cached`: with its config cache, as any comm-node command leaves a workspace it loaded.
+    Built here, in the worker, where pydantic is loaded: the test's first agent call (a hook,
+    a claim, a send) then does not import pydantic and the models, ~0.2 s of CPU per test
+    in a subprocess, ~30 s of the suite's (tests that watch the first call build it
+    themselves: cached=False). A config a test means to be invalid gets none."""
     root.mkdir(parents=True, exist_ok=True)
     parts = [
         f'[project]\nname = "test-proj"\n\n[agents]\nbudget_tokens = {budget}\n{agents}\n',
@@ -40,6 +47,11 @@ def write_workspace(
             f'\n[[domains]]\nname = "{name}"\npath = "{name}"\nrole = "the {name} role"\n{more}\n'
         )
     (root / "comm-node.toml").write_text("\n".join(parts))
+    if cached:
+        from comm_node_tui.errors import CommNodeError
+
+        with contextlib.suppress(CommNodeError):
+            load_workspace(str(root))
     return root
 
 

@@ -84,7 +84,7 @@ def test_cache_is_used_and_invalidated_by_an_edit(ws_root):
 
 
 def test_garbage_cache_is_ignored(ws_root):
-    (ws_root / ".comm-node" / "guarded").mkdir(parents=True)
+    (ws_root / ".comm-node" / "guarded").mkdir(parents=True, exist_ok=True)
     (ws_root / ".comm-node" / "guarded" / "config.cache.json").write_bytes(b"\x00\xffnot json")
     assert load_workspace(str(ws_root)).project == "test-proj"
 

@@ -156,7 +156,7 @@ def test_doctor_and_config_check_read_the_file_never_its_cache(tmp_path):
     cache lives in .comm-node/, where a sandboxed agent's long-running command can replace it
     (a review forged "sandbox off" that doctor then read as OK), and an edit that keeps the
     file's size, mtime and inode still matches the cache's stamp."""
-    root = write_workspace(tmp_path / "ws")
+    root = write_workspace(tmp_path / "ws", cached=False)
     cache = root / ".comm-node" / "guarded" / "config.cache.json"
     res = run_cli("config", "check", "--json", cwd=root)
     assert json.loads(res.stdout)["ok"] and not cache.exists()

@@ -29,6 +29,7 @@ def ws(tmp_path) -> Path:
         '[[domains]]\nname = "web"\npath = "web"\nscope = ["src/**"]\n'
         '[[domains]]\nname = "docs"\npath = "docs"\n'
     )
+    load_workspace(str(root))  # its config cache, as write_workspace leaves one (conftest.py)
     return root
 
 
