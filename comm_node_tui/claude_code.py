@@ -9,7 +9,6 @@ cache inside the project (never globally, never into the user's ~/.claude); the 
 from __future__ import annotations
 
 import os
-import shutil
 
 TESTED_VERSION = "2.1.330"
 NPM_PACKAGE = "@anthropic-ai/claude-code"
@@ -50,4 +49,6 @@ def installed_binary(version: str = TESTED_VERSION) -> str | None:
 
 def user_binary() -> str | None:
     """The `claude` a user's agents run (on PATH)."""
+    import shutil  # here: `comm-node --version` (before every commit) reads only the version
+
     return shutil.which("claude")

@@ -794,11 +794,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(_command_in(argv)).parse_args(argv)
     if args.version:
-        from comm_node_tui import __version__
-        from comm_node_tui.claude_code import TESTED_VERSION
+        from comm_node_tui.entry import print_version
 
-        print(f"comm-node {__version__} (tested with Claude Code {TESTED_VERSION})")
-        return 0
+        return print_version()
     handler = getattr(args, "handler", None)
     if handler is None:
         if args.command is None and not argv:

@@ -205,7 +205,7 @@ def test_grants_are_never_read_or_written_through_a_link_at_guarded(tmp_path):
     from comm_node_tui.coordination.coordinator import Coordinator, grant_budget
     from comm_node_tui.workspace.discovery import load_workspace
 
-    root = write_workspace(tmp_path / "ws", budget=10)
+    root = write_workspace(tmp_path / "ws", budget=10, cached=False)  # no guarded/ yet
     state = root / ".comm-node"
     state.mkdir(exist_ok=True)
     (state / "budget-grants.json").write_text(json.dumps({"grants": [grant("backend", 100)]}))
@@ -341,7 +341,7 @@ def test_the_budget_is_never_read_or_written_through_a_link_at_guarded(tmp_path,
     from the old place, not through it (the hook refuses anyway: the operator's pause reads
     such a link as everyone stopped), and the engine's next write replaces the link with a
     folder, writing nothing through it."""
-    root = write_workspace(tmp_path / "ws")
+    root = write_workspace(tmp_path / "ws", cached=False)  # no guarded/ yet
     state = root / ".comm-node"
     state.mkdir()
     legacy = root / "backend" / ".comm-node" / "budget.json"

@@ -332,6 +332,8 @@ def test_hook_events_and_send_stay_off_the_heavy_imports(tmp_path):
     assert _loaded(set_busy, "", cwd) == []
     status = json.loads((cwd / ".comm-node" / "status.json").read_text())
     assert (status["state"], status["task"], status["progress"]) == ("busy", "T-1", "step 1")
+    # the git pre-commit guard's check that comm-node runs, before every commit
+    assert _loaded(["--version"], "", cwd) == []
 
 
 # SessionStart fires on every start, resume, /clear and compaction: its hand-off reads the

@@ -141,7 +141,7 @@ def test_expiry_restore_and_events(ws_root):
 
 
 def test_garbage_lock_file_is_reported_not_fatal(ws_root):
-    (ws_root / ".comm-node").mkdir()
+    (ws_root / ".comm-node").mkdir(exist_ok=True)
     (ws_root / ".comm-node" / "locks.json").write_bytes(b"\x00{not json")
     c = Coordinator(load_workspace(str(ws_root)))
     assert c.locks() == []
