@@ -15,6 +15,13 @@ NPM_PACKAGE = "@anthropic-ai/claude-code"
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def version_line() -> str:
+    """What `comm-node --version` prints."""
+    from comm_node_tui import __version__
+
+    return f"comm-node {__version__} (tested with Claude Code {TESTED_VERSION})"
+
+
 def cache_dir(version: str = TESTED_VERSION) -> str:
     """Where the project's own copy lives (`$COMM_NODE_CLAUDE_CACHE` moves it)."""
     base = os.environ.get("COMM_NODE_CLAUDE_CACHE") or os.path.join(_ROOT, ".cache", "claude-code")

@@ -794,9 +794,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(_command_in(argv)).parse_args(argv)
     if args.version:
-        from comm_node_tui.entry import print_version
+        from comm_node_tui.claude_code import version_line
 
-        return print_version()
+        print(version_line())
+        return 0
     handler = getattr(args, "handler", None)
     if handler is None:
         if args.command is None and not argv:

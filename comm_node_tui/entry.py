@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv == ["--version"]:
         # the git pre-commit guard asks this before every commit (boundaries/precommit.py):
         # through argparse it cost ~50 ms of CPU
-        return print_version()
+        from comm_node_tui.claude_code import version_line
+
+        print(version_line())
+        return 0
     args = fast_args(argv)
     if args is not None:
         from comm_node_tui.errors import run_handler
@@ -36,14 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     from comm_node_tui.cli import main as cli_main
 
     return cli_main(argv)
-
-
-def print_version() -> int:
-    from comm_node_tui import __version__
-    from comm_node_tui.claude_code import TESTED_VERSION
-
-    print(f"comm-node {__version__} (tested with Claude Code {TESTED_VERSION})")
-    return 0
 
 
 class Namespace:

@@ -13,7 +13,7 @@ from pathlib import Path
 import git
 import pytest
 
-from comm_node_tui.boundaries.check import ImportCache, run_check
+from comm_node_tui.boundaries.check import MAX_SOURCE_BYTES, ImportCache, run_check
 from comm_node_tui.boundaries.rust_imports import expand_tree
 from comm_node_tui.workspace.discovery import load_workspace
 from tests.conftest import cli_env, dedent, run_cli
@@ -197,6 +197,22 @@ def test_staged_check_reads_the_index_not_the_worktree(py_ws: Path) -> None:
     assert code == 0, report
     code, report = check_json(py_ws)
     assert code == 4
+
+
+def test_a_staged_file_too_large_to_parse_is_reported_and_the_rest_still_read(
+    py_ws: Path,
+) -> None:
+    """A staged source file over the size limit is named, unread, and the files after it
+    are read: with GitPython's shared `cat-file --batch`, the unread blob was left in the
+    pipe and the next file's header read it (ValueError: the pre-commit guard crashed)."""
+    web = py_ws / "web"
+    (web / "huge.py").write_text("x = 1\n" * (MAX_SOURCE_BYTES // 6 + 10))  # before views.py
+    (web / "views.py").write_text("from api import routes\n")  # web may not use api
+    git.Repo(py_ws).git.add(A=True)
+    code, report = check_json(py_ws, "--staged")
+    assert code == 4, report
+    assert {"file": "web/huge.py", "error": "too large"} in report["unparsed"]
+    assert "web/views.py" in [v["file"] for v in report["violations"]]
 
 
 # ---- JavaScript / TypeScript --------------------------------------------------------------

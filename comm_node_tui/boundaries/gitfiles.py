@@ -1,46 +1,73 @@
 """What git knows about a domain's files: the repository, its files, what changed, what is
-staged (read from the index git is committing, so `GIT_INDEX_FILE` is honoured)."""
+staged (read from the index git is committing, so `GIT_INDEX_FILE` is honoured).
+
+git runs as a subprocess, arguments as a list (never a shell). Not GitPython: its import
+alone cost ~0.13 s of CPU, paid at every engine start and in the pre-commit guard before every
+agent's commit, for four git commands and `cat-file` (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
 import os
-
-TYPE_CHECKING = False  # annotations only
-if TYPE_CHECKING:
-    from types import ModuleType
+import subprocess
 
 SKIP_DIRS = frozenset(
     {".git", ".comm-node", "node_modules", "target", "__pycache__", ".venv", "venv", "dist"}
 )
+GIT_TIMEOUT_S = 120.0
 
 
 class GitError(Exception):
     pass
 
 
-def _git() -> ModuleType:
-    import git  # gitpython: imported here, only the check needs it
-
-    return git
+def _is_git_entry(path: str) -> bool:
+    """A `.git` git would take: a worktree's or a submodule's `gitdir:` file, or a folder
+    with a HEAD."""
+    if os.path.isfile(path):
+        return True
+    return os.path.isdir(path) and os.path.exists(os.path.join(path, "HEAD"))
 
 
 def repo_top(path: str) -> str | None:
-    """The working tree holding `path`, or None when it is not in a git repository."""
-    git = _git()
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+    """The working tree holding `path`, or None when it is not in a git repository (the
+    folder holding the nearest `.git`, as git finds it; a bare repository has none)."""
+    here = os.path.abspath(path)
+    if not os.path.exists(here):
         return None
-    top = repo.working_tree_dir
-    return os.path.realpath(top) if top else None
+    while True:
+        if _is_git_entry(os.path.join(here, ".git")):
+            return os.path.realpath(here)
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def _git(top: str, args: list[str], stdin: bytes | None = None) -> bytes:
+    # GIT_OPTIONAL_LOCKS=0: a status must not take the index lock of a tree an agent is
+    # committing in (to refresh stat data)
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=top,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            env=env,
+            timeout=GIT_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GitError(f"git {' '.join(args[:2])} in {top}: {exc}") from None
+    if proc.returncode != 0:
+        why = os.fsdecode(proc.stderr).strip() or f"exit {proc.returncode}"
+        raise GitError(f"git {' '.join(args[:2])} in {top}: {why}")
+    return proc.stdout
 
 
 def _run(top: str, *args: str) -> str:
-    git = _git()
-    try:
-        return git.Repo(top).git.execute(["git", *args], strip_newline_in_stdout=False)
-    except git.GitCommandError as exc:
-        raise GitError(f"git {' '.join(args[:2])} in {top}: {exc.stderr.strip()}") from None
+    return os.fsdecode(_git(top, list(args)))
 
 
 def _split(out: str, top: str) -> list[str]:
@@ -85,9 +112,7 @@ def staged_contents(top: str, paths: list[str], limit: int) -> dict[str, bytes |
         return {}
     rels = [os.path.relpath(p, top) for p in paths]
     out = _run(top, "ls-files", "-s", "-z", "--", *rels)
-    git = _git()
-    repo = git.Repo(top)
-    result: dict[str, bytes | None] = {}
+    blobs: dict[str, str] = {}  # path -> blob id
     for entry in out.split("\0"):
         if not entry:
             continue
@@ -95,9 +120,29 @@ def staged_contents(top: str, paths: list[str], limit: int) -> dict[str, bytes |
         mode, sha, stage = meta.split()
         if stage != "0" or not mode.startswith("100"):
             continue  # conflicts, submodules and symlinks are not source to parse
-        stream = repo.odb.stream(bytes.fromhex(sha))
-        result[os.path.join(top, rel)] = None if stream.size > limit else stream.read()
-    return result
+        blobs[os.path.join(top, rel)] = sha
+    if not blobs:
+        return {}
+    shas = list(dict.fromkeys(blobs.values()))
+    # sizes first, then only the blobs within the limit: a huge file is never read
+    sizes: dict[str, int] = {}
+    for line in _git(top, ["cat-file", "--batch-check"], "\n".join(shas).encode() + b"\n").split(
+        b"\n"
+    ):
+        parts = line.split()
+        if len(parts) == 3:
+            sizes[parts[0].decode()] = int(parts[2])
+    small = [sha for sha in shas if sizes.get(sha, limit + 1) <= limit]
+    contents: dict[str, bytes] = {}
+    if small:
+        raw = _git(top, ["cat-file", "--batch"], "\n".join(small).encode() + b"\n")
+        pos = 0
+        for sha in small:  # "<sha> <type> <size>\n<content>\n", in the order asked
+            eol = raw.index(b"\n", pos)
+            size = int(raw[pos:eol].split()[2])
+            contents[sha] = raw[eol + 1 : eol + 1 + size]
+            pos = eol + 1 + size + 1
+    return {path: contents.get(sha) for path, sha in blobs.items()}
 
 
 def walk(root: str) -> list[str]:

@@ -19,9 +19,9 @@ CHAINED = "pre-commit.before-comm-node"
 
 
 def hooks_dir(top: str) -> str:
-    import git
+    from comm_node_tui.boundaries.gitfiles import _run
 
-    path = git.Repo(top).git.rev_parse("--git-path", "hooks")
+    path = _run(top, "rev-parse", "--git-path", "hooks").strip()
     return os.path.realpath(os.path.join(top, path))
 
 
