@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from comm_node_tui.boundaries.check import MAX_SOURCE_BYTES, ImportCache, run_check
 from comm_node_tui.boundaries.rust_imports import expand_tree
 from comm_node_tui.workspace.discovery import load_workspace
-from tests.conftest import cli_env, dedent, run_cli
+from tests.conftest import cli_env, dedent, run_cli, write_workspace
 from tests.waiting import until
 
 
@@ -213,6 +214,39 @@ def test_a_staged_file_too_large_to_parse_is_reported_and_the_rest_still_read(
     assert code == 4, report
     assert {"file": "web/huge.py", "error": "too large"} in report["unparsed"]
     assert "web/views.py" in [v["file"] for v in report["violations"]]
+
+
+def test_repo_top_is_git_own_answer_and_a_pruned_worktree_is_no_repository(tmp_path: Path) -> None:
+    """Where git finds the repository: a folder, a worktree's `.git` file; a worktree whose
+    folder in the main repository was pruned (its `.git` names nothing) is no repository,
+    and git looks no further up: `check` walks it as a plain folder instead of failing."""
+    from comm_node_tui.boundaries.gitfiles import repo_top
+
+    main = tmp_path / "main"
+    (main / "src").mkdir(parents=True)
+    (main / "src" / "a.py").write_text("x = 1\n")
+
+    def git_(*args: str, cwd: Path = main) -> None:
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+    git_("init", "-q")
+    git_("add", "-A")
+    git_("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    git_("worktree", "add", "-q", "-b", "side", str(tmp_path / "wt"))
+    assert repo_top(str(main / "src")) == str(main.resolve())
+    assert repo_top(str(tmp_path / "wt")) == str((tmp_path / "wt").resolve())
+    assert repo_top(str(tmp_path / "nowhere")) is None
+    assert repo_top(str(tmp_path)) is None  # tmp_path itself is in no repository
+    for sub in (main / ".git" / "worktrees").iterdir():
+        shutil.rmtree(sub)  # pruned under the worktree's feet
+    assert repo_top(str(tmp_path / "wt")) is None
+    root = write_workspace(
+        tmp_path,
+        domains=("wt",),
+        domain_extra={"wt": 'scope = ["**"]'},
+    )
+    code, report = check_json(root)
+    assert code == 0, report
 
 
 # ---- JavaScript / TypeScript --------------------------------------------------------------

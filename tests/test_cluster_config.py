@@ -269,3 +269,18 @@ def test_a_lock_over_nats_never_loads_aiohttp_and_one_over_a_websocket_does(tmp_
         )
     finally:
         server.stop()
+
+
+def test_a_missing_tls_file_fails_the_connection_not_the_client(tmp_path):
+    """The client imports nats-py as it is made, and only that: a CA file that is not there
+    is the connection's failure (the engine says cluster.down and retries), never the
+    constructor's, which would stop the engine's start."""
+    from comm_node_tui.cluster.client import ClusterClient
+
+    settings = ClusterSettings(nats="tls://127.0.0.1:9", tls_ca=str(tmp_path / "no-ca.pem"))
+    client = ClusterClient(settings, "t")
+    try:
+        with pytest.raises(OSError):
+            client.ensure()
+    finally:
+        client.close()

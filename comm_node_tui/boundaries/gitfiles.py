@@ -21,23 +21,43 @@ class GitError(Exception):
     pass
 
 
-def _is_git_entry(path: str) -> bool:
-    """A `.git` git would take: a worktree's or a submodule's `gitdir:` file, or a folder
-    with a HEAD."""
-    if os.path.isfile(path):
-        return True
-    return os.path.isdir(path) and os.path.exists(os.path.join(path, "HEAD"))
+def _git_dir(dot_git: str) -> str | None:
+    """The repository a `.git` names: the folder itself, or the target of a worktree's or
+    submodule's `gitdir:` file (relative to the folder holding it)."""
+    if os.path.isfile(dot_git):
+        try:
+            with open(dot_git, encoding="utf-8", errors="replace") as fh:
+                line = fh.read(4096).strip()
+        except OSError:
+            return None
+        if not line.startswith("gitdir:"):
+            return None
+        target = line[len("gitdir:") :].strip()
+        return os.path.join(os.path.dirname(dot_git), target)
+    return dot_git
+
+
+def _is_repository(git_dir: str) -> bool:
+    return all(os.path.exists(os.path.join(git_dir, p)) for p in ("HEAD", "objects", "refs")) or (
+        # a linked worktree's own folder holds HEAD and names the shared one in `commondir`
+        os.path.isfile(os.path.join(git_dir, "HEAD"))
+        and os.path.isfile(os.path.join(git_dir, "commondir"))
+    )
 
 
 def repo_top(path: str) -> str | None:
-    """The working tree holding `path`, or None when it is not in a git repository (the
-    folder holding the nearest `.git`, as git finds it; a bare repository has none)."""
+    """The working tree holding `path`, or None when it is not in a git repository: the
+    folder holding the nearest `.git`, as git finds it. A `.git` that names no repository
+    (a worktree whose folder in the main repository was pruned) is no repository, and git
+    looks no further up: neither does this. A bare repository has no working tree."""
     here = os.path.abspath(path)
     if not os.path.exists(here):
         return None
     while True:
-        if _is_git_entry(os.path.join(here, ".git")):
-            return os.path.realpath(here)
+        dot_git = os.path.join(here, ".git")
+        if os.path.lexists(dot_git):
+            git_dir = _git_dir(dot_git)
+            return os.path.realpath(here) if git_dir and _is_repository(git_dir) else None
         parent = os.path.dirname(here)
         if parent == here:
             return None
@@ -125,24 +145,30 @@ def staged_contents(top: str, paths: list[str], limit: int) -> dict[str, bytes |
         return {}
     shas = list(dict.fromkeys(blobs.values()))
     # sizes first, then only the blobs within the limit: a huge file is never read
-    sizes: dict[str, int] = {}
-    for line in _git(top, ["cat-file", "--batch-check"], "\n".join(shas).encode() + b"\n").split(
-        b"\n"
-    ):
+    sizes: dict[str, int] = {}  # "<sha> <type> <size>", or "<sha> missing"
+    asked = "\n".join(shas).encode() + b"\n"
+    for line in _git(top, ["cat-file", "--batch-check"], asked).split(b"\n"):
         parts = line.split()
         if len(parts) == 3:
             sizes[parts[0].decode()] = int(parts[2])
-    small = [sha for sha in shas if sizes.get(sha, limit + 1) <= limit]
+    small = [sha for sha in shas if sha in sizes and sizes[sha] <= limit]
     contents: dict[str, bytes] = {}
     if small:
         raw = _git(top, ["cat-file", "--batch"], "\n".join(small).encode() + b"\n")
         pos = 0
         for sha in small:  # "<sha> <type> <size>\n<content>\n", in the order asked
-            eol = raw.index(b"\n", pos)
-            size = int(raw[pos:eol].split()[2])
+            eol = raw.find(b"\n", pos)
+            if eol < 0:
+                break
+            header = raw[pos:eol].split()
+            if len(header) != 3:  # "<sha> missing": gone since the sizes were read
+                pos = eol + 1
+                continue
+            size = int(header[2])
             contents[sha] = raw[eol + 1 : eol + 1 + size]
             pos = eol + 1 + size + 1
-    return {path: contents.get(sha) for path, sha in blobs.items()}
+    # a blob git does not have (a broken index) is left out, like a deleted path
+    return {path: contents.get(sha) for path, sha in blobs.items() if sha in sizes}
 
 
 def walk(root: str) -> list[str]:

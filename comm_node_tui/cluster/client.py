@@ -62,7 +62,7 @@ def load_nats(websocket: bool = False) -> Any:
 
 
 def uses_websocket(servers: list[str]) -> bool:
-    return any(u.startswith(("ws://", "wss://")) for u in servers)
+    return any(u.strip().startswith(("ws://", "wss://")) for u in servers)
 
 
 def tls_context(settings: ClusterSettings) -> Any:
@@ -115,7 +115,7 @@ class ClusterClient:
         # nats-py imported here, before any caller's `from nats.js... import`, so that it is
         # imported the lean way (load_nats); a missing extra is said at the connect
         with contextlib.suppress(MissingExtra):
-            load_nats(websocket=uses_websocket(connect_options(settings, name)["servers"]))
+            load_nats(websocket=uses_websocket(settings.nats.split(",")))
         self.nc: Any = None
         self.js: Any = None
         self.up = False
