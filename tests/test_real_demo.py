@@ -174,6 +174,7 @@ async def test_real_demo_plays_the_plan_in_the_control_room(tmp_path: Path, monk
     app = ControlRoom(driver.ws)
     failures: list[BaseException] = []
     finished: list[dict] = []
+    stacks: list[str] = []
 
     def operator() -> None:
         # what run_ui's background thread does, then the end of run_headless's run
@@ -186,6 +187,10 @@ async def test_real_demo_plays_the_plan_in_the_control_room(tmp_path: Path, monk
                 if driver.plan_done(engine):
                     break
                 driver.stop.wait(0.5)
+            else:
+                # the plan not done in time: where each thread was (once, under two CPU hogs,
+                # the engine wrote no event for 7 minutes; this says where it stood)
+                stacks.append(_thread_stacks())
             if not driver.stop.is_set():
                 finished.append(driver.finish(engine))
         except BaseException as exc:  # shown by the test, not lost in a thread
@@ -238,7 +243,20 @@ async def test_real_demo_plays_the_plan_in_the_control_room(tmp_path: Path, monk
         stop_agents(socket)
     # through JSON, as `comm-node demo --headless --json` prints it
     s = json.loads(json.dumps(finished[0]))
+    assert s["ok"] or not stacks, f"the plan was not done in time; threads then:\n{stacks[0]}"
     _check_finished_demo(root, s, cli_env(COMM_NODE_TMUX_SOCKET=socket))
+
+
+def _thread_stacks() -> str:
+    """Every thread's stack, by name (the engine's is `cn-engine`)."""
+    import threading
+    import traceback
+
+    names = {t.ident: t.name for t in threading.enumerate()}
+    return "\n".join(
+        f"--- {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame)[-12:])
+        for ident, frame in sys._current_frames().items()
+    )
 
 
 def _preview(app) -> str:
