@@ -561,3 +561,15 @@ def test_config_refuses_bad_rules(tmp_path: Path) -> None:
     config(root, [{"name": "a", "scope": ["../escape/**"]}])
     r = run_cli("config", "check", cwd=root)
     assert "domains[0] (a).scope: '../escape/**': '..' is not allowed" in r.stderr
+
+
+def test_a_git_failure_is_one_line_with_gits_reason(tmp_path: Path) -> None:
+    """git's complaint can span lines (hints first, its reason last): the operator gets one."""
+    from comm_node_tui.boundaries.gitfiles import GitError, _run
+
+    (tmp_path / "r").mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path / "r", check=True)
+    with pytest.raises(GitError) as info:
+        _run(str(tmp_path / "r"), "show", "no-such-revision")
+    said = str(info.value)
+    assert "\n" not in said and "unknown revision" in said, said

@@ -78,10 +78,19 @@ def _git(top: str, args: list[str], stdin: bytes | None = None) -> bytes:
             env=env,
             timeout=GIT_TIMEOUT_S,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise GitError(f"git {' '.join(args[:2])} in {top}: {exc}") from None
+    except subprocess.TimeoutExpired:
+        # not str(exc): it holds the whole command line, every path of a large commit
+        raise GitError(
+            f"git {' '.join(args[:2])} in {top}: no answer in {GIT_TIMEOUT_S:g} s"
+        ) from None
+    except OSError as exc:
+        raise GitError(f"git {' '.join(args[:2])} in {top}: {exc.strerror or exc}") from None
     if proc.returncode != 0:
-        why = os.fsdecode(proc.stderr).strip() or f"exit {proc.returncode}"
+        # one line for the operator: git's own reason (its fatal:/error: line; usage hints
+        # and advice may follow it), else its last line
+        lines = [ln.strip() for ln in os.fsdecode(proc.stderr).splitlines() if ln.strip()]
+        told = [ln for ln in lines if ln.startswith(("fatal:", "error:"))] or lines[-1:]
+        why = told[0] if told else f"exit {proc.returncode}"
         raise GitError(f"git {' '.join(args[:2])} in {top}: {why}")
     return proc.stdout
 
