@@ -414,7 +414,7 @@ def test_the_frequent_forms_stay_off_argparse_and_their_handlers_off_the_heavy_i
         (["task", "list"], light, "T2"),
         (["task", "show", "T2"], light, "blocked"),
         (["task", "claim", "T1"], light, "backend claimed T1: first"),
-        (["lock", "acquire", "src/**"], ("argparse",), "granted 'src/**' to backend"),
+        (["lock", "acquire", "src/**"], ("argparse", "pathspec"), "granted 'src/**' to backend"),
         (["lock", "list"], light, "src/**"),
         (["lock", "release", "--all"], light, "released 1 lock(s)"),
         (["read", "m-none"], light, ""),

@@ -6,6 +6,8 @@ import json
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from comm_node_tui.coordination.coordinator import Coordinator
 from comm_node_tui.errors import BoundaryError, ConflictError
@@ -46,6 +48,43 @@ def test_overlap_is_on_the_workspace_absolute_path():
     assert Glob("/ws/repo", "web/**").overlaps(Glob("/ws/repo/web", "src/x.ts"))
     assert not Glob("/ws/repo", "api/**").overlaps(Glob("/ws/repo/web", "src/x.ts"))
     assert not Glob("/ws/a", "src/**").overlaps(Glob("/ws/b", "src/**"))
+
+
+# Path segments as agents name them, and characters pathspec treats specially.
+_SEG = st.text(alphabet="ab.-_ +(#!é", min_size=1, max_size=4)
+_ANY = st.text(alphabet="ab./-_ *?[]\\#!", max_size=12)
+
+
+@given(
+    st.booleans(),
+    st.lists(_SEG, min_size=1, max_size=4),
+    st.sampled_from(["", "/", "/**"]),
+    _ANY,
+)
+def test_a_plain_patterns_regex_is_pathspecs_own_without_importing_it(lead, segs, end, noise):
+    """The fast translation of `src/api/x.py`, `docs/` and `src/**` (no pathspec import on a
+    lock acquire) gives pathspec's exact text; what it declines is left to pathspec."""
+    from pathspec.patterns.gitignore.basic import GitIgnoreBasicPattern
+
+    from comm_node_tui.protocol.globs import plain_regex
+
+    def theirs(p: str) -> str | None:
+        rx = GitIgnoreBasicPattern(p).regex
+        return None if rx is None else rx.pattern.removeprefix("^")
+
+    plain = ("/" if lead else "") + "/".join(segs) + end
+    mine = plain_regex(plain)
+    if (
+        plain.lstrip("/")[0] not in "#!"
+        and plain == plain.strip()
+        and not any(s in (".", "..") for s in segs)
+    ):
+        assert mine is not None, plain  # a plain path is never sent to pathspec
+    if mine is not None:
+        assert mine == theirs(plain), plain
+    other = plain_regex(noise)
+    if other is not None:
+        assert other == theirs(noise), noise
 
 
 @pytest.fixture

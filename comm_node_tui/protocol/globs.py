@@ -136,14 +136,46 @@ def validate_pattern(pattern: str) -> str | None:
 def glob_regex(base_segs: tuple[str, ...], pattern: str) -> str:
     import re
 
-    from pathspec.patterns.gitignore.basic import GitIgnoreBasicPattern
+    body = plain_regex(pattern.strip())
+    if body is None:
+        from pathspec.patterns.gitignore.basic import GitIgnoreBasicPattern
 
-    inner = GitIgnoreBasicPattern(pattern.strip()).regex
-    if inner is None:  # an empty or comment-only pattern matches nothing
-        return r"(?!x)x"
-    body = inner.pattern.removeprefix("^")
+        inner = GitIgnoreBasicPattern(pattern.strip()).regex
+        if inner is None:  # an empty or comment-only pattern matches nothing
+            return r"(?!x)x"
+        body = inner.pattern.removeprefix("^")
     prefix = re.escape("/".join(base_segs) + "/") if base_segs else ""
     return "^" + prefix + body
+
+
+# What makes a pattern more than plain text to pathspec: wildcards, classes, escapes; a
+# leading `#` (a comment) or `!` (a negation); `.`/`..` and empty segments, and spaces at
+# either end (gitignore drops trailing ones), are left to it too.
+_NOT_PLAIN = frozenset("*?[]\\")
+
+
+def plain_regex(pattern: str) -> str | None:
+    """pathspec's regex (without its `^`) for the two commonest lock patterns, a plain path
+    (`src/api/users.py`, `docs/`) and a plain directory's everything (`src/**`), or None for
+    any other: importing pathspec is ~40 ms of CPU, over half of each `lock acquire` an agent
+    runs. tests/test_locks.py checks the text is pathspec's own for every such pattern."""
+    everything = pattern.endswith("/**")
+    core = pattern[:-3] if everything else pattern
+    if not core or core[0] in "#!" or pattern != pattern.strip() or "//" in pattern:
+        return None
+    if _NOT_PLAIN & set(core):
+        return None
+    directory = everything or core.endswith("/")
+    core = core.strip("/")
+    segs = core.split("/")
+    if not core or any(s in ("", ".", "..") for s in segs):
+        return None
+    import re
+
+    # gitignore: a slash before the end anchors the pattern at the base; a trailing slash
+    # (or /**) matches only below a directory of that name
+    anchored = pattern.startswith("/") or len(segs) > 1 or everything
+    return ("" if anchored else "(?:.+/)?") + re.escape(core) + ("/" if directory else "(?:/|$)")
 
 
 def _is_literal(seg: str) -> bool:
