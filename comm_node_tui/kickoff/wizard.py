@@ -21,7 +21,6 @@ from textual.widgets import (
     Checkbox,
     ContentSwitcher,
     DataTable,
-    Footer,
     Header,
     Input,
     Label,
@@ -30,6 +29,7 @@ from textual.widgets import (
     TextArea,
 )
 
+from comm_node_tui.kickoff.footer import KeysFooter
 from comm_node_tui.kickoff.scaffold import DomainCreation
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -395,7 +395,7 @@ class InitWizard(App):
         with Horizontal(id="nav"):
             yield Button("Back", id="back")
             yield Button("Next", id="next", variant="primary")
-        yield Footer()
+        yield KeysFooter()
 
     def _intro(self) -> str:
         if self.state.existing:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import HorizontalGroup
-from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
+
+from comm_node_tui.kickoff.footer import KeysFooter
 
 ALWAYS = ("help", "quit")  # the actions whose keys never give way
 LAYOUT_TRIES = 50  # refreshes to wait for the keys' first layout
 
 
-class RoomFooter(Footer):
+class RoomFooter(KeysFooter):
     DEFAULT_CSS = """
     RoomFooter > HorizontalGroup.always {
         dock: right;
@@ -28,16 +29,6 @@ class RoomFooter(Footer):
 
     def compose(self) -> ComposeResult:
         keys = list(super().compose())
-        for key in keys:
-            if isinstance(key, FooterKey) and not key.has_class("-command-palette"):
-                # A FooterKey starts compact (Textual's default) and is bound to the footer's
-                # value after it mounts: each key of each recompose (every focus change) had
-                # its styles worked out twice more, to add "-compact" and take it off again
-                # (665 style passes against 55 for a start and 12 tabs). Given the footer's
-                # value now, its mount finds nothing to change. (The palette key is not
-                # bound: it stays compact.)
-                key.set_reactive(FooterKey.compact, self.compact)
-                key.set_class(self.compact, "-compact", update=False)
         always = sorted(
             (k for k in keys if isinstance(k, FooterKey) and k.action in ALWAYS),
             key=lambda k: ALWAYS.index(k.action),
