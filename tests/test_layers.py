@@ -2,8 +2,8 @@
 the agents' hot paths (`comm-node hook`, `comm-node send`) load nothing heavy.
 
 protocol <- workspace <- coordination <- usage <- (adapters, boundaries, model) <- hooks <-
-panes <- integration <- engine <- kickoff <- operator <- tui <- demo <- web <- commands. `cli.py`
-declares the parser and dispatches by name (it imports no command module), so it sits low:
+panes <- integration <- engine <- uikit <- kickoff <- operator <- tui <- demo <- web <- commands.
+`cli.py` declares the parser and dispatches by name (it imports no command module), so it sits low:
 the kickoff renders PROTOCOL.md from it.
 """
 
@@ -36,6 +36,7 @@ LAYERS: list[set[str]] = [
     # engine and called by the CLI and the room
     {"integration"},
     {"engine"},
+    {"uikit"},  # Textual pieces the wizard and the room share
     {"kickoff"},
     {"operator"},  # the room's interventions as one service, below the UI that calls it
     {"tui"},

@@ -430,3 +430,35 @@ async def test_an_engine_event_before_or_after_the_event_table_is_kept_not_a_cra
         await panel.table.remove()  # as at shutdown: the table goes before its panel
         panel.add(Event("agent.heartbeat", "after", agent="b"))
         assert [e.msg for e in panel.events] == ["2 tasks: 1 ready", "beat", "after"]
+
+
+def test_a_closed_room_leaves_no_widget_renders_behind(snap_ws: Path):
+    """Textual keeps up to 1,024 widgets' StylesCache (and their rendered lines) alive in an
+    lru_cache keyed by the cache itself (Textualize/textual#6665): a room that recomposes its
+    footer on every focus change piled them up, and every full garbage collection walked them
+    (comm_node_tui/uikit/textual_fixes.py). Once the room has closed, none of its is left.
+    (The room runs in a thread of its own: the test's own task would keep the app in its
+    context, Textual's active_app, until the test ends.)"""
+    import asyncio
+    import gc
+    import threading
+    import weakref
+
+    from textual.widget import Widget
+
+    drawn: list[weakref.ref] = []
+
+    async def run() -> None:
+        app = room(snap_ws)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("tab", "tab", "tab", "tab")  # focus changes: footers recomposed
+            await settle(pilot)
+            drawn.extend(weakref.ref(w._styles_cache) for w in app.screen.query(Widget))
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), name="room-to-close")
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive() and len(drawn) > 20
+    gc.collect()
+    assert [c() for c in drawn if c() is not None] == []

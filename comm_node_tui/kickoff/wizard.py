@@ -29,8 +29,8 @@ from textual.widgets import (
     TextArea,
 )
 
-from comm_node_tui.kickoff.footer import KeysFooter
 from comm_node_tui.kickoff.scaffold import DomainCreation
+from comm_node_tui.uikit.footer import KeysFooter
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 STEPS = ("project", "domains", "tasks", "review", "meeting")

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import HorizontalGroup
 from textual.widgets._footer import FooterKey
 
-from comm_node_tui.kickoff.footer import KeysFooter
+from comm_node_tui.uikit.footer import KeysFooter
 
 ALWAYS = ("help", "quit")  # the actions whose keys never give way
 LAYOUT_TRIES = 50  # refreshes to wait for the keys' first layout
