@@ -71,6 +71,19 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = known + rest
 
 
+def pytest_collection_finish(session):
+    """Less of the workers' CPU to the garbage collector. What collection imported (pytest,
+    Textual, pydantic, comm-node and every test module: ~120,000 objects) lives to the end:
+    frozen, no full collection walks it again. And a collection every 20,000 allocations
+    instead of 700: the rooms' renders allocate by the million. In two room test files, the
+    collector's CPU went from 6.0 s (4.7 s with the Textual fix in uikit) to 2.1 s of 15."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
+
+
 @pytest.fixture
 def ws_root(tmp_path: Path) -> Path:
     return write_workspace(tmp_path / "ws")
