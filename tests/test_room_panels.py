@@ -447,6 +447,7 @@ def test_a_closed_room_leaves_no_widget_renders_behind(snap_ws: Path):
     from textual.widget import Widget
 
     drawn: list[weakref.ref] = []
+    failed: list[BaseException] = []
 
     async def run() -> None:
         app = room(snap_ws)
@@ -456,9 +457,18 @@ def test_a_closed_room_leaves_no_widget_renders_behind(snap_ws: Path):
             await settle(pilot)
             drawn.extend(weakref.ref(w._styles_cache) for w in app.screen.query(Widget))
 
-    thread = threading.Thread(target=asyncio.run, args=(run(),), name="room-to-close")
+    def closing() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # a crash while the room closes fails the test
+            failed.append(exc)
+
+    thread = threading.Thread(target=closing, name="room-to-close", daemon=True)
     thread.start()
     thread.join(120)
-    assert not thread.is_alive() and len(drawn) > 20
+    assert not thread.is_alive(), "the room did not close within 120 s"
+    if failed:
+        raise failed[0]
+    assert len(drawn) > 20
     gc.collect()
     assert [c() for c in drawn if c() is not None] == []

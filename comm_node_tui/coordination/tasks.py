@@ -360,7 +360,7 @@ class Uncollected:
     frozen has what it made moved to the oldest generation as the collector resumes (see
     __exit__), so the young and middle passes do not walk it twice on its way there."""
 
-    __slots__ = ("keep", "was")
+    __slots__ = ("keep", "start", "was")
     MANY = 20_000  # objects made while paused: below this, the collector's passes are cheap
     FREEZES = 2  # big kept loads frozen per process
     frozen = 0  # how many were
@@ -370,12 +370,16 @@ class Uncollected:
 
     def __enter__(self) -> None:
         self.was = gc.isenabled()
+        self.start = gc.get_count()[0]
         gc.disable()
 
     def __exit__(self, *_exc: object) -> None:
         if self.was:
             cls = type(self)
-            if gc.get_count()[0] >= cls.MANY:
+            # What the region made: the young count goes on from where it stood (anything
+            # up to the process's threshold; a collection in another thread restarts it).
+            count = gc.get_count()[0]
+            if count - (self.start if count >= self.start else 0) >= cls.MANY:
                 if self.keep and cls.frozen < cls.FREEZES:
                     cls.frozen += 1
                     gc.freeze()
