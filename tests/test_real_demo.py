@@ -189,8 +189,9 @@ async def test_real_demo_plays_the_plan_in_the_control_room(tmp_path: Path, monk
                 driver.stop.wait(0.5)
             else:
                 # the plan not done in time: where each thread was (once, under two CPU hogs,
-                # the engine wrote no event for 7 minutes; this says where it stood)
-                stacks.append(_thread_stacks())
+                # the engine wrote no event for 7 minutes; this says where it stood), what
+                # the engine made of each agent and what each agent's screen showed
+                stacks.append(_thread_stacks() + _agents_seen(engine, driver))
             if not driver.stop.is_set():
                 finished.append(driver.finish(engine))
         except BaseException as exc:  # shown by the test, not lost in a thread
@@ -257,6 +258,18 @@ def _thread_stacks() -> str:
         f"--- {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame)[-12:])
         for ident, frame in sys._current_frames().items()
     )
+
+
+def _agents_seen(engine, driver) -> str:
+    """Each agent's state and health as the engine has them, and its screen now."""
+    out = []
+    for agent in engine.snapshot().agents:
+        try:
+            screen = driver.panes.peek(agent.name)
+        except Exception as exc:  # a failure report must not fail in turn
+            screen = f"({type(exc).__name__}: {exc})"
+        out.append(f"--- {agent.name}: {agent.state}, {agent.health}\n{screen}")
+    return "\n" + "\n".join(out)
 
 
 def _preview(app) -> str:
