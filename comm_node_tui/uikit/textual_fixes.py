@@ -9,8 +9,8 @@ notices all day: in tests, a worker's heap grew by 5,000-20,000 objects per room
 only on the two colours: cached by them alone, as the method meant to.
 
 Applied on import of comm_node_tui.uikit, which the room and the wizard import;
-tests/test_room_panels.py checks that closed rooms leave no StylesCache behind (and so
-fails, rather than the room, when a Textual release moves or fixes what is patched here).
+tests/test_room_panels.py checks that closed rooms leave no StylesCache behind (so a Textual
+release that moves the method, the leak still in it, fails that test, not the room).
 """
 
 from __future__ import annotations
